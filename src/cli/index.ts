@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/**
+ * `mcp-migrate` command line. Commands are listed explicitly in `./commands/index.ts`.
+ * Exit codes: see `./exit-codes.ts`.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { commands } from './commands/index.js';
+import { ExitCode } from './exit-codes.js';
+import { VERSION } from '../version.js';
+
+await yargs(hideBin(process.argv))
+  .scriptName('mcp-migrate')
+  .usage('$0 <command> [options]\n\nRun stateful MCP servers behind any round-robin load balancer.')
+  .command(commands)
+  .demandCommand(1, 'Name a command: analyze or proxy.')
+  .strict()
+  .recommendCommands()
+  .version(VERSION)
+  .help()
+  .alias('h', 'help')
+  .wrap(Math.min(110, process.stdout.columns || 100))
+  .fail((msg, err, y) => {
+    if (err) throw err;
+    process.stderr.write(`${y.help ? '' : ''}mcp-migrate: ${msg}\nRun with --help for usage.\n`);
+    process.exit(ExitCode.Usage);
+  })
+  .parseAsync();
