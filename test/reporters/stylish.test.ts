@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { stylish } from '../../src/reporters/stylish.js';
+import { ctx, emptyResult, makeResult, shuffled } from './fixture.js';
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[\d+(;\d+)*m/;
+
+describe('stylish reporter', () => {
+  it('has no ANSI escape codes without colour and some with colour', () => {
+    expect(stylish(makeResult(), ctx({ color: false }))).not.toMatch(ANSI);
+    const coloured = stylish(makeResult(), ctx({ color: true }));
+    expect(coloured).toMatch(ANSI);
+    // Colour changes styling only, never the text.
+    // eslint-disable-next-line no-control-regex
+    expect(coloured.replace(/\u001b\[\d+(;\d+)*m/g, '')).toBe(stylish(makeResult(), ctx({ color: false })));
+  });
+
+  it('groups findings under one header per file, files in order', () => {
+    const lines = stylish(makeResult(), ctx()).split('\n');
+    const server = lines.indexOf('src/server.ts');
+    const tools = lines.indexOf('src/tools/ask user.ts');
+    expect(server).toBeGreaterThanOrEqual(0);
+    expect(tools).toBeGreaterThan(server);
+    expect(lines.filter((l) => l === 'src/server.ts')).toHaveLength(1);
+    // Both server.ts findings come between its header and the next file's header.
+    const between = lines.slice(server + 1, tools).join('\n');
+    expect(between).toContain('session-transport-map');
+    expect(between).toContain('session-keyed-map');
+    expect(between).not.toContain('server-initiated-request');
+  });
+
+  it('prints line:col, severity, message and rule id on one line, then the fix', () => {
+    const lines = stylish(makeResult(), ctx()).split('\n');
+    const i = lines.findIndex((l) => l.includes('session-transport-map'));
+    expect(lines[i]).toMatch(/^\s+3:7\s+error\s+`transports` keeps one transport .* replica cannot find it\.\s+session-transport-map$/);
+    expect(lines[i + 1]).toMatch(/^\s+fix: rewritable: run `mcp-migrate apply` \(transform `externalize-transport-map`\)$/);
+    const note = lines.findIndex((l) => l.includes('server-initiated-request'));
+    expect(lines[note]).toMatch(/^\s+40:5\s+note\s+/);
+    expect(lines[note + 1]).toContain('fix: manual');
+    // Columns line up: the message starts at the same offset on every finding line.
+    const starts = lines.filter((l) => /^\s+\d+:\d+\s/.test(l)).map((l) => l.search(/`/));
+    expect(new Set(starts).size).toBe(1);
+  });
+
+  it('summarises files and findings by severity and category, and ends with the verdict', () => {
+    const out = stylish(makeResult(), ctx());
+    expect(out).toContain('3 findings in 2 files (1 error, 1 warning, 1 note); 5 files analyzed');
+    expect(out).toContain('by category: session-registry 1, session-keyed-state 1, server-initiated-request 1');
+    const tail = out.trimEnd().split('\n').slice(-2);
+    expect(tail[0]).toBe('Verdict: needs owner routing (`mcp-migrate proxy` with session-owner routing) or a manual rewrite');
+    expect(tail[1]).toBe('  Needs owner routing: `elicitInput` waits for a response only this replica can receive.');
+  });
+
+  it('says so when nothing is found', () => {
+    const out = stylish(emptyResult(), ctx());
+    expect(out).toContain('No in-process session state found (4 files analyzed).');
+    expect(out).not.toContain('fix:');
+    expect(out.split('\n').at(-2)).toBe('Verdict: already stateless');
+  });
+
+  it('is deterministic whatever the order of the findings', () => {
+    expect(stylish(shuffled(makeResult()), ctx())).toBe(stylish(makeResult(), ctx()));
+  });
+});
