@@ -1,0 +1,13 @@
+/**
+ * Integration-test harness. Import from here:
+ *
+ *   import { startRedis, startNginx, startEverythingHttp, runScenarios, stopAllProcesses } from '../helpers/index.js';
+ *
+ * See README.md in this folder for what each piece guarantees.
+ */
+export * from './ports.js';
+export * from './processes.js';
+export * from './redis.js';
+export * from './nginx.js';
+export * from './everything.js';
+export * from './scenario.js';
