@@ -20,9 +20,9 @@ await yargs(hideBin(process.argv))
   .help()
   .alias('h', 'help')
   .wrap(Math.min(110, process.stdout.columns || 100))
-  .fail((msg, err, y) => {
+  .fail((msg, err) => {
     if (err) throw err;
-    process.stderr.write(`${y.help ? '' : ''}mcp-migrate: ${msg}\nRun with --help for usage.\n`);
+    process.stderr.write(`mcp-migrate: ${msg}\nRun with --help for usage.\n`);
     process.exit(ExitCode.Usage);
   })
   .parseAsync();

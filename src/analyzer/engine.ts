@@ -1,0 +1,117 @@
+/**
+ * The analysis engine: loads the program, computes session-id flow and session-keyed containers,
+ * walks every file once dispatching nodes to the rules, and builds the {@link AnalysisResult}.
+ * Analysis never changes code (transforms run afterwards, on a fresh program).
+ */
+import { performance } from 'node:perf_hooks';
+import { ts } from 'ts-morph';
+import { rules as allRules } from '../rules/index.js';
+import type { Rule, RuleContext } from '../rules/create-rule.js';
+import { SessionContainerIndex, type SessionContainer } from './containers.js';
+import { loadProject, rel } from './project.js';
+import { SessionFlow } from './session-flow.js';
+import { CATEGORIES, SEVERITIES, type AnalysisResult, type AnalyzeOptions, type Category, type Finding, type Severity } from './types.js';
+import { decideVerdict } from './verdict.js';
+
+export interface EngineOptions extends AnalyzeOptions {
+  /** Rules to run; default: every registered rule. */
+  rules?: readonly Rule[];
+}
+
+/**
+ * Analyzes the MCP server under `options.paths`.
+ * @throws UsageError for a missing path or when no source file is found.
+ */
+export async function analyze(options: EngineOptions): Promise<AnalysisResult> {
+  const started = performance.now();
+  const loaded = loadProject(options.paths, options.cwd);
+  const { root, checker, files, warnings } = loaded;
+  const analyzed = new Set(files);
+  const analyzedNames = new Set(files.map((f) => f.fileName.replace(/\.[cm]?[jt]sx?$/, '')));
+  // A declaration file beside an analyzed source (`x.d.ts` next to `x.js`) stands for that source.
+  const isProjectFile = (sf: ts.SourceFile): boolean =>
+    analyzed.has(sf) || (sf.isDeclarationFile && analyzedNames.has(sf.fileName.replace(/\.d\.[cm]?ts$/, '')));
+  const flow = new SessionFlow(checker, files);
+  const index = new SessionContainerIndex(flow);
+  let containers: SessionContainer[] | undefined;
+
+  const findings: Finding[] = [];
+  const seen = new Set<string>();
+  const active = options.rules ?? allRules;
+  const dispatch = new Map<ts.SyntaxKind, Array<(node: ts.Node) => void>>();
+  const ends: Array<() => void> = [];
+
+  for (const rule of active) {
+    const ctx: RuleContext = {
+      flow,
+      checker,
+      containers: () => {
+        if (!containers) throw new Error('containers() is only available in end()');
+        return containers;
+      },
+      isAnalyzed: isProjectFile,
+      report: ({ node, symbol, message, fix, severity }) => {
+        const sf = node.getSourceFile();
+        if (!analyzed.has(sf)) return;
+        const start = node.getStart(sf);
+        const key = `${rule.meta.id}\0${sf.fileName}\0${start}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+        const s = sf.getLineAndCharacterOfPosition(start);
+        const e = sf.getLineAndCharacterOfPosition(node.getEnd());
+        findings.push({
+          ruleId: rule.meta.id,
+          category: rule.meta.category,
+          severity: severity ?? rule.meta.severity,
+          file: rel(root, sf.fileName),
+          line: s.line + 1,
+          column: s.character + 1,
+          endLine: e.line + 1,
+          endColumn: e.character + 1,
+          symbol,
+          message,
+          fix: fix ?? rule.meta.fix,
+        });
+      },
+    };
+    const visitors = rule.create(ctx);
+    for (const [kind, fn] of Object.entries(visitors)) {
+      if (kind === 'end') continue;
+      const k = Number(kind) as ts.SyntaxKind;
+      const list = dispatch.get(k) ?? [];
+      list.push(fn as (node: ts.Node) => void);
+      dispatch.set(k, list);
+    }
+    if (visitors.end) ends.push(visitors.end);
+  }
+
+  files.forEach((file, i) => {
+    const visit = (node: ts.Node): void => {
+      index.visit(node);
+      const handlers = dispatch.get(node.kind);
+      if (handlers) for (const h of handlers) h(node);
+      ts.forEachChild(node, visit);
+    };
+    visit(file);
+    options.onProgress?.(i + 1, files.length);
+  });
+  containers = index.finish();
+  for (const end of ends) end();
+
+  findings.sort(
+    (a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column || a.ruleId.localeCompare(b.ruleId),
+  );
+  const byCategory = Object.fromEntries(CATEGORIES.map((c) => [c, 0])) as Record<Category, number>;
+  const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
+  for (const f of findings) {
+    byCategory[f.category]++;
+    bySeverity[f.severity]++;
+  }
+  return {
+    root,
+    summary: { files: files.length, findings: findings.length, byCategory, bySeverity, durationMs: Math.round(performance.now() - started) },
+    verdict: decideVerdict(findings),
+    findings,
+    warnings,
+  };
+}

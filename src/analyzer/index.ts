@@ -1,0 +1,2 @@
+export { analyze, type EngineOptions } from './engine.js';
+export * from './types.js';

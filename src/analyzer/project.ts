@@ -1,0 +1,157 @@
+/**
+ * Loads the analyzed program with ts-morph.
+ *
+ * - A path that is (or contains, at its top) a `tsconfig.json` is loaded through it, so path
+ *   aliases and project references resolve as the server's own build sees them; JavaScript files
+ *   under the same paths are added as well when the tsconfig leaves them out.
+ * - Otherwise every `.ts/.tsx/.mts/.cts/.js/.jsx/.mjs/.cjs` file under the paths is added, with
+ *   `allowJs` so types flow from `node_modules` declarations into JavaScript callbacks.
+ * - `node_modules` is skipped unless a path points inside it; declaration files (`.d.ts`), test
+ *   files (`*.test.*`, `*.spec.*`, `__tests__/`) and build output beside sources are not analyzed.
+ * - A file with syntax errors is skipped with a warning; the rest is analyzed.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { Project, ts } from 'ts-morph';
+import { UsageError, type AnalysisWarning } from './types.js';
+
+const SOURCE_EXTENSIONS = new Set(['.ts', '.tsx', '.mts', '.cts', '.js', '.jsx', '.mjs', '.cjs']);
+const SKIPPED_DIRS = new Set(['node_modules', '.git', 'coverage', '.next', '.turbo', '.cache']);
+const TEST_FILE = /(^|[\\/])(__tests__|__mocks__)[\\/]|\.(test|spec)\.[cm]?[jt]sx?$/;
+
+export interface LoadedProject {
+  root: string;
+  project: Project;
+  program: ts.Program;
+  checker: ts.TypeChecker;
+  /** The files to analyze (parsed without syntax errors), sorted by path. */
+  files: ts.SourceFile[];
+  warnings: AnalysisWarning[];
+}
+
+const COMPILER_OPTIONS: ts.CompilerOptions = {
+  allowJs: true,
+  checkJs: false,
+  noEmit: true,
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  jsx: ts.JsxEmit.Preserve,
+  skipLibCheck: true,
+  strict: false,
+  types: [],
+};
+
+/** Resolves the paths, checks they exist, and returns the absolute root (their common directory). */
+export function resolveRoot(paths: string[], cwd: string): { root: string; absolute: string[] } {
+  const absolute = (paths.length > 0 ? paths : ['.']).map((p) => path.resolve(cwd, p));
+  for (const p of absolute) {
+    if (!existsSync(p)) throw new UsageError(`path not found: ${path.relative(cwd, p) || p}`);
+  }
+  const dirs = absolute.map((p) => (statSync(p).isDirectory() ? p : path.dirname(p)));
+  let root = dirs[0]!;
+  for (const d of dirs.slice(1)) {
+    while (!(d === root || d.startsWith(root + path.sep))) root = path.dirname(root);
+  }
+  return { root, absolute };
+}
+
+/** Lists source files under a path, skipping `node_modules` unless the path itself is inside it. */
+export function listSourceFiles(target: string): string[] {
+  const insideNodeModules = target.split(path.sep).includes('node_modules');
+  if (statSync(target).isFile()) return isAnalyzable(target) ? [target] : [];
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (SKIPPED_DIRS.has(entry.name) && !(insideNodeModules && entry.name !== 'node_modules')) continue;
+        walk(full);
+      } else if (entry.isFile() && isAnalyzable(full)) out.push(full);
+    }
+  };
+  walk(target);
+  return out;
+}
+
+function isAnalyzable(file: string): boolean {
+  if (/\.d\.[cm]?ts$/.test(file)) return false;
+  if (TEST_FILE.test(file)) return false;
+  return SOURCE_EXTENSIONS.has(path.extname(file));
+}
+
+function findTsconfig(absolute: string[]): string | undefined {
+  if (absolute.length !== 1) return undefined;
+  const only = absolute[0]!;
+  if (only.endsWith('.json') && existsSync(only)) return only;
+  const candidate = path.join(only, 'tsconfig.json');
+  return existsSync(candidate) && statSync(only).isDirectory() ? candidate : undefined;
+}
+
+/**
+ * Loads the program for `paths`.
+ * @throws UsageError when a path does not exist or no source file is found.
+ */
+export function loadProject(paths: string[], cwd: string): LoadedProject {
+  const { root, absolute } = resolveRoot(paths, cwd);
+  const warnings: AnalysisWarning[] = [];
+  const tsconfig = findTsconfig(absolute);
+  let project: Project;
+  const wanted = new Set<string>();
+  if (tsconfig) {
+    try {
+      project = new Project({ tsConfigFilePath: tsconfig, skipFileDependencyResolution: true, compilerOptions: { allowJs: true, noEmit: true } });
+      for (const sf of project.getSourceFiles()) {
+        const f = sf.getFilePath();
+        if (isAnalyzable(f) && !f.split('/').includes('node_modules')) wanted.add(path.resolve(f));
+      }
+    } catch (error) {
+      warnings.push({ file: rel(root, tsconfig), message: `tsconfig could not be read (${(error as Error).message}); analyzing the files under the path instead` });
+      project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
+    }
+    // Sources the tsconfig leaves out (plain JavaScript beside it) are still analyzed.
+    if (wanted.size === 0) for (const f of listSourceFiles(path.dirname(tsconfig))) wanted.add(f);
+  } else {
+    project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
+    for (const p of absolute) for (const f of listSourceFiles(p)) wanted.add(f);
+  }
+  const sorted = [...wanted].sort();
+  if (sorted.length === 0) {
+    throw new UsageError(`no source files (${[...SOURCE_EXTENSIONS].join(' ')}) found under ${absolute.map((p) => path.relative(cwd, p) || '.').join(', ')}`);
+  }
+  for (const f of sorted) if (!project.getSourceFile(f)) project.addSourceFileAtPath(f);
+  project.resolveSourceFileDependencies();
+
+  const program = project.getProgram().compilerObject;
+  const checker = program.getTypeChecker();
+  const files: ts.SourceFile[] = [];
+  for (const f of sorted) {
+    const sf = program.getSourceFile(f) ?? program.getSourceFile(f.split(path.sep).join('/'));
+    if (!sf) {
+      warnings.push({ file: rel(root, f), message: 'not part of the program; skipped' });
+      continue;
+    }
+    const parseErrors = (sf as unknown as { parseDiagnostics?: ts.Diagnostic[] }).parseDiagnostics ?? [];
+    if (parseErrors.length > 0) {
+      const first = parseErrors[0]!;
+      const where = first.start !== undefined ? sf.getLineAndCharacterOfPosition(first.start) : undefined;
+      warnings.push({
+        file: rel(root, f),
+        message: `does not parse (${where ? `line ${where.line + 1}: ` : ''}${ts.flattenDiagnosticMessageText(first.messageText, ' ')}); skipped`,
+      });
+      continue;
+    }
+    files.push(sf);
+  }
+  return { root, project, program, checker, files, warnings };
+}
+
+export function rel(root: string, file: string): string {
+  return path.relative(root, file).split(path.sep).join('/');
+}

@@ -1,0 +1,540 @@
+/**
+ * Session-id data flow: which values in a program are MCP session ids.
+ *
+ * Session ids are tracked as data, not matched by name. Sources are the places the SDKs and the
+ * Streamable HTTP transport hand a session id to server code (spec 2025-03-26 … 2025-11-25,
+ * "Session Management"; SDK v1/v2 `RequestHandlerExtra.sessionId`, `Transport.sessionId`,
+ * `onsessioninitialized(sessionId)`, `sessionIdGenerator`):
+ * - a read of a property named `sessionId` / `session_id` (`extra.sessionId`, `ctx.sessionId`,
+ *   `transport.sessionId`, `req.query.sessionId`, `req.params.session_id`), unless the property is
+ *   declared by a non-MCP package under `node_modules`;
+ * - the `Mcp-Session-Id` header in any spelling and accessor (`req.headers['mcp-session-id']`,
+ *   `req.header('Mcp-Session-Id')`, `headers.get(HEADER)` with a string constant, …);
+ * - `url.searchParams.get('sessionId')`;
+ * - the parameter of `onsessioninitialized` / `onsessionclosed`;
+ * - the value a `sessionIdGenerator` returns when it is a variable (a captured constant).
+ *
+ * Taint then flows through variable initializers and assignments, destructuring, aliases
+ * (`??`, `||`, conditionals, casts, `await`), template literals and `+` (composite keys such as
+ * `${sessionId}:${uri}` are still keyed by session), string conversions, call arguments into
+ * parameters, return values into call sites, and class fields (including `#private`), across files
+ * (imports are resolved through the type checker's alias symbols).
+ *
+ * The solver is a fixpoint over flow edges collected in one walk per file. Call targets are resolved
+ * lazily, only for calls whose arguments turn out to carry a session id, so the checker does no work
+ * for the large majority of calls.
+ */
+import { ts } from 'ts-morph';
+
+/** Property names whose read yields a session id. */
+export const SESSION_ID_PROPERTIES = new Set(['sessionId', 'session_id', 'sessionID']);
+/** The Streamable HTTP session header, lower-cased (spec: `Mcp-Session-Id`, 2025-11-25 spells it `MCP-Session-Id`). */
+export const SESSION_HEADER = 'mcp-session-id';
+const HEADER_GETTERS = new Set(['get', 'header', 'getHeader', 'get_header', 'headers']);
+/** String methods whose result is still "the session id" (or derived from it) when called on one. */
+const STRING_METHODS = new Set([
+  'toString', 'trim', 'toLowerCase', 'toUpperCase', 'slice', 'substring', 'padStart', 'padEnd', 'concat', 'valueOf', 'normalize',
+]);
+const STRING_FUNCTIONS = new Set(['String', 'encodeURIComponent', 'decodeURIComponent']);
+/** Packages whose `sessionId` properties are MCP session ids. */
+const MCP_PACKAGE = /[\\/]node_modules[\\/]@modelcontextprotocol[\\/]/;
+
+type Term =
+  | 'src'
+  | { sym: ts.Symbol }
+  | { call: ts.CallExpression | ts.NewExpression }
+  | { prop: ts.PropertyAccessExpression | ts.ElementAccessExpression }
+  | { any: Term[] };
+
+interface CallEdge {
+  call: ts.CallExpression | ts.NewExpression;
+  index: number;
+  term: Term;
+}
+
+export type FunctionLike =
+  | ts.FunctionDeclaration
+  | ts.FunctionExpression
+  | ts.ArrowFunction
+  | ts.MethodDeclaration
+  | ts.ConstructorDeclaration
+  | ts.GetAccessorDeclaration;
+
+export function isFunctionLike(node: ts.Node): node is FunctionLike {
+  return (
+    ts.isFunctionDeclaration(node) ||
+    ts.isFunctionExpression(node) ||
+    ts.isArrowFunction(node) ||
+    ts.isMethodDeclaration(node) ||
+    ts.isConstructorDeclaration(node) ||
+    ts.isGetAccessorDeclaration(node)
+  );
+}
+
+/** Strips parentheses, casts, `!`, `satisfies` and `await`. */
+export function skipOuter(node: ts.Expression): ts.Expression {
+  let n = node;
+  for (;;) {
+    if (
+      ts.isParenthesizedExpression(n) ||
+      ts.isAsExpression(n) ||
+      ts.isNonNullExpression(n) ||
+      ts.isTypeAssertionExpression(n) ||
+      ts.isSatisfiesExpression(n) ||
+      ts.isAwaitExpression(n)
+    ) {
+      n = n.expression;
+    } else return n;
+  }
+}
+
+export class SessionFlow {
+  private readonly tainted = new Set<ts.Symbol>();
+  private readonly taintedReturns = new Set<ts.Node>();
+  private readonly taintedPropNames = new Set<string>();
+  private readonly edges: Array<{ target: ts.Symbol; term: Term }> = [];
+  /** Assignments whose target is a property (`this.x = …`, `obj.#y = …`): the target symbol is resolved lazily. */
+  private readonly propEdges: Array<{ target: ts.PropertyAccessExpression; term: Term }> = [];
+  private readonly returns: Array<{ fn: ts.Node; term: Term }> = [];
+  private readonly callEdges: CallEdge[] = [];
+  private readonly calleeCache = new Map<ts.Node, FunctionLike[]>();
+  private readonly symbolCache = new Map<ts.Node, ts.Symbol | undefined>();
+  private readonly termCache = new Map<ts.Node, Term | null>();
+  /** Every variable (by symbol) → the expressions assigned to it, for value-shape questions (is it a transport?). */
+  readonly assignments = new Map<ts.Symbol, ts.Expression[]>();
+  /** Object-literal properties `sessionIdGenerator: …` whose generator returns an id (stateful transports). */
+  readonly statefulGenerators: ts.PropertyAssignment[] = [];
+  /** `new SSEServerTransport(…)` sites (the legacy 2024-11-05 HTTP+SSE transport). */
+  readonly sseTransports: ts.NewExpression[] = [];
+  private solved = false;
+
+  constructor(
+    readonly checker: ts.TypeChecker,
+    private readonly files: readonly ts.SourceFile[],
+  ) {
+    for (const file of files) this.collect(file);
+    this.solve();
+  }
+
+  /** True when the project opens sessionful transports (a `sessionIdGenerator` that returns an id, or the legacy SSE transport). */
+  get isStateful(): boolean {
+    return this.statefulGenerators.length > 0 || this.sseTransports.length > 0;
+  }
+
+  /** Does this expression evaluate to (or embed) an MCP session id? */
+  isSessionId(expr: ts.Expression): boolean {
+    const term = this.term(expr);
+    return term !== null && this.evaluate(term);
+  }
+
+  /** Is this symbol (variable, parameter, field) known to hold a session id? */
+  isSessionIdSymbol(symbol: ts.Symbol | undefined): boolean {
+    return symbol !== undefined && this.tainted.has(symbol);
+  }
+
+  /** The symbol at a node, following import aliases to the declaration. */
+  symbolAt(node: ts.Node): ts.Symbol | undefined {
+    if (this.symbolCache.has(node)) return this.symbolCache.get(node);
+    let symbol: ts.Symbol | undefined;
+    try {
+      symbol = this.checker.getSymbolAtLocation(node);
+      if (symbol && symbol.flags & ts.SymbolFlags.Alias) symbol = this.checker.getAliasedSymbol(symbol);
+    } catch {
+      symbol = undefined;
+    }
+    this.symbolCache.set(node, symbol);
+    return symbol;
+  }
+
+  /** The function-like declarations a call or `new` may invoke (through variables, imports and methods). */
+  callees(call: ts.CallExpression | ts.NewExpression): FunctionLike[] {
+    const cached = this.calleeCache.get(call);
+    if (cached) return cached;
+    const out: FunctionLike[] = [];
+    const callee = skipOuter(call.expression);
+    const symbol = this.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee);
+    for (const decl of symbol?.declarations ?? []) {
+      if (isFunctionLike(decl)) out.push(decl);
+      else if ((ts.isVariableDeclaration(decl) || ts.isPropertyAssignment(decl) || ts.isPropertyDeclaration(decl)) && decl.initializer) {
+        const init = skipOuter(decl.initializer);
+        if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) out.push(init);
+      } else if (ts.isClassDeclaration(decl) || ts.isClassExpression(decl)) {
+        const ctor = decl.members.find(ts.isConstructorDeclaration);
+        if (ctor) out.push(ctor);
+      }
+    }
+    this.calleeCache.set(call, out);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- collection
+
+  private collect(file: ts.SourceFile): void {
+    const visit = (node: ts.Node): void => {
+      switch (node.kind) {
+        case ts.SyntaxKind.VariableDeclaration: {
+          const decl = node as ts.VariableDeclaration;
+          if (ts.isIdentifier(decl.name)) {
+            if (decl.initializer) this.addEdge(decl.name, decl.initializer);
+          } else this.collectBinding(decl.name);
+          break;
+        }
+        case ts.SyntaxKind.Parameter: {
+          const param = node as ts.ParameterDeclaration;
+          if (!ts.isIdentifier(param.name)) this.collectBinding(param.name);
+          else if (param.initializer) this.addEdge(param.name, param.initializer);
+          break;
+        }
+        case ts.SyntaxKind.BinaryExpression: {
+          const bin = node as ts.BinaryExpression;
+          const op = bin.operatorToken.kind;
+          if (
+            op === ts.SyntaxKind.EqualsToken ||
+            op === ts.SyntaxKind.QuestionQuestionEqualsToken ||
+            op === ts.SyntaxKind.BarBarEqualsToken
+          ) {
+            this.collectAssignment(bin.left, bin.right);
+          }
+          break;
+        }
+        case ts.SyntaxKind.CallExpression:
+        case ts.SyntaxKind.NewExpression: {
+          const call = node as ts.CallExpression | ts.NewExpression;
+          call.arguments?.forEach((arg, index) => {
+            if (ts.isSpreadElement(arg)) return;
+            const term = this.term(arg);
+            if (term !== null) this.callEdges.push({ call, index, term });
+          });
+          if (ts.isNewExpression(call)) {
+            const name = calleeName(call);
+            if (name === 'SSEServerTransport') this.sseTransports.push(call);
+          }
+          break;
+        }
+        case ts.SyntaxKind.ReturnStatement: {
+          const ret = node as ts.ReturnStatement;
+          const fn = enclosingFunction(ret);
+          if (fn && ret.expression) this.addReturn(fn, ret.expression);
+          break;
+        }
+        case ts.SyntaxKind.ArrowFunction: {
+          const arrow = node as ts.ArrowFunction;
+          if (!ts.isBlock(arrow.body)) this.addReturn(arrow, arrow.body);
+          break;
+        }
+        case ts.SyntaxKind.PropertyAssignment:
+        case ts.SyntaxKind.MethodDeclaration: {
+          const prop = node as ts.PropertyAssignment | ts.MethodDeclaration;
+          const name = propertyNameText(prop.name);
+          if (name === 'onsessioninitialized' || name === 'onsessionclosed') {
+            const fn = ts.isPropertyAssignment(prop) ? functionOf(prop.initializer) : prop;
+            const first = fn?.parameters[0];
+            if (first && ts.isIdentifier(first.name)) this.seed(first.name);
+          } else if (name === 'sessionIdGenerator' && ts.isPropertyAssignment(prop)) {
+            this.collectGenerator(prop);
+          }
+          break;
+        }
+        default:
+          break;
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(file);
+  }
+
+  private collectGenerator(prop: ts.PropertyAssignment): void {
+    const value = skipOuter(prop.initializer);
+    if (isUndefinedLiteral(value)) return;
+    let fn: FunctionLike | undefined = functionOf(value);
+    if (!fn && ts.isIdentifier(value)) {
+      const decl = this.symbolAt(value)?.valueDeclaration;
+      if (decl && isFunctionLike(decl)) fn = decl;
+      else if (decl && ts.isVariableDeclaration(decl) && decl.initializer) {
+        if (isUndefinedLiteral(skipOuter(decl.initializer))) return;
+        fn = functionOf(decl.initializer);
+      }
+    }
+    if (fn) {
+      const returned = returnedExpressions(fn);
+      if (returned.length > 0 && returned.every((e) => isUndefinedLiteral(skipOuter(e)))) return;
+      for (const e of returned) {
+        const inner = skipOuter(e);
+        if (ts.isIdentifier(inner)) this.seed(inner);
+      }
+    }
+    this.statefulGenerators.push(prop);
+  }
+
+  private collectBinding(pattern: ts.BindingName): void {
+    if (ts.isObjectBindingPattern(pattern)) {
+      for (const el of pattern.elements) {
+        const key = el.propertyName ? propertyNameText(el.propertyName) : ts.isIdentifier(el.name) ? el.name.text : undefined;
+        if (ts.isIdentifier(el.name)) {
+          if (key !== undefined && (SESSION_ID_PROPERTIES.has(key) || key.toLowerCase() === SESSION_HEADER)) this.seed(el.name);
+        } else this.collectBinding(el.name);
+      }
+    } else if (ts.isArrayBindingPattern(pattern)) {
+      for (const el of pattern.elements) if (ts.isBindingElement(el) && !ts.isIdentifier(el.name)) this.collectBinding(el.name);
+    }
+  }
+
+  private collectAssignment(left: ts.Expression, right: ts.Expression): void {
+    const target = skipOuter(left);
+    if (ts.isIdentifier(target)) {
+      this.addEdge(target, right);
+    } else if (ts.isPropertyAccessExpression(target)) {
+      const name = target.name.text;
+      if (name === 'onsessioninitialized' || name === 'onsessionclosed') {
+        const first = functionOf(right)?.parameters[0];
+        if (first && ts.isIdentifier(first.name)) this.seed(first.name);
+        return;
+      }
+      const term = this.term(right);
+      if (term !== null) this.propEdges.push({ target, term });
+    }
+  }
+
+  private addEdge(name: ts.Identifier, value: ts.Expression): void {
+    const symbol = this.symbolAt(name);
+    if (!symbol) return;
+    const list = this.assignments.get(symbol);
+    if (list) list.push(value);
+    else this.assignments.set(symbol, [value]);
+    const term = this.term(value);
+    if (term !== null) this.edges.push({ target: symbol, term });
+  }
+
+  private addReturn(fn: ts.Node, value: ts.Expression): void {
+    const term = this.term(value);
+    if (term !== null) this.returns.push({ fn, term });
+  }
+
+  private seed(name: ts.Identifier): void {
+    const symbol = this.symbolAt(name);
+    if (symbol) this.tainted.add(symbol);
+  }
+
+  // ---------------------------------------------------------------- terms
+
+  /** Compiles an expression into a small term whose truth depends only on the solver's sets. */
+  private term(expr: ts.Expression): Term | null {
+    const cached = this.termCache.get(expr);
+    if (cached !== undefined) return cached;
+    const term = this.compile(expr);
+    this.termCache.set(expr, term);
+    return term;
+  }
+
+  private compile(expr: ts.Expression): Term | null {
+    const e = skipOuter(expr);
+    switch (e.kind) {
+      case ts.SyntaxKind.Identifier: {
+        if ((e as ts.Identifier).text === 'undefined') return null;
+        const symbol = this.symbolAt(e);
+        return symbol ? { sym: symbol } : null;
+      }
+      case ts.SyntaxKind.PropertyAccessExpression: {
+        const pa = e as ts.PropertyAccessExpression;
+        if (SESSION_ID_PROPERTIES.has(pa.name.text) && this.isMcpSessionProperty(pa)) return 'src';
+        return { prop: pa };
+      }
+      case ts.SyntaxKind.ElementAccessExpression: {
+        const ea = e as ts.ElementAccessExpression;
+        const key = this.constantString(ea.argumentExpression);
+        if (key !== undefined && (key.toLowerCase() === SESSION_HEADER || SESSION_ID_PROPERTIES.has(key))) return 'src';
+        return null;
+      }
+      case ts.SyntaxKind.CallExpression: {
+        const call = e as ts.CallExpression;
+        const callee = skipOuter(call.expression);
+        const first = call.arguments[0];
+        if (ts.isPropertyAccessExpression(callee)) {
+          const method = callee.name.text;
+          if (first && HEADER_GETTERS.has(method)) {
+            const key = this.constantString(first);
+            if (key !== undefined && key.toLowerCase() === SESSION_HEADER) return 'src';
+            if (key !== undefined && SESSION_ID_PROPERTIES.has(key) && method === 'get') return 'src';
+          }
+          if (STRING_METHODS.has(method)) {
+            const inner = this.term(callee.expression);
+            if (inner !== null) return any([inner, { call }]);
+          }
+        } else if (ts.isIdentifier(callee) && STRING_FUNCTIONS.has(callee.text) && first) {
+          return this.term(first);
+        }
+        return { call };
+      }
+      case ts.SyntaxKind.ConditionalExpression: {
+        const c = e as ts.ConditionalExpression;
+        return any([this.term(c.whenTrue), this.term(c.whenFalse)]);
+      }
+      case ts.SyntaxKind.BinaryExpression: {
+        const b = e as ts.BinaryExpression;
+        switch (b.operatorToken.kind) {
+          case ts.SyntaxKind.QuestionQuestionToken:
+          case ts.SyntaxKind.BarBarToken:
+          case ts.SyntaxKind.AmpersandAmpersandToken:
+          case ts.SyntaxKind.PlusToken:
+            return any([this.term(b.left), this.term(b.right)]);
+          case ts.SyntaxKind.CommaToken:
+          case ts.SyntaxKind.EqualsToken:
+            return this.term(b.right);
+          default:
+            return null;
+        }
+      }
+      case ts.SyntaxKind.TemplateExpression:
+        return any((e as ts.TemplateExpression).templateSpans.map((s) => this.term(s.expression)));
+      default:
+        return null;
+    }
+  }
+
+  /** `x.sessionId` is a session id unless its declaration lives in a non-MCP package. */
+  private isMcpSessionProperty(pa: ts.PropertyAccessExpression): boolean {
+    const symbol = this.symbolAt(pa.name);
+    const decl = symbol?.declarations?.[0];
+    if (!decl) return true;
+    const file = decl.getSourceFile().fileName;
+    return !/[\\/]node_modules[\\/]/.test(file) || MCP_PACKAGE.test(file);
+  }
+
+  /** The value of a string literal, or of an identifier bound to a `const` string literal. */
+  constantString(node: ts.Expression): string | undefined {
+    const e = skipOuter(node);
+    if (ts.isStringLiteralLike(e)) return e.text;
+    if (ts.isIdentifier(e) || ts.isPropertyAccessExpression(e)) {
+      const decl = this.symbolAt(ts.isPropertyAccessExpression(e) ? e.name : e)?.valueDeclaration;
+      if (decl && (ts.isVariableDeclaration(decl) || ts.isPropertyAssignment(decl) || ts.isPropertyDeclaration(decl)) && decl.initializer) {
+        const init = skipOuter(decl.initializer);
+        if (ts.isStringLiteralLike(init)) return init.text;
+      }
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- solving
+
+  private evaluate(term: Term): boolean {
+    if (term === 'src') return true;
+    if ('sym' in term) return this.tainted.has(term.sym);
+    if ('any' in term) return term.any.some((t) => this.evaluate(t));
+    if ('call' in term) {
+      if (this.taintedReturns.size === 0) return false;
+      return this.callees(term.call).some((fn) => this.taintedReturns.has(fn));
+    }
+    // property read: only resolve when a field of that name was ever tainted
+    const name = ts.isPropertyAccessExpression(term.prop) ? term.prop.name.text : undefined;
+    if (name === undefined || !this.taintedPropNames.has(name)) return false;
+    return this.isSessionIdSymbol(this.symbolAt((term.prop as ts.PropertyAccessExpression).name));
+  }
+
+  private taint(symbol: ts.Symbol): boolean {
+    if (this.tainted.has(symbol)) return false;
+    this.tainted.add(symbol);
+    if (symbol.flags & ts.SymbolFlags.Property) this.taintedPropNames.add(symbol.name);
+    return true;
+  }
+
+  private solve(): void {
+    for (const symbol of this.tainted) if (symbol.flags & ts.SymbolFlags.Property) this.taintedPropNames.add(symbol.name);
+    const doneCalls = new Set<CallEdge>();
+    const donePropEdges = new Set<number>();
+    // Bounded: each round taints at least one new symbol or function, and there are finitely many.
+    for (let round = 0; round < 1000; round++) {
+      let changed = false;
+      for (const { target, term } of this.edges) {
+        if (!this.tainted.has(target) && this.evaluate(term)) changed = this.taint(target) || changed;
+      }
+      this.propEdges.forEach(({ target, term }, i) => {
+        if (donePropEdges.has(i) || !this.evaluate(term)) return;
+        donePropEdges.add(i);
+        const symbol = this.symbolAt(target.name);
+        if (symbol) changed = this.taint(symbol) || changed;
+      });
+      for (const { fn, term } of this.returns) {
+        if (!this.taintedReturns.has(fn) && this.evaluate(term)) {
+          this.taintedReturns.add(fn);
+          changed = true;
+        }
+      }
+      for (const edge of this.callEdges) {
+        if (doneCalls.has(edge) || !this.evaluate(edge.term)) continue;
+        doneCalls.add(edge);
+        for (const fn of this.callees(edge.call)) {
+          const param = fn.parameters[edge.index];
+          if (param && ts.isIdentifier(param.name) && !param.dotDotDotToken) {
+            const symbol = this.symbolAt(param.name);
+            if (symbol) changed = this.taint(symbol) || changed;
+          }
+        }
+      }
+      if (!changed) break;
+    }
+    this.solved = true;
+  }
+
+  /** Whether the fixpoint has been computed (always true after construction). */
+  get isSolved(): boolean {
+    return this.solved;
+  }
+
+  /** Files this flow was computed over. */
+  get sourceFiles(): readonly ts.SourceFile[] {
+    return this.files;
+  }
+}
+
+function any(terms: Array<Term | null>): Term | null {
+  const kept = terms.filter((t): t is Term => t !== null);
+  if (kept.length === 0) return null;
+  if (kept.includes('src')) return 'src';
+  return kept.length === 1 ? kept[0]! : { any: kept };
+}
+
+export function propertyNameText(name: ts.PropertyName | ts.BindingName | ts.MemberName): string | undefined {
+  if (ts.isIdentifier(name) || ts.isStringLiteralLike(name) || ts.isNumericLiteral(name)) return name.text;
+  if (ts.isPrivateIdentifier(name)) return name.text;
+  return undefined;
+}
+
+export function calleeName(call: ts.CallExpression | ts.NewExpression): string | undefined {
+  const callee = skipOuter(call.expression);
+  if (ts.isIdentifier(callee)) return callee.text;
+  if (ts.isPropertyAccessExpression(callee)) return callee.name.text;
+  return undefined;
+}
+
+export function functionOf(node: ts.Expression): ts.ArrowFunction | ts.FunctionExpression | undefined {
+  const e = skipOuter(node);
+  return ts.isArrowFunction(e) || ts.isFunctionExpression(e) ? e : undefined;
+}
+
+export function enclosingFunction(node: ts.Node): FunctionLike | undefined {
+  let n: ts.Node | undefined = node.parent;
+  while (n && !isFunctionLike(n)) n = n.parent;
+  return n as FunctionLike | undefined;
+}
+
+export function isUndefinedLiteral(e: ts.Expression): boolean {
+  return (
+    (ts.isIdentifier(e) && e.text === 'undefined') ||
+    e.kind === ts.SyntaxKind.NullKeyword ||
+    ts.isVoidExpression(e)
+  );
+}
+
+/** The expressions a function returns (expression bodies and `return x;` not inside nested functions). */
+export function returnedExpressions(fn: FunctionLike): ts.Expression[] {
+  if (!fn.body) return [];
+  if (!ts.isBlock(fn.body)) return [fn.body];
+  const out: ts.Expression[] = [];
+  const visit = (node: ts.Node): void => {
+    if (isFunctionLike(node) || ts.isClassLike(node)) return;
+    if (ts.isReturnStatement(node) && node.expression) out.push(node.expression);
+    ts.forEachChild(node, visit);
+  };
+  ts.forEachChild(fn.body, visit);
+  return out;
+}

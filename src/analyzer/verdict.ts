@@ -1,0 +1,45 @@
+import type { Finding, Verdict } from './types.js';
+
+/**
+ * The whole-server verdict, from the findings that are not informational (`note`s about
+ * server-initiated requests do not decide it):
+ * - `stateless`: nothing held per session in process; any replica can serve any request today.
+ * - `rewritable`: every finding has a `transform:` fix; `mcp-migrate apply` externalizes the state.
+ * - `proxy-replay`: the state is rebuilt by replaying the session's handshake (`initialize`,
+ *   `notifications/initialized`, `logging/setLevel`, `resources/subscribe`), so `mcp-migrate proxy`
+ *   in front of unmodified replicas is safe.
+ * - `owner-routing`: hidden per-session state (timers, closures, task stores, module state written by
+ *   handlers) that no replay rebuilds; run the proxy with owner affinity, or fix the `manual` findings.
+ */
+export function decideVerdict(findings: readonly Finding[]): Verdict {
+  const deciding = findings.map((f, i) => ({ f, i })).filter(({ f }) => f.category !== 'server-initiated-request');
+  const pick = (pred: (f: Finding) => boolean) => deciding.filter(({ f }) => pred(f)).map(({ i }) => i);
+  if (deciding.length === 0) {
+    return {
+      kind: 'stateless',
+      summary: 'Already stateless: no per-session state is held in process, so any replica can serve any request.',
+      decidingFindings: [],
+    };
+  }
+  const manual = pick((f) => f.fix === 'manual');
+  if (manual.length > 0) {
+    return {
+      kind: 'owner-routing',
+      summary: `Needs owner routing: ${manual.length} finding(s) hold hidden per-session state that handshake replay cannot rebuild; run \`mcp-migrate proxy --affinity owner\` or rewrite them by hand.`,
+      decidingFindings: manual,
+    };
+  }
+  const proxy = pick((f) => f.fix === 'proxy');
+  if (proxy.length > 0) {
+    return {
+      kind: 'proxy-replay',
+      summary: `Safe behind \`mcp-migrate proxy\`: the per-session state is rebuilt by handshake replay on any replica (${proxy.length} finding(s) need the proxy rather than a rewrite).`,
+      decidingFindings: proxy,
+    };
+  }
+  return {
+    kind: 'rewritable',
+    summary: `Rewritable by \`mcp-migrate apply --store redis\`: all ${deciding.length} finding(s) have a codemod that moves the state to a shared store.`,
+    decidingFindings: deciding.map(({ i }) => i),
+  };
+}

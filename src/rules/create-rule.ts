@@ -1,0 +1,47 @@
+/**
+ * Rule definition. A rule is three files with one name: `src/rules/<id>.ts`, `test/rules/<id>.test.ts`
+ * (with fixtures under `fixtures/rules/<id>/`) and `docs/rules/<id>.md`.
+ *
+ * `create(ctx)` returns visitors keyed by `ts.SyntaxKind`; the engine walks every file once and
+ * dispatches each node to every rule that asked for its kind (ts-morph navigation docs: one walk,
+ * many visitors). `end()` runs after the walk, for rules that decide on whole-program facts.
+ */
+import type { ts } from 'ts-morph';
+import type { SessionContainer } from '../analyzer/containers.js';
+import type { SessionFlow } from '../analyzer/session-flow.js';
+import type { Fix, RuleMeta, Severity } from '../analyzer/types.js';
+
+export const DOCS_BASE_URL = 'https://github.com/mcp-migrate/mcp-migrate/blob/main/docs/rules/';
+
+export interface Report {
+  /** The node whose span the finding covers (any analyzed file, not only the one being walked). */
+  node: ts.Node;
+  /** The declared name of the state or the API called. */
+  symbol: string;
+  /** What is wrong, why it breaks behind a round-robin load balancer, what to do. */
+  message: string;
+  /** Narrows the rule's default fix. */
+  fix?: Fix;
+  severity?: Severity;
+}
+
+export interface RuleContext {
+  flow: SessionFlow;
+  checker: ts.TypeChecker;
+  /** Session-keyed containers of the whole program; available in `end()`. */
+  containers(): SessionContainer[];
+  /** True for files the analyzer was asked to analyze (findings are only reported there). */
+  isAnalyzed(file: ts.SourceFile): boolean;
+  report(report: Report): void;
+}
+
+export type Visitors = Partial<Record<ts.SyntaxKind, (node: ts.Node) => void>> & { end?: () => void };
+
+export interface Rule {
+  meta: RuleMeta;
+  create(ctx: RuleContext): Visitors;
+}
+
+export function createRule(rule: { meta: Omit<RuleMeta, 'docsUrl'>; create: Rule['create'] }): Rule {
+  return { meta: { ...rule.meta, docsUrl: `${DOCS_BASE_URL}${rule.meta.id}.md` }, create: rule.create };
+}

@@ -1,0 +1,58 @@
+import { ts } from 'ts-morph';
+import { calleeName } from '../analyzer/session-flow.js';
+import { createRule } from './create-rule.js';
+
+const EVENT_STORE_METHODS = ['storeEvent', 'replayEventsAfter'];
+const IN_MEMORY_INIT = /^new (Map|Set|Array)\b|^\[|^\{/;
+
+/** An SDK `EventStore` implementation (`storeEvent` + `replayEventsAfter`) that keeps events in process memory. */
+function isInMemoryEventStoreClass(cls: ts.ClassLikeDeclaration): boolean {
+  const methods = new Set(cls.members.filter((m) => ts.isMethodDeclaration(m) && m.name).map((m) => m.name!.getText()));
+  if (!EVENT_STORE_METHODS.every((m) => methods.has(m))) return false;
+  let inMemory = false;
+  const visit = (n: ts.Node): void => {
+    if (inMemory) return;
+    if (ts.isPropertyDeclaration(n) && n.initializer && IN_MEMORY_INIT.test(n.initializer.getText())) inMemory = true;
+    else if (ts.isBinaryExpression(n) && n.operatorToken.kind === ts.SyntaxKind.EqualsToken && n.left.getText().startsWith('this.') && IN_MEMORY_INIT.test(n.right.getText())) inMemory = true;
+    else ts.forEachChild(n, visit);
+  };
+  cls.members.forEach(visit);
+  return inMemory;
+}
+
+const MESSAGE =
+  'keeps the SSE events of each stream in this process\'s memory for `Last-Event-ID` resumption. ' +
+  'Behind a round-robin load balancer a client reconnecting with `Last-Event-ID` reaches another replica, which has none of the events, so the missed messages are lost (and a restart loses all of them). ' +
+  'Run `mcp-migrate apply --store redis` to use the runtime\'s Redis event store, namespaced per session and stream.';
+
+/** Finds in-memory event stores (SDK `EventStore` implementations) used for resumable SSE streams. */
+export default createRule({
+  meta: {
+    id: 'no-in-memory-event-store',
+    category: 'stateful-transport',
+    severity: 'error',
+    description: 'In-memory event store for resumable SSE streams (Last-Event-ID)',
+    fix: 'transform:event-store',
+  },
+  create: (ctx) => {
+    const check = (cls: ts.ClassLikeDeclaration): void => {
+      if (!isInMemoryEventStoreClass(cls)) return;
+      const name = cls.name?.text ?? 'class';
+      ctx.report({ node: cls.name ?? cls, symbol: name, message: `\`${name}\` ${MESSAGE}` });
+    };
+    return {
+      [ts.SyntaxKind.ClassDeclaration]: (node: ts.Node) => check(node as ts.ClassDeclaration),
+      [ts.SyntaxKind.ClassExpression]: (node: ts.Node) => check(node as ts.ClassExpression),
+      [ts.SyntaxKind.NewExpression](node: ts.Node) {
+        const call = node as ts.NewExpression;
+        const name = calleeName(call);
+        if (!name || !/EventStore$/.test(name)) return;
+        const symbol = ctx.flow.symbolAt(ts.isPropertyAccessExpression(call.expression) ? call.expression.name : call.expression);
+        const decl = symbol?.declarations?.find((d) => ts.isClassLike(d)) as ts.ClassLikeDeclaration | undefined;
+        if (decl && ctx.isAnalyzed(decl.getSourceFile())) return; // the class itself is reported where it is defined
+        if (decl ? !/InMemory/.test(name) && !isInMemoryEventStoreClass(decl) : !/^InMemory/.test(name)) return;
+        ctx.report({ node: call, symbol: name, message: `\`new ${name}()\` ${MESSAGE}` });
+      },
+    };
+  },
+});

@@ -1,0 +1,80 @@
+/**
+ * The analyzer on real input nobody here wrote: the JavaScript that
+ * `@modelcontextprotocol/server-everything@2026.8.31` ships (pinned in devDependencies).
+ * Every expected finding below was checked by hand against that package's `dist/` sources.
+ */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { analyze, type AnalysisResult } from '../../src/analyzer/index.js';
+
+const dist = path.resolve('node_modules/@modelcontextprotocol/server-everything/dist');
+const row = (f: AnalysisResult['findings'][number]) => `${f.file}:${f.line} ${f.ruleId} ${f.symbol} ${f.fix}`;
+
+describe('server-everything (shipped JavaScript)', async () => {
+  const result = await analyze({ paths: [dist], cwd: process.cwd() });
+  const state = result.findings.filter((f) => f.category !== 'server-initiated-request').map(row);
+
+  it('finds exactly the session state it holds in process', () => {
+    expect(state).toEqual([
+      // subscriber sets: Map<uri, Set<sessionId>> and per-session update timers
+      'resources/subscriptions.js:3 no-session-keyed-state subscriptions transform:session-keyed-map',
+      'resources/subscriptions.js:5 no-session-keyed-state subsUpdateIntervals manual',
+      // per-session factory: in-memory task store and queue, the roots-sync timer set in oninitialized (replayed)
+      'server/index.js:26 no-per-session-closure-state taskStore manual',
+      'server/index.js:27 no-per-session-closure-state taskMessageQueue manual',
+      'server/index.js:28 no-per-session-closure-state initializeTimeout proxy',
+      // the per-session map of logging timers
+      'server/logging.js:2 no-session-keyed-state logsUpdateIntervals manual',
+      // the per-session map of roots
+      'server/roots.js:3 no-session-keyed-state roots transform:session-keyed-map',
+      // Sets of session ids that toggled simulated logging / subscriber updates
+      'tools/toggle-simulated-logging.js:16 no-session-keyed-state clients transform:session-keyed-map',
+      'tools/toggle-subscriber-updates.js:16 no-session-keyed-state clients transform:session-keyed-map',
+      // one-shot retry markers keyed `${sessionId}\0${url}\0${elicitationId}`
+      'tools/trigger-url-elicitation.js:58 no-session-keyed-state issuedErrorPathElicitations transform:session-keyed-map',
+      // the legacy SSE transport and its registry
+      'transports/sse.js:15 no-session-transport-registry transports transform:transport-registry',
+      'transports/sse.js:28 no-sse-server-transport SSEServerTransport proxy',
+      // Streamable HTTP: the in-memory event store, the transport registry, the session id generator
+      'transports/streamableHttp.js:7 no-in-memory-event-store InMemoryEventStore transform:event-store',
+      'transports/streamableHttp.js:39 no-session-transport-registry transports transform:transport-registry',
+      'transports/streamableHttp.js:56 no-stateful-session-id-generator sessionIdGenerator transform:transport-registry',
+    ]);
+  });
+
+  it('lists the server-to-client calls that need a live stream', () => {
+    const calls = result.findings.filter((f) => f.category === 'server-initiated-request').map((f) => `${f.file}:${f.line} ${f.symbol}`);
+    expect(calls).toEqual(
+      expect.arrayContaining([
+        'server/roots.js:31 listRoots',
+        'tools/trigger-sampling-request.js:65 sendRequest',
+        'tools/trigger-elicitation-request.js:40 sendRequest',
+        'tools/trigger-url-elicitation.js:135 sendRequest',
+        'resources/subscriptions.js:82 notification',
+        'server/logging.js:38 sendLoggingMessage',
+        'tools/trigger-long-running-operation.js:46 notification',
+      ]),
+    );
+    expect(result.findings.filter((f) => f.category === 'server-initiated-request').every((f) => f.severity === 'note')).toBe(true);
+  });
+
+  it('decides that hidden per-session state needs owner routing', () => {
+    expect(result.verdict.kind).toBe('owner-routing');
+    const deciding = result.verdict.decidingFindings.map((i) => result.findings[i]!.symbol).sort();
+    expect(deciding).toEqual(['logsUpdateIntervals', 'subsUpdateIntervals', 'taskMessageQueue', 'taskStore']);
+  });
+
+  it('reports relative POSIX paths, 1-based spans and a message that says what, why and what to do', () => {
+    expect(result.summary.files).toBeGreaterThan(30);
+    expect(result.warnings).toEqual([]);
+    for (const f of result.findings) {
+      expect(path.isAbsolute(f.file)).toBe(false);
+      expect(f.file).not.toContain('\\');
+      expect(f.line).toBeGreaterThanOrEqual(1);
+      expect(f.column).toBeGreaterThanOrEqual(1);
+      expect(f.endLine * 100000 + f.endColumn).toBeGreaterThan(f.line * 100000 + f.column);
+      expect(f.message).toMatch(/load balancer/);
+      expect(f.message).toMatch(/mcp-migrate (apply|proxy)|shared store|by hand|manual/);
+    }
+  });
+});
