@@ -28,6 +28,6 @@ export const REPORTER_NAMES = Object.keys(reporters) as ReporterName[];
 /** One line per reporter for `--help`. */
 export const REPORTER_DESCRIPTIONS: Record<ReporterName, string> = {
   stylish: 'human-readable, grouped by file, with summary and verdict',
-  json: 'one JSON document (format version 1)',
-  sarif: 'SARIF 2.1.0 for code scanning (e.g. GitHub upload-sarif)',
+  json: 'one JSON document, output format version 1',
+  sarif: 'SARIF 2.1.0 for code scanning, e.g. GitHub upload-sarif',
 };
