@@ -11,3 +11,4 @@ export * from './redis.js';
 export * from './nginx.js';
 export * from './everything.js';
 export * from './scenario.js';
+export * from './proxy.js';

@@ -1,0 +1,96 @@
+/**
+ * What issue 3 must show: with `mcp-migrate proxy` in front of each replica, the same plain
+ * round-robin nginx that breaks every session in `baseline-no-proxy.test.ts` serves 50 full
+ * sessions without a single failure, for both kinds of upstream:
+ *   (a) stdio: each replica runs server-everything `stdio` processes (`-- node …/index.js stdio`);
+ *   (b) HTTP: each replica fronts its own server-everything `streamableHttp` sidecar.
+ * Real redis-server, real nginx, three real proxy processes, the official SDK client.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EVERYTHING_STDIO_COMMAND,
+  formatReport,
+  runScenarios,
+  startEverythingHttp,
+  startNginx,
+  startProxyReplica,
+  startRedis,
+  stopAllProcesses,
+  type AccessLogEntry,
+  type NginxInstance,
+  type ProxyReplica,
+  type RedisInstance,
+  type ScenarioReport,
+} from '../helpers/index.js';
+
+const REPLICAS = 3;
+const SESSIONS = 50;
+
+type UpstreamKind = 'stdio' | 'http';
+
+describe.each<UpstreamKind>(['stdio', 'http'])('mcp-migrate proxy × 3 behind round-robin nginx (%s upstream)', (kind) => {
+  let redis: RedisInstance;
+  let proxies: ProxyReplica[] = [];
+  let nginx: NginxInstance;
+  let report: ScenarioReport;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    proxies = await Promise.all(
+      Array.from({ length: REPLICAS }, async (_, i) => {
+        if (kind === 'stdio') {
+          return startProxyReplica({ store: redis.url, command: EVERYTHING_STDIO_COMMAND, name: `proxy-stdio-${i}` });
+        }
+        const sidecar = await startEverythingHttp({ name: `sidecar-${i}` });
+        return startProxyReplica({ store: redis.url, upstream: sidecar.url, name: `proxy-http-${i}` });
+      }),
+    );
+    nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort), path: '/mcp' });
+    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
+  });
+
+  afterAll(async () => {
+    await nginx?.stop();
+    await stopAllProcesses();
+    await redis?.stop();
+  });
+
+  it(`runs ${SESSIONS} full sessions with zero failures`, () => {
+    const logs = proxies.map((p) => `--- ${p.process.name} ---\n${p.process.output().slice(-2000)}`).join('\n');
+    expect(report.failed, `${formatReport(report)}\n${report.failed > 0 ? logs : ''}`).toBe(0);
+    expect(report.passed).toBe(SESSIONS);
+    // Each session got its own id, and none saw an out-of-band error before DELETE.
+    expect(new Set(report.results.map((r) => r.sessionId)).size).toBe(SESSIONS);
+  });
+
+  it('spread every session over all three replicas (no affinity)', () => {
+    const log: AccessLogEntry[] = nginx.accessLog();
+    const replicas = new Set(proxies.map((p) => p.hostPort));
+    expect(new Set(log.map((e) => e.upstream))).toEqual(replicas);
+    // Each replica took a fair share of the traffic (strict rotation gives about a third each).
+    for (const hostPort of replicas) {
+      const share = log.filter((e) => e.upstream === hostPort).length / log.length;
+      expect(share).toBeGreaterThan(0.2);
+    }
+    // And every session was served by more than one replica, so the proxy really moved sessions.
+    const replicasPerSession = new Map<string, Set<string>>();
+    for (const e of log) {
+      if (!e.sessionId) continue;
+      const set = replicasPerSession.get(e.sessionId) ?? new Set<string>();
+      set.add(e.upstream);
+      replicasPerSession.set(e.sessionId, set);
+    }
+    for (const r of report.results) {
+      expect(replicasPerSession.get(r.sessionId!)?.size ?? 0, `session ${r.sessionId}`).toBeGreaterThanOrEqual(2);
+    }
+    const allThree = [...replicasPerSession.values()].filter((s) => s.size === REPLICAS).length;
+    expect(allThree).toBeGreaterThanOrEqual(SESSIONS * 0.8);
+  });
+
+  it('kept session state in Redis, not in a replica', async () => {
+    const stats = await redis.commandStats();
+    const total = [...stats].filter(([cmd]) => cmd !== 'info').reduce((n, [, s]) => n + s.calls, 0);
+    // Every replica had to look sessions up in the shared store.
+    expect(total).toBeGreaterThan(SESSIONS * 3);
+  });
+});
