@@ -40,6 +40,7 @@ const COMPILER_OPTIONS: ts.CompilerOptions = {
   skipLibCheck: true,
   strict: false,
   types: [],
+  lib: ['lib.es2023.d.ts'],
 };
 
 /** Resolves the paths, checks they exist, and returns the absolute root (their common directory). */
