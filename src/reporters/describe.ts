@@ -21,7 +21,7 @@ export function describeFix(fix: Fix): string {
     case 'transform':
       return `rewritable: run \`mcp-migrate apply\` (transform \`${transform}\`)`;
     case 'proxy':
-      return 'safe behind `mcp-migrate proxy`, which replays the session handshake on any replica';
+      return 'safe behind `mcp-migrate proxy`, without code changes';
     case 'manual':
       return 'manual: rewrite by hand, or run `mcp-migrate proxy` with owner routing';
   }
