@@ -1,0 +1,168 @@
+/**
+ * `mcp-migrate proxy`: run a stateful MCP server behind any round-robin load balancer. See docs/proxy.md
+ * for the full contract. Every flag also reads `MCP_MIGRATE_<FLAG>` (e.g. `MCP_MIGRATE_STORE`).
+ * Logs are JSON lines on stderr; stdout stays empty. Exit codes: 0 after SIGTERM/SIGINT, 2 for usage
+ * and configuration errors, including a port that cannot be bound.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { LOG_LEVELS, ProxyConfigError, startProxy, type LogLevel, type ProxyConfig } from '../../proxy/index.js';
+import { ExitCode } from '../exit-codes.js';
+
+export interface ProxyArgs {
+  listen: string;
+  path: string;
+  store: string;
+  upstream?: string;
+  'session-secret'?: string;
+  'previous-session-secret'?: string[];
+  'principal-header': string;
+  'allowed-origins'?: string[];
+  'max-body-bytes': number;
+  'max-sessions'?: number;
+  'idle-timeout': number;
+  'session-ttl': number;
+  'handshake-timeout': number;
+  'store-prefix': string;
+  'log-level': LogLevel;
+  '--'?: (string | number)[];
+  _: (string | number)[];
+}
+
+/** Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new ProxyConfigError(`--listen must be HOST:PORT, got "${value}"`);
+  const host = m[1] ?? (m[2] || '0.0.0.0');
+  return { host, port };
+}
+
+function splitList(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+}
+
+/** Turns parsed arguments into a {@link ProxyConfig}. @throws ProxyConfigError */
+export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
+  const command = (argv['--'] ?? []).map(String);
+  if (argv.upstream !== undefined && command.length > 0) {
+    throw new ProxyConfigError('give either --upstream URL or -- COMMAND [ARGS…], not both');
+  }
+  if (argv.upstream === undefined && command.length === 0) {
+    throw new ProxyConfigError('name the MCP server: --upstream http://HOST:PORT/mcp, or -- COMMAND [ARGS…] for a stdio server');
+  }
+  const { host, port } = parseListen(argv.listen);
+  if (!argv.path.startsWith('/')) throw new ProxyConfigError(`--path must start with "/", got "${argv.path}"`);
+  const positive = (name: string, v: number) => {
+    if (!Number.isFinite(v) || v <= 0) throw new ProxyConfigError(`--${name} must be a positive number, got ${v}`);
+    return v;
+  };
+  const stdio = argv.upstream === undefined;
+  return {
+    host,
+    port,
+    path: argv.path,
+    store: argv.store,
+    storePrefix: argv['store-prefix'],
+    sessionTtlMs: positive('session-ttl', argv['session-ttl']) * 1000,
+    sessionSecrets: [argv['session-secret'] ?? '', ...splitList(argv['previous-session-secret'])].filter((s) => s.length > 0),
+    upstream: stdio ? { command: command[0]!, args: command.slice(1) } : { url: argv.upstream! },
+    principalHeader: argv['principal-header'].toLowerCase(),
+    allowedOrigins: splitList(argv['allowed-origins']),
+    maxBodyBytes: Math.floor(positive('max-body-bytes', argv['max-body-bytes'])),
+    maxSessions: Math.floor(positive('max-sessions', argv['max-sessions'] ?? (stdio ? 100 : 1000))),
+    idleTimeoutMs: positive('idle-timeout', argv['idle-timeout']) * 1000,
+    handshakeTimeoutMs: positive('handshake-timeout', argv['handshake-timeout']) * 1000,
+    logLevel: argv['log-level'],
+  };
+}
+
+export const proxyCommand: CommandModule<object, ProxyArgs> = {
+  command: 'proxy',
+  describe: 'Serve a stateful MCP server over Streamable HTTP so any replica behind a round-robin load balancer can serve any session',
+  builder: (yargs: Argv<object>) =>
+    yargs
+      .parserConfiguration({ 'populate--': true })
+      .env('MCP_MIGRATE')
+      .usage(
+        '$0 proxy [options] --store memory|redis://… (--upstream http://HOST:PORT/mcp | -- COMMAND [ARGS…])\n\n' +
+          'Every option can also be set as MCP_MIGRATE_<OPTION> (e.g. MCP_MIGRATE_STORE, MCP_MIGRATE_SESSION_SECRET).',
+      )
+      .option('listen', { describe: 'Address to listen on, HOST:PORT (":PORT" = all interfaces)', type: 'string', default: '127.0.0.1:8080', requiresArg: true })
+      .option('path', { describe: 'MCP endpoint path', type: 'string', default: '/mcp', requiresArg: true })
+      .option('store', {
+        describe: 'Session store: "memory" (one replica) or a Redis URL shared by all replicas (redis://…, rediss://… for TLS)',
+        type: 'string',
+        default: 'memory',
+        requiresArg: true,
+      })
+      .option('upstream', { describe: 'Streamable HTTP MCP server to proxy, e.g. http://127.0.0.1:3001/mcp (or give a stdio command after --)', type: 'string', requiresArg: true })
+      .option('session-secret', {
+        describe: 'Secret (≥ 16 bytes) that signs session ids; every replica must share it. Required with Redis; random with memory',
+        type: 'string',
+        requiresArg: true,
+      })
+      .option('previous-session-secret', {
+        describe: 'Older secret(s) still accepted for existing session ids during a rotation (repeat or comma-separate)',
+        type: 'string',
+        array: true,
+        requiresArg: true,
+      })
+      .option('principal-header', {
+        describe: 'Request header whose value identifies the principal a session is bound to',
+        type: 'string',
+        default: 'authorization',
+        requiresArg: true,
+      })
+      .option('allowed-origins', {
+        describe: 'Allowed Origin values (repeat or comma-separate); a request with another Origin gets 403. Default: any',
+        type: 'string',
+        array: true,
+        requiresArg: true,
+      })
+      .option('max-body-bytes', { describe: 'Largest POST body accepted, bytes (larger: 413)', type: 'number', default: 4 * 1024 * 1024, requiresArg: true })
+      .option('max-sessions', {
+        describe: 'Most upstream sessions (stdio child processes, HTTP upstream sessions) this replica keeps open',
+        type: 'number',
+        defaultDescription: '100 for stdio, 1000 for HTTP',
+        requiresArg: true,
+      })
+      .option('idle-timeout', { describe: 'Close a local upstream session unused for this many seconds (the session itself lives on)', type: 'number', default: 300, requiresArg: true })
+      .option('session-ttl', { describe: 'Seconds without any request after which a session expires (sliding)', type: 'number', default: 3600, requiresArg: true })
+      .option('handshake-timeout', { describe: 'Seconds to wait for each upstream handshake reply', type: 'number', default: 10, requiresArg: true })
+      .option('store-prefix', { describe: 'Prefix of every Redis key and channel', type: 'string', default: 'mcpm:', requiresArg: true })
+      .option('log-level', { describe: 'Log level of the JSON logs on stderr', choices: LOG_LEVELS, default: 'info' as LogLevel })
+      .example('$0 proxy --listen :8080 -- npx -y @modelcontextprotocol/server-everything', 'One replica in front of a stdio server')
+      .example(
+        'MCP_MIGRATE_SESSION_SECRET=… $0 proxy --store redis://redis:6379 --upstream http://127.0.0.1:3001/mcp',
+        'One of several replicas sharing a Redis store, in front of an HTTP server',
+      ) as unknown as Argv<ProxyArgs>,
+  handler: async (argv) => {
+    let config: ProxyConfig;
+    try {
+      config = proxyConfigFromArgs(argv);
+    } catch (err) {
+      process.stderr.write(`mcp-migrate: ${(err as Error).message}\nRun with --help for usage.\n`);
+      process.exit(ExitCode.Usage);
+    }
+    let running;
+    try {
+      running = await startProxy(config);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const message = err instanceof ProxyConfigError ? e.message : `cannot start the proxy: ${e.message}`;
+      process.stderr.write(`mcp-migrate: ${message}\n`);
+      process.exit(ExitCode.Usage);
+    }
+    const stop = (signal: NodeJS.Signals) => {
+      running.proxy.options.logger?.info({ signal }, 'shutting down');
+      const force = setTimeout(() => process.exit(ExitCode.Ok), 10_000);
+      force.unref();
+      running.close().then(
+        () => process.exit(ExitCode.Ok),
+        () => process.exit(ExitCode.Ok),
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  },
+};

@@ -1,0 +1,155 @@
+/**
+ * `mcp-migrate proxy`: a Streamable HTTP reverse proxy that lets a stateful (sessionful) MCP server run
+ * behind any round-robin load balancer. See `docs/proxy.md`.
+ */
+import type { Logger } from 'pino';
+import { MemoryMessageBus, SESSION_EVENTS_CHANNEL, type MessageBus } from '../runtime/message-bus.js';
+import { MemorySessionStore } from '../runtime/memory-store.js';
+import { RedisMessageBus } from '../runtime/redis-bus.js';
+import { createRedisClient, RedisSessionStore, waitForRedis } from '../runtime/redis-store.js';
+import { SessionIdCodec } from '../runtime/session-id.js';
+import type { SessionStore } from '../runtime/session-store.js';
+import { HttpUpstreamConnector } from './http-upstream.js';
+import { createLogger, type LogLevel } from './logger.js';
+import { createProxy, type McpProxy } from './server.js';
+import { StdioUpstreamConnector } from './stdio-upstream.js';
+import type { UpstreamConnector } from './upstream.js';
+
+export { createProxy, type McpProxy, type ProxyOptions } from './server.js';
+export { HttpUpstreamConnector, type HttpUpstreamOptions } from './http-upstream.js';
+export { StdioUpstreamConnector, childEnvironment, type StdioUpstreamOptions } from './stdio-upstream.js';
+export { SessionManager, CapacityError, SessionGoneError, type LocalSession } from './sessions.js';
+export { createLogger, LOG_LEVELS, type LogLevel } from './logger.js';
+export type { UpstreamConnector, UpstreamSession, ClientPost, ClientGet, ForwardResult, InitializeOutcome } from './upstream.js';
+export { UpstreamError, UpstreamLostSessionError } from './upstream.js';
+
+/** Everything `mcp-migrate proxy` is configured with (the CLI flags, parsed). */
+export interface ProxyConfig {
+  host: string;
+  port: number;
+  /** MCP endpoint path, e.g. `/mcp`. */
+  path: string;
+  /** `memory`, or a `redis://…` / `rediss://…` URL. */
+  store: string;
+  /** Redis key prefix. Default `mcpm:`. */
+  storePrefix?: string;
+  /** Sliding TTL of session records, ms. */
+  sessionTtlMs: number;
+  /** Session secrets, first mints. Required for a Redis store; generated for `memory` if empty. */
+  sessionSecrets: string[];
+  upstream: { url: string } | { command: string; args: string[] };
+  principalHeader: string;
+  allowedOrigins?: string[];
+  maxBodyBytes: number;
+  maxSessions: number;
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  logLevel?: LogLevel;
+  logger?: Logger;
+}
+
+/** A configuration error (→ exit code 2). */
+export class ProxyConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProxyConfigError';
+  }
+}
+
+export interface RunningProxy {
+  proxy: McpProxy;
+  /** `http://HOST:PORT/PATH` actually bound. */
+  url: string;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds store, bus and upstream from `config`, starts listening and resolves once the port accepts
+ * connections. A Redis store that is down at start-up is not fatal: requests get 503 until it is back.
+ * @throws ProxyConfigError for invalid settings; the listen error (e.g. `EADDRINUSE`) otherwise.
+ */
+export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
+  const logger = config.logger ?? createLogger(config.logLevel ?? 'info');
+  const isMemory = config.store === 'memory';
+  if (!isMemory && !/^rediss?:\/\//.test(config.store)) {
+    throw new ProxyConfigError(`--store must be "memory", redis://… or rediss://…, got "${config.store}"`);
+  }
+  let secrets = config.sessionSecrets.filter((s) => s.length > 0);
+  if (secrets.length === 0) {
+    if (!isMemory) {
+      throw new ProxyConfigError('--session-secret (or MCP_MIGRATE_SESSION_SECRET) is required with a Redis store: all replicas must share it');
+    }
+    secrets = [SessionIdCodec.generateSecret()];
+  }
+  try {
+    new SessionIdCodec(secrets);
+  } catch (err) {
+    throw new ProxyConfigError((err as Error).message);
+  }
+  const prefix = config.storePrefix ?? 'mcpm:';
+
+  let connector: UpstreamConnector;
+  if ('url' in config.upstream) {
+    try {
+      connector = new HttpUpstreamConnector({ url: config.upstream.url, handshakeTimeoutMs: config.handshakeTimeoutMs, logger });
+    } catch (err) {
+      throw new ProxyConfigError(`--upstream: ${(err as Error).message}`);
+    }
+  } else {
+    connector = new StdioUpstreamConnector({
+      command: config.upstream.command,
+      args: config.upstream.args,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      logger,
+    });
+  }
+
+  let store: SessionStore;
+  let bus: MessageBus;
+  if (isMemory) {
+    store = new MemorySessionStore({ ttlMs: config.sessionTtlMs });
+    bus = new MemoryMessageBus();
+  } else {
+    let lastLogged = 0;
+    const onError = (err: Error) => {
+      const now = Date.now();
+      if (now - lastLogged > 5_000) {
+        lastLogged = now;
+        logger.warn({ err: err.message }, 'Redis connection error (retrying)');
+      }
+    };
+    const client = createRedisClient(config.store, { onError });
+    store = new RedisSessionStore({ client, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
+    bus = new RedisMessageBus(client, { onError });
+    if (!(await waitForRedis(client))) logger.warn('Redis is not reachable yet; requests get 503 until it is');
+  }
+
+  const proxy = createProxy({
+    store,
+    bus,
+    busChannel: `${prefix}${SESSION_EVENTS_CHANNEL}`,
+    upstream: connector,
+    sessionSecrets: secrets,
+    path: config.path,
+    principalHeader: config.principalHeader,
+    ...(config.allowedOrigins && config.allowedOrigins.length > 0 ? { allowedOrigins: config.allowedOrigins } : {}),
+    maxBodyBytes: config.maxBodyBytes,
+    maxSessions: config.maxSessions,
+    idleTimeoutMs: config.idleTimeoutMs,
+    logger,
+  });
+  let bound;
+  try {
+    bound = await proxy.listen(config.port, config.host);
+  } catch (err) {
+    await proxy.close().catch(() => undefined);
+    throw err;
+  }
+  logger.info(
+    { url: bound.url, store: isMemory ? 'memory' : 'redis', upstream: connector.kind, maxSessions: config.maxSessions },
+    'listening',
+  );
+  return { proxy, url: bound.url, host: bound.host, port: bound.port, close: () => proxy.close() };
+}

@@ -1,0 +1,431 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import {
+  classifyMessage,
+  ErrorCode,
+  isNotification,
+  isRequest,
+  type JsonRpcMessage,
+  type JsonRpcRequest,
+} from '../runtime/jsonrpc.js';
+import { MemoryMessageBus, SESSION_EVENTS_CHANNEL, type MessageBus } from '../runtime/message-bus.js';
+import {
+  allowsBatches,
+  DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
+  HANDSHAKE_METHODS,
+  PROTOCOL_VERSION_HEADER,
+  RUNTIME_ID_PREFIX,
+  SESSION_ID_HEADER,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from '../runtime/protocol.js';
+import type { SessionChange } from '../runtime/session-record.js';
+import { SessionIdCodec, sessionFingerprint } from '../runtime/session-id.js';
+import { SessionStoreUnavailableError, type SessionStore } from '../runtime/session-store.js';
+import { VERSION } from '../version.js';
+import { BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
+import { createLogger } from './logger.js';
+import { CapacityError, SessionGoneError, SessionManager, type LocalSession } from './sessions.js';
+import { UpstreamError, UpstreamLostSessionError, type ClientPost, type UpstreamConnector, type UpstreamSession } from './upstream.js';
+
+export interface ProxyOptions {
+  /** Shared session store (memory for one replica, Redis for several). */
+  store: SessionStore;
+  /** How to reach the MCP server. */
+  upstream: UpstreamConnector;
+  /** Secrets for session ids; the first mints, all verify. Replicas must share them. */
+  sessionSecrets: readonly string[];
+  /** Cross-replica events. Default: an in-process bus (one replica). */
+  bus?: MessageBus;
+  /** Channel name for session events. Default `mcpm:session-events`. */
+  busChannel?: string;
+  /** MCP endpoint path. Default `/mcp`. */
+  path?: string;
+  /** Health endpoint path. Default `/healthz`. */
+  healthPath?: string;
+  /** Header whose value identifies the principal (lower-case). Default `authorization`. */
+  principalHeader?: string;
+  /** If set, requests whose `Origin` header is present and not listed get 403. */
+  allowedOrigins?: readonly string[];
+  /** Largest accepted POST body, bytes. Default 4 MiB (as SDK 1.x). */
+  maxBodyBytes?: number;
+  /** Most upstream sessions open on this replica. Default 1000. */
+  maxSessions?: number;
+  /** Idle time after which an upstream session is closed, ms. Default 300,000. */
+  idleTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** A running proxy (see {@link createProxy}). */
+export interface McpProxy {
+  readonly server: http.Server;
+  readonly sessions: SessionManager;
+  readonly options: Readonly<ProxyOptions>;
+  /** Starts listening; resolves to the bound address and the MCP endpoint URL. */
+  listen(port: number, host?: string): Promise<{ host: string; port: number; url: string }>;
+  /** Stops accepting connections, ends open streams, closes upstream sessions, the bus, the store and the connector. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+
+/**
+ * Builds the Streamable HTTP front of `mcp-migrate proxy` (spec 2025-03-26/06-18/11-25
+ * `basic/transports.mdx` §Streamable HTTP and §Session Management).
+ *
+ * Status codes: 400 (no `Mcp-Session-Id` on a non-initialize request, unsupported
+ * `MCP-Protocol-Version`, invalid JSON-RPC, batch for ≥ 2025-06-18; malformed JSON gets -32700),
+ * 403 (`Origin` not allowed), 404 (unknown, forged, foreign, expired or terminated session: -32001),
+ * 405 (other methods), 406 (GET without `text/event-stream`), 413 (body too large), 415 (POST not JSON),
+ * 502/504 (upstream failed / timed out), 503 (store unavailable, or `maxSessions` busy; `Retry-After`).
+ */
+export function createProxy(options: ProxyOptions): McpProxy {
+  const logger = options.logger ?? createLogger('info');
+  const path = options.path ?? '/mcp';
+  const healthPath = options.healthPath ?? '/healthz';
+  const principalHeader = (options.principalHeader ?? 'authorization').toLowerCase();
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
+  const codec = new SessionIdCodec(options.sessionSecrets);
+  const store = options.store;
+  const connector = options.upstream;
+  const bus = options.bus ?? new MemoryMessageBus();
+  const sessions = new SessionManager({
+    store,
+    connector,
+    bus,
+    busChannel: options.busChannel ?? `mcpm:${SESSION_EVENTS_CHANNEL}`,
+    maxSessions: options.maxSessions ?? 1000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+    logger,
+  });
+  const started = sessions.start();
+
+  const server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      logger.error({ err }, 'unhandled error in request handler');
+      sendJsonRpcError(res, 500, ErrorCode.InternalError, 'Internal error');
+    });
+  });
+
+  /** Maps a failure to its HTTP answer. */
+  function fail(res: ServerResponse, err: unknown, id: JsonRpcRequest['id'] | null = null): void {
+    if (err instanceof SessionStoreUnavailableError) {
+      logger.warn({ err: err.message }, 'session store unavailable');
+      sendJsonRpcError(res, 503, ErrorCode.ServerError, 'Service Unavailable: session store unavailable', { id, headers: { 'retry-after': '1' } });
+    } else if (err instanceof CapacityError) {
+      logger.warn({ limit: err.limit }, 'no capacity for another upstream session');
+      sendJsonRpcError(res, 503, ErrorCode.ServerError, 'Service Unavailable: too many sessions on this replica', { id, headers: { 'retry-after': '1' } });
+    } else if (err instanceof SessionGoneError) {
+      sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found', { id });
+    } else if (err instanceof UpstreamError) {
+      logger.warn({ err: err.message }, 'upstream failed');
+      const prefix = err.status === 504 ? 'Gateway Timeout' : 'Bad Gateway';
+      sendJsonRpcError(res, err.status, ErrorCode.InternalError, `${prefix}: ${err.message}`, { id });
+    } else {
+      logger.error({ err }, 'request failed');
+      sendJsonRpcError(res, 500, ErrorCode.InternalError, 'Internal error', { id });
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q < 0 ? url : url.slice(0, q);
+    if (pathname === healthPath && (req.method === 'GET' || req.method === 'HEAD')) return await health(res);
+    if (pathname !== path) return sendJsonRpcError(res, 404, ErrorCode.ServerError, 'Not Found');
+    const origin = req.headers.origin;
+    if (allowedOrigins && origin !== undefined && !allowedOrigins.has(origin)) {
+      return sendJsonRpcError(res, 403, ErrorCode.ServerError, 'Forbidden: Origin not allowed');
+    }
+    const method = req.method ?? '';
+    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
+      return sendJsonRpcError(res, 405, ErrorCode.ServerError, 'Method Not Allowed', { headers: { allow: 'GET, POST, DELETE' } });
+    }
+    const version = headerValue(req.headers, PROTOCOL_VERSION_HEADER);
+    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      return sendJsonRpcError(
+        res,
+        400,
+        ErrorCode.ServerError,
+        `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`,
+      );
+    }
+    if (method === 'POST') return await post(req, res);
+    if (method === 'GET') return await get(req, res);
+    return await del(req, res);
+  }
+
+  async function health(res: ServerResponse): Promise<void> {
+    let storeOk = true;
+    try {
+      await store.ping();
+    } catch {
+      storeOk = false;
+    }
+    const body = JSON.stringify({
+      status: storeOk ? 'ok' : 'unavailable',
+      store: storeOk ? 'ok' : 'unavailable',
+      upstream: connector.kind,
+      sessions: sessions.size,
+      upstreamSessions: sessions.openUpstreams,
+      version: VERSION,
+    });
+    res.writeHead(storeOk ? 200 : 503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
+  }
+
+  /**
+   * Validates the session header and starts resolving the session (one store command when cached).
+   * `undefined` resolution → 404.
+   */
+  function resolveSession(req: IncomingMessage): { sid: string | undefined; pending?: Promise<LocalSession | undefined> } {
+    const sid = headerValue(req.headers, SESSION_ID_HEADER);
+    if (sid === undefined) return { sid };
+    const verified = codec.verify(sid, headerValue(req.headers, principalHeader));
+    if (!verified) return { sid, pending: Promise.resolve(undefined) };
+    const pending = sessions.resolve(sid, verified.principal);
+    pending.catch(() => undefined); // observed below; avoid an unhandled rejection if we answer early
+    return { sid, pending };
+  }
+
+  async function post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { sid, pending } = resolveSession(req);
+    const contentType = headerValue(req.headers, 'content-type') ?? '';
+    if (!contentType.toLowerCase().includes('application/json')) {
+      req.resume();
+      return sendJsonRpcError(res, 415, ErrorCode.ServerError, 'Unsupported Media Type: Content-Type must be application/json');
+    }
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        return sendJsonRpcError(res, 413, ErrorCode.ServerError, `Payload Too Large: body exceeds ${maxBodyBytes} bytes`, {
+          headers: { connection: 'close' },
+        });
+      }
+      throw err;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return sendJsonRpcError(res, 400, ErrorCode.ParseError, 'Parse error: Invalid JSON');
+    }
+    const batch = Array.isArray(parsed);
+    const values = batch ? (parsed as unknown[]) : [parsed];
+    if (values.length === 0 || values.some((v) => classifyMessage(v) === undefined)) {
+      return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 message');
+    }
+    const messages = values as JsonRpcMessage[];
+    if (messages.some((m) => 'id' in m && typeof m.id === 'string' && m.id.startsWith(RUNTIME_ID_PREFIX) && 'method' in m)) {
+      return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, `Invalid Request: request ids starting with "${RUNTIME_ID_PREFIX}" are reserved`);
+    }
+    const init = messages.find((m): m is JsonRpcRequest => isRequest(m) && m.method === HANDSHAKE_METHODS.initialize);
+    if (init) {
+      if (batch) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: initialize must not be part of a JSON-RPC batch');
+      if (sid !== undefined) {
+        return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: initialize must be sent without Mcp-Session-Id', { id: init.id });
+      }
+      return await initialize(req, res, raw, init);
+    }
+    if (sid === undefined || !pending) {
+      return sendJsonRpcError(res, 400, ErrorCode.ServerError, 'Bad Request: Mcp-Session-Id header is required');
+    }
+    let session: LocalSession | undefined;
+    try {
+      session = await pending;
+    } catch (err) {
+      return fail(res, err);
+    }
+    if (!session) return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
+    const protocolVersion = session.record.protocolVersion;
+    if (batch && !allowsBatches(protocolVersion)) {
+      return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not supported in protocol version ${protocolVersion}`);
+    }
+    const firstId = messages.length === 1 && isRequest(messages[0]!) ? messages[0].id : null;
+    try {
+      await forwardPost(session, { req, res, raw, messages, batch, protocolVersion });
+    } catch (err) {
+      fail(res, err, firstId);
+    }
+  }
+
+  async function forwardPost(session: LocalSession, p: ClientPost): Promise<void> {
+    const initializedNotification = p.messages.some((m) => isNotification(m) && m.method === HANDSHAKE_METHODS.initialized);
+    const changes = p.messages.map(toChange).filter((c): c is SessionChange => c !== undefined);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let up: UpstreamSession;
+      try {
+        up = await sessions.upstreamFor(session, p.req);
+        if (initializedNotification) {
+          if (up.initialized && p.messages.length === 1) {
+            // The handshake replay already sent it to this upstream session: do not send it twice.
+            p.res.writeHead(202).end();
+            return;
+          }
+          up.initialized = true;
+        } else if (!up.initialized) {
+          // The client's `notifications/initialized` went to another replica; this upstream session needs one too.
+          await up.sendRuntime([{ jsonrpc: '2.0', method: HANDSHAKE_METHODS.initialized }], p.protocolVersion, p.req);
+          up.initialized = true;
+        }
+        if (attempt === 0) {
+          for (const change of changes) {
+            if (!(await sessions.recordChange(session, up, change))) throw new SessionGoneError();
+          }
+        }
+      } catch (err) {
+        if (err instanceof UpstreamLostSessionError && attempt === 0) {
+          logger.info({ session: sessionFingerprint(session.id) }, 'upstream lost the session; replaying the handshake');
+          continue;
+        }
+        throw err;
+      }
+      if ((await up.post(p)) === 'done') return;
+      logger.info({ session: sessionFingerprint(session.id) }, 'upstream lost the session; replaying the handshake and retrying');
+    }
+    throw new UpstreamError('upstream lost the session again right after a handshake replay');
+  }
+
+  async function initialize(req: IncomingMessage, res: ServerResponse, raw: Buffer, init: JsonRpcRequest): Promise<void> {
+    const { id, principal } = codec.mint(headerValue(req.headers, principalHeader));
+    try {
+      await sessions.reserve();
+    } catch (err) {
+      return fail(res, err, init.id);
+    }
+    let adopted = false;
+    try {
+      const outcome = await connector.initialize({ sessionId: id, req, raw, message: init });
+      if (!outcome.session || !outcome.response || !('result' in outcome.response)) {
+        outcome.respond(res, {});
+        return;
+      }
+      const result = outcome.response.result;
+      const negotiated =
+        typeof result.protocolVersion === 'string'
+          ? result.protocolVersion
+          : typeof init.params?.protocolVersion === 'string'
+            ? init.params.protocolVersion
+            : DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
+      let record;
+      try {
+        record = await store.create({ id, principal, protocolVersion: negotiated, initializeParams: init.params ?? {} });
+      } catch (err) {
+        await outcome.session.close('failed');
+        throw err;
+      }
+      sessions.adopt(record, outcome.session);
+      adopted = true;
+      logger.debug({ session: sessionFingerprint(id), protocolVersion: negotiated }, 'session created');
+      outcome.respond(res, { [SESSION_ID_HEADER]: id });
+    } catch (err) {
+      fail(res, err, init.id);
+    } finally {
+      if (!adopted) sessions.release();
+    }
+  }
+
+  async function get(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const accept = headerValue(req.headers, 'accept') ?? '';
+    const { sid, pending } = resolveSession(req);
+    if (sid === undefined || !pending) return sendJsonRpcError(res, 400, ErrorCode.ServerError, 'Bad Request: Mcp-Session-Id header is required');
+    if (!accept.includes('text/event-stream')) {
+      return sendJsonRpcError(res, 406, ErrorCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
+    }
+    try {
+      const session = await pending;
+      if (!session) return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
+      // The standalone GET stream is served by this replica from its own upstream session (see docs/proxy.md).
+      for (let attempt = 0; attempt < 2; attempt++) {
+        let up: UpstreamSession;
+        try {
+          up = await sessions.upstreamFor(session, req);
+        } catch (err) {
+          if (err instanceof UpstreamLostSessionError && attempt === 0) continue;
+          throw err;
+        }
+        if ((await up.get({ req, res })) === 'done') return;
+      }
+      throw new UpstreamError('upstream lost the session again right after a handshake replay');
+    } catch (err) {
+      fail(res, err);
+    }
+  }
+
+  async function del(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const sid = headerValue(req.headers, SESSION_ID_HEADER);
+    if (sid === undefined) return sendJsonRpcError(res, 400, ErrorCode.ServerError, 'Bad Request: Mcp-Session-Id header is required');
+    if (!codec.verify(sid, headerValue(req.headers, principalHeader))) {
+      return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
+    }
+    let existed: boolean;
+    try {
+      existed = await store.delete(sid);
+    } catch (err) {
+      return fail(res, err);
+    }
+    // Closing the upstream session (stopping a child, DELETE upstream) need not delay the answer.
+    const dropped = sessions.drop(sid, 'deleted');
+    if (!existed) {
+      await dropped;
+      return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
+    }
+    await sessions.announceTermination(sid);
+    logger.debug({ session: sessionFingerprint(sid) }, 'session deleted');
+    res.writeHead(200).end();
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    sessions,
+    options,
+    async listen(port: number, host = '127.0.0.1') {
+      await started;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = server.address() as AddressInfo;
+      const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      return { host: addr.address, port: addr.port, url: `http://${shownHost}:${addr.port}${path}` };
+    },
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await started.catch(() => undefined);
+        await sessions.close();
+        // Streams still open (GET, long POSTs) end now.
+        server.closeAllConnections();
+        await stopped;
+        await connector.close();
+        await bus.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The replayable state change a client message makes, if any. */
+function toChange(m: JsonRpcMessage): SessionChange | undefined {
+  if (!isRequest(m)) return undefined;
+  const params = m.params ?? {};
+  switch (m.method) {
+    case HANDSHAKE_METHODS.setLevel:
+      return typeof params.level === 'string' ? { kind: 'loggingLevel', level: params.level } : undefined;
+    case HANDSHAKE_METHODS.subscribe:
+      return typeof params.uri === 'string' ? { kind: 'subscribe', uri: params.uri } : undefined;
+    case HANDSHAKE_METHODS.unsubscribe:
+      return typeof params.uri === 'string' ? { kind: 'unsubscribe', uri: params.uri } : undefined;
+    default:
+      return undefined;
+  }
+}

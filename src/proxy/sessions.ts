@@ -1,0 +1,298 @@
+import type { IncomingMessage } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { stateSync } from '../runtime/handshake.js';
+import type { MessageBus, SessionEvent } from '../runtime/message-bus.js';
+import { applyChange, type SessionChange, type SessionRecord } from '../runtime/session-record.js';
+import { sessionFingerprint } from '../runtime/session-id.js';
+import type { SessionStore } from '../runtime/session-store.js';
+import type { AppliedState, CloseReason, UpstreamConnector, UpstreamSession } from './upstream.js';
+
+/** This replica's view of one session: the cached record and, if open, its upstream session. */
+export interface LocalSession {
+  readonly id: string;
+  record: SessionRecord;
+  upstream: UpstreamSession | undefined;
+  /** The record must be reloaded before use (another replica changed replayable state, or bus gap). */
+  stale: boolean;
+  lastUsed: number;
+  /** @internal single-flight of opening (replay) and state sync */
+  opening?: Promise<UpstreamSession> | undefined;
+  syncing?: Promise<void> | undefined;
+}
+
+/** No room for another upstream session (`--max-sessions`) and none idle to evict. → HTTP 503. */
+export class CapacityError extends Error {
+  constructor(readonly limit: number) {
+    super(`all ${limit} local upstream sessions are busy`);
+    this.name = 'CapacityError';
+  }
+}
+
+/** The session ended (DELETE, here or on another replica) while this request waited. → HTTP 404. */
+export class SessionGoneError extends Error {
+  constructor() {
+    super('session terminated');
+    this.name = 'SessionGoneError';
+  }
+}
+
+export interface SessionManagerOptions {
+  store: SessionStore;
+  connector: UpstreamConnector;
+  bus: MessageBus;
+  /** Channel of {@link SessionEvent}s shared by all replicas. */
+  busChannel: string;
+  /** Most upstream sessions (stdio children, HTTP upstream sessions) this replica keeps open. */
+  maxSessions: number;
+  /** Close an upstream session unused for this long, ms (the record stays in the store). */
+  idleTimeoutMs: number;
+  logger: Logger;
+}
+
+function stateOf(record: SessionRecord): AppliedState {
+  return {
+    revision: record.revision,
+    ...(record.loggingLevel !== undefined ? { loggingLevel: record.loggingLevel } : {}),
+    subscriptions: [...record.subscriptions],
+  };
+}
+
+/**
+ * The per-replica session table: caches records after their first load (so a steady-state request costs
+ * one store `touch`), opens upstream sessions by handshake replay, keeps them in sync with the
+ * record, enforces `--max-sessions` (evicting the least recently used idle one) and reaps idle ones.
+ */
+export class SessionManager {
+  /** Random id of this replica, to ignore its own bus events. */
+  readonly replicaId = randomUUID();
+  readonly #o: SessionManagerOptions;
+  readonly #sessions = new Map<string, LocalSession>();
+  #reserved = 0;
+  #reaper: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(options: SessionManagerOptions) {
+    this.#o = options;
+  }
+
+  /** Subscribes to session events and starts idle reaping. */
+  async start(): Promise<void> {
+    const every = Math.max(250, Math.min(this.#o.idleTimeoutMs / 2, 30_000));
+    this.#reaper = setInterval(() => void this.reapIdle(), every);
+    this.#reaper.unref();
+    this.#o.bus.onGap?.(() => {
+      for (const s of this.#sessions.values()) s.stale = true;
+    });
+    try {
+      this.#unsubscribe = await this.#o.bus.subscribe(this.#o.busChannel, (m) => this.#onEvent(m));
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message }, 'could not subscribe to session events; relying on per-request checks');
+    }
+  }
+
+  /** Local sessions (for health output and tests). */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Open upstream sessions. */
+  get openUpstreams(): number {
+    let n = 0;
+    for (const s of this.#sessions.values()) if (s.upstream && !s.upstream.closed) n++;
+    return n;
+  }
+
+  /** The local view of a session, if this replica has one (tests, diagnostics). */
+  peek(id: string): LocalSession | undefined {
+    return this.#sessions.get(id);
+  }
+
+  /**
+   * Finds a live session for a request: cached → one `touch`; otherwise `load` and cache. Resolves to
+   * `undefined` when the session is unknown, expired, deleted, or bound to another principal (→ 404).
+   * Rejects with `SessionStoreUnavailableError` (→ 503).
+   */
+  async resolve(id: string, principal: string): Promise<LocalSession | undefined> {
+    const cached = this.#sessions.get(id);
+    if (cached && !cached.stale) {
+      if (!(await this.#o.store.touch(id))) {
+        await this.drop(id, 'terminated');
+        return undefined;
+      }
+      cached.lastUsed = Date.now();
+      return cached;
+    }
+    const record = await this.#o.store.load(id);
+    if (!record || record.principal !== principal) {
+      if (cached) await this.drop(id, 'terminated');
+      return undefined;
+    }
+    const current = this.#sessions.get(id);
+    if (current) {
+      current.record = record;
+      current.stale = false;
+      current.lastUsed = Date.now();
+      return current;
+    }
+    const session: LocalSession = { id, record, upstream: undefined, stale: false, lastUsed: Date.now() };
+    this.#sessions.set(id, session);
+    return session;
+  }
+
+  /**
+   * A usable upstream session for `session`: the open one, or a new one by handshake replay; then
+   * re-synced (`logging/setLevel`, `resources/(un)subscribe`) if the record changed since.
+   * `req` supplies the client's headers (e.g. `Authorization`) for an HTTP upstream.
+   */
+  async upstreamFor(session: LocalSession, req: IncomingMessage): Promise<UpstreamSession> {
+    let up = session.upstream;
+    if (up?.closed) {
+      session.upstream = up = undefined;
+    }
+    if (!up) {
+      if (!session.opening) {
+        session.opening = this.#open(session, req).finally(() => {
+          session.opening = undefined;
+        });
+      }
+      up = await session.opening;
+    }
+    while (up.applied.revision !== session.record.revision) {
+      if (!session.syncing) {
+        const target = session.record;
+        const u = up;
+        session.syncing = (async () => {
+          const messages = stateSync(u.applied, target);
+          await u.sendRuntime(messages, target.protocolVersion, req);
+          u.applied = stateOf(target);
+        })().finally(() => {
+          session.syncing = undefined;
+        });
+      }
+      await session.syncing;
+    }
+    return up;
+  }
+
+  async #open(session: LocalSession, req: IncomingMessage): Promise<UpstreamSession> {
+    await this.reserve();
+    let up: UpstreamSession;
+    try {
+      up = await this.#o.connector.replay({ sessionId: session.id, record: session.record, req });
+    } finally {
+      this.#reserved--;
+    }
+    if (this.#sessions.get(session.id) !== session) {
+      // Terminated while we replayed.
+      await up.close('terminated');
+      throw new SessionGoneError();
+    }
+    this.#o.logger.debug({ session: sessionFingerprint(session.id) }, 'opened upstream session by handshake replay');
+    session.upstream = up;
+    return up;
+  }
+
+  /**
+   * Reserves room for one more upstream session, evicting the least recently used idle one if at
+   * `maxSessions`. Rejects with {@link CapacityError}. The caller must {@link adopt} or {@link release}.
+   */
+  async reserve(): Promise<void> {
+    if (this.openUpstreams + this.#reserved >= this.#o.maxSessions) {
+      let victim: LocalSession | undefined;
+      for (const s of this.#sessions.values()) {
+        if (!s.upstream || s.upstream.closed || s.upstream.busy || s.opening) continue;
+        if (!victim || s.lastUsed < victim.lastUsed) victim = s;
+      }
+      if (!victim) throw new CapacityError(this.#o.maxSessions);
+      const up = victim.upstream!;
+      victim.upstream = undefined;
+      this.#o.logger.info({ session: sessionFingerprint(victim.id) }, 'evicted the least recently used upstream session (--max-sessions)');
+      void up.close('evicted').catch(() => undefined);
+    }
+    this.#reserved++;
+  }
+
+  release(): void {
+    this.#reserved--;
+  }
+
+  /** Registers a session created by this replica's `initialize` (consumes a {@link reserve}). */
+  adopt(record: SessionRecord, upstream: UpstreamSession): LocalSession {
+    this.#reserved--;
+    const session: LocalSession = { id: record.id, record, upstream, stale: false, lastUsed: Date.now() };
+    this.#sessions.set(record.id, session);
+    return session;
+  }
+
+  /**
+   * Records a change of replayable state in the store and the cache, and tells other replicas.
+   * Resolves to false if the session is gone. Call after {@link upstreamFor} and before forwarding
+   * the client's message, so the upstream session counts as already reflecting the change.
+   */
+  async recordChange(session: LocalSession, upstream: UpstreamSession, change: SessionChange): Promise<boolean> {
+    const before = session.record.revision;
+    const revision = await this.#o.store.update(session.id, change);
+    if (revision === undefined) return false;
+    const next = applyChange(session.record, change);
+    next.revision = revision;
+    session.record = next;
+    if (upstream.applied.revision === before && revision === before + 1) upstream.applied = stateOf(next);
+    const event: SessionEvent = { type: 'changed', sessionId: session.id, revision, origin: this.replicaId };
+    this.#o.bus.publish(this.#o.busChannel, JSON.stringify(event)).catch(() => undefined);
+    return true;
+  }
+
+  /** Forgets a session locally and closes its upstream session. */
+  async drop(id: string, reason: CloseReason): Promise<void> {
+    const session = this.#sessions.get(id);
+    if (!session) return;
+    this.#sessions.delete(id);
+    const up = session.upstream;
+    session.upstream = undefined;
+    if (up) await up.close(reason).catch(() => undefined);
+  }
+
+  /** Tells other replicas that a session ended (client DELETE). */
+  async announceTermination(id: string): Promise<void> {
+    const event: SessionEvent = { type: 'terminated', sessionId: id, origin: this.replicaId };
+    await this.#o.bus.publish(this.#o.busChannel, JSON.stringify(event)).catch(() => undefined);
+  }
+
+  /** Closes upstream sessions idle for longer than `idleTimeoutMs` and forgets their sessions. */
+  async reapIdle(now = Date.now()): Promise<number> {
+    const victims: string[] = [];
+    for (const s of this.#sessions.values()) {
+      if (s.opening || s.syncing) continue;
+      const up = s.upstream;
+      if (up && !up.closed && up.busy) continue;
+      const last = Math.max(s.lastUsed, up?.lastActivity ?? 0);
+      if (now - last >= this.#o.idleTimeoutMs) victims.push(s.id);
+    }
+    for (const id of victims) await this.drop(id, 'idle');
+    if (victims.length > 0) this.#o.logger.debug({ count: victims.length }, 'reaped idle sessions');
+    return victims.length;
+  }
+
+  /** Closes every upstream session (replica shutdown; records stay in the store). */
+  async close(): Promise<void> {
+    if (this.#reaper) clearInterval(this.#reaper);
+    await this.#unsubscribe?.().catch(() => undefined);
+    const ids = [...this.#sessions.keys()];
+    await Promise.all(ids.map((id) => this.drop(id, 'shutdown')));
+  }
+
+  #onEvent(raw: string): void {
+    let event: SessionEvent;
+    try {
+      event = JSON.parse(raw) as SessionEvent;
+    } catch {
+      return;
+    }
+    if (event.origin === this.replicaId) return;
+    const session = this.#sessions.get(event.sessionId);
+    if (!session) return;
+    if (event.type === 'terminated') void this.drop(event.sessionId, 'terminated');
+    else if (event.type === 'changed' && event.revision > session.record.revision) session.stale = true;
+  }
+}

@@ -1,0 +1,106 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../runtime/jsonrpc.js';
+import type { SessionRecord } from '../runtime/session-record.js';
+
+/**
+ * The upstream side of the proxy: the real MCP server, reached over Streamable HTTP or stdio.
+ * One {@link UpstreamSession} per client session per replica; a connector opens them, either for a
+ * brand-new session (the client's own `initialize`) or by handshake replay from the record.
+ */
+
+/** A validated client POST. */
+export interface ClientPost {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The body as received (forwarded byte-for-byte to an HTTP upstream). */
+  raw: Buffer;
+  /** The parsed messages (one, or several for a 2025-03-26 batch). */
+  messages: JsonRpcMessage[];
+  batch: boolean;
+  /** The session's negotiated protocol version. */
+  protocolVersion: string;
+}
+
+/** A validated client GET (standalone SSE stream). */
+export interface ClientGet {
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+/**
+ * `done`: the exchange was answered (whatever the status). `lost`: the upstream no longer knows its
+ * session (HTTP 404, or 400 "no valid session" / "not initialized") and nothing was written to the
+ * client, so the caller may replay the handshake on a fresh upstream session and retry once.
+ */
+export type ForwardResult = 'done' | 'lost';
+
+/** The replayable state an upstream session currently reflects. */
+export interface AppliedState {
+  revision: number;
+  loggingLevel?: string;
+  subscriptions: string[];
+}
+
+export interface UpstreamSession {
+  /** True once the upstream session is unusable (closed, child exited, lost). */
+  readonly closed: boolean;
+  /** In-flight exchanges or an open GET stream: a busy session is never reaped or evicted. */
+  readonly busy: boolean;
+  /** Time of the last exchange, ms since epoch. */
+  readonly lastActivity: number;
+  /** Whether `notifications/initialized` has reached this upstream session. */
+  initialized: boolean;
+  applied: AppliedState;
+  post(post: ClientPost): Promise<ForwardResult>;
+  get(get: ClientGet): Promise<ForwardResult>;
+  /**
+   * Sends runtime-originated messages (ids from `runtimeRequestId`) in order, waiting for each
+   * request's reply and discarding it. Rejects with {@link UpstreamLostSessionError} if the upstream
+   * lost the session, or {@link UpstreamError} on failure.
+   */
+  sendRuntime(messages: JsonRpcMessage[], protocolVersion: string, req: IncomingMessage): Promise<void>;
+  /** Ends the upstream session (HTTP `DELETE` upstream, or stop the child) and any open streams. */
+  close(reason: CloseReason): Promise<void>;
+}
+
+export type CloseReason = 'deleted' | 'terminated' | 'idle' | 'evicted' | 'shutdown' | 'lost' | 'failed';
+
+/** The upstream's answer to a client's `initialize`. */
+export interface InitializeOutcome {
+  /** The JSON-RPC response, when it could be read. A session exists only if it is a success. */
+  response?: JsonRpcResponse;
+  /** Present when `response` is a success: the upstream session now bound to the new session id. */
+  session?: UpstreamSession;
+  /** Writes the upstream's answer to the client, adding `headers` (e.g. our `Mcp-Session-Id`). */
+  respond(res: ServerResponse, headers: OutgoingHttpHeaders): void;
+}
+
+export interface UpstreamConnector {
+  readonly kind: 'http' | 'stdio';
+  /** Forwards a client's `initialize` on a new upstream session. */
+  initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest }): Promise<InitializeOutcome>;
+  /** Opens an upstream session for an existing session by replaying its handshake (`handshakeReplay`). */
+  replay(args: { sessionId: string; record: SessionRecord; req: IncomingMessage }): Promise<UpstreamSession>;
+  /** Releases shared resources (keep-alive sockets). Sessions are closed by their owner. */
+  close(): Promise<void>;
+}
+
+/** The upstream failed (unreachable, timed out, crashed, answered `initialize` with an error). → HTTP 502/504. */
+export class UpstreamError extends Error {
+  constructor(
+    message: string,
+    readonly status: 502 | 504 = 502,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UpstreamError';
+  }
+}
+
+/** The upstream no longer knows the session (see {@link ForwardResult} `lost`). */
+export class UpstreamLostSessionError extends UpstreamError {
+  constructor(message = 'upstream lost the session') {
+    super(message, 502);
+    this.name = 'UpstreamLostSessionError';
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * `mcp-migrate/runtime`: the session runtime shared by `mcp-migrate proxy` and by the code that
+ * `mcp-migrate apply` generates. It keeps MCP session state (the handshake and what must be replayed)
+ * in a shared store so any replica behind a round-robin load balancer can serve any session.
+ *
+ * See `docs/runtime.md`.
+ */
+export type { SessionRecord, NewSessionRecord, SessionChange } from './session-record.js';
+export { applyChange } from './session-record.js';
+export type { SessionStore } from './session-store.js';
+export { SessionStoreUnavailableError } from './session-store.js';
+export { MemorySessionStore, type MemorySessionStoreOptions } from './memory-store.js';
+export {
+  RedisSessionStore,
+  createRedisClient,
+  waitForRedis,
+  sessionKey,
+  type RedisSessionStoreOptions,
+} from './redis-store.js';
+export {
+  SessionIdCodec,
+  SESSION_ID_LENGTH,
+  MIN_SESSION_SECRET_BYTES,
+  sessionFingerprint,
+  type VerifiedSessionId,
+} from './session-id.js';
+export {
+  MemoryMessageBus,
+  SESSION_EVENTS_CHANNEL,
+  type MessageBus,
+  type SessionEvent,
+} from './message-bus.js';
+export { RedisMessageBus } from './redis-bus.js';
+export type { SessionEventStore } from './event-store.js';
+export { handshakeReplay, stateSync, runtimeRequestId, isRuntimeId } from './handshake.js';
+export * from './jsonrpc.js';
+export * from './protocol.js';

@@ -1,0 +1,114 @@
+import { applyChange, type NewSessionRecord, type SessionChange, type SessionRecord } from './session-record.js';
+import type { SessionStore } from './session-store.js';
+
+export interface MemorySessionStoreOptions {
+  /** Sliding TTL of a record, in milliseconds. Default 3,600,000 (one hour). */
+  ttlMs?: number;
+  /** How often expired records are swept, in milliseconds. Default 60,000. The timer is `unref`ed. */
+  sweepIntervalMs?: number;
+  /** Clock, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+interface Entry {
+  record: SessionRecord;
+  expiresAt: number;
+}
+
+/**
+ * In-process {@link SessionStore}: the embedded default for a single replica (`--store memory`).
+ * Records vanish when the process exits; sessions are then 404 and clients re-initialize (spec §Session Management 4).
+ */
+export class MemorySessionStore implements SessionStore {
+  readonly ttlMs: number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #now: () => number;
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(options: MemorySessionStoreOptions = {}) {
+    this.ttlMs = options.ttlMs ?? 3_600_000;
+    this.#now = options.now ?? Date.now;
+    this.#sweep = setInterval(() => this.#sweepExpired(), options.sweepIntervalMs ?? 60_000);
+    this.#sweep.unref();
+  }
+
+  /** Number of live records (expired ones not yet swept excluded). */
+  get size(): number {
+    this.#sweepExpired();
+    return this.#entries.size;
+  }
+
+  async create(input: NewSessionRecord): Promise<SessionRecord> {
+    const now = this.#now();
+    const record: SessionRecord = {
+      id: input.id,
+      principal: input.principal,
+      protocolVersion: input.protocolVersion,
+      initializeParams: structuredClone(input.initializeParams),
+      ...(input.loggingLevel !== undefined ? { loggingLevel: input.loggingLevel } : {}),
+      subscriptions: [...(input.subscriptions ?? [])].sort(),
+      createdAt: now,
+      lastSeenAt: now,
+      ttlMs: this.ttlMs,
+      revision: 0,
+    };
+    this.#entries.set(record.id, { record, expiresAt: now + this.ttlMs });
+    return structuredClone(record);
+  }
+
+  async load(id: string): Promise<SessionRecord | undefined> {
+    const entry = this.#live(id);
+    if (!entry) return undefined;
+    this.#refresh(entry);
+    return structuredClone(entry.record);
+  }
+
+  async touch(id: string): Promise<boolean> {
+    const entry = this.#live(id);
+    if (!entry) return false;
+    this.#refresh(entry);
+    return true;
+  }
+
+  async update(id: string, change: SessionChange): Promise<number | undefined> {
+    const entry = this.#live(id);
+    if (!entry) return undefined;
+    entry.record = applyChange(entry.record, change);
+    this.#refresh(entry);
+    return entry.record.revision;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const existed = this.#live(id) !== undefined;
+    this.#entries.delete(id);
+    return existed;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.#sweep);
+    this.#entries.clear();
+  }
+
+  #live(id: string): Entry | undefined {
+    const entry = this.#entries.get(id);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.#now()) {
+      this.#entries.delete(id);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #refresh(entry: Entry): void {
+    const now = this.#now();
+    entry.record.lastSeenAt = now;
+    entry.expiresAt = now + this.ttlMs;
+  }
+
+  #sweepExpired(): void {
+    const now = this.#now();
+    for (const [id, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(id);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Cross-replica messaging seam.
+ *
+ * Today the proxy publishes two {@link SessionEvent}s on it:
+ * - `terminated` when a client `DELETE`s a session, so other replicas close their local upstream
+ *   session at once rather than on their next request (which would find the record gone) or at idle reaping;
+ * - `changed` when replayable state changed (`logging/setLevel`, `resources/subscribe`/`unsubscribe`),
+ *   so replicas holding an upstream session of it reload the record and re-sync that upstream
+ *   session before their next request. This keeps the steady-state request at one store command.
+ * Delivery is at-most-once; after a bus reconnect a replica treats every cached record as stale.
+ *
+ * Planned (next release) on the same interface, over Redis pub/sub with channels named by
+ * `sessionKey(prefix, sid, 'bus')`: routing a client's response to a server-initiated request
+ * (`sampling/createMessage`, `elicitation/create`, `roots/list`) to the replica that holds the pending
+ * request, and cross-replica standalone GET streams.
+ */
+export interface MessageBus {
+  /** Publishes `message` on `channel`; resolves when handed to the transport (at-most-once delivery). */
+  publish(channel: string, message: string): Promise<void>;
+  /** Subscribes; resolves to an unsubscribe function once the subscription is active. */
+  subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+  /**
+   * Registers a callback for "deliveries may have been missed" (a pub/sub reconnect). Optional;
+   * an in-process bus never misses deliveries.
+   */
+  onGap?(listener: () => void): void;
+}
+
+/** Events every replica's proxy listens to on {@link SESSION_EVENTS_CHANNEL}. */
+export type SessionEvent =
+  | { type: 'terminated'; sessionId: string; origin: string }
+  | { type: 'changed'; sessionId: string; revision: number; origin: string };
+
+/** Channel (after the key prefix) carrying {@link SessionEvent}s as JSON. */
+export const SESSION_EVENTS_CHANNEL = 'session-events';
+
+/** In-process {@link MessageBus}: delivers synchronously to listeners in this process only. */
+export class MemoryMessageBus implements MessageBus {
+  readonly #listeners = new Map<string, Set<(message: string) => void>>();
+
+  async publish(channel: string, message: string): Promise<void> {
+    for (const l of this.#listeners.get(channel) ?? []) {
+      try {
+        l(message);
+      } catch {
+        /* a failing listener must not break the publisher */
+      }
+    }
+  }
+
+  async subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>> {
+    let set = this.#listeners.get(channel);
+    if (!set) this.#listeners.set(channel, (set = new Set()));
+    set.add(listener);
+    return async () => {
+      set.delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+  }
+}

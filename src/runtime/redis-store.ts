@@ -1,0 +1,249 @@
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { NewSessionRecord, SessionChange, SessionRecord } from './session-record.js';
+import { SessionStoreUnavailableError, type SessionStore } from './session-store.js';
+
+/**
+ * Records a change of replayable state atomically, only if the record still exists. One key, so it
+ * runs unchanged on Redis Cluster; one `EVALSHA` round trip.
+ */
+const UPDATE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if ARGV[2] == 'set' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) else redis.call('HDEL', KEYS[1], ARGV[3]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'revision', 1)
+`;
+
+interface ScriptedClient {
+  mcpmUpdate(key: string, ttlMs: number, op: 'set' | 'del', field: string, value: string): Promise<number>;
+}
+
+const SUBSCRIPTION_FIELD_PREFIX = 'sub:';
+
+export interface RedisSessionStoreOptions {
+  /** A connected ioredis client or cluster. Use {@link createRedisClient} for the recommended options. */
+  client: Redis | Cluster;
+  /** Key prefix. Default `mcpm:`. A session's keys are `<prefix>{<sessionId>}:<kind>`. */
+  keyPrefix?: string;
+  /** Sliding TTL of a record, in milliseconds. Default 3,600,000 (one hour). */
+  ttlMs?: number;
+  /** Whether {@link RedisSessionStore.close} also quits the client. Default true. */
+  ownsClient?: boolean;
+}
+
+/**
+ * {@link SessionStore} on Redis (ioredis), Redis Cluster ready.
+ *
+ * Layout: one hash per session at `<prefix>{<sid>}:session` with the fields `principal`,
+ * `protocolVersion`, `initializeParams` (JSON), `loggingLevel`, `createdAt`, `revision` and one
+ * `sub:<uri>` field per resource subscription; its `PEXPIRE` is the sliding TTL. The hash tag `{<sid>}`
+ * puts every key of one session (this hash, and the event-stream and channel keys of later
+ * releases, see `sessionKey`) in one cluster slot.
+ *
+ * Costs: {@link touch} = 1 `PEXPIRE` (the only command of a steady-state request);
+ * {@link load} = `HGETALL` + `PEXPIRE` in one pipelined round trip; {@link update} = 1 `EVALSHA`
+ * (a Lua script, atomic); {@link create} = one `MULTI` round trip; {@link delete} = 1 `DEL`.
+ * Every failure to reach Redis rejects with {@link SessionStoreUnavailableError}.
+ */
+export class RedisSessionStore implements SessionStore {
+  readonly ttlMs: number;
+  readonly keyPrefix: string;
+  readonly #client: Redis | Cluster;
+  readonly #scripts: ScriptedClient;
+  readonly #ownsClient: boolean;
+
+  constructor(options: RedisSessionStoreOptions) {
+    this.#client = options.client;
+    this.keyPrefix = options.keyPrefix ?? 'mcpm:';
+    this.ttlMs = options.ttlMs ?? 3_600_000;
+    this.#ownsClient = options.ownsClient ?? true;
+    const c = this.#client;
+    // defineCommand is idempotent per name; several stores may share one client.
+    c.defineCommand('mcpmUpdate', { numberOfKeys: 1, lua: UPDATE_LUA });
+    this.#scripts = c as unknown as ScriptedClient;
+  }
+
+  /** The Redis key of a session's record hash. */
+  recordKey(id: string): string {
+    return sessionKey(this.keyPrefix, id, 'session');
+  }
+
+  async create(input: NewSessionRecord): Promise<SessionRecord> {
+    const now = Date.now();
+    const fields: Record<string, string> = {
+      principal: input.principal,
+      protocolVersion: input.protocolVersion,
+      initializeParams: JSON.stringify(input.initializeParams),
+      createdAt: String(now),
+      revision: '0',
+    };
+    if (input.loggingLevel !== undefined) fields.loggingLevel = input.loggingLevel;
+    for (const uri of input.subscriptions ?? []) fields[SUBSCRIPTION_FIELD_PREFIX + uri] = '1';
+    const key = this.recordKey(input.id);
+    const result = await this.#run(() => this.#client.multi().hset(key, fields).pexpire(key, this.ttlMs).exec());
+    const failed = result?.find(([err]) => err);
+    if (!result || failed) throw new SessionStoreUnavailableError('Redis MULTI failed', { cause: failed?.[0] });
+    return {
+      id: input.id,
+      principal: input.principal,
+      protocolVersion: input.protocolVersion,
+      initializeParams: structuredClone(input.initializeParams),
+      ...(input.loggingLevel !== undefined ? { loggingLevel: input.loggingLevel } : {}),
+      subscriptions: [...(input.subscriptions ?? [])].sort(),
+      createdAt: now,
+      lastSeenAt: now,
+      ttlMs: this.ttlMs,
+      revision: 0,
+    };
+  }
+
+  async load(id: string): Promise<SessionRecord | undefined> {
+    const key = this.recordKey(id);
+    const replies = await this.#run(() => this.#client.pipeline().hgetall(key).pexpire(key, this.ttlMs).exec());
+    const failed = replies?.find(([err]) => err);
+    if (!replies || failed) throw new SessionStoreUnavailableError('Redis pipeline failed', { cause: failed?.[0] });
+    const flat = replies[0]![1] as Record<string, string>;
+    if (replies[1]![1] === 0) return undefined;
+    const h = new Map<string, string>(Object.entries(flat));
+    const principal = h.get('principal');
+    const protocolVersion = h.get('protocolVersion');
+    const init = h.get('initializeParams');
+    // A hash without these fields is not ours (or a half-written record); treat it as absent.
+    if (principal === undefined || protocolVersion === undefined || init === undefined) return undefined;
+    let initializeParams: Record<string, unknown>;
+    try {
+      initializeParams = JSON.parse(init) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+    const subscriptions: string[] = [];
+    for (const k of h.keys()) if (k.startsWith(SUBSCRIPTION_FIELD_PREFIX)) subscriptions.push(k.slice(SUBSCRIPTION_FIELD_PREFIX.length));
+    const now = Date.now();
+    const loggingLevel = h.get('loggingLevel');
+    return {
+      id,
+      principal,
+      protocolVersion,
+      initializeParams,
+      ...(loggingLevel !== undefined ? { loggingLevel } : {}),
+      subscriptions: subscriptions.sort(),
+      createdAt: Number(h.get('createdAt') ?? now),
+      lastSeenAt: now,
+      ttlMs: this.ttlMs,
+      revision: Number(h.get('revision') ?? 0),
+    };
+  }
+
+  async touch(id: string): Promise<boolean> {
+    return (await this.#run(() => this.#client.pexpire(this.recordKey(id), this.ttlMs))) === 1;
+  }
+
+  async update(id: string, change: SessionChange): Promise<number | undefined> {
+    const key = this.recordKey(id);
+    let op: 'set' | 'del';
+    let field: string;
+    let value = '';
+    switch (change.kind) {
+      case 'loggingLevel':
+        op = 'set';
+        field = 'loggingLevel';
+        value = change.level;
+        break;
+      case 'subscribe':
+        op = 'set';
+        field = SUBSCRIPTION_FIELD_PREFIX + change.uri;
+        value = '1';
+        break;
+      case 'unsubscribe':
+        op = 'del';
+        field = SUBSCRIPTION_FIELD_PREFIX + change.uri;
+        break;
+    }
+    const revision = await this.#run(() => this.#scripts.mcpmUpdate(key, this.ttlMs, op, field, value));
+    return revision < 0 ? undefined : revision;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const n = await this.#run(() => this.#client.del(this.recordKey(id)));
+    return n > 0;
+  }
+
+  async ping(): Promise<void> {
+    if (this.#isCluster()) {
+      await this.#run(() => (this.#client as Cluster).nodes('master')[0]?.ping() ?? Promise.resolve('PONG'));
+    } else {
+      await this.#run(() => (this.#client as Redis).ping());
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.#ownsClient) return;
+    try {
+      await this.#client.quit();
+    } catch {
+      this.#client.disconnect();
+    }
+  }
+
+  #isCluster(): boolean {
+    return (this.#client as { isCluster?: boolean }).isCluster === true;
+  }
+
+  async #run<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof SessionStoreUnavailableError) throw err;
+      throw new SessionStoreUnavailableError(`Redis session store unavailable: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+/**
+ * The key of one per-session Redis object: `<prefix>{<sessionId>}:<kind>`. The `{…}` hash tag keeps
+ * all of a session's keys in one Redis Cluster slot. Kinds in use: `session` (the record hash).
+ * Reserved for the next release: `events` (Redis Streams event store), `owner` (owner affinity).
+ */
+export function sessionKey(prefix: string, sessionId: string, kind: string): string {
+  return `${prefix}{${sessionId}}:${kind}`;
+}
+
+/**
+ * Creates an ioredis client with the options the proxy relies on to fail fast and recover:
+ * no offline queue (commands fail at once while disconnected instead of piling up),
+ * `maxRetriesPerRequest: 1`, 2 s connect and command timeouts, reconnect with capped backoff
+ * (50 ms doubling to 2 s, forever), auto-pipelining. `url` is `redis://…` or `rediss://…` (TLS).
+ * `onError` receives connection errors (ioredis emits them as events; without a listener it logs to stderr).
+ */
+export function createRedisClient(url: string, options: RedisOptions & { onError?: (err: Error) => void } = {}): Redis {
+  const { onError, ...rest } = options;
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    enableAutoPipelining: true,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    ...rest,
+  });
+  client.on('error', (err: Error) => onError?.(err));
+  return client;
+}
+
+/**
+ * Resolves when the client is ready, or after `timeoutMs` (default 2,000) without throwing: a store
+ * that is down at start-up is not fatal, requests get 503 until it comes back.
+ */
+export async function waitForRedis(client: Redis, timeoutMs = 2_000): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  return await new Promise<boolean>((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    timer.unref();
+    client.once('ready', onReady);
+  });
+}

@@ -1,0 +1,57 @@
+/**
+ * The session record: everything needed to rebuild a client's MCP session on any replica by
+ * handshake replay (see `docs/runtime.md` and the research digest §3.3).
+ */
+
+/** Persisted state of one MCP session. All times are milliseconds since the Unix epoch. */
+export interface SessionRecord {
+  /** The client-facing `Mcp-Session-Id` (see {@link SessionIdCodec}). */
+  id: string;
+  /** Principal hash the session is bound to (base64url, see `SessionIdCodec.principalHash`). */
+  principal: string;
+  /** Protocol version negotiated by `initialize` (the `protocolVersion` of the `InitializeResult`). */
+  protocolVersion: string;
+  /** The client's `initialize` params exactly as received (`protocolVersion`, `capabilities`, `clientInfo`, …). */
+  initializeParams: Record<string, unknown>;
+  /** Last level set with `logging/setLevel`, if any. */
+  loggingLevel?: string;
+  /** Resource URIs subscribed with `resources/subscribe` and not unsubscribed, sorted. */
+  subscriptions: string[];
+  createdAt: number;
+  /** Last time the record was read or refreshed by `load` (the steady-state `touch` only refreshes the TTL). */
+  lastSeenAt: number;
+  /** Sliding time to live: the record expires this many milliseconds after the last request. */
+  ttlMs: number;
+  /**
+   * Incremented on every change of replayable state (`loggingLevel`, `subscriptions`). Replicas learn
+   * of changes through the message bus (`SessionEvent` `changed`) and re-sync their upstream session.
+   */
+  revision: number;
+}
+
+/** What a caller supplies to create a record; the store fills in times and the revision. */
+export type NewSessionRecord = Pick<SessionRecord, 'id' | 'principal' | 'protocolVersion' | 'initializeParams'> &
+  Partial<Pick<SessionRecord, 'loggingLevel' | 'subscriptions'>>;
+
+/** A change of replayable state, recorded after the client sent the corresponding request. */
+export type SessionChange =
+  | { kind: 'loggingLevel'; level: string }
+  | { kind: 'subscribe'; uri: string }
+  | { kind: 'unsubscribe'; uri: string };
+
+/** Returns a copy of `record` with `change` applied and `revision` incremented; `record` is not modified. */
+export function applyChange(record: SessionRecord, change: SessionChange): SessionRecord {
+  const next: SessionRecord = { ...record, subscriptions: [...record.subscriptions], revision: record.revision + 1 };
+  switch (change.kind) {
+    case 'loggingLevel':
+      next.loggingLevel = change.level;
+      break;
+    case 'subscribe':
+      if (!next.subscriptions.includes(change.uri)) next.subscriptions = [...next.subscriptions, change.uri].sort();
+      break;
+    case 'unsubscribe':
+      next.subscriptions = next.subscriptions.filter((u) => u !== change.uri);
+      break;
+  }
+  return next;
+}

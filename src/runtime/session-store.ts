@@ -1,0 +1,42 @@
+import type { NewSessionRecord, SessionChange, SessionRecord } from './session-record.js';
+
+/**
+ * Shared storage of {@link SessionRecord}s, keyed by session id. Every method either resolves or
+ * rejects with {@link SessionStoreUnavailableError}; "not found" is a normal result, not an error.
+ *
+ * Cost contract (what the proxy's "one Redis command per steady-state request" goal relies on):
+ * {@link touch} is a single round trip and a single command; {@link load} is a single round trip.
+ */
+export interface SessionStore {
+  /** Stores a new record with the store's TTL; resolves to the stored record. */
+  create(record: NewSessionRecord): Promise<SessionRecord>;
+  /** Reads a record and refreshes its TTL (`lastSeenAt` becomes now); `undefined` if unknown, expired or deleted. */
+  load(id: string): Promise<SessionRecord | undefined>;
+  /**
+   * Refreshes the TTL of a record and tells whether it still exists. `false` means the session was
+   * deleted (possibly by another replica) or expired. Must be exactly one store command.
+   */
+  touch(id: string): Promise<boolean>;
+  /** Records a change of replayable state; resolves to the new revision, or `undefined` if the record is gone. */
+  update(id: string, change: SessionChange): Promise<number | undefined>;
+  /** Deletes a record; resolves to whether it existed. */
+  delete(id: string): Promise<boolean>;
+  /** Resolves when the store answers (health checks). */
+  ping(): Promise<void>;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+  /** The sliding TTL applied to every record, in milliseconds. */
+  readonly ttlMs: number;
+}
+
+/**
+ * The store could not be reached or did not answer in time (Redis down, connection lost, command
+ * timeout). The proxy maps it to HTTP 503 with a JSON-RPC error and keeps serving once it recovers.
+ */
+export class SessionStoreUnavailableError extends Error {
+  readonly code = 'SESSION_STORE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SessionStoreUnavailableError';
+  }
+}
