@@ -112,8 +112,10 @@ describe.concurrent('mcp-migrate analyze', () => {
 
   it('--output with stylish writes plain text unless --color is given', async (t) => {
     const dir = await makeProject(t, PROJECTS.error);
-    await runCli(['analyze', '-o', 'plain.txt'], { cwd: dir });
-    await runCli(['analyze', '-o', 'colour.txt', '--color'], { cwd: dir });
+    await Promise.all([
+      runCli(['analyze', '-o', 'plain.txt'], { cwd: dir }),
+      runCli(['analyze', '-o', 'colour.txt', '--color'], { cwd: dir }),
+    ]);
     const plain = await readFile(join(dir, 'plain.txt'), 'utf8');
     expect(plain).toContain('Verdict:');
     expect(plain).not.toMatch(ANSI);
