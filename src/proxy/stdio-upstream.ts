@@ -408,12 +408,17 @@ class StdioUpstreamSession implements UpstreamSession {
   }
 
   /**
-   * Routes a server-to-client request or notification: progress to the exchange that asked for it;
-   * anything else to the oldest POST stream that can carry it, else the GET stream, else a bounded
-   * backlog for the next GET stream (stdio carries no "related request" information).
+   * Routes a server-to-client request or notification (stdio carries no "related request" information):
+   * - `notifications/progress` → the exchange whose request set that `progressToken`;
+   * - other notifications → the GET stream if open, else the oldest POST stream that can carry them;
+   * - requests (`sampling/createMessage`, `elicitation/create`, `roots/list`, `ping`) → the oldest POST
+   *   stream (most likely the call that caused them, and it works for clients without a GET stream),
+   *   else the GET stream;
+   * - otherwise a bounded backlog, flushed into the next GET stream.
    */
   #route(message: JsonRpcMessage): void {
-    if ('method' in message && message.method === 'notifications/progress') {
+    const isNotificationMessage = !('id' in message);
+    if (isNotificationMessage && 'method' in message && message.method === 'notifications/progress') {
       const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
       if (typeof token === 'string' || typeof token === 'number') {
         const ex = this.#progress.get(idKey(token));
@@ -423,14 +428,19 @@ class StdioUpstreamSession implements UpstreamSession {
         }
       }
     }
+    const get = this.#getStream && !this.#getStream.res.destroyed ? this.#getStream : undefined;
+    if (isNotificationMessage && get) {
+      get.res.write(sseMessage(message));
+      return;
+    }
     for (const ex of this.#exchanges) {
       if (ex.canStream) {
         ex.deliverOther(message);
         return;
       }
     }
-    if (this.#getStream && !this.#getStream.res.destroyed) {
-      this.#getStream.res.write(sseMessage(message));
+    if (get) {
+      get.res.write(sseMessage(message));
       return;
     }
     this.#backlog.push(message);
