@@ -13,8 +13,9 @@ const PROJECTS = {
   error: { 'src/server.ts': ERROR_SERVER },
 } as const;
 
-// Every spawn loads TypeScript; run the cases of this file concurrently.
-describe.concurrent('mcp-migrate analyze', () => {
+// Every spawn loads TypeScript (about 2 s alone); run the cases concurrently, and allow for a busy
+// machine (the integration suites run beside these on two workers).
+describe.concurrent('mcp-migrate analyze', { timeout: 180_000 }, () => {
   describe('exit code per --fail-on', () => {
     // [project, --fail-on, expected exit code]; the warning project has one warning and one note.
     const cases = [
@@ -40,8 +41,9 @@ describe.concurrent('mcp-migrate analyze', () => {
 
     it('fails on errors by default', async (t) => {
       const [warning, error] = await Promise.all([makeProject(t, PROJECTS.warning), makeProject(t, PROJECTS.error)]);
-      expect((await runCli(['analyze'], { cwd: warning })).code).toBe(0);
-      expect((await runCli(['analyze'], { cwd: error })).code).toBe(1);
+      const [onWarning, onError] = await Promise.all([runCli(['analyze'], { cwd: warning }), runCli(['analyze'], { cwd: error })]);
+      expect(onWarning.code).toBe(0);
+      expect(onError.code).toBe(1);
     });
   });
 
