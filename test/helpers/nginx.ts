@@ -141,6 +141,9 @@ export async function startNginx(opts: StartNginxOptions): Promise<NginxInstance
     });
     try {
       await candidate.waitForPort(p, 10_000);
+      // nginx exits at once when it cannot bind; still alive a moment later means the port is its own.
+      await new Promise((r) => setTimeout(r, 150));
+      if (candidate.exitInfo()) throw new Error(`nginx exited (${JSON.stringify(candidate.exitInfo())})`);
       proc = candidate;
       port = p;
     } catch (err) {

@@ -7,8 +7,26 @@
  */
 import net from 'node:net';
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function getFreePort(): Promise<number> {
+/**
+ * Ports this process has handed out. The OS may give the same ephemeral port to two `listen(0)`
+ * calls in a row once the first socket is closed; two services started in parallel would then race
+ * for one port (and a readiness check could connect to the wrong one). Never hand a port out twice.
+ */
+const handedOut = new Set<number>();
+
+/** A TCP port that was free on 127.0.0.1 a moment ago and that this process has not handed out before. */
+export async function getFreePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = await bindEphemeral();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('getFreePort: the OS kept returning ports already handed out');
+}
+
+function bindEphemeral(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();

@@ -4,7 +4,9 @@
  *
  * A replica is `node dist/src/cli/index.js proxy --listen 127.0.0.1:<port> --path /mcp
  * --store redis://… --session-secret … (--upstream <url> | -- <command> <args…>)`.
- * It is ready when its port accepts connections.
+ * It is ready when it has logged `{"msg":"listening","url":"http://127.0.0.1:<port>/mcp",…}` (see
+ * docs/proxy.md) and its port accepts connections: the log line proves the port is the proxy's and
+ * not another process's that happened to take it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -75,7 +77,10 @@ export async function startProxyReplica(opts: ProxyReplicaOptions): Promise<Prox
     ];
     const proc = spawnManaged(process.execPath, argv, { name: opts.name ?? `proxy-${port}`, cwd: REPO_ROOT, env: opts.env });
     try {
-      await proc.waitForPort(port, 20_000);
+      const url = `http://127.0.0.1:${port}${mcpPath}`;
+      const [line] = await proc.waitForOutput(/^.*"msg":"listening".*$/m, 20_000);
+      if (!line.includes(`"url":"${url}"`)) throw new Error(`proxy listens elsewhere than ${url}: ${line}`);
+      await proc.waitForPort(port, 5_000);
       return {
         url: `http://127.0.0.1:${port}${mcpPath}`,
         port,
@@ -95,3 +100,4 @@ export async function startProxyReplica(opts: ProxyReplicaOptions): Promise<Prox
   }
   throw new Error(`could not start mcp-migrate proxy: ${String(lastError)}`);
 }
+

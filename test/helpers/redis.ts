@@ -80,7 +80,9 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisIns
   const launchOn = async (p: number): Promise<void> => {
     const candidate = spawnManaged(binary, argsFor(p), { name, cwd: dir });
     try {
-      await candidate.waitForPort(p, 10_000);
+      // The log line proves the port is this redis-server's (not another process's that took it).
+      await candidate.waitForOutput(/Ready to accept connections/, 10_000);
+      await candidate.waitForPort(p, 5_000);
       await waitForPing(p, 10_000);
     } catch (err) {
       await candidate.stop({ timeoutMs: 2_000 });
