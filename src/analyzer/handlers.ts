@@ -9,9 +9,38 @@ import { calleeName, enclosingFunction, isFunctionLike, skipOuter, type Function
 const HANDLER_REGISTRARS = new Set([
   'registerTool', 'tool', 'registerResource', 'resource', 'registerPrompt', 'prompt',
   'setRequestHandler', 'setNotificationHandler', 'fallbackRequestHandler',
-  'get', 'post', 'put', 'patch', 'delete', 'all', 'use', 'route', 'on', 'handle',
+  'get', 'post', 'put', 'patch', 'delete', 'all', 'use', 'route', 'handle',
   'createServer',
 ]);
+/** `emitter.on(event, fn)` is a per-request handler only for these events (not `SIGTERM`, `listening`, `close`…). */
+const REQUEST_EVENTS = new Set(['request', 'message', 'connection', 'data']);
+
+/** Registrar calls whose handler arguments are named functions (`server.setRequestHandler(S, handleX)`): function → registration. */
+const byReference = new WeakMap<ts.Node, { registrar: string; schema?: string }>();
+
+/**
+ * Records handlers passed by reference, so a function declared elsewhere (another module) and registered
+ * by name counts as a handler. `resolve` maps an identifier to its declaration (through imports).
+ */
+export function collectHandlerReferences(call: ts.CallExpression, resolve: (n: ts.Node) => ts.Symbol | undefined): void {
+  const name = calleeName(call);
+  if (!name || !HANDLER_REGISTRARS.has(name)) return;
+  const first = call.arguments[0];
+  const schema = first && ts.isIdentifier(skipOuter(first)) ? (skipOuter(first) as ts.Identifier).text : undefined;
+  for (const arg of call.arguments) {
+    const e = skipOuter(arg);
+    if (!ts.isIdentifier(e) && !ts.isPropertyAccessExpression(e)) continue;
+    for (const decl of resolve(ts.isPropertyAccessExpression(e) ? e.name : e)?.declarations ?? []) {
+      let fn: ts.Node | undefined;
+      if (isFunctionLike(decl)) fn = decl;
+      else if (ts.isVariableDeclaration(decl) && decl.initializer) {
+        const init = skipOuter(decl.initializer);
+        if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) fn = init;
+      }
+      if (fn) byReference.set(fn, { registrar: name, schema });
+    }
+  }
+}
 /** Request and notification schemas that `mcp-migrate proxy` replays on a cold replica (handshake replay). */
 const REPLAYED_SCHEMAS = new Set([
   'InitializeRequestSchema', 'InitializedNotificationSchema', 'SetLevelRequestSchema', 'SubscribeRequestSchema', 'UnsubscribeRequestSchema',
@@ -23,8 +52,16 @@ const REPLAYED_HOOKS = new Set(['oninitialized']);
 export function handlerRegistration(fn: ts.Node): { registrar: string; schema?: string } | undefined {
   const parent = fn.parent;
   if (!parent) return undefined;
+  const referenced = byReference.get(fn);
+  if (referenced) return referenced;
   if ((ts.isCallExpression(parent) || ts.isNewExpression(parent)) && parent.arguments?.includes(fn as ts.Expression)) {
     const name = calleeName(parent);
+    if (name === 'on' || name === 'once') {
+      const event = parent.arguments?.[0];
+      if (event && ts.isStringLiteralLike(event) && REQUEST_EVENTS.has(event.text) && !/^process$/.test(parent.expression.getText().split('.')[0] ?? '')) {
+        return { registrar: name };
+      }
+    }
     if (name && HANDLER_REGISTRARS.has(name)) {
       const first = parent.arguments?.[0];
       const schema = first && ts.isIdentifier(skipOuter(first)) ? (skipOuter(first) as ts.Identifier).text : undefined;

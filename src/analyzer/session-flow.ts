@@ -25,6 +25,7 @@
  * for the large majority of calls.
  */
 import { ts } from 'ts-morph';
+import { collectHandlerReferences } from './handlers.js';
 
 /** Property names whose read yields a session id. */
 export const SESSION_ID_PROPERTIES = new Set(['sessionId', 'session_id', 'sessionID']);
@@ -103,7 +104,7 @@ export class SessionFlow {
   /** Every variable (by symbol) → the expressions assigned to it, for value-shape questions (is it a transport?). */
   readonly assignments = new Map<ts.Symbol, ts.Expression[]>();
   /** Object-literal properties `sessionIdGenerator: …` whose generator returns an id (stateful transports). */
-  readonly statefulGenerators: ts.PropertyAssignment[] = [];
+  readonly statefulGenerators: Array<ts.PropertyAssignment | ts.ShorthandPropertyAssignment> = [];
   /** `new SSEServerTransport(…)` sites (the legacy 2024-11-05 HTTP+SSE transport). */
   readonly sseTransports: ts.NewExpression[] = [];
   private solved = false;
@@ -205,10 +206,8 @@ export class SessionFlow {
             const term = this.term(arg);
             if (term !== null) this.callEdges.push({ call, index, term });
           });
-          if (ts.isNewExpression(call)) {
-            const name = calleeName(call);
-            if (name === 'SSEServerTransport') this.sseTransports.push(call);
-          }
+          if (ts.isNewExpression(call) && this.constructedClassName(call) === 'SSEServerTransport') this.sseTransports.push(call);
+          if (ts.isCallExpression(call)) collectHandlerReferences(call, (n) => this.symbolAt(n));
           break;
         }
         case ts.SyntaxKind.ReturnStatement: {
@@ -231,8 +230,16 @@ export class SessionFlow {
             const first = fn?.parameters[0];
             if (first && ts.isIdentifier(first.name)) this.seed(first.name);
           } else if (name === 'sessionIdGenerator' && ts.isPropertyAssignment(prop)) {
-            this.collectGenerator(prop);
+            this.collectGenerator(prop, prop.initializer);
+          } else if (ts.isPropertyAssignment(prop) && ts.isObjectLiteralExpression(prop.parent)) {
+            this.collectLiteralProperty(prop, prop.initializer);
           }
+          break;
+        }
+        case ts.SyntaxKind.ShorthandPropertyAssignment: {
+          const prop = node as ts.ShorthandPropertyAssignment;
+          if (prop.name.text === 'sessionIdGenerator') this.collectGenerator(prop, prop.name);
+          else this.collectLiteralProperty(prop, prop.name);
           break;
         }
         default:
@@ -243,12 +250,44 @@ export class SessionFlow {
     visit(file);
   }
 
-  private collectGenerator(prop: ts.PropertyAssignment): void {
-    const value = skipOuter(prop.initializer);
+  /** `{ id: sessionId }`: the literal's property (or the typed interface member it fills) holds what the value holds. */
+  private collectLiteralProperty(prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment, value: ts.Expression): void {
+    const term = ts.isShorthandPropertyAssignment(prop) ? this.shorthandTerm(prop) : this.term(value);
+    if (term === null) return;
+    const name = propertyNameText(prop.name);
+    if (name === undefined) return;
+    const targets: ts.Symbol[] = [];
+    const own = this.symbolAt(prop.name);
+    if (own) targets.push(own);
+    try {
+      const contextual = this.checker.getContextualType(prop.parent as ts.ObjectLiteralExpression)?.getProperty(name);
+      if (contextual && contextual !== own) targets.push(contextual);
+    } catch {
+      /* no contextual type */
+    }
+    for (const target of targets) this.edges.push({ target, term });
+  }
+
+  private shorthandTerm(prop: ts.ShorthandPropertyAssignment): Term | null {
+    const symbol = this.checker.getShorthandAssignmentValueSymbol(prop);
+    return symbol ? { sym: symbol } : null;
+  }
+
+  /** The class a `new` constructs, by its declared name (so `import { SSEServerTransport as Legacy }` is still recognized). */
+  constructedClassName(call: ts.NewExpression): string | undefined {
+    const text = calleeName(call);
+    if (text === 'SSEServerTransport') return text;
+    const callee = skipOuter(call.expression);
+    const symbol = this.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee);
+    return symbol?.getName() ?? text;
+  }
+
+  private collectGenerator(prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment, initializer: ts.Expression): void {
+    const value = skipOuter(initializer);
     if (isUndefinedLiteral(value)) return;
     let fn: FunctionLike | undefined = functionOf(value);
     if (!fn && ts.isIdentifier(value)) {
-      const decl = this.symbolAt(value)?.valueDeclaration;
+      const decl = (ts.isShorthandPropertyAssignment(prop) ? this.checker.getShorthandAssignmentValueSymbol(prop) : this.symbolAt(value))?.valueDeclaration;
       if (decl && isFunctionLike(decl)) fn = decl;
       else if (decl && ts.isVariableDeclaration(decl) && decl.initializer) {
         if (isUndefinedLiteral(skipOuter(decl.initializer))) return;

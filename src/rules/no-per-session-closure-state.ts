@@ -45,18 +45,32 @@ function writesInClosures(ctx: { flow: { symbolAt(n: ts.Node): ts.Symbol | undef
   return writes;
 }
 
+function isInsideNestedFunction(n: ts.Node, outer: ts.Node): boolean {
+  for (let p: ts.Node | undefined = n.parent; p && p !== outer; p = p.parent) if (isFunctionLike(p)) return true;
+  return false;
+}
+
 /** True when the class keeps mutable state: a field written outside its constructor. */
 function hasMutableState(cls: ts.ClassLikeDeclaration): boolean {
   return cls.members.some((m) => {
-    if (!ts.isMethodDeclaration(m) && !ts.isSetAccessorDeclaration(m)) return false;
+    // Writes in methods and setters, and in functions nested in the constructor or in arrow-function
+    // fields (handlers registered at construction); plain constructor statements are initialization.
+    const isCtor = ts.isConstructorDeclaration(m);
+    const arrowField = ts.isPropertyDeclaration(m) && m.initializer && (ts.isArrowFunction(m.initializer) || ts.isFunctionExpression(m.initializer));
+    if (!ts.isMethodDeclaration(m) && !ts.isSetAccessorDeclaration(m) && !isCtor && !arrowField) return false;
     let writes = false;
     const visit = (n: ts.Node): void => {
       if (writes) return;
+      if (isCtor && !isInsideNestedFunction(n, m)) {
+        ts.forEachChild(n, visit);
+        return;
+      }
       if (ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment && /^this\./.test(n.left.getText())) writes = true;
       else if (ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && MUTATORS.has(n.expression.name.text) && /^this\./.test(n.expression.expression.getText())) writes = true;
       else ts.forEachChild(n, visit);
     };
-    if (m.body) visit(m.body);
+    const body = arrowField ? (m as ts.PropertyDeclaration).initializer : (m as ts.MethodDeclaration).body;
+    if (body) visit(body);
     return writes;
   });
 }
@@ -81,6 +95,29 @@ export default createRule({
       for (const site of [...ctx.flow.statefulGenerators, ...ctx.flow.sseTransports]) {
         const fn = enclosingFunction(site);
         if (fn) openers.add(fn);
+      }
+      // Helpers that build the transport (`newSessionTransport()`) open a session for their callers too.
+      const nameOf = (fn: FunctionLike): string | undefined => {
+        if (fn.name && ts.isIdentifier(fn.name)) return fn.name.text;
+        const parent = fn.parent;
+        return parent && ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name) ? parent.name.text : undefined;
+      };
+      for (let level = 0; level < 2 && openers.size > 0; level++) {
+        const names = new Set([...openers].map(nameOf).filter((n): n is string => !!n));
+        if (names.size === 0) break;
+        const callers = new Set<FunctionLike>();
+        for (const file of ctx.flow.sourceFiles) {
+          const visit = (n: ts.Node): void => {
+            if (ts.isCallExpression(n) && names.has(calleeName(n) ?? '') && ctx.flow.callees(n).some((fn) => openers.has(fn))) {
+              const caller = enclosingFunction(n);
+              if (caller && !openers.has(caller)) callers.add(caller);
+            }
+            ts.forEachChild(n, visit);
+          };
+          visit(file);
+        }
+        if (callers.size === 0) break;
+        for (const c of callers) openers.add(c);
       }
       const factories = new Map<FunctionLike, string>();
       const perSessionNews: ts.NewExpression[] = [];

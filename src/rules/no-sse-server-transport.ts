@@ -1,5 +1,4 @@
 import { ts } from 'ts-morph';
-import { calleeName } from '../analyzer/session-flow.js';
 import { createRule } from './create-rule.js';
 
 /** Finds the legacy HTTP+SSE transport (protocol 2024-11-05; deprecated since 2025-03-26). */
@@ -13,7 +12,7 @@ export default createRule({
   },
   create: (ctx) => ({
     [ts.SyntaxKind.NewExpression](node: ts.Node) {
-      if (calleeName(node as ts.NewExpression) !== 'SSEServerTransport') return;
+      if (ctx.flow.constructedClassName(node as ts.NewExpression) !== 'SSEServerTransport') return;
       ctx.report({
         node,
         symbol: 'SSEServerTransport',

@@ -16,7 +16,8 @@ export default createRule({
   create: (ctx) => ({
     end() {
       for (const prop of ctx.flow.statefulGenerators) {
-        const captured = /=>\s*[A-Za-z_$][\w$]*\s*$/.test(prop.initializer.getText()) && !ts.isCallExpression(prop.initializer);
+        const init = ts.isPropertyAssignment(prop) ? prop.initializer : undefined;
+        const captured = !!init && /=>\s*[A-Za-z_$][\w$]*\s*$/.test(init.getText()) && !ts.isCallExpression(init);
         ctx.report({
           node: prop,
           symbol: 'sessionIdGenerator',

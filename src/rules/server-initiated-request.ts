@@ -3,10 +3,10 @@ import { skipOuter } from '../analyzer/session-flow.js';
 import { createRule } from './create-rule.js';
 
 /** Server→client requests: the client answers with a new POST, which must reach the pending request. */
-const REQUESTS = new Set(['createMessage', 'elicitInput', 'listRoots']);
+const REQUESTS = new Set(['createMessage', 'elicitInput', 'listRoots', 'requestSampling']);
 /** Notifications sent outside a request's own stream: they go to the session's standalone GET stream. */
 const NOTIFICATIONS = new Set(['sendLoggingMessage', 'sendResourceUpdated', 'sendResourceListChanged', 'sendToolListChanged', 'sendPromptListChanged']);
-const SERVER_RECEIVER = /server/i;
+const SERVER_RECEIVER = /server|mcpReq$/i;
 
 /** `{ method: 'sampling/createMessage', … }`, inline or through a variable initialized with one. */
 function isRequestObject(flow: { symbolAt(n: ts.Node): ts.Symbol | undefined }, arg: ts.Expression): boolean {
