@@ -315,7 +315,8 @@ class StdioUpstreamSession implements UpstreamSession {
   }
 
   async post(post: ClientPost): Promise<ForwardResult> {
-    if (this.closed) throw new UpstreamError('MCP server process is not running');
+    // The child died after the caller picked this session: nothing was written, so replay and retry.
+    if (this.closed) return 'lost';
     this.#lastActivity = Date.now();
     const requests = post.messages.filter(isRequest);
     if (requests.length === 0) {
@@ -348,7 +349,7 @@ class StdioUpstreamSession implements UpstreamSession {
   }
 
   async get(get: ClientGet): Promise<ForwardResult> {
-    if (this.closed) throw new UpstreamError('MCP server process is not running');
+    if (this.closed) return 'lost';
     if (this.#getStream) {
       // As the TS SDK does: one standalone stream per session (per replica, here).
       sendJsonRpcError(get.res, 409, ErrorCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');

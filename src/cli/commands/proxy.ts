@@ -128,7 +128,12 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
       })
       .option('idle-timeout', { describe: 'Close a local upstream session unused for this many seconds (the session itself lives on)', type: 'number', default: 300, requiresArg: true })
       .option('session-ttl', { describe: 'Seconds without any request after which a session expires (sliding)', type: 'number', default: 3600, requiresArg: true })
-      .option('handshake-timeout', { describe: 'Seconds to wait for each upstream handshake reply', type: 'number', default: 10, requiresArg: true })
+      .option('handshake-timeout', {
+        describe: 'Seconds to wait for each upstream handshake reply (a stdio server must start within it)',
+        type: 'number',
+        default: 30,
+        requiresArg: true,
+      })
       .option('store-prefix', { describe: 'Prefix of every Redis key and channel', type: 'string', default: 'mcpm:', requiresArg: true })
       .option('log-level', { describe: 'Log level of the JSON logs on stderr', choices: LOG_LEVELS, default: 'info' as LogLevel })
       .example('$0 proxy --listen :8080 -- npx -y @modelcontextprotocol/server-everything', 'One replica in front of a stdio server')
