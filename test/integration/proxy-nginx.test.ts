@@ -112,6 +112,17 @@ describe.each<UpstreamKind>(['stdio', 'http'])('mcp-migrate proxy × 3 behind ro
     expect(await redis.keys('*')).toEqual([]);
   });
 
+  it('keeps every replica subscribed to the session-events channel', async () => {
+    // docs/proxy.md: cross-replica events go over pub/sub on `<prefix>session-events` (prefix `mcpm:`).
+    let reply: unknown;
+    for (let i = 0; i < 20; i += 1) {
+      reply = await redis.command('PUBSUB', 'NUMSUB', 'mcpm:session-events');
+      if (Array.isArray(reply) && reply[1] === REPLICAS) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(reply, warnings()).toEqual(['mcpm:session-events', REPLICAS]);
+  });
+
   it('closes the upstream sessions on every replica once the sessions are deleted', async () => {
     type Health = { status: string; sessions: number; upstreamSessions: number };
     let health: Health[] = [];
