@@ -86,7 +86,9 @@ export class SessionIdCodec {
   verify(id: string, credential: string | undefined): VerifiedSessionId | undefined {
     if (id.length !== SESSION_ID_LENGTH || !ID_PATTERN.test(id)) return undefined;
     const raw = Buffer.from(id, 'base64url');
-    if (raw.length !== RANDOM_BYTES + MAC_BYTES) return undefined;
+    // Canonical encoding only: the last character carries 4 unused bits, so several strings decode to
+    // the same bytes; accepting them would make one session reachable under several ids.
+    if (raw.length !== RANDOM_BYTES + MAC_BYTES || raw.toString('base64url') !== id) return undefined;
     const random = raw.subarray(0, RANDOM_BYTES);
     const mac = raw.subarray(RANDOM_BYTES);
     for (const keys of this.#keys) {

@@ -94,6 +94,16 @@ describe('proxy input validation', () => {
     expect((await rawPost(p.url, ping(), { ...ALICE, 'mcp-session-id': sid })).status).toBe(200);
   });
 
+  it('binds sessions to the header named by principalHeader (--principal-header)', async () => {
+    const q = await startTestProxy({ principalHeader: 'x-api-key' });
+    const own = await rawInitialize(q.url, { 'x-api-key': 'key-1' });
+    const mine = await rawPost(q.url, ping(), { 'x-api-key': 'key-1', 'mcp-session-id': own, authorization: 'Bearer whoever' });
+    expect(mine.status).toBe(200);
+    expect((await rawPost(q.url, ping(), { 'x-api-key': 'key-2', 'mcp-session-id': own })).status).toBe(404);
+    expect((await rawPost(q.url, ping(), { 'mcp-session-id': own })).status).toBe(404);
+    await q.close();
+  });
+
   it('413 for a body over --max-body-bytes, with or without Content-Length', async () => {
     const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(100 * 1024) } });
     const r = await rawPost(p.url, big, { ...ALICE, 'mcp-session-id': sid });

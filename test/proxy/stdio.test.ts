@@ -213,6 +213,22 @@ describe('proxy with a stdio upstream (server-everything)', () => {
     expect(r.text).toContain('Echo: back');
   });
 
+  it('starts children without the MCP_MIGRATE_* settings of the proxy in their environment', async () => {
+    process.env.MCP_MIGRATE_SESSION_SECRET_FOR_TEST = 'must-not-leak-0123456789';
+    try {
+      const p = await startTestProxy();
+      const { client } = await connectClient(p.url);
+      const r = await client.callTool({ name: 'get-env', arguments: {} });
+      const text = JSON.stringify(r.content);
+      expect(text).toContain('PATH');
+      expect(text).not.toContain('MCP_MIGRATE_');
+      expect(text).not.toContain('must-not-leak');
+      await client.close();
+    } finally {
+      delete process.env.MCP_MIGRATE_SESSION_SECRET_FOR_TEST;
+    }
+  });
+
   it('answers 502 when the server command cannot be started', async () => {
     const p = await startTestProxy({ upstream: stdioConnector(['/nonexistent/mcp-server-binary']) });
     const r = await rawPost(p.url, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } });

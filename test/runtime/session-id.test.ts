@@ -42,6 +42,15 @@ describe('SessionIdCodec', () => {
     expect(codec.verify(crypto.randomUUID(), 'p')).toBeUndefined();
   });
 
+  it('accepts only the canonical spelling of an id (no base64 padding-bit variants)', () => {
+    const { id } = codec.mint('p');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const variants = [...alphabet].map((c) => id.slice(0, -1) + c).filter((v) => v !== id);
+    expect(variants).toHaveLength(63);
+    for (const v of variants) expect(codec.verify(v, 'p'), v).toBeUndefined();
+    expect(codec.verify(id, 'p')).toBeDefined();
+  });
+
   it('does not verify ids minted with another secret', () => {
     const other = new SessionIdCodec('another-secret-0123456789abcdef');
     const { id } = other.mint('p');
