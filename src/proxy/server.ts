@@ -267,9 +267,15 @@ export function createProxy(options: ProxyOptions): McpProxy {
           }
           up.initialized = true;
         } else if (!up.initialized) {
-          // The client's `notifications/initialized` went to another replica; this upstream session needs one too.
-          await up.sendRuntime([{ jsonrpc: '2.0', method: HANDSHAKE_METHODS.initialized }], p.protocolVersion, p.req);
+          // The client's `notifications/initialized` went to another replica; this upstream session needs
+          // one too. Marked first so that concurrent requests do not send it twice.
           up.initialized = true;
+          try {
+            await up.sendRuntime([{ jsonrpc: '2.0', method: HANDSHAKE_METHODS.initialized }], p.protocolVersion, p.req);
+          } catch (err) {
+            up.initialized = false;
+            throw err;
+          }
         }
         if (attempt === 0) {
           for (const change of changes) {

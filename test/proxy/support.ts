@@ -29,11 +29,11 @@ export interface TestProxy {
 const open = new Set<TestProxy>();
 
 export function stdioConnector(command: readonly string[] = EVERYTHING_STDIO_COMMAND): UpstreamConnector {
-  return new StdioUpstreamConnector({ command: command[0]!, args: command.slice(1), handshakeTimeoutMs: 10_000, logger });
+  return new StdioUpstreamConnector({ command: command[0]!, args: command.slice(1), handshakeTimeoutMs: 30_000, logger });
 }
 
 export function httpConnector(url: string): UpstreamConnector {
-  return new HttpUpstreamConnector({ url, handshakeTimeoutMs: 10_000, logger });
+  return new HttpUpstreamConnector({ url, handshakeTimeoutMs: 30_000, logger });
 }
 
 /** Starts a proxy on a free loopback port. Defaults: memory store, stdio server-everything. */
