@@ -7,8 +7,21 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-/** @returns {Promise<number>} a TCP port that was free on 127.0.0.1 a moment ago */
-export function freePort() {
+const handedOut = new Set();
+
+/** @returns {Promise<number>} a TCP port that was free on 127.0.0.1 a moment ago, never the same twice */
+export async function freePort() {
+  for (let i = 0; i < 50; i += 1) {
+    const port = await ephemeralPort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no fresh free port');
+}
+
+function ephemeralPort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -309,4 +322,19 @@ export async function runLoad(fn, { count, concurrency }) {
   const wall = performance.now() - t0;
   times.sort((a, b) => a - b);
   return { times, wall, rps: (count / wall) * 1000 };
+}
+
+// ---------------------------------------------------------------- CPU time of another process
+
+const CLK_TCK = 100; // USER_HZ on Linux
+/** User + system CPU time of process `pid` in ms (Linux procfs), or undefined elsewhere. */
+export function cpuMs(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
 }

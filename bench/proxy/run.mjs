@@ -3,7 +3,8 @@
 //
 //   node bench/proxy/run.mjs            # full run (a few minutes)
 //   node bench/proxy/run.mjs --quick    # smaller counts, for a smoke check
-//   node bench/proxy/run.mjs --json out.json
+//   node bench/proxy/run.mjs --json out.json                   # also write the raw figures
+//   node bench/proxy/run.mjs --only proxy-http,direct-http      # a subset of the targets
 //
 // Needs: `npm run build` (dist/src/cli/index.js), redis-server on PATH. Loopback only.
 // Every target serves server-everything's `echo` tool; every request is a raw HTTP POST (or a raw
@@ -19,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  cpuMs,
   freePort,
   httpEcho,
   openHttpSession,
@@ -141,95 +143,162 @@ for (const [what, file] of needed) {
 }
 
 // ------------------------------------------------------------------ measurements
+//
+// All targets run side by side and every phase alternates between them in rounds, so a load spike
+// on the machine (or a slow drift) hits every target alike instead of whichever was measured then.
 
-async function measureStdio(t) {
-  const r = { key: t.key, label: t.label };
-  const opens = [];
-  for (let i = 0; i < N.sessions; i += 1) {
-    const s0 = performance.now();
-    const s = await openStdioSession(EVERYTHING);
-    opens.push(performance.now() - s0);
-    await s.stop();
+/** A uniform handle over a target: session opens, a steady session, cold replays. */
+async function prepare(t, redis, agent) {
+  if (t.stdio) {
+    return {
+      async open() {
+        const s0 = performance.now();
+        const s = await openStdioSession(EVERYTHING);
+        const ms = performance.now() - s0;
+        await s.stop();
+        return ms;
+      },
+      async steady() {
+        const s = await openStdioSession(EVERYTHING);
+        return { call: () => s.echo(), close: () => s.stop() };
+      },
+      async cold() {
+        const sess = await openStdioSession(EVERYTHING);
+        const f0 = performance.now();
+        await sess.echo();
+        const firstMs = performance.now() - f0;
+        await sess.stop();
+        return { firstMs, note: 'n/a (one process per session)' };
+      },
+    };
   }
-  r.openMs = median(opens);
-  const s = await openStdioSession(EVERYTHING);
-  try {
-    await runLoad(() => s.echo(), { count: N.warmup, concurrency: 1 });
-    const lat = await runLoad(() => s.echo(), { count: N.latency, concurrency: 1 });
-    r.p50 = percentile(lat.times, 50);
-    r.p99 = percentile(lat.times, 99);
-    r.rps = {};
-    for (const c of [1, 16, 64]) r.rps[c] = (await runLoad(() => s.echo(), { count: N.throughput[c], concurrency: c })).rps;
-  } finally {
-    await s.stop();
-  }
-  r.cold = { note: 'n/a (one process per session)' };
-  return r;
-}
-
-async function measureHttp(t) {
-  const r = { key: t.key, label: t.label };
-  const redis = t.redis ? await startRedis() : undefined;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
-  try {
-    const { a, b } = await t.up(redis);
-    // Session open: initialize + notifications/initialized on a fresh session, then DELETE it.
-    const opens = [];
-    for (let i = 0; i < N.sessions; i += 1) {
+  const { a, b } = await t.up(redis);
+  return {
+    // The gateway's own process (proxy or supergateway), not the MCP server behind it.
+    gatewayPid: t.key.startsWith('direct') ? undefined : a.proc.pid,
+    async open() {
       const s0 = performance.now();
       const sid = await openHttpSession(a.url, agent);
-      opens.push(performance.now() - s0);
+      const ms = performance.now() - s0;
       await deleteSession(a.url, agent, sid);
-    }
-    r.openMs = median(opens);
-
-    const sid = await openHttpSession(a.url, agent);
-    await runLoad(() => httpEcho(a.url, agent, sid), { count: N.warmup, concurrency: 1 });
-    const before = redis ? await redis.commandStats() : undefined;
-    const lat = await runLoad(() => httpEcho(a.url, agent, sid), { count: N.latency, concurrency: 1 });
-    r.p50 = percentile(lat.times, 50);
-    r.p99 = percentile(lat.times, 99);
-    r.rps = {};
-    let requests = N.latency;
-    for (const c of [1, 16, 64]) {
-      r.rps[c] = (await runLoad(() => httpEcho(a.url, agent, sid), { count: N.throughput[c], concurrency: c })).rps;
-      requests += N.throughput[c];
-    }
-    if (redis) {
-      const delta = statsDelta(before, await redis.commandStats());
-      const total = [...delta.values()].reduce((x, y) => x + y, 0);
-      r.redisPerRequest = total / requests;
-      r.redisBreakdown = Object.fromEntries([...delta].map(([k, v]) => [k, +(v / requests).toFixed(3)]));
-    }
-    await deleteSession(a.url, agent, sid);
-
-    // Cold replica: a session opened on A; its first request on B (which never saw it), then a warm one.
-    const colds = [];
-    const warms = [];
-    let failure;
-    for (let i = 0; i < N.sessions; i += 1) {
+      return ms;
+    },
+    async steady() {
+      const sid = await openHttpSession(a.url, agent);
+      return { call: () => httpEcho(a.url, agent, sid), close: () => deleteSession(a.url, agent, sid) };
+    },
+    // A session opened on A and used once there (a new upstream session's first call is slow by itself),
+    // then its first request on B (which never saw it), then a second one on B.
+    async cold(i) {
       const s = await openHttpSession(a.url, agent);
+      const f0 = performance.now();
+      await httpEcho(a.url, agent, s);
+      const firstMs = performance.now() - f0;
       const c0 = performance.now();
       const first = await post(b.url, agent, { jsonrpc: '2.0', id: `cold-${i}`, method: 'tools/call', params: { name: 'echo', arguments: { message: 'bench' } } }, s);
       const coldMs = performance.now() - c0;
       if (first.status !== 200 || first.message?.result?.content?.[0]?.text !== 'Echo: bench') {
-        failure = `fails: replica B answers ${first.status}`;
         await deleteSession(a.url, agent, s);
-        break;
+        return { firstMs, note: `n/a (fails: replica B answers ${first.status})` };
       }
-      colds.push(coldMs);
       const w0 = performance.now();
       await httpEcho(b.url, agent, s);
-      warms.push(performance.now() - w0);
+      const warmMs = performance.now() - w0;
       await deleteSession(b.url, agent, s);
+      return { firstMs, coldMs, warmMs };
+    },
+  };
+}
+
+async function measureAll(targets) {
+  const redis = targets.some((t) => t.redis) ? await startRedis() : undefined;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const results = targets.map((t) => ({ key: t.key, label: t.label, opens: [], times: [], rpsCalls: {}, rpsWall: {}, redisCalls: new Map(), redisRequests: 0, cpu: 0, cpuRequests: 0, firsts: [], colds: [], warms: [] }));
+  try {
+    const handles = [];
+    for (const t of targets) {
+      log(`starting ${t.key}…`);
+      handles.push(await prepare(t, redis, agent));
     }
-    r.cold = failure ? { note: `n/a (${failure})` } : { coldMs: median(colds), warmMs: median(warms) };
+    /** Run `fn(i)` for each target, round by round; Redis deltas are attributed to the target measured. */
+    const rounds = async (n, phase, fn) => {
+      log(phase);
+      for (let round = 0; round < n; round += 1) {
+        for (let i = 0; i < targets.length; i += 1) await fn(i, round);
+      }
+    };
+    /** Run a steady-state phase of target `i`, attributing Redis commands and gateway CPU time to it. */
+    const counted = async (i, requests, fn) => {
+      const pid = handles[i].gatewayPid;
+      const cpu0 = pid ? cpuMs(pid) : undefined;
+      const before = targets[i].redis ? await redis.commandStats() : undefined;
+      const value = await fn();
+      if (before) {
+        for (const [cmd, n] of statsDelta(before, await redis.commandStats())) results[i].redisCalls.set(cmd, (results[i].redisCalls.get(cmd) ?? 0) + n);
+        results[i].redisRequests += requests;
+      }
+      const cpu1 = pid ? cpuMs(pid) : undefined;
+      if (cpu0 !== undefined && cpu1 !== undefined) {
+        results[i].cpu += cpu1 - cpu0;
+        results[i].cpuRequests += requests;
+      }
+      return value;
+    };
+
+    await rounds(N.sessions, 'session opens', async (i) => results[i].opens.push(await handles[i].open()));
+
+    const steady = [];
+    for (const h of handles) steady.push(await h.steady());
+    await rounds(1, 'warm-up', async (i) => runLoad(steady[i].call, { count: N.warmup, concurrency: 1 }));
+
+    const R = 5;
+    await rounds(R, 'latency', async (i) => {
+      const n = Math.round(N.latency / R);
+      const r = await counted(i, n, () => runLoad(steady[i].call, { count: n, concurrency: 1 }));
+      results[i].times.push(...r.times);
+    });
+    for (const c of [1, 16, 64]) {
+      await rounds(R, `throughput at concurrency ${c}`, async (i) => {
+        const n = Math.round(N.throughput[c] / R);
+        const r = await counted(i, n, () => runLoad(steady[i].call, { count: n, concurrency: c }));
+        results[i].rpsCalls[c] = (results[i].rpsCalls[c] ?? 0) + n;
+        results[i].rpsWall[c] = (results[i].rpsWall[c] ?? 0) + r.wall;
+      });
+    }
+    for (const s of steady) await s.close();
+
+    await rounds(N.sessions, 'cold replays', async (i, round) => {
+      const c = await handles[i].cold(round);
+      results[i].firsts.push(c.firstMs);
+      if (c.note) results[i].coldNote = c.note;
+      else {
+        results[i].colds.push(c.coldMs);
+        results[i].warms.push(c.warmMs);
+      }
+    });
   } finally {
     agent.destroy();
     await stopAll();
     await redis?.stop();
   }
-  return r;
+  return results.map((r) => {
+    const sorted = [...r.times].sort((x, y) => x - y);
+    const redisTotal = [...r.redisCalls.values()].reduce((x, y) => x + y, 0);
+    return {
+      key: r.key,
+      label: r.label,
+      openMs: median(r.opens),
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      samples: sorted.length,
+      rps: Object.fromEntries(Object.keys(r.rpsCalls).map((c) => [c, (r.rpsCalls[c] / r.rpsWall[c]) * 1000])),
+      redisPerRequest: r.redisRequests ? redisTotal / r.redisRequests : undefined,
+      gatewayCpuUs: r.cpuRequests ? (r.cpu / r.cpuRequests) * 1000 : undefined,
+      redisBreakdown: r.redisRequests ? Object.fromEntries([...r.redisCalls].map(([k, v]) => [k, +(v / r.redisRequests).toFixed(3)])) : undefined,
+      firstMs: median(r.firsts),
+      cold: r.coldNote ? { note: r.coldNote } : { coldMs: median(r.colds), warmMs: median(r.warms) },
+    };
+  });
 }
 
 async function deleteSession(url, agent, sid) {
@@ -271,10 +340,12 @@ function table(results) {
     row('throughput, concurrency 1 (req/s)', (r) => fmtInt(r.rps?.[1])),
     row('throughput, concurrency 16 (req/s)', (r) => fmtInt(r.rps?.[16])),
     row('throughput, concurrency 64 (req/s)', (r) => fmtInt(r.rps?.[64])),
+    row('gateway process CPU per request (µs)', (r) => (r.gatewayCpuUs === undefined ? '–' : fmtInt(r.gatewayCpuUs))),
     row('Redis commands per steady-state request', (r) => (r.redisPerRequest === undefined ? '–' : fmt(r.redisPerRequest))),
     row('new session: initialize + initialized, median (ms)', (r) => fmt(r.openMs, 1)),
-    row('first request on a cold replica, median (ms)', (r) => (r.cold.coldMs === undefined ? r.cold.note : fmt(r.cold.coldMs, 1))),
-    row('next request on that replica, median (ms)', (r) => (r.cold.warmMs === undefined ? '–' : fmt(r.cold.warmMs))),
+    row('first call of a new session, same replica, median (ms)', (r) => fmt(r.firstMs)),
+    row('first call on a cold replica, median (ms)', (r) => (r.cold.coldMs === undefined ? r.cold.note : fmt(r.cold.coldMs, 1))),
+    row('next call on that replica, median (ms)', (r) => (r.cold.warmMs === undefined ? '–' : fmt(r.cold.warmMs))),
   ];
   return lines.join('\n');
 }
@@ -298,17 +369,11 @@ function ratios(results) {
   return ['| ratio | p50 | p99 | req/s c=1 | req/s c=16 | req/s c=64 | new session |', '|---|---:|---:|---:|---:|---:|---:|', ...out].join('\n');
 }
 
-const results = [];
 const started = Date.now();
-for (const t of TARGETS) {
-  log(`measuring ${t.key}…`);
-  const t0 = Date.now();
-  results.push(t.stdio ? await measureStdio(t) : await measureHttp(t));
-  log(`${t.key} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
-
+const loadBefore = os.loadavg()[0];
+const results = await measureAll(TARGETS);
 const env = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model.trim()}, ${os.platform()} ${os.release()}; ` +
-  `counts: warm-up ${N.warmup}, latency ${N.latency} sequential calls, throughput ${N.throughput[1]}/${N.throughput[16]}/${N.throughput[64]} calls at concurrency 1/16/64 on one session, ${N.sessions} session opens and cold replays; total ${((Date.now() - started) / 1000).toFixed(0)} s.`;
+  `counts: warm-up ${N.warmup}, latency ${N.latency} sequential calls, throughput ${N.throughput[1]}/${N.throughput[16]}/${N.throughput[64]} calls at concurrency 1/16/64 on one session per target, ${N.sessions} session opens and cold replays per target; all phases interleaved across targets in rounds; total ${((Date.now() - started) / 1000).toFixed(0)} s; 1-min load average ${loadBefore.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end.`;
 const redisBreakdown = results
   .filter((r) => r.redisBreakdown)
   .map((r) => `- \`${r.key}\`: ${Object.entries(r.redisBreakdown).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`)
