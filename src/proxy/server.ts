@@ -101,7 +101,24 @@ export function createProxy(options: ProxyOptions): McpProxy {
   });
   const started = sessions.start();
 
+  const debug = logger.isLevelEnabled('debug');
   const server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
+    if (debug) {
+      const started = performance.now();
+      res.once('close', () => {
+        const sid = headerValue(req.headers, SESSION_ID_HEADER) ?? headerValue(res.getHeaders() as http.IncomingHttpHeaders, SESSION_ID_HEADER);
+        logger.debug(
+          {
+            method: req.method,
+            status: res.statusCode,
+            ms: Math.round((performance.now() - started) * 100) / 100,
+            ...(sid ? { session: sessionFingerprint(sid) } : {}),
+            ...(res.writableFinished ? {} : { aborted: true }),
+          },
+          'request',
+        );
+      });
+    }
     handle(req, res).catch((err: unknown) => {
       logger.error({ err }, 'unhandled error in request handler');
       sendJsonRpcError(res, 500, ErrorCode.InternalError, 'Internal error');
