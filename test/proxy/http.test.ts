@@ -85,14 +85,14 @@ describe('proxy with a Streamable HTTP upstream (server-everything)', () => {
     let asked = 0;
     client.setRequestHandler(ListRootsRequestSchema, async () => {
       asked++;
-      return { roots: [{ uri: 'file:///tmp/http-roots', name: 'r' }] };
+      return { roots: [{ uri: 'file:///srv/example/http-roots', name: 'r' }] };
     });
     // server-everything sends roots/list on the GET stream ~350 ms after notifications/initialized.
     const deadline = Date.now() + 5_000;
     while (asked === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     expect(asked).toBeGreaterThan(0);
     const r = await client.callTool({ name: 'get-roots-list', arguments: {} });
-    expect(JSON.stringify(r.content)).toContain('file:///tmp/http-roots');
+    expect(JSON.stringify(r.content)).toContain('file:///srv/example/http-roots');
     await client.close();
   });
 

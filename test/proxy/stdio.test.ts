@@ -94,11 +94,11 @@ describe('proxy with a stdio upstream (server-everything)', () => {
     const { ListRootsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
     client.setRequestHandler(ListRootsRequestSchema, async () => {
       rootsAsked++;
-      return { roots: [{ uri: 'file:///tmp/project', name: 'project' }] };
+      return { roots: [{ uri: 'file:///srv/example/project', name: 'project' }] };
     });
     expect(await waitUntil(() => rootsAsked > 0, 5_000)).toBe(true);
     const r = await client.callTool({ name: 'get-roots-list', arguments: {} });
-    expect(JSON.stringify(r.content)).toContain('file:///tmp/project');
+    expect(JSON.stringify(r.content)).toContain('file:///srv/example/project');
     expect(transport.sessionId).toBeDefined();
     await client.close();
   });
