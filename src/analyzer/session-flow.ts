@@ -99,6 +99,8 @@ export class SessionFlow {
   private readonly returns: Array<{ fn: ts.Node; term: Term }> = [];
   private readonly callEdges: CallEdge[] = [];
   private readonly calleeCache = new Map<ts.Node, FunctionLike[]>();
+  /** Every call by its callee's name text, to find the call sites of a function without resolving every call. */
+  private readonly callsByName = new Map<string, Array<ts.CallExpression | ts.NewExpression>>();
   private readonly symbolCache = new Map<ts.Node, ts.Symbol | undefined>();
   private readonly termCache = new Map<ts.Node, Term | null>();
   /** Every variable (by symbol) → the expressions assigned to it, for value-shape questions (is it a transport?). */
@@ -156,6 +158,7 @@ export class SessionFlow {
     const symbol = this.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee);
     for (const decl of symbol?.declarations ?? []) {
       if (isFunctionLike(decl)) out.push(decl);
+      else if (ts.isParameter(decl)) out.push(...this.functionsPassedFor(decl));
       else if ((ts.isVariableDeclaration(decl) || ts.isPropertyAssignment(decl) || ts.isPropertyDeclaration(decl)) && decl.initializer) {
         const init = skipOuter(decl.initializer);
         if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) out.push(init);
@@ -165,6 +168,29 @@ export class SessionFlow {
       }
     }
     this.calleeCache.set(call, out);
+    return out;
+  }
+
+  /**
+   * `function withSession(extra, fn) { return fn(extra.sessionId) }`: calling the parameter `fn` calls
+   * whatever function expressions the call sites of `withSession` pass in its place (one level).
+   */
+  private functionsPassedFor(param: ts.ParameterDeclaration): FunctionLike[] {
+    const owner = param.parent;
+    if (!isFunctionLike(owner)) return [];
+    const index = owner.parameters.indexOf(param);
+    const name = owner.name && ts.isIdentifier(owner.name) ? owner.name.text
+      : owner.parent && ts.isVariableDeclaration(owner.parent) && ts.isIdentifier(owner.parent.name) ? owner.parent.name.text : undefined;
+    if (!name || index < 0) return [];
+    const out: FunctionLike[] = [];
+    for (const site of this.callsByName.get(name) ?? []) {
+      const arg = site.arguments?.[index];
+      const fn = arg && functionOf(arg);
+      if (!fn) continue;
+      const callee = skipOuter(site.expression);
+      const decls = this.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee)?.declarations ?? [];
+      if (decls.some((d) => d === owner || (ts.isVariableDeclaration(d) && d.initializer && skipOuter(d.initializer) === owner))) out.push(fn);
+    }
     return out;
   }
 
@@ -182,7 +208,9 @@ export class SessionFlow {
         }
         case ts.SyntaxKind.Parameter: {
           const param = node as ts.ParameterDeclaration;
-          if (!ts.isIdentifier(param.name)) this.collectBinding(param.name);
+          if (!ts.isIdentifier(param.name)) {
+            if (!isToolArgumentsParameter(param)) this.collectBinding(param.name);
+          }
           else if (param.initializer) this.addEdge(param.name, param.initializer);
           break;
         }
@@ -201,6 +229,12 @@ export class SessionFlow {
         case ts.SyntaxKind.CallExpression:
         case ts.SyntaxKind.NewExpression: {
           const call = node as ts.CallExpression | ts.NewExpression;
+          const calledName = calleeName(call);
+          if (calledName) {
+            const list = this.callsByName.get(calledName);
+            if (list) list.push(call);
+            else this.callsByName.set(calledName, [call]);
+          }
           call.arguments?.forEach((arg, index) => {
             if (ts.isSpreadElement(arg)) return;
             const term = this.term(arg);
@@ -375,7 +409,7 @@ export class SessionFlow {
       }
       case ts.SyntaxKind.PropertyAccessExpression: {
         const pa = e as ts.PropertyAccessExpression;
-        if (SESSION_ID_PROPERTIES.has(pa.name.text) && this.isMcpSessionProperty(pa)) return 'src';
+        if (SESSION_ID_PROPERTIES.has(pa.name.text) && this.isMcpSessionProperty(pa) && !this.isToolArguments(pa.expression)) return 'src';
         return { prop: pa };
       }
       case ts.SyntaxKind.ElementAccessExpression: {
@@ -428,6 +462,20 @@ export class SessionFlow {
       default:
         return null;
     }
+  }
+
+  /**
+   * Tool, prompt and completion arguments come from the model, not the transport: a `sessionId`
+   * argument is an application handle (a browser, a terminal), not the MCP session id.
+   */
+  private isToolArguments(receiver: ts.Expression): boolean {
+    const r = skipOuter(receiver);
+    if (ts.isPropertyAccessExpression(r) && r.name.text === 'arguments') return true;
+    if (ts.isIdentifier(r)) {
+      const decl = this.symbolAt(r)?.valueDeclaration;
+      return !!decl && ts.isParameter(decl) && isToolArgumentsParameter(decl);
+    }
+    return false;
   }
 
   /** `x.sessionId` is a session id unless its declaration lives in a non-MCP package. */
@@ -523,6 +571,32 @@ export class SessionFlow {
   get sourceFiles(): readonly ts.SourceFile[] {
     return this.files;
   }
+}
+
+/** Registrations whose callback's first parameter is the model's arguments (SDK v1/v2 `McpServer`). */
+const ARGUMENT_REGISTRARS = new Set(['registerTool', 'tool', 'registerPrompt', 'prompt']);
+
+/** The first parameter of a tool or prompt callback: the arguments the model chose. */
+export function isToolArgumentsParameter(param: ts.ParameterDeclaration): boolean {
+  const fn = param.parent;
+  if (!fn || !(ts.isArrowFunction(fn) || ts.isFunctionExpression(fn)) || fn.parameters[0] !== param) return false;
+  const call = fn.parent;
+  if (!call || !ts.isCallExpression(call) || call.arguments[call.arguments.length - 1] !== fn) return false;
+  const name = calleeName(call);
+  if (!name || !ARGUMENT_REGISTRARS.has(name)) return false;
+  // (args, extra) => …: the first parameter is the arguments.
+  if (fn.parameters.length >= 2) return true;
+  // One parameter: the arguments only when the registration declares an input schema; otherwise it is `extra`.
+  return call.arguments.slice(1, -1).some((arg) => {
+    const e = skipOuter(arg);
+    if (ts.isObjectLiteralExpression(e)) {
+      return e.properties.some((p) => {
+        const key = p.name && propertyNameText(p.name);
+        return key === 'inputSchema' || key === 'argsSchema' || (ts.isPropertyAssignment(p) && /\bz\./.test(p.initializer.getText()));
+      });
+    }
+    return !ts.isStringLiteralLike(e);
+  });
 }
 
 function any(terms: Array<Term | null>): Term | null {

@@ -5,19 +5,45 @@ import { createRule } from './create-rule.js';
 const EVENT_STORE_METHODS = ['storeEvent', 'replayEventsAfter'];
 const IN_MEMORY_INIT = /^new (Map|Set|Array)\b|^\[|^\{/;
 
-/** An SDK `EventStore` implementation (`storeEvent` + `replayEventsAfter`) that keeps events in process memory. */
-function isInMemoryEventStoreClass(cls: ts.ClassLikeDeclaration): boolean {
-  const methods = new Set(cls.members.filter((m) => ts.isMethodDeclaration(m) && m.name).map((m) => m.name!.getText()));
-  if (!EVENT_STORE_METHODS.every((m) => methods.has(m))) return false;
+const MUTATORS = new Set(['set', 'push', 'add', 'unshift', 'splice']);
+
+type Resolver = { symbolAt(n: ts.Node): ts.Symbol | undefined };
+
+/** A module-level collection (`const events = new Map()` at the top of a file). */
+function isModuleCollection(flow: Resolver, id: ts.Expression): boolean {
+  if (!ts.isIdentifier(id)) return false;
+  const decl = flow.symbolAt(id)?.valueDeclaration;
+  return !!decl && ts.isVariableDeclaration(decl) && !!decl.initializer && IN_MEMORY_INIT.test(decl.initializer.getText()) &&
+    ts.isVariableStatement(decl.parent.parent) && ts.isSourceFile(decl.parent.parent.parent);
+}
+
+/** Events kept in memory: a field initialized with a collection, or a module-level collection the methods write. */
+function keepsEventsInMemory(flow: Resolver, members: readonly ts.Node[]): boolean {
   let inMemory = false;
   const visit = (n: ts.Node): void => {
     if (inMemory) return;
     if (ts.isPropertyDeclaration(n) && n.initializer && IN_MEMORY_INIT.test(n.initializer.getText())) inMemory = true;
     else if (ts.isBinaryExpression(n) && n.operatorToken.kind === ts.SyntaxKind.EqualsToken && n.left.getText().startsWith('this.') && IN_MEMORY_INIT.test(n.right.getText())) inMemory = true;
+    else if (ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && MUTATORS.has(n.expression.name.text) && isModuleCollection(flow, n.expression.expression)) inMemory = true;
+    else if (ts.isBinaryExpression(n) && n.operatorToken.kind === ts.SyntaxKind.EqualsToken && ts.isElementAccessExpression(n.left) && isModuleCollection(flow, n.left.expression)) inMemory = true;
     else ts.forEachChild(n, visit);
   };
-  cls.members.forEach(visit);
+  members.forEach(visit);
   return inMemory;
+}
+
+function hasEventStoreMethods(members: readonly ts.Node[]): boolean {
+  const names = new Set(
+    members
+      .filter((m) => ts.isMethodDeclaration(m) || ts.isPropertyAssignment(m) || ts.isPropertyDeclaration(m))
+      .map((m) => (m as ts.MethodDeclaration).name?.getText()),
+  );
+  return EVENT_STORE_METHODS.every((m) => names.has(m));
+}
+
+/** An SDK `EventStore` implementation (`storeEvent` + `replayEventsAfter`) that keeps events in process memory. */
+function isInMemoryEventStoreClass(flow: Resolver, cls: ts.ClassLikeDeclaration): boolean {
+  return hasEventStoreMethods(cls.members) && keepsEventsInMemory(flow, cls.members);
 }
 
 const MESSAGE =
@@ -36,13 +62,20 @@ export default createRule({
   },
   create: (ctx) => {
     const check = (cls: ts.ClassLikeDeclaration): void => {
-      if (!isInMemoryEventStoreClass(cls)) return;
+      if (!isInMemoryEventStoreClass(ctx.flow, cls)) return;
       const name = cls.name?.text ?? 'class';
       ctx.report({ node: cls.name ?? cls, symbol: name, message: `\`${name}\` ${MESSAGE}` });
     };
     return {
       [ts.SyntaxKind.ClassDeclaration]: (node: ts.Node) => check(node as ts.ClassDeclaration),
       [ts.SyntaxKind.ClassExpression]: (node: ts.Node) => check(node as ts.ClassExpression),
+      [ts.SyntaxKind.ObjectLiteralExpression](node: ts.Node) {
+        const literal = node as ts.ObjectLiteralExpression;
+        if (!hasEventStoreMethods(literal.properties) || !keepsEventsInMemory(ctx.flow, literal.properties)) return;
+        const target = ts.isVariableDeclaration(literal.parent) ? literal.parent.name : literal;
+        const name = ts.isIdentifier(target) ? target.text : 'eventStore';
+        ctx.report({ node: target, symbol: name, message: `\`${name}\` ${MESSAGE}` });
+      },
       [ts.SyntaxKind.NewExpression](node: ts.Node) {
         const call = node as ts.NewExpression;
         const name = calleeName(call);
@@ -50,7 +83,7 @@ export default createRule({
         const symbol = ctx.flow.symbolAt(ts.isPropertyAccessExpression(call.expression) ? call.expression.name : call.expression);
         const decl = symbol?.declarations?.find((d) => ts.isClassLike(d)) as ts.ClassLikeDeclaration | undefined;
         if (decl && ctx.isAnalyzed(decl.getSourceFile())) return; // the class itself is reported where it is defined
-        if (decl ? !/InMemory/.test(name) && !isInMemoryEventStoreClass(decl) : !/^InMemory/.test(name)) return;
+        if (decl ? !/InMemory/.test(name) && !isInMemoryEventStoreClass(ctx.flow, decl) : !/^InMemory/.test(name)) return;
         ctx.report({ node: call, symbol: name, message: `\`new ${name}()\` ${MESSAGE}` });
       },
     };
