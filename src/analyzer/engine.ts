@@ -24,7 +24,7 @@ export interface EngineOptions extends AnalyzeOptions {
  */
 export async function analyze(options: EngineOptions): Promise<AnalysisResult> {
   const started = performance.now();
-  const loaded = loadProject(options.paths, options.cwd);
+  const loaded = loadProject(options.paths, options.cwd, options.fileFilter);
   const { root, checker, files, warnings } = loaded;
   const analyzed = new Set(files);
   const analyzedNames = new Set(files.map((f) => f.fileName.replace(/\.[cm]?[jt]sx?$/, '')));
@@ -113,5 +113,6 @@ export async function analyze(options: EngineOptions): Promise<AnalysisResult> {
     verdict: decideVerdict(findings),
     findings,
     warnings,
+    files: files.map((f) => rel(root, f.fileName)),
   };
 }

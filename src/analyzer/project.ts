@@ -95,11 +95,31 @@ function findTsconfig(absolute: string[]): string | undefined {
   return existsSync(candidate) && statSync(only).isDirectory() ? candidate : undefined;
 }
 
+/** Source files of the projects a tsconfig references (TypeScript project references), recursively. */
+function referencedFiles(tsconfig: string, seen: Set<string>): string[] {
+  if (seen.has(tsconfig)) return [];
+  seen.add(tsconfig);
+  const read = ts.readConfigFile(tsconfig, ts.sys.readFile);
+  const refs = (read.config as { references?: Array<{ path?: string }> } | undefined)?.references ?? [];
+  const out: string[] = [];
+  for (const ref of refs) {
+    if (!ref.path) continue;
+    let target = path.resolve(path.dirname(tsconfig), ref.path);
+    if (existsSync(target) && statSync(target).isDirectory()) target = path.join(target, 'tsconfig.json');
+    if (!existsSync(target)) continue;
+    const config = ts.readConfigFile(target, ts.sys.readFile);
+    if (config.error) continue;
+    const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, path.dirname(target));
+    out.push(...parsed.fileNames.map((f) => path.resolve(f)), ...referencedFiles(target, seen));
+  }
+  return out;
+}
+
 /**
  * Loads the program for `paths`.
  * @throws UsageError when a path does not exist or no source file is found.
  */
-export function loadProject(paths: string[], cwd: string): LoadedProject {
+export function loadProject(paths: string[], cwd: string, fileFilter?: (absolutePath: string) => boolean): LoadedProject {
   const { root, absolute } = resolveRoot(paths, cwd);
   const warnings: AnalysisWarning[] = [];
   const tsconfig = findTsconfig(absolute);
@@ -112,6 +132,8 @@ export function loadProject(paths: string[], cwd: string): LoadedProject {
         const f = sf.getFilePath();
         if (isAnalyzable(f) && !f.split('/').includes('node_modules')) wanted.add(path.resolve(f));
       }
+      // A solution-style tsconfig (`references` to the packages of a monorepo) stands for its projects.
+      for (const f of referencedFiles(tsconfig, new Set())) if (isAnalyzable(f) && !f.split(path.sep).includes('node_modules')) wanted.add(f);
     } catch (error) {
       warnings.push({ file: rel(root, tsconfig), message: `tsconfig could not be read (${(error as Error).message}); analyzing the files under the path instead` });
       project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
@@ -122,7 +144,7 @@ export function loadProject(paths: string[], cwd: string): LoadedProject {
     project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
     for (const p of absolute) for (const f of listSourceFiles(p)) wanted.add(f);
   }
-  const sorted = [...wanted].sort();
+  const sorted = [...wanted].filter((f) => !fileFilter || fileFilter(f)).sort();
   if (sorted.length === 0) {
     throw new UsageError(`no source files (${[...SOURCE_EXTENSIONS].join(' ')}) found under ${absolute.map((p) => path.relative(cwd, p) || '.').join(', ')}`);
   }

@@ -307,6 +307,17 @@ export class SessionFlow {
     return symbol ? { sym: symbol } : null;
   }
 
+  /** `sessionIdGenerator: options.sessionIdGenerator`: stateful only if the value's type can be a function. */
+  private mayBeFunction(value: ts.Expression): boolean {
+    try {
+      const type = this.checker.getTypeAtLocation(value);
+      const parts = type.isUnion() ? type.types : [type];
+      return parts.some((t) => t.getCallSignatures().length > 0 || (t.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) !== 0);
+    } catch {
+      return true;
+    }
+  }
+
   /** The class a `new` constructs, by its declared name (so `import { SSEServerTransport as Legacy }` is still recognized). */
   constructedClassName(call: ts.NewExpression): string | undefined {
     const text = calleeName(call);
@@ -328,6 +339,7 @@ export class SessionFlow {
         fn = functionOf(decl.initializer);
       }
     }
+    if (!fn && !ts.isIdentifier(value) && !this.mayBeFunction(value)) return;
     if (fn) {
       const returned = returnedExpressions(fn);
       if (returned.length > 0 && returned.every((e) => isUndefinedLiteral(skipOuter(e)))) return;

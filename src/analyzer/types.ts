@@ -60,6 +60,8 @@ export interface Verdict {
 /** A non-fatal problem met while analyzing (a file that does not parse, an unreadable tsconfig). */
 export interface AnalysisWarning {
   file?: string;
+  /** 1-based line the warning is about, when it is about one (an unused suppression comment). */
+  line?: number;
   message: string;
 }
 
@@ -81,6 +83,20 @@ export interface AnalysisResult {
   /** Sorted by file, then line, then column, then rule id. */
   findings: Finding[];
   warnings: AnalysisWarning[];
+  /** The analyzed source files, relative to `root` (POSIX), sorted. Set by the engine. */
+  files?: string[];
+  /** What the CI gate (`src/gate/`) filtered out of `findings`; absent when no gate ran. */
+  gate?: GateSummary;
+}
+
+/** Counts of findings the CI gate took out of the report (suppressed inline or known from a baseline). */
+export interface GateSummary {
+  /** Findings silenced by an `mcp-migrate-ignore-next-line` comment. */
+  suppressed: number;
+  /** Findings already recorded in the baseline (not reported). */
+  baselined: number;
+  /** Baseline entries that no longer occur: fixed since the baseline was written. */
+  staleBaselineEntries: number;
 }
 
 /** Declarative metadata of a rule: drives docs, SARIF `rules[]`, `--list-rules` and the verdict. */
@@ -105,6 +121,11 @@ export interface AnalyzeOptions {
   cwd: string;
   /** Called as files are analyzed: `done` of `total` source files. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Which source files to analyze (absolute path → keep); the others are still loaded when imported, so
+   * types and session ids flow through them, but nothing is reported in them. Default: every file.
+   */
+  fileFilter?: (absolutePath: string) => boolean;
 }
 
 /** Thrown for usage errors (missing path, no source files): the CLI prints the message and exits 2. */

@@ -8,6 +8,8 @@ const COLLECTION_INIT = /^(new (Map|Set|WeakMap|WeakSet|Array)\b|\[|\{)/;
 
 interface Write {
   node: ts.Node;
+  /** Inside a registered handler: runs on later requests of the session, not during the factory call. */
+  inHandler: boolean;
   replayed: boolean;
 }
 
@@ -29,14 +31,16 @@ function writesInClosures(ctx: { flow: { symbolAt(n: ts.Node): ts.Symbol | undef
       const fn = enclosingFunction(n);
       if (fn && fn !== factory) {
         let replayed = false;
+        let inHandler = false;
         for (let f: FunctionLike | undefined = fn; f && f !== factory; f = enclosingFunction(f)) {
           const reg = handlerRegistration(f);
           if (reg) {
+            inHandler = true;
             replayed = isReplayedHandler(reg);
             break;
           }
         }
-        writes.push({ node: n, replayed });
+        writes.push({ node: n, inHandler, replayed });
       }
     }
     ts.forEachChild(n, visit);
@@ -157,7 +161,9 @@ export default createRule({
             const isLet = (statement.declarationList.flags & ts.NodeFlags.Let) !== 0;
             const isCollection = !!init && COLLECTION_INIT.test(init.getText());
             if (!isLet && !isCollection) continue;
-            const writes = writesInClosures(ctx, factory, symbol);
+            // Only writes from registered handlers outlive the factory call; a local written by a
+            // promise executor or a stream callback is request-scoped, not session state.
+            const writes = writesInClosures(ctx, factory, symbol).filter((w) => w.inHandler);
             if (writes.length === 0) continue;
             const replayed = writes.every((w) => w.replayed);
             ctx.report({
