@@ -8,12 +8,12 @@ describe.concurrent('mcp-migrate --help', () => {
     expect(run.code).toBe(0);
     const help = run.stdout;
     expect(help).toContain('mcp-migrate analyze [paths..]');
-    for (const option of ['paths', '-f, --format', '-o, --output', '--fail-on', '--color', '-h, --help', '--version']) {
+    for (const option of ['paths', '-f, --format', '-o, --output', '--fail-on', '-c, --config', '--baseline', '--write-baseline', '--report-unused-suppressions', '--color', '-h, --help', '--version']) {
       expect(help).toContain(option);
     }
     expect(help).toContain('--no-color');
-    expect(help).toContain('[choices: "stylish", "json", "sarif"] [default: "stylish"]');
-    expect(help).toContain('[choices: "error", "warning", "note", "none"] [default: "error"]');
+    expect(help).toContain('[choices: "stylish", "json", "sarif", "github", "markdown"] [default: "stylish"]');
+    expect(help).toContain('[choices: "error", "warning", "note", "none"] [default: config failOn, else "error"]');
     expect(help).toContain('NO_COLOR');
     expect(help).toMatch(/Examples:[\s\S]*--format sarif --output/);
     expect(help).toMatch(/Exit codes: 0 .*; 1 .*; 2 usage error/);

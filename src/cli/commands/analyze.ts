@@ -6,25 +6,49 @@
  * reaches `--fail-on`, 1 when one does, 2 for usage errors (missing path, no source files, bad option,
  * unwritable output) and internal errors.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { analyze } from '../../analyzer/index.js';
+import { resolveRoot } from '../../analyzer/project.js';
+import {
+  applyGate,
+  configuredMetas,
+  createBaseline,
+  enabledRules,
+  fileFilter,
+  loadConfig,
+  parseBaseline,
+  serializeBaseline,
+  type Baseline,
+} from '../../gate/index.js';
+import type { UnusedSuppressions } from '../../gate/config.js';
 import { SEVERITIES, UsageError, type AnalysisResult, type Severity } from '../../analyzer/types.js';
 import { REPORTER_DESCRIPTIONS, REPORTER_NAMES, reporters, type ReporterName } from '../../reporters/index.js';
-import { ruleMetas } from '../../rules/index.js';
+import { ruleMetas, rules } from '../../rules/index.js';
 import { VERSION } from '../../version.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** `--fail-on` values: a severity threshold, or `none` to never fail on findings. */
 export const FAIL_ON = [...SEVERITIES, 'none'] as const;
 export type FailOn = (typeof FAIL_ON)[number];
+/** `--report-unused-suppressions` values. */
+export const UNUSED_SUPPRESSIONS = ['error', 'warning', 'off'] as const;
 
 export interface AnalyzeArgs {
   paths: string[];
   format: ReporterName;
   output?: string;
-  'fail-on': FailOn;
+  /** Undefined when not given: then the configuration's `failOn`, else `error`. */
+  'fail-on'?: FailOn;
+  /** A configuration file; default: found from the analyzed root upward. */
+  config?: string;
+  /** Report only findings this baseline file does not record. */
+  baseline?: string;
+  /** Record the current findings in this baseline file (then report as with `--baseline` of it). */
+  'write-baseline'?: string;
+  /** Undefined when not given: then the configuration's `reportUnusedSuppressions`, else `warning`. */
+  'report-unused-suppressions'?: UnusedSuppressions;
   /** Undefined when neither `--color` nor `--no-color` was given: then auto-detected. */
   color?: boolean;
 }
@@ -66,7 +90,35 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
           'Exit with code 1 when a finding has this severity or a more severe one ' +
           '(error > warning > note); none: exit 0 whatever is found',
         choices: FAIL_ON,
-        default: 'error' as FailOn,
+        defaultDescription: 'config failOn, else "error"',
+      })
+      .option('config', {
+        alias: 'c',
+        describe:
+          'Configuration file (mcp-migrate.config.json, or a package.json with an "mcp-migrate" key). Default: the ' +
+          'nearest one from the analyzed root up to the git root',
+        type: 'string',
+        normalize: true,
+        requiresArg: true,
+      })
+      .option('baseline', {
+        describe: 'Report only findings this baseline file does not record (matched by rule, file and symbol, not line)',
+        type: 'string',
+        normalize: true,
+        requiresArg: true,
+      })
+      .option('write-baseline', {
+        describe: 'Record the current findings in this baseline file, then report as if it were given to --baseline',
+        type: 'string',
+        normalize: true,
+        requiresArg: true,
+      })
+      .option('report-unused-suppressions', {
+        describe:
+          'How mcp-migrate-ignore-next-line comments that suppress nothing are reported: error fails the run, ' +
+          'warning reports them, off ignores them',
+        choices: UNUSED_SUPPRESSIONS,
+        defaultDescription: 'config reportUnusedSuppressions, else "warning"',
       })
       .option('color', {
         describe:
@@ -80,9 +132,14 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .example('$0 analyze --format json > report.json', 'Machine-readable report on stdout')
       .example('$0 analyze --format sarif --output results.sarif', 'SARIF file for GitHub code scanning (upload-sarif)')
       .example('$0 analyze --fail-on none --no-color', 'Report only, never fail; plain text')
+      .example('$0 analyze --write-baseline .mcp-migrate-baseline.json', 'Record today\'s findings; later runs with --baseline report only new ones')
+      .example('$0 analyze --baseline .mcp-migrate-baseline.json --format github', 'CI gate: annotate and fail on new findings only')
       .epilog(
         'Exit codes: 0 no finding at or above --fail-on; 1 at least one; 2 usage error (missing path, no ' +
-          'source files, bad option, unwritable --output) or internal error.\n' +
+          'source files, bad option, invalid configuration or baseline, unwritable --output) or internal error. ' +
+          'With --report-unused-suppressions error, an unused suppression also exits 1.\n' +
+          'Suppress one finding with a comment on the line before it: ' +
+          '// mcp-migrate-ignore-next-line <rule-id>[, <rule-id>] -- <reason>\n' +
           'Files that do not parse are skipped with a warning on stderr; the rest is still analyzed.',
       ) as unknown as Argv<AnalyzeArgs>,
   handler: async (argv) => {
@@ -95,23 +152,71 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
  * warnings, progress and errors to stderr. Never throws: internal errors are printed and give exit 2.
  */
 export async function runAnalyze(args: AnalyzeArgs): Promise<ExitCode> {
+  const cwd = process.cwd();
   const progress = createProgress(process.stderr);
   let result: AnalysisResult;
+  let failedOnSuppressions = false;
+  let failOn: FailOn;
+  let metas = ruleMetas;
   try {
-    result = await analyze({ paths: args.paths, cwd: process.cwd(), onProgress: progress.update });
+    const { root } = resolveRoot(args.paths, cwd);
+    const loaded = loadConfig(root, { cwd, ...(args.config === undefined ? {} : { explicit: args.config }) });
+    const { config } = loaded;
+    failOn = args['fail-on'] ?? config.failOn ?? 'error';
+    metas = configuredMetas(ruleMetas, config);
+    let baseline: Baseline | undefined;
+    if (args.baseline !== undefined && args['write-baseline'] === undefined) baseline = await readBaseline(args.baseline, cwd);
+    const filter = fileFilter(loaded);
+    const analyzed = await analyze({
+      paths: args.paths,
+      cwd,
+      rules: enabledRules(rules, config),
+      onProgress: progress.update,
+      ...(filter ? { fileFilter: filter } : {}),
+    });
+    progress.clear();
+    const gateOptions = {
+      config,
+      knownRules: ruleMetas.map((m) => m.id),
+      reportUnusedSuppressions: args['report-unused-suppressions'] ?? config.reportUnusedSuppressions ?? 'warning',
+    };
+    if (args['write-baseline'] !== undefined) {
+      const { unbaselined } = applyGate(analyzed, gateOptions);
+      baseline = createBaseline(unbaselined);
+      const file = resolve(cwd, args['write-baseline']);
+      try {
+        await mkdir(dirname(file), { recursive: true });
+        await writeFile(file, serializeBaseline(baseline), 'utf8');
+      } catch (err) {
+        process.stderr.write(`mcp-migrate: cannot write the baseline to ${args['write-baseline']}: ${(err as Error).message}\n`);
+        return ExitCode.Usage;
+      }
+      const n = baseline.findings.length;
+      process.stderr.write(`mcp-migrate: wrote ${n} ${n === 1 ? 'finding' : 'findings'} to the baseline ${args['write-baseline']}\n`);
+    }
+    const outcome = applyGate(analyzed, { ...gateOptions, ...(baseline ? { baseline } : {}) });
+    result = outcome.result;
+    failedOnSuppressions = outcome.failed;
   } catch (err) {
     progress.clear();
     return reportError(err);
   }
-  progress.clear();
 
   for (const w of result.warnings) {
-    process.stderr.write(`mcp-migrate: warning: ${w.file ? `${w.file}: ` : ''}${w.message}\n`);
+    const where = w.file ? `${w.file}${w.line === undefined ? '' : `:${w.line}`}: ` : '';
+    process.stderr.write(`mcp-migrate: warning: ${where}${w.message}\n`);
+  }
+  const gate = result.gate;
+  if (gate?.baselined) {
+    process.stderr.write(`mcp-migrate: ${gate.baselined} ${gate.baselined === 1 ? 'finding' : 'findings'} recorded in the baseline ${gate.baselined === 1 ? 'is' : 'are'} not reported\n`);
+  }
+  if (failedOnSuppressions) {
+    process.stderr.write('mcp-migrate: error: unused suppression comments fail the run (--report-unused-suppressions error)\n');
   }
 
   try {
     const color = args.color ?? (args.output === undefined && autoColor());
-    const text = reporters[args.format](result, { color, rules: ruleMetas, version: VERSION });
+    const text = reporters[args.format](result, { color, rules: metas, version: VERSION });
     const out = text.endsWith('\n') ? text : `${text}\n`;
     if (args.output !== undefined) {
       const file = resolve(process.cwd(), args.output);
@@ -129,7 +234,18 @@ export async function runAnalyze(args: AnalyzeArgs): Promise<ExitCode> {
     return reportError(err);
   }
 
-  return reachesThreshold(result, args['fail-on']) ? ExitCode.Findings : ExitCode.Ok;
+  return reachesThreshold(result, failOn) || failedOnSuppressions ? ExitCode.Findings : ExitCode.Ok;
+}
+
+async function readBaseline(file: string, cwd: string): Promise<Baseline> {
+  let text: string;
+  try {
+    text = await readFile(resolve(cwd, file), 'utf8');
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new UsageError(missing ? `baseline not found: ${file} (create it with --write-baseline ${file})` : `cannot read the baseline ${file}: ${(err as Error).message}`);
+  }
+  return parseBaseline(text, file);
 }
 
 /** True when some finding is at least as severe as `failOn` (never for `none`). */
