@@ -35,3 +35,14 @@ export type { SessionEventStore } from './event-store.js';
 export { handshakeReplay, stateSync, runtimeRequestId, isRuntimeId } from './handshake.js';
 export * from './jsonrpc.js';
 export * from './protocol.js';
+// Used by the code `mcp-migrate apply` generates (docs/apply.md).
+export { storesFromEnv, defaultStores, setDefaultStores, STORE_ENV, type RuntimeStores } from './from-env.js';
+export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store.js';
+export { SessionMap, SessionSet, createSessionMap, createSessionSet } from './session-map.js';
+export { StoreEventStore, createEventStore } from './store-event-store.js';
+export {
+  SessionTransportRegistry,
+  type RegistryTransport,
+  type SessionOpener,
+  type SessionTransportRegistryOptions,
+} from './transport-registry.js';

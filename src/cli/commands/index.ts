@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { analyzeCommand } from './analyze.js';
+import { applyCommand } from './apply.js';
 import { proxyCommand } from './proxy.js';
 
 /**
@@ -7,4 +8,4 @@ import { proxyCommand } from './proxy.js';
  * bundle is static and the order is deliberate: analyze first (what to do), then the two ways to do it.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [analyzeCommand, proxyCommand];
+export const commands: CommandModule<any, any>[] = [analyzeCommand, applyCommand, proxyCommand];

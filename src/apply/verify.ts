@@ -1,0 +1,24 @@
+/**
+ * Checks a migrated tree: which findings of given categories are neither rewritten nor covered by an
+ * `@mcp-migrate-todo` marker for their rule. `mcp-migrate apply` prints them; the tests assert there
+ * are none.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Project } from 'ts-morph';
+import type { AnalysisResult, Category, Finding } from '../analyzer/types.js';
+import { isMarkedTodo } from './todo.js';
+
+export function unmarkedFindings(result: AnalysisResult, categories: readonly Category[]): Finding[] {
+  const project = new Project({ useInMemoryFileSystem: true, skipLoadingLibFiles: true, compilerOptions: { allowJs: true } });
+  const out: Finding[] = [];
+  for (const f of result.findings) {
+    if (!categories.includes(f.category)) continue;
+    const file = path.resolve(result.root, f.file);
+    const sf = project.getSourceFile(file) ?? project.createSourceFile(file, readFileSync(file, 'utf8'));
+    const pos = sf.compilerNode.getPositionOfLineAndCharacter(f.line - 1, f.column - 1);
+    const node = sf.getDescendantAtPos(pos) ?? sf;
+    if (!isMarkedTodo(node, f.ruleId)) out.push(f);
+  }
+  return out;
+}

@@ -1,0 +1,110 @@
+/**
+ * `mcp-migrate apply [paths..] --store redis|memory`: rewrite what the analyzer found to use the
+ * externalized session store (`transforms/`, `docs/apply.md`).
+ *
+ * Refuses a git tree with uncommitted changes unless `--force` (outside git it proceeds and says so);
+ * `--dry-run` writes nothing (`--diff` prints a unified diff); otherwise writes the files, adds the
+ * runtime's dependencies to the server's package.json and prints a summary: what changed, what was
+ * left with an `@mcp-migrate-todo` marker and why. Exit codes: 0 done, 2 usage error or refused.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createTwoFilesPatch } from 'diff';
+import type { Argv, CommandModule } from 'yargs';
+import { UsageError } from '../../analyzer/types.js';
+import { resolveRoot } from '../../analyzer/project.js';
+import { planApply, writeApply, type ApplyResult, type StoreKind } from '../../apply/engine.js';
+import { transforms } from '../../../transforms/index.js';
+import { ExitCode } from '../exit-codes.js';
+
+export interface ApplyArgs {
+  paths: string[];
+  store: StoreKind;
+  'dry-run': boolean;
+  diff: boolean;
+  transforms?: string[];
+  list: boolean;
+  force: boolean;
+}
+
+export const applyCommand: CommandModule<object, ApplyArgs> = {
+  command: 'apply [paths..]',
+  describe: 'Rewrite in-process session state to use a shared store (codemods; see docs/apply.md)',
+  builder: (yargs: Argv<object>) =>
+    yargs
+      .positional('paths', { describe: 'Files or directories of the server to rewrite', type: 'string', array: true, default: ['.'] })
+      .option('store', { describe: 'Store the rewritten code runs on (picked at start-up from MCP_MIGRATE_STORE)', choices: ['redis', 'memory'] as const, default: 'redis' as StoreKind })
+      .option('dry-run', { describe: 'Write nothing; print the summary (and the diff with --diff)', type: 'boolean', default: false })
+      .option('diff', { describe: 'Print a unified diff of every change', type: 'boolean', default: false })
+      .option('transforms', { describe: 'Only these transforms (comma-separated ids; see --list)', type: 'string', array: true, coerce: (v: string[]) => v.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean) })
+      .option('list', { describe: 'List the transforms, in the order they run, and exit', type: 'boolean', default: false })
+      .option('force', { describe: 'Run even when the git tree has uncommitted changes', type: 'boolean', default: false }) as unknown as Argv<ApplyArgs>,
+  handler: async (argv) => {
+    const out = (s: string): boolean => process.stdout.write(s);
+    const err = (s: string): boolean => process.stderr.write(s);
+    if (argv.list) {
+      for (const t of transforms) out(`${t.id.padEnd(20)} ${t.title}  [${t.fixes.join(', ')}]\n`);
+      return;
+    }
+    try {
+      const { root } = resolveRoot(argv.paths, process.cwd());
+      if (!argv['dry-run']) {
+        const git = await gitState(root);
+        if (git === 'not-a-repo') err(`mcp-migrate apply: ${root} is not a git repository; proceeding without a clean-tree check (keep a copy to compare)\n`);
+        else if (git.length > 0 && !argv.force) {
+          err(`mcp-migrate apply: the git tree has uncommitted changes; commit or stash them first, or pass --force:\n${git.slice(0, 20).map((l) => `  ${l}\n`).join('')}`);
+          process.exitCode = ExitCode.Usage;
+          return;
+        }
+      }
+      const result = await planApply({ paths: argv.paths, cwd: process.cwd(), store: argv.store, transforms: argv.transforms });
+      if (argv.diff) out(renderDiff(result));
+      if (!argv['dry-run']) await writeApply(result);
+      out(renderSummary(result, argv.store, argv['dry-run']));
+    } catch (e) {
+      if (e instanceof UsageError) {
+        err(`mcp-migrate apply: ${e.message}\n`);
+        process.exitCode = ExitCode.Usage;
+        return;
+      }
+      throw e;
+    }
+  },
+};
+
+async function gitState(root: string): Promise<'not-a-repo' | string[]> {
+  try {
+    const { stdout } = await promisify(execFile)('git', ['-C', root, 'status', '--porcelain', '--', '.']);
+    return stdout.split('\n').filter(Boolean);
+  } catch {
+    return 'not-a-repo';
+  }
+}
+
+export function renderDiff(result: ApplyResult): string {
+  return [...result.changes, ...(result.packageJson ? [result.packageJson] : [])]
+    .map((c) => createTwoFilesPatch(`a/${c.file}`, `b/${c.file}`, c.before, c.after, undefined, undefined, { context: 3 }))
+    .join('');
+}
+
+export function renderSummary(result: ApplyResult, store: StoreKind, dryRun: boolean): string {
+  const lines: string[] = [];
+  const verb = dryRun ? 'would change' : 'changed';
+  lines.push(`mcp-migrate apply --store ${store}: ${verb} ${result.changes.length} file${result.changes.length === 1 ? '' : 's'}${result.packageJson ? ` and ${result.packageJson.file}` : ''}`);
+  const changed = result.notes.filter((n) => n.kind === 'changed');
+  const todo = result.notes.filter((n) => n.kind === 'todo');
+  if (changed.length) {
+    lines.push('', 'Rewritten:');
+    for (const n of changed) lines.push(`  ${n.file}:${n.line}  [${n.transform}] ${n.message}`);
+  }
+  if (todo.length) {
+    lines.push('', `Left with an @mcp-migrate-todo marker (grep -rn "@mcp-migrate-todo"):`);
+    for (const n of todo) lines.push(`  ${n.file}:${n.line}  ${n.ruleId} \`${n.symbol}\`: ${n.message}`);
+  }
+  const proxy = result.analysis.findings.filter((f) => f.ruleId === 'server-initiated-request');
+  if (proxy.length) lines.push('', `${proxy.length} server-initiated request${proxy.length === 1 ? '' : 's'} (sampling, elicitation, roots, notifications) reach the client only through the replica holding its GET stream; see docs/apply.md "Limits".`);
+  if (result.changes.length) {
+    lines.push('', `Next: install the new dependencies, format the changed files with your formatter, and start every replica with ${store === 'redis' ? 'MCP_MIGRATE_STORE=redis://<host>:6379' : 'MCP_MIGRATE_STORE=memory (one replica only)'}.`);
+  } else lines.push('', 'Nothing to rewrite.');
+  return lines.join('\n') + '\n';
+}

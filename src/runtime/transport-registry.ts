@@ -1,0 +1,357 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { defaultStores, type RuntimeStores } from './from-env.js';
+import { handshakeReplay } from './handshake.js';
+import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest } from './jsonrpc.js';
+import { HANDSHAKE_METHODS, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
+import type { SessionChange, SessionRecord } from './session-record.js';
+import { SessionStoreUnavailableError } from './session-store.js';
+
+/** What the registry needs of a Streamable HTTP server transport (SDK v1 and v2, Node or web-standard). */
+export interface RegistryTransport {
+  readonly sessionId?: string | undefined;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  onmessage?: ((message: any, extra?: any) => void) | undefined;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  handleRequest(...args: any[]): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/**
+ * The server's own session-opening code, extracted by `mcp-migrate apply`: creates the transport
+ * (with `sessionIdGenerator: registry.sessionIdGenerator(…)`), connects the MCP server to it and
+ * resolves to it. Receives the request that needs the session (Node: `req, res`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SessionOpener<T> = (...args: any[]) => Promise<T>;
+
+export interface SessionTransportRegistryOptions {
+  /** `node`: `handleRequest(req, res, parsedBody)` (SDK v1 `StreamableHTTPServerTransport`, v2 `NodeStreamableHTTPServerTransport`); `web`: `handleRequest(Request, { parsedBody })`. Default `node`. */
+  kind?: 'node' | 'web';
+  /** Stores; default: from `MCP_MIGRATE_STORE` ({@link defaultStores}). */
+  stores?: RuntimeStores;
+  /** Where problems are reported. Default: one line on stderr. */
+  log?: (message: string) => void;
+}
+
+type Replay = { transport: RegistryTransport; sessionId: string; message: JsonRpcRequest | JsonRpcNotification; auth?: unknown };
+
+/**
+ * A drop-in for the `Map<sessionId, transport>` of a sessionful MCP server that makes every session
+ * available on every replica behind a round-robin load balancer (`mcp-migrate apply`'s
+ * `transport-registry` transform; see `docs/apply.md`).
+ *
+ * - The `Map` methods (`get`, `set`, `has`, `delete`, iteration) work on this replica's transports, as before.
+ * - `set` (called from the server's `onsessioninitialized`) records the session's handshake — the
+ *   client's `initialize` params, then `logging/setLevel` and resource subscriptions — in the session
+ *   store before the server answers, using the same record as `mcp-migrate proxy`.
+ * - {@link prepareNode} / {@link prepareRequest}, called first in each request handler, make the
+ *   request's session local: when this replica has never seen the id but the store has it, the
+ *   registry runs the server's session-opening code ({@link opener}) with `sessionIdGenerator`
+ *   returning the stored id and replays the stored `initialize` and `notifications/initialized`
+ *   (then the recorded level and subscriptions) through the transport's public `handleRequest`, so
+ *   `extra.sessionId` and the client's capabilities are what they were. An id the store does not know
+ *   (never issued, expired, or deleted on any replica) gets 404 `Session not found`, and a `DELETE`
+ *   removes the session from the store for every replica.
+ */
+export class SessionTransportRegistry<T extends RegistryTransport = RegistryTransport> implements Iterable<[string, T]> {
+  readonly kind: 'node' | 'web';
+  readonly #local = new Map<string, T>();
+  readonly #restoring = new AsyncLocalStorage<string>();
+  readonly #replaying = new WeakSet<RegistryTransport>();
+  readonly #watched = new WeakSet<RegistryTransport>();
+  readonly #pending = new Map<string, Promise<T | undefined>>();
+  readonly #stores: RuntimeStores | undefined;
+  readonly #log: (message: string) => void;
+  #opener: SessionOpener<T> | undefined;
+  #loopback: Promise<{ port: number; token: string }> | undefined;
+  readonly #jobs = new Map<string, Replay>();
+
+  constructor(options: SessionTransportRegistryOptions = {}) {
+    this.kind = options.kind ?? 'node';
+    this.#stores = options.stores;
+    this.#log = options.log ?? ((m) => process.stderr.write(`mcp-migrate/runtime: ${m}\n`));
+  }
+
+  async #s(): Promise<RuntimeStores> {
+    const s = this.#stores ?? defaultStores();
+    await s.ready();
+    return s;
+  }
+
+  // ------------------------------------------------------------------ Map API (this replica)
+
+  get size(): number {
+    return this.#local.size;
+  }
+
+  has(sessionId: string): boolean {
+    return this.#local.has(sessionId);
+  }
+
+  get(sessionId: string): T | undefined {
+    return this.#local.get(sessionId);
+  }
+
+  /** Adds a transport of this replica; a new session's handshake is recorded in the store as it arrives. */
+  set(sessionId: string, transport: T): this {
+    this.#local.set(sessionId, transport);
+    this.#watch(sessionId, transport);
+    return this;
+  }
+
+  /** Forgets this replica's transport (the session stays in the store: only a client's DELETE ends it everywhere). */
+  delete(sessionId: string): boolean {
+    return this.#local.delete(sessionId);
+  }
+
+  clear(): void {
+    this.#local.clear();
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#local.keys();
+  }
+
+  values(): IterableIterator<T> {
+    return this.#local.values();
+  }
+
+  entries(): IterableIterator<[string, T]> {
+    return this.#local.entries();
+  }
+
+  forEach(fn: (transport: T, sessionId: string, registry: this) => void): void {
+    for (const [id, t] of this.#local) fn(t, id, this);
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, T]> {
+    return this.#local.entries();
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  /** Wraps the server's `sessionIdGenerator`: while a session is being restored it returns the stored id. */
+  sessionIdGenerator(generate: () => string): () => string {
+    return () => this.#restoring.getStore() ?? generate();
+  }
+
+  /** Registers the server's session-opening code (see {@link SessionOpener}). */
+  opener(open: SessionOpener<T>): this {
+    this.#opener = open;
+    return this;
+  }
+
+  // ------------------------------------------------------------------ request entry points
+
+  /**
+   * Call first in a Node request handler (`(req, res)`, Express, Fastify's `raw`). Resolves `true`
+   * when the handler should go on: no session id (a new session), or the session is now on this
+   * replica. Resolves `false` after answering itself: 404 for an unknown or terminated session, 503
+   * when the store is unreachable.
+   */
+  async prepareNode(req: http.IncomingMessage, res: http.ServerResponse, ...rest: unknown[]): Promise<boolean> {
+    const raw = req.headers[SESSION_ID_HEADER];
+    const sessionId = Array.isArray(raw) ? raw[0] : raw;
+    if (!sessionId) return true;
+    const outcome = await this.#prepare(sessionId, req.method ?? 'POST', (req as { auth?: unknown }).auth, [req, res, ...rest]);
+    if (outcome === 'ok') return true;
+    const [status, body] = failure(outcome);
+    if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    return false;
+  }
+
+  /** Web-standard variant of {@link prepareNode}: resolves `undefined` to go on, or the `Response` to return. */
+  async prepareRequest(request: Request, ...rest: unknown[]): Promise<Response | undefined> {
+    const sessionId = request.headers.get(SESSION_ID_HEADER);
+    if (!sessionId) return undefined;
+    const outcome = await this.#prepare(sessionId, request.method, undefined, [request, ...rest]);
+    if (outcome === 'ok') return undefined;
+    const [status, body] = failure(outcome);
+    return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  }
+
+  /** Makes `sessionId` local if the store knows it; resolves to the transport, or `undefined` for an unknown session. */
+  async restore(sessionId: string, ...openArgs: unknown[]): Promise<T | undefined> {
+    const local = this.#local.get(sessionId);
+    if (local) return local;
+    let pending = this.#pending.get(sessionId);
+    if (!pending) {
+      pending = this.#restore(sessionId, openArgs).finally(() => this.#pending.delete(sessionId));
+      this.#pending.set(sessionId, pending);
+    }
+    return await pending;
+  }
+
+  async #prepare(sessionId: string, method: string, auth: unknown, openArgs: unknown[]): Promise<'ok' | 'unknown' | 'unavailable' | 'failed'> {
+    try {
+      const s = await this.#s();
+      const local = this.#local.get(sessionId);
+      if (local) {
+        // One command per steady-state request: is the session still alive (not DELETEd on another replica)?
+        if (!(await s.sessions.touch(sessionId))) {
+          this.#local.delete(sessionId);
+          await local.close().catch(() => undefined);
+          return 'unknown';
+        }
+      } else if (!(await this.restore(sessionId, ...openArgs.slice(0, 2), auth))) return 'unknown';
+      if (method === 'DELETE') await s.sessions.delete(sessionId);
+      return 'ok';
+    } catch (err) {
+      if (err instanceof SessionStoreUnavailableError) {
+        this.#log(`session store unavailable: ${err.message}`);
+        return 'unavailable';
+      }
+      this.#log(`could not restore a session: ${(err as Error).stack ?? String(err)}`);
+      return 'failed';
+    }
+  }
+
+  async #restore(sessionId: string, openArgs: unknown[]): Promise<T | undefined> {
+    const s = await this.#s();
+    const record = await s.sessions.load(sessionId);
+    if (!record) return undefined;
+    if (!this.#opener) throw new Error('no session opener registered: call registry.opener(openSession) (mcp-migrate apply generates it)');
+    const [a, b, auth] = openArgs;
+    const transport = await this.#restoring.run(sessionId, () => this.#opener!(...(this.kind === 'node' ? [a, b] : [a])));
+    this.#replaying.add(transport);
+    try {
+      for (const message of handshakeReplay(record)) {
+        await this.#replay(transport, record, message, auth);
+      }
+    } catch (err) {
+      await transport.close().catch(() => undefined);
+      throw err;
+    } finally {
+      this.#replaying.delete(transport);
+    }
+    if (this.#local.get(sessionId) !== transport) this.set(sessionId, transport);
+    return transport;
+  }
+
+  /** Sends one replayed message through the transport's public `handleRequest`; the reply is read and discarded. */
+  async #replay(transport: RegistryTransport, record: SessionRecord, message: JsonRpcRequest | JsonRpcNotification, auth: unknown): Promise<void> {
+    const initialize = message.method === HANDSHAKE_METHODS.initialize;
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    if (!initialize) {
+      headers[SESSION_ID_HEADER] = record.id;
+      headers['mcp-protocol-version'] = record.protocolVersion;
+    }
+    const body = JSON.stringify(message);
+    let response: Response;
+    if (this.kind === 'web') {
+      const request = new Request('http://mcp-migrate.invalid/mcp', { method: 'POST', headers, body });
+      response = (await this.#restoring.run(record.id, () => transport.handleRequest(request, { parsedBody: message, authInfo: auth }))) as Response;
+    } else {
+      // A Node transport needs a real IncomingMessage/ServerResponse pair: a private loopback server makes one.
+      const { port, token } = await this.#startLoopback();
+      const job = randomBytes(12).toString('base64url');
+      this.#jobs.set(job, { transport, sessionId: record.id, message, auth });
+      try {
+        response = await fetch(`http://127.0.0.1:${port}/${token}/${job}`, { method: 'POST', headers, body });
+      } finally {
+        this.#jobs.delete(job);
+      }
+    }
+    const text = await response.text();
+    if (initialize && response.status !== 200) throw new Error(`replaying initialize failed: ${response.status} ${text.slice(0, 200)}`);
+  }
+
+  #startLoopback(): Promise<{ port: number; token: string }> {
+    this.#loopback ??= new Promise((resolve, reject) => {
+      const token = randomBytes(16).toString('base64url');
+      const server = http.createServer((req, res) => {
+        const [, t, job] = (req.url ?? '').split('/');
+        const replay = t === token && job ? this.#jobs.get(job) : undefined;
+        if (!replay) {
+          res.writeHead(404).end();
+          return;
+        }
+        if (replay.auth !== undefined) (req as { auth?: unknown }).auth = replay.auth;
+        void this.#restoring
+          .run(replay.sessionId, () => replay.transport.handleRequest(req, res, replay.message))
+          .catch((err: unknown) => {
+            if (!res.headersSent) res.writeHead(500).end(String(err));
+          });
+      });
+      server.on('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.unref();
+        resolve({ port: (server.address() as AddressInfo).port, token });
+      });
+    });
+    return this.#loopback;
+  }
+
+  // ------------------------------------------------------------------ recording
+
+  /** Records the handshake and replayable changes of a session as the transport receives them. */
+  #watch(sessionId: string, transport: T): void {
+    if (this.#watched.has(transport)) return;
+    this.#watched.add(transport);
+    const inner = transport.onmessage;
+    if (!inner) {
+      this.#log('a transport was registered before the MCP server was connected to it; its handshake is not recorded (connect first, then handleRequest)');
+      return;
+    }
+    const restoring = this.#restoring.getStore() === sessionId;
+    let created = restoring;
+    transport.onmessage = (message: { method?: unknown; params?: Record<string, unknown>; id?: unknown }, extra?: unknown) => {
+      const record = this.#replaying.has(transport) ? undefined : recordable(message, created);
+      if (!record) return inner.call(transport, message, extra);
+      // Recorded before the server sees the message, so before it answers: the client's next
+      // request, wherever it lands, finds the record.
+      void (async () => {
+        try {
+          const s = await this.#s();
+          if (record.kind === 'initialize') {
+            created = true;
+            const requested = String(message.params?.protocolVersion ?? '');
+            await s.sessions.create({
+              id: sessionId,
+              principal: '',
+              protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : SUPPORTED_PROTOCOL_VERSIONS[0]!,
+              initializeParams: message.params ?? {},
+            });
+          } else {
+            await s.sessions.update(sessionId, record.change);
+          }
+        } catch (err) {
+          this.#log(`could not record session state (${String(message.method)}): ${(err as Error).message}`);
+        }
+        inner.call(transport, message, extra);
+      })();
+    };
+  }
+}
+
+type Recordable = { kind: 'initialize' } | { kind: 'change'; change: SessionChange };
+
+function recordable(message: { method?: unknown; params?: Record<string, unknown> }, created: boolean): Recordable | undefined {
+  const p = message.params ?? {};
+  switch (message.method) {
+    case HANDSHAKE_METHODS.initialize:
+      return created ? undefined : { kind: 'initialize' };
+    case HANDSHAKE_METHODS.setLevel:
+      return typeof p.level === 'string' ? { kind: 'change', change: { kind: 'loggingLevel', level: p.level } } : undefined;
+    case HANDSHAKE_METHODS.subscribe:
+      return typeof p.uri === 'string' ? { kind: 'change', change: { kind: 'subscribe', uri: p.uri } } : undefined;
+    case HANDSHAKE_METHODS.unsubscribe:
+      return typeof p.uri === 'string' ? { kind: 'change', change: { kind: 'unsubscribe', uri: p.uri } } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function failure(outcome: 'unknown' | 'unavailable' | 'failed'): [number, object] {
+  switch (outcome) {
+    case 'unknown':
+      return [404, errorResponse(null, ErrorCode.SessionNotFound, 'Session not found')];
+    case 'unavailable':
+      return [503, errorResponse(null, ErrorCode.ServerError, 'Service Unavailable: session store unreachable')];
+    case 'failed':
+      return [500, errorResponse(null, ErrorCode.InternalError, 'Internal error: could not restore the session')];
+  }
+}

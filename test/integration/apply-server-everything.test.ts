@@ -1,0 +1,142 @@
+/**
+ * What issue 4 must show, on a real server: `mcp-migrate apply --store redis` rewrites
+ * server-everything's shipped JavaScript (copied into a temporary directory at test time, never
+ * committed), and three replicas of the migrated server behind the same plain round-robin nginx that
+ * breaks every session of the unmigrated server (`baseline-no-proxy.test.ts`: ≥ 45 of 50 sessions
+ * fail with 400 "No valid session ID provided") serve the full client scenario
+ * (`test/helpers/scenario.ts`) with zero failed sessions — with a real redis-server as the store and
+ * no proxy in front.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyze } from '../../src/analyzer/index.js';
+import { unmarkedFindings } from '../../src/apply/verify.js';
+import {
+  REPO_ROOT,
+  formatReport,
+  getFreePort,
+  runScenarios,
+  spawnManaged,
+  startNginx,
+  startRedis,
+  stopAllProcesses,
+  type ManagedProcess,
+  type NginxInstance,
+  type RedisInstance,
+  type ScenarioReport,
+} from '../helpers/index.js';
+
+const REPLICAS = 3;
+const SESSIONS = 50;
+const EVERYTHING = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything');
+const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js');
+
+/** A node_modules for the copy: every dependency of this repo, plus this repo as `mcp-migrate`. */
+function linkNodeModules(dir: string): void {
+  const nm = path.join(dir, 'node_modules');
+  fs.mkdirSync(nm);
+  for (const entry of fs.readdirSync(path.join(REPO_ROOT, 'node_modules'))) {
+    if (entry.startsWith('.')) continue;
+    fs.symlinkSync(path.join(REPO_ROOT, 'node_modules', entry), path.join(nm, entry));
+  }
+  fs.symlinkSync(REPO_ROOT, path.join(nm, 'mcp-migrate'));
+}
+
+describe('apply --store redis on server-everything, 3 replicas behind round-robin nginx', () => {
+  let dir: string;
+  let applyOutput: string;
+  let redis: RedisInstance;
+  let replicas: { process: ManagedProcess; hostPort: string }[] = [];
+  let nginx: NginxInstance;
+  let report: ScenarioReport;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-apply-everything-'));
+    fs.cpSync(path.join(EVERYTHING, 'dist'), path.join(dir, 'dist'), { recursive: true });
+    fs.copyFileSync(path.join(EVERYTHING, 'package.json'), path.join(dir, 'package.json'));
+    // The built CLI, as a user runs it (the copy is not a git repository: apply says so and goes on).
+    const run = await promisify(execFile)(process.execPath, [CLI, 'apply', '.', '--store', 'redis', '--force'], { cwd: dir });
+    applyOutput = run.stdout + run.stderr;
+    linkNodeModules(dir);
+
+    redis = await startRedis();
+    replicas = await Promise.all(
+      Array.from({ length: REPLICAS }, async (_, i) => {
+        const port = await getFreePort();
+        const proc = spawnManaged(process.execPath, ['dist/index.js', 'streamableHttp'], {
+          name: `migrated-everything-${i}`,
+          cwd: dir,
+          env: { PORT: String(port), MCP_MIGRATE_STORE: redis.url },
+          maxOutputBytes: 256 * 1024,
+        });
+        await proc.waitForOutput(/listening on port \d+/, 15_000);
+        await proc.waitForPort(port, 5_000);
+        return { process: proc, hostPort: `127.0.0.1:${port}` };
+      }),
+    );
+    nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
+    console.log(`migrated server-everything: ${formatReport(report)}`);
+  });
+
+  afterAll(async () => {
+    await nginx?.stop();
+    await stopAllProcesses();
+    await redis?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('rewrote the registry, the event store and the serializable session maps, and said what it left', () => {
+    const code = fs.readFileSync(path.join(dir, 'dist/transports/streamableHttp.js'), 'utf8');
+    expect(code).toContain('new SessionTransportRegistry()');
+    expect(code).toContain('transports.sessionIdGenerator(() => randomUUID())');
+    expect(code).toContain('transports.opener(openSession)');
+    expect(code.match(/await transports\.prepareNode\(req, res\)/g)).toHaveLength(3);
+    expect(code).not.toContain('class InMemoryEventStore');
+    expect(fs.readFileSync(path.join(dir, 'dist/server/roots.js'), 'utf8')).toContain('createSessionMap("dist/server/roots.js#roots")');
+    expect(fs.readFileSync(path.join(dir, 'dist/server/logging.js'), 'utf8')).toContain('/* @mcp-migrate-todo no-session-keyed-state:');
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(Object.keys(pkg.dependencies)).toEqual(expect.arrayContaining(['mcp-migrate', 'ioredis']));
+    expect(applyOutput).toMatch(/not a git repository/);
+    expect(applyOutput).toMatch(/@mcp-migrate-todo/);
+  });
+
+  it('leaves no session-registry or session-keyed-state finding that is not marked todo', async () => {
+    const after = await analyze({ paths: [dir], cwd: dir });
+    expect(after.findings.filter((f) => f.ruleId === 'no-session-transport-registry' && f.file.includes('streamableHttp'))).toEqual([]);
+    expect(unmarkedFindings(after, ['session-registry', 'session-keyed-state'])).toEqual([]);
+  });
+
+  it(`runs ${SESSIONS} full sessions with zero failures`, () => {
+    const logs = replicas.map((r) => `--- ${r.process.name} ---\n${r.process.output().slice(-2000)}`).join('\n');
+    expect(report.failed, `${formatReport(report)}\n${report.failed > 0 ? logs : ''}`).toBe(0);
+    expect(report.passed).toBe(SESSIONS);
+    expect(new Set(report.results.map((r) => r.sessionId)).size).toBe(SESSIONS);
+  });
+
+  it('spread every session over several replicas (no affinity), and restored it where it was unknown', () => {
+    const log = nginx.accessLog();
+    expect(new Set(log.map((e) => e.upstream))).toEqual(new Set(replicas.map((r) => r.hostPort)));
+    const perSession = new Map<string, Set<string>>();
+    for (const e of log) {
+      if (!e.sessionId) continue;
+      const set = perSession.get(e.sessionId) ?? new Set<string>();
+      set.add(e.upstream);
+      perSession.set(e.sessionId, set);
+    }
+    for (const r of report.results) expect(perSession.get(r.sessionId!)?.size ?? 0, `session ${r.sessionId}`).toBeGreaterThanOrEqual(2);
+    // The terminated id got 404 from whichever replica served it (spec: unknown or terminated session → 404).
+    expect(log.filter((e) => e.status === 404).length).toBeGreaterThanOrEqual(SESSIONS);
+  });
+
+  it('kept the handshakes in Redis and removed every session record on DELETE', async () => {
+    const stats = await redis.commandStats();
+    // One record per session (MULTI/EXEC), loaded by the replicas that restored it.
+    expect(stats.get('hgetall')?.calls ?? 0).toBeGreaterThanOrEqual(SESSIONS);
+    expect(await redis.keys('mcpm:*:session')).toEqual([]);
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * `event-store`: an in-memory SSE event store (an SDK `EventStore` implementation holding events in
+ * a Map or array) becomes the runtime's store-backed one, `createEventStore()` from
+ * mcp-migrate/runtime, so `Last-Event-ID` resumption works on whichever replica the client
+ * reconnects to. Each `new X()` of the in-memory class becomes `createEventStore()`; the class is
+ * then removed when nothing else uses it, and an import of an in-memory store that is no longer used
+ * is dropped. Object-literal stores and classes used in other ways get an `@mcp-migrate-todo` marker.
+ */
+import { Node, type ClassDeclaration, type Identifier, type NewExpression } from 'ts-morph';
+import { defineTransform, type LocatedFinding, type TransformContext } from './define-transform.js';
+
+export default defineTransform({
+  id: 'event-store',
+  title: 'In-memory event store → store-backed event store',
+  fixes: ['no-in-memory-event-store'],
+  run(ctx) {
+    for (const f of ctx.findings) {
+      const reason = rewrite(ctx, f);
+      if (reason) ctx.todo(f, reason);
+    }
+  },
+});
+
+function rewrite(ctx: TransformContext, f: LocatedFinding): string | undefined {
+  const sf = f.sourceFile;
+  const node = f.node;
+  // `new InMemoryEventStore()` of a class defined outside the analyzed files (SDK example store).
+  if (Node.isNewExpression(node)) {
+    replaceNew(ctx, node);
+    const id = node.getExpression();
+    if (Node.isIdentifier(id)) {
+      const spec = id.getSymbol()?.getDeclarations()[0];
+      if (spec && Node.isImportSpecifier(spec)) {
+        const others = (spec.getNameNode() as Identifier).findReferencesAsNodes().filter((r) => r !== spec.getNameNode() && r !== id && r.getSourceFile() === sf);
+        if (others.length === 0) {
+          const imp = spec.getImportDeclaration();
+          if (imp.getNamedImports().length === 1 && !imp.getDefaultImport() && !imp.getNamespaceImport()) ctx.replace(sf, imp.getStart(), fullLineEnd(sf.getFullText(), imp.getEnd()), '');
+          else ctx.replace(sf, spec.getStart(), afterComma(sf.getFullText(), spec.getEnd()), '');
+        }
+      }
+    }
+    ctx.changed(f, '`new …EventStore()` is a store-backed `createEventStore()`: `Last-Event-ID` works on every replica');
+    return undefined;
+  }
+  const cls = node.getParent();
+  if (!cls || !Node.isClassDeclaration(cls) || !Node.isIdentifier(node)) {
+    return 'an in-memory event store that is not a class: pass `createEventStore()` from mcp-migrate/runtime as the transport\'s `eventStore` instead';
+  }
+  const refs = (node as Identifier).findReferencesAsNodes().filter((r) => r !== node);
+  const news: NewExpression[] = [];
+  for (const r of refs) {
+    const p = r.getParent();
+    if (p && Node.isNewExpression(p) && p.getExpression() === r && p.getArguments().length === 0) news.push(p);
+    else return `\`${node.getText()}\` is used other than by \`new ${node.getText()}()\` (line ${r.getStartLineNumber()}): pass \`createEventStore()\` from mcp-migrate/runtime as the transport's \`eventStore\` instead`;
+  }
+  if (cls.isExported()) return `\`${node.getText()}\` is exported: replace its uses with \`createEventStore()\` from mcp-migrate/runtime`;
+  for (const n of news) replaceNew(ctx, n);
+  removeClass(ctx, cls);
+  ctx.changed(f, `\`${node.getText()}\` removed; its ${news.length} use${news.length === 1 ? '' : 's'} now call \`createEventStore()\` (events in the shared store, namespaced per session)`);
+  return undefined;
+}
+
+function replaceNew(ctx: TransformContext, n: NewExpression): void {
+  ctx.replace(n.getSourceFile(), n.getStart(), n.getEnd(), 'createEventStore()');
+  ctx.importRuntime(n.getSourceFile(), 'createEventStore');
+}
+
+function removeClass(ctx: TransformContext, cls: ClassDeclaration): void {
+  const text = cls.getSourceFile().getFullText();
+  ctx.replace(cls.getSourceFile(), cls.getStart(true), fullLineEnd(text, cls.getEnd()), '');
+}
+
+/** Position after the end of line at `pos` (swallows the line break). */
+function fullLineEnd(text: string, pos: number): number {
+  const m = /^[ \t]*\r?\n/.exec(text.slice(pos));
+  return pos + (m ? m[0].length : 0);
+}
+
+function afterComma(text: string, pos: number): number {
+  const m = /^\s*,\s*/.exec(text.slice(pos));
+  return pos + (m ? m[0].length : 0);
+}

@@ -1,0 +1,23 @@
+/**
+ * The transform registry: an explicit, ordered list. `mcp-migrate apply` runs them in this order, each
+ * on the text the previous ones left (the analysis itself ran once, before any of them).
+ */
+import type { Transform } from './define-transform.js';
+import eventStore from './event-store.js';
+import transportRegistry from './transport-registry.js';
+import sessionKeyedMap from './session-keyed-map.js';
+import todoMarkers from './todo-markers.js';
+
+export const transforms: readonly Transform[] = [
+  // First, because its edits sit inside the session-opening code that transport-registry moves into
+  // a function: rewritten in place, they move with it (the reverse order would split one edit in two).
+  eventStore,
+  // The heart of the migration: the registry, the id generator and the session-opening code.
+  transportRegistry,
+  // Independent of the registry; after it so its summary lines follow the registry's.
+  sessionKeyedMap,
+  // Last: only what no transform above rewrote gets a marker, so it must see every other result.
+  todoMarkers,
+];
+
+export type { Transform, TransformContext, LocatedFinding } from './define-transform.js';
