@@ -23,6 +23,11 @@ export interface EngineOptions extends AnalyzeOptions {
  * @throws UsageError for a missing path or when no source file is found.
  */
 export async function analyze(options: EngineOptions): Promise<AnalysisResult> {
+  return analyzeSync(options);
+}
+
+/** {@link analyze}, synchronously (for hosts whose rules cannot await, such as ESLint). */
+export function analyzeSync(options: EngineOptions): AnalysisResult {
   const started = performance.now();
   const loaded = loadProject(options.paths, options.cwd, options.fileFilter);
   const { root, checker, files, warnings } = loaded;

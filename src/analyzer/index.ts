@@ -1,2 +1,2 @@
-export { analyze, type EngineOptions } from './engine.js';
+export { analyze, analyzeSync, type EngineOptions } from './engine.js';
 export * from './types.js';
