@@ -9,23 +9,11 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { analyze } from '../../analyzer/index.js';
-import { resolveRoot } from '../../analyzer/project.js';
-import {
-  applyGate,
-  configuredMetas,
-  createBaseline,
-  enabledRules,
-  fileFilter,
-  loadConfig,
-  parseBaseline,
-  serializeBaseline,
-  type Baseline,
-} from '../../gate/index.js';
+import type { Baseline } from '../../gate/index.js';
 import type { UnusedSuppressions } from '../../gate/config.js';
 import { SEVERITIES, UsageError, type AnalysisResult, type Severity } from '../../analyzer/types.js';
 import { REPORTER_DESCRIPTIONS, REPORTER_NAMES, reporters, type ReporterName } from '../../reporters/index.js';
-import { ruleMetas, rules } from '../../rules/index.js';
+import type { RuleMeta } from '../../analyzer/types.js';
 import { VERSION } from '../../version.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -157,8 +145,17 @@ export async function runAnalyze(args: AnalyzeArgs): Promise<ExitCode> {
   let result: AnalysisResult;
   let failedOnSuppressions = false;
   let failOn: FailOn;
-  let metas = ruleMetas;
+  let metas: readonly RuleMeta[] = [];
   try {
+    // Loaded on demand: the analyzer pulls in the TypeScript compiler, which `proxy` never needs.
+    const [{ analyze }, { resolveRoot }, gate, { ruleMetas, rules }] = await Promise.all([
+      import('../../analyzer/index.js'),
+      import('../../analyzer/project.js'),
+      import('../../gate/index.js'),
+      import('../../rules/index.js'),
+    ]);
+    const { applyGate, configuredMetas, createBaseline, enabledRules, fileFilter, loadConfig, serializeBaseline } = gate;
+    metas = ruleMetas;
     const { root } = resolveRoot(args.paths, cwd);
     const loaded = loadConfig(root, { cwd, ...(args.config === undefined ? {} : { explicit: args.config }) });
     const { config } = loaded;
@@ -245,6 +242,7 @@ async function readBaseline(file: string, cwd: string): Promise<Baseline> {
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
     throw new UsageError(missing ? `baseline not found: ${file} (create it with --write-baseline ${file})` : `cannot read the baseline ${file}: ${(err as Error).message}`);
   }
+  const { parseBaseline } = await import('../../gate/index.js');
   return parseBaseline(text, file);
 }
 
