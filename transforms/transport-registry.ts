@@ -166,13 +166,14 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   const tvType = ts && tvDecl?.getTypeNode() ? `: ${tvDecl.getTypeNode()!.getText()}` : '';
   const outer = topStatement(handler);
   const outerIndent = indentOf(text, outer.getStart());
-  const body = reindent(moved, blockIndent, outerIndent + '    ');
+  const unit = indentUnit(text);
+  const body = reindent(moved, blockIndent, outerIndent + unit);
   const fn =
     `\n${outerIndent}/** The server's session-opening code (mcp-migrate apply): also run, with the stored id, to restore a session on another replica. */\n` +
     `${outerIndent}async function ${fnName}(${paramText}) {\n` +
-    (isDeclaredHere ? '' : `${outerIndent}    let ${transportVar}${tvType};\n`) +
-    `${outerIndent}    ${body}\n` +
-    `${outerIndent}    return ${transportVar};\n` +
+    (isDeclaredHere ? '' : `${outerIndent}${unit}let ${transportVar}${tvType};\n`) +
+    `${outerIndent}${unit}${body}\n` +
+    `${outerIndent}${unit}return ${transportVar};\n` +
     `${outerIndent}}\n` +
     `${outerIndent}${name}.opener(${fnName});`;
   ctx.insert(sf, outer.getEnd(), fn);
@@ -274,6 +275,13 @@ function topStatement(fn: Node): Statement {
     cur = parent;
   }
   return cur as Statement;
+}
+
+/** The file's indentation step: the smallest indentation of an indented line (two spaces by default). */
+function indentUnit(text: string): string {
+  let unit: string | undefined;
+  for (const m of text.matchAll(/\n([ \t]+)[^\s*]/g)) if (!unit || m[1]!.length < unit.length) unit = m[1];
+  return unit ?? '  ';
 }
 
 function reindent(code: string, from: string, to: string): string {

@@ -254,13 +254,17 @@ function importEdit(sf: SourceFile, names: string[]): Edit | undefined {
     return { start: last.getEnd(), end: last.getEnd(), text: missing.map((n) => `, ${n}`).join('') };
   }
   const imports = sf.getImportDeclarations();
-  const quote = imports[0]?.getModuleSpecifier().getText().startsWith('"') ? '"' : /\.[cm]?jsx?$/.test(sf.getFilePath()) ? '"' : "'";
+  const sample = imports[0]?.getModuleSpecifier() ?? sf.getFirstDescendantByKind(ts.SyntaxKind.StringLiteral);
+  const quote = sample ? (sample.getText().startsWith('"') ? '"' : "'") : "'";
   const semi = imports[0] && !imports[0].getText().trimEnd().endsWith(';') ? '' : ';';
   const line = `import { ${[...names].sort().join(', ')} } from ${quote}${RUNTIME_MODULE}${quote}${semi}\n`;
-  const lastImport = imports.at(-1);
-  if (lastImport) return { start: lastImport.getEnd(), end: lastImport.getEnd(), text: `\n${line.trimEnd()}` };
-  const first = sf.getStatements()[0];
-  return { start: first ? first.getStart() : 0, end: first ? first.getStart() : 0, text: line };
+  // Before the first import: never inside a range a transform replaced (it may drop the last import).
+  const firstImport = imports[0];
+  if (firstImport) return { start: firstImport.getStart(), end: firstImport.getStart(), text: line };
+  // No imports: at the very top (after a shebang), so no leading comment is separated from its statement.
+  const text = sf.getFullText();
+  const at = text.startsWith('#!') ? text.indexOf('\n') + 1 : 0;
+  return { start: at, end: at, text: line };
 }
 
 /** package.json of the analyzed server with `mcp-migrate` (and `ioredis` for `--store redis`) added. */

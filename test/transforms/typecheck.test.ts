@@ -1,0 +1,45 @@
+/**
+ * The TypeScript outputs of the transform fixtures compile: `tsc --noEmit --strict` over every
+ * `expected.ts`, with `mcp-migrate/runtime` mapped to `src/runtime/index.ts` (as an installed
+ * `mcp-migrate` resolves it) and the SDK v1/v2 packages from this repository's node_modules.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/everything.js';
+import { fixtureCases } from './harness.js';
+
+it('every expected.ts type-checks against mcp-migrate/runtime and the SDK', async () => {
+  const files = fixtureCases().filter((c) => c.ext === '.ts').map((c) => c.expected);
+  expect(files.length).toBeGreaterThanOrEqual(6);
+  const dir = mkdtempSync(path.join(tmpdir(), 'mcp-migrate-typecheck-'));
+  try {
+    const tsconfig = path.join(dir, 'tsconfig.json');
+    writeFileSync(
+      tsconfig,
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          lib: ['ES2023', 'DOM'],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+          typeRoots: [path.join(REPO_ROOT, 'node_modules', '@types')],
+          paths: { 'mcp-migrate/runtime': [path.join(REPO_ROOT, 'src', 'runtime', 'index.ts')] },
+        },
+        files,
+      }),
+    );
+    const tsc = path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const run = await promisify(execFile)(process.execPath, [tsc, '-p', tsconfig]).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? '', stderr: e.stderr ?? 'failed', failed: true }));
+    expect(`${run.stdout}${run.stderr}`.trim()).toBe('');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
