@@ -1,6 +1,5 @@
 import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import { finished } from 'node:stream';
 import type { Logger } from 'pino';
 import { handshakeReplay } from '../runtime/handshake.js';
 import {
@@ -13,7 +12,7 @@ import {
 } from '../runtime/jsonrpc.js';
 import { HANDSHAKE_METHODS, PROTOCOL_VERSION_HEADER, SESSION_ID_HEADER } from '../runtime/protocol.js';
 import type { SessionRecord } from '../runtime/session-record.js';
-import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue } from './http-util.js';
+import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue, HOP_BY_HOP_HEADERS, upstreamRequestHeaders } from './http-util.js';
 import { SseParser } from './sse.js';
 import {
   UpstreamError,
@@ -41,6 +40,9 @@ const MAX_ERROR_BODY = 64 * 1024;
 /** Largest buffered reply (initialize, replayed handshake messages). */
 const MAX_BUFFERED_REPLY = 8 * 1024 * 1024;
 
+/** Pooled upstream sockets idle for this long are closed (see the agent in {@link HttpUpstreamConnector}). */
+const FREE_SOCKET_TIMEOUT_MS = 4_000;
+
 /** Headers of the client that must not be reused on runtime-originated requests. */
 const RUNTIME_DROP = ['accept', 'content-type', PROTOCOL_VERSION_HEADER, 'last-event-id', 'origin'];
 
@@ -61,6 +63,12 @@ export class HttpUpstreamConnector implements UpstreamConnector {
   readonly logger: Logger;
   readonly #agent: http.Agent;
   readonly #module: typeof http | typeof https;
+  /** `Host` header value for every upstream request. */
+  readonly hostHeader: string;
+  /** Connection options shared by every upstream request (the URL is parsed once, not per request). */
+  readonly #target: { protocol: string; hostname: string; port: number | undefined; path: string; auth?: string };
+  /** `Authorization` from credentials in the upstream URL, sent when the client sends none. */
+  readonly basicAuth: string | undefined;
 
   constructor(options: HttpUpstreamOptions) {
     this.url = new URL(options.url);
@@ -70,16 +78,43 @@ export class HttpUpstreamConnector implements UpstreamConnector {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs;
     this.logger = options.logger;
     this.#module = this.url.protocol === 'https:' ? https : http;
-    this.#agent = new this.#module.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
+    // `timeout` closes pooled sockets idle for FREE_SOCKET_TIMEOUT_MS (it does not affect sockets in use,
+    // even long-quiet SSE streams): shorter than common server keep-alive timeouts (Node's 5 s), so the
+    // proxy never reuses a socket the upstream is closing at that moment (→ ECONNRESET, 502).
+    this.#agent = new this.#module.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: FREE_SOCKET_TIMEOUT_MS });
+    this.hostHeader = this.url.host;
+    this.#target = {
+      protocol: this.url.protocol,
+      // `[::1]` → `::1` for the socket; the Host header keeps the brackets.
+      hostname: this.url.hostname.startsWith('[') ? this.url.hostname.slice(1, -1) : this.url.hostname,
+      port: this.url.port ? Number(this.url.port) : undefined,
+      path: this.url.pathname + this.url.search,
+    };
+    if (this.url.username || this.url.password) {
+      const auth = `${decodeURIComponent(this.url.username)}:${decodeURIComponent(this.url.password)}`;
+      this.#target.auth = auth;
+      this.basicAuth = `Basic ${Buffer.from(auth).toString('base64')}`;
+    }
+  }
+
+  /**
+   * Starts one request upstream and returns it; the caller listens for `response` and `error`.
+   * `headers` is either an object (runtime-originated requests) or a flat `[name, value, …]` list that
+   * must include `host` (the per-request hot path, which skips Node's per-header `setHeader` bookkeeping).
+   */
+  send(method: string, headers: OutgoingHttpHeaders | string[], body?: Buffer | string): ClientRequest {
+    const t = this.#target;
+    const req = this.#module.request({ ...t, method, headers, agent: this.#agent });
+    req.end(body);
+    return req;
   }
 
   /** Sends one request upstream; resolves when the response head arrives. */
-  request(method: string, headers: OutgoingHttpHeaders, body?: Buffer | string, signal?: AbortSignal): Promise<UpstreamReply> {
+  request(method: string, headers: OutgoingHttpHeaders, body?: Buffer | string): Promise<UpstreamReply> {
     return new Promise((resolve, reject) => {
-      const req = this.#module.request(this.url, { method, headers, agent: this.#agent, ...(signal ? { signal } : {}) });
+      const req = this.send(method, headers, body);
       req.once('response', (res) => resolve({ req, res }));
       req.once('error', (err) => reject(new UpstreamError(`upstream ${method} failed: ${err.message}`, 502, { cause: err })));
-      req.end(body);
     });
   }
 
@@ -180,60 +215,83 @@ class HttpUpstreamSession implements UpstreamSession {
     return base;
   }
 
-  async post(post: ClientPost): Promise<ForwardResult> {
-    const headers = this.#headers({
-      ...forwardableRequestHeaders(post.req.headers),
-      'content-type': 'application/json',
-      'content-length': post.raw.length,
-    });
-    return await this.#exchange('POST', headers, post.raw, post.res);
+  post(post: ClientPost): Promise<ForwardResult> {
+    const c = this.connector;
+    const headers = upstreamRequestHeaders(post.req.headers, c.hostHeader, c.basicAuth, this.upstreamSessionId, post.raw.length);
+    return this.#exchange('POST', headers, post.raw, post.res);
   }
 
-  async get(get: ClientGet): Promise<ForwardResult> {
-    const headers = this.#headers(forwardableRequestHeaders(get.req.headers));
-    return await this.#exchange('GET', headers, undefined, get.res);
+  get(get: ClientGet): Promise<ForwardResult> {
+    const c = this.connector;
+    const headers = upstreamRequestHeaders(get.req.headers, c.hostHeader, c.basicAuth, this.upstreamSessionId);
+    return this.#exchange('GET', headers, undefined, get.res);
   }
 
-  async #exchange(method: string, headers: OutgoingHttpHeaders, body: Buffer | undefined, out: ServerResponse): Promise<ForwardResult> {
+  /**
+   * One client exchange: sends it upstream and relays the answer. Resolves `done` once the client's
+   * response is over (or the client went away), `lost` if the upstream no longer knows the session
+   * (nothing written to the client then). Rejects with {@link UpstreamError} if the upstream could not
+   * be reached. Callback-based rather than `await`-based: this is the per-request hot path.
+   */
+  #exchange(method: string, headers: string[], body: Buffer | undefined, out: ServerResponse): Promise<ForwardResult> {
     this.#inflight++;
     this.#lastActivity = Date.now();
-    let upstream: UpstreamReply | undefined;
-    const abort = new AbortController();
-    // The client went away before the exchange finished: abort the upstream request too.
-    const onClientClose = () => {
-      if (!out.writableFinished) abort.abort();
-    };
-    out.once('close', onClientClose);
-    try {
-      upstream = await this.connector.request(method, headers, body, abort.signal);
-      const { req, res } = upstream;
-      if (out.destroyed) {
-        req.destroy();
-        return 'done';
+    return new Promise<ForwardResult>((resolve, reject) => {
+      let req: ClientRequest;
+      try {
+        req = this.connector.send(method, headers, body);
+      } catch (err) {
+        this.#inflight--;
+        reject(err);
+        return;
       }
       this.#streams.add(req);
-      const status = res.statusCode ?? 502;
-      if (status === 404 || status === 400) {
-        // Buffer the (small) error to tell "upstream lost the session" from a genuine 400.
-        const errBody = await readAll(req, res, MAX_ERROR_BODY, this.connector.handshakeTimeoutMs);
-        if (this.upstreamSessionId !== undefined && isLostSession(status, errBody)) {
-          this.#closed = true;
-          return 'lost';
+      let settled = false;
+      let responded = false;
+      const settle = (result: ForwardResult | UpstreamError) => {
+        if (settled) return;
+        settled = true;
+        out.off('close', onClientClose);
+        this.#streams.delete(req);
+        this.#inflight--;
+        this.#lastActivity = Date.now();
+        if (result instanceof UpstreamError) reject(result);
+        else resolve(result);
+      };
+      // The client went away before its answer was complete: abort the upstream request too.
+      const onClientClose = () => {
+        if (!out.writableFinished) req.destroy();
+        settle('done');
+      };
+      out.once('close', onClientClose);
+      req.once('error', (err) => {
+        // Once the answer has started, a failure surfaces on the response and ends the client's too.
+        if (!responded) settle(new UpstreamError(`upstream ${method} failed: ${err.message}`, 502, { cause: err }));
+      });
+      req.once('response', (res) => {
+        responded = true;
+        if (out.destroyed) {
+          req.destroy();
+          settle('done');
+          return;
         }
-        const h = forwardableResponseHeaders(res.headers);
-        delete h['content-length'];
-        out.writeHead(status, { ...h, 'content-length': errBody.length });
-        out.end(errBody);
-        return 'done';
-      }
-      await pipeResponse(res, out);
-      return 'done';
-    } finally {
-      out.off('close', onClientClose);
-      if (upstream) this.#streams.delete(upstream.req);
-      this.#inflight--;
-      this.#lastActivity = Date.now();
-    }
+        const status = res.statusCode ?? 502;
+        if (status === 404 || status === 400) {
+          // Buffer the (small) error to tell "upstream lost the session" from a genuine 400.
+          readAll(req, res, MAX_ERROR_BODY, this.connector.handshakeTimeoutMs).then((errBody) => {
+            if (this.upstreamSessionId !== undefined && isLostSession(status, errBody)) {
+              this.#closed = true;
+              settle('lost');
+              return;
+            }
+            out.writeHead(status, forwardedResponseHeaders(res.rawHeaders, errBody.length));
+            out.end(errBody);
+          }, settle);
+          return;
+        }
+        relayResponse(res, out, status, method === 'GET');
+      });
+    });
   }
 
   async sendRuntime(messages: JsonRpcMessage[], protocolVersion: string, clientReq: IncomingMessage): Promise<void> {
@@ -301,21 +359,118 @@ function isLostSession(status: number, body: Buffer): boolean {
   return /session|not initialized/i.test(text);
 }
 
-/** Pipes an upstream response to the client unbuffered; resolves when either side is done. */
-function pipeResponse(res: IncomingMessage, out: ServerResponse): Promise<void> {
-  const headers = forwardableResponseHeaders(res.headers);
-  out.writeHead(res.statusCode ?? 502, headers);
-  const contentType = headerValue(res.headers, 'content-type') ?? '';
-  if (contentType.includes('text/event-stream')) out.flushHeaders();
-  return new Promise<void>((resolve) => {
-    res.on('error', () => out.destroy());
-    res.on('aborted', () => out.destroy());
-    res.pipe(out);
-    finished(out, () => {
-      res.destroy();
-      resolve();
-    });
+/**
+ * Response headers for the client as a flat `[name, value, …]` list: the upstream's, in its order and
+ * spelling, minus hop-by-hop ones and `mcp-session-id`. `contentLength` replaces the upstream's
+ * `Content-Length` when given.
+ */
+function forwardedResponseHeaders(raw: string[], contentLength?: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (RESPONSE_DROP.has(lower) || (contentLength !== undefined && lower === 'content-length')) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  if (contentLength !== undefined) out.push('content-length', String(contentLength));
+  return out;
+}
+
+/** Dropped from upstream responses: hop-by-hop headers and the upstream's own session id. */
+const RESPONSE_DROP = new Set([...HOP_BY_HOP_HEADERS, SESSION_ID_HEADER]);
+
+/** Statuses that must not carry a body, hence no `Content-Length` of ours either. */
+const isBodyless = (status: number) => status === 204 || status === 304 || (status >= 100 && status < 200);
+
+/**
+ * How long the head of a POST answer may wait for the first body bytes before it is sent on its own.
+ * Sending it together with the first bytes (usually the whole answer) saves a write per request.
+ */
+const HEAD_DEFER_MS = 50;
+
+/**
+ * Relays an upstream response to the client as it arrives, with as few socket writes as possible.
+ *
+ * - Chunks that arrive together are written together, one write per event-loop turn (`setImmediate`),
+ *   so no chunk waits for more than the current turn: SSE events still stream unbuffered.
+ * - The head of a POST answer goes out with its first body bytes (or after {@link HEAD_DEFER_MS}). A GET
+ *   (standalone stream) sends its head at once, since the client may wait a long time for its first event.
+ * - If the whole body is in before anything was written (the usual case: an upstream writes a small
+ *   answer and its end together), head, body and end go out in one write, with a `Content-Length`
+ *   instead of chunked framing.
+ *
+ * Backpressure: the upstream is paused while the client's socket buffer is full. Upstream failure
+ * destroys the client response; the client going away destroys the upstream response (see caller).
+ */
+function relayResponse(res: IncomingMessage, out: ServerResponse, status: number, flushHead: boolean): void {
+  let chunks: Buffer[] = [];
+  let size = 0;
+  let headSent = false;
+  let scheduled = false;
+  let headTimer: NodeJS.Timeout | undefined;
+
+  const sendHead = () => {
+    headSent = true;
+    if (headTimer) clearTimeout(headTimer);
+    out.writeHead(status, forwardedResponseHeaders(res.rawHeaders));
+  };
+  const writeChunks = () => {
+    let ok = true;
+    for (const c of chunks) ok = out.write(c) && ok;
+    chunks = [];
+    size = 0;
+    if (!ok && !res.isPaused()) {
+      res.pause();
+      out.once('drain', () => res.resume());
+    }
+  };
+  const flush = () => {
+    scheduled = false;
+    if (chunks.length === 0 || out.destroyed || res.readableEnded) return;
+    if (!headSent) sendHead();
+    writeChunks();
+  };
+
+  if (flushHead) {
+    sendHead();
+    out.flushHeaders();
+  } else {
+    headTimer = setTimeout(() => {
+      headTimer = undefined;
+      if (!headSent && !out.destroyed) {
+        sendHead();
+        out.flushHeaders();
+      }
+    }, HEAD_DEFER_MS);
+  }
+  res.on('data', (c: Buffer) => {
+    chunks.push(c);
+    size += c.length;
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   });
+  res.once('end', () => {
+    if (out.destroyed) return;
+    if (!headSent) {
+      headSent = true;
+      if (headTimer) clearTimeout(headTimer);
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      const bodyless = isBodyless(status);
+      out.writeHead(status, forwardedResponseHeaders(res.rawHeaders, bodyless ? undefined : body.length));
+      out.end(bodyless ? undefined : body);
+      return;
+    }
+    writeChunks();
+    out.end();
+  });
+  const abort = () => {
+    if (headTimer) clearTimeout(headTimer);
+    out.destroy();
+  };
+  res.once('error', abort);
+  res.once('aborted', abort);
 }
 
 /** Reads a whole response body with a size and time limit. */

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import { errorResponse, type JsonRpcId } from '../runtime/jsonrpc.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus those the proxy always rewrites. Lower-case. */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP_HEADERS: readonly string[] = [
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -12,7 +12,41 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
-]);
+];
+const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
+
+/** Client request headers never forwarded as they are on a forwarded exchange (see {@link upstreamRequestHeaders}). */
+const FORWARD_DROP = new Set([...HOP_BY_HOP_HEADERS, 'host', 'content-length', 'accept-encoding', 'mcp-session-id', 'content-type', 'authorization']);
+
+/**
+ * The headers of a forwarded client exchange (POST or GET), as a flat `[name, value, …]` list for
+ * `http.request`: the same set {@link forwardableRequestHeaders} keeps, plus `host`, the upstream's own
+ * session id and, for a body, `content-type: application/json` and its length. `basicAuth` (from
+ * credentials in the upstream URL) is sent only when the client sent no `Authorization`.
+ * Built in one pass without intermediate objects: this runs once per request.
+ */
+export function upstreamRequestHeaders(
+  headers: IncomingHttpHeaders,
+  host: string,
+  basicAuth: string | undefined,
+  upstreamSessionId: string | undefined,
+  contentLength?: number,
+): string[] {
+  const out = ['host', host];
+  for (const name in headers) {
+    if (FORWARD_DROP.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  const auth = headers.authorization ?? basicAuth;
+  if (auth !== undefined) out.push('authorization', auth);
+  if (contentLength !== undefined) out.push('content-type', 'application/json', 'content-length', String(contentLength));
+  else if (headers['content-type'] !== undefined) out.push('content-type', headers['content-type']);
+  if (upstreamSessionId !== undefined) out.push('mcp-session-id', upstreamSessionId);
+  return out;
+}
 
 /**
  * Request headers to forward upstream: the client's end-to-end headers minus hop-by-hop ones,

@@ -20,7 +20,7 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
 } from '../runtime/protocol.js';
 import type { SessionChange } from '../runtime/session-record.js';
-import { SessionIdCodec, sessionFingerprint } from '../runtime/session-id.js';
+import { SessionIdCodec, sessionFingerprint, type VerifiedSessionId } from '../runtime/session-id.js';
 import { SessionStoreUnavailableError, type SessionStore } from '../runtime/session-store.js';
 import { VERSION } from '../version.js';
 import { BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
@@ -87,6 +87,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
   const codec = new SessionIdCodec(options.sessionSecrets);
+  const verifier = new VerifiedIdCache(codec);
   const store = options.store;
   const connector = options.upstream;
   const bus = options.bus ?? new MemoryMessageBus();
@@ -199,7 +200,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
   function resolveSession(req: IncomingMessage): { sid: string | undefined; pending?: Promise<LocalSession | undefined> } {
     const sid = headerValue(req.headers, SESSION_ID_HEADER);
     if (sid === undefined) return { sid };
-    const verified = codec.verify(sid, headerValue(req.headers, principalHeader));
+    const verified = verifier.verify(sid, headerValue(req.headers, principalHeader));
     if (!verified) return { sid, pending: Promise.resolve(undefined) };
     const pending = sessions.resolve(sid, verified.principal);
     pending.catch(() => undefined); // observed below; avoid an unhandled rejection if we answer early
@@ -270,12 +271,17 @@ export function createProxy(options: ProxyOptions): McpProxy {
   }
 
   async function forwardPost(session: LocalSession, p: ClientPost): Promise<void> {
-    const initializedNotification = p.messages.some((m) => isNotification(m) && m.method === HANDSHAKE_METHODS.initialized);
-    const changes = p.messages.map(toChange).filter((c): c is SessionChange => c !== undefined);
+    let initializedNotification = false;
+    let changes: SessionChange[] | undefined;
+    for (const m of p.messages) {
+      if (isNotification(m) && m.method === HANDSHAKE_METHODS.initialized) initializedNotification = true;
+      const change = toChange(m);
+      if (change) (changes ??= []).push(change);
+    }
     for (let attempt = 0; attempt < 2; attempt++) {
       let up: UpstreamSession;
       try {
-        up = await sessions.upstreamFor(session, p.req);
+        up = sessions.readyUpstream(session) ?? (await sessions.upstreamFor(session, p.req));
         if (initializedNotification) {
           if (up.initialized && p.messages.length === 1) {
             // The handshake replay already sent it to this upstream session: do not send it twice.
@@ -294,7 +300,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
             throw err;
           }
         }
-        if (attempt === 0) {
+        if (attempt === 0 && changes) {
           for (const change of changes) {
             if (!(await sessions.recordChange(session, up, change))) throw new SessionGoneError();
           }
@@ -381,7 +387,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
   async function del(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const sid = headerValue(req.headers, SESSION_ID_HEADER);
     if (sid === undefined) return sendJsonRpcError(res, 400, ErrorCode.ServerError, 'Bad Request: Mcp-Session-Id header is required');
-    if (!codec.verify(sid, headerValue(req.headers, principalHeader))) {
+    if (!verifier.verify(sid, headerValue(req.headers, principalHeader))) {
       return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
     }
     let existed: boolean;
@@ -435,6 +441,44 @@ export function createProxy(options: ProxyOptions): McpProxy {
       return closing;
     },
   };
+}
+
+/** How many verified (session id, credential) pairs {@link VerifiedIdCache} keeps. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
+/**
+ * Remembers session ids that passed {@link SessionIdCodec.verify}, with the credential they were
+ * presented with, so a steady-state request skips the two HMAC-SHA256 computations. Exact: a hit needs
+ * the same id and the same credential, and verification depends on nothing else (the secrets are fixed
+ * for the life of the process). Failures are never cached, so forged ids cannot fill it. Least recently
+ * used pairs go first once {@link VERIFIED_CACHE_SIZE} are held.
+ */
+export class VerifiedIdCache {
+  readonly #entries = new Map<string, { credential: string; verified: VerifiedSessionId }>();
+
+  constructor(
+    readonly codec: SessionIdCodec,
+    readonly size = VERIFIED_CACHE_SIZE,
+  ) {}
+
+  verify(id: string, credential: string | undefined): VerifiedSessionId | undefined {
+    // The codec hashes an absent credential like the empty string; so does the cache.
+    const cred = credential ?? '';
+    const hit = this.#entries.get(id);
+    if (hit !== undefined && hit.credential === cred) {
+      this.#entries.delete(id);
+      this.#entries.set(id, hit);
+      return hit.verified;
+    }
+    const verified = this.codec.verify(id, credential);
+    if (verified) {
+      if (hit === undefined && this.#entries.size >= this.size) {
+        this.#entries.delete(this.#entries.keys().next().value!);
+      }
+      this.#entries.set(id, { credential: cred, verified });
+    }
+    return verified;
+  }
 }
 
 /** The replayable state change a client message makes, if any. */

@@ -141,6 +141,17 @@ export class SessionManager {
   }
 
   /**
+   * The open upstream session of `session` if it can be used as it is (open, in sync with the record,
+   * not being opened or re-synced): the steady-state case, answered without a promise. Otherwise
+   * `undefined`, and the caller goes through {@link upstreamFor}.
+   */
+  readyUpstream(session: LocalSession): UpstreamSession | undefined {
+    const up = session.upstream;
+    if (up === undefined || up.closed || session.opening || session.syncing) return undefined;
+    return up.applied.revision === session.record.revision ? up : undefined;
+  }
+
+  /**
    * A usable upstream session for `session`: the open one, or a new one by handshake replay; then
    * re-synced (`logging/setLevel`, `resources/(un)subscribe`) if the record changed since.
    * `req` supplies the client's headers (e.g. `Authorization`) for an HTTP upstream.
