@@ -12,9 +12,7 @@ import { promisify } from 'node:util';
 import { createTwoFilesPatch } from 'diff';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../analyzer/types.js';
-import { resolveRoot } from '../../analyzer/project.js';
-import { planApply, writeApply, type ApplyResult, type StoreKind } from '../../apply/engine.js';
-import { transforms } from '../../../transforms/index.js';
+import type { ApplyResult, StoreKind } from '../../apply/engine.js';
 import { ExitCode } from '../exit-codes.js';
 
 export interface ApplyArgs {
@@ -42,6 +40,12 @@ export const applyCommand: CommandModule<object, ApplyArgs> = {
   handler: async (argv) => {
     const out = (s: string): boolean => process.stdout.write(s);
     const err = (s: string): boolean => process.stderr.write(s);
+    // Loaded on demand: the codemods pull in the TypeScript compiler, which `proxy` never needs.
+    const [{ resolveRoot }, { planApply, writeApply }, { transforms }] = await Promise.all([
+      import('../../analyzer/project.js'),
+      import('../../apply/engine.js'),
+      import('../../../transforms/index.js'),
+    ]);
     if (argv.list) {
       for (const t of transforms) out(`${t.id.padEnd(20)} ${t.title}  [${t.fixes.join(', ')}]\n`);
       return;
