@@ -2,7 +2,7 @@
  * A real `redis-server` for integration tests and benchmarks.
  *
  * Runs on a free loopback port in its own temp dir, with persistence off
- * (`--save '' --appendonly no`), bound to 127.0.0.1 only. `startRedis()` resolves once the server
+ * (`--save '' --appendonly no`; `appendOnly: true` turns the AOF on), bound to 127.0.0.1 only. `startRedis()` resolves once the server
  * answers PING. The helpers talk RESP over a plain socket (no client library), so they add no
  * background traffic of their own: `commandStats()` deltas count only what the code under test sent,
  * plus the `INFO` calls themselves (reported as `info`; subtract or ignore them).
@@ -23,6 +23,18 @@ export interface StartRedisOptions {
   name?: string;
   /** Binary. Default `redis-server` on PATH. */
   binary?: string;
+  /**
+   * Turn the append-only file on (`--appendonly yes --appendfsync always`, in the instance's temp dir),
+   * so data survives `restart()`, even with `signal: 'SIGKILL'`. Default false (no persistence).
+   */
+  appendOnly?: boolean;
+}
+
+export interface RedisRestartOptions {
+  /** Signal that stops the server. Default `SIGTERM`; `SIGKILL` simulates a crash. */
+  signal?: NodeJS.Signals;
+  /** How long to stay down before starting again, ms. Default 0. */
+  downMs?: number;
 }
 
 export interface CommandStat {
@@ -48,8 +60,11 @@ export interface RedisInstance {
   dbsize(): Promise<number>;
   /** All keys matching `pattern` (SCAN, bounded). */
   keys(pattern?: string): Promise<string[]>;
-  /** Stop (SIGTERM, persistence is off) and start again on the same port: all data is lost. */
-  restart(): Promise<void>;
+  /**
+   * Stop (SIGTERM, or `opts.signal`), stay down for `opts.downMs`, and start again on the same port.
+   * Without `appendOnly` all data is lost; with it, the data comes back from the append-only file.
+   */
+  restart(opts?: RedisRestartOptions): Promise<void>;
   /** Stop without removing the temp dir (see `stop`). */
   kill(): Promise<void>;
   /** Stop the server and remove its temp dir. Idempotent. */
@@ -69,7 +84,8 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisIns
     '--port', String(p),
     '--bind', '127.0.0.1',
     '--save', '',
-    '--appendonly', 'no',
+    '--appendonly', opts.appendOnly ? 'yes' : 'no',
+    ...(opts.appendOnly ? ['--appendfsync', 'always'] : []),
     '--dir', dir,
     '--daemonize', 'no',
     '--protected-mode', 'yes',
@@ -140,9 +156,10 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisIns
       }
       return [...found].sort();
     },
-    async restart() {
-      await proc?.stop();
+    async restart(restartOpts: RedisRestartOptions = {}) {
+      await proc?.stop(restartOpts.signal ? { signal: restartOpts.signal } : undefined);
       proc = undefined;
+      if (restartOpts.downMs) await new Promise((r) => setTimeout(r, restartOpts.downMs));
       const fixed = port;
       let lastErr: unknown;
       // Same port, so clients can reconnect; right after a stop the port may briefly still be busy.
