@@ -120,7 +120,10 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         logger.warn({ err: err.message }, 'Redis connection error (retrying)');
       }
     };
-    const client = createRedisClient(config.store, { onError });
+    // No auto-pipelining: a steady-state request sends one PEXPIRE, and ioredis's auto-pipelining would
+    // wrap each in a Pipeline, send it a turn later and hold it while another pipeline is in flight.
+    // Measured with bench/proxy: less CPU per request and more throughput at concurrency 1 and 16.
+    const client = createRedisClient(config.store, { onError, enableAutoPipelining: false });
     store = new RedisSessionStore({ client, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
     bus = new RedisMessageBus(client, { onError });
     if (!(await waitForRedis(client))) logger.warn('Redis is not reachable yet; requests get 503 until it is');
