@@ -11,7 +11,7 @@ import { SessionIdCodec } from '../runtime/session-id.js';
 import type { SessionStore } from '../runtime/session-store.js';
 import { HttpUpstreamConnector } from './http-upstream.js';
 import { createLogger, type LogLevel } from './logger.js';
-import { createProxy, type McpProxy } from './server.js';
+import { createProxy, isLoopbackHost, type McpProxy } from './server.js';
 import { StdioUpstreamConnector } from './stdio-upstream.js';
 import type { UpstreamConnector } from './upstream.js';
 
@@ -137,7 +137,9 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     sessionSecrets: secrets,
     path: config.path,
     principalHeader: config.principalHeader,
-    ...(config.allowedOrigins && config.allowedOrigins.length > 0 ? { allowedOrigins: config.allowedOrigins } : {}),
+    ...(config.allowedOrigins && config.allowedOrigins.length > 0
+      ? { allowedOrigins: config.allowedOrigins }
+      : { loopbackOriginsOnly: isLoopbackHost(config.host) }),
     maxBodyBytes: config.maxBodyBytes,
     maxSessions: config.maxSessions,
     idleTimeoutMs: config.idleTimeoutMs,

@@ -47,6 +47,13 @@ export interface ProxyOptions {
   principalHeader?: string;
   /** If set, requests whose `Origin` header is present and not listed get 403. */
   allowedOrigins?: readonly string[];
+  /**
+   * Without `allowedOrigins`: accept only loopback `Origin`s (any port), as a server bound to loopback
+   * must against DNS rebinding (spec 2025-06-18+ "Security Warning": validate `Origin`; 2025-11-25: an
+   * invalid `Origin` MUST get 403; SDK `createMcpExpressApp` does the same for a 127.0.0.1 host).
+   * Requests without `Origin` (non-browser clients) are unaffected.
+   */
+  loopbackOriginsOnly?: boolean;
   /** Largest accepted POST body, bytes. Default 4 MiB (as SDK 1.x). */
   maxBodyBytes?: number;
   /** Most upstream sessions open on this replica. Default 1000. */
@@ -86,6 +93,8 @@ export function createProxy(options: ProxyOptions): McpProxy {
   const principalHeader = (options.principalHeader ?? 'authorization').toLowerCase();
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
+  const originAllowed = (origin: string): boolean =>
+    allowedOrigins ? allowedOrigins.has(origin) : options.loopbackOriginsOnly ? isLoopbackOrigin(origin) : true;
   const codec = new SessionIdCodec(options.sessionSecrets);
   const verifier = new VerifiedIdCache(codec);
   const store = options.store;
@@ -153,7 +162,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
     if (pathname === healthPath && (req.method === 'GET' || req.method === 'HEAD')) return await health(res);
     if (pathname !== path) return sendJsonRpcError(res, 404, ErrorCode.ServerError, 'Not Found');
     const origin = req.headers.origin;
-    if (allowedOrigins && origin !== undefined && !allowedOrigins.has(origin)) {
+    if (origin !== undefined && !originAllowed(origin)) {
       return sendJsonRpcError(res, 403, ErrorCode.ServerError, 'Forbidden: Origin not allowed');
     }
     const method = req.method ?? '';
@@ -495,4 +504,21 @@ function toChange(m: JsonRpcMessage): SessionChange | undefined {
     default:
       return undefined;
   }
+}
+
+/** `http://127.0.0.1:3000`, `http://localhost`, `http://[::1]:8080`: an origin on this machine. */
+export function isLoopbackOrigin(origin: string): boolean {
+  let host: string;
+  try {
+    host = new URL(origin).hostname;
+  } catch {
+    return false; // includes the opaque origin "null"
+  }
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** True for a listen host that only this machine can reach. */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
 }

@@ -114,7 +114,7 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         requiresArg: true,
       })
       .option('allowed-origins', {
-        describe: 'Allowed Origin values (repeat or comma-separate); a request with another Origin gets 403. Default: any',
+        describe: 'Allowed Origin values (repeat or comma-separate); a request with another Origin gets 403. Default: loopback origins when listening on loopback (DNS-rebinding protection), any otherwise',
         type: 'string',
         array: true,
         requiresArg: true,
