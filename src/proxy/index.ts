@@ -16,6 +16,7 @@ import { StdioUpstreamConnector } from './stdio-upstream.js';
 import type { UpstreamConnector } from './upstream.js';
 
 export { createProxy, type McpProxy, type ProxyOptions } from './server.js';
+export { ProxyMetrics } from './metrics.js';
 export { HttpUpstreamConnector, type HttpUpstreamOptions } from './http-upstream.js';
 export { StdioUpstreamConnector, childEnvironment, type StdioUpstreamOptions } from './stdio-upstream.js';
 export { SessionManager, CapacityError, SessionGoneError, type LocalSession } from './sessions.js';
@@ -44,6 +45,8 @@ export interface ProxyConfig {
   maxSessions: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
+  /** Longest wait for in-flight requests on graceful shutdown, ms. Default 10,000. */
+  shutdownTimeoutMs?: number;
   logLevel?: LogLevel;
   logger?: Logger;
 }
@@ -62,6 +65,8 @@ export interface RunningProxy {
   url: string;
   host: string;
   port: number;
+  /** Graceful shutdown (see {@link McpProxy.shutdown}) bounded by `shutdownTimeoutMs`. */
+  shutdown(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -156,5 +161,12 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     { url: bound.url, store: isMemory ? 'memory' : 'redis', upstream: connector.kind, maxSessions: config.maxSessions },
     'listening',
   );
-  return { proxy, url: bound.url, host: bound.host, port: bound.port, close: () => proxy.close() };
+  return {
+    proxy,
+    url: bound.url,
+    host: bound.host,
+    port: bound.port,
+    shutdown: () => proxy.shutdown({ timeoutMs: config.shutdownTimeoutMs ?? 10_000 }),
+    close: () => proxy.close(),
+  };
 }

@@ -25,6 +25,7 @@ import { SessionStoreUnavailableError, type SessionStore } from '../runtime/sess
 import { VERSION } from '../version.js';
 import { BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
 import { createLogger } from './logger.js';
+import { ProxyMetrics } from './metrics.js';
 import { CapacityError, SessionGoneError, SessionManager, type LocalSession } from './sessions.js';
 import { UpstreamError, UpstreamLostSessionError, type ClientPost, type UpstreamConnector, type UpstreamSession } from './upstream.js';
 
@@ -43,6 +44,10 @@ export interface ProxyOptions {
   path?: string;
   /** Health endpoint path. Default `/healthz`. */
   healthPath?: string;
+  /** Readiness endpoint path. Default `/readyz`. */
+  readyPath?: string;
+  /** Prometheus metrics endpoint path. Default `/metrics`. */
+  metricsPath?: string;
   /** Header whose value identifies the principal (lower-case). Default `authorization`. */
   principalHeader?: string;
   /** If set, requests whose `Origin` header is present and not listed get 403. */
@@ -70,6 +75,17 @@ export interface McpProxy {
   readonly options: Readonly<ProxyOptions>;
   /** Starts listening; resolves to the bound address and the MCP endpoint URL. */
   listen(port: number, host?: string): Promise<{ host: string; port: number; url: string }>;
+  /** This proxy's Prometheus metrics (its own registry). */
+  readonly metrics: ProxyMetrics;
+  /** False once {@link shutdown} has begun (`/readyz` answers 503). */
+  readonly accepting: boolean;
+  /**
+   * Graceful shutdown: marks the replica not ready, waits `unreadyGraceMs` (default 0) so load
+   * balancers notice, stops accepting connections, ends standalone GET SSE streams after a
+   * `retry: 1000` line, lets in-flight requests finish for up to `timeoutMs` (default 10,000), then
+   * {@link close}s. Resolves to the number of requests still in flight when the timeout cut them off.
+   */
+  shutdown(opts?: { timeoutMs?: number; unreadyGraceMs?: number }): Promise<number>;
   /** Stops accepting connections, ends open streams, closes upstream sessions, the bus, the store and the connector. */
   close(): Promise<void>;
 }
@@ -90,6 +106,8 @@ export function createProxy(options: ProxyOptions): McpProxy {
   const logger = options.logger ?? createLogger('info');
   const path = options.path ?? '/mcp';
   const healthPath = options.healthPath ?? '/healthz';
+  const readyPath = options.readyPath ?? '/readyz';
+  const metricsPath = options.metricsPath ?? '/metrics';
   const principalHeader = (options.principalHeader ?? 'authorization').toLowerCase();
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
@@ -97,7 +115,10 @@ export function createProxy(options: ProxyOptions): McpProxy {
     allowedOrigins ? allowedOrigins.has(origin) : options.loopbackOriginsOnly ? isLoopbackOrigin(origin) : true;
   const codec = new SessionIdCodec(options.sessionSecrets);
   const verifier = new VerifiedIdCache(codec);
-  const store = options.store;
+  // Assigned before the store is wrapped; the gauge reads it at scrape time.
+  let sessionsRef: SessionManager | undefined;
+  const metrics = new ProxyMetrics({ openUpstreams: () => sessionsRef?.openUpstreams ?? 0 });
+  const store = metrics.instrumentStore(options.store);
   const connector = options.upstream;
   const bus = options.bus ?? new MemoryMessageBus();
   const sessions = new SessionManager({
@@ -108,11 +129,30 @@ export function createProxy(options: ProxyOptions): McpProxy {
     maxSessions: options.maxSessions ?? 1000,
     idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
     logger,
+    onHandshakeReplay: () => metrics.handshakeReplays.inc(),
   });
+  sessionsRef = sessions;
   const started = sessions.start();
+
+  /** Set by shutdown(): `/readyz` answers 503 and responses carry `Connection: close`. */
+  let draining = false;
+  /** Requests being answered, except standalone GET SSE streams. */
+  let inFlight = 0;
+  let onIdle: (() => void) | undefined;
+  /** Open standalone GET SSE streams, ended with a `retry:` line on shutdown. */
+  const getStreams = new Set<ServerResponse>();
 
   const debug = logger.isLevelEnabled('debug');
   const server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
+    const isStream = req.method === 'GET' && (req.url === path || req.url?.startsWith(`${path}?`));
+    if (isStream) getStreams.add(res);
+    else inFlight++;
+    if (draining) res.setHeader('connection', 'close');
+    res.once('close', () => {
+      metrics.request(req.method, res.statusCode);
+      if (isStream) getStreams.delete(res);
+      else if (--inFlight === 0 && onIdle) onIdle();
+    });
     if (debug) {
       const started = performance.now();
       res.once('close', () => {
@@ -160,6 +200,8 @@ export function createProxy(options: ProxyOptions): McpProxy {
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
     if (pathname === healthPath && (req.method === 'GET' || req.method === 'HEAD')) return await health(res);
+    if (pathname === readyPath && (req.method === 'GET' || req.method === 'HEAD')) return await ready(res);
+    if (pathname === metricsPath && req.method === 'GET') return await scrape(res);
     if (pathname !== path) return sendJsonRpcError(res, 404, ErrorCode.ServerError, 'Not Found');
     const origin = req.headers.origin;
     if (origin !== undefined && !originAllowed(origin)) {
@@ -199,6 +241,28 @@ export function createProxy(options: ProxyOptions): McpProxy {
       version: VERSION,
     });
     res.writeHead(storeOk ? 200 : 503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
+  }
+
+  /** Ready for new work: not shutting down and the store answers. */
+  async function ready(res: ServerResponse): Promise<void> {
+    let storeOk = true;
+    if (!draining) {
+      try {
+        await store.ping();
+      } catch {
+        storeOk = false;
+      }
+    }
+    const ok = !draining && storeOk;
+    const body = JSON.stringify({ status: ok ? 'ready' : 'unavailable', store: draining ? 'unchecked' : storeOk ? 'ok' : 'unavailable', shuttingDown: draining });
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
+  }
+
+  async function scrape(res: ServerResponse): Promise<void> {
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
     res.end(body);
   }
 
@@ -357,6 +421,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
       }
       sessions.adopt(record, outcome.session);
       adopted = true;
+      metrics.sessionsCreated.inc();
       logger.debug({ session: sessionFingerprint(id), protocolVersion: negotiated }, 'session created');
       outcome.respond(res, { [SESSION_ID_HEADER]: id });
     } catch (err) {
@@ -417,10 +482,56 @@ export function createProxy(options: ProxyOptions): McpProxy {
   }
 
   let closing: Promise<void> | undefined;
+  let shuttingDown: Promise<number> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      draining = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await started.catch(() => undefined);
+      await sessions.close();
+      // Streams still open (GET, long POSTs) end now.
+      server.closeAllConnections();
+      await stopped;
+      await connector.close();
+      await bus.close();
+      await store.close();
+    })();
+    return closing;
+  };
   return {
     server,
     sessions,
     options,
+    metrics,
+    get accepting() {
+      return !draining;
+    },
+    shutdown({ timeoutMs = 10_000, unreadyGraceMs = 0 } = {}) {
+      shuttingDown ??= (async () => {
+        draining = true;
+        logger.info({ inFlight, streams: getStreams.size, timeoutMs }, 'draining');
+        if (unreadyGraceMs > 0) await new Promise((r) => setTimeout(r, unreadyGraceMs));
+        server.close();
+        server.closeIdleConnections();
+        // Standalone GET streams never end by themselves: tell clients to reconnect (elsewhere) soon.
+        for (const res of getStreams) endStream(res);
+        let timer: NodeJS.Timeout | undefined;
+        if (inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            onIdle = resolve;
+            timer = setTimeout(resolve, timeoutMs);
+          });
+        }
+        clearTimeout(timer);
+        onIdle = undefined;
+        const cut = inFlight;
+        if (cut > 0) logger.warn({ inFlight: cut }, 'shutdown timeout: ending requests still in flight');
+        await close();
+        return cut;
+      })();
+      return shuttingDown;
+    },
     async listen(port: number, host = '127.0.0.1') {
       await started;
       await new Promise<void>((resolve, reject) => {
@@ -434,22 +545,19 @@ export function createProxy(options: ProxyOptions): McpProxy {
       const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       return { host: addr.address, port: addr.port, url: `http://${shownHost}:${addr.port}${path}` };
     },
-    close() {
-      closing ??= (async () => {
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        await started.catch(() => undefined);
-        await sessions.close();
-        // Streams still open (GET, long POSTs) end now.
-        server.closeAllConnections();
-        await stopped;
-        await connector.close();
-        await bus.close();
-        await store.close();
-      })();
-      return closing;
-    },
+    close,
   };
+}
+
+/** Ends a standalone SSE stream with a `retry:` line so the client reconnects after 1 s. */
+function endStream(res: ServerResponse): void {
+  if (res.writableEnded || res.destroyed) return;
+  if (!res.headersSent) {
+    res.destroy();
+    return;
+  }
+  // Destroyed once flushed: a relayed upstream stream may still try to write to it.
+  res.end('retry: 1000\n\n', () => res.destroy());
 }
 
 /** How many verified (session id, credential) pairs {@link VerifiedIdCache} keeps. */

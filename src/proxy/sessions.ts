@@ -48,6 +48,8 @@ export interface SessionManagerOptions {
   /** Close an upstream session unused for this long, ms (the record stays in the store). */
   idleTimeoutMs: number;
   logger: Logger;
+  /** Called once per upstream session opened by handshake replay (metrics). */
+  onHandshakeReplay?: () => void;
 }
 
 function stateOf(record: SessionRecord): AppliedState {
@@ -199,6 +201,7 @@ export class SessionManager {
       await up.close('terminated');
       throw new SessionGoneError();
     }
+    this.#o.onHandshakeReplay?.();
     this.#o.logger.debug({ session: sessionFingerprint(session.id) }, 'opened upstream session by handshake replay');
     session.upstream = up;
     return up;

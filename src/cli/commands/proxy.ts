@@ -1,7 +1,7 @@
 /**
  * `mcp-migrate proxy`: run a stateful MCP server behind any round-robin load balancer. See docs/proxy.md
  * for the full contract. Every flag also reads `MCP_MIGRATE_<FLAG>` (e.g. `MCP_MIGRATE_STORE`).
- * Logs are JSON lines on stderr; stdout stays empty. Exit codes: 0 after SIGTERM/SIGINT, 2 for usage
+ * Logs are JSON lines on stderr; stdout stays empty. Exit codes: 0 after SIGTERM/SIGINT (graceful drain), 2 for usage
  * and configuration errors, including a port that cannot be bound.
  */
 import type { Argv, CommandModule } from 'yargs';
@@ -22,6 +22,7 @@ export interface ProxyArgs {
   'idle-timeout': number;
   'session-ttl': number;
   'handshake-timeout': number;
+  'shutdown-timeout'?: number;
   'store-prefix': string;
   'log-level': LogLevel;
   '--'?: (string | number)[];
@@ -72,6 +73,7 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     maxSessions: Math.floor(positive('max-sessions', argv['max-sessions'] ?? (stdio ? 100 : 1000))),
     idleTimeoutMs: positive('idle-timeout', argv['idle-timeout']) * 1000,
     handshakeTimeoutMs: positive('handshake-timeout', argv['handshake-timeout']) * 1000,
+    shutdownTimeoutMs: positive('shutdown-timeout', argv['shutdown-timeout'] ?? 10) * 1000,
     logLevel: argv['log-level'],
   };
 }
@@ -134,6 +136,12 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         default: 30,
         requiresArg: true,
       })
+      .option('shutdown-timeout', {
+        describe: 'On SIGTERM/SIGINT, seconds to let in-flight requests finish before ending them',
+        type: 'number',
+        default: 10,
+        requiresArg: true,
+      })
       .option('store-prefix', { describe: 'Prefix of every Redis key and channel', type: 'string', default: 'mcpm:', requiresArg: true })
       .option('log-level', { describe: 'Log level of the JSON logs on stderr', choices: LOG_LEVELS, default: 'info' as LogLevel })
       .example('$0 proxy --listen :8080 -- npx -y @modelcontextprotocol/server-everything', 'One replica in front of a stdio server')
@@ -160,9 +168,10 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
     }
     const stop = (signal: NodeJS.Signals) => {
       running.proxy.options.logger?.info({ signal }, 'shutting down');
-      const force = setTimeout(() => process.exit(ExitCode.Ok), 10_000);
+      // Drain (bounded by --shutdown-timeout), then close; a last resort if closing itself hangs.
+      const force = setTimeout(() => process.exit(ExitCode.Ok), (config.shutdownTimeoutMs ?? 10_000) + 10_000);
       force.unref();
-      running.close().then(
+      running.shutdown().then(
         () => process.exit(ExitCode.Ok),
         () => process.exit(ExitCode.Ok),
       );

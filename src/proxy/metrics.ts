@@ -1,0 +1,97 @@
+/**
+ * Prometheus metrics of one proxy (prom-client). Each proxy has its own {@link Registry}, so several
+ * proxies in one process (tests, embedding) do not collide. See docs/proxy.md §Operations.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { NewSessionRecord, SessionChange, SessionRecord } from '../runtime/session-record.js';
+import type { SessionStore } from '../runtime/session-store.js';
+
+/** HTTP methods with their own label value; any other method is counted as `OTHER`. */
+const METHODS = ['GET', 'POST', 'DELETE', 'HEAD', 'OTHER'] as const;
+/** Status code classes (`status` label). */
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+/** Store operations (`op` label of the store latency histogram). */
+const STORE_OPS = ['create', 'load', 'touch', 'update', 'delete', 'ping'] as const;
+type StoreOp = (typeof STORE_OPS)[number];
+
+export interface ProxyMetricsSources {
+  /** Upstream sessions open on this replica, read at scrape time. */
+  openUpstreams: () => number;
+}
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  readonly sessionsCreated: Counter;
+  readonly handshakeReplays: Counter;
+  readonly #requests: Counter<'method' | 'status'>;
+  /** Pre-bound children, indexed by method index * 5 + status class index. */
+  readonly #requestChildren: { inc(): void }[] = [];
+  readonly #storeChildren = new Map<StoreOp, { observe(v: number): void }>();
+
+  constructor(sources: ProxyMetricsSources) {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'mcp_migrate_sessions_open',
+      help: 'Upstream sessions (stdio child processes, HTTP upstream sessions) open on this replica',
+      registers,
+      collect() {
+        this.set(sources.openUpstreams());
+      },
+    });
+    this.sessionsCreated = new Counter({
+      name: 'mcp_migrate_sessions_created_total',
+      help: 'Sessions created (successful initialize) on this replica',
+      registers,
+    });
+    this.handshakeReplays = new Counter({
+      name: 'mcp_migrate_handshake_replays_total',
+      help: 'Upstream sessions opened by replaying the handshake from the session record',
+      registers,
+    });
+    this.#requests = new Counter({
+      name: 'mcp_migrate_requests_total',
+      help: 'HTTP requests answered, by method and status code class',
+      labelNames: ['method', 'status'],
+      registers,
+    });
+    for (const m of METHODS) for (const c of CLASSES) this.#requestChildren.push(this.#requests.labels(m, c));
+    const storeLatency = new Histogram({
+      name: 'mcp_migrate_store_latency_seconds',
+      help: 'Latency of session store calls, by operation (failed calls included)',
+      labelNames: ['op'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    for (const op of STORE_OPS) this.#storeChildren.set(op, storeLatency.labels(op));
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts one answered HTTP request. */
+  request(method: string | undefined, status: number): void {
+    const m = method === 'GET' ? 0 : method === 'POST' ? 1 : method === 'DELETE' ? 2 : method === 'HEAD' ? 3 : 4;
+    const c = Math.min(4, Math.max(0, Math.floor(status / 100) - 1));
+    this.#requestChildren[m * 5 + c]!.inc();
+  }
+
+  /** A store that records the latency of every call in `mcp_migrate_store_latency_seconds`. */
+  instrumentStore(store: SessionStore): SessionStore {
+    const children = this.#storeChildren;
+    const timed = <T>(op: StoreOp, p: () => Promise<T>): Promise<T> => {
+      const started = performance.now();
+      const child = children.get(op)!;
+      return p().finally(() => child.observe((performance.now() - started) / 1000));
+    };
+    return {
+      get ttlMs() {
+        return store.ttlMs;
+      },
+      create: (record: NewSessionRecord): Promise<SessionRecord> => timed('create', () => store.create(record)),
+      load: (id: string) => timed('load', () => store.load(id)),
+      touch: (id: string) => timed('touch', () => store.touch(id)),
+      update: (id: string, change: SessionChange) => timed('update', () => store.update(id, change)),
+      delete: (id: string) => timed('delete', () => store.delete(id)),
+      ping: () => timed('ping', () => store.ping()),
+      close: () => store.close(),
+    };
+  }
+}
