@@ -1,4 +1,4 @@
-import { applyChange, type NewSessionRecord, type SessionChange, type SessionRecord } from './session-record.js';
+import { applyChange, newRecord, type NewSessionRecord, type SessionChange, type SessionRecord } from './session-record.js';
 import type { SessionStore } from './session-store.js';
 
 export interface MemorySessionStoreOptions {
@@ -40,18 +40,7 @@ export class MemorySessionStore implements SessionStore {
 
   async create(input: NewSessionRecord): Promise<SessionRecord> {
     const now = this.#now();
-    const record: SessionRecord = {
-      id: input.id,
-      principal: input.principal,
-      protocolVersion: input.protocolVersion,
-      initializeParams: structuredClone(input.initializeParams),
-      ...(input.loggingLevel !== undefined ? { loggingLevel: input.loggingLevel } : {}),
-      subscriptions: [...(input.subscriptions ?? [])].sort(),
-      createdAt: now,
-      lastSeenAt: now,
-      ttlMs: this.ttlMs,
-      revision: 0,
-    };
+    const record = newRecord(input, now, this.ttlMs);
     this.#entries.set(record.id, { record, expiresAt: now + this.ttlMs });
     return structuredClone(record);
   }

@@ -1,5 +1,5 @@
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import type { NewSessionRecord, SessionChange, SessionRecord } from './session-record.js';
+import { newRecord, type NewSessionRecord, type SessionChange, type SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError, type SessionStore } from './session-store.js';
 
 /**
@@ -82,18 +82,7 @@ export class RedisSessionStore implements SessionStore {
     const result = await this.#run(() => this.#client.multi().hset(key, fields).pexpire(key, this.ttlMs).exec());
     const failed = result?.find(([err]) => err);
     if (!result || failed) throw new SessionStoreUnavailableError('Redis MULTI failed', { cause: failed?.[0] });
-    return {
-      id: input.id,
-      principal: input.principal,
-      protocolVersion: input.protocolVersion,
-      initializeParams: structuredClone(input.initializeParams),
-      ...(input.loggingLevel !== undefined ? { loggingLevel: input.loggingLevel } : {}),
-      subscriptions: [...(input.subscriptions ?? [])].sort(),
-      createdAt: now,
-      lastSeenAt: now,
-      ttlMs: this.ttlMs,
-      revision: 0,
-    };
+    return newRecord(input, now, this.ttlMs);
   }
 
   async load(id: string): Promise<SessionRecord | undefined> {

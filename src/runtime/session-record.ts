@@ -40,6 +40,25 @@ export type SessionChange =
   | { kind: 'unsubscribe'; uri: string };
 
 /** Returns a copy of `record` with `change` applied and `revision` incremented; `record` is not modified. */
+/**
+ * The record a store creates from a new session: a deep copy of the `initialize` params, subscriptions
+ * sorted, created and last seen at `now` (ms since the epoch), revision 0.
+ */
+export function newRecord(input: NewSessionRecord, now: number, ttlMs: number): SessionRecord {
+  return {
+    id: input.id,
+    principal: input.principal,
+    protocolVersion: input.protocolVersion,
+    initializeParams: structuredClone(input.initializeParams),
+    ...(input.loggingLevel !== undefined ? { loggingLevel: input.loggingLevel } : {}),
+    subscriptions: [...(input.subscriptions ?? [])].sort(),
+    createdAt: now,
+    lastSeenAt: now,
+    ttlMs,
+    revision: 0,
+  };
+}
+
 export function applyChange(record: SessionRecord, change: SessionChange): SessionRecord {
   const next: SessionRecord = { ...record, subscriptions: [...record.subscriptions], revision: record.revision + 1 };
   switch (change.kind) {
