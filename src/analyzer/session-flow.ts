@@ -179,8 +179,7 @@ export class SessionFlow {
     const owner = param.parent;
     if (!isFunctionLike(owner)) return [];
     const index = owner.parameters.indexOf(param);
-    const name = owner.name && ts.isIdentifier(owner.name) ? owner.name.text
-      : owner.parent && ts.isVariableDeclaration(owner.parent) && ts.isIdentifier(owner.parent.name) ? owner.parent.name.text : undefined;
+    const name = functionName(owner);
     if (!name || index < 0) return [];
     const out: FunctionLike[] = [];
     for (const site of this.callsByName.get(name) ?? []) {
@@ -634,6 +633,13 @@ export function calleeName(call: ts.CallExpression | ts.NewExpression): string |
 export function functionOf(node: ts.Expression): ts.ArrowFunction | ts.FunctionExpression | undefined {
   const e = skipOuter(node);
   return ts.isArrowFunction(e) || ts.isFunctionExpression(e) ? e : undefined;
+}
+
+/** The name a function is called by: its own (`function f`) or the variable it initializes (`const f = () => …`). */
+export function functionName(fn: FunctionLike): string | undefined {
+  if (fn.name && ts.isIdentifier(fn.name)) return fn.name.text;
+  const parent = fn.parent;
+  return parent && ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name) ? parent.name.text : undefined;
 }
 
 export function enclosingFunction(node: ts.Node): FunctionLike | undefined {

@@ -1,6 +1,6 @@
 import { ts } from 'ts-morph';
 import { enclosingHandler, isInside, isModuleLevel } from '../analyzer/handlers.js';
-import { calleeName, enclosingFunction, skipOuter, type FunctionLike } from '../analyzer/session-flow.js';
+import { calleeName, enclosingFunction, functionName, skipOuter, type FunctionLike } from '../analyzer/session-flow.js';
 import { createRule } from './create-rule.js';
 
 /** `x = …` inside `if (!x) { … }`: lazy initialization of a shared resource, not connection state. */
@@ -132,8 +132,7 @@ export default createRule({
       end() {
         // One level: a module variable written by a helper that a handler calls with request data.
         for (const { assign, declNode, symbolName, helper } of deferred) {
-          const name = helper.name && ts.isIdentifier(helper.name) ? helper.name.text
-            : helper.parent && ts.isVariableDeclaration(helper.parent) && ts.isIdentifier(helper.parent.name) ? helper.parent.name.text : undefined;
+          const name = functionName(helper);
           const site = name && handlerCalls.get(name)?.find(({ call }) => ctx.flow.callees(call).includes(helper));
           if (!site || skip(assign, symbolName) || !dependsOnRequest(ctx, assign.right, helper)) continue;
           report(declNode, symbolName, site.registrar);

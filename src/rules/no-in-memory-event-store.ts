@@ -1,4 +1,5 @@
 import { ts } from 'ts-morph';
+import { isModuleLevel } from '../analyzer/handlers.js';
 import { calleeName } from '../analyzer/session-flow.js';
 import { createRule } from './create-rule.js';
 
@@ -13,8 +14,7 @@ type Resolver = { symbolAt(n: ts.Node): ts.Symbol | undefined };
 function isModuleCollection(flow: Resolver, id: ts.Expression): boolean {
   if (!ts.isIdentifier(id)) return false;
   const decl = flow.symbolAt(id)?.valueDeclaration;
-  return !!decl && ts.isVariableDeclaration(decl) && !!decl.initializer && IN_MEMORY_INIT.test(decl.initializer.getText()) &&
-    ts.isVariableStatement(decl.parent.parent) && ts.isSourceFile(decl.parent.parent.parent);
+  return !!decl && ts.isVariableDeclaration(decl) && !!decl.initializer && IN_MEMORY_INIT.test(decl.initializer.getText()) && isModuleLevel(decl);
 }
 
 /** Events kept in memory: a field initialized with a collection, or a module-level collection the methods write. */

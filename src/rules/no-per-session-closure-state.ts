@@ -1,6 +1,6 @@
 import { ts } from 'ts-morph';
 import { handlerRegistration, isInside, isReplayedHandler } from '../analyzer/handlers.js';
-import { calleeName, enclosingFunction, isFunctionLike, skipOuter, type FunctionLike } from '../analyzer/session-flow.js';
+import { calleeName, enclosingFunction, functionName, isFunctionLike, skipOuter, type FunctionLike } from '../analyzer/session-flow.js';
 import { createRule } from './create-rule.js';
 
 const MUTATORS = new Set(['set', 'add', 'push', 'delete', 'clear', 'splice', 'unshift', 'pop', 'shift']);
@@ -101,13 +101,8 @@ export default createRule({
         if (fn) openers.add(fn);
       }
       // Helpers that build the transport (`newSessionTransport()`) open a session for their callers too.
-      const nameOf = (fn: FunctionLike): string | undefined => {
-        if (fn.name && ts.isIdentifier(fn.name)) return fn.name.text;
-        const parent = fn.parent;
-        return parent && ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name) ? parent.name.text : undefined;
-      };
       for (let level = 0; level < 2 && openers.size > 0; level++) {
-        const names = new Set([...openers].map(nameOf).filter((n): n is string => !!n));
+        const names = new Set([...openers].map(functionName).filter((n): n is string => !!n));
         if (names.size === 0) break;
         const callers = new Set<FunctionLike>();
         for (const file of ctx.flow.sourceFiles) {
