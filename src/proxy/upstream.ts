@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../runtime/jsonrpc.js';
 import type { SessionRecord } from '../runtime/session-record.js';
 
@@ -41,6 +41,17 @@ export interface AppliedState {
   subscriptions: string[];
 }
 
+/**
+ * Receives, message by message, what an upstream session answers to an {@link UpstreamSession.exchange}.
+ * Server-initiated requests arrive with their client-facing id (see `ServerRequestRouter`).
+ */
+export interface ExchangeSink {
+  /** A server message related to the exchange (progress, logging, a server-initiated request), before its response. */
+  message(message: JsonRpcMessage): void;
+  /** The response to one of the exchange's requests. */
+  response(message: JsonRpcResponse): void;
+}
+
 export interface UpstreamSession {
   /** True once the upstream session is unusable (closed, child exited, lost). */
   readonly closed: boolean;
@@ -53,6 +64,21 @@ export interface UpstreamSession {
   applied: AppliedState;
   post(post: ClientPost): Promise<ForwardResult>;
   get(get: ClientGet): Promise<ForwardResult>;
+  /**
+   * Message-level exchange, for fronts that do not relay HTTP bytes (legacy HTTP+SSE, 2026-07-28):
+   * sends client `messages` and reports every related server message and response to `sink`.
+   * Resolves `done` once every request in `messages` has its response (at once if there is none),
+   * `lost` as {@link post}; rejects with {@link UpstreamError}. `headers` are the client's (for
+   * `Authorization` and the like). `signal` abandons the exchange (the client went away).
+   * Optional until every upstream implements it.
+   */
+  exchange?(
+    messages: JsonRpcMessage[],
+    protocolVersion: string,
+    headers: IncomingHttpHeaders,
+    sink: ExchangeSink,
+    signal?: AbortSignal,
+  ): Promise<ForwardResult>;
   /**
    * Sends runtime-originated messages (ids from `runtimeRequestId`) in order, waiting for each
    * request's reply and discarding it. Rejects with {@link UpstreamLostSessionError} if the upstream
