@@ -53,8 +53,18 @@ export const stylish: Reporter = (result, ctx) => {
 function summaryLines(c: ChalkInstance, result: Parameters<Reporter>[0], findings: Finding[]): string[] {
   const { summary } = result;
   const analyzed = `${plural(summary.files, 'file')} analyzed`;
+  const gate = result.gate;
+  const leftOut = [
+    gate?.baselined ? `${gate.baselined} known from the baseline` : '',
+    gate?.suppressed ? `${gate.suppressed} suppressed inline` : '',
+  ].filter(Boolean);
+  const stale = gate?.staleBaselineEntries
+    ? [c.yellow(`  ${gate.staleBaselineEntries === 1 ? '1 baseline entry no longer occurs' : `${gate.staleBaselineEntries} baseline entries no longer occur`}; rewrite the baseline.`)]
+    : [];
   if (findings.length === 0) {
-    return [c.green(`✔ No in-process session state found (${analyzed}).`)];
+    // A clean gate run is not a clean server: say what the baseline and suppressions hid.
+    const head = leftOut.length > 0 ? `✔ No new in-process session state (${[...leftOut, analyzed].join(', ')}).` : `✔ No in-process session state found (${analyzed}).`;
+    return [c.green(head), ...stale];
   }
   const files = new Set(findings.map((f) => f.file)).size;
   const bySeverity = SEVERITIES.filter((s) => summary.bySeverity[s] > 0).map((s) =>
@@ -67,6 +77,8 @@ function summaryLines(c: ChalkInstance, result: Parameters<Reporter>[0], finding
     `${mark} ${c.bold(`${plural(summary.findings, 'finding')} in ${plural(files, 'file')}`)} ` +
       `(${bySeverity.join(', ')}); ${analyzed}`,
     `  ${c.dim('by category:')} ${byCategory.join(', ')}`,
+    ...(leftOut.length > 0 ? [`  ${c.dim('not reported:')} ${leftOut.join(', ')}`] : []),
+    ...stale,
   ];
 }
 

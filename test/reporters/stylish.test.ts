@@ -51,6 +51,21 @@ describe('stylish reporter', () => {
     expect(tail[1]).toBe('  Needs owner routing: `elicitInput` waits for a response only this replica can receive.');
   });
 
+  it('does not call a gated run clean: says what the baseline and suppressions left out', () => {
+    const clean = emptyResult();
+    clean.gate = { suppressed: 1, baselined: 3, staleBaselineEntries: 2 };
+    const out = stylish(clean, ctx());
+    expect(out).toContain('No new in-process session state (3 known from the baseline, 1 suppressed inline, 4 files analyzed).');
+    expect(out).not.toContain('No in-process session state found');
+    expect(out).toContain('2 baseline entries no longer occur; rewrite the baseline.');
+    const found = makeResult();
+    found.gate = { suppressed: 0, baselined: 1, staleBaselineEntries: 0 };
+    const withFindings = stylish(found, ctx());
+    expect(withFindings).toContain('not reported: 1 known from the baseline');
+    expect(withFindings).not.toContain('suppressed inline');
+    expect(withFindings).not.toContain('no longer occur');
+  });
+
   it('says so when nothing is found', () => {
     const out = stylish(emptyResult(), ctx());
     expect(out).toContain('No in-process session state found (4 files analyzed).');
