@@ -124,6 +124,56 @@ export class SessionFlow {
     return this.statefulGenerators.length > 0 || this.sseTransports.length > 0;
   }
 
+  #statefulFiles: Set<ts.SourceFile> | undefined;
+
+  /**
+   * True when `file` belongs to a sessionful server: it opens a sessionful transport, or it is in the
+   * import graph of a file that does (any file that imports such a file, directly or not, and everything
+   * those files import). In a directory holding several servers, files of a stateless server that shares
+   * no entry point with a sessionful one are not in scope. Static `import`/`export … from`,
+   * `import x = require()`, `require()` and `import()` with string literals are followed.
+   */
+  isStatefulFile(file: ts.SourceFile): boolean {
+    if (!this.isStateful) return false;
+    this.#statefulFiles ??= this.computeStatefulFiles();
+    return this.#statefulFiles.has(file);
+  }
+
+  private computeStatefulFiles(): Set<ts.SourceFile> {
+    const imports = new Map<ts.SourceFile, ts.SourceFile[]>();
+    const importers = new Map<ts.SourceFile, ts.SourceFile[]>();
+    const inProject = new Set(this.files);
+    for (const file of this.files) {
+      const targets: ts.SourceFile[] = [];
+      for (const spec of moduleSpecifiers(file)) {
+        const decl = this.symbolAt(spec)?.valueDeclaration;
+        if (decl && ts.isSourceFile(decl) && inProject.has(decl) && decl !== file) targets.push(decl);
+      }
+      imports.set(file, targets);
+      for (const t of targets) {
+        const list = importers.get(t);
+        if (list) list.push(file);
+        else importers.set(t, [file]);
+      }
+    }
+    const closure = (start: Iterable<ts.SourceFile>, edges: Map<ts.SourceFile, ts.SourceFile[]>): Set<ts.SourceFile> => {
+      const seen = new Set(start);
+      const queue = [...seen];
+      while (queue.length > 0) {
+        for (const next of edges.get(queue.pop()!) ?? []) {
+          if (!seen.has(next)) {
+            seen.add(next);
+            queue.push(next);
+          }
+        }
+      }
+      return seen;
+    };
+    const roots = [...this.statefulGenerators, ...this.sseTransports].map((n) => n.getSourceFile());
+    // Entry points that reach a sessionful transport, then everything they load.
+    return closure(closure(roots, importers), imports);
+  }
+
   /** Does this expression evaluate to (or embed) an MCP session id? */
   isSessionId(expr: ts.Expression): boolean {
     const term = this.term(expr);
@@ -667,5 +717,29 @@ export function returnedExpressions(fn: FunctionLike): ts.Expression[] {
     ts.forEachChild(node, visit);
   };
   ts.forEachChild(fn.body, visit);
+  return out;
+}
+
+/** String-literal module specifiers of a file's imports, re-exports, `require()`s and `import()`s. */
+function moduleSpecifiers(file: ts.SourceFile): ts.StringLiteralLike[] {
+  const out: ts.StringLiteralLike[] = [];
+  const dynamic = file.text.includes('require(') || file.text.includes('import(');
+  const visit = (node: ts.Node): void => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteralLike(node.moduleSpecifier)) {
+      out.push(node.moduleSpecifier);
+    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteralLike(node.moduleReference.expression)) {
+      out.push(node.moduleReference.expression);
+    } else if (
+      dynamic &&
+      ts.isCallExpression(node) &&
+      (node.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(node.expression) && node.expression.text === 'require')) &&
+      node.arguments[0] &&
+      ts.isStringLiteralLike(node.arguments[0])
+    ) {
+      out.push(node.arguments[0]);
+    }
+    if (dynamic) ts.forEachChild(node, visit);
+  };
+  ts.forEachChild(file, visit);
   return out;
 }

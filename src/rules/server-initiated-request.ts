@@ -23,7 +23,8 @@ function isRequestObject(flow: { symbolAt(n: ts.Node): ts.Symbol | undefined }, 
  * Server-to-client calls that need a live stream to the client (spec 2025-11-25 Streamable HTTP,
  * "Listening for Messages from the Server"; SDK v1 `Server.createMessage/elicitInput/listRoots`,
  * `Server.notification` with no related request → standalone GET stream). Informational: reported
- * only where the server is sessionful, since that is when routing them across replicas matters.
+ * only in files of a sessionful server (`SessionFlow.isStatefulFile`), since that is when routing them
+ * across replicas matters.
  */
 export default createRule({
   meta: {
@@ -35,7 +36,7 @@ export default createRule({
   },
   create: (ctx) => ({
     [ts.SyntaxKind.CallExpression](node: ts.Node) {
-      if (!ctx.flow.isStateful) return;
+      if (!ctx.flow.isStatefulFile(node.getSourceFile())) return;
       const call = node as ts.CallExpression;
       const callee = skipOuter(call.expression);
       if (!ts.isPropertyAccessExpression(callee)) return;
