@@ -31,6 +31,28 @@ export {
   type SessionEvent,
 } from './message-bus.js';
 export { RedisMessageBus } from './redis-bus.js';
+export {
+  STANDALONE_STREAM,
+  STREAM_ID_PATTERN,
+  MemorySessionStreams,
+  newStreamId,
+  type SessionStreams,
+  type StreamEvent,
+  type StreamFollow,
+  type FollowOptions,
+  type FollowClosedReason,
+  type MemorySessionStreamsOptions,
+} from './session-streams.js';
+export { RedisSessionStreams, compareEntryIds, type RedisSessionStreamsOptions } from './redis-streams.js';
+export {
+  BusServerRequestRouter,
+  newReplicaId,
+  isRewrittenId,
+  replicaOfRewrittenId,
+  REPLICA_ID_PATTERN,
+  type ServerRequestRouter,
+  type BusServerRequestRouterOptions,
+} from './server-requests.js';
 export type { SessionEventStore } from './event-store.js';
 export { handshakeReplay, stateSync, runtimeRequestId, isRuntimeId } from './handshake.js';
 export * from './jsonrpc.js';

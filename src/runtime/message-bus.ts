@@ -17,8 +17,12 @@
 export interface MessageBus {
   /** Publishes `message` on `channel`; resolves when handed to the transport (at-most-once delivery). */
   publish(channel: string, message: string): Promise<void>;
-  /** Subscribes; resolves to an unsubscribe function once the subscription is active. */
-  subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Subscribes; resolves to an unsubscribe function once the subscription is active. With
+   * `confirmed`, a bus that is not connected waits (bounded) and rejects rather than resolving
+   * before the subscription is active (see `RedisMessageBus.subscribe`).
+   */
+  subscribe(channel: string, listener: (message: string) => void, options?: { confirmed?: boolean }): Promise<() => Promise<void>>;
   close(): Promise<void>;
   /**
    * Registers a callback for "deliveries may have been missed" (a pub/sub reconnect). Optional;
