@@ -1,5 +1,6 @@
-import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
 import { handshakeReplay } from '../runtime/handshake.js';
 import {
@@ -10,20 +11,24 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../runtime/jsonrpc.js';
-import { HANDSHAKE_METHODS, PROTOCOL_VERSION_HEADER, SESSION_ID_HEADER } from '../runtime/protocol.js';
+import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, PROTOCOL_VERSION_HEADER, SESSION_ID_HEADER } from '../runtime/protocol.js';
 import type { SessionRecord } from '../runtime/session-record.js';
+import { sessionFingerprint } from '../runtime/session-id.js';
+import { STANDALONE_STREAM } from '../runtime/session-streams.js';
 import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue, HOP_BY_HOP_HEADERS, upstreamRequestHeaders } from './http-util.js';
-import { SseParser } from './sse.js';
+import { ClientSseWriter, SseParser, sseMessageText, type MessageTarget, type SseEvent } from './sse.js';
 import {
+  localUpstreamContext,
   UpstreamError,
   UpstreamLostSessionError,
   type AppliedState,
-  type ClientGet,
   type ClientPost,
   type CloseReason,
+  type ExchangeSink,
   type ForwardResult,
   type InitializeOutcome,
   type UpstreamConnector,
+  type UpstreamContext,
   type UpstreamSession,
 } from './upstream.js';
 
@@ -44,7 +49,17 @@ const MAX_BUFFERED_REPLY = 8 * 1024 * 1024;
 const FREE_SOCKET_TIMEOUT_MS = 4_000;
 
 /** Headers of the client that must not be reused on runtime-originated requests. */
-const RUNTIME_DROP = ['accept', 'content-type', PROTOCOL_VERSION_HEADER, 'last-event-id', 'origin'];
+const RUNTIME_DROP = ['accept', 'content-type', PROTOCOL_VERSION_HEADER, LAST_EVENT_ID_HEADER, 'origin'];
+
+/** Consecutive failures of an upstream standalone GET after which it is given up. */
+const STANDALONE_MAX_FAILURES = 5;
+/** A standalone GET that ended sooner than this after opening counts as a failure (no busy reconnect loop). */
+const STANDALONE_MIN_LIFETIME_MS = 1_000;
+/**
+ * How long an upstream POST whose SSE answer is stored (resumable) is still read after the client
+ * went away, ms: the client can resume it with `Last-Event-ID` meanwhile.
+ */
+const STORED_STREAM_GRACE_MS = 10 * 60_000;
 
 interface UpstreamReply {
   req: ClientRequest;
@@ -69,6 +84,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
   readonly #target: { protocol: string; hostname: string; port: number | undefined; path: string; auth?: string };
   /** `Authorization` from credentials in the upstream URL, sent when the client sends none. */
   readonly basicAuth: string | undefined;
+  #context: UpstreamContext | undefined;
 
   constructor(options: HttpUpstreamOptions) {
     this.url = new URL(options.url);
@@ -95,6 +111,15 @@ export class HttpUpstreamConnector implements UpstreamConnector {
       this.#target.auth = auth;
       this.basicAuth = `Basic ${Buffer.from(auth).toString('base64')}`;
     }
+  }
+
+  attach(context: UpstreamContext): void {
+    this.#context = context;
+  }
+
+  /** The proxy's streams and router (see {@link UpstreamContext}). */
+  get context(): UpstreamContext {
+    return (this.#context ??= localUpstreamContext(this.logger));
   }
 
   /**
@@ -129,18 +154,29 @@ export class HttpUpstreamConnector implements UpstreamConnector {
     const status = res.statusCode ?? 502;
     const response = status >= 200 && status < 300 ? extractResponse(res, body, args.message.id) : undefined;
     const upstreamSid = headerValue(res.headers, SESSION_ID_HEADER);
-    const session =
-      response && 'result' in response
-        ? new HttpUpstreamSession(this, args.sessionId, upstreamSid, { revision: 0, subscriptions: [] })
-        : undefined;
+    let session: HttpUpstreamSession | undefined;
+    if (response && 'result' in response) {
+      const result = response.result;
+      const negotiated =
+        typeof result.protocolVersion === 'string'
+          ? result.protocolVersion
+          : typeof args.message.params?.protocolVersion === 'string'
+            ? args.message.params.protocolVersion
+            : DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
+      session = new HttpUpstreamSession(this, args.sessionId, upstreamSid, { revision: 0, subscriptions: [] }, negotiated, args.req.headers);
+      // Open before the client has the answer, so nothing the server sends after `initialized` is missed.
+      await session.startStandalone();
+    }
+    // Upstream event ids and priming events mean nothing to the client: drop them.
+    const answer = (headerValue(res.headers, 'content-type') ?? '').includes('text/event-stream') ? withoutEventIds(body) : body;
     return {
       ...(response ? { response } : {}),
       ...(session ? { session } : {}),
       respond: (out: ServerResponse, extra: OutgoingHttpHeaders) => {
         const h = forwardableResponseHeaders(res.headers);
         delete h['content-length'];
-        out.writeHead(status, { ...h, 'content-length': body.length, ...extra });
-        out.end(body);
+        out.writeHead(status, { ...h, 'content-length': answer.length, ...extra });
+        out.end(answer);
       },
     };
   }
@@ -162,12 +198,21 @@ export class HttpUpstreamConnector implements UpstreamConnector {
         `upstream refused the replayed initialize (HTTP ${res.statusCode}${response && 'error' in response ? `, ${response.error.message}` : ''})`,
       );
     }
-    const session = new HttpUpstreamSession(this, args.sessionId, headerValue(res.headers, SESSION_ID_HEADER), {
-      revision: args.record.revision,
-      ...(args.record.loggingLevel !== undefined ? { loggingLevel: args.record.loggingLevel } : {}),
-      subscriptions: [...args.record.subscriptions],
-    });
+    const session = new HttpUpstreamSession(
+      this,
+      args.sessionId,
+      headerValue(res.headers, SESSION_ID_HEADER),
+      {
+        revision: args.record.revision,
+        ...(args.record.loggingLevel !== undefined ? { loggingLevel: args.record.loggingLevel } : {}),
+        subscriptions: [...args.record.subscriptions],
+      },
+      args.record.protocolVersion,
+      args.req.headers,
+    );
     try {
+      // Before `initialized`, so what the server sends right after it (e.g. `roots/list`) is not missed.
+      await session.startStandalone();
       await session.sendRuntime(rest, args.record.protocolVersion, args.req);
     } catch (err) {
       await session.close('failed');
@@ -189,6 +234,16 @@ class HttpUpstreamSession implements UpstreamSession {
   #inflight = 0;
   #lastActivity = Date.now();
   readonly #streams = new Set<ClientRequest>();
+  readonly #log: Logger;
+  /** The client's headers of the latest exchange (for `Authorization` on requests the proxy makes itself). */
+  #clientHeaders: IncomingHttpHeaders;
+  /** Background standalone GET (see {@link startStandalone}). */
+  #standalone: ClientRequest | undefined;
+  #standaloneTimer: NodeJS.Timeout | undefined;
+  #standaloneFailures = 0;
+  #standaloneStopped = false;
+  /** The upstream's id of the last event on its standalone stream, sent back as `Last-Event-ID` on reconnect. */
+  #standaloneLastEventId: string | undefined;
 
   constructor(
     readonly connector: HttpUpstreamConnector,
@@ -196,8 +251,13 @@ class HttpUpstreamSession implements UpstreamSession {
     /** The upstream's own session id; undefined for a sessionless upstream. */
     readonly upstreamSessionId: string | undefined,
     applied: AppliedState,
+    /** The session's negotiated protocol version. */
+    readonly protocolVersion: string,
+    clientHeaders: IncomingHttpHeaders,
   ) {
     this.applied = applied;
+    this.#clientHeaders = clientHeaders;
+    this.#log = connector.logger.child({ session: sessionFingerprint(sessionId) });
   }
 
   get closed(): boolean {
@@ -215,31 +275,37 @@ class HttpUpstreamSession implements UpstreamSession {
     return base;
   }
 
-  post(post: ClientPost): Promise<ForwardResult> {
-    const c = this.connector;
-    const headers = upstreamRequestHeaders(post.req.headers, c.hostHeader, c.basicAuth, this.upstreamSessionId, post.raw.length);
-    return this.#exchange('POST', headers, post.raw, post.res);
+  /** Headers of a request the proxy makes itself on this session (reply POST, standalone GET). */
+  #ownHeaders(extra: OutgoingHttpHeaders): OutgoingHttpHeaders {
+    const h = this.#headers({ ...forwardableRequestHeaders(this.#clientHeaders, RUNTIME_DROP), [PROTOCOL_VERSION_HEADER]: this.protocolVersion, ...extra });
+    if (h.authorization === undefined && this.connector.basicAuth !== undefined) h.authorization = this.connector.basicAuth;
+    return h;
   }
 
-  get(get: ClientGet): Promise<ForwardResult> {
+  post(post: ClientPost): Promise<ForwardResult> {
     const c = this.connector;
-    const headers = upstreamRequestHeaders(get.req.headers, c.hostHeader, c.basicAuth, this.upstreamSessionId);
-    return this.#exchange('GET', headers, undefined, get.res);
+    this.#clientHeaders = post.req.headers;
+    const headers = upstreamRequestHeaders(post.req.headers, c.hostHeader, c.basicAuth, this.upstreamSessionId, post.raw.length);
+    let expected = 0;
+    for (const m of post.messages) if (isRequest(m)) expected++;
+    return this.#exchange(headers, post.raw, post.res, expected);
   }
 
   /**
-   * One client exchange: sends it upstream and relays the answer. Resolves `done` once the client's
+   * One client POST: sends it upstream and relays the answer. Resolves `done` once the client's
    * response is over (or the client went away), `lost` if the upstream no longer knows the session
    * (nothing written to the client then). Rejects with {@link UpstreamError} if the upstream could not
-   * be reached. Callback-based rather than `await`-based: this is the per-request hot path.
+   * be reached. JSON and other non-SSE answers are relayed byte for byte; SSE answers go through
+   * {@link ClientSseWriter} (see {@link #relaySse}). Callback-based rather than `await`-based: this
+   * is the per-request hot path.
    */
-  #exchange(method: string, headers: string[], body: Buffer | undefined, out: ServerResponse): Promise<ForwardResult> {
+  #exchange(headers: string[], body: Buffer, out: ServerResponse, expected: number): Promise<ForwardResult> {
     this.#inflight++;
     this.#lastActivity = Date.now();
     return new Promise<ForwardResult>((resolve, reject) => {
       let req: ClientRequest;
       try {
-        req = this.connector.send(method, headers, body);
+        req = this.connector.send('POST', headers, body);
       } catch (err) {
         this.#inflight--;
         reject(err);
@@ -248,9 +314,12 @@ class HttpUpstreamSession implements UpstreamSession {
       this.#streams.add(req);
       let settled = false;
       let responded = false;
+      let writer: ClientSseWriter | undefined;
+      let grace: NodeJS.Timeout | undefined;
       const settle = (result: ForwardResult | UpstreamError) => {
         if (settled) return;
         settled = true;
+        if (grace) clearTimeout(grace);
         out.off('close', onClientClose);
         this.#streams.delete(req);
         this.#inflight--;
@@ -258,15 +327,25 @@ class HttpUpstreamSession implements UpstreamSession {
         if (result instanceof UpstreamError) reject(result);
         else resolve(result);
       };
-      // The client went away before its answer was complete: abort the upstream request too.
+      // The client went away before its answer was complete: abort the upstream request too, unless
+      // the answer is a stored stream the client can resume (then read on, for a bounded time).
       const onClientClose = () => {
-        if (!out.writableFinished) req.destroy();
+        if (out.writableFinished) return settle('done');
+        if (writer?.stored) {
+          grace = setTimeout(() => {
+            req.destroy();
+            settle('done');
+          }, STORED_STREAM_GRACE_MS);
+          grace.unref();
+          return;
+        }
+        req.destroy();
         settle('done');
       };
       out.once('close', onClientClose);
       req.once('error', (err) => {
         // Once the answer has started, a failure surfaces on the response and ends the client's too.
-        if (!responded) settle(new UpstreamError(`upstream ${method} failed: ${err.message}`, 502, { cause: err }));
+        if (!responded) settle(new UpstreamError(`upstream POST failed: ${err.message}`, 502, { cause: err }));
       });
       req.once('response', (res) => {
         responded = true;
@@ -289,9 +368,309 @@ class HttpUpstreamSession implements UpstreamSession {
           }, settle);
           return;
         }
-        relayResponse(res, out, status, method === 'GET');
+        const contentType = res.headers['content-type'];
+        if (status === 200 && contentType !== undefined && contentType.startsWith('text/event-stream')) {
+          writer = new ClientSseWriter({
+            res: out,
+            head: (contentLength) => out.writeHead(status, forwardedResponseHeaders(res.rawHeaders, contentLength)),
+            context: this.connector.context,
+            sessionId: this.sessionId,
+            expected,
+            headDeferMs: HEAD_DEFER_MS,
+          });
+          const w = writer;
+          this.#readSse(res, w, () => {
+            void w.finish().then(() => settle('done'));
+          }, () => {
+            out.destroy();
+            settle('done');
+          });
+          return;
+        }
+        relayResponse(res, out, status, false);
       });
     });
+  }
+
+  /**
+   * Reads an upstream SSE answer: the JSON-RPC messages of its events go to `target` (requests with
+   * their client-facing ids), upstream event ids and priming events are dropped. `onEnd` runs when the
+   * answer is complete, `onError` if it broke off.
+   */
+  #readSse(res: IncomingMessage, target: MessageTarget, onEnd: () => void, onError: () => void, onEvent?: (ev: SseEvent) => void): void {
+    const parser = new SseParser();
+    const decoder = new StringDecoder('utf8');
+    res.on('data', (c: Buffer) => this.#dispatch(parser.feed(decoder.write(c)), target, onEvent));
+    let over = false;
+    res.once('end', () => {
+      if (over) return;
+      over = true;
+      this.#dispatch(parser.feed(decoder.end() + '\n\n'), target, onEvent);
+      onEnd();
+    });
+    const broke = () => {
+      if (over) return;
+      over = true;
+      onError();
+    };
+    res.once('error', broke);
+    res.once('aborted', broke);
+  }
+
+  #dispatch(events: SseEvent[], target: MessageTarget, onEvent?: (ev: SseEvent) => void): void {
+    for (const ev of events) {
+      onEvent?.(ev);
+      // Priming events (spec 2025-11-25) carry an id and no data.
+      if (ev.data === '' || ev.event !== 'message') continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(ev.data);
+      } catch {
+        this.#log.warn({ data: ev.data.slice(0, 200) }, 'upstream sent an SSE event that is not JSON; ignored');
+        continue;
+      }
+      if (Array.isArray(value)) for (const v of value) this.#dispatchOne(v, undefined, target);
+      else this.#dispatchOne(value, ev.data, target);
+    }
+  }
+
+  #dispatchOne(value: unknown, text: string | undefined, target: MessageTarget): void {
+    const kind = classifyMessage(value);
+    if (kind === 'response') target.response(value as JsonRpcResponse, text);
+    else if (kind === 'request') target.message(this.#outgoing(value as JsonRpcRequest));
+    else if (kind === 'notification') target.message(value as JsonRpcMessage);
+    else this.#log.warn('upstream sent an SSE event that is not a JSON-RPC message; ignored');
+  }
+
+  /** A server-initiated request with its client-facing id; the client's answer comes back to {@link #reply}. */
+  #outgoing(request: JsonRpcRequest): JsonRpcRequest {
+    return this.connector.context.router.outgoing(this.sessionId, request, (response) => this.#reply(response));
+  }
+
+  /** Sends the client's answer to a server-initiated request (original id restored) to the upstream session. */
+  #reply(response: JsonRpcResponse): void {
+    if (this.#closed) return;
+    const body = JSON.stringify(response);
+    const headers = this.#ownHeaders({ accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    this.connector.request('POST', headers, body).then(
+      async ({ req, res }) => {
+        const answer = await readAll(req, res, MAX_ERROR_BODY, this.connector.handshakeTimeoutMs).catch(() => Buffer.alloc(0));
+        const status = res.statusCode ?? 502;
+        if (this.upstreamSessionId !== undefined && isLostSession(status, answer)) this.#closed = true;
+        if (status < 200 || status >= 300) this.#log.warn({ status }, 'upstream refused the answer to its request');
+      },
+      (err: Error) => this.#log.warn({ err: err.message }, 'could not pass the answer to a server-initiated request upstream'),
+    );
+  }
+
+  async exchange(
+    messages: JsonRpcMessage[],
+    protocolVersion: string,
+    headers: IncomingHttpHeaders,
+    sink: ExchangeSink,
+    signal?: AbortSignal,
+  ): Promise<ForwardResult> {
+    if (this.#closed) return 'lost';
+    this.#clientHeaders = headers;
+    let delivered = false;
+    const target: MessageTarget = {
+      message: (m) => {
+        delivered = true;
+        sink.message(m);
+      },
+      response: (m) => {
+        delivered = true;
+        sink.response(m);
+      },
+    };
+    const results = await Promise.all(messages.map((m) => this.#exchangeOne(m, protocolVersion, headers, target, signal)));
+    if (!results.includes('lost')) return 'done';
+    if (delivered) throw new UpstreamLostSessionError('upstream lost the session during an exchange');
+    return 'lost';
+  }
+
+  /** One message of {@link exchange}: a POST of its own, its answer (202, JSON or SSE) read into `target`. */
+  #exchangeOne(message: JsonRpcMessage, protocolVersion: string, clientHeaders: IncomingHttpHeaders, target: MessageTarget, signal?: AbortSignal): Promise<ForwardResult> {
+    const body = JSON.stringify(message);
+    const headers = this.#headers({
+      ...forwardableRequestHeaders(clientHeaders, RUNTIME_DROP),
+      accept: 'application/json, text/event-stream',
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      [PROTOCOL_VERSION_HEADER]: protocolVersion,
+    });
+    if (headers.authorization === undefined && this.connector.basicAuth !== undefined) headers.authorization = this.connector.basicAuth;
+    this.#inflight++;
+    this.#lastActivity = Date.now();
+    return new Promise<ForwardResult>((resolve, reject) => {
+      if (signal?.aborted) {
+        this.#inflight--;
+        resolve('done');
+        return;
+      }
+      const req = this.connector.send('POST', headers, body);
+      this.#streams.add(req);
+      let settled = false;
+      const settle = (result: ForwardResult | UpstreamError) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        this.#streams.delete(req);
+        this.#inflight--;
+        this.#lastActivity = Date.now();
+        if (result instanceof UpstreamError) reject(result);
+        else resolve(result);
+      };
+      const onAbort = () => {
+        req.destroy();
+        settle('done');
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.once('error', (err) => settle(new UpstreamError(`upstream POST failed: ${err.message}`, 502, { cause: err })));
+      req.once('response', (res) => {
+        const status = res.statusCode ?? 502;
+        const contentType = res.headers['content-type'] ?? '';
+        if (status >= 200 && status < 300 && contentType.startsWith('text/event-stream')) {
+          this.#readSse(res, target, () => settle('done'), () => settle(new UpstreamError('upstream SSE answer broke off')));
+          return;
+        }
+        readAll(req, res, MAX_BUFFERED_REPLY, this.connector.handshakeTimeoutMs).then((answer) => {
+          if (this.upstreamSessionId !== undefined && (status === 404 || status === 400) && isLostSession(status, answer)) {
+            this.#closed = true;
+            settle('lost');
+            return;
+          }
+          let found = false;
+          if (answer.length > 0 && contentType.includes('json')) {
+            try {
+              const parsed: unknown = JSON.parse(answer.toString('utf8'));
+              for (const v of Array.isArray(parsed) ? parsed : [parsed]) {
+                if (classifyMessage(v) === 'response') {
+                  found = true;
+                  target.response(v as JsonRpcResponse);
+                }
+              }
+            } catch {
+              /* not JSON after all */
+            }
+          }
+          if ((status < 200 || status >= 300) && !found) settle(new UpstreamError(`upstream answered HTTP ${status}`));
+          else settle('done');
+        }, settle);
+      });
+    });
+  }
+
+  /**
+   * Opens the upstream session's standalone stream (a background `GET`, spec §Listening for Messages
+   * from the Server) and resolves once its answer head arrived, or it failed, or after the handshake
+   * timeout. Its messages are appended to the session's standalone stream, where the client's GET
+   * follows them on any replica; server-initiated requests get client-facing ids. A `405` means the
+   * upstream offers none. When it ends or fails, it reconnects with backoff (`Last-Event-ID` of its
+   * last upstream event), giving up after {@link STANDALONE_MAX_FAILURES} failures in a row.
+   */
+  startStandalone(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.connector.handshakeTimeoutMs);
+      timer.unref();
+      this.#openStandalone(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #openStandalone(onHead?: () => void): void {
+    let head = onHead;
+    const headArrived = () => {
+      head?.();
+      head = undefined;
+    };
+    if (this.#closed || this.#standaloneStopped) return headArrived();
+    const headers = this.#ownHeaders({
+      accept: 'text/event-stream',
+      ...(this.#standaloneLastEventId !== undefined ? { [LAST_EVENT_ID_HEADER]: this.#standaloneLastEventId } : {}),
+    });
+    let req: ClientRequest;
+    try {
+      req = this.connector.send('GET', headers);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'could not open the upstream standalone stream');
+      headArrived();
+      return;
+    }
+    this.#standalone = req;
+    const opened = Date.now();
+    req.once('error', () => {
+      headArrived();
+      this.#standaloneEnded(req, opened, false);
+    });
+    req.once('response', (res) => {
+      headArrived();
+      const status = res.statusCode ?? 502;
+      const contentType = res.headers['content-type'] ?? '';
+      if (status === 405) {
+        res.resume();
+        this.#standaloneStopped = true;
+        this.#log.debug('upstream offers no standalone stream (405)');
+        return;
+      }
+      if (status === 200 && contentType.startsWith('text/event-stream')) {
+        const ctx = this.connector.context;
+        const target: MessageTarget = {
+          message: (m) => {
+            ctx.onStandaloneMessage?.();
+            ctx.streams.append(this.sessionId, STANDALONE_STREAM, m).catch((err: Error) => {
+              this.#log.warn({ err: err.message }, 'could not store a message of the upstream standalone stream; lost');
+            });
+          },
+          // A standalone stream carries no responses (except when resuming, and ours are not).
+          response: () => undefined,
+        };
+        this.#readSse(
+          res,
+          target,
+          () => this.#standaloneEnded(req, opened, true),
+          () => this.#standaloneEnded(req, opened, true),
+          (ev) => {
+            if (ev.id !== undefined) this.#standaloneLastEventId = ev.id;
+          },
+        );
+        return;
+      }
+      readAll(req, res, MAX_ERROR_BODY, this.connector.handshakeTimeoutMs).then(
+        (body) => {
+          if (this.upstreamSessionId !== undefined && (status === 404 || status === 400) && isLostSession(status, body)) {
+            this.#closed = true;
+            this.#standaloneStopped = true;
+            this.#log.info({ status }, 'upstream lost the session (standalone stream refused)');
+            return;
+          }
+          this.#log.debug({ status }, 'upstream refused the standalone stream');
+          this.#standaloneEnded(req, opened, false);
+        },
+        () => this.#standaloneEnded(req, opened, false),
+      );
+    });
+  }
+
+  #standaloneEnded(req: ClientRequest, opened: number, wasOpen: boolean): void {
+    if (this.#standalone !== req) return;
+    this.#standalone = undefined;
+    if (this.#closed || this.#standaloneStopped) return;
+    if (wasOpen && Date.now() - opened >= STANDALONE_MIN_LIFETIME_MS) this.#standaloneFailures = 0;
+    else this.#standaloneFailures++;
+    if (this.#standaloneFailures >= STANDALONE_MAX_FAILURES) {
+      this.#standaloneStopped = true;
+      this.#log.warn({ failures: this.#standaloneFailures }, 'giving up the upstream standalone stream');
+      return;
+    }
+    const delay = this.#standaloneFailures === 0 ? 0 : Math.min(250 * 2 ** (this.#standaloneFailures - 1), 4_000);
+    this.#standaloneTimer = setTimeout(() => {
+      this.#standaloneTimer = undefined;
+      this.#openStandalone();
+    }, delay);
+    this.#standaloneTimer.unref();
   }
 
   async sendRuntime(messages: JsonRpcMessage[], protocolVersion: string, clientReq: IncomingMessage): Promise<void> {
@@ -337,6 +716,11 @@ class HttpUpstreamSession implements UpstreamSession {
   async close(reason: CloseReason): Promise<void> {
     const wasClosed = this.#closed;
     this.#closed = true;
+    this.#standaloneStopped = true;
+    if (this.#standaloneTimer) clearTimeout(this.#standaloneTimer);
+    this.#standalone?.destroy();
+    this.#standalone = undefined;
+    this.connector.context.router.forget(this.sessionId);
     for (const req of this.#streams) req.destroy();
     this.#streams.clear();
     if (wasClosed && reason !== 'deleted') return;
@@ -349,6 +733,15 @@ class HttpUpstreamSession implements UpstreamSession {
       this.connector.logger.debug({ err: (err as Error).message, reason }, 'upstream DELETE failed');
     }
   }
+}
+
+/** An SSE body without event ids and priming events: the JSON-RPC `message` events only. */
+function withoutEventIds(body: Buffer): Buffer {
+  let out = '';
+  for (const ev of new SseParser().feed(body.toString('utf8') + '\n\n')) {
+    if (ev.event === 'message' && ev.data !== '') out += sseMessageText(ev.data);
+  }
+  return Buffer.from(out);
 }
 
 /** Whether an upstream 400/404 means "I do not know this session" (SDK 1.x and server-everything wording). */

@@ -11,17 +11,20 @@ import { SessionIdCodec } from '../runtime/session-id.js';
 import type { SessionStore } from '../runtime/session-store.js';
 import { HttpUpstreamConnector } from './http-upstream.js';
 import { createLogger, type LogLevel } from './logger.js';
+import { RedisSessionStreams } from '../runtime/redis-streams.js';
+import { BusServerRequestRouter, newReplicaId } from '../runtime/server-requests.js';
+import { MemorySessionStreams, type SessionStreams } from '../runtime/session-streams.js';
 import { createProxy, isLoopbackHost, type McpProxy } from './server.js';
 import { StdioUpstreamConnector } from './stdio-upstream.js';
 import type { UpstreamConnector } from './upstream.js';
 
-export { createProxy, type McpProxy, type ProxyOptions } from './server.js';
+export { createProxy, REPLICA_HEADER, type McpProxy, type ProxyOptions } from './server.js';
 export { ProxyMetrics } from './metrics.js';
 export { HttpUpstreamConnector, type HttpUpstreamOptions } from './http-upstream.js';
 export { StdioUpstreamConnector, childEnvironment, type StdioUpstreamOptions } from './stdio-upstream.js';
 export { SessionManager, CapacityError, SessionGoneError, type LocalSession } from './sessions.js';
 export { createLogger, LOG_LEVELS, type LogLevel } from './logger.js';
-export type { UpstreamConnector, UpstreamSession, ClientPost, ClientGet, ForwardResult, InitializeOutcome } from './upstream.js';
+export type { UpstreamConnector, UpstreamSession, UpstreamContext, ExchangeSink, ClientPost, ForwardResult, InitializeOutcome } from './upstream.js';
 export { UpstreamError, UpstreamLostSessionError } from './upstream.js';
 
 /** Everything `mcp-migrate proxy` is configured with (the CLI flags, parsed). */
@@ -113,9 +116,11 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
 
   let store: SessionStore;
   let bus: MessageBus;
+  let streams: SessionStreams;
   if (isMemory) {
     store = new MemorySessionStore({ ttlMs: config.sessionTtlMs });
     bus = new MemoryMessageBus();
+    streams = new MemorySessionStreams({ ttlMs: config.sessionTtlMs });
   } else {
     let lastLogged = 0;
     const onError = (err: Error) => {
@@ -131,13 +136,19 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     const client = createRedisClient(config.store, { onError, enableAutoPipelining: false });
     store = new RedisSessionStore({ client, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
     bus = new RedisMessageBus(client, { onError });
+    streams = new RedisSessionStreams({ client, bus, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
     if (!(await waitForRedis(client))) logger.warn('Redis is not reachable yet; requests get 503 until it is');
   }
+  const replicaId = newReplicaId();
+  const router = new BusServerRequestRouter({ bus, replicaId, channelPrefix: prefix });
 
   const proxy = createProxy({
     store,
     bus,
     busChannel: `${prefix}${SESSION_EVENTS_CHANNEL}`,
+    replicaId,
+    streams,
+    router,
     upstream: connector,
     sessionSecrets: secrets,
     path: config.path,
@@ -158,7 +169,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     throw err;
   }
   logger.info(
-    { url: bound.url, store: isMemory ? 'memory' : 'redis', upstream: connector.kind, maxSessions: config.maxSessions },
+    { url: bound.url, store: isMemory ? 'memory' : 'redis', upstream: connector.kind, maxSessions: config.maxSessions, replica: replicaId },
     'listening',
   );
   return {

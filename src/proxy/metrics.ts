@@ -23,6 +23,12 @@ export class ProxyMetrics {
   readonly registry = new Registry();
   readonly sessionsCreated: Counter;
   readonly handshakeReplays: Counter;
+  /** Client standalone GET SSE streams open on this replica. */
+  readonly standaloneStreams: Gauge;
+  /** Messages this replica's upstream sessions sent on their standalone streams (appended to the session's). */
+  readonly standaloneMessages: Counter;
+  readonly #busLag: Histogram;
+  readonly #answers = new Map<'local' | 'remote' | 'unknown', { inc(): void }>();
   readonly #requests: Counter<'method' | 'status'>;
   /** Pre-bound children, indexed by method index * 5 + status class index. */
   readonly #requestChildren: { inc(): void }[] = [];
@@ -63,7 +69,40 @@ export class ProxyMetrics {
       registers,
     });
     for (const op of STORE_OPS) this.#storeChildren.set(op, storeLatency.labels(op));
+    this.standaloneStreams = new Gauge({
+      name: 'mcp_migrate_standalone_streams_open',
+      help: 'Client standalone GET SSE streams open on this replica',
+      registers,
+    });
+    this.standaloneMessages = new Counter({
+      name: 'mcp_migrate_standalone_messages_total',
+      help: "Messages this replica's upstream sessions sent on their standalone streams (stored in the session's standalone stream)",
+      registers,
+    });
+    this.#busLag = new Histogram({
+      name: 'mcp_migrate_bus_lag_seconds',
+      help: 'Time from storing a server-to-client message in a session stream (on any replica) to writing it to a client SSE stream on this replica',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    const answers = new Counter({
+      name: 'mcp_migrate_server_request_answers_total',
+      help: "Clients' answers to server-initiated requests, by where they were routed: local (this replica), remote (another replica, over the bus), unknown (not a rewritten id: forwarded as is)",
+      labelNames: ['outcome'],
+      registers,
+    });
+    for (const o of ['local', 'remote', 'unknown'] as const) this.#answers.set(o, answers.labels(o));
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Records the bus lag of a live event stored at `ts` (ms since the epoch) and written now. */
+  busLag(ts: number): void {
+    this.#busLag.observe(Math.max(0, Date.now() - ts) / 1000);
+  }
+
+  /** Counts one client answer to a server-initiated request, by routing outcome. */
+  answerRouted(outcome: 'local' | 'remote' | 'unknown'): void {
+    this.#answers.get(outcome)!.inc();
   }
 
   /** Counts one answered HTTP request. */

@@ -6,14 +6,17 @@ import {
   ErrorCode,
   isNotification,
   isRequest,
+  isResponse,
   type JsonRpcMessage,
   type JsonRpcRequest,
+  type JsonRpcResponse,
 } from '../runtime/jsonrpc.js';
 import { MemoryMessageBus, SESSION_EVENTS_CHANNEL, type MessageBus } from '../runtime/message-bus.js';
 import {
   allowsBatches,
   DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
   HANDSHAKE_METHODS,
+  LAST_EVENT_ID_HEADER,
   PROTOCOL_VERSION_HEADER,
   RUNTIME_ID_PREFIX,
   SESSION_ID_HEADER,
@@ -22,12 +25,18 @@ import {
 import type { SessionChange } from '../runtime/session-record.js';
 import { SessionIdCodec, sessionFingerprint, type VerifiedSessionId } from '../runtime/session-id.js';
 import { SessionStoreUnavailableError, type SessionStore } from '../runtime/session-store.js';
+import { BusServerRequestRouter, isRewrittenId, newReplicaId, REPLICA_ID_PATTERN, type ServerRequestRouter } from '../runtime/server-requests.js';
+import { MemorySessionStreams, STANDALONE_STREAM, type SessionStreams, type StreamEvent, type StreamFollow } from '../runtime/session-streams.js';
 import { VERSION } from '../version.js';
 import { BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
 import { createLogger } from './logger.js';
 import { ProxyMetrics } from './metrics.js';
 import { CapacityError, SessionGoneError, SessionManager, type LocalSession } from './sessions.js';
+import { SSE_HEADERS, SSE_KEEPALIVE, sseMessage, ssePriming } from './sse.js';
 import { UpstreamError, UpstreamLostSessionError, type ClientPost, type UpstreamConnector, type UpstreamSession } from './upstream.js';
+
+/** Response header naming the replica that answered (tests and operators see who served what). */
+export const REPLICA_HEADER = 'x-mcp-migrate-replica';
 
 export interface ProxyOptions {
   /** Shared session store (memory for one replica, Redis for several). */
@@ -38,6 +47,25 @@ export interface ProxyOptions {
   sessionSecrets: readonly string[];
   /** Cross-replica events. Default: an in-process bus (one replica). */
   bus?: MessageBus;
+  /**
+   * This replica's id: in rewritten server-request ids, bus channel names and the
+   * `x-mcp-migrate-replica` response header. 1–64 of `A-Z a-z 0-9 _ -`. Default: 10 random base36 characters.
+   */
+  replicaId?: string;
+  /**
+   * Server-to-client SSE streams shared by the replicas (standalone streams, resumable POST streams).
+   * Default: {@link MemorySessionStreams} (one replica). Replicas sharing Redis use `RedisSessionStreams`.
+   */
+  streams?: SessionStreams;
+  /**
+   * Routing of clients' answers to server-initiated requests. Default: a `BusServerRequestRouter` on
+   * `bus` with this replica's id. If given, its `replicaId` must equal {@link replicaId}.
+   */
+  router?: ServerRequestRouter;
+  /** Interval of SSE keep-alive comments on GET streams, ms. Default 15,000. */
+  keepAliveMs?: number;
+  /** `retry:` of the priming event sent on standalone GET streams of 2025-11-25+ sessions, ms. Default 1,000. */
+  sseRetryMs?: number;
   /** Channel name for session events. Default `mcpm:session-events`. */
   busChannel?: string;
   /** MCP endpoint path. Default `/mcp`. */
@@ -72,6 +100,10 @@ export interface ProxyOptions {
 export interface McpProxy {
   readonly server: http.Server;
   readonly sessions: SessionManager;
+  /** This replica's id (see {@link ProxyOptions.replicaId}). */
+  readonly replicaId: string;
+  readonly streams: SessionStreams;
+  readonly router: ServerRequestRouter;
   readonly options: Readonly<ProxyOptions>;
   /** Starts listening; resolves to the bound address and the MCP endpoint URL. */
   listen(port: number, host?: string): Promise<{ host: string; port: number; url: string }>;
@@ -115,13 +147,30 @@ export function createProxy(options: ProxyOptions): McpProxy {
     allowedOrigins ? allowedOrigins.has(origin) : options.loopbackOriginsOnly ? isLoopbackOrigin(origin) : true;
   const codec = new SessionIdCodec(options.sessionSecrets);
   const verifier = new VerifiedIdCache(codec);
+  const replicaId = options.replicaId ?? options.router?.replicaId ?? newReplicaId();
+  if (!REPLICA_ID_PATTERN.test(replicaId)) throw new TypeError(`replicaId must be 1-64 of A-Z a-z 0-9 _ -, got ${JSON.stringify(replicaId)}`);
+  if (options.router && options.router.replicaId !== replicaId) {
+    throw new TypeError(`router.replicaId (${options.router.replicaId}) differs from replicaId (${replicaId})`);
+  }
   // Assigned before the store is wrapped; the gauge reads it at scrape time.
   let sessionsRef: SessionManager | undefined;
   const metrics = new ProxyMetrics({ openUpstreams: () => sessionsRef?.openUpstreams ?? 0 });
   const store = metrics.instrumentStore(options.store);
   const connector = options.upstream;
   const bus = options.bus ?? new MemoryMessageBus();
+  const streams = options.streams ?? new MemorySessionStreams({ ttlMs: options.store.ttlMs });
+  const router =
+    options.router ??
+    new BusServerRequestRouter({
+      bus,
+      replicaId,
+      onDrop: (reason, sid) => logger.debug({ reason, session: sessionFingerprint(sid) }, 'answer to a server-initiated request dropped'),
+    });
+  const keepAliveMs = options.keepAliveMs ?? 15_000;
+  const sseRetryMs = options.sseRetryMs ?? 1_000;
+  connector.attach({ streams, router, logger, onStandaloneMessage: () => metrics.standaloneMessages.inc() });
   const sessions = new SessionManager({
+    replicaId,
     store,
     connector,
     bus,
@@ -132,7 +181,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
     onHandshakeReplay: () => metrics.handshakeReplays.inc(),
   });
   sessionsRef = sessions;
-  const started = sessions.start();
+  const started = Promise.all([sessions.start(), (router as { ready?: Promise<void> }).ready]).then(() => undefined);
 
   /** Set by shutdown(): `/readyz` answers 503 and responses carry `Connection: close`. */
   let draining = false;
@@ -145,6 +194,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
   const debug = logger.isLevelEnabled('debug');
   const server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
     const isStream = req.method === 'GET' && (req.url === path || req.url?.startsWith(`${path}?`));
+    res.setHeader(REPLICA_HEADER, replicaId);
     if (isStream) getStreams.add(res);
     else inFlight++;
     if (draining) res.setHeader('connection', 'close');
@@ -337,10 +387,39 @@ export function createProxy(options: ProxyOptions): McpProxy {
     }
     const firstId = messages.length === 1 && isRequest(messages[0]!) ? messages[0].id : null;
     try {
-      await forwardPost(session, { req, res, raw, messages, batch, protocolVersion });
+      let p: ClientPost = { req, res, raw, messages, batch, protocolVersion };
+      if (messages.some(isAnswerToRewritten)) {
+        const rest = await routeAnswers(session, messages);
+        if (rest.length === 0) {
+          // Spec §Sending Messages to the Server: responses only → 202 Accepted.
+          res.writeHead(202).end();
+          return;
+        }
+        if (rest.length !== messages.length) p = { ...p, messages: rest, raw: Buffer.from(JSON.stringify(batch ? rest : rest[0])) };
+      }
+      await forwardPost(session, p);
     } catch (err) {
       fail(res, err, firstId);
     }
+  }
+
+  /**
+   * Hands the client's answers to server-initiated requests (rewritten ids) to the router, which
+   * delivers each to the upstream session that asked, on whichever replica holds it. Returns the
+   * messages left to forward here (anything else, and answers whose id is not a rewritten one).
+   */
+  async function routeAnswers(session: LocalSession, messages: JsonRpcMessage[]): Promise<JsonRpcMessage[]> {
+    const rest: JsonRpcMessage[] = [];
+    for (const m of messages) {
+      if (!isAnswerToRewritten(m)) {
+        rest.push(m);
+        continue;
+      }
+      const outcome = await router.reply(session.id, m);
+      metrics.answerRouted(outcome);
+      if (outcome === 'unknown') rest.push(m);
+    }
+    return rest;
   }
 
   async function forwardPost(session: LocalSession, p: ClientPost): Promise<void> {
@@ -431,6 +510,17 @@ export function createProxy(options: ProxyOptions): McpProxy {
     }
   }
 
+  /**
+   * A client GET: an SSE stream served by the proxy itself from the session's streams (spec
+   * §Listening for Messages from the Server, §Resumability and Redelivery), not relayed upstream.
+   * - Without `Last-Event-ID`, or with one that is not ours: the standalone stream, starting with the
+   *   messages no client stream has taken yet; a newer standalone GET (on any replica) ends this one.
+   * - With a `Last-Event-ID` of one of the session's streams: that stream after that event (the
+   *   standalone stream, or a POST stream, which ends after its last response), on any replica.
+   * Events carry `id:`s; a 2025-11-25+ standalone stream opens with a priming event (`id:` + `retry:`).
+   * While a standalone stream is open here, this replica keeps an upstream session for the session
+   * open (opened in the background if need be), so the session's notifications keep coming.
+   */
   async function get(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const accept = headerValue(req.headers, 'accept') ?? '';
     const { sid, pending } = resolveSession(req);
@@ -438,24 +528,87 @@ export function createProxy(options: ProxyOptions): McpProxy {
     if (!accept.includes('text/event-stream')) {
       return sendJsonRpcError(res, 406, ErrorCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
     }
+    let session: LocalSession | undefined;
     try {
-      const session = await pending;
-      if (!session) return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
-      // The standalone GET stream is served by this replica from its own upstream session (see docs/proxy.md).
-      for (let attempt = 0; attempt < 2; attempt++) {
-        let up: UpstreamSession;
-        try {
-          up = await sessions.upstreamFor(session, req);
-        } catch (err) {
-          if (err instanceof UpstreamLostSessionError && attempt === 0) continue;
-          throw err;
-        }
-        if ((await up.get({ req, res })) === 'done') return;
-      }
-      throw new UpstreamError('upstream lost the session again right after a handshake replay');
+      session = await pending;
     } catch (err) {
-      fail(res, err);
+      return fail(res, err);
     }
+    if (!session) return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
+    const lastEventId = headerValue(req.headers, LAST_EVENT_ID_HEADER);
+    const resumed = lastEventId !== undefined ? streams.streamOf(lastEventId) : undefined;
+    const streamId = resumed ?? STANDALONE_STREAM;
+    const standalone = streamId === STANDALONE_STREAM;
+
+    let open = false;
+    let queued: string[] = [];
+    let ended = false;
+    const end = () => {
+      ended = true;
+      if (open && !res.writableEnded && !res.destroyed) res.end();
+    };
+    const onEvent = (event: StreamEvent, live: boolean) => {
+      const chunk = sseMessage(event.message, event.eventId);
+      if (!open) queued.push(chunk);
+      else if (!res.writableEnded && !res.destroyed) {
+        res.write(chunk);
+        if (live) metrics.busLag(event.ts);
+      }
+      if (event.end && !standalone) end();
+    };
+    let follow: StreamFollow;
+    try {
+      follow = await streams.follow(
+        session.id,
+        streamId,
+        {
+          ...(resumed !== undefined ? { after: lastEventId } : { undelivered: true }),
+          ...(standalone ? { exclusive: true } : {}),
+          onClosed: end,
+        },
+        onEvent,
+      );
+    } catch (err) {
+      return fail(res, err);
+    }
+    if (res.destroyed) {
+      await follow.close();
+      return;
+    }
+    res.writeHead(200, SSE_HEADERS);
+    if (standalone && session.record.protocolVersion >= PRIMING_SINCE) res.write(ssePriming(follow.cursor, sseRetryMs));
+    else res.flushHeaders();
+    open = true;
+    if (queued.length > 0) res.write(queued.join(''));
+    queued = [];
+    if (ended || (!standalone && follow.ended)) {
+      end();
+      await follow.close();
+      return;
+    }
+    const keepAlive = setInterval(() => {
+      if (!res.writableEnded && !res.destroyed) res.write(SSE_KEEPALIVE);
+    }, keepAliveMs);
+    keepAlive.unref();
+    let release: (() => void) | undefined;
+    if (standalone) {
+      metrics.standaloneStreams.inc();
+      release = sessions.hold(session);
+      const s = session;
+      if (!sessions.readyUpstream(s)) {
+        sessions.upstreamFor(s, req).catch((err: unknown) => {
+          logger.warn({ err: (err as Error).message, session: sessionFingerprint(s.id) }, 'could not open an upstream session for a standalone stream');
+        });
+      }
+    }
+    await new Promise<void>((resolve) => {
+      if (res.destroyed || res.writableFinished) resolve();
+      else res.once('close', resolve);
+    });
+    clearInterval(keepAlive);
+    release?.();
+    if (standalone) metrics.standaloneStreams.dec();
+    await follow.close();
   }
 
   async function del(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -477,6 +630,8 @@ export function createProxy(options: ProxyOptions): McpProxy {
       return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
     }
     await sessions.announceTermination(sid);
+    // Its stored streams go too; their followers (GET streams on any replica) end.
+    await streams.delete(sid).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not delete the session streams'));
     logger.debug({ session: sessionFingerprint(sid) }, 'session deleted');
     res.writeHead(200).end();
   }
@@ -494,6 +649,8 @@ export function createProxy(options: ProxyOptions): McpProxy {
       server.closeAllConnections();
       await stopped;
       await connector.close();
+      await router.close();
+      await streams.close();
       await bus.close();
       await store.close();
     })();
@@ -502,6 +659,9 @@ export function createProxy(options: ProxyOptions): McpProxy {
   return {
     server,
     sessions,
+    replicaId,
+    streams,
+    router,
     options,
     metrics,
     get accepting() {
@@ -547,6 +707,14 @@ export function createProxy(options: ProxyOptions): McpProxy {
     },
     close,
   };
+}
+
+/** The first protocol version whose clients get a priming event (spec 2025-11-25 §Resumability, SEP-1699). */
+const PRIMING_SINCE = '2025-11-25';
+
+/** Whether a client message answers a server-initiated request whose id the router rewrote. */
+function isAnswerToRewritten(m: JsonRpcMessage): m is JsonRpcResponse {
+  return isResponse(m) && isRewrittenId(m.id);
 }
 
 /** Ends a standalone SSE stream with a `retry:` line so the client reconnects after 1 s. */

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { stateSync } from '../runtime/handshake.js';
 import type { MessageBus, SessionEvent } from '../runtime/message-bus.js';
@@ -16,6 +15,12 @@ export interface LocalSession {
   /** The record must be reloaded before use (another replica changed replayable state, or bus gap). */
   stale: boolean;
   lastUsed: number;
+  /**
+   * Client standalone GET streams open on this replica for the session: while there is one, the
+   * local upstream session is neither reaped nor evicted (it keeps producing the session's
+   * notifications, as a relayed GET stream kept it busy before).
+   */
+  holds?: number;
   /** @internal single-flight of opening (replay) and state sync */
   opening?: Promise<UpstreamSession> | undefined;
   syncing?: Promise<void> | undefined;
@@ -38,6 +43,8 @@ export class SessionGoneError extends Error {
 }
 
 export interface SessionManagerOptions {
+  /** This replica's id (`McpProxy.replicaId`), to ignore its own bus events. */
+  replicaId: string;
   store: SessionStore;
   connector: UpstreamConnector;
   bus: MessageBus;
@@ -66,8 +73,8 @@ function stateOf(record: SessionRecord): AppliedState {
  * record, enforces `--max-sessions` (evicting the least recently used idle one) and reaps idle ones.
  */
 export class SessionManager {
-  /** Random id of this replica, to ignore its own bus events. */
-  readonly replicaId = randomUUID();
+  /** This replica's id, to ignore its own bus events. */
+  readonly replicaId: string;
   readonly #o: SessionManagerOptions;
   readonly #sessions = new Map<string, LocalSession>();
   #reserved = 0;
@@ -76,6 +83,7 @@ export class SessionManager {
 
   constructor(options: SessionManagerOptions) {
     this.#o = options;
+    this.replicaId = options.replicaId;
   }
 
   /** Subscribes to session events and starts idle reaping. */
@@ -215,7 +223,7 @@ export class SessionManager {
     if (this.openUpstreams + this.#reserved >= this.#o.maxSessions) {
       let victim: LocalSession | undefined;
       for (const s of this.#sessions.values()) {
-        if (!s.upstream || s.upstream.closed || s.upstream.busy || s.opening) continue;
+        if (!s.upstream || s.upstream.closed || s.upstream.busy || s.opening || (s.holds ?? 0) > 0) continue;
         if (!victim || s.lastUsed < victim.lastUsed) victim = s;
       }
       if (!victim) throw new CapacityError(this.#o.maxSessions);
@@ -257,6 +265,21 @@ export class SessionManager {
     return true;
   }
 
+  /**
+   * Keeps the session's local upstream session from being reaped or evicted (a client standalone GET
+   * stream is open on this replica) until the returned function is called.
+   */
+  hold(session: LocalSession): () => void {
+    session.holds = (session.holds ?? 0) + 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      session.holds = Math.max(0, (session.holds ?? 1) - 1);
+      session.lastUsed = Date.now();
+    };
+  }
+
   /** Forgets a session locally and closes its upstream session. */
   async drop(id: string, reason: CloseReason): Promise<void> {
     const session = this.#sessions.get(id);
@@ -277,7 +300,7 @@ export class SessionManager {
   async reapIdle(now = Date.now()): Promise<number> {
     const victims: string[] = [];
     for (const s of this.#sessions.values()) {
-      if (s.opening || s.syncing) continue;
+      if (s.opening || s.syncing || (s.holds ?? 0) > 0) continue;
       const up = s.upstream;
       if (up && !up.closed && up.busy) continue;
       const last = Math.max(s.lastUsed, up?.lastActivity ?? 0);

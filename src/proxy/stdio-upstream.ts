@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { handshakeReplay, isRuntimeId } from '../runtime/handshake.js';
@@ -18,17 +18,20 @@ import {
 import { HANDSHAKE_METHODS } from '../runtime/protocol.js';
 import type { SessionRecord } from '../runtime/session-record.js';
 import { sessionFingerprint } from '../runtime/session-id.js';
-import { acceptsOf, sendJsonRpcError } from './http-util.js';
-import { SSE_KEEPALIVE, sseMessage } from './sse.js';
+import { STANDALONE_STREAM } from '../runtime/session-streams.js';
+import { acceptsOf } from './http-util.js';
+import { ClientSseWriter, SSE_HEADERS, sseMessage, type MessageTarget } from './sse.js';
 import {
+  localUpstreamContext,
   UpstreamError,
   type AppliedState,
-  type ClientGet,
   type ClientPost,
   type CloseReason,
+  type ExchangeSink,
   type ForwardResult,
   type InitializeOutcome,
   type UpstreamConnector,
+  type UpstreamContext,
   type UpstreamSession,
 } from './upstream.js';
 
@@ -41,13 +44,9 @@ export interface StdioUpstreamOptions {
   env?: NodeJS.ProcessEnv;
   /** Time limit for each handshake message, ms. */
   handshakeTimeoutMs: number;
-  /** Interval of SSE keep-alive comments on streams the proxy serves itself, ms. Default 15,000. */
-  keepAliveMs?: number;
   logger: Logger;
 }
 
-/** Server-to-client messages kept for the next GET stream when no stream can take them. */
-const MAX_BACKLOG = 1_000;
 /** Lines of a child's stderr kept to explain a crash. */
 const STDERR_TAIL = 20;
 
@@ -62,15 +61,25 @@ export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.P
  * stdio upstream (spec `basic/transports.mdx` §stdio): one child process per session per replica,
  * newline-delimited JSON-RPC on stdin/stdout, stderr logged at debug level. The proxy plays the
  * server side of Streamable HTTP for the client: it answers a POST with JSON when the reply is the only
- * message, or switches to an SSE stream when the server sends notifications or requests first, and it
- * serves the standalone GET stream itself.
+ * message, or switches to an SSE stream when the server sends notifications or requests first; other
+ * server messages go to the session's standalone stream (see {@link UpstreamContext}).
  */
 export class StdioUpstreamConnector implements UpstreamConnector {
   readonly kind = 'stdio' as const;
+  #context: UpstreamContext | undefined;
   constructor(readonly options: StdioUpstreamOptions) {}
 
+  attach(context: UpstreamContext): void {
+    this.#context = context;
+  }
+
+  /** The proxy's streams and router (see {@link UpstreamContext}). */
+  get context(): UpstreamContext {
+    return (this.#context ??= localUpstreamContext(this.options.logger));
+  }
+
   #spawn(sessionId: string): StdioUpstreamSession {
-    return new StdioUpstreamSession(this.options, sessionId);
+    return new StdioUpstreamSession(this.options, sessionId, this.context);
   }
 
   async initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest }): Promise<InitializeOutcome> {
@@ -124,89 +133,151 @@ export class StdioUpstreamConnector implements UpstreamConnector {
   async close(): Promise<void> {}
 }
 
-const SSE_HEADERS: OutgoingHttpHeaders = {
-  'content-type': 'text/event-stream',
-  'cache-control': 'no-cache',
-  connection: 'keep-alive',
-  'x-accel-buffering': 'no',
-};
-
 /**
- * One client POST in flight: collects the responses to its requests and streams server messages
- * routed to it. Answers `application/json` when the responses are all there is, `text/event-stream`
- * as soon as a server message must go out first (spec §Sending Messages to the Server: either is allowed).
+ * One exchange in flight (a client POST, or a message-level {@link StdioUpstreamSession.exchange}):
+ * collects the responses to its requests and takes the server messages routed to it.
  */
 class PostExchange {
   readonly ids: JsonRpcId[];
-  readonly #responses: JsonRpcResponse[] = [];
-  readonly #res: ServerResponse;
-  readonly #accepts: { json: boolean; sse: boolean };
-  readonly #batch: boolean;
-  #mode: 'pending' | 'sse' | 'done' = 'pending';
+  readonly #answered = new Set<string>();
+  #done = false;
   readonly done: Promise<void>;
   #resolve!: () => void;
 
-  constructor(res: ServerResponse, accepts: { json: boolean; sse: boolean }, ids: JsonRpcId[], batch: boolean) {
-    this.#res = res;
-    this.#accepts = accepts;
+  constructor(
+    readonly target: ExchangeTarget,
+    ids: JsonRpcId[],
+  ) {
     this.ids = ids;
-    this.#batch = batch;
     this.done = new Promise((r) => (this.#resolve = r));
   }
 
   get finished(): boolean {
-    return this.#mode === 'done';
+    return this.#done;
   }
 
-  /** Whether server messages can go on this exchange (client accepts SSE, stream still open). */
+  /** Whether server messages can go on this exchange. */
   get canStream(): boolean {
-    return this.#mode !== 'done' && this.#accepts.sse && !this.#res.destroyed;
+    return !this.#done && this.target.canStream;
   }
 
   deliverResponse(message: JsonRpcResponse): void {
-    if (this.#mode === 'done') return;
-    this.#responses.push(message);
-    if (this.#mode === 'sse') this.#res.write(sseMessage(message));
-    if (this.#responses.length >= this.ids.length) this.#finish();
+    if (this.#done) return;
+    if (message.id !== null) this.#answered.add(idKey(message.id));
+    this.target.response(message);
+    if (this.#answered.size >= this.ids.length) this.#finish();
   }
 
   deliverOther(message: JsonRpcMessage): void {
-    if (!this.canStream) return;
-    if (this.#mode === 'pending') {
-      this.#mode = 'sse';
-      this.#res.writeHead(200, SSE_HEADERS);
-      for (const r of this.#responses) this.#res.write(sseMessage(r));
-    }
-    this.#res.write(sseMessage(message));
+    if (this.canStream) this.target.message(message);
   }
 
   /** Answers every request still unanswered with `error` (the child exited). */
   fail(code: number, message: string): void {
-    const answered = new Set(this.#responses.map((r) => (r.id === null ? '' : idKey(r.id))));
-    for (const id of this.ids) if (!answered.has(idKey(id))) this.deliverResponse(errorResponse(id, code, message));
+    for (const id of this.ids) if (!this.#answered.has(idKey(id))) this.deliverResponse(errorResponse(id, code, message));
   }
 
-  /** The client went away: stop without writing. */
+  /** The client went away: stop without writing (unless the answer is stored for a resume). */
   abandon(): void {
-    this.#mode = 'done';
+    if (this.target.stored) return;
+    this.#done = true;
     this.#resolve();
   }
 
   #finish(): void {
-    if (this.#mode === 'pending' && !this.#res.destroyed) {
-      if (this.#accepts.json || !this.#accepts.sse) {
-        const body = JSON.stringify(this.#batch ? this.#responses : this.#responses[0]);
-        this.#res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-        this.#res.end(body);
-      } else {
-        this.#res.writeHead(200, SSE_HEADERS);
-        this.#res.end(this.#responses.map((r) => sseMessage(r)).join(''));
-      }
-    } else if (!this.#res.writableEnded) {
-      this.#res.end();
+    this.#done = true;
+    void this.target.finish().then(() => this.#resolve());
+  }
+}
+
+/** Where an exchange's messages go: the client's HTTP response, or an {@link ExchangeSink}. */
+interface ExchangeTarget extends MessageTarget {
+  readonly canStream: boolean;
+  /** The answer is a stored session stream: the exchange continues when the client goes away. */
+  readonly stored: boolean;
+  finish(): Promise<void>;
+}
+
+/**
+ * The client's HTTP response to a POST: `application/json` when the responses are all there is,
+ * `text/event-stream` as soon as a server message must go out first (spec §Sending Messages to the
+ * Server: either is allowed), through {@link ClientSseWriter} (stored, resumable).
+ */
+class HttpTarget implements ExchangeTarget {
+  readonly #responses: JsonRpcResponse[] = [];
+  #writer: ClientSseWriter | undefined;
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly accepts: { json: boolean; sse: boolean },
+    readonly batch: boolean,
+    readonly context: UpstreamContext,
+    readonly sessionId: string,
+    readonly expected: number,
+  ) {}
+
+  get canStream(): boolean {
+    return this.accepts.sse && (this.#writer?.stored === true || !this.res.destroyed);
+  }
+
+  get stored(): boolean {
+    return this.#writer?.stored === true;
+  }
+
+  message(message: JsonRpcMessage): void {
+    if (!this.#writer) {
+      const res = this.res;
+      this.#writer = new ClientSseWriter({
+        res,
+        head: (contentLength) => res.writeHead(200, contentLength === undefined ? SSE_HEADERS : { ...SSE_HEADERS, 'content-length': contentLength }),
+        context: this.context,
+        sessionId: this.sessionId,
+        expected: this.expected,
+      });
+      for (const r of this.#responses) this.#writer.response(r);
     }
-    this.#mode = 'done';
-    this.#resolve();
+    this.#writer.message(message);
+  }
+
+  response(message: JsonRpcResponse): void {
+    if (this.#writer) this.#writer.response(message);
+    else this.#responses.push(message);
+  }
+
+  async finish(): Promise<void> {
+    if (this.#writer) return await this.#writer.finish();
+    const res = this.res;
+    if (res.destroyed) return;
+    if (this.accepts.json || !this.accepts.sse) {
+      const body = JSON.stringify(this.batch ? this.#responses : this.#responses[0]);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    } else {
+      res.writeHead(200, SSE_HEADERS);
+      res.end(this.#responses.map((r) => sseMessage(r)).join(''));
+    }
+  }
+}
+
+/** A message-level exchange's {@link ExchangeSink}. */
+class SinkTarget implements ExchangeTarget {
+  readonly stored = false;
+  #open = true;
+  constructor(readonly sink: ExchangeSink) {}
+  get canStream(): boolean {
+    return this.#open;
+  }
+  message(message: JsonRpcMessage): void {
+    if (this.#open) this.sink.message(message);
+  }
+  response(message: JsonRpcResponse): void {
+    if (this.#open) this.sink.response(message);
+  }
+  async finish(): Promise<void> {
+    this.#open = false;
+  }
+  close(): void {
+    this.#open = false;
   }
 }
 
@@ -233,12 +304,16 @@ class StdioUpstreamSession implements UpstreamSession {
   /** Exchanges in arrival order, for routing unrelated server messages to the oldest open stream. */
   readonly #exchanges = new Set<PostExchange>();
   readonly #waiters = new Map<string, RuntimeWaiter>();
-  #getStream: { res: ServerResponse; keepAlive: NodeJS.Timeout } | undefined;
-  #backlog: JsonRpcMessage[] = [];
   readonly #stderrTail: string[] = [];
+  readonly #context: UpstreamContext;
 
-  constructor(options: StdioUpstreamOptions, sessionId: string) {
+  constructor(
+    options: StdioUpstreamOptions,
+    readonly sessionId: string,
+    context: UpstreamContext,
+  ) {
     this.#options = options;
+    this.#context = context;
     this.#log = options.logger.child({ session: sessionFingerprint(sessionId) });
     this.#child = spawn(options.command, [...options.args], {
       cwd: options.cwd,
@@ -274,7 +349,7 @@ class StdioUpstreamSession implements UpstreamSession {
     return this.#closed || this.#closing;
   }
   get busy(): boolean {
-    return this.#exchanges.size > 0 || this.#getStream !== undefined || this.#waiters.size > 0;
+    return this.#exchanges.size > 0 || this.#waiters.size > 0;
   }
   get lastActivity(): number {
     return this.#lastActivity;
@@ -317,59 +392,75 @@ class StdioUpstreamSession implements UpstreamSession {
   async post(post: ClientPost): Promise<ForwardResult> {
     // The child died after the caller picked this session: nothing was written, so replay and retry.
     if (this.closed) return 'lost';
-    this.#lastActivity = Date.now();
     const requests = post.messages.filter(isRequest);
     if (requests.length === 0) {
+      this.#lastActivity = Date.now();
       for (const m of post.messages) this.#write(m);
       post.res.writeHead(202).end();
       return 'done';
     }
-    const exchange = new PostExchange(post.res, acceptsOf(post.req), requests.map((r) => r.id), post.batch);
+    const target = new HttpTarget(post.res, acceptsOf(post.req), post.batch, this.#context, this.sessionId, requests.length);
+    const exchange = new PostExchange(target, requests.map((r) => r.id));
+    const onClose = () => {
+      if (!exchange.finished) exchange.abandon();
+    };
+    post.res.once('close', onClose);
+    try {
+      await this.#run(exchange, requests, post.messages);
+    } finally {
+      post.res.off('close', onClose);
+    }
+    return 'done';
+  }
+
+  async exchange(
+    messages: JsonRpcMessage[],
+    _protocolVersion: string,
+    _headers: IncomingHttpHeaders,
+    sink: ExchangeSink,
+    signal?: AbortSignal,
+  ): Promise<ForwardResult> {
+    if (this.closed) return 'lost';
+    const requests = messages.filter(isRequest);
+    if (requests.length === 0) {
+      this.#lastActivity = Date.now();
+      for (const m of messages) this.#write(m);
+      return 'done';
+    }
+    const target = new SinkTarget(sink);
+    const exchange = new PostExchange(target, requests.map((r) => r.id));
+    const onAbort = () => {
+      target.close();
+      exchange.abandon();
+    };
+    if (signal?.aborted) return 'done';
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.#run(exchange, requests, messages);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return 'done';
+  }
+
+  /** Registers an exchange, writes its messages to the child and waits until it is answered or abandoned. */
+  async #run(exchange: PostExchange, requests: JsonRpcRequest[], messages: JsonRpcMessage[]): Promise<void> {
+    this.#lastActivity = Date.now();
     this.#exchanges.add(exchange);
     for (const r of requests) {
       this.#pending.set(idKey(r.id), exchange);
       const token = (r.params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
       if (typeof token === 'string' || typeof token === 'number') this.#progress.set(idKey(token), exchange);
     }
-    const onClose = () => {
-      if (!exchange.finished) exchange.abandon();
-    };
-    post.res.once('close', onClose);
-    for (const m of post.messages) this.#write(m);
+    for (const m of messages) this.#write(m);
     try {
       await exchange.done;
     } finally {
-      post.res.off('close', onClose);
       this.#exchanges.delete(exchange);
       for (const id of exchange.ids) if (this.#pending.get(idKey(id)) === exchange) this.#pending.delete(idKey(id));
       for (const [k, ex] of this.#progress) if (ex === exchange) this.#progress.delete(k);
       this.#lastActivity = Date.now();
     }
-    return 'done';
-  }
-
-  async get(get: ClientGet): Promise<ForwardResult> {
-    if (this.closed) return 'lost';
-    if (this.#getStream) {
-      // As the TS SDK does: one standalone stream per session (per replica, here).
-      sendJsonRpcError(get.res, 409, ErrorCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
-      return 'done';
-    }
-    const res = get.res;
-    res.writeHead(200, SSE_HEADERS);
-    res.flushHeaders();
-    const keepAlive = setInterval(() => res.write(SSE_KEEPALIVE), this.#options.keepAliveMs ?? 15_000);
-    keepAlive.unref();
-    const stream = { res, keepAlive };
-    this.#getStream = stream;
-    const backlog = this.#backlog;
-    this.#backlog = [];
-    for (const m of backlog) res.write(sseMessage(m));
-    await new Promise<void>((resolve) => res.once('close', resolve));
-    clearInterval(keepAlive);
-    if (this.#getStream === stream) this.#getStream = undefined;
-    this.#lastActivity = Date.now();
-    return 'done';
   }
 
   #onLine(line: string): void {
@@ -410,16 +501,30 @@ class StdioUpstreamSession implements UpstreamSession {
 
   /**
    * Routes a server-to-client request or notification (stdio carries no "related request" information):
+   * - requests (`sampling/createMessage`, `elicitation/create`, `roots/list`, `ping`) get a
+   *   client-facing id (`ServerRequestRouter.outgoing`; the client's answer is written back to the
+   *   child with the original id);
    * - `notifications/progress` → the exchange whose request set that `progressToken`;
-   * - other notifications → the GET stream if open, else the oldest POST stream that can carry them;
-   * - requests (`sampling/createMessage`, `elicitation/create`, `roots/list`, `ping`) → the oldest POST
-   *   stream (most likely the call that caused them, and it works for clients without a GET stream),
-   *   else the GET stream;
-   * - otherwise a bounded backlog, flushed into the next GET stream.
+   * - requests → the oldest POST stream that can carry them (most likely the call that caused them,
+   *   and it works for clients without a GET stream);
+   * - everything else → the session's standalone stream, followed by the client's GET on any replica
+   *   (kept for a GET opened later).
    */
   #route(message: JsonRpcMessage): void {
-    const isNotificationMessage = !('id' in message);
-    if (isNotificationMessage && 'method' in message && message.method === 'notifications/progress') {
+    if (isRequest(message)) {
+      const rewritten = this.#context.router.outgoing(this.sessionId, message, (response) => {
+        if (!this.closed) this.#write(response);
+      });
+      for (const ex of this.#exchanges) {
+        if (ex.canStream) {
+          ex.deliverOther(rewritten);
+          return;
+        }
+      }
+      this.#standalone(rewritten);
+      return;
+    }
+    if ('method' in message && message.method === 'notifications/progress') {
       const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
       if (typeof token === 'string' || typeof token === 'number') {
         const ex = this.#progress.get(idKey(token));
@@ -429,23 +534,14 @@ class StdioUpstreamSession implements UpstreamSession {
         }
       }
     }
-    const get = this.#getStream && !this.#getStream.res.destroyed ? this.#getStream : undefined;
-    if (isNotificationMessage && get) {
-      get.res.write(sseMessage(message));
-      return;
-    }
-    for (const ex of this.#exchanges) {
-      if (ex.canStream) {
-        ex.deliverOther(message);
-        return;
-      }
-    }
-    if (get) {
-      get.res.write(sseMessage(message));
-      return;
-    }
-    this.#backlog.push(message);
-    if (this.#backlog.length > MAX_BACKLOG) this.#backlog.shift();
+    this.#standalone(message);
+  }
+
+  #standalone(message: JsonRpcMessage): void {
+    this.#context.onStandaloneMessage?.();
+    this.#context.streams.append(this.sessionId, STANDALONE_STREAM, message).catch((err: Error) => {
+      this.#log.warn({ err: err.message }, 'could not store a server message for the standalone stream; lost');
+    });
   }
 
   #onExit(code: number | null, signal: NodeJS.Signals | null, error?: Error): void {
@@ -466,11 +562,7 @@ class StdioUpstreamSession implements UpstreamSession {
     }
     this.#waiters.clear();
     for (const ex of [...this.#exchanges]) ex.fail(ErrorCode.InternalError, reason);
-    if (this.#getStream) {
-      clearInterval(this.#getStream.keepAlive);
-      this.#getStream.res.end();
-      this.#getStream = undefined;
-    }
+    this.#context.router.forget(this.sessionId);
   }
 
   async close(reason: CloseReason): Promise<void> {

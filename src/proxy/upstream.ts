@@ -1,6 +1,10 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../runtime/jsonrpc.js';
 import type { SessionRecord } from '../runtime/session-record.js';
+import { MemoryMessageBus } from '../runtime/message-bus.js';
+import { BusServerRequestRouter, newReplicaId, type ServerRequestRouter } from '../runtime/server-requests.js';
+import { MemorySessionStreams, type SessionStreams } from '../runtime/session-streams.js';
 
 /**
  * The upstream side of the proxy: the real MCP server, reached over Streamable HTTP or stdio.
@@ -19,12 +23,6 @@ export interface ClientPost {
   batch: boolean;
   /** The session's negotiated protocol version. */
   protocolVersion: string;
-}
-
-/** A validated client GET (standalone SSE stream). */
-export interface ClientGet {
-  req: IncomingMessage;
-  res: ServerResponse;
 }
 
 /**
@@ -52,27 +50,49 @@ export interface ExchangeSink {
   response(message: JsonRpcResponse): void;
 }
 
+/**
+ * What upstream sessions need from the proxy to carry server-to-client traffic across replicas
+ * (given to the connector by `createProxy` through {@link UpstreamConnector.attach}):
+ * - every server-initiated request gets its client-facing id from `router.outgoing`, and the client's
+ *   answer comes back through the `deliver` callback, on whichever replica it was POSTed;
+ * - messages of the upstream session's standalone stream (HTTP: a background GET; stdio: unsolicited
+ *   lines) are appended to the session's `STANDALONE_STREAM`, which the client's GET follows on any replica;
+ * - a POST answered as SSE that carries server messages before its response is stored as its own
+ *   session stream, so `Last-Event-ID` resumes it on any replica.
+ */
+export interface UpstreamContext {
+  readonly streams: SessionStreams;
+  readonly router: ServerRequestRouter;
+  readonly logger: Logger;
+  /** Counts one message of an upstream standalone stream (metrics). */
+  onStandaloneMessage?(): void;
+}
+
 export interface UpstreamSession {
   /** True once the upstream session is unusable (closed, child exited, lost). */
   readonly closed: boolean;
-  /** In-flight exchanges or an open GET stream: a busy session is never reaped or evicted. */
+  /** In-flight exchanges: a busy session is never reaped or evicted. */
   readonly busy: boolean;
   /** Time of the last exchange, ms since epoch. */
   readonly lastActivity: number;
   /** Whether `notifications/initialized` has reached this upstream session. */
   initialized: boolean;
   applied: AppliedState;
+  /**
+   * Forwards a client POST and answers it: JSON, 202, or SSE. Server-initiated requests on an SSE
+   * answer carry client-facing ids; an SSE answer that carries server messages before its response
+   * is stored as a session stream (SSE `id:`s) so the client can resume it with `Last-Event-ID`.
+   */
   post(post: ClientPost): Promise<ForwardResult>;
-  get(get: ClientGet): Promise<ForwardResult>;
   /**
    * Message-level exchange, for fronts that do not relay HTTP bytes (legacy HTTP+SSE, 2026-07-28):
    * sends client `messages` and reports every related server message and response to `sink`.
    * Resolves `done` once every request in `messages` has its response (at once if there is none),
    * `lost` as {@link post}; rejects with {@link UpstreamError}. `headers` are the client's (for
    * `Authorization` and the like). `signal` abandons the exchange (the client went away).
-   * Optional until every upstream implements it.
+   * Responses to server-initiated requests do not belong here: they go through `ServerRequestRouter.reply`.
    */
-  exchange?(
+  exchange(
     messages: JsonRpcMessage[],
     protocolVersion: string,
     headers: IncomingHttpHeaders,
@@ -103,6 +123,12 @@ export interface InitializeOutcome {
 
 export interface UpstreamConnector {
   readonly kind: 'http' | 'stdio';
+  /**
+   * Gives the connector the proxy's streams and router (see {@link UpstreamContext}); called once by
+   * `createProxy` before any session is opened. Sessions opened without it use a one-process
+   * context (memory streams, local router).
+   */
+  attach(context: UpstreamContext): void;
   /** Forwards a client's `initialize` on a new upstream session. */
   initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest }): Promise<InitializeOutcome>;
   /** Opens an upstream session for an existing session by replaying its handshake (`handshakeReplay`). */
@@ -129,4 +155,16 @@ export class UpstreamLostSessionError extends UpstreamError {
     super(message, 502);
     this.name = 'UpstreamLostSessionError';
   }
+}
+
+/**
+ * A one-process {@link UpstreamContext} (memory streams, a router on an in-process bus): what a
+ * connector uses until {@link UpstreamConnector.attach} gives it the proxy's.
+ */
+export function localUpstreamContext(logger: Logger): UpstreamContext {
+  return {
+    streams: new MemorySessionStreams(),
+    router: new BusServerRequestRouter({ bus: new MemoryMessageBus(), replicaId: newReplicaId() }),
+    logger,
+  };
 }

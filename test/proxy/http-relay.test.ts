@@ -27,6 +27,8 @@ const sse = (m: unknown) => `event: message\ndata: ${JSON.stringify(m)}\n\n`;
 beforeAll(async () => {
   upstream = http.createServer((req, res) => {
     if (req.method === 'DELETE') return void res.writeHead(200).end();
+    // No standalone stream: the proxy's background GET gets 405 and stops.
+    if (req.method === 'GET') return void res.writeHead(405, { allow: 'POST, DELETE' }).end();
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -69,8 +71,18 @@ beforeAll(async () => {
           return;
         case 'test/hang':
           res.writeHead(200, sseHead).flushHeaders();
-          res.write(sse({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'started' } }));
           res.on('close', () => upstreamClosed.push('test/hang'));
+          return;
+        case 'test/stored':
+          // A server message first (the answer becomes a stored, resumable stream), the response later.
+          res.writeHead(200, sseHead).flushHeaders();
+          res.write('id: upstream-1\ndata: \n\n');
+          res.write(sse({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'started' } }));
+          res.on('close', () => upstreamClosed.push('test/stored'));
+          setTimeout(() => {
+            res.write(sse({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'working' } }));
+            res.end(sse({ jsonrpc: '2.0', id: msg.id, result: { done: true } }));
+          }, 800);
           return;
         default:
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} }));
@@ -199,7 +211,7 @@ describe('HTTP upstream relay (scripted upstream)', () => {
     expect(r.headAt).toBeLessThan(400);
   });
 
-  it('aborts the upstream request when the client goes away mid-stream', async () => {
+  it('aborts the upstream request when the client goes away mid-stream (nothing stored yet)', async () => {
     const p = await startTestProxy({ upstream: httpConnector(upstreamUrl) });
     const sid = await session(p.url);
     upstreamClosed.length = 0;
@@ -211,6 +223,108 @@ describe('HTTP upstream relay (scripted upstream)', () => {
     expect(await waitUntil(() => p.proxy.sessions.peek(sid)?.upstream?.busy === false, 3_000)).toBe(true);
   });
 });
+
+describe('stored POST streams (scripted upstream)', () => {
+  it('keeps reading an answer that carried a server message after the client left; Last-Event-ID resumes it exactly', async () => {
+    const p = await startTestProxy({ upstream: httpConnector(upstreamUrl) });
+    const sid = await session(p.url);
+    upstreamClosed.length = 0;
+    // The client reads the first event, then goes away.
+    const first = await firstEventThenLeave(p.url, { jsonrpc: '2.0', id: 12, method: 'test/stored' }, { 'mcp-session-id': sid });
+    expect(first.message).toEqual({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'started' } });
+    expect(first.id).not.toBe('upstream-1'); // an event id of ours, not the upstream's
+    expect(p.proxy.streams.streamOf(first.id)).toMatch(/^p[0-9a-z]+$/);
+    // A plain GET is the standalone stream: the POST stream's events are not on it.
+    expect((await collectGet(p.url, sid, undefined, 100)).events).toEqual([]);
+    const stored = [first];
+    // Resume after the first event: the rest of that stream, ending with the response, then the GET ends.
+    const resumed = await collectGet(p.url, sid, stored[0]!.id, 5_000);
+    expect(resumed.ended).toBe(true);
+    expect(resumed.events.map((e) => e.message)).toEqual([
+      { jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'working' } },
+      { jsonrpc: '2.0', id: 12, result: { done: true } },
+    ]);
+    expect(upstreamClosed).toEqual(['test/stored']);
+    // Resuming after the last event: the stream is over, the GET ends at once with nothing.
+    const after = await collectGet(p.url, sid, resumed.events.at(-1)!.id, 5_000);
+    expect(after).toEqual({ status: 200, ended: true, events: [] });
+  });
+});
+
+/** POSTs `body`, reads the answer until its first SSE event with an id, then closes the connection. */
+function firstEventThenLeave(url: string, body: unknown, headers: Record<string, string>): Promise<{ id: string; message: unknown }> {
+  const u = new URL(url);
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': Buffer.byteLength(data), ...headers },
+      },
+      (res) => {
+        let buf = '';
+        res.on('data', (c: Buffer) => {
+          buf += c.toString();
+          const m = /^id: (\S+)\nevent: message\ndata: (.+)\n\n/m.exec(buf);
+          if (m) {
+            resolve({ id: m[1]!, message: JSON.parse(m[2]!) });
+            req.destroy();
+          }
+        });
+        res.on('error', () => undefined);
+        res.on('end', () => reject(new Error(`answer ended without an event with an id: ${buf}`)));
+      },
+    );
+    req.on('error', () => undefined);
+    req.end(data);
+  });
+}
+
+/** A raw GET SSE stream for `ms` (0: just the head), with `Last-Event-ID` if given. */
+async function collectGet(
+  url: string,
+  sid: string,
+  lastEventId: string | undefined,
+  ms: number,
+): Promise<{ status: number; ended: boolean; events: { id: string; message: unknown }[] }> {
+  const ac = new AbortController();
+  const res = await fetch(url, {
+    headers: { accept: 'text/event-stream', 'mcp-session-id': sid, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+    signal: ac.signal,
+  });
+  const events: { id: string; message: unknown }[] = [];
+  let ended = false;
+  const reader = res.body!.getReader();
+  const timer = setTimeout(() => ac.abort(), ms);
+  let buf = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        ended = true;
+        break;
+      }
+      buf += new TextDecoder().decode(value);
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const id = /^id: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.+)$/m.exec(block)?.[1];
+        if (id !== undefined && data !== undefined) events.push({ id, message: JSON.parse(data) });
+      }
+    }
+  } catch {
+    /* aborted */
+  } finally {
+    clearTimeout(timer);
+  }
+  return { status: res.status, ended, events };
+}
 
 describe('VerifiedIdCache', () => {
   it('answers like SessionIdCodec.verify, for the same id and credential only', () => {

@@ -103,16 +103,26 @@ describe('proxy with a stdio upstream (server-everything)', () => {
     await client.close();
   });
 
-  it('refuses a second GET stream for the same session on the same replica (409)', async () => {
+  it('a second GET stream for the same session supersedes the first, which ends; 406 without text/event-stream', async () => {
     const p = await startTestProxy();
     const sid = await rawInitialize(p.url);
     const headers = { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
-    const ac = new AbortController();
-    const first = await fetch(p.url, { headers, signal: ac.signal });
+    const first = await fetch(p.url, { headers });
     expect(first.status).toBe(200);
     expect(first.headers.get('content-type')).toBe('text/event-stream');
-    const second = await fetch(p.url, { headers });
-    expect(second.status).toBe(409);
+    const firstText = first.text();
+    const ac = new AbortController();
+    const second = await fetch(p.url, { headers, signal: ac.signal });
+    expect(second.status).toBe(200);
+    // The first stream ends (the client would reconnect, and only one stream carries each message).
+    expect(typeof (await firstText)).toBe('string');
+    const note = { jsonrpc: '2.0' as const, method: 'notifications/message', params: { level: 'info', data: 'only-once' } };
+    await p.proxy.streams.append(sid, 'g', note);
+    const reader = second.body!.getReader();
+    let text = '';
+    while (!text.includes('only-once')) text += new TextDecoder().decode((await reader.read()).value);
+    expect(text).toMatch(/^id: g_\d+$/m);
+    expect(await firstText).not.toContain('only-once');
     ac.abort();
     const noAccept = await fetch(p.url, { headers: { 'mcp-session-id': sid, accept: 'application/json' } });
     expect(noAccept.status).toBe(406);
