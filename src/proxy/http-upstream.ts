@@ -8,9 +8,11 @@ import {
   isRequest,
   type JsonRpcId,
   type JsonRpcMessage,
+  type JsonRpcNotification,
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../runtime/jsonrpc.js';
+import { rewriteCancellation } from '../runtime/server-requests.js';
 import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, PROTOCOL_VERSION_HEADER, SESSION_ID_HEADER } from '../runtime/protocol.js';
 import type { SessionRecord } from '../runtime/session-record.js';
 import { sessionFingerprint } from '../runtime/session-id.js';
@@ -438,7 +440,7 @@ class HttpUpstreamSession implements UpstreamSession {
     const kind = classifyMessage(value);
     if (kind === 'response') target.response(value as JsonRpcResponse, text);
     else if (kind === 'request') target.message(this.#outgoing(value as JsonRpcRequest));
-    else if (kind === 'notification') target.message(value as JsonRpcMessage);
+    else if (kind === 'notification') target.message(rewriteCancellation(this.connector.context.router, this.sessionId, value as JsonRpcNotification));
     else this.#log.warn('upstream sent an SSE event that is not a JSON-RPC message; ignored');
   }
 

@@ -18,6 +18,7 @@ import {
 import { HANDSHAKE_METHODS } from '../runtime/protocol.js';
 import type { SessionRecord } from '../runtime/session-record.js';
 import { sessionFingerprint } from '../runtime/session-id.js';
+import { rewriteCancellation } from '../runtime/server-requests.js';
 import { STANDALONE_STREAM } from '../runtime/session-streams.js';
 import { acceptsOf } from './http-util.js';
 import { ClientSseWriter, SSE_HEADERS, sseMessage, type MessageTarget } from './sse.js';
@@ -510,7 +511,8 @@ class StdioUpstreamSession implements UpstreamSession {
    * - everything else → the session's standalone stream, followed by the client's GET on any replica
    *   (kept for a GET opened later).
    */
-  #route(message: JsonRpcMessage): void {
+  #route(received: JsonRpcMessage): void {
+    const message = 'method' in received ? rewriteCancellation(this.#context.router, this.sessionId, received) : received;
     if (isRequest(message)) {
       const rewritten = this.#context.router.outgoing(this.sessionId, message, (response) => {
         if (!this.closed) this.#write(response);

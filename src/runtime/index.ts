@@ -49,6 +49,7 @@ export {
   newReplicaId,
   isRewrittenId,
   replicaOfRewrittenId,
+  rewriteCancellation,
   REPLICA_ID_PATTERN,
   type ServerRequestRouter,
   type BusServerRequestRouterOptions,

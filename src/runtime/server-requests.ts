@@ -33,6 +33,11 @@ export interface ServerRequestRouter {
    * another session is never delivered. Rejects with `SessionStoreUnavailableError` if the bus is down.
    */
   reply(sessionId: string, response: JsonRpcResponse): Promise<'local' | 'remote' | 'unknown'>;
+  /**
+   * The client-facing id of a request of `sessionId` still pending here under the upstream's
+   * `originalId` (to rewrite the `requestId` of the server's `notifications/cancelled` for it).
+   */
+  clientIdOf(sessionId: string, originalId: JsonRpcId): string | undefined;
   /** Drops the pending requests of a session on this replica (its upstream session closed). */
   forget(sessionId: string): void;
   close(): Promise<void>;
@@ -56,6 +61,22 @@ export function replicaOfRewrittenId(id: JsonRpcId | null): string | undefined {
   if (colon <= 0 || !/^[0-9a-z]{1,14}$/.test(rest.slice(colon + 1))) return undefined;
   const replica = rest.slice(0, colon);
   return REPLICA_ID_PATTERN.test(replica) ? replica : undefined;
+}
+
+/**
+ * The server's `notifications/cancelled` for one of its requests, with the `requestId` the client
+ * knows (spec `basic/utilities/cancellation`); other messages are returned as they are.
+ */
+export function rewriteCancellation<M extends { method?: string; params?: Record<string, unknown> }>(
+  router: ServerRequestRouter,
+  sessionId: string,
+  message: M,
+): M {
+  if (message.method !== 'notifications/cancelled') return message;
+  const requestId = message.params?.requestId;
+  if (typeof requestId !== 'string' && typeof requestId !== 'number') return message;
+  const clientId = router.clientIdOf(sessionId, requestId);
+  return clientId === undefined ? message : { ...message, params: { ...message.params, requestId: clientId } };
 }
 
 /** Whether a message id is a rewritten server-request id (cheap test for the POST path). */
@@ -110,6 +131,7 @@ export class BusServerRequestRouter implements ServerRequestRouter {
   readonly #bus: MessageBus;
   readonly #prefix: string;
   readonly #pending = new Map<string, Pending>();
+  /** Session id → rewritten ids pending for it. */
   readonly #bySession = new Map<string, Set<string>>();
   readonly #onDrop: BusServerRequestRouterOptions['onDrop'];
   #counter: number;
@@ -173,6 +195,14 @@ export class BusServerRequestRouter implements ServerRequestRouter {
       throw new SessionStoreUnavailableError(`message bus unavailable: ${(err as Error).message}`, { cause: err });
     }
     return 'remote';
+  }
+
+  clientIdOf(sessionId: string, originalId: JsonRpcId): string | undefined {
+    for (const id of this.#bySession.get(sessionId) ?? []) {
+      const p = this.#pending.get(id);
+      if (p && p.originalId === originalId) return id;
+    }
+    return undefined;
   }
 
   forget(sessionId: string): void {

@@ -8,6 +8,7 @@ import {
   newReplicaId,
   RedisMessageBus,
   replicaOfRewrittenId,
+  rewriteCancellation,
   RUNTIME_ID_PREFIX,
   waitForRedis,
   type JsonRpcRequest,
@@ -150,6 +151,18 @@ describe('BusServerRequestRouter', () => {
     await r.reply('s', answer(expiring.id as string));
     expect(got).toEqual([]);
     expect(drops).toEqual(['not-pending', 'not-pending']);
+  });
+
+  it("rewrites the requestId of the server's notifications/cancelled for a pending request of the same session only", async () => {
+    const r = await router(new MemoryMessageBus());
+    const out = r.outgoing('s', sampling(3), () => undefined);
+    r.outgoing('other', sampling(4), () => undefined);
+    const cancel = (requestId: number) => ({ jsonrpc: '2.0' as const, method: 'notifications/cancelled', params: { requestId, reason: 'timeout' } });
+    expect(rewriteCancellation(r, 's', cancel(3))).toEqual({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: out.id, reason: 'timeout' } });
+    expect(rewriteCancellation(r, 's', cancel(4))).toEqual(cancel(4));
+    expect(rewriteCancellation(r, 'other', cancel(3))).toEqual(cancel(3));
+    const note = { jsonrpc: '2.0' as const, method: 'notifications/message', params: { requestId: 3 } };
+    expect(rewriteCancellation(r, 's', note)).toBe(note);
   });
 
   it('refuses replica ids that cannot appear in ids and channel names', () => {
