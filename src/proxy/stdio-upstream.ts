@@ -356,6 +356,9 @@ class StdioUpstreamSession implements UpstreamSession {
       return 'done';
     }
     const res = get.res;
+    // The client may have gone away while its session was being resolved: its 'close' has then been
+    // emitted already and would never reach the listener below, leaving this session busy (never reaped) for good.
+    if (res.destroyed) return 'done';
     res.writeHead(200, SSE_HEADERS);
     res.flushHeaders();
     const keepAlive = setInterval(() => res.write(SSE_KEEPALIVE), this.#options.keepAliveMs ?? 15_000);
