@@ -1,14 +1,14 @@
 /**
  * Bounded memory and soak (issue 7). Two modes:
  *
- *   npx tsx test/soak/memory-soak.ts --mode expiry [--sessions 10000] [--ttl 30] [--idle 10]
+ *   npx tsx test/soak/memory-soak.ts --mode expiry [--sessions 10000] [--ttl 30] [--idle 10] [--store single|cluster]
  *     One replica (HTTP upstream: a server-everything sidecar), N sessions opened (initialize +
  *     initialized) and left idle. They expire by TTL in Redis and are reaped from the replica's cache
  *     (`--idle-timeout`); the replica's RSS is sampled before, at the peak, and after, until it settles.
  *
- *   npx tsx test/soak/memory-soak.ts --mode soak [--duration 120] [--concurrency 8] [--replicas 3]
+ *   npx tsx test/soak/memory-soak.ts --mode soak [--duration 120] [--concurrency 8] [--replicas 3] [--store single|cluster]
  *     N replicas (default 3; stdio upstream: one server-everything child per session per replica)
- *     behind round-robin nginx on one real Redis, a bounded mixed load for --duration seconds: short
+ *     behind round-robin nginx on one real Redis (`--store cluster`: a 3-master Redis Cluster), a bounded mixed load for --duration seconds: short
  *     sessions doing tools/list, tools/call echo and get-sum, resources/read, prompts/get,
  *     logging/setLevel, ping and a briefly opened GET stream; 90 % end with DELETE, 10 % are abandoned
  *     (they expire: --session-ttl 20, --idle-timeout 10). Every 10 s: RSS, V8 heap used (the replica's
@@ -24,7 +24,7 @@ import {
   startEverythingHttp,
   startNginx,
   startProxyReplica,
-  startRedis,
+  startRedisStore,
   stopAllProcesses,
   type ProxyReplica,
 } from '../helpers/index.js';
@@ -51,8 +51,11 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '120' },
     concurrency: { type: 'string', default: '8' },
     replicas: { type: 'string', default: '3' },
+    store: { type: 'string', default: 'single' },
   },
 });
+if (flags.store !== 'single' && flags.store !== 'cluster') throw new Error('--store is single (one redis-server) or cluster (3 masters)');
+const STORE = flags.store;
 const MB = (b: number | undefined): string => (b === undefined ? '—' : `${(b / 1024 / 1024).toFixed(1)} MB`);
 
 async function openRaw(client: KeepAliveClient, principal: string): Promise<string> {
@@ -69,7 +72,7 @@ async function expiry(): Promise<boolean> {
   const N = Number(flags.sessions);
   const TTL = Number(flags.ttl);
   const IDLE = Number(flags.idle);
-  const redis = await startRedis();
+  const redis = await startRedisStore(STORE);
   try {
     const sidecar = await startEverythingHttp({ name: 'mem-sidecar' });
     const replica = await startProxyReplica({ store: redis.url, upstream: sidecar.url, name: 'mem-proxy', extraArgs: ['--session-ttl', String(TTL), '--idle-timeout', String(IDLE)] });
@@ -146,7 +149,7 @@ async function soak(): Promise<boolean> {
   const DURATION = Number(flags.duration);
   const C = Number(flags.concurrency);
   const R = Number(flags.replicas);
-  const redis = await startRedis();
+  const redis = await startRedisStore(STORE);
   try {
     const replicas: ProxyReplica[] = await Promise.all(
       Array.from({ length: R }, (_, i) =>
@@ -252,7 +255,7 @@ async function soak(): Promise<boolean> {
     const middle = underLoad.reduce((best, s) => (Math.abs(s.t - loadSeconds / 2) < Math.abs(best.t - loadSeconds / 2) ? s : best), start);
     const endOfLoad = underLoad[underLoad.length - 1]!;
     const rows: [string, string][] = [
-      ['load', `${Math.round(loadSeconds)} s, ${C} concurrent clients, ${R} replicas (stdio upstream) behind nginx, one Redis`],
+      ['load', `${Math.round(loadSeconds)} s, ${C} concurrent clients, ${R} replicas (stdio upstream) behind nginx, ${STORE === 'cluster' ? 'a 3-master Redis Cluster' : 'one Redis'}`],
       ['sessions / requests', `${stats.sessions} sessions (${stats.abandoned} abandoned to expire), ${stats.requests} requests, ${Math.round(stats.requests / loadSeconds)} requests/s`],
       ['HTTP requests per replica (nginx access log)', replicas.map((r) => perReplica.get(r.hostPort) ?? 0).join(' / ')],
       ['errors', stats.errors.size ? [...stats.errors.entries()].map(([k, v]) => `${k}×${v}`).join(', ') : 'none'],
