@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { MemoryMessageBus, SESSION_EVENTS_CHANNEL, type MessageBus } from '../runtime/message-bus.js';
 import { MemorySessionStore } from '../runtime/memory-store.js';
 import { RedisMessageBus } from '../runtime/redis-bus.js';
-import { createRedisClient, RedisSessionStore, waitForRedis } from '../runtime/redis-store.js';
+import { createRedisStoreClient, RedisSessionStore, waitForRedis } from '../runtime/redis-store.js';
+import { parseStoreUrl, type StoreSpec } from '../runtime/redis-url.js';
 import { SessionIdCodec } from '../runtime/session-id.js';
 import type { SessionStore } from '../runtime/session-store.js';
 import { HttpUpstreamConnector } from './http-upstream.js';
@@ -33,7 +34,7 @@ export interface ProxyConfig {
   port: number;
   /** MCP endpoint path, e.g. `/mcp`. */
   path: string;
-  /** `memory`, or a `redis://…` / `rediss://…` URL. */
+  /** `memory`, a `redis://…` / `rediss://…` URL, or a `redis+cluster://HOST:PORT[,HOST:PORT…]` / `rediss+cluster://…` Redis Cluster. */
   store: string;
   /** Redis key prefix. Default `mcpm:`. */
   storePrefix?: string;
@@ -80,10 +81,13 @@ export interface RunningProxy {
  */
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const logger = config.logger ?? createLogger(config.logLevel ?? 'info');
-  const isMemory = config.store === 'memory';
-  if (!isMemory && !/^rediss?:\/\//.test(config.store)) {
-    throw new ProxyConfigError(`--store must be "memory", redis://… or rediss://…, got "${config.store}"`);
+  let storeSpec: StoreSpec;
+  try {
+    storeSpec = parseStoreUrl(config.store);
+  } catch (err) {
+    throw new ProxyConfigError(`--store: ${(err as Error).message}`);
   }
+  const isMemory = storeSpec.kind === 'memory';
   let secrets = config.sessionSecrets.filter((s) => s.length > 0);
   if (secrets.length === 0) {
     if (!isMemory) {
@@ -133,7 +137,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     // No auto-pipelining: a steady-state request sends one PEXPIRE, and ioredis's auto-pipelining would
     // wrap each in a Pipeline, send it a turn later and hold it while another pipeline is in flight.
     // Measured with bench/proxy: less CPU per request and more throughput at concurrency 1 and 16.
-    const client = createRedisClient(config.store, { onError, enableAutoPipelining: false });
+    const client = createRedisStoreClient(config.store, { onError, enableAutoPipelining: false });
     store = new RedisSessionStore({ client, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
     bus = new RedisMessageBus(client, { onError });
     streams = new RedisSessionStreams({ client, bus, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
@@ -169,7 +173,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     throw err;
   }
   logger.info(
-    { url: bound.url, store: isMemory ? 'memory' : 'redis', upstream: connector.kind, maxSessions: config.maxSessions, replica: replicaId },
+    { url: bound.url, store: storeSpec.kind, upstream: connector.kind, maxSessions: config.maxSessions, replica: replicaId },
     'listening',
   );
   return {

@@ -1,11 +1,13 @@
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store.js';
 import { MemorySessionStore } from './memory-store.js';
-import { RedisSessionStore, createRedisClient, waitForRedis } from './redis-store.js';
+import { RedisSessionStore, createRedisStoreClient, waitForRedis } from './redis-store.js';
+import { parseStoreUrl } from './redis-url.js';
 import type { SessionStore } from './session-store.js';
 
 /** The stores the code `mcp-migrate apply` generates runs on, chosen once at start-up. */
 export interface RuntimeStores {
-  kind: 'redis' | 'memory';
+  /** `redis` for one Redis server, `redis-cluster` for a Redis Cluster, `memory` for one replica. */
+  kind: 'redis' | 'redis-cluster' | 'memory';
   /** Session records (the stored handshake), shared with `mcp-migrate proxy`'s layout. */
   sessions: SessionStore;
   /** Store-backed session maps, sets and event stores. */
@@ -21,19 +23,26 @@ export interface RuntimeStores {
 
 /**
  * Environment variables read by {@link storesFromEnv}:
- * - `MCP_MIGRATE_STORE`: `redis://…` or `rediss://…` (shared by every replica), or `memory` (one replica). Default `memory`.
+ * - `MCP_MIGRATE_STORE`: `redis://…` or `rediss://…` (one Redis server shared by every replica),
+ *   `redis+cluster://HOST:PORT[,HOST:PORT…]` or `rediss+cluster://…` (a Redis Cluster, given by seed
+ *   nodes; see `redis-url.ts`), or `memory` (one replica). Default `memory`.
  * - `MCP_MIGRATE_KEY_PREFIX`: key prefix, default `mcpm:`.
  * - `MCP_MIGRATE_SESSION_TTL_MS`: sliding session TTL, default 3,600,000 (one hour).
  */
 export const STORE_ENV = 'MCP_MIGRATE_STORE';
 
-/** Builds the stores `MCP_MIGRATE_STORE` names. @throws RangeError for a value that is neither a Redis URL nor `memory`. */
+/** Builds the stores `MCP_MIGRATE_STORE` names. @throws RangeError for a value that is neither a Redis (Cluster) URL nor `memory`. */
 export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStores {
-  const spec = (env[STORE_ENV] ?? 'memory').trim();
+  let spec: ReturnType<typeof parseStoreUrl>;
+  try {
+    spec = parseStoreUrl(env[STORE_ENV] ?? 'memory');
+  } catch (err) {
+    throw new RangeError(`${STORE_ENV}: ${(err as Error).message}`);
+  }
   const keyPrefix = env.MCP_MIGRATE_KEY_PREFIX ?? 'mcpm:';
   const ttlMs = Number(env.MCP_MIGRATE_SESSION_TTL_MS ?? 3_600_000);
   if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError('MCP_MIGRATE_SESSION_TTL_MS must be a positive number of milliseconds');
-  if (spec === 'memory' || spec === '') {
+  if (spec.kind === 'memory') {
     const sessions = new MemorySessionStore({ ttlMs });
     const kv = new MemoryKeyValueStore();
     return {
@@ -49,9 +58,8 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStor
       },
     };
   }
-  if (!/^rediss?:\/\//.test(spec)) throw new RangeError(`${STORE_ENV} must be redis://…, rediss://… or memory (got ${JSON.stringify(spec)})`);
   let lastError = '';
-  const client = createRedisClient(spec, {
+  const client = createRedisStoreClient(env[STORE_ENV]!, {
     onError: (err) => {
       if (err.message !== lastError) process.stderr.write(`mcp-migrate/runtime: Redis: ${err.message}\n`);
       lastError = err.message;
@@ -61,7 +69,7 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStor
   const kv = new RedisKeyValueStore({ client });
   let waited: Promise<void> | undefined;
   return {
-    kind: 'redis',
+    kind: spec.kind,
     sessions,
     kv,
     keyPrefix,

@@ -13,10 +13,14 @@ export { MemorySessionStore, type MemorySessionStoreOptions } from './memory-sto
 export {
   RedisSessionStore,
   createRedisClient,
+  createRedisClusterClient,
+  createRedisStoreClient,
   waitForRedis,
   sessionKey,
   type RedisSessionStoreOptions,
+  type RedisClusterClientOptions,
 } from './redis-store.js';
+export { parseStoreUrl, redact, REDIS_DEFAULT_PORT, type StoreSpec, type RedisNodeAddress } from './redis-url.js';
 export {
   SessionIdCodec,
   SESSION_ID_LENGTH,

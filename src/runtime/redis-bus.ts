@@ -1,42 +1,67 @@
-import type { Cluster, Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import type { MessageBus } from './message-bus.js';
+
+/** Options of the subscriber connection: see the class comment. */
+const SUBSCRIBER_OVERRIDES = { enableOfflineQueue: false, autoResubscribe: false, commandTimeout: undefined, maxRetriesPerRequest: null };
 
 /**
  * {@link MessageBus} on Redis pub/sub. Publishing uses the shared command connection; subscribing
- * uses a dedicated connection (`client.duplicate()`), as Redis requires. Delivery is at-most-once:
- * messages published while a replica is disconnected are lost, so nothing may depend on them for
- * correctness (session termination is also detected by the per-request `touch`), and
- * {@link onGap} listeners are told after every reconnect.
+ * uses a dedicated connection, as Redis requires. Delivery is at-most-once: messages published while
+ * a replica is disconnected are lost, so nothing may depend on them for correctness (session
+ * termination is also detected by the per-request `touch`), and {@link onGap} listeners are told
+ * after every reconnect.
  *
  * `SUBSCRIBE` is only ever sent on a *ready* connection, and every channel is subscribed again on
  * each `ready` (ioredis' own auto-resubscribe is off): a `SUBSCRIBE` written while ioredis still runs
  * its connect-time commands (`CLIENT SETINFO`, the `INFO` ready check) would put the connection in
  * subscriber mode too early and make the ready check fail.
+ *
+ * With one Redis server (`client` an ioredis `Redis`) the subscriber is `client.duplicate()` and
+ * reconnects with the client's own backoff. On a Redis Cluster (`client` an ioredis `Cluster`) a
+ * plain `PUBLISH` on any node reaches the subscribers of every node, so the subscriber is one plain
+ * connection to one node the cluster client knows (same credentials and TLS). When that connection
+ * ends it is not retried on the same node: the next node is tried after a backoff (50 ms doubling
+ * to 2 s), so losing a node moves the subscription rather than stopping it. Every new connection
+ * that becomes ready after the first one tells the {@link onGap} listeners, as a reconnect does.
+ * (ioredis' own cluster subscriber would move too, but silently: the gap would go unreported.)
  */
 export class RedisMessageBus implements MessageBus {
   readonly #pub: Redis | Cluster;
-  readonly #sub: Redis | Cluster;
+  /** The current subscriber connection (replaced on a cluster when its node is lost). */
+  #sub: Redis | undefined;
   readonly #listeners = new Map<string, Set<(message: string) => void>>();
   readonly #gapListeners = new Set<() => void>();
   /** `SUBSCRIBE`s sent and not yet confirmed, by channel: a second listener waits for the first's. */
   readonly #pending = new Map<string, Promise<unknown>>();
+  /** Callers of {@link subscribe} with `confirmed` waiting for a ready subscriber connection. */
+  readonly #readyWaiters = new Set<() => void>();
   readonly #onError: (err: Error) => void;
   #wasReady = false;
+  #closed = false;
+  /** Cluster only: which known node to try next, and failed attempts since the last ready connection. */
+  #nextNode = 0;
+  #failures = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #waitingForCluster: (() => void) | undefined;
 
-  /** `client` is used for `PUBLISH`; a duplicate is created for `SUBSCRIBE` and closed by {@link close}. */
+  /** `client` is used for `PUBLISH`; a subscriber connection is created from it and closed by {@link close}. */
   constructor(client: Redis | Cluster, options: { onError?: (err: Error) => void } = {}) {
     this.#pub = client;
     this.#onError = options.onError ?? (() => undefined);
-    const overrides = { enableOfflineQueue: false, autoResubscribe: false, commandTimeout: undefined, maxRetriesPerRequest: null };
-    this.#sub = (client as { isCluster?: boolean }).isCluster
-      ? (client as Cluster).duplicate(undefined, { redisOptions: overrides })
-      : (client as Redis).duplicate(overrides);
-    this.#sub.on('error', (err: Error) => this.#onError(err));
-    this.#sub.on('ready', () => {
+    if ((client as { isCluster?: boolean }).isCluster) this.#connectToClusterNode();
+    else this.#attach((client as Redis).duplicate(SUBSCRIBER_OVERRIDES));
+  }
+
+  #attach(sub: Redis): void {
+    this.#sub = sub;
+    sub.on('error', (err: Error) => this.#onError(err));
+    sub.on('ready', () => {
+      if (sub !== this.#sub) return;
+      this.#failures = 0;
       const channels = [...this.#listeners.keys()];
       let resubscribed: Promise<unknown> = Promise.resolve();
       if (channels.length > 0) {
-        const p = this.#sub.subscribe(...channels);
+        const p = sub.subscribe(...channels);
         for (const c of channels) this.#track(c, p);
         resubscribed = p.catch((err: Error) => this.#onError(err));
       }
@@ -48,8 +73,10 @@ export class RedisMessageBus implements MessageBus {
         });
       }
       this.#wasReady = true;
+      for (const w of [...this.#readyWaiters]) w();
     });
-    this.#sub.on('message', (channel: string, message: string) => {
+    sub.on('message', (channel: string, message: string) => {
+      if (sub !== this.#sub) return;
       for (const l of this.#listeners.get(channel) ?? []) {
         try {
           l(message);
@@ -57,6 +84,41 @@ export class RedisMessageBus implements MessageBus {
           /* isolate listeners */
         }
       }
+    });
+  }
+
+  /** Cluster: connect the subscriber to the next node the cluster client knows (after its first slot map). */
+  #connectToClusterNode(): void {
+    if (this.#closed) return;
+    const cluster = this.#pub as Cluster;
+    const nodes = cluster.nodes('all');
+    if (nodes.length === 0) {
+      // No slot map yet (start-up, or the cluster client is reconnecting): try again once it has one.
+      if (!this.#waitingForCluster) {
+        this.#waitingForCluster = () => {
+          this.#waitingForCluster = undefined;
+          this.#connectToClusterNode();
+        };
+        cluster.once('ready', this.#waitingForCluster);
+      }
+      return;
+    }
+    const node = nodes[this.#nextNode++ % nodes.length]!.options;
+    const sub = new Redis({
+      ...cluster.options.redisOptions,
+      host: node.host,
+      port: node.port,
+      ...SUBSCRIBER_OVERRIDES,
+      // Not retried here: the next attempt goes to another node (below).
+      retryStrategy: () => null,
+      lazyConnect: false,
+    });
+    this.#attach(sub);
+    sub.once('end', () => {
+      if (this.#closed || sub !== this.#sub) return;
+      const delay = Math.min(50 * 2 ** Math.min(this.#failures++, 6), 2_000);
+      this.#retryTimer = setTimeout(() => this.#connectToClusterNode(), delay);
+      this.#retryTimer.unref();
     });
   }
 
@@ -77,12 +139,13 @@ export class RedisMessageBus implements MessageBus {
     listener: (message: string) => void,
     options: { confirmed?: boolean; timeoutMs?: number } = {},
   ): Promise<() => Promise<void>> {
-    if (options.confirmed && this.#sub.status !== 'ready') await this.#waitReady(options.timeoutMs ?? 2_000);
+    if (options.confirmed && this.#sub?.status !== 'ready') await this.#waitReady(options.timeoutMs ?? 2_000);
     let set = this.#listeners.get(channel);
     let pending: Promise<unknown> | undefined;
     if (!set) {
       this.#listeners.set(channel, (set = new Set()));
-      if (this.#sub.status === 'ready') pending = this.#track(channel, this.#sub.subscribe(channel));
+      const sub = this.#sub;
+      if (sub?.status === 'ready') pending = this.#track(channel, sub.subscribe(channel));
     } else {
       pending = this.#pending.get(channel);
     }
@@ -92,7 +155,8 @@ export class RedisMessageBus implements MessageBus {
       s.delete(listener);
       if (s.size === 0 && this.#listeners.get(channel) === s) {
         this.#listeners.delete(channel);
-        if (this.#sub.status === 'ready') await this.#sub.unsubscribe(channel).catch(() => undefined);
+        const sub = this.#sub;
+        if (sub?.status === 'ready') await sub.unsubscribe(channel).catch(() => undefined);
       }
     };
     if (pending) {
@@ -119,17 +183,19 @@ export class RedisMessageBus implements MessageBus {
     return p;
   }
 
+  /** Resolves when a subscriber connection (the current one, or the next on a cluster) is ready. */
   #waitReady(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#sub.off('ready', onReady);
+        this.#readyWaiters.delete(onReady);
         reject(new Error(`Redis subscriber connection not ready within ${timeoutMs} ms`));
       }, timeoutMs);
       const onReady = () => {
         clearTimeout(timer);
+        this.#readyWaiters.delete(onReady);
         resolve();
       };
-      this.#sub.once('ready', onReady);
+      this.#readyWaiters.add(onReady);
     });
   }
 
@@ -138,8 +204,11 @@ export class RedisMessageBus implements MessageBus {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#listeners.clear();
     this.#gapListeners.clear();
-    this.#sub.disconnect();
+    clearTimeout(this.#retryTimer);
+    if (this.#waitingForCluster) (this.#pub as Cluster).off('ready', this.#waitingForCluster);
+    this.#sub?.disconnect();
   }
 }

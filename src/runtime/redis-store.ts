@@ -1,4 +1,5 @@
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { parseStoreUrl, type RedisNodeAddress } from './redis-url.js';
 import { newRecord, type NewSessionRecord, type SessionChange, type SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError, type SessionStore } from './session-store.js';
 
@@ -158,7 +159,15 @@ export class RedisSessionStore implements SessionStore {
 
   async ping(): Promise<void> {
     if (this.#isCluster()) {
-      await this.#run(() => (this.#client as Cluster).nodes('master')[0]?.ping() ?? Promise.resolve('PONG'));
+      // Ready = the client holds a slot map; then every master it knows must answer. (A cluster that has
+      // lost all its nodes has no master left to ask, which must not pass for healthy.)
+      const cluster = this.#client as Cluster;
+      await this.#run(async () => {
+        if (cluster.status !== 'ready') throw new Error(`Redis Cluster client is ${cluster.status}`);
+        const masters = cluster.nodes('master');
+        if (masters.length === 0) throw new Error('no Redis Cluster master known');
+        await Promise.all(masters.map((m) => m.ping()));
+      });
     } else {
       await this.#run(() => (this.#client as Redis).ping());
     }
@@ -196,14 +205,19 @@ export function sessionKey(prefix: string, sessionId: string, kind: string): str
   return `${prefix}{${sessionId}}:${kind}`;
 }
 
+/** Reconnect backoff: 50 ms doubling to 2 s, forever. */
+const reconnectDelay = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2_000);
+
 /**
  * Creates an ioredis client with the options the proxy relies on to fail fast and recover:
  * no offline queue (commands fail at once while disconnected instead of piling up),
  * `maxRetriesPerRequest: 1`, 2 s connect and command timeouts, reconnect with capped backoff
  * (50 ms doubling to 2 s, forever), auto-pipelining. `url` is `redis://…` or `rediss://…` (TLS).
  * `onError` receives connection errors (ioredis emits them as events; without a listener it logs to stderr).
+ * @throws RangeError for a `redis+cluster://` URL: use {@link createRedisStoreClient} (or {@link createRedisClusterClient}).
  */
 export function createRedisClient(url: string, options: RedisOptions & { onError?: (err: Error) => void } = {}): Redis {
+  if (/^rediss?\+cluster:/i.test(url.trim())) throw new RangeError('createRedisClient takes one server\'s URL; use createRedisStoreClient for redis+cluster://…');
   const { onError, ...rest } = options;
   const client = new Redis(url, {
     enableOfflineQueue: false,
@@ -211,18 +225,83 @@ export function createRedisClient(url: string, options: RedisOptions & { onError
     connectTimeout: 2_000,
     commandTimeout: 2_000,
     enableAutoPipelining: true,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    retryStrategy: reconnectDelay,
     ...rest,
   });
   client.on('error', (err: Error) => onError?.(err));
   return client;
 }
 
+export interface RedisClusterClientOptions {
+  /** `AUTH` user and password, the same on every node. */
+  username?: string;
+  password?: string;
+  /** TLS to every node (`rediss+cluster://`). */
+  tls?: boolean;
+  /** Default true, as {@link createRedisClient}. */
+  enableAutoPipelining?: boolean;
+  /** Passed to ioredis as is (e.g. `natMap` when nodes announce addresses the client cannot reach). */
+  clusterOptions?: ClusterOptions;
+  onError?: (err: Error) => void;
+}
+
 /**
- * Resolves when the client is ready, or after `timeoutMs` (default 2,000) without throwing: a store
- * that is down at start-up is not fatal, requests get 503 until it comes back.
+ * Creates an ioredis `Cluster` with the same fail-fast behaviour as {@link createRedisClient}: commands
+ * are rejected at once while the client has no slot map (no offline queue at the cluster level);
+ * commands to a node time out after 2 s (connect and command), with one retry; the client reconnects
+ * to the seeds with the same capped backoff, forever. Each node's own connection keeps ioredis' per-node
+ * queue, which ioredis needs to open node connections lazily; the command timeout bounds it. `seeds`
+ * are any reachable nodes; the rest of the cluster and its slot map are learnt from them (`CLUSTER SLOTS`).
  */
-export async function waitForRedis(client: Redis, timeoutMs = 2_000): Promise<boolean> {
+export function createRedisClusterClient(seeds: readonly RedisNodeAddress[], options: RedisClusterClientOptions = {}): Cluster {
+  const redisOptions: RedisOptions = {
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    ...(options.username !== undefined ? { username: options.username } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
+    ...(options.tls ? { tls: {} } : {}),
+    ...options.clusterOptions?.redisOptions,
+  };
+  const client = new Cluster(
+    seeds.map((n) => ({ host: n.host, port: n.port })),
+    {
+      enableOfflineQueue: false,
+      enableAutoPipelining: options.enableAutoPipelining ?? true,
+      clusterRetryStrategy: reconnectDelay,
+      slotsRefreshTimeout: 2_000,
+      ...options.clusterOptions,
+      redisOptions,
+    },
+  );
+  client.on('error', (err: Error) => options.onError?.(err));
+  client.on('node error', (err: Error) => options.onError?.(err));
+  return client;
+}
+
+/**
+ * The client for a store URL (see `redis-url.ts`): {@link createRedisClient} for `redis://…` and
+ * `rediss://…`, {@link createRedisClusterClient} for `redis+cluster://…` and `rediss+cluster://…`.
+ * `enableAutoPipelining` and `onError` apply to both.
+ * @throws RangeError for `memory` or an unparsable URL.
+ */
+export function createRedisStoreClient(url: string, options: { enableAutoPipelining?: boolean; onError?: (err: Error) => void } = {}): Redis | Cluster {
+  const spec = parseStoreUrl(url);
+  if (spec.kind === 'memory') throw new RangeError('createRedisStoreClient needs a Redis URL, not "memory"');
+  if (spec.kind === 'redis') return createRedisClient(spec.url, options);
+  return createRedisClusterClient(spec.nodes, {
+    ...options,
+    tls: spec.tls,
+    ...(spec.username !== undefined ? { username: spec.username } : {}),
+    ...(spec.password !== undefined ? { password: spec.password } : {}),
+  });
+}
+
+/**
+ * Resolves when the client (a `Redis` or a `Cluster`) is ready, or after `timeoutMs` (default 2,000)
+ * without throwing: a store that is down at start-up is not fatal, requests get 503 until it comes back.
+ */
+export async function waitForRedis(client: Redis | Cluster, timeoutMs = 2_000): Promise<boolean> {
   if (client.status === 'ready') return true;
   return await new Promise<boolean>((resolve) => {
     const done = (ok: boolean) => {

@@ -8,6 +8,7 @@
 export * from './ports.js';
 export * from './processes.js';
 export * from './redis.js';
+export * from './redis-cluster.js';
 export * from './nginx.js';
 export * from './everything.js';
 export * from './scenario.js';

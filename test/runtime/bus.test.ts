@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedisClient, MemoryMessageBus, RedisMessageBus, waitForRedis } from '../../src/runtime/index.js';
-import { startRedis, stopAllProcesses } from '../helpers/index.js';
+import { createRedisClient, createRedisStoreClient, MemoryMessageBus, RedisMessageBus, waitForRedis } from '../../src/runtime/index.js';
+import { startRedis, startRedisCluster, stopAllProcesses } from '../helpers/index.js';
 
 afterAll(() => stopAllProcesses());
 
@@ -56,6 +56,55 @@ describe('RedisMessageBus', () => {
       a.disconnect();
       b.disconnect();
       await redis.stop();
+    }
+  });
+});
+
+describe('RedisMessageBus on a Redis Cluster', () => {
+  it('delivers across nodes, and moves the subscription (reporting a gap) when its node goes down', async () => {
+    const cluster = await startRedisCluster({ name: 'redis-bus-cluster-test', nodeTimeoutMs: 2_000 });
+    const a = createRedisStoreClient(cluster.url);
+    const b = createRedisStoreClient(cluster.url);
+    const busA = new RedisMessageBus(a);
+    const busB = new RedisMessageBus(b);
+    try {
+      const got: string[] = [];
+      let gaps = 0;
+      busB.onGap(() => gaps++);
+      // Called right away, before the cluster client has its slot map: must not throw or hang.
+      await busB.subscribe('mcpm:test-events', (m) => got.push(m));
+      expect(await waitForRedis(a, 5_000)).toBe(true);
+      expect(await until(async () => (await cluster.subscribers('mcpm:test-events')) === 1)).toBe(true);
+      // Publish on every node in turn: a cluster forwards PUBLISH to subscribers on any node.
+      for (const [i, node] of cluster.nodes.entries()) await node.command('PUBLISH', 'mcpm:test-events', `via-node-${i}`);
+      await busA.publish('mcpm:test-events', 'hello');
+      expect(await until(() => got.includes('hello') && cluster.nodes.every((_, i) => got.includes(`via-node-${i}`)))).toBe(true);
+      expect(gaps).toBe(0);
+
+      // Stop the node that holds the subscriber connection: the subscription moves to another node.
+      const numsub = async (n: (typeof cluster.nodes)[number]) => Number(((await n.command('PUBSUB', 'NUMSUB', 'mcpm:test-events')) as [string, number])[1]);
+      const counts = await Promise.all(cluster.nodes.map(numsub));
+      const holder = cluster.nodes[counts.indexOf(1)]!;
+      await holder.kill();
+      const others = cluster.nodes.filter((n) => n !== holder);
+      expect(await until(async () => (await Promise.all(others.map(numsub))).reduce((x, y) => x + y, 0) === 1, 10_000)).toBe(true);
+      expect(await until(() => gaps === 1, 5_000)).toBe(true);
+      // Publish until it arrives (the publishing client may first hit the restarted node's old connection).
+      let delivered = false;
+      for (let i = 0; i < 50 && !delivered; i += 1) {
+        await busA.publish('mcpm:test-events', `again-${i}`).catch(() => undefined);
+        delivered = await until(() => got.some((m) => m.startsWith('again-')), 200);
+      }
+      expect(delivered).toBe(true);
+      expect(gaps).toBe(1);
+      await holder.restart();
+      await cluster.waitForOk(20_000);
+    } finally {
+      await busA.close();
+      await busB.close();
+      a.disconnect();
+      b.disconnect();
+      await cluster.stop();
     }
   });
 });

@@ -1,18 +1,19 @@
 /**
  * Bounded memory and soak (issue 7). Two modes:
  *
- *   npx tsx test/soak/memory-soak.ts --mode expiry [--sessions 10000] [--ttl 30] [--idle 10]
+ *   npx tsx test/soak/memory-soak.ts --mode expiry [--sessions 10000] [--ttl 30] [--idle 10] [--store single|cluster]
  *     One replica (HTTP upstream: a server-everything sidecar), N sessions opened (initialize +
  *     initialized) and left idle. They expire by TTL in Redis and are reaped from the replica's cache
  *     (`--idle-timeout`); the replica's RSS is sampled before, at the peak, and after, until it settles.
  *
- *   npx tsx test/soak/memory-soak.ts --mode soak [--duration 120] [--concurrency 8]
- *     Two replicas (stdio upstream: one server-everything child per session per replica) behind
- *     round-robin nginx, a bounded mixed load for --duration seconds: short sessions doing tools/list,
- *     tools/call echo and get-sum, resources/read, prompts/get, logging/setLevel, ping and a briefly
- *     opened GET stream; 90 % end with DELETE, 10 % are abandoned (they expire: --session-ttl 20,
- *     --idle-timeout 10). Every 10 s: RSS, open fds (/proc/<pid>/fd) and child processes of each
- *     replica. After the load: everything must drain back (children 0, fds near the start).
+ *   npx tsx test/soak/memory-soak.ts --mode soak [--duration 120] [--concurrency 8] [--replicas 3] [--store single|cluster]
+ *     N replicas (default 3; stdio upstream: one server-everything child per session per replica)
+ *     behind round-robin nginx on one real Redis (`--store cluster`: a 3-master Redis Cluster), a bounded mixed load for --duration seconds: short
+ *     sessions doing tools/list, tools/call echo and get-sum, resources/read, prompts/get,
+ *     logging/setLevel, ping and a briefly opened GET stream; 90 % end with DELETE, 10 % are abandoned
+ *     (they expire: --session-ttl 20, --idle-timeout 10). Every 10 s: RSS, V8 heap used (the replica's
+ *     own `nodejs_heap_size_used_bytes` on /metrics), open fds (/proc/<pid>/fd) and child processes of
+ *     each replica. After the load: everything must drain back (children 0, fds near the start).
  *     The 10-minute run is `--duration 600`.
  *
  * Prints a table; exit code 1 if a bound is broken (see `verdict` below).
@@ -23,7 +24,7 @@ import {
   startEverythingHttp,
   startNginx,
   startProxyReplica,
-  startRedis,
+  startRedisStore,
   stopAllProcesses,
   type ProxyReplica,
 } from '../helpers/index.js';
@@ -49,8 +50,12 @@ const { values: flags } = parseArgs({
     idle: { type: 'string', default: '10' },
     duration: { type: 'string', default: '120' },
     concurrency: { type: 'string', default: '8' },
+    replicas: { type: 'string', default: '3' },
+    store: { type: 'string', default: 'single' },
   },
 });
+if (flags.store !== 'single' && flags.store !== 'cluster') throw new Error('--store is single (one redis-server) or cluster (3 masters)');
+const STORE = flags.store;
 const MB = (b: number | undefined): string => (b === undefined ? '—' : `${(b / 1024 / 1024).toFixed(1)} MB`);
 
 async function openRaw(client: KeepAliveClient, principal: string): Promise<string> {
@@ -67,7 +72,7 @@ async function expiry(): Promise<boolean> {
   const N = Number(flags.sessions);
   const TTL = Number(flags.ttl);
   const IDLE = Number(flags.idle);
-  const redis = await startRedis();
+  const redis = await startRedisStore(STORE);
   try {
     const sidecar = await startEverythingHttp({ name: 'mem-sidecar' });
     const replica = await startProxyReplica({ store: redis.url, upstream: sidecar.url, name: 'mem-proxy', extraArgs: ['--session-ttl', String(TTL), '--idle-timeout', String(IDLE)] });
@@ -124,18 +129,30 @@ async function expiry(): Promise<boolean> {
 interface Sample {
   t: number;
   rss: (number | undefined)[];
+  heap: (number | undefined)[];
   fds: (number | undefined)[];
   children: number[];
-  sessions: number;
+}
+
+/** `nodejs_heap_size_used_bytes` from a replica's Prometheus endpoint (prom-client's default metrics). */
+async function heapUsed(client: KeepAliveClient): Promise<number | undefined> {
+  try {
+    const r = await client.request({ method: 'GET', path: '/metrics', timeoutMs: 5_000 });
+    const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(r.body);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function soak(): Promise<boolean> {
   const DURATION = Number(flags.duration);
   const C = Number(flags.concurrency);
-  const redis = await startRedis();
+  const R = Number(flags.replicas);
+  const redis = await startRedisStore(STORE);
   try {
     const replicas: ProxyReplica[] = await Promise.all(
-      [0, 1].map((i) =>
+      Array.from({ length: R }, (_, i) =>
         startProxyReplica({
           store: redis.url,
           command: EVERYTHING_STDIO_COMMAND,
@@ -146,20 +163,24 @@ async function soak(): Promise<boolean> {
     );
     const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     const client = new KeepAliveClient(nginx.url, C * 2);
+    // One connection per replica for /metrics, so sampling goes around nginx and adds no fd churn.
+    const direct = replicas.map((r) => new KeepAliveClient(r.url, 1));
     const samples: Sample[] = [];
     const t0 = performance.now();
-    const sample = (): void => {
-      samples.push({
-        t: (performance.now() - t0) / 1000,
-        rss: replicas.map((r) => rssBytes(r.process.pid)),
-        fds: replicas.map((r) => fdCount(r.process.pid)),
-        children: replicas.map((r) => childPids(r.process.pid).length),
-        sessions: 0,
-      });
+    const sample = async (): Promise<void> => {
+      const t = (performance.now() - t0) / 1000;
+      const rss = replicas.map((r) => rssBytes(r.process.pid));
+      const fds = replicas.map((r) => fdCount(r.process.pid));
+      const children = replicas.map((r) => childPids(r.process.pid).length);
+      const heap = await Promise.all(direct.map(heapUsed));
+      samples.push({ t, rss, heap, fds, children });
     };
-    sample();
-    const start = { fds: samples[0]!.fds, rss: samples[0]!.rss };
-    const timer = setInterval(sample, 10_000);
+    await sample();
+    const start = samples[0]!;
+    let sampling = Promise.resolve();
+    const timer = setInterval(() => {
+      sampling = sampling.then(sample);
+    }, 10_000);
     const stats = { sessions: 0, requests: 0, errors: new Map<string, number>(), abandoned: 0 };
     const deadline = Date.now() + DURATION * 1000;
     let n = 0;
@@ -203,8 +224,11 @@ async function soak(): Promise<boolean> {
     };
     await Promise.all(Array.from({ length: C }, worker));
     const loadSeconds = (performance.now() - t0) / 1000;
-    sample();
+    await sampling;
+    await sample();
     const underLoad = samples.slice();
+    const perReplica = new Map<string, number>();
+    for (const e of nginx.accessLog()) perReplica.set(e.upstream, (perReplica.get(e.upstream) ?? 0) + 1);
     // Drain: abandoned sessions expire (TTL 20 s) and idle upstreams are reaped (10 s).
     const drained = await pollUntil(
       async () => replicas.every((r) => childPids(r.process.pid).length === 0) && (await redis.keys(SESSION_KEY_PATTERN)).length === 0,
@@ -212,33 +236,61 @@ async function soak(): Promise<boolean> {
       1000,
     );
     await sleep(2_000);
-    sample();
     clearInterval(timer);
+    await sampling;
+    await sample();
     client.close();
+    for (const d of direct) d.close();
     await nginx.stop();
+    // With nginx's idle upstream keep-alive connections (up to 32) and the sampler's closed, a replica
+    // must be back to the descriptors it started with: anything more is a leak.
+    await sleep(1_000);
+    const closedFds = replicas.map((r) => fdCount(r.process.pid));
     const end = samples[samples.length - 1]!;
     const q = Math.max(1, Math.floor(underLoad.length / 4));
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
     const early = underLoad.slice(q, 2 * q);
     const late = underLoad.slice(-q);
+    // The sample taken closest to the middle of the load.
+    const middle = underLoad.reduce((best, s) => (Math.abs(s.t - loadSeconds / 2) < Math.abs(best.t - loadSeconds / 2) ? s : best), start);
+    const endOfLoad = underLoad[underLoad.length - 1]!;
     const rows: [string, string][] = [
-      ['load', `${DURATION} s, ${C} concurrent clients, 2 replicas (stdio upstream) behind nginx`],
+      ['load', `${Math.round(loadSeconds)} s, ${C} concurrent clients, ${R} replicas (stdio upstream) behind nginx, ${STORE === 'cluster' ? 'a 3-master Redis Cluster' : 'one Redis'}`],
       ['sessions / requests', `${stats.sessions} sessions (${stats.abandoned} abandoned to expire), ${stats.requests} requests, ${Math.round(stats.requests / loadSeconds)} requests/s`],
+      ['HTTP requests per replica (nginx access log)', replicas.map((r) => perReplica.get(r.hostPort) ?? 0).join(' / ')],
       ['errors', stats.errors.size ? [...stats.errors.entries()].map(([k, v]) => `${k}×${v}`).join(', ') : 'none'],
+      ['samples taken at (s)', `start ${start.t.toFixed(0)}, middle ${middle.t.toFixed(0)}, end of load ${endOfLoad.t.toFixed(0)}, drained ${end.t.toFixed(0)}`],
     ];
-    replicas.forEach((r, i) => {
-      rows.push([`replica ${i} RSS start / 2nd-quarter median / last-quarter median / drained`, `${MB(start.rss[i])} / ${MB(median(early.map((s) => s.rss[i] ?? 0)))} / ${MB(median(late.map((s) => s.rss[i] ?? 0)))} / ${MB(end.rss[i])}`]);
-      rows.push([`replica ${i} fds start / max under load / drained`, `${start.fds[i]} / ${Math.max(...underLoad.map((s) => s.fds[i] ?? 0))} / ${end.fds[i]}`]);
-      rows.push([`replica ${i} children max under load / drained`, `${Math.max(...underLoad.map((s) => s.children[i]!))} / ${end.children[i]}`]);
+    const four = (f: (s: Sample) => string): string => [start, middle, endOfLoad, end].map(f).join(' / ');
+    replicas.forEach((_, i) => {
+      rows.push([`replica ${i} RSS start / middle / end of load / drained`, four((s) => MB(s.rss[i]))]);
+      rows.push([`replica ${i} RSS 2nd-quarter median / last-quarter median`, `${MB(median(early.map((s) => s.rss[i] ?? 0)))} / ${MB(median(late.map((s) => s.rss[i] ?? 0)))}`]);
+      rows.push([`replica ${i} heap used start / middle / end of load / drained`, four((s) => MB(s.heap[i]))]);
+      rows.push([`replica ${i} heap 2nd-quarter median / last-quarter median`, `${MB(median(early.map((s) => s.heap[i] ?? 0)))} / ${MB(median(late.map((s) => s.heap[i] ?? 0)))}`]);
+      rows.push([`replica ${i} fds start / middle / end of load / drained (max under load)`, `${four((s) => String(s.fds[i]))} (${Math.max(...underLoad.map((s) => s.fds[i] ?? 0))})`]);
+      rows.push([`replica ${i} children start / middle / end of load / drained (max under load)`, `${four((s) => String(s.children[i]))} (${Math.max(...underLoad.map((s) => s.children[i]!))})`]);
     });
     rows.push(['drained (no child, no record left)', drained ? 'yes' : 'NO']);
-    rows.push(['samples (t s: RSS MB r0,r1 | fds | children)', samples.map((s) => `${s.t.toFixed(0)}: ${s.rss.map((b) => ((b ?? 0) / 1048576).toFixed(0)).join(',')} | ${s.fds.join(',')} | ${s.children.join(',')}`).join('; ')]);
+    rows.push(['fds per replica once nginx and the sampler closed their connections (start)', `${closedFds.join(' / ')} (${start.fds.join(' / ')})`]);
+    rows.push([
+      'samples (t s: RSS MB | heap MB | fds | children, per replica)',
+      samples
+        .map((s) => `${s.t.toFixed(0)}: ${s.rss.map((b) => ((b ?? 0) / 1048576).toFixed(0)).join(',')} | ${s.heap.map((b) => ((b ?? 0) / 1048576).toFixed(0)).join(',')} | ${s.fds.join(',')} | ${s.children.join(',')}`)
+        .join('; '),
+    ]);
     print(rows);
-    const fdOk = replicas.every((_, i) => (end.fds[i] ?? 1e9) <= (start.fds[i] ?? 0) + 5);
-    const rssOk = replicas.every((_, i) => median(late.map((s) => s.rss[i] ?? 0)) <= median(early.map((s) => s.rss[i] ?? 0)) * 1.25 + 16 * 1024 * 1024);
+    const fdOk = replicas.every((_, i) => (closedFds[i] ?? 1e9) <= (start.fds[i] ?? 0) + 2);
+    const grows = (f: (s: Sample) => number | undefined, slackBytes: number): boolean =>
+      median(late.map((s) => f(s) ?? 0)) > median(early.map((s) => f(s) ?? 0)) * 1.25 + slackBytes;
+    const rssOk = replicas.every((_, i) => !grows((s) => s.rss[i], 16 * 1024 * 1024));
+    const heapOk = replicas.every((_, i) => !grows((s) => s.heap[i], 8 * 1024 * 1024));
+    const childrenOk = end.children.every((c) => c === 0);
     const alive = replicas.every((r) => !r.process.exitInfo());
-    console.log(`verdict: drained ${drained}, fds back ${fdOk}, no RSS growth (last quarter ≤ 1.25 × second quarter + 16 MB) ${rssOk}, replicas alive ${alive}`);
-    return drained && fdOk && rssOk && alive;
+    console.log(
+      `verdict: drained ${drained}, children 0 ${childrenOk}, fds back ${fdOk}, no RSS growth (last quarter ≤ 1.25 × second quarter + 16 MB) ${rssOk}, ` +
+        `no heap growth (same, + 8 MB) ${heapOk}, replicas alive ${alive}`,
+    );
+    return drained && childrenOk && fdOk && rssOk && heapOk && alive;
   } finally {
     await stopAllProcesses();
     await redis.stop();

@@ -6,6 +6,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { LOG_LEVELS, ProxyConfigError, startProxy, type LogLevel, type ProxyConfig } from '../../proxy/index.js';
+import { parseStoreUrl } from '../../runtime/redis-url.js';
 import { ExitCode } from '../exit-codes.js';
 
 export interface ProxyArgs {
@@ -58,6 +59,13 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     return v;
   };
   const stdio = argv.upstream === undefined;
+  // Repeating --store (yargs gives an array) is a mistake: a cluster's seed nodes go in one URL.
+  if (Array.isArray(argv.store)) throw new ProxyConfigError('give --store once; list a cluster\'s seed nodes in one URL: redis+cluster://HOST:PORT,HOST:PORT,…');
+  try {
+    parseStoreUrl(argv.store);
+  } catch (err) {
+    throw new ProxyConfigError(`--store: ${(err as Error).message}`);
+  }
   return {
     host,
     port,
@@ -86,13 +94,15 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
       .parserConfiguration({ 'populate--': true })
       .env('MCP_MIGRATE')
       .usage(
-        '$0 proxy [options] --store memory|redis://… (--upstream http://HOST:PORT/mcp | -- COMMAND [ARGS…])\n\n' +
+        '$0 proxy [options] --store memory|redis://…|redis+cluster://… (--upstream http://HOST:PORT/mcp | -- COMMAND [ARGS…])\n\n' +
           'Every option can also be set as MCP_MIGRATE_<OPTION> (e.g. MCP_MIGRATE_STORE, MCP_MIGRATE_SESSION_SECRET).',
       )
       .option('listen', { describe: 'Address to listen on, HOST:PORT (":PORT" = all interfaces)', type: 'string', default: '127.0.0.1:8080', requiresArg: true })
       .option('path', { describe: 'MCP endpoint path', type: 'string', default: '/mcp', requiresArg: true })
       .option('store', {
-        describe: 'Session store: "memory" (one replica) or a Redis URL shared by all replicas (redis://…, rediss://… for TLS)',
+        describe:
+          'Session store: "memory" (one replica), or Redis shared by all replicas: redis://[user:pass@]HOST:PORT[/DB] (rediss:// for TLS), ' +
+          'or a Redis Cluster by its seed nodes: redis+cluster://[user:pass@]HOST:PORT,HOST:PORT,… (rediss+cluster:// for TLS)',
         type: 'string',
         default: 'memory',
         requiresArg: true,
@@ -148,6 +158,10 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
       .example(
         'MCP_MIGRATE_SESSION_SECRET=… $0 proxy --store redis://redis:6379 --upstream http://127.0.0.1:3001/mcp',
         'One of several replicas sharing a Redis store, in front of an HTTP server',
+      )
+      .example(
+        'MCP_MIGRATE_SESSION_SECRET=… $0 proxy --store redis+cluster://redis-1:6379,redis-2:6379,redis-3:6379 --upstream http://127.0.0.1:3001/mcp',
+        'The same on a Redis Cluster (any reachable seed node is enough; the rest are discovered)',
       ) as unknown as Argv<ProxyArgs>,
   handler: async (argv) => {
     let config: ProxyConfig;
