@@ -23,6 +23,7 @@ export { createProxy, REPLICA_HEADER, type McpProxy, type ProxyOptions } from '.
 export { ProxyMetrics } from './metrics.js';
 export { HttpUpstreamConnector, type HttpUpstreamOptions } from './http-upstream.js';
 export { StdioUpstreamConnector, childEnvironment, type StdioUpstreamOptions } from './stdio-upstream.js';
+export { createLegacySseFront, type LegacySseFront, type LegacySseOptions, type LegacySseContext } from './legacy-sse.js';
 export { SessionManager, CapacityError, SessionGoneError, type LocalSession } from './sessions.js';
 export { createLogger, LOG_LEVELS, type LogLevel } from './logger.js';
 export type { UpstreamConnector, UpstreamSession, UpstreamContext, ExchangeSink, ClientPost, ForwardResult, InitializeOutcome } from './upstream.js';
@@ -53,6 +54,8 @@ export interface ProxyConfig {
   shutdownTimeoutMs?: number;
   logLevel?: LogLevel;
   logger?: Logger;
+  /** Serve the legacy HTTP+SSE transport (2024-11-05) on these paths too; off when absent. */
+  legacySse?: { ssePath: string; messagePath: string };
 }
 
 /** A configuration error (→ exit code 2). */
@@ -163,6 +166,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     maxBodyBytes: config.maxBodyBytes,
     maxSessions: config.maxSessions,
     idleTimeoutMs: config.idleTimeoutMs,
+    ...(config.legacySse ? { legacySse: config.legacySse } : {}),
     logger,
   });
   let bound;
@@ -173,7 +177,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     throw err;
   }
   logger.info(
-    { url: bound.url, store: storeSpec.kind, upstream: connector.kind, maxSessions: config.maxSessions, replica: replicaId },
+    { url: bound.url, store: storeSpec.kind, upstream: connector.kind, maxSessions: config.maxSessions, replica: replicaId, ...(config.legacySse ? { legacySse: config.legacySse } : {}) },
     'listening',
   );
   return {

@@ -22,13 +22,14 @@ import {
   SESSION_ID_HEADER,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from '../runtime/protocol.js';
-import type { SessionChange } from '../runtime/session-record.js';
+import { sessionChangeOf, type SessionChange } from '../runtime/session-record.js';
 import { SessionIdCodec, sessionFingerprint, type VerifiedSessionId } from '../runtime/session-id.js';
 import { SessionStoreUnavailableError, type SessionStore } from '../runtime/session-store.js';
 import { BusServerRequestRouter, isRewrittenId, newReplicaId, REPLICA_ID_PATTERN, type ServerRequestRouter } from '../runtime/server-requests.js';
 import { MemorySessionStreams, STANDALONE_STREAM, type SessionStreams, type StreamEvent, type StreamFollow } from '../runtime/session-streams.js';
 import { VERSION } from '../version.js';
 import { BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
+import { createLegacySseFront, type LegacySseOptions } from './legacy-sse.js';
 import { createLogger } from './logger.js';
 import { ProxyMetrics } from './metrics.js';
 import { CapacityError, SessionGoneError, SessionManager, type LocalSession } from './sessions.js';
@@ -93,6 +94,8 @@ export interface ProxyOptions {
   maxSessions?: number;
   /** Idle time after which an upstream session is closed, ms. Default 300,000. */
   idleTimeoutMs?: number;
+  /** Serve the legacy HTTP+SSE transport (2024-11-05) on these paths too (see `legacy-sse.ts`). Off when absent. */
+  legacySse?: LegacySseOptions;
   logger?: Logger;
 }
 
@@ -191,9 +194,35 @@ export function createProxy(options: ProxyOptions): McpProxy {
   /** Open standalone GET SSE streams, ended with a `retry:` line on shutdown. */
   const getStreams = new Set<ServerResponse>();
 
+  // The legacy HTTP+SSE front (2024-11-05) on its own paths, on the same sessions, streams and router.
+  const legacy = options.legacySse
+    ? createLegacySseFront(options.legacySse, {
+        codec,
+        verify: (id, credential) => verifier.verify(id, credential),
+        sessions,
+        store,
+        connector,
+        streams,
+        router,
+        principalHeader,
+        maxBodyBytes,
+        originAllowed,
+        logger,
+        fail: (res, err, id) => fail(res, err, id ?? null),
+        track: (work) => {
+          inFlight++;
+          void work.finally(() => {
+            if (--inFlight === 0 && onIdle) onIdle();
+          });
+        },
+        draining: () => draining,
+        metrics,
+      })
+    : undefined;
+
   const debug = logger.isLevelEnabled('debug');
   const server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
-    const isStream = req.method === 'GET' && (req.url === path || req.url?.startsWith(`${path}?`));
+    const isStream = (req.method === 'GET' && (req.url === path || req.url?.startsWith(`${path}?`))) || (legacy?.isStream(req) ?? false);
     res.setHeader(REPLICA_HEADER, replicaId);
     if (isStream) getStreams.add(res);
     else inFlight++;
@@ -252,6 +281,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
     if (pathname === healthPath && (req.method === 'GET' || req.method === 'HEAD')) return await health(res);
     if (pathname === readyPath && (req.method === 'GET' || req.method === 'HEAD')) return await ready(res);
     if (pathname === metricsPath && req.method === 'GET') return await scrape(res);
+    if (legacy?.serves(pathname)) return await legacy.handle(req, res, pathname);
     if (pathname !== path) return sendJsonRpcError(res, 404, ErrorCode.ServerError, 'Not Found');
     const origin = req.headers.origin;
     if (origin !== undefined && !originAllowed(origin)) {
@@ -427,7 +457,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
     let changes: SessionChange[] | undefined;
     for (const m of p.messages) {
       if (isNotification(m) && m.method === HANDSHAKE_METHODS.initialized) initializedNotification = true;
-      const change = toChange(m);
+      const change = sessionChangeOf(m);
       if (change) (changes ??= []).push(change);
     }
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -763,22 +793,6 @@ export class VerifiedIdCache {
       this.#entries.set(id, { credential: cred, verified });
     }
     return verified;
-  }
-}
-
-/** The replayable state change a client message makes, if any. */
-function toChange(m: JsonRpcMessage): SessionChange | undefined {
-  if (!isRequest(m)) return undefined;
-  const params = m.params ?? {};
-  switch (m.method) {
-    case HANDSHAKE_METHODS.setLevel:
-      return typeof params.level === 'string' ? { kind: 'loggingLevel', level: params.level } : undefined;
-    case HANDSHAKE_METHODS.subscribe:
-      return typeof params.uri === 'string' ? { kind: 'subscribe', uri: params.uri } : undefined;
-    case HANDSHAKE_METHODS.unsubscribe:
-      return typeof params.uri === 'string' ? { kind: 'unsubscribe', uri: params.uri } : undefined;
-    default:
-      return undefined;
   }
 }
 

@@ -6,7 +6,7 @@
  * See `docs/runtime.md`.
  */
 export type { SessionRecord, NewSessionRecord, SessionChange } from './session-record.js';
-export { applyChange } from './session-record.js';
+export { applyChange, sessionChangeOf } from './session-record.js';
 export type { SessionStore } from './session-store.js';
 export { SessionStoreUnavailableError } from './session-store.js';
 export { MemorySessionStore, type MemorySessionStoreOptions } from './memory-store.js';

@@ -1,3 +1,6 @@
+import { isRequest, type JsonRpcMessage } from './jsonrpc.js';
+import { HANDSHAKE_METHODS } from './protocol.js';
+
 /**
  * The session record: everything needed to rebuild a client's MCP session on any replica by
  * handshake replay (see `docs/runtime.md` and the research digest §3.3).
@@ -73,4 +76,24 @@ export function applyChange(record: SessionRecord, change: SessionChange): Sessi
       break;
   }
   return next;
+}
+
+/**
+ * The replayable state change a client message makes, if any: `logging/setLevel` (with a string
+ * `level`), `resources/subscribe` and `resources/unsubscribe` (with a string `uri`) requests. Every
+ * front records it before forwarding the message, so handshake replay on another replica restores it.
+ */
+export function sessionChangeOf(m: JsonRpcMessage): SessionChange | undefined {
+  if (!isRequest(m)) return undefined;
+  const params = m.params ?? {};
+  switch (m.method) {
+    case HANDSHAKE_METHODS.setLevel:
+      return typeof params.level === 'string' ? { kind: 'loggingLevel', level: params.level } : undefined;
+    case HANDSHAKE_METHODS.subscribe:
+      return typeof params.uri === 'string' ? { kind: 'subscribe', uri: params.uri } : undefined;
+    case HANDSHAKE_METHODS.unsubscribe:
+      return typeof params.uri === 'string' ? { kind: 'unsubscribe', uri: params.uri } : undefined;
+    default:
+      return undefined;
+  }
 }

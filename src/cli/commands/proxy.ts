@@ -26,6 +26,10 @@ export interface ProxyArgs {
   'shutdown-timeout'?: number;
   'store-prefix': string;
   'log-level': LogLevel;
+  /** Serve the legacy HTTP+SSE transport too (default true; `--no-legacy-sse` turns it off). */
+  'legacy-sse'?: boolean;
+  'sse-path'?: string;
+  'message-path'?: string;
   '--'?: (string | number)[];
   _: (string | number)[];
 }
@@ -66,6 +70,16 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
   } catch (err) {
     throw new ProxyConfigError(`--store: ${(err as Error).message}`);
   }
+  const legacy = argv['legacy-sse'] ?? true;
+  const ssePath = argv['sse-path'] ?? '/sse';
+  const messagePath = argv['message-path'] ?? '/message';
+  if (legacy) {
+    for (const [flag, p] of [['--sse-path', ssePath], ['--message-path', messagePath]] as const) {
+      if (!p.startsWith('/') || p.includes('?') || p.includes('#')) throw new ProxyConfigError(`${flag} must be a path starting with "/", got "${p}"`);
+      if ([argv.path, '/healthz', '/readyz', '/metrics'].includes(p)) throw new ProxyConfigError(`${flag} "${p}" is already used by the proxy`);
+    }
+    if (ssePath === messagePath) throw new ProxyConfigError('--sse-path and --message-path must differ');
+  }
   return {
     host,
     port,
@@ -83,6 +97,7 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     handshakeTimeoutMs: positive('handshake-timeout', argv['handshake-timeout']) * 1000,
     shutdownTimeoutMs: positive('shutdown-timeout', argv['shutdown-timeout'] ?? 10) * 1000,
     logLevel: argv['log-level'],
+    ...(legacy ? { legacySse: { ssePath, messagePath } } : {}),
   };
 }
 
@@ -153,6 +168,18 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         requiresArg: true,
       })
       .option('store-prefix', { describe: 'Prefix of every Redis key and channel', type: 'string', default: 'mcpm:', requiresArg: true })
+      .option('legacy-sse', {
+        describe: 'Also serve the legacy HTTP+SSE transport (2024-11-05) on --sse-path and --message-path (--no-legacy-sse: off)',
+        type: 'boolean',
+        default: true,
+      })
+      .option('sse-path', { describe: 'Legacy HTTP+SSE: path of the SSE endpoint (GET)', type: 'string', default: '/sse', requiresArg: true })
+      .option('message-path', {
+        describe: 'Legacy HTTP+SSE: path of the message endpoint (POST) announced in the endpoint event',
+        type: 'string',
+        default: '/message',
+        requiresArg: true,
+      })
       .option('log-level', { describe: 'Log level of the JSON logs on stderr', choices: LOG_LEVELS, default: 'info' as LogLevel })
       .example('$0 proxy --listen :8080 -- npx -y @modelcontextprotocol/server-everything', 'One replica in front of a stdio server')
       .example(
