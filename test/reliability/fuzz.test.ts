@@ -42,6 +42,9 @@ import {
   type RawResponse,
 } from './support.js';
 
+/** Paths the proxy answers with something other than 404. */
+const SERVED_PATHS = new Set(['/mcp', '/healthz', '/readyz', '/metrics', '/sse', '/message']);
+
 const CASES = Number(process.env.FUZZ_CASES ?? 10_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_807);
 const CONCURRENCY = 16;
@@ -285,10 +288,10 @@ const cases: fc.Arbitrary<FuzzCase> = fc.oneof(
       return { kind: `${method.toLowerCase()}-${sid ? 'forged' : 'no'}-session`, method, headers, expect: e };
     }),
   },
-  // Other paths.
+  // Other paths (every path the proxy serves is left out: the MCP endpoint, health, readiness, metrics, legacy SSE).
   {
     weight: 3,
-    arbitrary: fc.tuple(fc.stringMatching(/^\/[A-Za-z0-9._~/-]{0,40}$/).filter((p) => p !== '/mcp' && p !== '/healthz'), fc.constantFrom('GET', 'POST', 'DELETE')).map(([path, method]) => ({
+    arbitrary: fc.tuple(fc.stringMatching(/^\/[A-Za-z0-9._~/-]{0,40}$/).filter((p) => !SERVED_PATHS.has(p)), fc.constantFrom('GET', 'POST', 'DELETE')).map(([path, method]) => ({
       kind: 'wrong-path',
       method,
       path,
