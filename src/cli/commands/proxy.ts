@@ -25,6 +25,9 @@ export interface ProxyArgs {
   'handshake-timeout': number;
   'shutdown-timeout'?: number;
   'store-prefix': string;
+  affinity?: 'none' | 'owner';
+  'advertise-url'?: string;
+  'heartbeat-interval'?: number;
   'log-level': LogLevel;
   '--'?: (string | number)[];
   _: (string | number)[];
@@ -82,6 +85,9 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     idleTimeoutMs: positive('idle-timeout', argv['idle-timeout']) * 1000,
     handshakeTimeoutMs: positive('handshake-timeout', argv['handshake-timeout']) * 1000,
     shutdownTimeoutMs: positive('shutdown-timeout', argv['shutdown-timeout'] ?? 10) * 1000,
+    affinity: argv.affinity ?? 'none',
+    ...(argv['advertise-url'] !== undefined ? { advertiseUrl: argv['advertise-url'] } : {}),
+    heartbeatIntervalMs: positive('heartbeat-interval', argv['heartbeat-interval'] ?? 1) * 1000,
     logLevel: argv['log-level'],
   };
 }
@@ -150,6 +156,22 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         describe: 'On SIGTERM/SIGINT, seconds to let in-flight requests finish before ending them',
         type: 'number',
         default: 10,
+        requiresArg: true,
+      })
+      .option('affinity', {
+        describe: 'none: any replica serves any session by handshake replay; owner: the replica that created a session keeps serving it, others forward to it (for servers with hidden per-session state)',
+        choices: ['none', 'owner'] as const,
+        default: 'none' as const,
+      })
+      .option('advertise-url', {
+        describe: 'With --affinity owner: http://HOST:PORT other replicas reach this one at. Default: from --listen (required when listening on all interfaces)',
+        type: 'string',
+        requiresArg: true,
+      })
+      .option('heartbeat-interval', {
+        describe: 'With --affinity owner: seconds between replica registry heartbeats; a replica silent for 3 intervals counts as gone',
+        type: 'number',
+        default: 1,
         requiresArg: true,
       })
       .option('store-prefix', { describe: 'Prefix of every Redis key and channel', type: 'string', default: 'mcpm:', requiresArg: true })
