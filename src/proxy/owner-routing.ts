@@ -426,7 +426,7 @@ export class OwnerRouting {
         }
         this.#count('ok');
         settle('done');
-        relay(up, res, req.method === 'GET', () => this.#count('broken'));
+        relay(up, res, req.method === 'GET', body, () => this.#count('broken'));
       });
       out.on('error', (err: NodeJS.ErrnoException) => {
         if (settled) return;
@@ -458,13 +458,20 @@ function forwardHeaders(headers: IncomingHttpHeaders, host: string, forwarded: s
 }
 
 const RESPONSE_DROP = new Set(HOP_BY_HOP_HEADERS);
+/** How much of a relayed POST SSE stream is kept to tell, if it breaks, which requests got no response. */
+const KEPT_SSE_BYTES = 256 * 1024;
 
 /**
  * Streams the owner's answer back unbuffered (SSE events as they arrive), with backpressure. If the
- * owner's answer breaks off: a GET (standalone SSE stream) is ended cleanly so the client reconnects
- * (to whichever replica then serves the session); any other answer is cut, so the client sees the failure.
+ * owner's answer breaks off (the owner died mid-answer):
+ * - a GET (standalone SSE stream) is ended cleanly, so the client reconnects to whichever replica
+ *   then serves the session;
+ * - a POST answered with an SSE stream gets, for each request of `body` whose response had not been
+ *   relayed, a JSON-RPC error (-32603) event, then the stream ends: the client's request fails at once
+ *   (and may be retried) instead of waiting for a response that will never come;
+ * - any other answer is cut, so the client sees the failure.
  */
-function relay(up: IncomingMessage, res: ServerResponse, isGet: boolean, onBroken: () => void): void {
+function relay(up: IncomingMessage, res: ServerResponse, isGet: boolean, body: Buffer | undefined, onBroken: () => void): void {
   const headers: Record<string, string | string[]> = {};
   for (const name in up.headers) {
     if (RESPONSE_DROP.has(name)) continue;
@@ -475,11 +482,15 @@ function relay(up: IncomingMessage, res: ServerResponse, isGet: boolean, onBroke
     up.destroy();
     return;
   }
+  const sse = String(up.headers['content-type'] ?? '').includes('text/event-stream');
   res.writeHead(up.statusCode ?? 502, headers);
-  if (String(up.headers['content-type'] ?? '').includes('text/event-stream')) res.flushHeaders();
+  if (sse) res.flushHeaders();
+  // Kept only for a POST's SSE answer, and only until it grows past KEPT_SSE_BYTES.
+  let kept: string | undefined = sse && !isGet && body ? '' : undefined;
   const gone = (): boolean => res.destroyed || res.writableEnded;
   up.on('data', (chunk: Buffer) => {
     if (gone()) return;
+    if (kept !== undefined) kept = kept.length + chunk.length <= KEPT_SSE_BYTES ? kept + chunk.toString('utf8') : undefined;
     if (!res.write(chunk)) up.pause();
   });
   res.on('drain', () => up.resume());
@@ -493,7 +504,45 @@ function relay(up: IncomingMessage, res: ServerResponse, isGet: boolean, onBroke
   up.once('close', () => {
     if (up.complete || gone()) return;
     onBroken();
-    if (isGet) res.end();
+    if (isGet) return void res.end();
+    const epilogue = kept !== undefined && body ? unansweredErrors(body, kept) : undefined;
+    if (epilogue !== undefined) res.end(epilogue);
     else res.destroy();
   });
+}
+
+/**
+ * SSE events with a JSON-RPC error for each request in `body` (a JSON-RPC message or batch) that has
+ * no response among the `data:` lines of `relayed`; `undefined` if either cannot be read.
+ */
+export function unansweredErrors(body: Buffer, relayed: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const ids: (string | number)[] = [];
+  for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+    const id = (m as { id?: unknown; method?: unknown } | null)?.id;
+    if ((typeof id === 'string' || typeof id === 'number') && typeof (m as { method?: unknown }).method === 'string') ids.push(id);
+  }
+  const answered = new Set<string | number>();
+  for (const line of relayed.split('\n')) {
+    if (!line.startsWith('data:')) continue;
+    try {
+      const m = JSON.parse(line.slice(5)) as { id?: unknown; method?: unknown; result?: unknown; error?: unknown };
+      if ((typeof m.id === 'string' || typeof m.id === 'number') && m.method === undefined && ('result' in m || 'error' in m)) answered.add(m.id);
+    } catch {
+      // an event cut off mid-line
+    }
+  }
+  const missing = ids.filter((id) => !answered.has(id));
+  // A blank line first ends an event the owner may have left half-written.
+  let out = relayed.endsWith('\n\n') || relayed.length === 0 ? '' : '\n\n';
+  for (const id of missing) {
+    const error = { jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: 'Internal error: the replica serving this session was lost while answering; the request may or may not have run' } };
+    out += `event: message\ndata: ${JSON.stringify(error)}\n\n`;
+  }
+  return out;
 }

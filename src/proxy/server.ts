@@ -1,5 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import {
   classifyMessage,
@@ -137,6 +137,12 @@ export interface McpProxy {
 }
 
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+/** On shutdown, how long idle keep-alive connections stay open for one last request, ms. */
+const KEEP_ALIVE_DRAIN_MS = 1_000;
+
+function openConnections(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
+}
 
 /**
  * Builds the Streamable HTTP front of `mcp-migrate proxy` (spec 2025-03-26/06-18/11-25
@@ -714,19 +720,29 @@ export function createProxy(options: ProxyOptions): McpProxy {
         await owner?.deregister();
         logger.info({ inFlight, streams: getStreams.size, timeoutMs }, 'draining');
         if (unreadyGraceMs > 0) await new Promise((r) => setTimeout(r, unreadyGraceMs));
-        server.close();
-        server.closeIdleConnections();
+        // Stop accepting connections, but keep open keep-alive connections for their next request
+        // (answered with `Connection: close`) for up to KEEP_ALIVE_DRAIN_MS: closing an idle one now
+        // races with a request a load balancer is just sending on it, which it then sees reset (and
+        // nginx does not retry a POST). `http.Server.close` would close idle connections at once.
+        net.Server.prototype.close.call(server);
         // Standalone GET streams never end by themselves: tell clients to reconnect (elsewhere) soon.
         for (const res of getStreams) endStream(res);
-        let timer: NodeJS.Timeout | undefined;
-        if (inFlight > 0) {
-          await new Promise<void>((resolve) => {
-            onIdle = resolve;
-            timer = setTimeout(resolve, timeoutMs);
-          });
+        const stopAt = Date.now() + timeoutMs;
+        const keepAliveUntil = Date.now() + Math.min(KEEP_ALIVE_DRAIN_MS, timeoutMs);
+        while (Date.now() < stopAt) {
+          if (inFlight > 0) {
+            let timer: NodeJS.Timeout | undefined;
+            await new Promise<void>((resolve) => {
+              onIdle = resolve;
+              timer = setTimeout(resolve, stopAt - Date.now());
+            });
+            clearTimeout(timer);
+            onIdle = undefined;
+            continue;
+          }
+          if (Date.now() >= keepAliveUntil || (await openConnections(server)) === 0) break;
+          await new Promise((r) => setTimeout(r, 25));
         }
-        clearTimeout(timer);
-        onIdle = undefined;
         const cut = inFlight;
         if (cut > 0) logger.warn({ inFlight: cut }, 'shutdown timeout: ending requests still in flight');
         await close();

@@ -14,6 +14,7 @@ import {
   waitForRedis,
 } from '../../src/runtime/index.js';
 import { createProxy, ForwardingMac, FORWARDED_HEADER, type McpProxy } from '../../src/proxy/index.js';
+import { unansweredErrors } from '../../src/proxy/owner-routing.js';
 import { startEverythingHttp, startRedis, stopAllProcesses, type EverythingHttp, type RedisInstance } from '../helpers/index.js';
 import { httpConnector, logger, rawInitialize, rawPost, responsesIn, SECRET, waitUntil } from './support.js';
 
@@ -279,6 +280,36 @@ describe('owner affinity: takeover', () => {
     // The hidden state lived in a's upstream session; the session itself survives, in a fresh one.
     expect(await toggle(c.url, sid, 6)).toBe('Started');
     expect(await toggle(b.url, sid, 7)).toBe('Stopped');
+  });
+
+  it('when the owner dies while its SSE answer is being relayed, the client gets a JSON-RPC error at once, and its retry is served after a takeover', async () => {
+    const [a, b] = [await replica(), await replica()];
+    const sid = await rawInitialize(a.url);
+    const res = await fetch(b.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headersFor(sid) },
+      body: JSON.stringify(call(41, 'trigger-long-running-operation', { duration: 2, steps: 2 }, { progressToken: 'p' })),
+    });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    // The head came through; now the owner dies with the call running.
+    await crash(a);
+    const text = await res.text();
+    const messages = text.split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)) as { id?: unknown; error?: { code: number } });
+    expect(messages.find((m) => m.id === 41)).toMatchObject({ error: { code: -32603 } });
+    expect(await metric(b, 'mcp_migrate_owner_forwards_total', { outcome: 'broken' })).toBe(1);
+    await echo(b.url, sid, 42, 'retried after the loss');
+    expect(await ownerOf(sid)).toBe(b.id);
+  });
+
+  it('unansweredErrors: an error event for each request of the body without a response in the relayed stream', () => {
+    const body = Buffer.from(JSON.stringify([call(1, 'echo'), call('two', 'echo'), { jsonrpc: '2.0', method: 'notifications/x' }, call(3, 'echo')]));
+    const relayed = 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{}}\n\nevent: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\ndata: {"jsonrpc":"2.0","id":3,"res';
+    const out = unansweredErrors(body, relayed)!;
+    expect(out.startsWith('\n\n')).toBe(true); // ends the half-written event first
+    const ids = out.split('\n').filter((l) => l.startsWith('data:')).map((l) => (JSON.parse(l.slice(5)) as { id: unknown }).id);
+    expect(ids).toEqual(['two', 3]);
+    expect(unansweredErrors(Buffer.from('not json'), '')).toBeUndefined();
+    expect(unansweredErrors(Buffer.from(JSON.stringify(call(5, 'echo'))), '')).toContain('"id":5');
   });
 
   it('when the owner missed its heartbeats (hung: port open, no answer), a waiting forward gives up and takes over', async () => {
