@@ -400,8 +400,8 @@ export class OwnerRouting {
       };
       res.once('close', onClientGone);
       out.on('socket', (socket: Socket) => {
-        socket.setNoDelay(true);
         if (socket.connecting) {
+          socket.setNoDelay(true); // a reused keep-alive socket keeps it
           connectTimer = setTimeout(() => out.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.#o.connectTimeoutMs ?? 2_000);
           socket.once('connect', () => clearTimeout(connectTimer));
         }

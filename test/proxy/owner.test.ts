@@ -75,7 +75,7 @@ async function crash(r: Replica): Promise<void> {
   r.proxy.server.closeAllConnections();
 }
 
-const call = (id: number, name: string, args: Record<string, unknown> = {}, meta?: Record<string, unknown>) => ({
+const call = (id: number | string, name: string, args: Record<string, unknown> = {}, meta?: Record<string, unknown>) => ({
   jsonrpc: '2.0',
   id,
   method: 'tools/call',
