@@ -39,6 +39,8 @@ interface Replica {
   registry: RedisReplicaRegistry;
 }
 
+/** Heartbeat interval of the test replicas: short, yet long enough that a busy machine does not miss 3 in a row. */
+const HEARTBEAT_MS = 250;
 const open = new Set<Replica>();
 afterEach(async () => {
   await Promise.all([...open].map((r) => r.proxy.close()));
@@ -49,7 +51,7 @@ afterEach(async () => {
 async function replica(opts: { port?: number; affinity?: 'owner' | 'none'; heartbeatIntervalMs?: number } = {}): Promise<Replica> {
   const client = createRedisClient(redis.url);
   await waitForRedis(client, 5_000);
-  const registry = new RedisReplicaRegistry({ client, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 100 });
+  const registry = new RedisReplicaRegistry({ client, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_MS });
   const proxy = createProxy({
     store: new RedisSessionStore({ client }),
     bus: new RedisMessageBus(client),
@@ -182,13 +184,14 @@ describe('owner affinity: forwarding to the owner', () => {
       // Turning simulated logging on sends one log message at once, on the standalone stream.
       expect(await toggle(c.url, sid, 1)).toBe('Started');
       const deadline = Date.now() + 10_000;
-      while (!text.includes('notifications/message') && Date.now() < deadline) {
+      const logLine = /^data: .*"notifications\/message".*\n/m; // a whole data line
+      while (!logLine.test(text) && Date.now() < deadline) {
         const { value, done } = await Promise.race([reader.read(), sleep(10_000).then(() => ({ value: undefined, done: true }))]);
         if (done) break;
         text += decoder.decode(value, { stream: true });
       }
-      expect(text).toContain('notifications/message');
-      expect(text).toContain('-level message');
+      expect(text).toMatch(logLine);
+      expect(text.match(logLine)![0]).toMatch(/level[- ]message/); // server-everything's simulated log text
       expect(b.proxy.sessions.peek(sid)?.upstream).toBeUndefined();
       // The owner drains: its standalone streams end with a retry: line, which reaches the client through b.
       const shutdown = a.proxy.shutdown({ timeoutMs: 2_000 });
@@ -331,7 +334,7 @@ describe('owner affinity: takeover', () => {
     const sid = await rawInitialize(a.url);
     await echo(b.url, sid, 1, 'before');
     await a.proxy.shutdown({ timeoutMs: 2_000 });
-    await sleep(250); // past b's lookup cache (one heartbeat interval)
+    await sleep(HEARTBEAT_MS + 150); // past b's lookup cache (one heartbeat interval)
     await echo(b.url, sid, 2, 'after the shutdown');
     expect(await metric(b, 'mcp_migrate_owner_forwards_total', { outcome: 'owner_unregistered' })).toBe(1);
     expect(await metric(b, 'mcp_migrate_owner_forwards_total', { outcome: 'owner_down' })).toBe(0);

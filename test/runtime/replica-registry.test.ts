@@ -108,7 +108,7 @@ function registryContract(name: string, pair: Pair, interval: number) {
   });
 }
 
-const INTERVAL = 100;
+const INTERVAL = 250;
 
 registryContract(
   'redis',
