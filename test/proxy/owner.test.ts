@@ -420,8 +420,11 @@ describe('owner affinity: configuration', () => {
     const defaults = proxyConfigFromArgs(base);
     expect(defaults).toMatchObject({ affinity: 'none', heartbeatIntervalMs: 1_000 });
     expect(defaults.advertiseUrl).toBeUndefined();
-    const owner = proxyConfigFromArgs({ ...base, affinity: 'owner', 'heartbeat-interval': 0.5, 'advertise-url': 'http://10.0.0.5:8080' });
-    expect(owner).toMatchObject({ affinity: 'owner', heartbeatIntervalMs: 500, advertiseUrl: 'http://10.0.0.5:8080' });
+    const owner = proxyConfigFromArgs({ ...base, 'idle-timeout': undefined, affinity: 'owner', 'heartbeat-interval': 0.5, 'advertise-url': 'http://10.0.0.5:8080' });
+    // The owner's upstream session holds the hidden state: by default it lives as long as the session.
+    expect(owner).toMatchObject({ affinity: 'owner', heartbeatIntervalMs: 500, advertiseUrl: 'http://10.0.0.5:8080', idleTimeoutMs: 3_600_000 });
+    expect(proxyConfigFromArgs({ ...base, 'idle-timeout': undefined }).idleTimeoutMs).toBe(300_000);
+    expect(proxyConfigFromArgs({ ...base, 'idle-timeout': 60, affinity: 'owner' }).idleTimeoutMs).toBe(60_000);
     expect(() => proxyConfigFromArgs({ ...base, 'heartbeat-interval': 0 })).toThrow(/--heartbeat-interval/);
     await expect(startProxy({ ...proxyConfigFromArgs({ ...base, affinity: 'owner' }), logger })).rejects.toThrow(ProxyConfigError);
     await expect(startProxy({ ...proxyConfigFromArgs({ ...base, affinity: 'owner' }), logger })).rejects.toThrow(/--advertise-url/);

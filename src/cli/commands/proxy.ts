@@ -20,7 +20,7 @@ export interface ProxyArgs {
   'allowed-origins'?: string[];
   'max-body-bytes': number;
   'max-sessions'?: number;
-  'idle-timeout': number;
+  'idle-timeout'?: number;
   'session-ttl': number;
   'handshake-timeout': number;
   'shutdown-timeout'?: number;
@@ -82,7 +82,9 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     allowedOrigins: splitList(argv['allowed-origins']),
     maxBodyBytes: Math.floor(positive('max-body-bytes', argv['max-body-bytes'])),
     maxSessions: Math.floor(positive('max-sessions', argv['max-sessions'] ?? (stdio ? 100 : 1000))),
-    idleTimeoutMs: positive('idle-timeout', argv['idle-timeout']) * 1000,
+    // With owner affinity the owner's upstream session holds the hidden state: by default keep it as
+    // long as the session itself lives.
+    idleTimeoutMs: positive('idle-timeout', argv['idle-timeout'] ?? (argv.affinity === 'owner' ? argv['session-ttl'] : 300)) * 1000,
     handshakeTimeoutMs: positive('handshake-timeout', argv['handshake-timeout']) * 1000,
     shutdownTimeoutMs: positive('shutdown-timeout', argv['shutdown-timeout'] ?? 10) * 1000,
     affinity: argv.affinity ?? 'none',
@@ -144,7 +146,12 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         defaultDescription: '100 for stdio, 1000 for HTTP',
         requiresArg: true,
       })
-      .option('idle-timeout', { describe: 'Close a local upstream session unused for this many seconds (the session itself lives on)', type: 'number', default: 300, requiresArg: true })
+      .option('idle-timeout', {
+        describe: 'Close a local upstream session unused for this many seconds (the session itself lives on)',
+        type: 'number',
+        defaultDescription: '300; the --session-ttl with --affinity owner',
+        requiresArg: true,
+      })
       .option('session-ttl', { describe: 'Seconds without any request after which a session expires (sliding)', type: 'number', default: 3600, requiresArg: true })
       .option('handshake-timeout', {
         describe: 'Seconds to wait for each upstream handshake reply (a stdio server must start within it)',
