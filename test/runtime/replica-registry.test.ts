@@ -1,12 +1,12 @@
 /**
- * Owner affinity's runtime pieces, on a real redis-server and in memory: the replica registry
+ * Owner affinity's runtime pieces, on a real redis-server, on a 3-master Redis Cluster and in memory: the replica registry
  * (heartbeats, expiry when heartbeats stop, deregistration, the lookup cache, down marks) and the
  * session record's `owner` with its compare-and-set `claimOwner`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import {
-  createRedisClient,
+  createRedisStoreClient,
   MemoryReplicaDirectory,
   MemoryReplicaRegistry,
   MemorySessionStore,
@@ -17,10 +17,10 @@ import {
   type ReplicaRegistry,
   type SessionStore,
 } from '../../src/runtime/index.js';
-import { startRedis, stopAllProcesses, type RedisInstance } from '../helpers/index.js';
+import { REDIS_STORE_KINDS, startRedis, startRedisStore, stopAllProcesses, type RedisInstance, type RedisStoreInstance } from '../helpers/index.js';
 
 let redis: RedisInstance;
-let clients: Redis[] = [];
+const clients: (Redis | Cluster)[] = [];
 
 beforeAll(async () => {
   redis = await startRedis({ name: 'redis-registry-test' });
@@ -32,8 +32,8 @@ afterAll(async () => {
   await stopAllProcesses();
 });
 
-async function newClient(url = redis.url): Promise<Redis> {
-  const c = createRedisClient(url);
+async function newClient(url = redis.url): Promise<Redis | Cluster> {
+  const c = createRedisStoreClient(url);
   clients.push(c);
   expect(await waitForRedis(c, 5_000)).toBe(true);
   return c;
@@ -110,16 +110,44 @@ function registryContract(name: string, pair: Pair, interval: number) {
 
 const INTERVAL = 250;
 
-registryContract(
-  'redis',
-  async () => {
-    const keyPrefix = `${uniq('t')}:`;
-    const a = new RedisReplicaRegistry({ client: await newClient(), keyPrefix, heartbeatIntervalMs: INTERVAL });
-    const b = new RedisReplicaRegistry({ client: await newClient(), keyPrefix, heartbeatIntervalMs: INTERVAL });
-    return [a, b];
-  },
-  INTERVAL,
-);
+// Every Redis test runs on one redis-server and on a 3-master Redis Cluster (ioredis `Cluster` client).
+describe.each(REDIS_STORE_KINDS)('on Redis (%s)', (kind) => {
+  let store: RedisStoreInstance;
+  beforeAll(async () => {
+    store = await startRedisStore(kind, { name: `redis-registry-${kind}` });
+  });
+  afterAll(async () => {
+    await store?.stop();
+  });
+
+  registryContract(
+    `redis (${kind})`,
+    async () => {
+      const keyPrefix = `${uniq('t')}:`;
+      const a = new RedisReplicaRegistry({ client: await newClient(store.url), keyPrefix, heartbeatIntervalMs: INTERVAL });
+      const b = new RedisReplicaRegistry({ client: await newClient(store.url), keyPrefix, heartbeatIntervalMs: INTERVAL });
+      return [a, b];
+    },
+    INTERVAL,
+  );
+
+  claimContract(`redis (${kind})`, async (ttlMs) =>
+    new RedisSessionStore({ client: await newClient(store.url), ownsClient: false, keyPrefix: `${uniq('c')}:`, ...(ttlMs ? { ttlMs } : {}) }),
+  );
+
+  it('claimOwner is one EVALSHA on the record key (one round trip; Redis also counts the commands the script runs)', async () => {
+    const s = new RedisSessionStore({ client: await newClient(store.url), ownsClient: false, keyPrefix: `${uniq('cost')}:` });
+    const id = uniq('s');
+    await s.create(input(id, 'a'));
+    await s.claimOwner(id, 'a', 'b'); // loads the script once
+    await store.resetStats();
+    await s.claimOwner(id, 'b', 'c');
+    const stats = await store.commandStats();
+    const counted = Object.fromEntries([...stats.entries()].filter(([cmd]) => cmd !== 'info' && cmd !== 'config|resetstat' && !cmd.startsWith('cluster')).map(([k, v]) => [k, v.calls]));
+    expect(counted).toEqual({ evalsha: 1, exists: 1, hget: 1, hset: 1, pexpire: 1 });
+    expect(await store.command('HGET', `${s.keyPrefix}{${id}}:session`, 'owner')).toBe('c');
+  });
+});
 
 registryContract(
   'memory',
@@ -251,19 +279,3 @@ function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionSt
 }
 
 claimContract('memory', async (ttlMs) => new MemorySessionStore(ttlMs ? { ttlMs } : {}));
-claimContract('redis', async (ttlMs) => new RedisSessionStore({ client: await newClient(), ownsClient: false, keyPrefix: `${uniq('c')}:`, ...(ttlMs ? { ttlMs } : {}) }));
-
-describe('RedisSessionStore claimOwner cost', () => {
-  it('is one EVALSHA on the record key (one round trip; Redis also counts the commands the script runs)', async () => {
-    const store = new RedisSessionStore({ client: await newClient(), ownsClient: false, keyPrefix: `${uniq('cost')}:` });
-    const id = uniq('s');
-    await store.create(input(id, 'a'));
-    await store.claimOwner(id, 'a', 'b'); // loads the script once
-    await redis.resetStats();
-    await store.claimOwner(id, 'b', 'c');
-    const stats = await redis.commandStats();
-    const counted = Object.fromEntries([...stats.entries()].filter(([cmd]) => cmd !== 'info' && cmd !== 'config|resetstat').map(([k, v]) => [k, v.calls]));
-    expect(counted).toEqual({ evalsha: 1, exists: 1, hget: 1, hset: 1, pexpire: 1 });
-    expect(await redis.command('HGET', `${store.keyPrefix}{${id}}:session`, 'owner')).toBe('c');
-  });
-});
