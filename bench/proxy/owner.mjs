@@ -120,7 +120,8 @@ async function main() {
   lines.push('|---|---:|---:|---:|');
   lines.push(`| tools/call echo p50 (ms) | ${f(owner.p50)} | ${f(fwd.p50)} | ${f(replay.p50)} |`);
   lines.push(`| tools/call echo p99 (ms) | ${f(owner.p99)} | ${f(fwd.p99)} | ${f(replay.p99)} |`);
-  lines.push(`| added by the forward, p50 / p99 (ms) | – | +${f(fwd.p50 - owner.p50)} / +${f(fwd.p99 - owner.p99)} | – |`);
+  const signed = (x) => `${x >= 0 ? '+' : '−'}${f(Math.abs(x))}`;
+  lines.push(`| added by the forward, p50 / p99 (ms) | – | ${signed(fwd.p50 - owner.p50)} / ${signed(fwd.p99 - owner.p99)} | – |`);
   lines.push(`| throughput, concurrency ${CONCURRENCY} (req/s, median of rounds) | ${Math.round(owner.throughput)} | ${Math.round(fwd.throughput)} | ${Math.round(replay.throughput)} |`);
   lines.push(`| proxy CPU per request, both replicas (µs) | ${Math.round(owner.cpuPerReq)} | ${Math.round(fwd.cpuPerReq)} | ${Math.round(replay.cpuPerReq)} |`);
   lines.push(`| Redis commands per request (heartbeat SETs excluded) | ${f(owner.redisPerReq)} (${owner.redisDetail}) | ${f(fwd.redisPerReq)} (${fwd.redisDetail}) | ${f(replay.redisPerReq)} (${replay.redisDetail}) |`);
