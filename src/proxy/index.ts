@@ -8,6 +8,7 @@ import { MemorySessionStore } from '../runtime/memory-store.js';
 import { RedisMessageBus } from '../runtime/redis-bus.js';
 import { createRedisStoreClient, RedisSessionStore, waitForRedis } from '../runtime/redis-store.js';
 import { parseStoreUrl, type StoreSpec } from '../runtime/redis-url.js';
+import { MemoryReplicaRegistry, RedisReplicaRegistry, type ReplicaRegistry } from '../runtime/replica-registry.js';
 import { SessionIdCodec } from '../runtime/session-id.js';
 import type { SessionStore } from '../runtime/session-store.js';
 import { HttpUpstreamConnector } from './http-upstream.js';
@@ -15,11 +16,12 @@ import { createLogger, type LogLevel } from './logger.js';
 import { RedisSessionStreams } from '../runtime/redis-streams.js';
 import { BusServerRequestRouter, newReplicaId } from '../runtime/server-requests.js';
 import { MemorySessionStreams, type SessionStreams } from '../runtime/session-streams.js';
-import { createProxy, isLoopbackHost, type McpProxy } from './server.js';
+import { checkAdvertiseUrl, createProxy, isLoopbackHost, type McpProxy } from './server.js';
 import { StdioUpstreamConnector } from './stdio-upstream.js';
 import type { UpstreamConnector } from './upstream.js';
 
 export { createProxy, REPLICA_HEADER, type McpProxy, type ProxyOptions } from './server.js';
+export { OwnerRouting, ForwardingMac, FORWARDED_HEADER, MISDIRECTED_HEADER, type OwnerRoutingOptions } from './owner-routing.js';
 export { ProxyMetrics } from './metrics.js';
 export { HttpUpstreamConnector, type HttpUpstreamOptions } from './http-upstream.js';
 export { StdioUpstreamConnector, childEnvironment, type StdioUpstreamOptions } from './stdio-upstream.js';
@@ -52,6 +54,12 @@ export interface ProxyConfig {
   handshakeTimeoutMs: number;
   /** Longest wait for in-flight requests on graceful shutdown, ms. Default 10,000. */
   shutdownTimeoutMs?: number;
+  /** `owner`: owner affinity (docs/proxy.md "Owner affinity"). Default `none` (handshake replay on any replica). */
+  affinity?: 'none' | 'owner';
+  /** Owner affinity: `http(s)://HOST:PORT` other replicas reach this one at. Default: from `host` and the bound port. */
+  advertiseUrl?: string;
+  /** Owner affinity: replica registry heartbeat period, ms (registrations live 3 periods). Default 1,000. */
+  heartbeatIntervalMs?: number;
   logLevel?: LogLevel;
   logger?: Logger;
   /** Serve the legacy HTTP+SSE transport (2024-11-05) on these paths too; off when absent. */
@@ -104,6 +112,19 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     throw new ProxyConfigError((err as Error).message);
   }
   const prefix = config.storePrefix ?? 'mcpm:';
+  const affinity = config.affinity ?? 'none';
+  let advertiseUrl: string | undefined;
+  if (affinity === 'owner') {
+    if (config.advertiseUrl !== undefined) {
+      try {
+        advertiseUrl = checkAdvertiseUrl(config.advertiseUrl);
+      } catch (err) {
+        throw new ProxyConfigError((err as Error).message);
+      }
+    } else if (isAllInterfaces(config.host)) {
+      throw new ProxyConfigError('--affinity owner: listening on all interfaces, so give --advertise-url http://HOST:PORT (the address other replicas reach this one at)');
+    }
+  }
 
   let connector: UpstreamConnector;
   if ('url' in config.upstream) {
@@ -124,10 +145,13 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   let store: SessionStore;
   let bus: MessageBus;
   let streams: SessionStreams;
+  let registry: ReplicaRegistry | undefined;
+  const heartbeatIntervalMs = config.heartbeatIntervalMs;
   if (isMemory) {
     store = new MemorySessionStore({ ttlMs: config.sessionTtlMs });
     bus = new MemoryMessageBus();
     streams = new MemorySessionStreams({ ttlMs: config.sessionTtlMs });
+    if (affinity === 'owner') registry = new MemoryReplicaRegistry({ ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}) });
   } else {
     let lastLogged = 0;
     const onError = (err: Error) => {
@@ -144,6 +168,9 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     store = new RedisSessionStore({ client, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
     bus = new RedisMessageBus(client, { onError });
     streams = new RedisSessionStreams({ client, bus, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
+    if (affinity === 'owner') {
+      registry = new RedisReplicaRegistry({ client, keyPrefix: prefix, ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}), onError });
+    }
     if (!(await waitForRedis(client))) logger.warn('Redis is not reachable yet; requests get 503 until it is');
   }
   const replicaId = newReplicaId();
@@ -167,6 +194,9 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     maxSessions: config.maxSessions,
     idleTimeoutMs: config.idleTimeoutMs,
     ...(config.legacySse ? { legacySse: config.legacySse } : {}),
+    affinity,
+    ...(advertiseUrl ? { advertiseUrl } : {}),
+    ...(registry ? { registry } : {}),
     logger,
   });
   let bound;
@@ -177,7 +207,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     throw err;
   }
   logger.info(
-    { url: bound.url, store: storeSpec.kind, upstream: connector.kind, maxSessions: config.maxSessions, replica: replicaId, ...(config.legacySse ? { legacySse: config.legacySse } : {}) },
+    { url: bound.url, store: storeSpec.kind, upstream: connector.kind, maxSessions: config.maxSessions, replica: replicaId, affinity, ...(config.legacySse ? { legacySse: config.legacySse } : {}) },
     'listening',
   );
   return {
@@ -188,4 +218,9 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     shutdown: () => proxy.shutdown({ timeoutMs: config.shutdownTimeoutMs ?? 10_000 }),
     close: () => proxy.close(),
   };
+}
+
+/** True for a listen host meaning "every interface" (`:PORT`, `0.0.0.0`, `::`). */
+function isAllInterfaces(host: string): boolean {
+  return host === '' || host === '0.0.0.0' || host === '::' || host === '[::]';
 }

@@ -11,7 +11,7 @@ const METHODS = ['GET', 'POST', 'DELETE', 'HEAD', 'OTHER'] as const;
 /** Status code classes (`status` label). */
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** Store operations (`op` label of the store latency histogram). */
-const STORE_OPS = ['create', 'load', 'touch', 'update', 'delete', 'ping'] as const;
+const STORE_OPS = ['create', 'load', 'touch', 'update', 'claim', 'delete', 'ping'] as const;
 type StoreOp = (typeof STORE_OPS)[number];
 
 export interface ProxyMetricsSources {
@@ -128,6 +128,7 @@ export class ProxyMetrics {
       load: (id: string) => timed('load', () => store.load(id)),
       touch: (id: string) => timed('touch', () => store.touch(id)),
       update: (id: string, change: SessionChange) => timed('update', () => store.update(id, change)),
+      claimOwner: (id: string, expected: string | undefined, next: string) => timed('claim', () => store.claimOwner(id, expected, next)),
       delete: (id: string) => timed('delete', () => store.delete(id)),
       ping: () => timed('ping', () => store.ping()),
       close: () => store.close(),

@@ -1,5 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import {
   classifyMessage,
@@ -27,11 +27,13 @@ import { SessionIdCodec, sessionFingerprint, type VerifiedSessionId } from '../r
 import { SessionStoreUnavailableError, type SessionStore } from '../runtime/session-store.js';
 import { BusServerRequestRouter, isRewrittenId, newReplicaId, REPLICA_ID_PATTERN, type ServerRequestRouter } from '../runtime/server-requests.js';
 import { MemorySessionStreams, STANDALONE_STREAM, type SessionStreams, type StreamEvent, type StreamFollow } from '../runtime/session-streams.js';
+import { MemoryReplicaRegistry, type ReplicaRegistry } from '../runtime/replica-registry.js';
 import { VERSION } from '../version.js';
 import { BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
 import { createLegacySseFront, type LegacySseOptions } from './legacy-sse.js';
 import { createLogger } from './logger.js';
 import { ProxyMetrics } from './metrics.js';
+import { OwnerRouting } from './owner-routing.js';
 import { CapacityError, SessionGoneError, SessionManager, type LocalSession } from './sessions.js';
 import { SSE_HEADERS, SSE_KEEPALIVE, sseMessage, ssePriming } from './sse.js';
 import { UpstreamError, UpstreamLostSessionError, type ClientPost, type UpstreamConnector, type UpstreamSession } from './upstream.js';
@@ -96,6 +98,18 @@ export interface ProxyOptions {
   idleTimeoutMs?: number;
   /** Serve the legacy HTTP+SSE transport (2024-11-05) on these paths too (see `legacy-sse.ts`). Off when absent. */
   legacySse?: LegacySseOptions;
+  /**
+   * `owner`: the replica that created a session keeps serving it and other replicas forward to it
+   * (docs/proxy.md "Owner affinity"). Default `none`: any replica serves any session by handshake replay.
+   */
+  affinity?: 'none' | 'owner';
+  /**
+   * Owner affinity: the base URL other replicas forward to, `http(s)://HOST:PORT` (no path). Default:
+   * `http://<bound address>:<port>`; required when listening on all interfaces.
+   */
+  advertiseUrl?: string;
+  /** Owner affinity: the replica registry shared by all replicas. Default: an in-process one (one replica). */
+  registry?: ReplicaRegistry;
   logger?: Logger;
 }
 
@@ -126,6 +140,12 @@ export interface McpProxy {
 }
 
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+/** On shutdown, how long idle keep-alive connections stay open for one last request, ms. */
+const KEEP_ALIVE_DRAIN_MS = 1_000;
+
+function openConnections(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
+}
 
 /**
  * Builds the Streamable HTTP front of `mcp-migrate proxy` (spec 2025-03-26/06-18/11-25
@@ -172,12 +192,13 @@ export function createProxy(options: ProxyOptions): McpProxy {
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const sseRetryMs = options.sseRetryMs ?? 1_000;
   connector.attach({ streams, router, logger, onStandaloneMessage: () => metrics.standaloneMessages.inc() });
+  const busChannel = options.busChannel ?? `mcpm:${SESSION_EVENTS_CHANNEL}`;
   const sessions = new SessionManager({
     replicaId,
     store,
     connector,
     bus,
-    busChannel: options.busChannel ?? `mcpm:${SESSION_EVENTS_CHANNEL}`,
+    busChannel,
     maxSessions: options.maxSessions ?? 1000,
     idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
     logger,
@@ -185,6 +206,21 @@ export function createProxy(options: ProxyOptions): McpProxy {
   });
   sessionsRef = sessions;
   const started = Promise.all([sessions.start(), (router as { ready?: Promise<void> }).ready]).then(() => undefined);
+  const owner =
+    options.affinity === 'owner'
+      ? new OwnerRouting({
+          replicaId,
+          registry: options.registry ?? new MemoryReplicaRegistry(),
+          sessions,
+          store,
+          bus,
+          busChannel,
+          sessionSecrets: options.sessionSecrets,
+          metricsRegistry: metrics.registry,
+          logger,
+          fail: (res, err) => fail(res, err),
+        })
+      : undefined;
 
   /** Set by shutdown(): `/readyz` answers 503 and responses carry `Connection: close`. */
   let draining = false;
@@ -411,6 +447,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
       return fail(res, err);
     }
     if (!session) return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
+    if (owner && !(session = await owner.route(session, req, res, raw))) return;
     const protocolVersion = session.record.protocolVersion;
     if (batch && !allowsBatches(protocolVersion)) {
       return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not supported in protocol version ${protocolVersion}`);
@@ -523,7 +560,13 @@ export function createProxy(options: ProxyOptions): McpProxy {
             : DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
       let record;
       try {
-        record = await store.create({ id, principal, protocolVersion: negotiated, initializeParams: init.params ?? {} });
+        record = await store.create({
+          id,
+          principal,
+          protocolVersion: negotiated,
+          initializeParams: init.params ?? {},
+          ...(owner ? { owner: owner.replicaId } : {}),
+        });
       } catch (err) {
         await outcome.session.close('failed');
         throw err;
@@ -565,6 +608,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
       return fail(res, err);
     }
     if (!session) return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
+    if (owner && !(session = await owner.route(session, req, res))) return;
     const lastEventId = headerValue(req.headers, LAST_EVENT_ID_HEADER);
     const resumed = lastEventId !== undefined ? streams.streamOf(lastEventId) : undefined;
     const streamId = resumed ?? STANDALONE_STREAM;
@@ -647,6 +691,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
     if (!verifier.verify(sid, headerValue(req.headers, principalHeader))) {
       return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
     }
+    if (owner && (await owner.routeDelete(sid, req, res))) return;
     let existed: boolean;
     try {
       existed = await store.delete(sid);
@@ -671,6 +716,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       draining = true;
+      await owner?.close();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await started.catch(() => undefined);
@@ -700,21 +746,33 @@ export function createProxy(options: ProxyOptions): McpProxy {
     shutdown({ timeoutMs = 10_000, unreadyGraceMs = 0 } = {}) {
       shuttingDown ??= (async () => {
         draining = true;
+        // Other replicas take this one's sessions over at once instead of after missed heartbeats.
+        await owner?.deregister();
         logger.info({ inFlight, streams: getStreams.size, timeoutMs }, 'draining');
         if (unreadyGraceMs > 0) await new Promise((r) => setTimeout(r, unreadyGraceMs));
-        server.close();
-        server.closeIdleConnections();
+        // Stop accepting connections, but keep open keep-alive connections for their next request
+        // (answered with `Connection: close`) for up to KEEP_ALIVE_DRAIN_MS: closing an idle one now
+        // races with a request a load balancer is just sending on it, which it then sees reset (and
+        // nginx does not retry a POST). `http.Server.close` would close idle connections at once.
+        net.Server.prototype.close.call(server);
         // Standalone GET streams never end by themselves: tell clients to reconnect (elsewhere) soon.
         for (const res of getStreams) endStream(res);
-        let timer: NodeJS.Timeout | undefined;
-        if (inFlight > 0) {
-          await new Promise<void>((resolve) => {
-            onIdle = resolve;
-            timer = setTimeout(resolve, timeoutMs);
-          });
+        const stopAt = Date.now() + timeoutMs;
+        const keepAliveUntil = Date.now() + Math.min(KEEP_ALIVE_DRAIN_MS, timeoutMs);
+        while (Date.now() < stopAt) {
+          if (inFlight > 0) {
+            let timer: NodeJS.Timeout | undefined;
+            await new Promise<void>((resolve) => {
+              onIdle = resolve;
+              timer = setTimeout(resolve, stopAt - Date.now());
+            });
+            clearTimeout(timer);
+            onIdle = undefined;
+            continue;
+          }
+          if (Date.now() >= keepAliveUntil || (await openConnections(server)) === 0) break;
+          await new Promise((r) => setTimeout(r, 25));
         }
-        clearTimeout(timer);
-        onIdle = undefined;
         const cut = inFlight;
         if (cut > 0) logger.warn({ inFlight: cut }, 'shutdown timeout: ending requests still in flight');
         await close();
@@ -733,6 +791,14 @@ export function createProxy(options: ProxyOptions): McpProxy {
       });
       const addr = server.address() as AddressInfo;
       const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      if (owner) {
+        try {
+          await owner.start(advertisedUrl(options.advertiseUrl, addr));
+        } catch (err) {
+          await close().catch(() => undefined);
+          throw err;
+        }
+      }
       return { host: addr.address, port: addr.port, url: `http://${shownHost}:${addr.port}${path}` };
     },
     close,
@@ -745,6 +811,32 @@ const PRIMING_SINCE = '2025-11-25';
 /** Whether a client message answers a server-initiated request whose id the router rewrote. */
 function isAnswerToRewritten(m: JsonRpcMessage): m is JsonRpcResponse {
   return isResponse(m) && isRewrittenId(m.id);
+}
+
+/**
+ * The base URL other replicas forward to: `advertiseUrl` (checked: `http(s)://HOST[:PORT]`, no path), or
+ * `http://<bound address>:<port>`. @throws Error if unset while bound to all interfaces.
+ */
+export function advertisedUrl(advertiseUrl: string | undefined, addr: AddressInfo): string {
+  if (advertiseUrl !== undefined) return checkAdvertiseUrl(advertiseUrl);
+  if (addr.address === '0.0.0.0' || addr.address === '::') {
+    throw new Error('owner affinity: listening on all interfaces, so the address other replicas reach this one at must be given (--advertise-url)');
+  }
+  return `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+}
+
+/** Validates an advertised URL and returns it without a trailing slash. @throws Error */
+export function checkAdvertiseUrl(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new Error(`--advertise-url must be an http(s)://HOST:PORT URL, got "${value}"`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
+    throw new Error(`--advertise-url must be http(s)://HOST:PORT without path, query or credentials, got "${value}"`);
+  }
+  return `${u.protocol}//${u.host}`;
 }
 
 /** Ends a standalone SSE stream with a `retry:` line so the client reconnects after 1 s. */

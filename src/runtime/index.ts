@@ -58,6 +58,15 @@ export {
   type ServerRequestRouter,
   type BusServerRequestRouterOptions,
 } from './server-requests.js';
+export {
+  MemoryReplicaDirectory,
+  MemoryReplicaRegistry,
+  RedisReplicaRegistry,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  type ReplicaRegistry,
+  type ReplicaInfo,
+  type ReplicaRegistryOptions,
+} from './replica-registry.js';
 export type { SessionEventStore } from './event-store.js';
 export { handshakeReplay, stateSync, runtimeRequestId, isRuntimeId } from './handshake.js';
 export * from './jsonrpc.js';

@@ -67,6 +67,15 @@ export class MemorySessionStore implements SessionStore {
     return entry.record.revision;
   }
 
+  async claimOwner(id: string, expected: string | undefined, next: string): Promise<boolean> {
+    if (next.length === 0) throw new RangeError('claimOwner: the new owner must be a non-empty replica id');
+    const entry = this.#live(id);
+    if (!entry || (entry.record.owner ?? '') !== (expected ?? '')) return false;
+    entry.record.owner = next;
+    this.#refresh(entry);
+    return true;
+  }
+
   async delete(id: string): Promise<boolean> {
     const existed = this.#live(id) !== undefined;
     this.#entries.delete(id);

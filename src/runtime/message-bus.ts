@@ -34,7 +34,13 @@ export interface MessageBus {
 /** Events every replica's proxy listens to on {@link SESSION_EVENTS_CHANNEL}. */
 export type SessionEvent =
   | { type: 'terminated'; sessionId: string; origin: string }
-  | { type: 'changed'; sessionId: string; revision: number; origin: string };
+  | { type: 'changed'; sessionId: string; revision: number; origin: string }
+  /**
+   * Owner affinity: replica `owner` claimed the session (`SessionStore.claimOwner`), e.g. because the
+   * previous owner looked dead. Other replicas update their cached record; a previous owner that was
+   * only partitioned closes its upstream session of it once idle.
+   */
+  | { type: 'owner'; sessionId: string; owner: string; origin: string };
 
 /** Channel (after the key prefix) carrying {@link SessionEvent}s as JSON. */
 export const SESSION_EVENTS_CHANNEL = 'session-events';

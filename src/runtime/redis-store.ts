@@ -14,8 +14,23 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return redis.call('HINCRBY', KEYS[1], 'revision', 1)
 `;
 
+/**
+ * Owner affinity: sets the `owner` field to ARGV[2] only if it is ARGV[1] now ('' = no owner), and
+ * refreshes the TTL. -1: no record; 0: another owner; 1: claimed. One key (Cluster-safe), atomic.
+ */
+const CLAIM_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local current = redis.call('HGET', KEYS[1], 'owner')
+if current == false then current = '' end
+if current ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
 interface ScriptedClient {
   mcpmUpdate(key: string, ttlMs: number, op: 'set' | 'del', field: string, value: string): Promise<number>;
+  mcpmClaim(key: string, expected: string, next: string, ttlMs: number): Promise<number>;
 }
 
 const SUBSCRIPTION_FIELD_PREFIX = 'sub:';
@@ -35,14 +50,15 @@ export interface RedisSessionStoreOptions {
  * {@link SessionStore} on Redis (ioredis), Redis Cluster ready.
  *
  * Layout: one hash per session at `<prefix>{<sid>}:session` with the fields `principal`,
- * `protocolVersion`, `initializeParams` (JSON), `loggingLevel`, `createdAt`, `revision` and one
- * `sub:<uri>` field per resource subscription; its `PEXPIRE` is the sliding TTL. The hash tag `{<sid>}`
+ * `protocolVersion`, `initializeParams` (JSON), `loggingLevel`, `createdAt`, `revision`, `owner`
+ * (owner affinity only) and one `sub:<uri>` field per resource subscription; its `PEXPIRE` is the sliding TTL. The hash tag `{<sid>}`
  * puts every key of one session (this hash, and the event-stream and channel keys of later
  * releases, see `sessionKey`) in one cluster slot.
  *
  * Costs: {@link touch} = 1 `PEXPIRE` (the only command of a steady-state request);
  * {@link load} = `HGETALL` + `PEXPIRE` in one pipelined round trip; {@link update} = 1 `EVALSHA`
- * (a Lua script, atomic); {@link create} = one `MULTI` round trip; {@link delete} = 1 `DEL`.
+ * (a Lua script, atomic); {@link claimOwner} = 1 `EVALSHA` (compare-and-set);
+ * {@link create} = one `MULTI` round trip; {@link delete} = 1 `DEL`.
  * Every failure to reach Redis rejects with {@link SessionStoreUnavailableError}.
  */
 export class RedisSessionStore implements SessionStore {
@@ -60,6 +76,7 @@ export class RedisSessionStore implements SessionStore {
     const c = this.#client;
     // defineCommand is idempotent per name; several stores may share one client.
     c.defineCommand('mcpmUpdate', { numberOfKeys: 1, lua: UPDATE_LUA });
+    c.defineCommand('mcpmClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
     this.#scripts = c as unknown as ScriptedClient;
   }
 
@@ -78,6 +95,7 @@ export class RedisSessionStore implements SessionStore {
       revision: '0',
     };
     if (input.loggingLevel !== undefined) fields.loggingLevel = input.loggingLevel;
+    if (input.owner !== undefined) fields.owner = input.owner;
     for (const uri of input.subscriptions ?? []) fields[SUBSCRIPTION_FIELD_PREFIX + uri] = '1';
     const key = this.recordKey(input.id);
     const result = await this.#run(() => this.#client.multi().hset(key, fields).pexpire(key, this.ttlMs).exec());
@@ -109,6 +127,7 @@ export class RedisSessionStore implements SessionStore {
     for (const k of h.keys()) if (k.startsWith(SUBSCRIPTION_FIELD_PREFIX)) subscriptions.push(k.slice(SUBSCRIPTION_FIELD_PREFIX.length));
     const now = Date.now();
     const loggingLevel = h.get('loggingLevel');
+    const owner = h.get('owner');
     return {
       id,
       principal,
@@ -120,6 +139,7 @@ export class RedisSessionStore implements SessionStore {
       lastSeenAt: now,
       ttlMs: this.ttlMs,
       revision: Number(h.get('revision') ?? 0),
+      ...(owner !== undefined && owner !== '' ? { owner } : {}),
     };
   }
 
@@ -150,6 +170,12 @@ export class RedisSessionStore implements SessionStore {
     }
     const revision = await this.#run(() => this.#scripts.mcpmUpdate(key, this.ttlMs, op, field, value));
     return revision < 0 ? undefined : revision;
+  }
+
+  async claimOwner(id: string, expected: string | undefined, next: string): Promise<boolean> {
+    if (next.length === 0) throw new RangeError('claimOwner: the new owner must be a non-empty replica id');
+    const result = await this.#run(() => this.#scripts.mcpmClaim(this.recordKey(id), expected ?? '', next, this.ttlMs));
+    return result === 1;
   }
 
   async delete(id: string): Promise<boolean> {
@@ -198,8 +224,8 @@ export class RedisSessionStore implements SessionStore {
 
 /**
  * The key of one per-session Redis object: `<prefix>{<sessionId>}:<kind>`. The `{…}` hash tag keeps
- * all of a session's keys in one Redis Cluster slot. Kinds in use: `session` (the record hash).
- * Reserved for the next release: `events` (Redis Streams event store), `owner` (owner affinity).
+ * all of a session's keys in one Redis Cluster slot. Kinds in use: `session` (the record hash, whose
+ * `owner` field carries owner affinity). Reserved for the next release: `events` (Redis Streams event store).
  */
 export function sessionKey(prefix: string, sessionId: string, kind: string): string {
   return `${prefix}{${sessionId}}:${kind}`;

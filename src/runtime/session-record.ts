@@ -30,11 +30,17 @@ export interface SessionRecord {
    * of changes through the message bus (`SessionEvent` `changed`) and re-sync their upstream session.
    */
   revision: number;
+  /**
+   * Owner affinity (`mcp-migrate proxy --affinity owner`): the replica id of the replica that holds the
+   * session's upstream session and serves it; other replicas forward to it. Changed only by
+   * {@link SessionStore.claimOwner} (a compare-and-set). Absent in the default replay mode.
+   */
+  owner?: string;
 }
 
 /** What a caller supplies to create a record; the store fills in times and the revision. */
 export type NewSessionRecord = Pick<SessionRecord, 'id' | 'principal' | 'protocolVersion' | 'initializeParams'> &
-  Partial<Pick<SessionRecord, 'loggingLevel' | 'subscriptions'>>;
+  Partial<Pick<SessionRecord, 'loggingLevel' | 'subscriptions' | 'owner'>>;
 
 /** A change of replayable state, recorded after the client sent the corresponding request. */
 export type SessionChange =
@@ -59,6 +65,7 @@ export function newRecord(input: NewSessionRecord, now: number, ttlMs: number): 
     lastSeenAt: now,
     ttlMs,
     revision: 0,
+    ...(input.owner !== undefined ? { owner: input.owner } : {}),
   };
 }
 

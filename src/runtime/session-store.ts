@@ -19,6 +19,13 @@ export interface SessionStore {
   touch(id: string): Promise<boolean>;
   /** Records a change of replayable state; resolves to the new revision, or `undefined` if the record is gone. */
   update(id: string, change: SessionChange): Promise<number | undefined>;
+  /**
+   * Owner affinity: atomically sets the record's `owner` to `next` if it is `expected` now
+   * (`undefined` = no owner), and refreshes the TTL. Resolves to true if it did; false if the owner
+   * was something else (another replica claimed first) or the record is gone. One round trip (Redis:
+   * one `EVALSHA` on one key).
+   */
+  claimOwner(id: string, expected: string | undefined, next: string): Promise<boolean>;
   /** Deletes a record; resolves to whether it existed. */
   delete(id: string): Promise<boolean>;
   /** Resolves when the store answers (health checks). */

@@ -20,11 +20,14 @@ export interface ProxyArgs {
   'allowed-origins'?: string[];
   'max-body-bytes': number;
   'max-sessions'?: number;
-  'idle-timeout': number;
+  'idle-timeout'?: number;
   'session-ttl': number;
   'handshake-timeout': number;
   'shutdown-timeout'?: number;
   'store-prefix': string;
+  affinity?: 'none' | 'owner';
+  'advertise-url'?: string;
+  'heartbeat-interval'?: number;
   'log-level': LogLevel;
   /** Serve the legacy HTTP+SSE transport too (default true; `--no-legacy-sse` turns it off). */
   'legacy-sse'?: boolean;
@@ -93,9 +96,14 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     allowedOrigins: splitList(argv['allowed-origins']),
     maxBodyBytes: Math.floor(positive('max-body-bytes', argv['max-body-bytes'])),
     maxSessions: Math.floor(positive('max-sessions', argv['max-sessions'] ?? (stdio ? 100 : 1000))),
-    idleTimeoutMs: positive('idle-timeout', argv['idle-timeout']) * 1000,
+    // With owner affinity the owner's upstream session holds the hidden state: by default keep it as
+    // long as the session itself lives.
+    idleTimeoutMs: positive('idle-timeout', argv['idle-timeout'] ?? (argv.affinity === 'owner' ? argv['session-ttl'] : 300)) * 1000,
     handshakeTimeoutMs: positive('handshake-timeout', argv['handshake-timeout']) * 1000,
     shutdownTimeoutMs: positive('shutdown-timeout', argv['shutdown-timeout'] ?? 10) * 1000,
+    affinity: argv.affinity ?? 'none',
+    ...(argv['advertise-url'] !== undefined ? { advertiseUrl: argv['advertise-url'] } : {}),
+    heartbeatIntervalMs: positive('heartbeat-interval', argv['heartbeat-interval'] ?? 1) * 1000,
     logLevel: argv['log-level'],
     ...(legacy ? { legacySse: { ssePath, messagePath } } : {}),
   };
@@ -153,7 +161,12 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         defaultDescription: '100 for stdio, 1000 for HTTP',
         requiresArg: true,
       })
-      .option('idle-timeout', { describe: 'Close a local upstream session unused for this many seconds (the session itself lives on)', type: 'number', default: 300, requiresArg: true })
+      .option('idle-timeout', {
+        describe: 'Close a local upstream session unused for this many seconds (the session itself lives on)',
+        type: 'number',
+        defaultDescription: '300; the --session-ttl with --affinity owner',
+        requiresArg: true,
+      })
       .option('session-ttl', { describe: 'Seconds without any request after which a session expires (sliding)', type: 'number', default: 3600, requiresArg: true })
       .option('handshake-timeout', {
         describe: 'Seconds to wait for each upstream handshake reply (a stdio server must start within it)',
@@ -165,6 +178,22 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         describe: 'On SIGTERM/SIGINT, seconds to let in-flight requests finish before ending them',
         type: 'number',
         default: 10,
+        requiresArg: true,
+      })
+      .option('affinity', {
+        describe: 'none: any replica serves any session by handshake replay; owner: the replica that created a session keeps serving it, others forward to it (for servers with hidden per-session state)',
+        choices: ['none', 'owner'] as const,
+        default: 'none' as const,
+      })
+      .option('advertise-url', {
+        describe: 'With --affinity owner: http://HOST:PORT other replicas reach this one at. Default: from --listen (required when listening on all interfaces)',
+        type: 'string',
+        requiresArg: true,
+      })
+      .option('heartbeat-interval', {
+        describe: 'With --affinity owner: seconds between replica registry heartbeats; a replica silent for 3 intervals counts as gone',
+        type: 'number',
+        default: 1,
         requiresArg: true,
       })
       .option('store-prefix', { describe: 'Prefix of every Redis key and channel', type: 'string', default: 'mcpm:', requiresArg: true })

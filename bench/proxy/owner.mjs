@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+// Owner affinity benchmark: what does forwarding a request to the session's owner add?
+//
+//   node bench/proxy/owner.mjs            # full run (about a minute)
+//   node bench/proxy/owner.mjs --quick    # smaller counts, for a smoke check
+//   node bench/proxy/owner.mjs --json out.json
+//
+// Needs: `npm run build` (dist/src/cli/index.js), redis-server on PATH. Loopback only.
+// Two `mcp-migrate proxy --affinity owner` replicas A and B share one Redis and one server-everything
+// (streamableHttp). Sessions are opened on A, so A owns them. Targets, all `tools/call echo` on such a
+// session, raw HTTP POSTs through a keep-alive http.Agent, every answer checked:
+//   owner        the request reaches A (the owner): served locally
+//   forwarded    the request reaches B: B forwards it to A over HTTP and streams the answer back
+//   replay       for reference, the default mode: two replay-mode replicas C and D (their own key
+//                prefix), session opened on C, requests to D, which serves them on its own upstream session
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpuMs, freePort, httpEcho, openHttpSession, percentile, runLoad, start, startRedis, statsDelta, stopAll, waitForPort } from './lib.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'index.js');
+const SECRET = 'bench-secret-0123456789abcdef-not-for-production';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const scale = quick ? 0.1 : 1;
+const ROUNDS = 5;
+const N = { warmup: Math.round(300 * scale), latency: Math.round(1000 * scale), throughput: Math.round(1000 * scale) };
+const CONCURRENCY = 16;
+
+const log = (...a) => console.error('[bench]', ...a);
+
+async function proxy(name, redisUrl, upstreamUrl, extra) {
+  const port = await freePort();
+  const argv = [CLI, 'proxy', '--listen', `127.0.0.1:${port}`, '--path', '/mcp', '--store', redisUrl, '--session-secret', SECRET, '--log-level', 'warn', ...extra, '--upstream', upstreamUrl];
+  const p = start(name, process.execPath, argv);
+  await waitForPort(port, 20_000, p);
+  return { url: `http://127.0.0.1:${port}/mcp`, proc: p };
+}
+
+async function main() {
+  if (!fs.existsSync(CLI)) throw new Error('dist/src/cli/index.js is missing: run `npm run build` first');
+  const redis = await startRedis();
+  const upPort = await freePort();
+  const everything = start('everything', process.execPath, [EVERYTHING, 'streamableHttp'], { env: { PORT: String(upPort) } });
+  await waitForPort(upPort, 20_000, everything);
+  const upstream = `http://127.0.0.1:${upPort}/mcp`;
+  const a = await proxy('owner-a', redis.url, upstream, ['--affinity', 'owner']);
+  const b = await proxy('owner-b', redis.url, upstream, ['--affinity', 'owner']);
+  const c = await proxy('replay-c', redis.url, upstream, ['--store-prefix', 'bench-replay:']);
+  const d = await proxy('replay-d', redis.url, upstream, ['--store-prefix', 'bench-replay:']);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+  const ownedSid = await openHttpSession(a.url, agent);
+  const replaySid = await openHttpSession(c.url, agent);
+  const targets = [
+    { name: 'owner', desc: 'request to the owner (A)', url: a.url, sid: ownedSid, procs: [a, b] },
+    { name: 'forwarded', desc: 'request to B, forwarded to the owner A', url: b.url, sid: ownedSid, procs: [a, b] },
+    { name: 'replay', desc: 'default mode: request to D, served on its own upstream session', url: d.url, sid: replaySid, procs: [c, d] },
+  ];
+  for (const t of targets) {
+    t.lat = [];
+    t.rps = [];
+    t.cpu = 0;
+    t.requests = 0;
+    t.redis = new Map();
+    log(`warm-up ${t.name}`);
+    for (let i = 0; i < N.warmup; i += 1) await httpEcho(t.url, agent, t.sid);
+  }
+
+  const measured = async (t, fn, count) => {
+    const cpu0 = t.procs.reduce((s, p) => s + (cpuMs(p.proc.pid) ?? 0), 0);
+    const st0 = await redis.commandStats();
+    const r = await fn();
+    const st1 = await redis.commandStats();
+    const cpu1 = t.procs.reduce((s, p) => s + (cpuMs(p.proc.pid) ?? 0), 0);
+    t.cpu += cpu1 - cpu0;
+    t.requests += count;
+    for (const [k, v] of statsDelta(st0, st1)) t.redis.set(k, (t.redis.get(k) ?? 0) + v);
+    return r;
+  };
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (const t of targets) {
+      log(`round ${round + 1}/${ROUNDS}: ${t.name} latency`);
+      const r = await measured(t, () => runLoad(() => httpEcho(t.url, agent, t.sid), { count: N.latency, concurrency: 1 }), N.latency);
+      t.lat.push(...r.times);
+    }
+    for (const t of targets) {
+      log(`round ${round + 1}/${ROUNDS}: ${t.name} throughput`);
+      const r = await measured(t, () => runLoad(() => httpEcho(t.url, agent, t.sid), { count: N.throughput, concurrency: CONCURRENCY }), N.throughput);
+      t.rps.push(r.rps);
+    }
+  }
+  agent.destroy();
+
+  const median = (xs) => percentile([...xs].sort((x, y) => x - y), 50);
+  for (const t of targets) {
+    t.lat.sort((x, y) => x - y);
+    t.p50 = percentile(t.lat, 50);
+    t.p99 = percentile(t.lat, 99);
+    t.throughput = median(t.rps);
+    t.cpuPerReq = (t.cpu * 1000) / t.requests;
+    // Heartbeats (`SET … PX`, one per owner-mode replica per second) depend on time, not on requests.
+    const perRequest = [...t.redis].filter(([k]) => k !== 'info' && k !== 'set');
+    t.redisPerReq = perRequest.reduce((s, [, v]) => s + v, 0) / t.requests;
+    t.redisDetail = perRequest.map(([k, v]) => `${k} ${(v / t.requests).toFixed(2)}`).join(', ');
+  }
+  const [owner, fwd, replay] = targets;
+  const f = (x, d = 2) => x.toFixed(d);
+  const lines = [];
+  lines.push(`Owner affinity, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} at the end.`);
+  lines.push(`${ROUNDS} rounds × ${N.latency} sequential calls (latency) and ${N.throughput} calls at concurrency ${CONCURRENCY} (throughput) per target, interleaved.`);
+  lines.push('');
+  lines.push('| | `owner` | `forwarded` | `replay` |');
+  lines.push('|---|---:|---:|---:|');
+  lines.push(`| tools/call echo p50 (ms) | ${f(owner.p50)} | ${f(fwd.p50)} | ${f(replay.p50)} |`);
+  lines.push(`| tools/call echo p99 (ms) | ${f(owner.p99)} | ${f(fwd.p99)} | ${f(replay.p99)} |`);
+  const signed = (x) => `${x >= 0 ? '+' : '−'}${f(Math.abs(x))}`;
+  lines.push(`| added by the forward, p50 / p99 (ms) | – | ${signed(fwd.p50 - owner.p50)} / ${signed(fwd.p99 - owner.p99)} | – |`);
+  lines.push(`| throughput, concurrency ${CONCURRENCY} (req/s, median of rounds) | ${Math.round(owner.throughput)} | ${Math.round(fwd.throughput)} | ${Math.round(replay.throughput)} |`);
+  lines.push(`| proxy CPU per request, both replicas (µs) | ${Math.round(owner.cpuPerReq)} | ${Math.round(fwd.cpuPerReq)} | ${Math.round(replay.cpuPerReq)} |`);
+  lines.push(`| Redis commands per request (heartbeat SETs excluded) | ${f(owner.redisPerReq)} (${owner.redisDetail}) | ${f(fwd.redisPerReq)} (${fwd.redisDetail}) | ${f(replay.redisPerReq)} (${replay.redisDetail}) |`);
+  lines.push('');
+  lines.push('| ratio | p50 | p99 | req/s | CPU per request |');
+  lines.push('|---|---:|---:|---:|---:|');
+  lines.push(`| \`forwarded\` / \`owner\` | ${f(fwd.p50 / owner.p50)}× | ${f(fwd.p99 / owner.p99)}× | ${f(fwd.throughput / owner.throughput)}× | ${f(fwd.cpuPerReq / owner.cpuPerReq)}× |`);
+  lines.push(`| \`forwarded\` / \`replay\` | ${f(fwd.p50 / replay.p50)}× | ${f(fwd.p99 / replay.p99)}× | ${f(fwd.throughput / replay.throughput)}× | ${f(fwd.cpuPerReq / replay.cpuPerReq)}× |`);
+  lines.push(`| \`owner\` / \`replay\` | ${f(owner.p50 / replay.p50)}× | ${f(owner.p99 / replay.p99)}× | ${f(owner.throughput / replay.throughput)}× | ${f(owner.cpuPerReq / replay.cpuPerReq)}× |`);
+  console.log(lines.join('\n'));
+  if (jsonOut) {
+    fs.writeFileSync(
+      jsonOut,
+      JSON.stringify(
+        targets.map(({ name, p50, p99, throughput, cpuPerReq, redisPerReq }) => ({ name, p50, p99, throughput, cpuPerReq, redisPerReq })),
+        null,
+        2,
+      ),
+    );
+  }
+  await stopAll();
+  await redis.stop().catch(() => undefined);
+}
+
+main().then(
+  () => process.exit(0),
+  async (err) => {
+    console.error(err);
+    await stopAll();
+    process.exit(1);
+  },
+);

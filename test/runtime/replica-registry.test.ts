@@ -1,0 +1,281 @@
+/**
+ * Owner affinity's runtime pieces, on a real redis-server, on a 3-master Redis Cluster and in memory: the replica registry
+ * (heartbeats, expiry when heartbeats stop, deregistration, the lookup cache, down marks) and the
+ * session record's `owner` with its compare-and-set `claimOwner`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Cluster, Redis } from 'ioredis';
+import {
+  createRedisStoreClient,
+  MemoryReplicaDirectory,
+  MemoryReplicaRegistry,
+  MemorySessionStore,
+  RedisReplicaRegistry,
+  RedisSessionStore,
+  SessionStoreUnavailableError,
+  waitForRedis,
+  type ReplicaRegistry,
+  type SessionStore,
+} from '../../src/runtime/index.js';
+import { REDIS_STORE_KINDS, startRedis, startRedisStore, stopAllProcesses, type RedisInstance, type RedisStoreInstance } from '../helpers/index.js';
+
+let redis: RedisInstance;
+const clients: (Redis | Cluster)[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis({ name: 'redis-registry-test' });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.disconnect();
+  await redis?.stop();
+  await stopAllProcesses();
+});
+
+async function newClient(url = redis.url): Promise<Redis | Cluster> {
+  const c = createRedisStoreClient(url);
+  clients.push(c);
+  expect(await waitForRedis(c, 5_000)).toBe(true);
+  return c;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let n = 0;
+const uniq = (what: string) => `${what}-${process.pid}-${++n}`;
+
+/** Two registries as two replicas would have them (their own connections), sharing one backend. */
+type Pair = () => Promise<[ReplicaRegistry, ReplicaRegistry]>;
+
+function registryContract(name: string, pair: Pair, interval: number) {
+  describe(`${name}: ReplicaRegistry`, () => {
+    it('registers a replica that the other one can look up, and heartbeats keep it alive past its TTL', async () => {
+      const [a, b] = await pair();
+      const id = uniq('replica');
+      await a.register({ replicaId: id, url: 'http://127.0.0.1:4001' });
+      expect(a.ttlMs).toBe(3 * interval);
+      expect(await b.lookup(id)).toBe('http://127.0.0.1:4001');
+      expect(await b.lookup(uniq('never-registered'))).toBeUndefined();
+      await sleep(a.ttlMs * 2);
+      expect(await b.lookup(id, { fresh: true })).toBe('http://127.0.0.1:4001');
+      await a.deregister();
+    });
+
+    it('forgets a replica whose heartbeats stopped (a killed process) after one TTL', async () => {
+      const [a, b] = await pair();
+      const id = uniq('replica');
+      await a.register({ replicaId: id, url: 'http://127.0.0.1:4002' });
+      await a.close(); // stops heartbeating, does not deregister
+      expect(await b.lookup(id, { fresh: true })).toBe('http://127.0.0.1:4002');
+      await sleep(a.ttlMs + interval);
+      expect(await b.lookup(id, { fresh: true })).toBeUndefined();
+    });
+
+    it('deregister removes a replica at once', async () => {
+      const [a, b] = await pair();
+      const id = uniq('replica');
+      await a.register({ replicaId: id, url: 'http://127.0.0.1:4003' });
+      expect(await b.lookup(id)).toBe('http://127.0.0.1:4003');
+      await a.deregister();
+      expect(await b.lookup(id, { fresh: true })).toBeUndefined();
+      // and stays gone: no heartbeat brings it back
+      await sleep(interval * 2);
+      expect(await b.lookup(id, { fresh: true })).toBeUndefined();
+    });
+
+    it('answers lookups from its cache for one interval; fresh lookups bypass it', async () => {
+      const [a, b] = await pair();
+      const id = uniq('replica');
+      await a.register({ replicaId: id, url: 'http://127.0.0.1:4004' });
+      expect(await b.lookup(id)).toBe('http://127.0.0.1:4004');
+      await a.deregister();
+      expect(await b.lookup(id)).toBe('http://127.0.0.1:4004'); // cached
+      expect(await b.lookup(id, { fresh: true })).toBeUndefined();
+      expect(await b.lookup(id)).toBeUndefined(); // the fresh answer was cached
+    });
+
+    it('markDown hides a replica on this registry only, for one TTL', async () => {
+      const [a, b] = await pair();
+      const id = uniq('replica');
+      await a.register({ replicaId: id, url: 'http://127.0.0.1:4005' });
+      b.markDown(id);
+      expect(await b.lookup(id, { fresh: true })).toBeUndefined();
+      await sleep(b.ttlMs + interval);
+      expect(await b.lookup(id)).toBe('http://127.0.0.1:4005');
+      a.markDown(id); // a replica never marks itself down
+      expect(await a.lookup(id)).toBe('http://127.0.0.1:4005');
+      await a.deregister();
+    });
+  });
+}
+
+const INTERVAL = 250;
+
+// Every Redis test runs on one redis-server and on a 3-master Redis Cluster (ioredis `Cluster` client).
+describe.each(REDIS_STORE_KINDS)('on Redis (%s)', (kind) => {
+  let store: RedisStoreInstance;
+  beforeAll(async () => {
+    store = await startRedisStore(kind, { name: `redis-registry-${kind}` });
+  });
+  afterAll(async () => {
+    await store?.stop();
+  });
+
+  registryContract(
+    `redis (${kind})`,
+    async () => {
+      const keyPrefix = `${uniq('t')}:`;
+      const a = new RedisReplicaRegistry({ client: await newClient(store.url), keyPrefix, heartbeatIntervalMs: INTERVAL });
+      const b = new RedisReplicaRegistry({ client: await newClient(store.url), keyPrefix, heartbeatIntervalMs: INTERVAL });
+      return [a, b];
+    },
+    INTERVAL,
+  );
+
+  claimContract(`redis (${kind})`, async (ttlMs) =>
+    new RedisSessionStore({ client: await newClient(store.url), ownsClient: false, keyPrefix: `${uniq('c')}:`, ...(ttlMs ? { ttlMs } : {}) }),
+  );
+
+  it('claimOwner is one EVALSHA on the record key (one round trip; Redis also counts the commands the script runs)', async () => {
+    const s = new RedisSessionStore({ client: await newClient(store.url), ownsClient: false, keyPrefix: `${uniq('cost')}:` });
+    const id = uniq('s');
+    await s.create(input(id, 'a'));
+    await s.claimOwner(id, 'a', 'b'); // loads the script once
+    await store.resetStats();
+    await s.claimOwner(id, 'b', 'c');
+    const stats = await store.commandStats();
+    const counted = Object.fromEntries([...stats.entries()].filter(([cmd]) => cmd !== 'info' && cmd !== 'config|resetstat' && !cmd.startsWith('cluster')).map(([k, v]) => [k, v.calls]));
+    expect(counted).toEqual({ evalsha: 1, exists: 1, hget: 1, hset: 1, pexpire: 1 });
+    expect(await store.command('HGET', `${s.keyPrefix}{${id}}:session`, 'owner')).toBe('c');
+  });
+});
+
+registryContract(
+  'memory',
+  async () => {
+    const directory = new MemoryReplicaDirectory();
+    return [new MemoryReplicaRegistry({ directory, heartbeatIntervalMs: INTERVAL }), new MemoryReplicaRegistry({ directory, heartbeatIntervalMs: INTERVAL })];
+  },
+  INTERVAL,
+);
+
+describe('RedisReplicaRegistry specifics', () => {
+  it('is one key per replica with a TTL of three intervals, one SET per heartbeat and at most one GET per interval per looked-up replica', async () => {
+    const keyPrefix = `${uniq('layout')}:`;
+    const a = new RedisReplicaRegistry({ client: await newClient(), keyPrefix, heartbeatIntervalMs: 200 });
+    const b = new RedisReplicaRegistry({ client: await newClient(), keyPrefix, heartbeatIntervalMs: 5_000 });
+    await a.register({ replicaId: 'r1', url: 'http://127.0.0.1:4010' });
+    expect(await redis.keys(`${keyPrefix}*`)).toEqual([`${keyPrefix}replicas:r1`]);
+    const pttl = Number(await redis.command('PTTL', `${keyPrefix}replicas:r1`));
+    expect(pttl).toBeGreaterThan(400);
+    expect(pttl).toBeLessThanOrEqual(600);
+    await a.close();
+    await redis.resetStats();
+    for (let i = 0; i < 50; i++) expect(await b.lookup('r1')).toBe('http://127.0.0.1:4010');
+    const stats = await redis.commandStats();
+    expect(stats.get('get')?.calls).toBe(1);
+    expect(stats.get('set')).toBeUndefined(); // a closed registry sends no heartbeat
+  });
+
+  it('registers again by itself after Redis lost its data (restart), and a lookup while Redis is down rejects as "store unavailable"', async () => {
+    const own = await startRedis({ name: 'redis-registry-restart' });
+    try {
+      const errors: Error[] = [];
+      const a = new RedisReplicaRegistry({ client: await newClient(own.url), heartbeatIntervalMs: INTERVAL, onError: (e) => errors.push(e) });
+      const b = new RedisReplicaRegistry({ client: await newClient(own.url), heartbeatIntervalMs: INTERVAL });
+      await a.register({ replicaId: 'phoenix', url: 'http://127.0.0.1:4011' });
+      await own.kill();
+      await expect(b.lookup('phoenix', { fresh: true })).rejects.toBeInstanceOf(SessionStoreUnavailableError);
+      await sleep(INTERVAL * 3);
+      expect(errors.length).toBeGreaterThan(0); // heartbeat failures are reported, not thrown
+      await own.restart(); // same port, no data
+      const deadline = Date.now() + 10_000;
+      let url: string | undefined;
+      while (Date.now() < deadline && url === undefined) {
+        url = await b.lookup('phoenix', { fresh: true }).catch(() => undefined);
+        if (url === undefined) await sleep(INTERVAL);
+      }
+      expect(url).toBe('http://127.0.0.1:4011');
+      await a.deregister();
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
+// ---- the record's owner and its compare-and-set ----
+
+const input = (id: string, owner?: string) => ({
+  id,
+  principal: 'principal-hash',
+  protocolVersion: '2025-06-18',
+  initializeParams: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+  ...(owner !== undefined ? { owner } : {}),
+});
+
+function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionStore>) {
+  describe(`${name}: session owner and claimOwner`, () => {
+    it('stores the owner given at creation and loads it back; no owner without one', async () => {
+      const store = await make();
+      const a = uniq('s');
+      const b = uniq('s');
+      expect((await store.create(input(a, 'replica-1'))).owner).toBe('replica-1');
+      await store.create(input(b));
+      expect((await store.load(a))?.owner).toBe('replica-1');
+      expect(await store.load(b)).not.toHaveProperty('owner');
+    });
+
+    it('claims only from the expected owner (compare-and-set)', async () => {
+      const store = await make();
+      const id = uniq('s');
+      await store.create(input(id, 'dead'));
+      expect(await store.claimOwner(id, 'someone-else', 'r2')).toBe(false);
+      expect(await store.claimOwner(id, undefined, 'r2')).toBe(false);
+      expect((await store.load(id))?.owner).toBe('dead');
+      expect(await store.claimOwner(id, 'dead', 'r2')).toBe(true);
+      expect((await store.load(id))?.owner).toBe('r2');
+      expect(await store.claimOwner(id, 'dead', 'r3')).toBe(false); // r2 was first
+      expect((await store.load(id))?.owner).toBe('r2');
+    });
+
+    it('claims an unowned session with expected = undefined', async () => {
+      const store = await make();
+      const id = uniq('s');
+      await store.create(input(id));
+      expect(await store.claimOwner(id, undefined, 'r1')).toBe(true);
+      expect((await store.load(id))?.owner).toBe('r1');
+    });
+
+    it('lets exactly one of many concurrent claimers win', async () => {
+      const store = await make();
+      const id = uniq('s');
+      await store.create(input(id, 'dead'));
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.claimOwner(id, 'dead', `r${i}`)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await store.load(id))?.owner).toBe(`r${results.indexOf(true)}`);
+    });
+
+    it('never resurrects a deleted or expired session, and refreshes the TTL when it claims', async () => {
+      const store = await make(400);
+      const gone = uniq('s');
+      await store.create(input(gone, 'dead'));
+      await store.delete(gone);
+      expect(await store.claimOwner(gone, 'dead', 'r1')).toBe(false);
+      expect(await store.load(gone)).toBeUndefined();
+      const live = uniq('s');
+      await store.create(input(live, 'dead'));
+      await sleep(250);
+      expect(await store.claimOwner(live, 'dead', 'r1')).toBe(true);
+      await sleep(250); // 500 ms after creation, 250 ms after the claim
+      expect(await store.touch(live)).toBe(true);
+    });
+
+    it('refuses an empty new owner', async () => {
+      const store = await make();
+      const id = uniq('s');
+      await store.create(input(id));
+      await expect(store.claimOwner(id, undefined, '')).rejects.toThrow(RangeError);
+    });
+  });
+}
+
+claimContract('memory', async (ttlMs) => new MemorySessionStore(ttlMs ? { ttlMs } : {}));
