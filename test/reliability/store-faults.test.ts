@@ -165,7 +165,8 @@ describe('Redis down for 5 seconds', () => {
     );
     // During the outage: only clear 503s (the probe that was in flight as Redis came back may already succeed).
     const duringOutage = down.slice(0, -3);
-    expect(duringOutage.length).toBeGreaterThan(6);
+    // At least two full rounds of probes (a round is slower on a loaded machine: initialize reaches the upstream first).
+    expect(duringOutage.length).toBeGreaterThanOrEqual(6);
     for (const p of duringOutage) {
       expect(p.status, `${p.what} during the outage`).toBe(503);
       if (p.what !== 'healthz') {
