@@ -7,9 +7,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryMessageBus, MemorySessionStore } from '../../src/runtime/index.js';
+import { BusServerRequestRouter, MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '../../src/runtime/index.js';
 import { createProxy, type McpProxy } from '../../src/proxy/index.js';
-import { InProcessConnector, RouterNet, TestStreams } from './modern-support.js';
+import { InProcessConnector } from './modern-support.js';
 import { logger, SECRET } from './support.js';
 
 const V = '2026-07-28';
@@ -19,29 +19,42 @@ interface Replica {
   proxy: McpProxy;
   url: string;
   connector: InProcessConnector;
+  router: BusServerRequestRouter;
 }
 
+// What replicas share in production: the store, the session streams, the bus (router inboxes).
 const store = new MemorySessionStore();
 const bus = new MemoryMessageBus();
-const streams = new TestStreams();
-const net = new RouterNet();
+const streams = new MemorySessionStreams();
 const replicas: Replica[] = [];
 
+/** `x` for one replica: closing the replica leaves the shared object open (closed in afterAll). */
+function shared<T extends object>(x: T): T {
+  return new Proxy(x, {
+    get(target, prop) {
+      if (prop === 'close') return async () => undefined;
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
 async function replica(name: string): Promise<Replica> {
-  const router = net.router(name);
+  const router = new BusServerRequestRouter({ bus, replicaId: name });
+  await router.ready;
   const connector = new InProcessConnector(streams, router);
   const proxy = createProxy({
     sessionSecrets: [SECRET],
     logger,
-    store,
-    bus,
-    streams,
+    store: shared(store),
+    bus: shared(bus),
+    streams: shared(streams),
     router,
     upstream: connector,
     modern: { heartbeatMs: 100, inputWindowMs: 10, keepAliveMs: 60_000 },
   });
   const { url } = await proxy.listen(0, '127.0.0.1');
-  const r = { proxy, url, connector };
+  const r = { proxy, url, connector, router };
   replicas.push(r);
   return r;
 }
@@ -53,7 +66,13 @@ beforeAll(async () => {
   B = await replica('repb');
 });
 afterAll(async () => {
-  for (const r of replicas) await r.proxy.close().catch(() => undefined);
+  for (const r of replicas) {
+    await r.proxy.close().catch(() => undefined);
+    await r.router.close();
+  }
+  await streams.close();
+  await bus.close();
+  await store.close();
 });
 
 function meta(caps: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
@@ -273,6 +292,7 @@ describe('MRTR: server-to-client requests become input_required, resumed on any 
     const r1 = await call(C.url, 'tools/call', { name: 'ask' }, { caps: elicit });
     expect(r1.body.result.resultType).toBe('input_required');
     await C.proxy.close();
+    await C.router.close();
     const key = Object.keys(r1.body.result.inputRequests)[0]!;
     const r2 = await call(B.url, 'tools/call', { name: 'ask', inputResponses: { [key]: { action: 'accept', content: { name: 'Di' } } }, requestState: r1.body.result.requestState }, { caps: elicit });
     expect(r2.body.result.resultType).toBe('input_required');

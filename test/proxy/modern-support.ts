@@ -1,10 +1,9 @@
 /**
- * In-process doubles for the 2026-07-28 front's unit tests: a session-streams store, server-request
- * routers wired to each other (as replicas are over the message bus), and an upstream connector whose
- * sessions are SDK 1.x `Server`s in this process, with message-level `exchange` (related messages to the
- * exchange's sink, unrelated ones to the session's standalone stream 'g', server-to-client requests
- * rewritten by the router). The real implementations (Redis streams, bus router, HTTP/stdio exchange)
- * are exercised by the integration tests against server-everything.
+ * The in-process upstream of the 2026-07-28 front's unit tests: a connector whose sessions are SDK 1.x
+ * `Server`s in this process, with message-level `exchange` (related messages to the exchange's sink,
+ * unrelated ones to the session's standalone stream 'g', server-to-client requests rewritten by the
+ * router). The tests pair it with the runtime's real in-memory session streams and bus router; the HTTP
+ * upstream's exchange is exercised by the integration tests against server-everything.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -29,117 +28,8 @@ import { handshakeReplay } from '../../src/runtime/handshake.js';
 import { idKey, isRequest, isResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../src/runtime/jsonrpc.js';
 import type { SessionRecord } from '../../src/runtime/session-record.js';
 import type { ServerRequestRouter } from '../../src/runtime/server-requests.js';
-import { STANDALONE_STREAM, type SessionStreams, type StreamEvent, type StreamFollow } from '../../src/runtime/session-streams.js';
+import { STANDALONE_STREAM, type SessionStreams } from '../../src/runtime/session-streams.js';
 import type { AppliedState, ClientPost, CloseReason, ExchangeSink, ForwardResult, InitializeOutcome, UpstreamConnector, UpstreamSession } from '../../src/proxy/upstream.js';
-
-/** {@link SessionStreams} in memory: event ids `<stream>_<n>`, synchronous delivery. */
-export class TestStreams implements SessionStreams {
-  readonly #streams = new Map<string, { events: StreamEvent[]; followers: Set<(e: StreamEvent) => void> }>();
-
-  #get(sid: string, stream: string) {
-    const key = `${sid}\0${stream}`;
-    let s = this.#streams.get(key);
-    if (!s) this.#streams.set(key, (s = { events: [], followers: new Set() }));
-    return s;
-  }
-
-  async append(sessionId: string, streamId: string, message: JsonRpcMessage): Promise<StreamEvent> {
-    const s = this.#get(sessionId, streamId);
-    const event: StreamEvent = { eventId: `${streamId}_${s.events.length + 1}`, message, ts: Date.now() };
-    s.events.push(event);
-    for (const f of [...s.followers]) f(event);
-    return event;
-  }
-
-  async follow(sessionId: string, streamId: string, options: { after?: string }, listener: (event: StreamEvent) => void): Promise<StreamFollow> {
-    const s = this.#get(sessionId, streamId);
-    if (options.after !== undefined) {
-      const n = Number(options.after.slice(options.after.lastIndexOf('_') + 1));
-      for (const e of s.events.slice(n)) listener(e);
-    }
-    s.followers.add(listener);
-    return {
-      close: async () => {
-        s.followers.delete(listener);
-      },
-    } as StreamFollow;
-  }
-
-  streamOf(eventId: string): string | undefined {
-    return eventId.slice(0, eventId.lastIndexOf('_'));
-  }
-
-  async delete(sessionId: string): Promise<void> {
-    for (const key of [...this.#streams.keys()]) if (key.startsWith(`${sessionId}\0`)) this.#streams.delete(key);
-  }
-
-  async close(): Promise<void> {}
-
-  /** Messages of a stream (assertions). */
-  messages(sessionId: string, streamId: string): JsonRpcMessage[] {
-    return this.#get(sessionId, streamId).events.map((e) => e.message);
-  }
-}
-
-/** Routers of several in-process "replicas", delivering to each other directly (the bus's job in production). */
-export class RouterNet {
-  readonly routers = new Map<string, TestRouter>();
-  router(replicaId: string): TestRouter {
-    const r = new TestRouter(replicaId, this);
-    this.routers.set(replicaId, r);
-    return r;
-  }
-}
-
-export class TestRouter implements ServerRequestRouter {
-  readonly #pending = new Map<string, { sessionId: string; original: JsonRpcId; deliver: (r: JsonRpcResponse) => void }>();
-  #n = 0;
-  /** Replies that found no pending request (expired, replica gone, wrong session). */
-  dropped = 0;
-
-  constructor(
-    readonly replicaId: string,
-    readonly net: RouterNet,
-  ) {}
-
-  outgoing(sessionId: string, request: JsonRpcRequest, deliver: (response: JsonRpcResponse) => void): JsonRpcRequest {
-    const id = `mcp-migrate:s:${this.replicaId}:${(++this.#n).toString(36)}`;
-    this.#pending.set(id, { sessionId, original: request.id, deliver });
-    return { ...request, id };
-  }
-
-  async reply(sessionId: string, response: JsonRpcResponse): Promise<'local' | 'remote' | 'unknown'> {
-    const m = typeof response.id === 'string' ? /^mcp-migrate:s:([^:]+):/.exec(response.id) : null;
-    if (!m) return 'unknown';
-    const target = this.net.routers.get(m[1]!);
-    target?.deliver(sessionId, response);
-    if (!target) this.dropped++;
-    return m[1] === this.replicaId ? 'local' : 'remote';
-  }
-
-  deliver(sessionId: string, response: JsonRpcResponse): void {
-    const p = this.#pending.get(response.id as string);
-    if (!p || p.sessionId !== sessionId) {
-      this.dropped++;
-      return;
-    }
-    this.#pending.delete(response.id as string);
-    p.deliver({ ...response, id: p.original } as JsonRpcResponse);
-  }
-
-  forget(sessionId: string): void {
-    for (const [id, p] of this.#pending) if (p.sessionId === sessionId) this.#pending.delete(id);
-  }
-
-  async close(): Promise<void> {
-    this.#pending.clear();
-    this.net.routers.delete(this.replicaId);
-  }
-
-  get pendingCount(): number {
-    return this.#pending.size;
-  }
-}
 
 /**
  * The upstream MCP server of the unit tests (SDK 1.x low-level `Server`, one per session, like

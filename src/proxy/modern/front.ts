@@ -19,7 +19,7 @@ import type { ServerRequestRouter } from '../../runtime/server-requests.js';
 import { sessionFingerprint } from '../../runtime/session-id.js';
 import { SessionStoreUnavailableError, type SessionStore } from '../../runtime/session-store.js';
 import type { SessionStreams, StreamEvent, StreamFollow } from '../../runtime/session-streams.js';
-import { STANDALONE_STREAM } from '../../runtime/session-streams.js';
+import { newStreamId, STANDALONE_STREAM } from '../../runtime/session-streams.js';
 import { acceptsOf, sendJsonRpcError } from '../http-util.js';
 import { CapacityError, SessionGoneError, type LocalSession, type SessionManager } from '../sessions.js';
 import { UpstreamError, UpstreamLostSessionError, type ExchangeSink, type UpstreamSession } from '../upstream.js';
@@ -103,11 +103,6 @@ const CLIENT_ONLY_HEADERS = new Set([
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** A random continuation stream id: `m` + 16 base36 characters (letters and digits only). */
-function continuationStreamId(): string {
-  return `m${BigInt(`0x${randomBytes(10).toString('hex')}`).toString(36).padStart(16, '0').slice(-16)}`;
 }
 
 /** The headers a modern request's upstream exchange carries: the client's end-to-end headers (e.g. `Authorization`). */
@@ -445,7 +440,8 @@ export class ModernFront {
 
     const append = (m: JsonRpcMessage) => {
       const s = stream!;
-      chain = chain.then(() => streams.append(pool.id, s, m)).catch((err: unknown) => {
+      const end = isResponse(m);
+      chain = chain.then(() => streams.append(pool.id, s, m, end ? { end } : undefined)).catch((err: unknown) => {
         this.#o.logger.warn({ err: (err as Error).message, pool: sessionFingerprint(pool.id) }, 'could not append to a continuation stream');
       });
     };
@@ -463,7 +459,7 @@ export class ModernFront {
       window = undefined;
       if (phase !== 'collecting') return;
       phase = 'detached';
-      stream = continuationStreamId();
+      stream = newStreamId('m');
       this.#held.add(ctl);
       const started = streams.append(pool.id, stream, STARTED);
       chain = started;
