@@ -31,6 +31,7 @@ import {
   MODERN_METHODS,
   ModernErrorCode,
   MRTR_METHODS,
+  RESOURCE_UPDATED,
   SUBSCRIPTION_ACKNOWLEDGED,
   UPSTREAM_PROTOCOL_VERSION,
 } from './protocol.js';
@@ -87,6 +88,13 @@ export type ModernTuning = Partial<Pick<ModernFrontOptions, 'stateTtlMs' | 'cach
 const MARKER_PREFIX = 'notifications/mcp-migrate/';
 const STARTED: JsonRpcNotification = { jsonrpc: '2.0', method: `${MARKER_PREFIX}continuation` };
 const ALIVE: JsonRpcNotification = { jsonrpc: '2.0', method: `${MARKER_PREFIX}alive` };
+
+/**
+ * A `notifications/resources/updated` for a URI already delivered on a stream less than this long ago
+ * is dropped: when several replicas hold an upstream session of a pool, each is subscribed and each
+ * reports the same change.
+ */
+const DUPLICATE_UPDATE_MS = 500;
 
 /** Request headers that concern the client↔proxy hop only (2026-07-28 request metadata and framing). */
 const CLIENT_ONLY_HEADERS = new Set([
@@ -201,8 +209,6 @@ export class ModernFront {
   readonly #listens = new Set<() => void>();
   /** Interrupted exchanges held on this replica: aborted on close. */
   readonly #held = new Set<AbortController>();
-  /** Resource subscriptions applied to this replica's upstream sessions, by pool id → uri → listeners. */
-  readonly #resourceRefs = new Map<string, Map<string, number>>();
   #counter = randomBytes(4).readUInt32BE();
 
   constructor(options: ModernFrontOptions) {
@@ -717,7 +723,8 @@ export class ModernFront {
     let follow: StreamFollow | undefined;
     let open = true;
     let early: JsonRpcNotification[] | undefined = [];
-    const subscribed = ack.resourceSubscriptions ?? [];
+    /** Last delivery of `resources/updated` per URI: the same update from several replicas' upstream sessions goes out once. */
+    const lastUpdate = new Map<string, number>();
     const stopKeepAlive = keepAlive(res, this.#keepAliveMs);
     // Keep the pooled session's record and this replica's upstream session from expiring while listening.
     const touch = setInterval(() => void this.#o.sessions.resolve(pool.id, call.principal).catch(() => undefined), Math.max(1_000, this.#keepAliveMs));
@@ -729,7 +736,6 @@ export class ModernFront {
       stopKeepAlive();
       clearInterval(touch);
       void follow?.close().catch(() => undefined);
-      if (subscribed.length > 0) void this.#releaseResources(call, subscribed);
     };
     const graceful = () => {
       if (!res.writableEnded && !res.destroyed) {
@@ -743,11 +749,20 @@ export class ModernFront {
       follow = await this.#o.streams.follow(pool.id, STANDALONE_STREAM, {}, (event) => {
         const m = event.message;
         if (!open || !isNotification(m) || !matchesFilter(m, ack)) return;
+        if (m.method === RESOURCE_UPDATED) {
+          const uri = m.params?.uri as string;
+          const now = Date.now();
+          if (now - (lastUpdate.get(uri) ?? -Infinity) < DUPLICATE_UPDATE_MS) return;
+          lastUpdate.set(uri, now);
+        }
         // Nothing goes out before the acknowledgement (spec: it MUST be the first message).
         if (early) early.push(m);
         else res.write(sseEvent(tagSubscription(m, id)));
       });
-      if (subscribed.length > 0) await this.#holdResources(call, subscribed);
+      if (ack.resourceSubscriptions) {
+        ack.resourceSubscriptions = await this.#holdResources(call, ack.resourceSubscriptions);
+        if (ack.resourceSubscriptions.length === 0) delete ack.resourceSubscriptions;
+      }
     } catch (err) {
       close();
       return this.#fail(out, id, err);
@@ -763,44 +778,30 @@ export class ModernFront {
   }
 
   /**
-   * Subscribes this replica's upstream session of the pool to resource URIs (`resources/subscribe`),
-   * once per URI however many local listeners want it, so `notifications/resources/updated` reach the
-   * pool's standalone stream.
+   * Records resource subscriptions in the pooled session's record (`resources/subscribe`, replayed by
+   * every replica that opens or re-syncs an upstream session of the pool, like a client session's), and
+   * applies them to this replica's upstream session now. Subscriptions stay for the life of the pooled
+   * session (a listener leaving does not unsubscribe: another, on another replica, may rely on it);
+   * at most `maxResourceSubscriptions` per pool.
    */
-  async #holdResources(call: Call, uris: string[]): Promise<void> {
-    let refs = this.#resourceRefs.get(call.pool.id);
-    if (!refs) this.#resourceRefs.set(call.pool.id, (refs = new Map()));
-    const fresh = uris.filter((u) => (refs.get(u) ?? 0) === 0);
-    for (const u of uris) refs.set(u, (refs.get(u) ?? 0) + 1);
-    if (fresh.length === 0) return;
-    const up = await this.#upstream(call.pool.local, call.req);
-    await up.sendRuntime(
-      fresh.map((uri) => ({ jsonrpc: '2.0', id: runtimeRequestId('modern-sub'), method: 'resources/subscribe', params: { uri } })),
-      call.pool.local.record.protocolVersion,
-      call.req,
-    );
-  }
-
-  async #releaseResources(call: Call, uris: string[]): Promise<void> {
-    const refs = this.#resourceRefs.get(call.pool.id);
-    if (!refs) return;
-    const gone: string[] = [];
-    for (const u of uris) {
-      const n = (refs.get(u) ?? 1) - 1;
-      if (n <= 0) {
-        refs.delete(u);
-        gone.push(u);
-      } else refs.set(u, n);
-    }
-    if (refs.size === 0) this.#resourceRefs.delete(call.pool.id);
-    const up = call.pool.local.upstream;
-    if (gone.length === 0 || !up || up.closed) return;
-    await up
-      .sendRuntime(
-        gone.map((uri) => ({ jsonrpc: '2.0', id: runtimeRequestId('modern-unsub'), method: 'resources/unsubscribe', params: { uri } })),
-        call.pool.local.record.protocolVersion,
+  async #holdResources(call: Call, uris: string[]): Promise<string[]> {
+    const local = call.pool.local;
+    const max = this.#o.maxResourceSubscriptions ?? 256;
+    const fresh = uris.filter((u) => !local.record.subscriptions.includes(u));
+    const room = Math.max(0, max - local.record.subscriptions.length);
+    const adding = fresh.slice(0, room);
+    const refused = new Set(fresh.slice(room));
+    if (adding.length > 0) {
+      const up = await this.#upstream(local, call.req);
+      for (const uri of adding) {
+        if (!(await this.#o.sessions.recordChange(local, up, { kind: 'subscribe', uri }))) throw new SessionGoneError();
+      }
+      await up.sendRuntime(
+        adding.map((uri) => ({ jsonrpc: '2.0', id: runtimeRequestId('modern-sub'), method: 'resources/subscribe', params: { uri } })),
+        local.record.protocolVersion,
         call.req,
-      )
-      .catch(() => undefined);
+      );
+    }
+    return uris.filter((u) => !refused.has(u));
   }
 }
