@@ -145,10 +145,16 @@ export class InProcessConnector implements UpstreamConnector {
   readonly sessions = new Set<InProcessSession>();
 
   constructor(
-    readonly streams: SessionStreams,
-    readonly router: ServerRequestRouter,
+    public streams: SessionStreams,
+    public router: ServerRequestRouter,
     readonly factory: () => Server = testServer,
   ) {}
+
+  /** The proxy hands every connector its streams and router (the ones the tests passed in). */
+  attach(context: { streams: SessionStreams; router: ServerRequestRouter }): void {
+    this.streams = context.streams;
+    this.router = context.router;
+  }
 
   /** A legacy client's own `initialize` (the side-by-side test). */
   async initialize(args: { sessionId: string; message: JsonRpcRequest }): Promise<InitializeOutcome> {
