@@ -203,8 +203,8 @@ export class ModernFront {
   readonly #inputWindowMs: number;
   readonly #heartbeatMs: number;
   readonly #keepAliveMs: number;
-  /** `InitializeResult` of each pooled session seen on this replica, by pooled session id (bounded). */
-  readonly #infos = new Map<string, UpstreamInfo>();
+  /** What the front read from each upstream session's `InitializeResult` (kept as long as the session). */
+  readonly #infos = new WeakMap<object, UpstreamInfo>();
   /** Open `subscriptions/listen` streams: graceful end on shutdown. */
   readonly #listens = new Set<() => void>();
   /** Interrupted exchanges held on this replica: aborted on close. */
@@ -319,24 +319,18 @@ export class ModernFront {
       if (!local) throw new SessionGoneError();
     }
     const up = await this.#upstream(local, req);
-    return { id, key, local, info: this.#infoOf(id, up) };
+    return { id, key, local, info: this.#infoOf(up) };
   }
 
   async #upstream(local: LocalSession, req: IncomingMessage): Promise<UpstreamSession> {
     return this.#o.sessions.readyUpstream(local) ?? (await this.#o.sessions.upstreamFor(local, req));
   }
 
-  #infoOf(poolId: string, up: UpstreamSession): UpstreamInfo {
-    const known = this.#infos.get(poolId);
+  #infoOf(up: UpstreamSession): UpstreamInfo {
     const init = up.initializeResult;
-    if (init === undefined) {
-      if (known) return known;
-      throw new UpstreamError('the upstream session did not report its InitializeResult');
-    }
-    if (known) return known;
-    const info = upstreamInfo(init);
-    if (this.#infos.size >= 10_000) this.#infos.delete(this.#infos.keys().next().value!);
-    this.#infos.set(poolId, info);
+    if (init === undefined) throw new UpstreamError('the upstream session did not report its InitializeResult');
+    let info = this.#infos.get(init);
+    if (!info) this.#infos.set(init, (info = upstreamInfo(init)));
     return info;
   }
 
