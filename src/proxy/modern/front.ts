@@ -192,7 +192,8 @@ interface PendingInput {
  *   client's retry, on any replica, sends `inputResponses` through the `ServerRequestRouter` and follows
  *   that stream for the rest. If the holding replica is gone (no heartbeat), the retry runs afresh.
  * - `subscriptions/listen` follows the pooled session's standalone stream (`'g'`), filtered, after an
- *   acknowledgement; resource subscriptions are applied to this replica's upstream session of the pool.
+ *   acknowledgement; resource subscriptions are recorded in the pooled session, so every replica's
+ *   upstream session of the pool subscribes. See `docs/modern.md`.
  */
 export class ModernFront {
   readonly #o: ModernFrontOptions;
