@@ -14,7 +14,6 @@ import {
   type JsonRpcResponse,
 } from '../../runtime/jsonrpc.js';
 import { runtimeRequestId } from '../../runtime/handshake.js';
-import { RUNTIME_ID_PREFIX } from '../../runtime/protocol.js';
 import type { ServerRequestRouter } from '../../runtime/server-requests.js';
 import { sessionFingerprint } from '../../runtime/session-id.js';
 import { SessionStoreUnavailableError, type SessionStore } from '../../runtime/session-store.js';
@@ -335,9 +334,13 @@ export class ModernFront {
     return info;
   }
 
+  /**
+   * The id a modern request carries upstream: `modern:<replica>:<n>`, unique across replicas and runs (the
+   * counter starts at random). Not in the runtime's `mcp-migrate:` space, whose replies upstreams discard.
+   */
   #nextUpstreamId(): string {
     this.#counter = (this.#counter + 1) % Number.MAX_SAFE_INTEGER;
-    return `${RUNTIME_ID_PREFIX}m:${this.#o.router.replicaId}:${this.#counter.toString(36)}`;
+    return `modern:${this.#o.router.replicaId}:${this.#counter.toString(36)}`;
   }
 
   /** The client-facing response for an upstream response. */
