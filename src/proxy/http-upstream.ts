@@ -166,6 +166,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
             ? args.message.params.protocolVersion
             : DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
       session = new HttpUpstreamSession(this, args.sessionId, upstreamSid, { revision: 0, subscriptions: [] }, negotiated, args.req.headers);
+      session.initializeResult = result;
       // Open before the client has the answer, so nothing the server sends after `initialized` is missed.
       await session.startStandalone();
     }
@@ -212,6 +213,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
       args.record.protocolVersion,
       args.req.headers,
     );
+    session.initializeResult = response.result;
     try {
       // Before `initialized`, so what the server sends right after it (e.g. `roots/list`) is not missed.
       await session.startStandalone();
@@ -231,6 +233,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
 
 class HttpUpstreamSession implements UpstreamSession {
   initialized = false;
+  initializeResult: Record<string, unknown> | undefined;
   applied: AppliedState;
   #closed = false;
   #inflight = 0;

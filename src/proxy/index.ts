@@ -60,6 +60,10 @@ export interface ProxyConfig {
   advertiseUrl?: string;
   /** Owner affinity: replica registry heartbeat period, ms (registrations live 3 periods). Default 1,000. */
   heartbeatIntervalMs?: number;
+  /** Serve 2026-07-28 clients too (the modern front). Default true. */
+  modern?: boolean;
+  /** Lifetime of a 2026-07-28 `requestState`, ms. Default 600,000. */
+  modernStateTtlMs?: number;
   logLevel?: LogLevel;
   logger?: Logger;
   /** Serve the legacy HTTP+SSE transport (2024-11-05) on these paths too; off when absent. */
@@ -197,6 +201,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     affinity,
     ...(advertiseUrl ? { advertiseUrl } : {}),
     ...(registry ? { registry } : {}),
+    modern: config.modern === false ? false : { ...(config.modernStateTtlMs !== undefined ? { stateTtlMs: config.modernStateTtlMs } : {}) },
     logger,
   });
   let bound;

@@ -31,6 +31,8 @@ import { MemoryReplicaRegistry, type ReplicaRegistry } from '../runtime/replica-
 import { VERSION } from '../version.js';
 import { BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
 import { createLegacySseFront, type LegacySseOptions } from './legacy-sse.js';
+import { classifyPost } from './modern/classify.js';
+import { ModernFront, type ModernTuning } from './modern/front.js';
 import { createLogger } from './logger.js';
 import { ProxyMetrics } from './metrics.js';
 import { OwnerRouting } from './owner-routing.js';
@@ -110,6 +112,12 @@ export interface ProxyOptions {
   advertiseUrl?: string;
   /** Owner affinity: the replica registry shared by all replicas. Default: an in-process one (one replica). */
   registry?: ReplicaRegistry;
+  /**
+   * Serve 2026-07-28 (stateless) clients on the same endpoint (see `docs/modern.md`). Default true.
+   * An object tunes the front (`ModernFrontOptions`: `stateTtlMs`, the
+   * lifetime of an MRTR `requestState`, default 600,000 ms; `heartbeatMs`; `inputWindowMs`; `keepAliveMs`).
+   */
+  modern?: boolean | ModernTuning;
   logger?: Logger;
 }
 
@@ -221,6 +229,19 @@ export function createProxy(options: ProxyOptions): McpProxy {
           fail: (res, err) => fail(res, err),
         })
       : undefined;
+  const modern =
+    options.modern !== false
+      ? new ModernFront({
+          sessions,
+          store,
+          streams,
+          router,
+          secrets: options.sessionSecrets,
+          principalOf: (req) => codec.principalHash(headerValue(req.headers, principalHeader)),
+          logger,
+          ...(typeof options.modern === 'object' ? options.modern : {}),
+        })
+      : undefined;
 
   /** Set by shutdown(): `/readyz` answers 503 and responses carry `Connection: close`. */
   let draining = false;
@@ -327,18 +348,29 @@ export function createProxy(options: ProxyOptions): McpProxy {
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       return sendJsonRpcError(res, 405, ErrorCode.ServerError, 'Method Not Allowed', { headers: { allow: 'GET, POST, DELETE' } });
     }
-    const version = headerValue(req.headers, PROTOCOL_VERSION_HEADER);
-    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-      return sendJsonRpcError(
-        res,
-        400,
-        ErrorCode.ServerError,
-        `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`,
-      );
+    const sessionless = headerValue(req.headers, SESSION_ID_HEADER) === undefined;
+    if (modern && sessionless && method !== 'POST') {
+      // No session, no GET stream or DELETE: 2026-07-28 §Backward Compatibility ("respond with 405").
+      return sendJsonRpcError(res, 405, ErrorCode.ServerError, 'Method Not Allowed: no session (2026-07-28 clients only POST)', { headers: { allow: 'POST' } });
     }
+    // Without a session, a POST's era is known only from its body (the modern front checks its own header).
+    if (!(modern && sessionless && method === 'POST') && !legacyVersionOk(req, res)) return;
     if (method === 'POST') return await post(req, res);
     if (method === 'GET') return await get(req, res);
     return await del(req, res);
+  }
+
+  /** Answers 400 and returns false for an `MCP-Protocol-Version` no legacy revision has. */
+  function legacyVersionOk(req: IncomingMessage, res: ServerResponse): boolean {
+    const version = headerValue(req.headers, PROTOCOL_VERSION_HEADER);
+    if (version === undefined || SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return true;
+    sendJsonRpcError(
+      res,
+      400,
+      ErrorCode.ServerError,
+      `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`,
+    );
+    return false;
   }
 
   async function health(res: ServerResponse): Promise<void> {
@@ -419,6 +451,11 @@ export function createProxy(options: ProxyOptions): McpProxy {
       parsed = JSON.parse(raw.toString('utf8'));
     } catch {
       return sendJsonRpcError(res, 400, ErrorCode.ParseError, 'Parse error: Invalid JSON');
+    }
+    if (modern && sid === undefined) {
+      const decision = classifyPost(req.headers, parsed);
+      if (decision.era !== 'legacy') return await modern.serve(req, res, decision);
+      if (!legacyVersionOk(req, res)) return;
     }
     const batch = Array.isArray(parsed);
     const values = batch ? (parsed as unknown[]) : [parsed];
@@ -720,6 +757,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await started.catch(() => undefined);
+      modern?.close();
       await sessions.close();
       // Streams still open (GET, long POSTs) end now.
       server.closeAllConnections();
@@ -757,6 +795,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
         net.Server.prototype.close.call(server);
         // Standalone GET streams never end by themselves: tell clients to reconnect (elsewhere) soon.
         for (const res of getStreams) endStream(res);
+        modern?.close();
         const stopAt = Date.now() + timeoutMs;
         const keepAliveUntil = Date.now() + Math.min(KEEP_ALIVE_DRAIN_MS, timeoutMs);
         while (Date.now() < stopAt) {

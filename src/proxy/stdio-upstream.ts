@@ -94,6 +94,7 @@ export class StdioUpstreamConnector implements UpstreamConnector {
     }
     const ok = 'result' in response;
     if (!ok) await session.close('failed');
+    else if ('result' in response) session.initializeResult = response.result;
     const accepts = acceptsOf(args.req);
     return {
       response,
@@ -117,6 +118,7 @@ export class StdioUpstreamConnector implements UpstreamConnector {
     try {
       const response = await session.request(init as JsonRpcRequest, this.options.handshakeTimeoutMs);
       if (!('result' in response)) throw new UpstreamError(`MCP server refused the replayed initialize: ${response.error.message}`);
+      session.initializeResult = response.result;
       await session.sendRuntime(rest, args.record.protocolVersion);
     } catch (err) {
       await session.close('failed');
@@ -290,6 +292,7 @@ interface RuntimeWaiter {
 
 class StdioUpstreamSession implements UpstreamSession {
   initialized = false;
+  initializeResult: Record<string, unknown> | undefined;
   applied: AppliedState = { revision: 0, subscriptions: [] };
   readonly #options: StdioUpstreamOptions;
   readonly #log: Logger;

@@ -77,6 +77,11 @@ export interface UpstreamSession {
   readonly lastActivity: number;
   /** Whether `notifications/initialized` has reached this upstream session. */
   initialized: boolean;
+  /**
+   * The upstream's `InitializeResult` for this upstream session (capabilities, `serverInfo`,
+   * `instructions`), when the connector read it. The 2026-07-28 front synthesizes `server/discover` from it.
+   */
+  initializeResult?: Record<string, unknown>;
   applied: AppliedState;
   /**
    * Forwards a client POST and answers it: JSON, 202, or SSE. Server-initiated requests on an SSE

@@ -154,9 +154,15 @@ describe('proxy input validation', () => {
     expect(await h.json()).toMatchObject({ status: 'ok', store: 'ok', upstream: 'stdio' });
   });
 
-  it('400 for GET and DELETE without a session id', async () => {
-    expect((await fetch(p.url, { headers: { accept: 'text/event-stream' } })).status).toBe(400);
-    expect((await fetch(p.url, { method: 'DELETE' })).status).toBe(400);
+  it('405 for GET and DELETE without a session id (2026-07-28 §Backward Compatibility; 400 with --no-modern)', async () => {
+    const get = await fetch(p.url, { headers: { accept: 'text/event-stream' } });
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
+    expect((await fetch(p.url, { method: 'DELETE' })).status).toBe(405);
+    const legacyOnly = await startTestProxy({ modern: false });
+    expect((await fetch(legacyOnly.url, { headers: { accept: 'text/event-stream' } })).status).toBe(400);
+    expect((await fetch(legacyOnly.url, { method: 'DELETE' })).status).toBe(400);
+    await legacyOnly.close();
   });
 
   it('DELETE ends the session; every later request with its id gets 404', async () => {

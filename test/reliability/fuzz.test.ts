@@ -282,7 +282,7 @@ const cases: fc.Arbitrary<FuzzCase> = fc.oneof(
     arbitrary: fc.tuple(fc.constantFrom('GET', 'DELETE'), fc.option(forgedSid, { nil: undefined }), fc.boolean(), principal).map(([method, sid, acceptSse, p]): FuzzCase => {
       const headers = withPrincipal({ ...(sid ? { 'mcp-session-id': sid } : {}), accept: acceptSse ? 'text/event-stream' : 'application/json' }, p);
       let e: Expectation;
-      if (sid === undefined) e = { status: [400], code: -32000 };
+      if (sid === undefined) e = { status: [405], code: -32000 }; // no session, no GET stream or DELETE: 2026-07-28 §Backward Compatibility
       else if (method === 'GET' && !acceptSse) e = { status: [406], code: -32000 };
       else e = { status: [404], code: -32001 };
       return { kind: `${method.toLowerCase()}-${sid ? 'forged' : 'no'}-session`, method, headers, expect: e };

@@ -28,6 +28,8 @@ export interface ProxyArgs {
   affinity?: 'none' | 'owner';
   'advertise-url'?: string;
   'heartbeat-interval'?: number;
+  modern?: boolean;
+  'modern-state-ttl'?: number;
   'log-level': LogLevel;
   /** Serve the legacy HTTP+SSE transport too (default true; `--no-legacy-sse` turns it off). */
   'legacy-sse'?: boolean;
@@ -104,6 +106,8 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     affinity: argv.affinity ?? 'none',
     ...(argv['advertise-url'] !== undefined ? { advertiseUrl: argv['advertise-url'] } : {}),
     heartbeatIntervalMs: positive('heartbeat-interval', argv['heartbeat-interval'] ?? 1) * 1000,
+    modern: argv.modern ?? true,
+    modernStateTtlMs: positive('modern-state-ttl', argv['modern-state-ttl'] ?? 600) * 1000,
     logLevel: argv['log-level'],
     ...(legacy ? { legacySse: { ssePath, messagePath } } : {}),
   };
@@ -207,6 +211,17 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         describe: 'Legacy HTTP+SSE: path of the message endpoint (POST) announced in the endpoint event',
         type: 'string',
         default: '/message',
+        requiresArg: true,
+      })
+      .option('modern', {
+        describe: 'Also serve 2026-07-28 (stateless) clients on the same endpoint (--no-modern: legacy revisions only)',
+        type: 'boolean',
+        default: true,
+      })
+      .option('modern-state-ttl', {
+        describe: 'Seconds a 2026-07-28 input_required requestState stays valid (and the interrupted upstream call waits for the retry)',
+        type: 'number',
+        default: 600,
         requiresArg: true,
       })
       .option('log-level', { describe: 'Log level of the JSON logs on stderr', choices: LOG_LEVELS, default: 'info' as LogLevel })
