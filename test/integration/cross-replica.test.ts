@@ -161,9 +161,11 @@ describe('server-to-client traffic across 3 replicas behind round-robin nginx (H
     // Round-robin put many answers on another replica than the one whose upstream session asked.
     const crossed = answers.filter((a) => a.askedBy !== a.replica);
     expect(crossed.length).toBeGreaterThan(0);
+    // Counted by the replicas too (at least these: an answer still in flight when a client closed is
+    // counted by the replica but not recorded here).
     let remote = 0;
     for (const p of proxies) remote += await metric(p, 'mcp_migrate_server_request_answers_total', { outcome: 'remote' });
-    expect(remote).toBe(crossed.length);
+    expect(remote).toBeGreaterThanOrEqual(crossed.length);
   });
 
   it('resource updates and log messages from one replica’s upstream session reach the GET stream another replica holds', async () => {
