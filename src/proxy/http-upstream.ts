@@ -427,6 +427,12 @@ class HttpUpstreamSession implements UpstreamSession {
       onEvent?.(ev);
       // Priming events (spec 2025-11-25) carry an id and no data.
       if (ev.data === '' || ev.event !== 'message') continue;
+      // Fast path of a POST answer: one JSON object without "method" is a response; it is passed on
+      // as it is (no parse) unless the stream is stored.
+      if (target instanceof ClientSseWriter && ev.data.charCodeAt(0) === 123 /* { */ && !ev.data.includes('"method"')) {
+        target.responseText(ev.data);
+        continue;
+      }
       let value: unknown;
       try {
         value = JSON.parse(ev.data);

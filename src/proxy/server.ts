@@ -213,7 +213,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
     onHandshakeReplay: () => metrics.handshakeReplays.inc(),
   });
   sessionsRef = sessions;
-  const started = Promise.all([sessions.start(), (router as { ready?: Promise<void> }).ready]).then(() => undefined);
+  const started = Promise.all([sessions.start(), router.ready]).then(() => undefined);
   const owner =
     options.affinity === 'owner'
       ? new OwnerRouting({

@@ -190,7 +190,31 @@ export class ClientSseWriter implements MessageTarget {
       this.#store(message, this.#remaining <= 0);
       return;
     }
-    this.#pending.push(text !== undefined ? sseMessageText(text) : sseMessage(message));
+    this.#queue(text !== undefined ? sseMessageText(text) : sseMessage(message));
+  }
+
+  /**
+   * A response as JSON text, not parsed yet (the relay's fast path: an upstream event without
+   * `"method"` in it is a response). Parsed only if the stream is stored.
+   */
+  responseText(text: string): void {
+    if (this.#finished) return;
+    if (this.#streamId !== undefined) {
+      let message: JsonRpcResponse;
+      try {
+        message = JSON.parse(text) as JsonRpcResponse;
+      } catch {
+        return;
+      }
+      this.response(message, text);
+      return;
+    }
+    this.#remaining--;
+    this.#queue(sseMessageText(text));
+  }
+
+  #queue(text: string): void {
+    this.#pending.push(text);
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => {

@@ -5,9 +5,8 @@ import type { JsonRpcMessage } from './jsonrpc.js';
  * `Last-Event-ID`). Same shape as the TS SDK's `EventStore` (`storeEvent`, `replayEventsAfter`), but
  * bound to one session at construction, because the SDK's stream ids (`_GET_stream`) repeat across sessions.
  *
- * Not implemented in this release: the proxy passes `Last-Event-ID` through to an HTTP upstream and
- * ignores it for stdio upstreams. The planned implementation is a Redis Streams store at
- * `sessionKey(prefix, sid, 'events')` so any replica can replay after a failover.
+ * The proxy does not use it: its SSE streams are `SessionStreams` (Redis Streams, shared by the
+ * replicas, see `session-streams.ts`).
  */
 export interface SessionEventStore {
   /** Stores an outgoing message of one SSE stream; resolves to its globally unique event id. */

@@ -19,6 +19,8 @@ import { SessionStoreUnavailableError } from './session-store.js';
 export interface ServerRequestRouter {
   /** This replica's id as it appears in rewritten request ids. */
   readonly replicaId: string;
+  /** Resolves once the router can receive answers routed to it (its inbox subscription is active). Never rejects. */
+  readonly ready?: Promise<void>;
   /**
    * Registers a request from a local upstream session of `sessionId` and returns a copy with the
    * client-facing id. `deliver` receives the client's response with the upstream's original id.
