@@ -9,10 +9,10 @@
  *   session before their next request. This keeps the steady-state request at one store command.
  * Delivery is at-most-once; after a bus reconnect a replica treats every cached record as stale.
  *
- * Planned (next release) on the same interface, over Redis pub/sub with channels named by
- * `sessionKey(prefix, sid, 'bus')`: routing a client's response to a server-initiated request
- * (`sampling/createMessage`, `elicitation/create`, `roots/list`) to the replica that holds the pending
- * request, and cross-replica standalone GET streams.
+ * The same bus carries, on their own channels, the live tail of session streams
+ * (`RedisSessionStreams`: notifications and server requests for a client's GET stream held by another
+ * replica) and the answers to server-initiated requests routed to the replica that asked
+ * (`BusServerRequestRouter`, one inbox channel per replica). Each replica uses one subscriber connection.
  */
 export interface MessageBus {
   /** Publishes `message` on `channel`; resolves when handed to the transport (at-most-once delivery). */

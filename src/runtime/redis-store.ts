@@ -225,7 +225,8 @@ export class RedisSessionStore implements SessionStore {
 /**
  * The key of one per-session Redis object: `<prefix>{<sessionId>}:<kind>`. The `{…}` hash tag keeps
  * all of a session's keys in one Redis Cluster slot. Kinds in use: `session` (the record hash, whose
- * `owner` field carries owner affinity). Reserved for the next release: `events` (Redis Streams event store).
+ * `owner` field carries owner affinity) and the session streams' `events:<stream>`, `live:<stream>`,
+ * `undelivered:<stream>` and `streams` (see `RedisSessionStreams`).
  */
 export function sessionKey(prefix: string, sessionId: string, kind: string): string {
   return `${prefix}{${sessionId}}:${kind}`;
