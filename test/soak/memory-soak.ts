@@ -56,6 +56,8 @@ const { values: flags } = parseArgs({
 });
 if (flags.store !== 'single' && flags.store !== 'cluster') throw new Error('--store is single (one redis-server) or cluster (3 masters)');
 const STORE = flags.store;
+/** --session-ttl of the soak's replicas, seconds: abandoned sessions must expire within the run. */
+const SOAK_TTL_S = 20;
 const MB = (b: number | undefined): string => (b === undefined ? '—' : `${(b / 1024 / 1024).toFixed(1)} MB`);
 
 async function openRaw(client: KeepAliveClient, principal: string): Promise<string> {
@@ -157,7 +159,7 @@ async function soak(): Promise<boolean> {
           store: redis.url,
           command: EVERYTHING_STDIO_COMMAND,
           name: `soak-proxy-${i}`,
-          extraArgs: ['--session-ttl', '20', '--idle-timeout', '10', '--max-sessions', '40', '--handshake-timeout', '30'],
+          extraArgs: ['--session-ttl', String(SOAK_TTL_S), '--idle-timeout', '10', '--max-sessions', '40', '--handshake-timeout', '30'],
         }),
       ),
     );
@@ -181,7 +183,9 @@ async function soak(): Promise<boolean> {
     const timer = setInterval(() => {
       sampling = sampling.then(sample);
     }, 10_000);
-    const stats = { sessions: 0, requests: 0, errors: new Map<string, number>(), abandoned: 0 };
+    const stats = { sessions: 0, requests: 0, errors: new Map<string, number>(), abandoned: 0, late: 0 };
+    const latencies: number[] = [];
+    const countError = (key: string): void => void stats.errors.set(key, (stats.errors.get(key) ?? 0) + 1);
     const deadline = Date.now() + DURATION * 1000;
     let n = 0;
     const worker = async (): Promise<void> => {
@@ -191,6 +195,19 @@ async function soak(): Promise<boolean> {
         try {
           const sid = await openRaw(client, auth.authorization);
           const h = mcpHeaders(sid, auth);
+          // Every request refreshes the session's sliding TTL; one sent later than that after the previous
+          // one of its session (a slow answer on a starved machine) finds the session expired: 404 by design.
+          let lastSent = performance.now();
+          const send = async (req: Parameters<KeepAliveClient['request']>[0]) => {
+            const t = performance.now();
+            const late = t - lastSent > SOAK_TTL_S * 1000;
+            if (late) stats.late += 1;
+            lastSent = t;
+            const r = await client.request(req);
+            latencies.push(performance.now() - t);
+            return { r, late };
+          };
+          const fail = (what: string, status: number, late: boolean) => countError(`${what} ${status}${status === 404 && late ? ' (sent > TTL after the previous request: expired)' : ''}`);
           const calls: unknown[] = [
             { method: 'tools/list' },
             { method: 'tools/call', params: { name: 'echo', arguments: { message: `m${i}` } } },
@@ -202,23 +219,23 @@ async function soak(): Promise<boolean> {
           ];
           let id = 1;
           for (const c of calls) {
-            const r = await client.request({ headers: h, body: JSON.stringify({ jsonrpc: '2.0', id: id++, ...(c as object) }), timeoutMs: 60_000 });
+            const { r, late } = await send({ headers: h, body: JSON.stringify({ jsonrpc: '2.0', id: id++, ...(c as object) }), timeoutMs: 60_000 });
             stats.requests += 1;
-            if (r.status !== 200) stats.errors.set(`${(c as { method: string }).method} ${r.status}`, (stats.errors.get(`${(c as { method: string }).method} ${r.status}`) ?? 0) + 1);
+            if (r.status !== 200) fail((c as { method: string }).method, r.status, late);
           }
           // A GET stream opened and dropped after 200 ms.
+          lastSent = performance.now();
           await client
             .request({ method: 'GET', headers: { ...auth, 'mcp-session-id': sid, accept: 'text/event-stream' }, timeoutMs: 200 })
             .catch(() => undefined);
           if (i % 10 === 9) stats.abandoned += 1;
           else {
-            const d = await client.request({ method: 'DELETE', headers: { ...auth, 'mcp-session-id': sid } });
-            if (d.status !== 200) stats.errors.set(`DELETE ${d.status}`, (stats.errors.get(`DELETE ${d.status}`) ?? 0) + 1);
+            const { r: d, late } = await send({ method: 'DELETE', headers: { ...auth, 'mcp-session-id': sid } });
+            if (d.status !== 200) fail('DELETE', d.status, late);
           }
           stats.sessions += 1;
         } catch (err) {
-          const key = String(err).slice(0, 60);
-          stats.errors.set(key, (stats.errors.get(key) ?? 0) + 1);
+          countError(String(err).slice(0, 60));
         }
       }
     };
@@ -259,6 +276,15 @@ async function soak(): Promise<boolean> {
       ['sessions / requests', `${stats.sessions} sessions (${stats.abandoned} abandoned to expire), ${stats.requests} requests, ${Math.round(stats.requests / loadSeconds)} requests/s`],
       ['HTTP requests per replica (nginx access log)', replicas.map((r) => perReplica.get(r.hostPort) ?? 0).join(' / ')],
       ['errors', stats.errors.size ? [...stats.errors.entries()].map(([k, v]) => `${k}×${v}`).join(', ') : 'none'],
+      [
+        'request latency p50 / p99 / max (POST and DELETE)',
+        (() => {
+          const sorted = [...latencies].sort((a, b) => a - b);
+          const at = (q: number): string => `${Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0)} ms`;
+          return `${at(0.5)} / ${at(0.99)} / ${Math.round(sorted[sorted.length - 1] ?? 0)} ms`;
+        })(),
+      ],
+      [`requests sent > ${SOAK_TTL_S} s (the session TTL) after the previous one of their session`, String(stats.late)],
       ['samples taken at (s)', `start ${start.t.toFixed(0)}, middle ${middle.t.toFixed(0)}, end of load ${endOfLoad.t.toFixed(0)}, drained ${end.t.toFixed(0)}`],
     ];
     const four = (f: (s: Sample) => string): string => [start, middle, endOfLoad, end].map(f).join(' / ');
@@ -286,11 +312,12 @@ async function soak(): Promise<boolean> {
     const heapOk = replicas.every((_, i) => !grows((s) => s.heap[i], 8 * 1024 * 1024));
     const childrenOk = end.children.every((c) => c === 0);
     const alive = replicas.every((r) => !r.process.exitInfo());
+    const unexpected = [...stats.errors.entries()].filter(([k]) => !k.includes('expired')).reduce((sum, [, v]) => sum + v, 0);
     console.log(
       `verdict: drained ${drained}, children 0 ${childrenOk}, fds back ${fdOk}, no RSS growth (last quarter ≤ 1.25 × second quarter + 16 MB) ${rssOk}, ` +
-        `no heap growth (same, + 8 MB) ${heapOk}, replicas alive ${alive}`,
+        `no heap growth (same, + 8 MB) ${heapOk}, replicas alive ${alive}, no error but expiries of late requests ${unexpected === 0}`,
     );
-    return drained && childrenOk && fdOk && rssOk && heapOk && alive;
+    return drained && childrenOk && fdOk && rssOk && heapOk && alive && unexpected === 0;
   } finally {
     await stopAllProcesses();
     await redis.stop();
