@@ -4,7 +4,8 @@
  * 3-master Redis Cluster on loopback (`startRedisCluster()`, reached with `--store redis+cluster://…`
  * or `MCP_MIGRATE_STORE=redis+cluster://…`):
  *   - 3 `mcp-migrate proxy` replicas behind plain round-robin nginx serve the 50-session SDK scenario
- *     against server-everything with zero failures, for stdio and for Streamable HTTP upstreams;
+ *     against server-everything with zero failures, for stdio and for Streamable HTTP upstreams, and
+ *     with `--affinity owner` (replica registry, owner claims, forwarding) for an HTTP upstream;
  *   - 3 replicas of server-everything migrated by `mcp-migrate apply` do the same, with no proxy.
  * The records land on every master (hash-tagged keys spread over the slots), every replica's
  * pub/sub subscription works across nodes, and nothing is left behind after DELETE.
@@ -54,26 +55,34 @@ async function leavesNoSessionKey(store: RedisStoreInstance): Promise<string[]> 
   return await store.keys('mcpm:{*');
 }
 
-describe.each<'stdio' | 'http'>(['stdio', 'http'])(`mcp-migrate proxy × 3 behind round-robin nginx, store on Redis (${STORE_KIND}) (%s upstream)`, (kind) => {
+/** Upstream kind, and the proxy's session mode: replay (the default) or `--affinity owner` (replica registry, owner claims, forwarding). */
+const PROXY_RUNS: [upstream: 'stdio' | 'http', mode: 'replay' | 'owner'][] = [
+  ['stdio', 'replay'],
+  ['http', 'replay'],
+  ['http', 'owner'],
+];
+
+describe.each(PROXY_RUNS)(`mcp-migrate proxy × 3 behind round-robin nginx, store on Redis (${STORE_KIND}) (%s upstream, %s mode)`, (kind, mode) => {
   let store: RedisStoreInstance;
   let proxies: Awaited<ReturnType<typeof startProxyReplica>>[] = [];
   let nginx: NginxInstance;
   let report: ScenarioReport;
 
   beforeAll(async () => {
-    store = await startRedisStore(STORE_KIND, { name: `cluster-it-${kind}` });
+    store = await startRedisStore(STORE_KIND, { name: `cluster-it-${kind}-${mode}` });
+    const modeArgs = mode === 'owner' ? ['--affinity', 'owner'] : [];
     proxies = await Promise.all(
       Array.from({ length: REPLICAS }, async (_, i) => {
         if (kind === 'stdio') {
-          return startProxyReplica({ store: store.url, command: EVERYTHING_STDIO_COMMAND, name: `cluster-proxy-stdio-${i}`, extraArgs: ['--handshake-timeout', '30'] });
+          return startProxyReplica({ store: store.url, command: EVERYTHING_STDIO_COMMAND, name: `cluster-proxy-stdio-${mode}-${i}`, extraArgs: ['--handshake-timeout', '30', ...modeArgs] });
         }
-        const sidecar = await startEverythingHttp({ name: `cluster-sidecar-${i}` });
-        return startProxyReplica({ store: store.url, upstream: sidecar.url, name: `cluster-proxy-http-${i}` });
+        const sidecar = await startEverythingHttp({ name: `cluster-sidecar-${mode}-${i}` });
+        return startProxyReplica({ store: store.url, upstream: sidecar.url, name: `cluster-proxy-http-${mode}-${i}`, extraArgs: modeArgs });
       }),
     );
     nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort), path: '/mcp' });
     report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
-    console.log(`proxy on Redis ${STORE_KIND} (${kind} upstream): ${formatReport(report)}`);
+    console.log(`proxy on Redis ${STORE_KIND} (${kind} upstream, ${mode} mode): ${formatReport(report)}`);
   }, 300_000); // 50 sessions of stdio children on 3 replicas take over a minute on a loaded 2-core machine
 
   afterAll(async () => {
@@ -94,7 +103,7 @@ describe.each<'stdio' | 'http'>(['stdio', 'http'])(`mcp-migrate proxy × 3 behin
     expect(new Set(report.results.map((r) => r.sessionId)).size).toBe(SESSIONS);
   });
 
-  it('served every session from several replicas (no affinity)', () => {
+  it('sent every session to several replicas (nginx has no affinity)', () => {
     const perSession = new Map<string, Set<string>>();
     for (const e of nginx.accessLog()) {
       if (!e.sessionId) continue;
