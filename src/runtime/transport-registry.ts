@@ -4,16 +4,33 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultStores, type RuntimeStores } from './from-env.js';
 import { handshakeReplay } from './handshake.js';
-import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest } from './jsonrpc.js';
-import { HANDSHAKE_METHODS, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
+import {
+  ErrorCode,
+  errorResponse,
+  isNotification,
+  isRequest,
+  isResponse,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from './jsonrpc.js';
+import { HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
+import { isRewrittenId, rewriteCancellation } from './server-requests.js';
 import type { SessionChange, SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError } from './session-store.js';
+import { STANDALONE_STREAM } from './session-streams.js';
+import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
 
 /** What the registry needs of a Streamable HTTP server transport (SDK v1 and v2, Node or web-standard). */
 export interface RegistryTransport {
   readonly sessionId?: string | undefined;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   onmessage?: ((message: any, extra?: any) => void) | undefined;
+  onclose?: (() => void) | undefined;
+  /** The SDK's `Transport.send(message, { relatedRequestId? })`: without `relatedRequestId`, the standalone (GET) stream. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  send?(message: any, options?: any): Promise<void>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   handleRequest(...args: any[]): Promise<unknown>;
   close(): Promise<void>;
@@ -34,6 +51,10 @@ export interface SessionTransportRegistryOptions {
   stores?: RuntimeStores;
   /** Where problems are reported. Default: one line on stderr. */
   log?: (message: string) => void;
+  /** Interval of SSE keep-alive comments on GET streams the registry serves, ms. Default 15,000. */
+  keepAliveMs?: number;
+  /** `retry:` of the priming event on standalone GET streams of 2025-11-25+ sessions, ms. Default 1,000. */
+  sseRetryMs?: number;
 }
 
 type Replay = { transport: RegistryTransport; sessionId: string; message: JsonRpcRequest | JsonRpcNotification; auth?: unknown };
@@ -65,6 +86,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   readonly #pending = new Map<string, Promise<T | undefined>>();
   readonly #stores: RuntimeStores | undefined;
   readonly #log: (message: string) => void;
+  readonly #keepAliveMs: number;
+  readonly #sseRetryMs: number;
   #opener: SessionOpener<T> | undefined;
   #loopback: Promise<{ port: number; token: string }> | undefined;
   readonly #jobs = new Map<string, Replay>();
@@ -73,12 +96,19 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     this.kind = options.kind ?? 'node';
     this.#stores = options.stores;
     this.#log = options.log ?? ((m) => process.stderr.write(`mcp-migrate/runtime: ${m}\n`));
+    this.#keepAliveMs = options.keepAliveMs ?? 15_000;
+    this.#sseRetryMs = options.sseRetryMs ?? 1_000;
   }
 
   async #s(): Promise<RuntimeStores> {
     const s = this.#stores ?? defaultStores();
     await s.ready();
     return s;
+  }
+
+  /** The stores without waiting for them (the lazily created bus, streams and router). */
+  #sync(): RuntimeStores {
+    return this.#stores ?? defaultStores();
   }
 
   // ------------------------------------------------------------------ Map API (this replica)
@@ -156,6 +186,24 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     const raw = req.headers[SESSION_ID_HEADER];
     const sessionId = Array.isArray(raw) ? raw[0] : raw;
     if (!sessionId) return true;
+    if (req.method === 'GET') {
+      const lastEventId = header(req.headers[LAST_EVENT_ID_HEADER]);
+      const get = await this.#get(sessionId, header(req.headers.accept), lastEventId);
+      if (get.outcome === 'serve') {
+        try {
+          await serveSessionStream(res, get.request);
+        } catch (err) {
+          const [status, body] = failure(this.#failed(err));
+          if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        }
+        return false;
+      }
+      if (get.outcome !== 'pass') {
+        const [status, body] = failure(get.outcome);
+        if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        return false;
+      }
+    }
     const outcome = await this.#prepare(sessionId, req.method ?? 'POST', (req as { auth?: unknown }).auth, [req, res, ...rest]);
     if (outcome === 'ok') return true;
     const [status, body] = failure(outcome);
@@ -167,6 +215,21 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   async prepareRequest(request: Request, ...rest: unknown[]): Promise<Response | undefined> {
     const sessionId = request.headers.get(SESSION_ID_HEADER);
     if (!sessionId) return undefined;
+    if (request.method === 'GET') {
+      const get = await this.#get(sessionId, request.headers.get('accept') ?? undefined, request.headers.get(LAST_EVENT_ID_HEADER) ?? undefined);
+      let outcome: 'pass' | 'unknown' | 'unavailable' | 'failed' | 'unacceptable';
+      if (get.outcome === 'serve') {
+        try {
+          return await sessionStreamResponse(get.request, request.signal);
+        } catch (err) {
+          outcome = this.#failed(err);
+        }
+      } else outcome = get.outcome;
+      if (outcome !== 'pass') {
+        const [status, body] = failure(outcome);
+        return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+      }
+    }
     const outcome = await this.#prepare(sessionId, request.method, undefined, [request, ...rest]);
     if (outcome === 'ok') return undefined;
     const [status, body] = failure(outcome);
@@ -197,15 +260,64 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
           return 'unknown';
         }
       } else if (!(await this.restore(sessionId, ...openArgs.slice(0, 2), auth))) return 'unknown';
-      if (method === 'DELETE') await s.sessions.delete(sessionId);
+      if (method === 'DELETE') {
+        await s.sessions.delete(sessionId);
+        // Its stored streams go too; their followers (GET streams on any replica) end.
+        await s.streams.delete(sessionId).catch((err: unknown) => this.#log(`could not delete the session streams: ${(err as Error).message}`));
+        s.router.forget(sessionId);
+      }
       return 'ok';
     } catch (err) {
-      if (err instanceof SessionStoreUnavailableError) {
-        this.#log(`session store unavailable: ${err.message}`);
-        return 'unavailable';
+      return this.#failed(err);
+    }
+  }
+
+  #failed(err: unknown): 'unavailable' | 'failed' {
+    if (err instanceof SessionStoreUnavailableError) {
+      this.#log(`session store unavailable: ${err.message}`);
+      return 'unavailable';
+    }
+    this.#log(`could not restore a session: ${(err as Error).stack ?? String(err)}`);
+    return 'failed';
+  }
+
+  /**
+   * A GET with a session id: served by the registry from the session's shared streams (the
+   * standalone stream, or the session stream a `Last-Event-ID` names), whichever replica holds the
+   * session's transport. A `Last-Event-ID` that is not a session-stream event id (one of the server's
+   * own event store, for a POST stream) is passed on to the transport as before (`pass`).
+   */
+  async #get(
+    sessionId: string,
+    accept: string | undefined,
+    lastEventId: string | undefined,
+  ): Promise<{ outcome: 'serve'; request: SessionStreamRequest } | { outcome: 'pass' | 'unknown' | 'unavailable' | 'failed' | 'unacceptable' }> {
+    try {
+      const s = await this.#s();
+      if (lastEventId !== undefined && s.streams.streamOf(lastEventId) === undefined) return { outcome: 'pass' };
+      if (!(accept ?? '').includes('text/event-stream')) return { outcome: 'unacceptable' };
+      const record = await s.sessions.load(sessionId);
+      if (!record) {
+        const local = this.#local.get(sessionId);
+        if (local) {
+          this.#local.delete(sessionId);
+          await local.close().catch(() => undefined);
+        }
+        return { outcome: 'unknown' };
       }
-      this.#log(`could not restore a session: ${(err as Error).stack ?? String(err)}`);
-      return 'failed';
+      return {
+        outcome: 'serve',
+        request: {
+          streams: s.streams,
+          sessionId,
+          protocolVersion: record.protocolVersion,
+          lastEventId,
+          keepAliveMs: this.#keepAliveMs,
+          retryMs: this.#sseRetryMs,
+        },
+      };
+    } catch (err) {
+      return { outcome: this.#failed(err) };
     }
   }
 
@@ -296,9 +408,15 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       this.#log('a transport was registered before the MCP server was connected to it; its handshake is not recorded (connect first, then handleRequest)');
       return;
     }
+    this.#route(sessionId, transport, inner);
     const restoring = this.#restoring.getStore() === sessionId;
     let created = restoring;
     transport.onmessage = (message: { method?: unknown; params?: Record<string, unknown>; id?: unknown }, extra?: unknown) => {
+      if (isResponse(message as JsonRpcMessage) && isRewrittenId(message.id)) {
+        // The client's answer to a server-initiated request: to the replica that sent the request.
+        void this.#reply(sessionId, message as JsonRpcResponse, transport, inner, extra);
+        return;
+      }
       const record = this.#replaying.has(transport) ? undefined : recordable(message, created);
       if (!record) return inner.call(transport, message, extra);
       // Recorded before the server sees the message, so before it answers: the client's next
@@ -325,9 +443,65 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       })();
     };
   }
+
+  /**
+   * Routes what the server sends to the client across replicas (spec §Sending Messages to the
+   * Server, §Listening for Messages from the Server): wraps `transport.send` so that
+   * - a server-to-client request gets a client-facing id from `router.outgoing`, naming this replica;
+   *   the client's answer, on whichever replica it lands, comes back here and is handed, with the
+   *   server's original id, to the transport's `onmessage` (the SDK's `Protocol` resolves its request);
+   * - a request or notification sent outside a request (no `relatedRequestId`: the standalone stream)
+   *   is appended to the session's standalone stream in the shared streams, which the replica holding
+   *   the client's GET delivers (notifications the server sends while its handshake is replayed are
+   *   dropped: the client saw them when the session was created);
+   * - the server's `notifications/cancelled` for a rewritten request names the client-facing id.
+   */
+  #route(sessionId: string, transport: T, inner: NonNullable<RegistryTransport['onmessage']>): void {
+    const send = transport.send;
+    if (typeof send !== 'function') return;
+    const stores = this.#sync();
+    transport.send = async (message: JsonRpcMessage, options?: { relatedRequestId?: unknown }) => {
+      let out = message;
+      if (isRequest(message)) {
+        out = stores.router.outgoing(sessionId, message, (response) => {
+          inner.call(transport, response, undefined);
+        });
+      } else if (isNotification(message)) {
+        out = rewriteCancellation(stores.router, sessionId, message);
+      }
+      if (options?.relatedRequestId !== undefined || isResponse(message)) return await send.call(transport, out, options);
+      if (isNotification(message) && this.#replaying.has(transport)) return;
+      try {
+        await stores.streams.append(sessionId, STANDALONE_STREAM, out);
+      } catch (err) {
+        // A request fails (the SDK rejects its promise); a lost notification is logged, as the SDK
+        // drops one when no GET stream is open.
+        if (isRequest(message)) throw err;
+        this.#log(`could not send a notification on the standalone stream: ${(err as Error).message}`);
+      }
+    };
+    const onclose = transport.onclose;
+    transport.onclose = () => {
+      stores.router.forget(sessionId);
+      onclose?.call(transport);
+    };
+  }
+
+  async #reply(sessionId: string, response: JsonRpcResponse, transport: T, inner: NonNullable<RegistryTransport['onmessage']>, extra: unknown): Promise<void> {
+    try {
+      const s = await this.#s();
+      if ((await s.router.reply(sessionId, response)) === 'unknown') inner.call(transport, response, extra);
+    } catch (err) {
+      this.#log(`could not route an answer to a server-initiated request: ${(err as Error).message}`);
+    }
+  }
 }
 
 type Recordable = { kind: 'initialize' } | { kind: 'change'; change: SessionChange };
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
 
 function recordable(message: { method?: unknown; params?: Record<string, unknown> }, created: boolean): Recordable | undefined {
   const p = message.params ?? {};
@@ -345,8 +519,10 @@ function recordable(message: { method?: unknown; params?: Record<string, unknown
   }
 }
 
-function failure(outcome: 'unknown' | 'unavailable' | 'failed'): [number, object] {
+function failure(outcome: 'unknown' | 'unavailable' | 'failed' | 'unacceptable'): [number, object] {
   switch (outcome) {
+    case 'unacceptable':
+      return [406, errorResponse(null, ErrorCode.ServerError, 'Not Acceptable: Client must accept text/event-stream')];
     case 'unknown':
       return [404, errorResponse(null, ErrorCode.SessionNotFound, 'Session not found')];
     case 'unavailable':
