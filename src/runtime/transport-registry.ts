@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultStores, type RuntimeStores } from './from-env.js';
-import { handshakeReplay } from './handshake.js';
+import { handshakeReplay, stateSync } from './handshake.js';
 import {
   ErrorCode,
   errorResponse,
@@ -15,9 +15,10 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from './jsonrpc.js';
+import { SESSION_EVENTS_CHANNEL, type SessionEvent } from './message-bus.js';
 import { HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
 import { isRewrittenId, rewriteCancellation } from './server-requests.js';
-import type { SessionChange, SessionRecord } from './session-record.js';
+import { applyChange, type SessionChange, type SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError } from './session-store.js';
 import { STANDALONE_STREAM } from './session-streams.js';
 import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
@@ -82,6 +83,14 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   readonly #local = new Map<string, T>();
   readonly #restoring = new AsyncLocalStorage<string>();
   readonly #replaying = new WeakSet<RegistryTransport>();
+  /** Set while the registry replays messages through a transport (restore or state sync). */
+  readonly #replayCtx = new AsyncLocalStorage<RegistryTransport>();
+  /** The recorded state each local transport's server has seen (what a state sync starts from). */
+  readonly #state = new Map<string, SessionRecord>();
+  /** State syncs in progress, by session: a request for the session waits for it. */
+  readonly #syncing = new Map<string, Promise<void>>();
+  readonly #origin = randomBytes(9).toString('base64url');
+  #listening: Promise<void> | undefined;
   readonly #watched = new WeakSet<RegistryTransport>();
   readonly #pending = new Map<string, Promise<T | undefined>>();
   readonly #stores: RuntimeStores | undefined;
@@ -134,11 +143,13 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
 
   /** Forgets this replica's transport (the session stays in the store: only a client's DELETE ends it everywhere). */
   delete(sessionId: string): boolean {
+    this.#state.delete(sessionId);
     return this.#local.delete(sessionId);
   }
 
   clear(): void {
     this.#local.clear();
+    this.#state.clear();
   }
 
   keys(): IterableIterator<string> {
@@ -255,16 +266,19 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       if (local) {
         // One command per steady-state request: is the session still alive (not DELETEd on another replica)?
         if (!(await s.sessions.touch(sessionId))) {
-          this.#local.delete(sessionId);
+          this.delete(sessionId);
           await local.close().catch(() => undefined);
           return 'unknown';
         }
+        // A change recorded on another replica (logging level, subscriptions) is applied first.
+        await this.#syncing.get(sessionId);
       } else if (!(await this.restore(sessionId, ...openArgs.slice(0, 2), auth))) return 'unknown';
       if (method === 'DELETE') {
         await s.sessions.delete(sessionId);
         // Its stored streams go too; their followers (GET streams on any replica) end.
         await s.streams.delete(sessionId).catch((err: unknown) => this.#log(`could not delete the session streams: ${(err as Error).message}`));
         s.router.forget(sessionId);
+        await this.#publish({ type: 'terminated', sessionId, origin: this.#origin });
       }
       return 'ok';
     } catch (err) {
@@ -327,6 +341,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     if (!record) return undefined;
     if (!this.#opener) throw new Error('no session opener registered: call registry.opener(openSession) (mcp-migrate apply generates it)');
     const [a, b, auth] = openArgs;
+    await this.#listen();
     const transport = await this.#restoring.run(sessionId, () => this.#opener!(...(this.kind === 'node' ? [a, b] : [a])));
     this.#replaying.add(transport);
     try {
@@ -340,6 +355,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       this.#replaying.delete(transport);
     }
     if (this.#local.get(sessionId) !== transport) this.set(sessionId, transport);
+    this.#state.set(sessionId, record);
     return transport;
   }
 
@@ -355,7 +371,9 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     let response: Response;
     if (this.kind === 'web') {
       const request = new Request('http://mcp-migrate.invalid/mcp', { method: 'POST', headers, body });
-      response = (await this.#restoring.run(record.id, () => transport.handleRequest(request, { parsedBody: message, authInfo: auth }))) as Response;
+      response = (await this.#replayCtx.run(transport, () =>
+        this.#restoring.run(record.id, () => transport.handleRequest(request, { parsedBody: message, authInfo: auth })),
+      )) as Response;
     } else {
       // A Node transport needs a real IncomingMessage/ServerResponse pair: a private loopback server makes one.
       const { port, token } = await this.#startLoopback();
@@ -382,8 +400,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
           return;
         }
         if (replay.auth !== undefined) (req as { auth?: unknown }).auth = replay.auth;
-        void this.#restoring
-          .run(replay.sessionId, () => replay.transport.handleRequest(req, res, replay.message))
+        void this.#replayCtx
+          .run(replay.transport, () => this.#restoring.run(replay.sessionId, () => replay.transport.handleRequest(req, res, replay.message)))
           .catch((err: unknown) => {
             if (!res.headersSent) res.writeHead(500).end(String(err));
           });
@@ -409,6 +427,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       return;
     }
     this.#route(sessionId, transport, inner);
+    void this.#listen();
     const restoring = this.#restoring.getStore() === sessionId;
     let created = restoring;
     transport.onmessage = (message: { method?: unknown; params?: Record<string, unknown>; id?: unknown }, extra?: unknown) => {
@@ -417,7 +436,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         void this.#reply(sessionId, message as JsonRpcResponse, transport, inner, extra);
         return;
       }
-      const record = this.#replaying.has(transport) ? undefined : recordable(message, created);
+      const replayed = this.#replaying.has(transport) || this.#replayCtx.getStore() === transport;
+      const record = replayed ? undefined : recordable(message, created);
       if (!record) return inner.call(transport, message, extra);
       // Recorded before the server sees the message, so before it answers: the client's next
       // request, wherever it lands, finds the record.
@@ -427,14 +447,21 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
           if (record.kind === 'initialize') {
             created = true;
             const requested = String(message.params?.protocolVersion ?? '');
-            await s.sessions.create({
+            const stored = await s.sessions.create({
               id: sessionId,
               principal: '',
               protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : SUPPORTED_PROTOCOL_VERSIONS[0]!,
               initializeParams: message.params ?? {},
             });
+            this.#state.set(sessionId, stored);
           } else {
-            await s.sessions.update(sessionId, record.change);
+            const revision = await s.sessions.update(sessionId, record.change);
+            const state = this.#state.get(sessionId);
+            if (revision !== undefined) {
+              if (state) this.#state.set(sessionId, { ...applyChange(state, record.change), revision });
+              // Other replicas holding a transport of this session replay the change into theirs.
+              await this.#publish({ type: 'changed', sessionId, revision, origin: this.#origin });
+            }
           }
         } catch (err) {
           this.#log(`could not record session state (${String(message.method)}): ${(err as Error).message}`);
@@ -470,7 +497,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         out = rewriteCancellation(stores.router, sessionId, message);
       }
       if (options?.relatedRequestId !== undefined || isResponse(message)) return await send.call(transport, out, options);
-      if (isNotification(message) && this.#replaying.has(transport)) return;
+      if (isNotification(message) && (this.#replaying.has(transport) || this.#replayCtx.getStore() === transport)) return;
       try {
         await stores.streams.append(sessionId, STANDALONE_STREAM, out);
       } catch (err) {
@@ -485,6 +512,79 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       stores.router.forget(sessionId);
       onclose?.call(transport);
     };
+  }
+
+  // ------------------------------------------------------------------ session events (the proxy's channel)
+
+  #channel(s: RuntimeStores): string {
+    return `${s.keyPrefix}${SESSION_EVENTS_CHANNEL}`;
+  }
+
+  /** Subscribes, once, to the session events every replica (and `mcp-migrate proxy`) publishes. */
+  #listen(): Promise<void> {
+    this.#listening ??= (async () => {
+      const s = await this.#s();
+      await s.bus.subscribe(this.#channel(s), (raw) => this.#onEvent(raw));
+    })().catch((err: unknown) => {
+      this.#listening = undefined;
+      this.#log(`could not subscribe to session events: ${(err as Error).message}`);
+    });
+    return this.#listening;
+  }
+
+  async #publish(event: SessionEvent): Promise<void> {
+    try {
+      const s = await this.#s();
+      await s.bus.publish(this.#channel(s), JSON.stringify(event));
+    } catch (err) {
+      this.#log(`could not publish a session event: ${(err as Error).message}`);
+    }
+  }
+
+  #onEvent(raw: string): void {
+    let event: SessionEvent;
+    try {
+      event = JSON.parse(raw) as SessionEvent;
+    } catch {
+      return;
+    }
+    if (event?.origin === this.#origin || typeof event.sessionId !== 'string') return;
+    const local = this.#local.get(event.sessionId);
+    const restoring = this.#pending.has(event.sessionId);
+    if (event.type === 'terminated') {
+      // Deleted on another replica: close the transport now rather than on the session's next request here.
+      if (!local) return;
+      this.delete(event.sessionId);
+      void local.close().catch(() => undefined);
+    } else if (event.type === 'changed' && (local || restoring)) {
+      // A restore in progress may have loaded the record before this change: check once it is done.
+      const known = this.#state.get(event.sessionId)?.revision ?? (restoring ? -1 : Infinity);
+      if (known < event.revision) this.#syncState(event.sessionId);
+    }
+  }
+
+  /**
+   * Replays into this replica's transport the state changes recorded elsewhere (`stateSync`: the
+   * `logging/setLevel`, `resources/subscribe` and `resources/unsubscribe` requests that move it to
+   * the stored state), as the proxy does for its upstream sessions. Requests for the session wait for it.
+   */
+  #syncState(sessionId: string): void {
+    const previous = this.#syncing.get(sessionId) ?? this.#pending.get(sessionId)?.catch(() => undefined) ?? Promise.resolve();
+    const run: Promise<void> = previous
+      .then(async () => {
+        const s = await this.#s();
+        const record = await s.sessions.load(sessionId);
+        const transport = this.#local.get(sessionId);
+        const from = this.#state.get(sessionId);
+        if (!record || !transport || !from || record.revision <= from.revision) return;
+        for (const message of stateSync(from, record)) await this.#replay(transport, record, message, undefined);
+        if (this.#local.get(sessionId) === transport) this.#state.set(sessionId, record);
+      })
+      .catch((err: unknown) => this.#log(`could not apply a session change from another replica: ${(err as Error).message}`))
+      .finally(() => {
+        if (this.#syncing.get(sessionId) === run) this.#syncing.delete(sessionId);
+      });
+    this.#syncing.set(sessionId, run);
   }
 
   async #reply(sessionId: string, response: JsonRpcResponse, transport: T, inner: NonNullable<RegistryTransport['onmessage']>, extra: unknown): Promise<void> {

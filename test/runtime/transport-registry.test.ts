@@ -21,6 +21,8 @@ import {
   ElicitResultSchema,
   ListRootsRequestSchema,
   LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+  SubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
   BusServerRequestRouter,
@@ -47,7 +49,8 @@ interface Replica {
   router: BusServerRequestRouter;
   /** Sessions whose server this replica created (new or restored). */
   opened: number;
-  /** What the tools on this replica sent the client on the standalone stream, in order. */
+  /** Resource subscriptions this replica's servers hold (in-process, as server-everything keeps them), by session. */
+  subscriptions: Map<string, Set<string>>;
   close(): Promise<void>;
 }
 
@@ -82,11 +85,22 @@ async function replica(name: string, sh: Shared, options: { keepAliveMs?: number
     close: async () => {},
   };
   const registry = new SessionTransportRegistry<StreamableHTTPServerTransport>({ stores, log: () => undefined, ...options });
-  const r = { name, registry, router, opened: 0 } as Replica;
+  const r = { name, registry, router, opened: 0, subscriptions: new Map() } as Replica;
 
   async function openSession(): Promise<StreamableHTTPServerTransport> {
     r.opened++;
-    const server = new McpServer({ name: `replica-${name}`, version: '1.0.0' }, { capabilities: { logging: {} } });
+    const server = new McpServer({ name: `replica-${name}`, version: '1.0.0' }, { capabilities: { logging: {}, resources: { subscribe: true } } });
+    server.server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
+      const set = r.subscriptions.get(extra.sessionId!) ?? new Set<string>();
+      set.add(request.params.uri);
+      r.subscriptions.set(extra.sessionId!, set);
+      return {};
+    });
+    // Sends resources/updated for this replica's idea of the session's subscriptions, on the standalone stream.
+    server.registerTool('updates', { inputSchema: {} }, async (_args, extra) => {
+      for (const uri of r.subscriptions.get(extra.sessionId!) ?? []) await server.server.sendResourceUpdated({ uri });
+      return { content: [{ type: 'text', text: 'sent' }] };
+    });
     // On the POST stream of the tool call (relatedRequestId): the SDK's extra.sendRequest.
     server.registerTool('ask-sampling', { inputSchema: {} }, async (_args, extra) => {
       const result = await extra.sendRequest(
@@ -254,6 +268,47 @@ describe('SessionTransportRegistry: server-initiated requests across replicas', 
     // B served the GET (A never saw one), and the message is in the session's standalone stream.
     expect(lb.log.filter((e) => e.kind === 'get').every((e) => e.replica === 'B')).toBe(true);
     expect(sh.streams.streamIds(client.transport!.sessionId!)).toContain(STANDALONE_STREAM);
+  });
+});
+
+describe('SessionTransportRegistry: session state across replicas', () => {
+  it('a subscription made on one replica is replayed into the transport another replica already restored, so its updates reach the client', async () => {
+    const sh = shared();
+    const [a, b] = [await replica('A', sh), await replica('B', sh)];
+    const route = { initialize: a, other: a, get: a, answer: a } as Record<Kind, Replica>;
+    const lb = balancer(route);
+    const { client, transport } = await sdkClient(lb.fetch, a.url);
+    const sid = transport.sessionId!;
+    const updated: string[] = [];
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updated.push(n.params.uri);
+    });
+    // B restores the session now, before the subscription exists.
+    route.other = b;
+    await client.ping();
+    expect(b.opened).toBe(1);
+    route.other = a;
+    await client.subscribeResource({ uri: 'test://one' });
+    expect(a.subscriptions.get(sid)).toEqual(new Set(['test://one']));
+    // The next request on B waits for the change to be replayed there.
+    route.other = b;
+    await client.callTool({ name: 'updates', arguments: {} });
+    expect(b.subscriptions.get(sid)).toEqual(new Set(['test://one']));
+    expect(await until(() => updated.includes('test://one'))).toBe(true);
+    expect(b.opened).toBe(1);
+  });
+
+  it('a DELETE on one replica closes the transport another replica holds at once', async () => {
+    const sh = shared();
+    const [a, b] = [await replica('A', sh), await replica('B', sh)];
+    const route = { initialize: a, other: b, get: a, answer: a } as Record<Kind, Replica>;
+    const { client, transport } = await sdkClient(balancer(route).fetch, a.url);
+    const sid = transport.sessionId!;
+    await client.ping();
+    expect(b.registry.has(sid)).toBe(true);
+    route.other = a;
+    await transport.terminateSession();
+    expect(await until(() => !b.registry.has(sid))).toBe(true);
   });
 });
 
