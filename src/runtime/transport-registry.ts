@@ -266,8 +266,10 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       if (local) {
         // One command per steady-state request: is the session still alive (not DELETEd on another replica)?
         if (!(await s.sessions.touch(sessionId))) {
-          this.delete(sessionId);
+          // Closed while still registered, so the server's own onclose cleanup (which usually
+          // checks the map) runs; then forgotten.
           await local.close().catch(() => undefined);
+          this.delete(sessionId);
           return 'unknown';
         }
         // A change recorded on another replica (logging level, subscriptions) is applied first.
@@ -314,8 +316,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       if (!record) {
         const local = this.#local.get(sessionId);
         if (local) {
-          this.#local.delete(sessionId);
           await local.close().catch(() => undefined);
+          this.delete(sessionId);
         }
         return { outcome: 'unknown' };
       }
@@ -430,6 +432,9 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     void this.#listen();
     const restoring = this.#restoring.getStore() === sessionId;
     let created = restoring;
+    // Whether this transport's server has had `notifications/initialized`: a restored one gets it by
+    // replay; the one that created the session gets the client's, if it lands here.
+    let initialized = restoring;
     transport.onmessage = (message: { method?: unknown; params?: Record<string, unknown>; id?: unknown }, extra?: unknown) => {
       if (isResponse(message as JsonRpcMessage) && isRewrittenId(message.id)) {
         // The client's answer to a server-initiated request: to the replica that sent the request.
@@ -437,6 +442,17 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         return;
       }
       const replayed = this.#replaying.has(transport) || this.#replayCtx.getStore() === transport;
+      if (!replayed && message.method === HANDSHAKE_METHODS.initialized) {
+        // A restored server already had it (replayed): a second one would run its oninitialized
+        // work twice (server-everything registers its conditional tools there and would fail).
+        if (initialized) return;
+        initialized = true;
+      } else if (!replayed && !initialized && created && typeof message.method === 'string' && message.method !== 'ping') {
+        // The session was created here but the client's notifications/initialized went to another
+        // replica: this server gets it now, before the client's next message here.
+        initialized = true;
+        inner.call(transport, { jsonrpc: '2.0', method: HANDSHAKE_METHODS.initialized }, extra);
+      }
       const record = replayed ? undefined : recordable(message, created);
       if (!record) return inner.call(transport, message, extra);
       // Recorded before the server sees the message, so before it answers: the client's next
@@ -554,8 +570,12 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     if (event.type === 'terminated') {
       // Deleted on another replica: close the transport now rather than on the session's next request here.
       if (!local) return;
-      this.delete(event.sessionId);
-      void local.close().catch(() => undefined);
+      void local
+        .close()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.#local.get(event.sessionId) === local) this.delete(event.sessionId);
+        });
     } else if (event.type === 'changed' && (local || restoring)) {
       // A restore in progress may have loaded the record before this change: check once it is done.
       const known = this.#state.get(event.sessionId)?.revision ?? (restoring ? -1 : Infinity);

@@ -51,6 +51,8 @@ interface Replica {
   opened: number;
   /** Resource subscriptions this replica's servers hold (in-process, as server-everything keeps them), by session. */
   subscriptions: Map<string, Set<string>>;
+  /** How many times a server of this replica ran its oninitialized work. */
+  initializedRuns: number;
   close(): Promise<void>;
 }
 
@@ -85,7 +87,7 @@ async function replica(name: string, sh: Shared, options: { keepAliveMs?: number
     close: async () => {},
   };
   const registry = new SessionTransportRegistry<StreamableHTTPServerTransport>({ stores, log: () => undefined, ...options });
-  const r = { name, registry, router, opened: 0, subscriptions: new Map() } as Replica;
+  const r = { name, registry, router, opened: 0, subscriptions: new Map(), initializedRuns: 0 } as Replica;
 
   async function openSession(): Promise<StreamableHTTPServerTransport> {
     r.opened++;
@@ -96,6 +98,11 @@ async function replica(name: string, sh: Shared, options: { keepAliveMs?: number
       r.subscriptions.set(extra.sessionId!, set);
       return {};
     });
+    // Registered once the client is initialized, as server-everything registers its conditional tools.
+    server.server.oninitialized = () => {
+      r.initializedRuns++;
+      server.registerTool('conditional', { inputSchema: {} }, async () => ({ content: [{ type: 'text', text: `conditional on ${name}` }] }));
+    };
     // Sends resources/updated for this replica's idea of the session's subscriptions, on the standalone stream.
     server.registerTool('updates', { inputSchema: {} }, async (_args, extra) => {
       for (const uri of r.subscriptions.get(extra.sessionId!) ?? []) await server.server.sendResourceUpdated({ uri });
@@ -298,6 +305,20 @@ describe('SessionTransportRegistry: session state across replicas', () => {
     expect(b.opened).toBe(1);
   });
 
+  it('the replica that created a session runs its oninitialized work even when notifications/initialized lands elsewhere, and no replica runs it twice', async () => {
+    const sh = shared();
+    const [a, b] = [await replica('A', sh), await replica('B', sh)];
+    // initialize on A; notifications/initialized (a POST that is neither initialize nor an answer) on B.
+    const route = { initialize: a, other: b, get: b, answer: b } as Record<Kind, Replica>;
+    const { client } = await sdkClient(balancer(route).fetch, a.url);
+    expect(b.initializedRuns).toBe(1);
+    route.other = a;
+    expect(text(await client.callTool({ name: 'conditional', arguments: {} }))).toBe('conditional on A');
+    route.other = b;
+    expect(text(await client.callTool({ name: 'conditional', arguments: {} }))).toBe('conditional on B');
+    expect([a.initializedRuns, b.initializedRuns]).toEqual([1, 1]);
+  });
+
   it('a DELETE on one replica closes the transport another replica holds at once', async () => {
     const sh = shared();
     const [a, b] = [await replica('A', sh), await replica('B', sh)];
@@ -344,7 +365,14 @@ function readSse(res: Response) {
   })();
   return {
     events,
-    data: () => events.filter((e) => e.data).map((e) => JSON.parse(e.data!) as { params?: { data?: unknown } }),
+    /** The test notifications (`note(i)`) among the messages (the server sends its own too, e.g. tools/list_changed). */
+    data: () =>
+      events
+        .filter((e) => e.data)
+        .map((e) => JSON.parse(e.data!) as { method?: string; params?: { data?: unknown } })
+        .filter((m) => m.method === 'notifications/message' && /^n\d+$/.test(String(m.params?.data))),
+    /** The event id of the last test notification. */
+    lastNoteId: () => events.filter((e) => e.data && /"data":"n\d+"/.test(e.data)).at(-1)?.id,
     get ended() {
       return ended;
     },
@@ -394,7 +422,7 @@ describe('SessionTransportRegistry: GET streams served from the shared session s
     expect(s1.events[0]!.id).toMatch(/^g_/);
     await sh.streams.append(sid, STANDALONE_STREAM, note(1));
     await until(() => s1.data().length === 1);
-    const lastId = s1.events.at(-1)!.id!;
+    const lastId = s1.lastNoteId()!;
     await sh.streams.append(sid, STANDALONE_STREAM, note(2));
     await until(() => s1.data().length === 2);
     // Reconnect on the other replica after n1: gets n2 again (it was after the id), then live ones; the old stream ends.
