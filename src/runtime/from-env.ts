@@ -92,6 +92,10 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStor
   }
   let lastError = '';
   const client = createRedisStoreClient(env[STORE_ENV]!, {
+    // On a Cluster, ioredis' auto-pipelining groups a command by the slot of its first argument, which
+    // for the session streams' delete script (a key count, then the keys) is not a key: the pipeline
+    // then holds keys of another slot and fails whole, taking the session-store commands in it along.
+    enableAutoPipelining: spec.kind === 'redis',
     onError: (err) => {
       if (err.message !== lastError) process.stderr.write(`mcp-migrate/runtime: Redis: ${err.message}\n`);
       lastError = err.message;
