@@ -26,7 +26,8 @@ import { sessionChangeOf, type SessionChange } from '../runtime/session-record.j
 import { SessionIdCodec, sessionFingerprint, type VerifiedSessionId } from '../runtime/session-id.js';
 import { SessionStoreUnavailableError, type SessionStore } from '../runtime/session-store.js';
 import { BusServerRequestRouter, isRewrittenId, newReplicaId, REPLICA_ID_PATTERN, type ServerRequestRouter } from '../runtime/server-requests.js';
-import { MemorySessionStreams, STANDALONE_STREAM, type SessionStreams, type StreamEvent, type StreamFollow } from '../runtime/session-streams.js';
+import { MemorySessionStreams, type SessionStreams } from '../runtime/session-streams.js';
+import { serveSessionStream } from '../runtime/standalone-stream.js';
 import { MemoryReplicaRegistry, type ReplicaRegistry } from '../runtime/replica-registry.js';
 import { VERSION } from '../version.js';
 import { BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
@@ -37,7 +38,6 @@ import { createLogger } from './logger.js';
 import { ProxyMetrics } from './metrics.js';
 import { OwnerRouting } from './owner-routing.js';
 import { CapacityError, SessionGoneError, SessionManager, type LocalSession } from './sessions.js';
-import { SSE_HEADERS, SSE_KEEPALIVE, sseMessage, ssePriming } from './sse.js';
 import { UpstreamError, UpstreamLostSessionError, type ClientPost, type UpstreamConnector, type UpstreamSession } from './upstream.js';
 
 /** Response header naming the replica that answered (tests and operators see who served what). */
@@ -646,80 +646,37 @@ export function createProxy(options: ProxyOptions): McpProxy {
     }
     if (!session) return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
     if (owner && !(session = await owner.route(session, req, res))) return;
-    const lastEventId = headerValue(req.headers, LAST_EVENT_ID_HEADER);
-    const resumed = lastEventId !== undefined ? streams.streamOf(lastEventId) : undefined;
-    const streamId = resumed ?? STANDALONE_STREAM;
-    const standalone = streamId === STANDALONE_STREAM;
-
-    let open = false;
-    let queued: string[] = [];
-    let ended = false;
-    const end = () => {
-      ended = true;
-      if (open && !res.writableEnded && !res.destroyed) res.end();
-    };
-    const onEvent = (event: StreamEvent, live: boolean) => {
-      const chunk = sseMessage(event.message, event.eventId);
-      if (!open) queued.push(chunk);
-      else if (!res.writableEnded && !res.destroyed) {
-        res.write(chunk);
-        if (live) metrics.busLag(event.ts);
-      }
-      if (event.end && !standalone) end();
-    };
-    let follow: StreamFollow;
+    const s = session;
     try {
-      follow = await streams.follow(
-        session.id,
-        streamId,
-        {
-          ...(resumed !== undefined ? { after: lastEventId } : { undelivered: true }),
-          ...(standalone ? { exclusive: true } : {}),
-          onClosed: end,
+      // The serving code is shared with the registry of apply-migrated servers (src/runtime/standalone-stream.ts).
+      await serveSessionStream(res, {
+        streams,
+        sessionId: s.id,
+        protocolVersion: s.record.protocolVersion,
+        lastEventId: headerValue(req.headers, LAST_EVENT_ID_HEADER),
+        keepAliveMs,
+        retryMs: sseRetryMs,
+        onEvent: (event, live) => {
+          if (live) metrics.busLag(event.ts);
         },
-        onEvent,
-      );
+        onOpen: (standalone) => {
+          if (!standalone) return;
+          metrics.standaloneStreams.inc();
+          const release = sessions.hold(s);
+          if (!sessions.readyUpstream(s)) {
+            sessions.upstreamFor(s, req).catch((err: unknown) => {
+              logger.warn({ err: (err as Error).message, session: sessionFingerprint(s.id) }, 'could not open an upstream session for a standalone stream');
+            });
+          }
+          return () => {
+            release();
+            metrics.standaloneStreams.dec();
+          };
+        },
+      });
     } catch (err) {
-      return fail(res, err);
+      fail(res, err);
     }
-    if (res.destroyed) {
-      await follow.close();
-      return;
-    }
-    res.writeHead(200, SSE_HEADERS);
-    if (standalone && session.record.protocolVersion >= PRIMING_SINCE) res.write(ssePriming(follow.cursor, sseRetryMs));
-    else res.flushHeaders();
-    open = true;
-    if (queued.length > 0) res.write(queued.join(''));
-    queued = [];
-    if (ended || (!standalone && follow.ended)) {
-      end();
-      await follow.close();
-      return;
-    }
-    const keepAlive = setInterval(() => {
-      if (!res.writableEnded && !res.destroyed) res.write(SSE_KEEPALIVE);
-    }, keepAliveMs);
-    keepAlive.unref();
-    let release: (() => void) | undefined;
-    if (standalone) {
-      metrics.standaloneStreams.inc();
-      release = sessions.hold(session);
-      const s = session;
-      if (!sessions.readyUpstream(s)) {
-        sessions.upstreamFor(s, req).catch((err: unknown) => {
-          logger.warn({ err: (err as Error).message, session: sessionFingerprint(s.id) }, 'could not open an upstream session for a standalone stream');
-        });
-      }
-    }
-    await new Promise<void>((resolve) => {
-      if (res.destroyed || res.writableFinished) resolve();
-      else res.once('close', resolve);
-    });
-    clearInterval(keepAlive);
-    release?.();
-    if (standalone) metrics.standaloneStreams.dec();
-    await follow.close();
   }
 
   async function del(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -843,9 +800,6 @@ export function createProxy(options: ProxyOptions): McpProxy {
     close,
   };
 }
-
-/** The first protocol version whose clients get a priming event (spec 2025-11-25 §Resumability, SEP-1699). */
-const PRIMING_SINCE = '2025-11-25';
 
 /** Whether a client message answers a server-initiated request whose id the router rewrote. */
 function isAnswerToRewritten(m: JsonRpcMessage): m is JsonRpcResponse {

@@ -1,6 +1,10 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { JsonRpcMessage, JsonRpcResponse } from '../runtime/jsonrpc.js';
 import { newStreamId } from '../runtime/session-streams.js';
+import { sseMessage } from '../runtime/standalone-stream.js';
+
+// The framing shared with the runtime's GET-stream serving code (one definition, in the runtime).
+export { SSE_HEADERS, SSE_KEEPALIVE, sseMessage, ssePriming } from '../runtime/standalone-stream.js';
 import type { UpstreamContext } from './upstream.js';
 
 /**
@@ -74,13 +78,7 @@ export class SseParser {
   }
 }
 
-/** One SSE event carrying a JSON-RPC message. */
-export function sseMessage(message: unknown, id?: string): string {
-  return `${id !== undefined ? `id: ${id}\n` : ''}event: message\ndata: ${JSON.stringify(message)}\n\n`;
-}
 
-/** An SSE comment line, used as keep-alive so idle streams survive load balancer read timeouts. */
-export const SSE_KEEPALIVE = ': keep-alive\n\n';
 
 /** One SSE `message` event carrying JSON text as it is (multi-line text becomes several `data:` lines). */
 export function sseMessageText(json: string, id?: string): string {
@@ -88,18 +86,7 @@ export function sseMessageText(json: string, id?: string): string {
   return `${id !== undefined ? `id: ${id}\n` : ''}event: message\ndata: ${data}\n\n`;
 }
 
-/** A priming event (spec 2025-11-25 §Resumability): an event id and a reconnection delay, no data. */
-export function ssePriming(id: string, retryMs: number): string {
-  return `id: ${id}\nretry: ${retryMs}\ndata: \n\n`;
-}
 
-/** Response headers of an SSE stream the proxy writes itself. */
-export const SSE_HEADERS: Readonly<OutgoingHttpHeaders> = {
-  'content-type': 'text/event-stream',
-  'cache-control': 'no-cache',
-  connection: 'keep-alive',
-  'x-accel-buffering': 'no',
-};
 
 /** Receives the messages of one exchange in order: server messages first, then the responses. */
 export interface MessageTarget {

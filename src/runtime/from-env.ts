@@ -1,8 +1,13 @@
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store.js';
 import { MemorySessionStore } from './memory-store.js';
+import { MemoryMessageBus, type MessageBus } from './message-bus.js';
+import { RedisMessageBus } from './redis-bus.js';
 import { RedisSessionStore, createRedisStoreClient, waitForRedis } from './redis-store.js';
+import { RedisSessionStreams } from './redis-streams.js';
 import { parseStoreUrl } from './redis-url.js';
+import { BusServerRequestRouter, newReplicaId, type ServerRequestRouter } from './server-requests.js';
 import type { SessionStore } from './session-store.js';
+import { MemorySessionStreams, type SessionStreams } from './session-streams.js';
 
 /** The stores the code `mcp-migrate apply` generates runs on, chosen once at start-up. */
 export interface RuntimeStores {
@@ -16,7 +21,23 @@ export interface RuntimeStores {
   keyPrefix: string;
   /** Sliding TTL of sessions and of per-session data, in milliseconds. */
   ttlMs: number;
-  /** Resolves once the store is reachable (or after a short wait: a store that is down answers 503 until it is back). */
+  /**
+   * The replica's message bus: Redis pub/sub on one dedicated subscriber connection
+   * (`RedisMessageBus`), or in-process for `memory`. Created on first use of `bus`, `streams` or `router`.
+   */
+  readonly bus: MessageBus;
+  /**
+   * Server-to-client SSE streams of every session, shared by the replicas (`RedisSessionStreams` at
+   * `<prefix>{<sid>}:…`, the proxy's layout; `MemorySessionStreams` for `memory`). The standalone GET
+   * stream of a migrated server's session lives here, so any replica can serve it.
+   */
+  readonly streams: SessionStreams;
+  /**
+   * Routes a client's answer to a server-initiated request to the replica that sent the request
+   * (`BusServerRequestRouter`, this replica's inbox `<prefix>replica:<replicaId>` on {@link bus}).
+   */
+  readonly router: ServerRequestRouter;
+  /** Resolves once the store is reachable (or after a short wait: a store that is down answers 503 until it is back), and, if the router was created, once its inbox subscription is active. */
   ready(): Promise<void>;
   close(): Promise<void>;
 }
@@ -45,14 +66,25 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStor
   if (spec.kind === 'memory') {
     const sessions = new MemorySessionStore({ ttlMs });
     const kv = new MemoryKeyValueStore();
+    const x = crossReplica(keyPrefix, () => new MemoryMessageBus(), () => new MemorySessionStreams({ ttlMs }));
     return {
       kind: 'memory',
       sessions,
       kv,
       keyPrefix,
       ttlMs,
-      ready: async () => {},
+      get bus() {
+        return x.bus();
+      },
+      get streams() {
+        return x.streams();
+      },
+      get router() {
+        return x.router();
+      },
+      ready: () => x.ready(),
       close: async () => {
+        await x.close();
         await sessions.close();
         await kv.close();
       },
@@ -60,6 +92,10 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStor
   }
   let lastError = '';
   const client = createRedisStoreClient(env[STORE_ENV]!, {
+    // On a Cluster, ioredis' auto-pipelining groups a command by the slot of its first argument, which
+    // for the session streams' delete script (a key count, then the keys) is not a key: the pipeline
+    // then holds keys of another slot and fails whole, taking the session-store commands in it along.
+    enableAutoPipelining: spec.kind === 'redis',
     onError: (err) => {
       if (err.message !== lastError) process.stderr.write(`mcp-migrate/runtime: Redis: ${err.message}\n`);
       lastError = err.message;
@@ -67,6 +103,11 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStor
   });
   const sessions = new RedisSessionStore({ client, keyPrefix, ttlMs, ownsClient: false });
   const kv = new RedisKeyValueStore({ client });
+  const x = crossReplica(
+    keyPrefix,
+    () => new RedisMessageBus(client, { onError: (err) => process.stderr.write(`mcp-migrate/runtime: Redis subscriber: ${err.message}\n`) }),
+    (bus) => new RedisSessionStreams({ client, bus, keyPrefix, ttlMs }),
+  );
   let waited: Promise<void> | undefined;
   return {
     kind: spec.kind,
@@ -74,15 +115,57 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStor
     kv,
     keyPrefix,
     ttlMs,
+    get bus() {
+      return x.bus();
+    },
+    get streams() {
+      return x.streams();
+    },
+    get router() {
+      return x.router();
+    },
     ready: () => {
-      if (client.status === 'ready') return Promise.resolve();
+      if (client.status === 'ready') return x.ready();
       waited ??= waitForRedis(client, 2_000).then(() => {
         waited = undefined;
       });
-      return waited;
+      return waited.then(() => x.ready());
     },
     close: async () => {
+      await x.close();
       await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+/**
+ * The bus, streams and router of one replica, created on first use (a server that only uses
+ * session maps opens no subscriber connection). The router gets a fresh replica id per process.
+ */
+function crossReplica(keyPrefix: string, makeBus: () => MessageBus, makeStreams: (bus: MessageBus) => SessionStreams) {
+  let bus: MessageBus | undefined;
+  let streams: SessionStreams | undefined;
+  let router: BusServerRequestRouter | undefined;
+  let routerReady = false;
+  const getBus = () => (bus ??= makeBus());
+  return {
+    bus: getBus,
+    streams: () => (streams ??= makeStreams(getBus())),
+    router: (): ServerRequestRouter => {
+      if (!router) {
+        router = new BusServerRequestRouter({ bus: getBus(), replicaId: newReplicaId(), channelPrefix: keyPrefix });
+        void router.ready.then(() => {
+          routerReady = true;
+        });
+      }
+      return router;
+    },
+    /** Resolves at once unless the router exists and its inbox is not yet subscribed (bounded by the bus's own wait). */
+    ready: (): Promise<void> => (router && !routerReady ? router.ready : Promise.resolve()),
+    close: async () => {
+      await router?.close();
+      await streams?.close();
+      await bus?.close();
     },
   };
 }

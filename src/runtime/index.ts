@@ -49,6 +49,16 @@ export {
 } from './session-streams.js';
 export { RedisSessionStreams, compareEntryIds, type RedisSessionStreamsOptions } from './redis-streams.js';
 export {
+  serveSessionStream,
+  sessionStreamResponse,
+  sseMessage,
+  ssePriming,
+  SSE_HEADERS,
+  SSE_KEEPALIVE,
+  PRIMING_SINCE,
+  type SessionStreamRequest,
+} from './standalone-stream.js';
+export {
   BusServerRequestRouter,
   newReplicaId,
   isRewrittenId,

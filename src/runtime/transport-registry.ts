@@ -3,17 +3,35 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultStores, type RuntimeStores } from './from-env.js';
-import { handshakeReplay } from './handshake.js';
-import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest } from './jsonrpc.js';
-import { HANDSHAKE_METHODS, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
-import type { SessionChange, SessionRecord } from './session-record.js';
+import { handshakeReplay, stateSync } from './handshake.js';
+import {
+  ErrorCode,
+  errorResponse,
+  isNotification,
+  isRequest,
+  isResponse,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from './jsonrpc.js';
+import { SESSION_EVENTS_CHANNEL, type SessionEvent } from './message-bus.js';
+import { HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
+import { isRewrittenId, rewriteCancellation } from './server-requests.js';
+import { applyChange, type SessionChange, type SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError } from './session-store.js';
+import { STANDALONE_STREAM } from './session-streams.js';
+import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
 
 /** What the registry needs of a Streamable HTTP server transport (SDK v1 and v2, Node or web-standard). */
 export interface RegistryTransport {
   readonly sessionId?: string | undefined;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   onmessage?: ((message: any, extra?: any) => void) | undefined;
+  onclose?: (() => void) | undefined;
+  /** The SDK's `Transport.send(message, { relatedRequestId? })`: without `relatedRequestId`, the standalone (GET) stream. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  send?(message: any, options?: any): Promise<void>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   handleRequest(...args: any[]): Promise<unknown>;
   close(): Promise<void>;
@@ -34,6 +52,10 @@ export interface SessionTransportRegistryOptions {
   stores?: RuntimeStores;
   /** Where problems are reported. Default: one line on stderr. */
   log?: (message: string) => void;
+  /** Interval of SSE keep-alive comments on GET streams the registry serves, ms. Default 15,000. */
+  keepAliveMs?: number;
+  /** `retry:` of the priming event on standalone GET streams of 2025-11-25+ sessions, ms. Default 1,000. */
+  sseRetryMs?: number;
 }
 
 type Replay = { transport: RegistryTransport; sessionId: string; message: JsonRpcRequest | JsonRpcNotification; auth?: unknown };
@@ -61,10 +83,20 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   readonly #local = new Map<string, T>();
   readonly #restoring = new AsyncLocalStorage<string>();
   readonly #replaying = new WeakSet<RegistryTransport>();
+  /** Set while the registry replays messages through a transport (restore or state sync). */
+  readonly #replayCtx = new AsyncLocalStorage<RegistryTransport>();
+  /** The recorded state each local transport's server has seen (what a state sync starts from). */
+  readonly #state = new Map<string, SessionRecord>();
+  /** State syncs in progress, by session: a request for the session waits for it. */
+  readonly #syncing = new Map<string, Promise<void>>();
+  readonly #origin = randomBytes(9).toString('base64url');
+  #listening: Promise<void> | undefined;
   readonly #watched = new WeakSet<RegistryTransport>();
   readonly #pending = new Map<string, Promise<T | undefined>>();
   readonly #stores: RuntimeStores | undefined;
   readonly #log: (message: string) => void;
+  readonly #keepAliveMs: number;
+  readonly #sseRetryMs: number;
   #opener: SessionOpener<T> | undefined;
   #loopback: Promise<{ port: number; token: string }> | undefined;
   readonly #jobs = new Map<string, Replay>();
@@ -73,12 +105,19 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     this.kind = options.kind ?? 'node';
     this.#stores = options.stores;
     this.#log = options.log ?? ((m) => process.stderr.write(`mcp-migrate/runtime: ${m}\n`));
+    this.#keepAliveMs = options.keepAliveMs ?? 15_000;
+    this.#sseRetryMs = options.sseRetryMs ?? 1_000;
   }
 
   async #s(): Promise<RuntimeStores> {
     const s = this.#stores ?? defaultStores();
     await s.ready();
     return s;
+  }
+
+  /** The stores without waiting for them (the lazily created bus, streams and router). */
+  #sync(): RuntimeStores {
+    return this.#stores ?? defaultStores();
   }
 
   // ------------------------------------------------------------------ Map API (this replica)
@@ -104,11 +143,13 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
 
   /** Forgets this replica's transport (the session stays in the store: only a client's DELETE ends it everywhere). */
   delete(sessionId: string): boolean {
+    this.#state.delete(sessionId);
     return this.#local.delete(sessionId);
   }
 
   clear(): void {
     this.#local.clear();
+    this.#state.clear();
   }
 
   keys(): IterableIterator<string> {
@@ -156,6 +197,24 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     const raw = req.headers[SESSION_ID_HEADER];
     const sessionId = Array.isArray(raw) ? raw[0] : raw;
     if (!sessionId) return true;
+    if (req.method === 'GET') {
+      const lastEventId = header(req.headers[LAST_EVENT_ID_HEADER]);
+      const get = await this.#get(sessionId, header(req.headers.accept), lastEventId);
+      if (get.outcome === 'serve') {
+        try {
+          await serveSessionStream(res, get.request);
+        } catch (err) {
+          const [status, body] = failure(this.#failed(err));
+          if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        }
+        return false;
+      }
+      if (get.outcome !== 'pass') {
+        const [status, body] = failure(get.outcome);
+        if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        return false;
+      }
+    }
     const outcome = await this.#prepare(sessionId, req.method ?? 'POST', (req as { auth?: unknown }).auth, [req, res, ...rest]);
     if (outcome === 'ok') return true;
     const [status, body] = failure(outcome);
@@ -167,6 +226,21 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   async prepareRequest(request: Request, ...rest: unknown[]): Promise<Response | undefined> {
     const sessionId = request.headers.get(SESSION_ID_HEADER);
     if (!sessionId) return undefined;
+    if (request.method === 'GET') {
+      const get = await this.#get(sessionId, request.headers.get('accept') ?? undefined, request.headers.get(LAST_EVENT_ID_HEADER) ?? undefined);
+      let outcome: 'pass' | 'unknown' | 'unavailable' | 'failed' | 'unacceptable';
+      if (get.outcome === 'serve') {
+        try {
+          return await sessionStreamResponse(get.request, request.signal);
+        } catch (err) {
+          outcome = this.#failed(err);
+        }
+      } else outcome = get.outcome;
+      if (outcome !== 'pass') {
+        const [status, body] = failure(outcome);
+        return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+      }
+    }
     const outcome = await this.#prepare(sessionId, request.method, undefined, [request, ...rest]);
     if (outcome === 'ok') return undefined;
     const [status, body] = failure(outcome);
@@ -192,20 +266,74 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       if (local) {
         // One command per steady-state request: is the session still alive (not DELETEd on another replica)?
         if (!(await s.sessions.touch(sessionId))) {
-          this.#local.delete(sessionId);
+          // Closed while still registered, so the server's own onclose cleanup (which usually
+          // checks the map) runs; then forgotten.
           await local.close().catch(() => undefined);
+          this.delete(sessionId);
           return 'unknown';
         }
+        // A change recorded on another replica (logging level, subscriptions) is applied first.
+        await this.#syncing.get(sessionId);
       } else if (!(await this.restore(sessionId, ...openArgs.slice(0, 2), auth))) return 'unknown';
-      if (method === 'DELETE') await s.sessions.delete(sessionId);
+      if (method === 'DELETE') {
+        await s.sessions.delete(sessionId);
+        // Its stored streams go too; their followers (GET streams on any replica) end.
+        await s.streams.delete(sessionId).catch((err: unknown) => this.#log(`could not delete the session streams: ${(err as Error).message}`));
+        s.router.forget(sessionId);
+        await this.#publish({ type: 'terminated', sessionId, origin: this.#origin });
+      }
       return 'ok';
     } catch (err) {
-      if (err instanceof SessionStoreUnavailableError) {
-        this.#log(`session store unavailable: ${err.message}`);
-        return 'unavailable';
+      return this.#failed(err);
+    }
+  }
+
+  #failed(err: unknown): 'unavailable' | 'failed' {
+    if (err instanceof SessionStoreUnavailableError) {
+      this.#log(`session store unavailable: ${err.message}`);
+      return 'unavailable';
+    }
+    this.#log(`could not restore a session: ${(err as Error).stack ?? String(err)}`);
+    return 'failed';
+  }
+
+  /**
+   * A GET with a session id: served by the registry from the session's shared streams (the
+   * standalone stream, or the session stream a `Last-Event-ID` names), whichever replica holds the
+   * session's transport. A `Last-Event-ID` that is not a session-stream event id (one of the server's
+   * own event store, for a POST stream) is passed on to the transport as before (`pass`).
+   */
+  async #get(
+    sessionId: string,
+    accept: string | undefined,
+    lastEventId: string | undefined,
+  ): Promise<{ outcome: 'serve'; request: SessionStreamRequest } | { outcome: 'pass' | 'unknown' | 'unavailable' | 'failed' | 'unacceptable' }> {
+    try {
+      const s = await this.#s();
+      if (lastEventId !== undefined && s.streams.streamOf(lastEventId) === undefined) return { outcome: 'pass' };
+      if (!(accept ?? '').includes('text/event-stream')) return { outcome: 'unacceptable' };
+      const record = await s.sessions.load(sessionId);
+      if (!record) {
+        const local = this.#local.get(sessionId);
+        if (local) {
+          await local.close().catch(() => undefined);
+          this.delete(sessionId);
+        }
+        return { outcome: 'unknown' };
       }
-      this.#log(`could not restore a session: ${(err as Error).stack ?? String(err)}`);
-      return 'failed';
+      return {
+        outcome: 'serve',
+        request: {
+          streams: s.streams,
+          sessionId,
+          protocolVersion: record.protocolVersion,
+          lastEventId,
+          keepAliveMs: this.#keepAliveMs,
+          retryMs: this.#sseRetryMs,
+        },
+      };
+    } catch (err) {
+      return { outcome: this.#failed(err) };
     }
   }
 
@@ -215,6 +343,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     if (!record) return undefined;
     if (!this.#opener) throw new Error('no session opener registered: call registry.opener(openSession) (mcp-migrate apply generates it)');
     const [a, b, auth] = openArgs;
+    await this.#listen();
     const transport = await this.#restoring.run(sessionId, () => this.#opener!(...(this.kind === 'node' ? [a, b] : [a])));
     this.#replaying.add(transport);
     try {
@@ -228,6 +357,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       this.#replaying.delete(transport);
     }
     if (this.#local.get(sessionId) !== transport) this.set(sessionId, transport);
+    this.#state.set(sessionId, record);
     return transport;
   }
 
@@ -243,7 +373,9 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     let response: Response;
     if (this.kind === 'web') {
       const request = new Request('http://mcp-migrate.invalid/mcp', { method: 'POST', headers, body });
-      response = (await this.#restoring.run(record.id, () => transport.handleRequest(request, { parsedBody: message, authInfo: auth }))) as Response;
+      response = (await this.#replayCtx.run(transport, () =>
+        this.#restoring.run(record.id, () => transport.handleRequest(request, { parsedBody: message, authInfo: auth })),
+      )) as Response;
     } else {
       // A Node transport needs a real IncomingMessage/ServerResponse pair: a private loopback server makes one.
       const { port, token } = await this.#startLoopback();
@@ -270,8 +402,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
           return;
         }
         if (replay.auth !== undefined) (req as { auth?: unknown }).auth = replay.auth;
-        void this.#restoring
-          .run(replay.sessionId, () => replay.transport.handleRequest(req, res, replay.message))
+        void this.#replayCtx
+          .run(replay.transport, () => this.#restoring.run(replay.sessionId, () => replay.transport.handleRequest(req, res, replay.message)))
           .catch((err: unknown) => {
             if (!res.headersSent) res.writeHead(500).end(String(err));
           });
@@ -296,10 +428,32 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       this.#log('a transport was registered before the MCP server was connected to it; its handshake is not recorded (connect first, then handleRequest)');
       return;
     }
+    this.#route(sessionId, transport, inner);
+    void this.#listen();
     const restoring = this.#restoring.getStore() === sessionId;
     let created = restoring;
+    // Whether this transport's server has had `notifications/initialized`: a restored one gets it by
+    // replay; the one that created the session gets the client's, if it lands here.
+    let initialized = restoring;
     transport.onmessage = (message: { method?: unknown; params?: Record<string, unknown>; id?: unknown }, extra?: unknown) => {
-      const record = this.#replaying.has(transport) ? undefined : recordable(message, created);
+      if (isResponse(message as JsonRpcMessage) && isRewrittenId(message.id)) {
+        // The client's answer to a server-initiated request: to the replica that sent the request.
+        void this.#reply(sessionId, message as JsonRpcResponse, transport, inner, extra);
+        return;
+      }
+      const replayed = this.#replaying.has(transport) || this.#replayCtx.getStore() === transport;
+      if (!replayed && message.method === HANDSHAKE_METHODS.initialized) {
+        // A restored server already had it (replayed): a second one would run its oninitialized
+        // work twice (server-everything registers its conditional tools there and would fail).
+        if (initialized) return;
+        initialized = true;
+      } else if (!replayed && !initialized && created && typeof message.method === 'string' && message.method !== 'ping') {
+        // The session was created here but the client's notifications/initialized went to another
+        // replica: this server gets it now, before the client's next message here.
+        initialized = true;
+        inner.call(transport, { jsonrpc: '2.0', method: HANDSHAKE_METHODS.initialized }, extra);
+      }
+      const record = replayed ? undefined : recordable(message, created);
       if (!record) return inner.call(transport, message, extra);
       // Recorded before the server sees the message, so before it answers: the client's next
       // request, wherever it lands, finds the record.
@@ -309,14 +463,21 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
           if (record.kind === 'initialize') {
             created = true;
             const requested = String(message.params?.protocolVersion ?? '');
-            await s.sessions.create({
+            const stored = await s.sessions.create({
               id: sessionId,
               principal: '',
               protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : SUPPORTED_PROTOCOL_VERSIONS[0]!,
               initializeParams: message.params ?? {},
             });
+            this.#state.set(sessionId, stored);
           } else {
-            await s.sessions.update(sessionId, record.change);
+            const revision = await s.sessions.update(sessionId, record.change);
+            const state = this.#state.get(sessionId);
+            if (revision !== undefined) {
+              if (state) this.#state.set(sessionId, { ...applyChange(state, record.change), revision });
+              // Other replicas holding a transport of this session replay the change into theirs.
+              await this.#publish({ type: 'changed', sessionId, revision, origin: this.#origin });
+            }
           }
         } catch (err) {
           this.#log(`could not record session state (${String(message.method)}): ${(err as Error).message}`);
@@ -325,9 +486,142 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       })();
     };
   }
+
+  /**
+   * Routes what the server sends to the client across replicas (spec §Sending Messages to the
+   * Server, §Listening for Messages from the Server): wraps `transport.send` so that
+   * - a server-to-client request gets a client-facing id from `router.outgoing`, naming this replica;
+   *   the client's answer, on whichever replica it lands, comes back here and is handed, with the
+   *   server's original id, to the transport's `onmessage` (the SDK's `Protocol` resolves its request);
+   * - a request or notification sent outside a request (no `relatedRequestId`: the standalone stream)
+   *   is appended to the session's standalone stream in the shared streams, which the replica holding
+   *   the client's GET delivers (notifications the server sends while its handshake is replayed are
+   *   dropped: the client saw them when the session was created);
+   * - the server's `notifications/cancelled` for a rewritten request names the client-facing id.
+   */
+  #route(sessionId: string, transport: T, inner: NonNullable<RegistryTransport['onmessage']>): void {
+    const send = transport.send;
+    if (typeof send !== 'function') return;
+    const stores = this.#sync();
+    transport.send = async (message: JsonRpcMessage, options?: { relatedRequestId?: unknown }) => {
+      let out = message;
+      if (isRequest(message)) {
+        out = stores.router.outgoing(sessionId, message, (response) => {
+          inner.call(transport, response, undefined);
+        });
+      } else if (isNotification(message)) {
+        out = rewriteCancellation(stores.router, sessionId, message);
+      }
+      if (options?.relatedRequestId !== undefined || isResponse(message)) return await send.call(transport, out, options);
+      if (isNotification(message) && (this.#replaying.has(transport) || this.#replayCtx.getStore() === transport)) return;
+      try {
+        await stores.streams.append(sessionId, STANDALONE_STREAM, out);
+      } catch (err) {
+        // A request fails (the SDK rejects its promise); a lost notification is logged, as the SDK
+        // drops one when no GET stream is open.
+        if (isRequest(message)) throw err;
+        this.#log(`could not send a notification on the standalone stream: ${(err as Error).message}`);
+      }
+    };
+    const onclose = transport.onclose;
+    transport.onclose = () => {
+      stores.router.forget(sessionId);
+      onclose?.call(transport);
+    };
+  }
+
+  // ------------------------------------------------------------------ session events (the proxy's channel)
+
+  #channel(s: RuntimeStores): string {
+    return `${s.keyPrefix}${SESSION_EVENTS_CHANNEL}`;
+  }
+
+  /** Subscribes, once, to the session events every replica (and `mcp-migrate proxy`) publishes. */
+  #listen(): Promise<void> {
+    this.#listening ??= (async () => {
+      const s = await this.#s();
+      await s.bus.subscribe(this.#channel(s), (raw) => this.#onEvent(raw));
+    })().catch((err: unknown) => {
+      this.#listening = undefined;
+      this.#log(`could not subscribe to session events: ${(err as Error).message}`);
+    });
+    return this.#listening;
+  }
+
+  async #publish(event: SessionEvent): Promise<void> {
+    try {
+      const s = await this.#s();
+      await s.bus.publish(this.#channel(s), JSON.stringify(event));
+    } catch (err) {
+      this.#log(`could not publish a session event: ${(err as Error).message}`);
+    }
+  }
+
+  #onEvent(raw: string): void {
+    let event: SessionEvent;
+    try {
+      event = JSON.parse(raw) as SessionEvent;
+    } catch {
+      return;
+    }
+    if (event?.origin === this.#origin || typeof event.sessionId !== 'string') return;
+    const local = this.#local.get(event.sessionId);
+    const restoring = this.#pending.has(event.sessionId);
+    if (event.type === 'terminated') {
+      // Deleted on another replica: close the transport now rather than on the session's next request here.
+      if (!local) return;
+      void local
+        .close()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.#local.get(event.sessionId) === local) this.delete(event.sessionId);
+        });
+    } else if (event.type === 'changed' && (local || restoring)) {
+      // A restore in progress may have loaded the record before this change: check once it is done.
+      const known = this.#state.get(event.sessionId)?.revision ?? (restoring ? -1 : Infinity);
+      if (known < event.revision) this.#syncState(event.sessionId);
+    }
+  }
+
+  /**
+   * Replays into this replica's transport the state changes recorded elsewhere (`stateSync`: the
+   * `logging/setLevel`, `resources/subscribe` and `resources/unsubscribe` requests that move it to
+   * the stored state), as the proxy does for its upstream sessions. Requests for the session wait for it.
+   */
+  #syncState(sessionId: string): void {
+    const previous = this.#syncing.get(sessionId) ?? this.#pending.get(sessionId)?.catch(() => undefined) ?? Promise.resolve();
+    const run: Promise<void> = previous
+      .then(async () => {
+        const s = await this.#s();
+        const record = await s.sessions.load(sessionId);
+        const transport = this.#local.get(sessionId);
+        const from = this.#state.get(sessionId);
+        if (!record || !transport || !from || record.revision <= from.revision) return;
+        for (const message of stateSync(from, record)) await this.#replay(transport, record, message, undefined);
+        if (this.#local.get(sessionId) === transport) this.#state.set(sessionId, record);
+      })
+      .catch((err: unknown) => this.#log(`could not apply a session change from another replica: ${(err as Error).message}`))
+      .finally(() => {
+        if (this.#syncing.get(sessionId) === run) this.#syncing.delete(sessionId);
+      });
+    this.#syncing.set(sessionId, run);
+  }
+
+  async #reply(sessionId: string, response: JsonRpcResponse, transport: T, inner: NonNullable<RegistryTransport['onmessage']>, extra: unknown): Promise<void> {
+    try {
+      const s = await this.#s();
+      if ((await s.router.reply(sessionId, response)) === 'unknown') inner.call(transport, response, extra);
+    } catch (err) {
+      this.#log(`could not route an answer to a server-initiated request: ${(err as Error).message}`);
+    }
+  }
 }
 
 type Recordable = { kind: 'initialize' } | { kind: 'change'; change: SessionChange };
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
 
 function recordable(message: { method?: unknown; params?: Record<string, unknown> }, created: boolean): Recordable | undefined {
   const p = message.params ?? {};
@@ -345,8 +639,10 @@ function recordable(message: { method?: unknown; params?: Record<string, unknown
   }
 }
 
-function failure(outcome: 'unknown' | 'unavailable' | 'failed'): [number, object] {
+function failure(outcome: 'unknown' | 'unavailable' | 'failed' | 'unacceptable'): [number, object] {
   switch (outcome) {
+    case 'unacceptable':
+      return [406, errorResponse(null, ErrorCode.ServerError, 'Not Acceptable: Client must accept text/event-stream')];
     case 'unknown':
       return [404, errorResponse(null, ErrorCode.SessionNotFound, 'Session not found')];
     case 'unavailable':
