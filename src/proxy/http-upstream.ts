@@ -16,7 +16,7 @@ import { rewriteCancellation } from '../runtime/server-requests.js';
 import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, PROTOCOL_VERSION_HEADER, SESSION_ID_HEADER } from '../runtime/protocol.js';
 import type { SessionRecord } from '../runtime/session-record.js';
 import { sessionFingerprint } from '../runtime/session-id.js';
-import { STANDALONE_STREAM } from '../runtime/session-streams.js';
+import { SessionStreamGoneError, STANDALONE_STREAM } from '../runtime/session-streams.js';
 import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue, HOP_BY_HOP_HEADERS, upstreamRequestHeaders } from './http-util.js';
 import { ClientSseWriter, SseParser, sseMessageText, type MessageTarget, type SseEvent } from './sse.js';
 import {
@@ -632,6 +632,7 @@ class HttpUpstreamSession implements UpstreamSession {
           message: (m) => {
             ctx.onStandaloneMessage?.();
             ctx.streams.append(this.sessionId, STANDALONE_STREAM, m).catch((err: Error) => {
+              if (err instanceof SessionStreamGoneError) return; // sent after the client's DELETE: nobody to deliver it to
               this.#log.warn({ err: err.message }, 'could not store a message of the upstream standalone stream; lost');
             });
           },

@@ -171,7 +171,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     const client = createRedisStoreClient(config.store, { onError, enableAutoPipelining: false });
     store = new RedisSessionStore({ client, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
     bus = new RedisMessageBus(client, { onError });
-    streams = new RedisSessionStreams({ client, bus, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
+    streams = new RedisSessionStreams({ client, bus, keyPrefix: prefix, ttlMs: config.sessionTtlMs, requireSession: true });
     if (affinity === 'owner') {
       registry = new RedisReplicaRegistry({ client, keyPrefix: prefix, ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}), onError });
     }

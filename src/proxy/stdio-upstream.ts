@@ -19,7 +19,7 @@ import { HANDSHAKE_METHODS } from '../runtime/protocol.js';
 import type { SessionRecord } from '../runtime/session-record.js';
 import { sessionFingerprint } from '../runtime/session-id.js';
 import { rewriteCancellation } from '../runtime/server-requests.js';
-import { STANDALONE_STREAM } from '../runtime/session-streams.js';
+import { SessionStreamGoneError, STANDALONE_STREAM } from '../runtime/session-streams.js';
 import { acceptsOf } from './http-util.js';
 import { ClientSseWriter, SSE_HEADERS, sseMessage, type MessageTarget } from './sse.js';
 import {
@@ -545,6 +545,7 @@ class StdioUpstreamSession implements UpstreamSession {
   #standalone(message: JsonRpcMessage): void {
     this.#context.onStandaloneMessage?.();
     this.#context.streams.append(this.sessionId, STANDALONE_STREAM, message).catch((err: Error) => {
+      if (err instanceof SessionStreamGoneError) return; // sent after the client's DELETE: nobody to deliver it to
       this.#log.warn({ err: err.message }, 'could not store a server message for the standalone stream; lost');
     });
   }

@@ -106,7 +106,7 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStor
   const x = crossReplica(
     keyPrefix,
     () => new RedisMessageBus(client, { onError: (err) => process.stderr.write(`mcp-migrate/runtime: Redis subscriber: ${err.message}\n`) }),
-    (bus) => new RedisSessionStreams({ client, bus, keyPrefix, ttlMs }),
+    (bus) => new RedisSessionStreams({ client, bus, keyPrefix, ttlMs, requireSession: true }),
   );
   let waited: Promise<void> | undefined;
   return {

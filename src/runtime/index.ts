@@ -39,6 +39,7 @@ export {
   STANDALONE_STREAM,
   STREAM_ID_PATTERN,
   MemorySessionStreams,
+  SessionStreamGoneError,
   newStreamId,
   type SessionStreams,
   type StreamEvent,

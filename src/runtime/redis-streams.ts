@@ -5,6 +5,7 @@ import type { MessageBus } from './message-bus.js';
 import { sessionKey } from './redis-store.js';
 import {
   checkStreamId,
+  SessionStreamGoneError,
   STANDALONE_STREAM,
   type FollowClosedReason,
   type FollowOptions,
@@ -20,10 +21,13 @@ import { SessionStoreUnavailableError } from './session-store.js';
  * script, appends are stored and published in the same order, so a follower that compares ids never
  * sees a stored event after a later live one.
  *
- * KEYS: events stream, streams set, live lease, undelivered marker.
- * ARGV: maxlen, ttl ms, channel, message JSON, stream id, ts, end ('0'|'1').
+ * KEYS: events stream, streams set, live lease, undelivered marker, session record.
+ * ARGV: maxlen, ttl ms, channel, message JSON, stream id, ts, end ('0'|'1'), require the record ('0'|'1').
+ * Returns false (nothing written) when the record is required and gone: a message an upstream sends
+ * after the client's `DELETE` must not bring the session's stream keys back.
  */
 const APPEND_LUA = `
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[5]) == 0 then return false end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[4], 't', ARGV[6], 'e', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[5])
@@ -88,7 +92,7 @@ return #KEYS
 `;
 
 interface ScriptedClient {
-  mcpmStreamAppend(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<string>;
+  mcpmStreamAppend(k1: string, k2: string, k3: string, k4: string, k5: string, ...argv: string[]): Promise<string | null>;
   mcpmStreamFollow(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[string, string, string, RawEntry[]]>;
   mcpmStreamLease(k1: string, token: string, leaseMs: string): Promise<number>;
   mcpmStreamRelease(k1: string, token: string): Promise<number>;
@@ -110,6 +114,12 @@ export interface RedisSessionStreamsOptions {
   maxEvents?: number;
   /** Lifetime of an exclusive follower's live lease, refreshed every third of it, ms. Default 30,000. */
   leaseMs?: number;
+  /**
+   * Append only while the session's record (`sessionKey(prefix, sid, 'session')`, as `RedisSessionStore`
+   * writes it) exists; otherwise `append` rejects with {@link SessionStreamGoneError} and writes nothing.
+   * Default false (the streams alone, as in unit tests); the proxy and apply's runtime turn it on.
+   */
+  requireSession?: boolean;
 }
 
 /** A Redis stream entry id, `<ms>-<seq>`. */
@@ -259,6 +269,7 @@ export class RedisSessionStreams implements SessionStreams {
   readonly ttlMs: number;
   readonly maxEvents: number;
   readonly leaseMs: number;
+  readonly #requireSession: boolean;
   readonly #client: Redis | Cluster;
   readonly #scripts: ScriptedClient;
   readonly #bus: MessageBus;
@@ -271,8 +282,9 @@ export class RedisSessionStreams implements SessionStreams {
     this.ttlMs = options.ttlMs ?? 3_600_000;
     this.maxEvents = options.maxEvents ?? 1_000;
     this.leaseMs = options.leaseMs ?? 30_000;
+    this.#requireSession = options.requireSession ?? false;
     const c = this.#client;
-    c.defineCommand('mcpmStreamAppend', { numberOfKeys: 4, lua: APPEND_LUA });
+    c.defineCommand('mcpmStreamAppend', { numberOfKeys: 5, lua: APPEND_LUA });
     c.defineCommand('mcpmStreamFollow', { numberOfKeys: 3, lua: FOLLOW_LUA });
     c.defineCommand('mcpmStreamLease', { numberOfKeys: 1, lua: LEASE_LUA });
     c.defineCommand('mcpmStreamRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
@@ -304,6 +316,7 @@ export class RedisSessionStreams implements SessionStreams {
         this.#key(sessionId, 'streams'),
         this.#key(sessionId, `live:${streamId}`),
         this.#key(sessionId, `undelivered:${streamId}`),
+        this.#key(sessionId, 'session'),
         String(this.maxEvents),
         String(this.ttlMs),
         this.channel(sessionId, streamId),
@@ -311,8 +324,10 @@ export class RedisSessionStreams implements SessionStreams {
         streamId,
         String(ts),
         options.end ? '1' : '0',
+        this.#requireSession ? '1' : '0',
       ),
     );
+    if (id === null) throw new SessionStreamGoneError();
     return { eventId: `${streamId}_${id}`, message, ts, ...(options.end ? { end: true } : {}) };
   }
 

@@ -284,3 +284,15 @@ function closeFollower(stream: MemoryStream, f: MemoryFollower, reason: FollowCl
 export function checkStreamId(streamId: string): void {
   if (!STREAM_ID_PATTERN.test(streamId)) throw new TypeError(`invalid stream id ${JSON.stringify(streamId)}`);
 }
+
+/**
+ * The session's record is gone (client `DELETE`, expiry): a store that checks it
+ * (`RedisSessionStreams` with `requireSession`) wrote nothing. Callers drop the message quietly:
+ * nobody can receive it any more.
+ */
+export class SessionStreamGoneError extends Error {
+  constructor() {
+    super('the session no longer exists; the message was not stored');
+    this.name = 'SessionStreamGoneError';
+  }
+}

@@ -6,6 +6,7 @@ import {
   RedisMessageBus,
   RedisSessionStreams,
   SessionStoreUnavailableError,
+  SessionStreamGoneError,
   STANDALONE_STREAM,
   waitForRedis,
   type JsonRpcMessage,
@@ -29,7 +30,7 @@ afterAll(async () => {
 });
 
 /** One replica's view: its own command connection and its own subscriber connection, as a separate process has. */
-async function redisReplica(opts: { maxEvents?: number; ttlMs?: number; leaseMs?: number; prefix?: string } = {}): Promise<RedisSessionStreams> {
+async function redisReplica(opts: { maxEvents?: number; ttlMs?: number; leaseMs?: number; prefix?: string; requireSession?: boolean } = {}): Promise<RedisSessionStreams> {
   const client = createRedisClient(redis.url);
   clients.push(client);
   await waitForRedis(client, 5_000);
@@ -271,6 +272,24 @@ describe('RedisSessionStreams specifics', () => {
     }
     await a.delete(s);
     expect(await redis.keys(`ttl:{${s}}:*`)).toEqual([]);
+  });
+
+  it('with requireSession, appends only while the session record exists (nothing comes back after a DELETE)', async () => {
+    const a = await redisReplica({ prefix: 'req:', requireSession: true });
+    const s = sid();
+    await expect(a.append(s, STANDALONE_STREAM, note(1))).rejects.toBeInstanceOf(SessionStreamGoneError);
+    expect(await redis.keys(`req:{${s}}:*`)).toEqual([]);
+    const c = createRedisClient(redis.url);
+    clients.push(c);
+    await waitForRedis(c, 5_000);
+    await c.hset(`req:{${s}}:session`, 'principal', 'p');
+    const e = await a.append(s, STANDALONE_STREAM, note(2));
+    expect(e.eventId).toMatch(/^g_\d+-\d+$/);
+    // The record is deleted (client DELETE), then a late upstream message arrives.
+    await c.del(`req:{${s}}:session`);
+    await a.delete(s);
+    await expect(a.append(s, STANDALONE_STREAM, note(3))).rejects.toBeInstanceOf(SessionStreamGoneError);
+    expect(await redis.keys(`req:{${s}}:*`)).toEqual([]);
   });
 
   it('a live exclusive follower holds a lease (no undelivered marker), released on close', async () => {
