@@ -13,3 +13,4 @@ export * from './nginx.js';
 export * from './everything.js';
 export * from './scenario.js';
 export * from './proxy.js';
+export * from './migrated.js';

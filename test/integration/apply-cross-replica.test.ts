@@ -12,11 +12,7 @@
  * Every request carries a `?t=<tag>` query (express ignores it) so the nginx access log says which
  * replica served which request.
  */
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -28,9 +24,10 @@ import {
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
+  migrateEverything,
+  startMigratedReplicas,
+  type MigratedEverything,
   REPO_ROOT,
-  getFreePort,
-  spawnManaged,
   startNginx,
   startRedis,
   stopAllProcesses,
@@ -40,46 +37,21 @@ import {
 } from '../helpers/index.js';
 
 const REPLICAS = 3;
-const EVERYTHING = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything');
 const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js');
 const ROOT_URI = 'file:///srv/example/project';
 
-function linkNodeModules(dir: string): void {
-  const nm = path.join(dir, 'node_modules');
-  fs.mkdirSync(nm);
-  for (const entry of fs.readdirSync(path.join(REPO_ROOT, 'node_modules'))) {
-    if (entry.startsWith('.')) continue;
-    fs.symlinkSync(path.join(REPO_ROOT, 'node_modules', entry), path.join(nm, entry));
-  }
-  fs.symlinkSync(REPO_ROOT, path.join(nm, 'mcp-migrate'));
-}
 
+let migrated: MigratedEverything | undefined;
 let dir: string;
 let redis: RedisInstance;
 let replicas: { process: ManagedProcess; hostPort: string }[] = [];
 let nginx: NginxInstance;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-apply-xr-'));
-  fs.cpSync(path.join(EVERYTHING, 'dist'), path.join(dir, 'dist'), { recursive: true });
-  fs.copyFileSync(path.join(EVERYTHING, 'package.json'), path.join(dir, 'package.json'));
-  await promisify(execFile)(process.execPath, [CLI, 'apply', '.', '--store', 'redis', '--force'], { cwd: dir });
-  linkNodeModules(dir);
+  migrated = await migrateEverything('apply-xr');
+  dir = migrated.dir;
   redis = await startRedis();
-  replicas = await Promise.all(
-    Array.from({ length: REPLICAS }, async (_, i) => {
-      const port = await getFreePort();
-      const proc = spawnManaged(process.execPath, ['dist/index.js', 'streamableHttp'], {
-        name: `migrated-everything-xr-${i}`,
-        cwd: dir,
-        env: { PORT: String(port), MCP_MIGRATE_STORE: redis.url },
-        maxOutputBytes: 256 * 1024,
-      });
-      await proc.waitForOutput(/listening on port \d+/, 15_000);
-      await proc.waitForPort(port, 5_000);
-      return { process: proc, hostPort: `127.0.0.1:${port}` };
-    }),
-  );
+  replicas = await startMigratedReplicas(dir, redis.url, REPLICAS, 'migrated-everything-xr');
   nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
 }, 120_000);
 
@@ -87,7 +59,7 @@ afterAll(async () => {
   await nginx?.stop();
   await stopAllProcesses();
   await redis?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  migrated?.remove();
 });
 
 type Sent = { tag: string; kind: string; ids: unknown[] };

@@ -7,20 +7,18 @@
  * (`test/helpers/scenario.ts`) with zero failed sessions — with a real redis-server as the store and
  * no proxy in front.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyzer/index.js';
 import { unmarkedFindings } from '../../src/apply/verify.js';
 import {
+  migrateEverything,
+  startMigratedReplicas,
+  type MigratedEverything,
   REPO_ROOT,
   formatReport,
-  getFreePort,
   runScenarios,
-  spawnManaged,
   startNginx,
   startRedis,
   stopAllProcesses,
@@ -32,21 +30,11 @@ import {
 
 const REPLICAS = 3;
 const SESSIONS = 50;
-const EVERYTHING = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything');
 const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js');
 
-/** A node_modules for the copy: every dependency of this repo, plus this repo as `mcp-migrate`. */
-function linkNodeModules(dir: string): void {
-  const nm = path.join(dir, 'node_modules');
-  fs.mkdirSync(nm);
-  for (const entry of fs.readdirSync(path.join(REPO_ROOT, 'node_modules'))) {
-    if (entry.startsWith('.')) continue;
-    fs.symlinkSync(path.join(REPO_ROOT, 'node_modules', entry), path.join(nm, entry));
-  }
-  fs.symlinkSync(REPO_ROOT, path.join(nm, 'mcp-migrate'));
-}
 
 describe('apply --store redis on server-everything, 3 replicas behind round-robin nginx', () => {
+  let migrated: MigratedEverything | undefined;
   let dir: string;
   let applyOutput: string;
   let redis: RedisInstance;
@@ -55,29 +43,13 @@ describe('apply --store redis on server-everything, 3 replicas behind round-robi
   let report: ScenarioReport;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-apply-everything-'));
-    fs.cpSync(path.join(EVERYTHING, 'dist'), path.join(dir, 'dist'), { recursive: true });
-    fs.copyFileSync(path.join(EVERYTHING, 'package.json'), path.join(dir, 'package.json'));
     // The built CLI, as a user runs it (the copy is not a git repository: apply says so and goes on).
-    const run = await promisify(execFile)(process.execPath, [CLI, 'apply', '.', '--store', 'redis', '--force'], { cwd: dir });
-    applyOutput = run.stdout + run.stderr;
-    linkNodeModules(dir);
+    migrated = await migrateEverything('apply-everything');
+    dir = migrated.dir;
+    applyOutput = migrated.applyOutput;
 
     redis = await startRedis();
-    replicas = await Promise.all(
-      Array.from({ length: REPLICAS }, async (_, i) => {
-        const port = await getFreePort();
-        const proc = spawnManaged(process.execPath, ['dist/index.js', 'streamableHttp'], {
-          name: `migrated-everything-${i}`,
-          cwd: dir,
-          env: { PORT: String(port), MCP_MIGRATE_STORE: redis.url },
-          maxOutputBytes: 256 * 1024,
-        });
-        await proc.waitForOutput(/listening on port \d+/, 15_000);
-        await proc.waitForPort(port, 5_000);
-        return { process: proc, hostPort: `127.0.0.1:${port}` };
-      }),
-    );
+    replicas = await startMigratedReplicas(dir, redis.url, REPLICAS, 'migrated-everything');
     nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
     console.log(`migrated server-everything: ${formatReport(report)}`);
@@ -87,7 +59,7 @@ describe('apply --store redis on server-everything, 3 replicas behind round-robi
     await nginx?.stop();
     await stopAllProcesses();
     await redis?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    migrated?.remove();
   });
 
   it('rewrote the registry, the event store and the serializable session maps, and said what it left', () => {

@@ -13,19 +13,16 @@
  * Extending: the store comes from `startRedisStore(STORE_KIND)`; new per-session keys must share the
  * session's hash tag (`<prefix>{<sid>}:<kind>`), which `leavesNoSessionKey` checks over all nodes.
  */
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  migrateEverything,
+  startMigratedReplicas,
+  type MigratedEverything,
   EVERYTHING_STDIO_COMMAND,
   REPO_ROOT,
   formatReport,
-  getFreePort,
   runScenarios,
-  spawnManaged,
   startEverythingHttp,
   startNginx,
   startProxyReplica,
@@ -42,8 +39,6 @@ import {
 const STORE_KIND: RedisStoreKind = 'cluster';
 const REPLICAS = 3;
 const SESSIONS = 50;
-const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js');
-const EVERYTHING = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything');
 
 /** Session records spread over the masters: each master created (MULTI/EXEC) at least one. */
 async function recordsOnEveryMaster(store: RedisStoreInstance): Promise<number[]> {
@@ -145,17 +140,9 @@ describe.each(PROXY_RUNS)(`mcp-migrate proxy × 3 behind round-robin nginx, stor
 });
 
 /** A node_modules for the migrated copy: every dependency of this repo, plus this repo as `mcp-migrate`. */
-function linkNodeModules(dir: string): void {
-  const nm = path.join(dir, 'node_modules');
-  fs.mkdirSync(nm);
-  for (const entry of fs.readdirSync(path.join(REPO_ROOT, 'node_modules'))) {
-    if (entry.startsWith('.')) continue;
-    fs.symlinkSync(path.join(REPO_ROOT, 'node_modules', entry), path.join(nm, entry));
-  }
-  fs.symlinkSync(REPO_ROOT, path.join(nm, 'mcp-migrate'));
-}
 
 describe(`apply --store redis on server-everything, 3 replicas behind round-robin nginx, MCP_MIGRATE_STORE on Redis (${STORE_KIND})`, () => {
+  let migrated: MigratedEverything | undefined;
   let dir: string;
   let store: RedisStoreInstance;
   let replicas: { process: ManagedProcess; hostPort: string }[] = [];
@@ -163,26 +150,10 @@ describe(`apply --store redis on server-everything, 3 replicas behind round-robi
   let report: ScenarioReport;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-apply-cluster-'));
-    fs.cpSync(path.join(EVERYTHING, 'dist'), path.join(dir, 'dist'), { recursive: true });
-    fs.copyFileSync(path.join(EVERYTHING, 'package.json'), path.join(dir, 'package.json'));
-    await promisify(execFile)(process.execPath, [CLI, 'apply', '.', '--store', 'redis', '--force'], { cwd: dir });
-    linkNodeModules(dir);
+    migrated = await migrateEverything('apply-cluster');
+    dir = migrated.dir;
     store = await startRedisStore(STORE_KIND, { name: 'cluster-it-apply' });
-    replicas = await Promise.all(
-      Array.from({ length: REPLICAS }, async (_, i) => {
-        const port = await getFreePort();
-        const proc = spawnManaged(process.execPath, ['dist/index.js', 'streamableHttp'], {
-          name: `migrated-everything-cluster-${i}`,
-          cwd: dir,
-          env: { PORT: String(port), MCP_MIGRATE_STORE: store.url },
-          maxOutputBytes: 256 * 1024,
-        });
-        await proc.waitForOutput(/listening on port \d+/, 15_000);
-        await proc.waitForPort(port, 5_000);
-        return { process: proc, hostPort: `127.0.0.1:${port}` };
-      }),
-    );
+    replicas = await startMigratedReplicas(dir, store.url, REPLICAS, 'migrated-everything-cluster');
     nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
     console.log(`migrated server-everything on Redis ${STORE_KIND}: ${formatReport(report)}`);
@@ -192,7 +163,7 @@ describe(`apply --store redis on server-everything, 3 replicas behind round-robi
     await nginx?.stop();
     await stopAllProcesses();
     await store?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    migrated?.remove();
   });
 
   it(`runs ${SESSIONS} full sessions with zero failures`, () => {
