@@ -149,6 +149,23 @@ async function runLegacySession(base: string, index: number, timeoutMs = 20_000)
   return result;
 }
 
+/**
+ * Bounds a whole session: the SDK's request timeout does not cover a POST whose answer never comes
+ * (server-everything in `sse` mode may leave a POST for a session it does not hold unanswered), so a
+ * session that outlives 6 request timeouts (default 20 s) is reported failed at step `deadline`.
+ */
+async function withDeadline(run: Promise<LegacyResult>, index: number, timeoutMs = 20_000): Promise<LegacyResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<LegacyResult>((resolve) => {
+    timer = setTimeout(() => resolve({ index, ok: false, step: 'deadline', exchanges: [], error: `session not over after ${6 * timeoutMs} ms` }), 6 * timeoutMs);
+  });
+  try {
+    return await Promise.race([run, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function runLegacySessions(base: string, sessions: number, concurrency: number, timeoutMs?: number): Promise<LegacyResult[]> {
   const results: LegacyResult[] = [];
   let next = 0;
@@ -156,7 +173,7 @@ async function runLegacySessions(base: string, sessions: number, concurrency: nu
     Array.from({ length: concurrency }, async () => {
       while (next < sessions) {
         const i = next++;
-        results.push(await runLegacySession(base, i, timeoutMs));
+        results.push(await withDeadline(runLegacySession(base, i, timeoutMs), i, timeoutMs));
       }
     }),
   );
