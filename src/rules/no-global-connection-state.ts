@@ -1,60 +1,46 @@
 import { ts } from 'ts-morph';
-import { enclosingHandler, isInside, isModuleLevel } from '../analyzer/handlers.js';
-import { calleeName, enclosingFunction, functionName, skipOuter, type FunctionLike } from '../analyzer/session-flow.js';
+import { ProcessStateIndex, type ProcessStateWrite } from '../analyzer/process-state.js';
+import type { Fix } from '../analyzer/types.js';
 import { createRule } from './create-rule.js';
 
-/** `x = …` inside `if (!x) { … }`: lazy initialization of a shared resource, not connection state. */
-function isLazyInit(assign: ts.BinaryExpression, name: string): boolean {
-  for (let n: ts.Node | undefined = assign.parent; n && !ts.isSourceFile(n); n = n.parent) {
-    if (ts.isIfStatement(n) && isInside(assign, n.thenStatement)) {
-      const cond = n.expression.getText().replace(/\s+/g, '');
-      if (cond === `!${name}` || cond === `${name}===undefined` || cond === `${name}===null` || cond === `${name}==null`) return true;
-    }
+/** Kinds whose visit feeds the process-state index: handler functions, calls (call sites, fs calls) and `new` (transports). */
+const VISITED = [
+  ts.SyntaxKind.ArrowFunction,
+  ts.SyntaxKind.FunctionExpression,
+  ts.SyntaxKind.FunctionDeclaration,
+  ts.SyntaxKind.MethodDeclaration,
+  ts.SyntaxKind.CallExpression,
+  ts.SyntaxKind.NewExpression,
+  ts.SyntaxKind.BinaryExpression,
+] as const;
+
+const handlersOf = (writes: ProcessStateWrite[]): string => [...new Set(writes.map((w) => `\`${w.registrar}\``))].slice(0, 3).join(', ');
+
+function why(symbol: string, writes: ProcessStateWrite[], stdio: boolean): string {
+  const what =
+    writes[0]!.kind === 'file'
+      ? `the file at \`${symbol}\` is on this replica's disk, and ${handlersOf(writes)} handler code writes it and reads it back`
+      : `\`${symbol}\` is one value for the whole process, yet ${handlersOf(writes)} handler code writes it with what a session sent`;
+  const scope = stdio
+    ? 'For a stdio server the process is the session: behind `mcp-migrate proxy` each session gets its own child process on each replica, so a session\'s next request can reach a replica whose process never saw these writes. '
+    : 'Every session of this process reads whichever session wrote last, and behind a round-robin load balancer each replica also holds its own copy, so a session reads a value another session (or nothing) wrote. ';
+  return `${what}. ${scope}`;
+}
+
+function advice(fix: Fix, file: boolean): string {
+  if (fix === 'proxy') {
+    return 'It is only written while handling `initialize`, `logging/setLevel` or `resources/subscribe`, which `mcp-migrate proxy` replays on every replica, so the proxy rebuilds it.';
   }
-  return false;
-}
-
-/** `x = x + 1`, counters and accumulators: process metrics, not connection state. */
-function isCounterUpdate(assign: ts.BinaryExpression, name: string): boolean {
-  const right = skipOuter(assign.right);
-  return ts.isBinaryExpression(right) && (right.left.getText() === name || right.right.getText() === name) &&
-    [ts.SyntaxKind.PlusToken, ts.SyntaxKind.MinusToken].includes(right.operatorToken.kind);
-}
-
-const CLIENT_APIS = /\b(getClientCapabilities|getClientVersion|clientInfo|sessionId)\b|mcp-session-id/i;
-const TRANSPORT_NEW = /^new\s+\w*Transport\b/;
-
-/**
- * Does the assigned value come from the request or the client (a handler parameter, a local derived
- * from one, the client's capabilities or info, a session id, a transport)? Values fetched from elsewhere
- * (an upstream API, a clock) are process-wide caches, not connection state.
- */
-function dependsOnRequest(ctx: { flow: { symbolAt(n: ts.Node): ts.Symbol | undefined } }, value: ts.Expression, handler: ts.Node, depth = 0): boolean {
-  if (depth > 3) return false;
-  const text = value.getText();
-  if (CLIENT_APIS.test(text) || TRANSPORT_NEW.test(skipOuter(value).getText())) return true;
-  let found = false;
-  const visit = (n: ts.Node): void => {
-    if (found) return;
-    if (ts.isIdentifier(n) && !(ts.isPropertyAccessExpression(n.parent) && n.parent.name === n)) {
-      const decl = ctx.flow.symbolAt(n)?.valueDeclaration;
-      if (decl && isInside(decl, handler)) {
-        let param: ts.Node | undefined = decl;
-        while (param && ts.isBindingElement(param)) param = param.parent.parent;
-        if (param && ts.isParameter(param)) found = true;
-        else if (ts.isVariableDeclaration(decl) && decl.initializer && dependsOnRequest(ctx, decl.initializer, handler, depth + 1)) found = true;
-      }
-    }
-    ts.forEachChild(n, visit);
-  };
-  visit(value);
-  return found;
+  return file
+    ? 'No handshake replay rebuilds it: keep it in a shared store (or on storage every replica mounts), or run `mcp-migrate proxy --affinity owner` so the replica that created the session keeps serving it.'
+    : 'No handshake replay rebuilds it: key it by session id in a shared store (`mcp-migrate/runtime` session maps), pass it in tool arguments, or run `mcp-migrate proxy --affinity owner`; the codemods cannot decide which, so this needs a manual change.';
 }
 
 /**
- * Finds module-level, static or singleton mutable state written inside request, tool, resource or
- * prompt handlers: one value shared by every session of the process, overwritten by whichever
- * session ran last ("the first session wins").
+ * Finds module-level, static or singleton state that request, tool, resource, prompt or notification
+ * handlers write with what a session sent (see `src/analyzer/process-state.ts` for the data flow): one
+ * value shared by every session of the process, or, for a stdio server, the session's own state that
+ * lives and dies with its process.
  */
 export default createRule({
   meta: {
@@ -65,77 +51,34 @@ export default createRule({
     fix: 'manual',
   },
   create: (ctx) => {
-    const report = (declNode: ts.Node, symbolName: string, registrar: string): void =>
-      ctx.report({
-        node: declNode,
-        symbol: symbolName,
-        message:
-          `\`${symbolName}\` is one value for the whole process, yet it is written inside a \`${registrar}\` handler, so it silently acts as connection state: every session overwrites the others' value and reads whichever session wrote last. ` +
-          'Behind a round-robin load balancer each replica also holds its own copy, so a session reads a value another session (or nothing) wrote. ' +
-          'Key it by session id in a shared store (`mcp-migrate/runtime` session maps), pass it explicitly in tool arguments, or derive it from the request; the codemods cannot decide which, so this needs a manual change.',
-      });
-    /** Writes outside any handler, in a named helper that a handler may call (decided in `end`). */
-    const deferred: Array<{ assign: ts.BinaryExpression; declNode: ts.Node; symbolName: string; helper: FunctionLike }> = [];
-    /** Calls made inside handlers, by callee name. */
-    const handlerCalls = new Map<string, Array<{ call: ts.CallExpression; registrar: string }>>();
-    const skip = (assign: ts.BinaryExpression, symbolName: string): boolean => {
-      const target = skipOuter(assign.left);
-      const plain = symbolName.split('.').pop()!;
-      return isLazyInit(assign, ts.isIdentifier(target) ? plain : target.getText()) || isCounterUpdate(assign, target.getText());
-    };
+    const index = new ProcessStateIndex(ctx.flow, ctx.isAnalyzed);
+    const visit = (node: ts.Node): void => index.visit(node);
+    const visitors: Record<number, (node: ts.Node) => void> = {};
+    for (const kind of VISITED) visitors[kind] = visit;
     return {
-      [ts.SyntaxKind.CallExpression](node: ts.Node) {
-        const call = node as ts.CallExpression;
-        const name = calleeName(call);
-        if (!name) return;
-        const handler = enclosingHandler(call);
-        if (!handler) return;
-        const list = handlerCalls.get(name) ?? [];
-        list.push({ call, registrar: handler.registrar });
-        handlerCalls.set(name, list);
-      },
-      [ts.SyntaxKind.BinaryExpression](node: ts.Node) {
-        const assign = node as ts.BinaryExpression;
-        if (assign.operatorToken.kind !== ts.SyntaxKind.EqualsToken) return;
-        const target = skipOuter(assign.left);
-        let declNode: ts.Node | undefined;
-        let symbolName: string | undefined;
-        if (ts.isIdentifier(target)) {
-          const decl = ctx.flow.symbolAt(target)?.valueDeclaration;
-          if (!decl || !ts.isVariableDeclaration(decl) || !isModuleLevel(decl)) return;
-          declNode = decl.name;
-          symbolName = target.text;
-        } else if (ts.isPropertyAccessExpression(target)) {
-          const decl = ctx.flow.symbolAt(target.name)?.valueDeclaration;
-          const owner = skipOuter(target.expression);
-          if (decl && ts.isPropertyDeclaration(decl) && decl.modifiers?.some((m) => m.kind === ts.SyntaxKind.StaticKeyword)) {
-            declNode = decl.name;
-            symbolName = `${decl.parent && ts.isClassLike(decl.parent) && decl.parent.name ? decl.parent.name.text + '.' : ''}${target.name.text}`;
-          } else if (ts.isIdentifier(owner)) {
-            const ownerDecl = ctx.flow.symbolAt(owner)?.valueDeclaration;
-            if (ownerDecl && ts.isVariableDeclaration(ownerDecl) && isModuleLevel(ownerDecl) && ownerDecl.initializer && ts.isObjectLiteralExpression(skipOuter(ownerDecl.initializer))) {
-              declNode = ownerDecl.name;
-              symbolName = `${owner.text}.${target.name.text}`;
-            }
-          }
-        }
-        if (!declNode || !symbolName) return;
-        const handler = enclosingHandler(assign);
-        if (!handler) {
-          const helper = enclosingFunction(assign);
-          if (helper) deferred.push({ assign, declNode, symbolName, helper });
-          return;
-        }
-        if (skip(assign, symbolName) || !dependsOnRequest(ctx, assign.right, handler.fn)) return;
-        report(declNode, symbolName, handler.registrar);
-      },
+      ...visitors,
       end() {
-        // One level: a module variable written by a helper that a handler calls with request data.
-        for (const { assign, declNode, symbolName, helper } of deferred) {
-          const name = functionName(helper);
-          const site = name && handlerCalls.get(name)?.find(({ call }) => ctx.flow.callees(call).includes(helper));
-          if (!site || skip(assign, symbolName) || !dependsOnRequest(ctx, assign.right, helper)) continue;
-          report(declNode, symbolName, site.registrar);
+        const stdio = index.stdioOnly;
+        // Containers keyed by session id are reported by the registry and keyed-state rules.
+        const sessionKeyed = new Set(ctx.containers().map((c) => c.node));
+        const groups = new Map<ts.Node, { symbol: string; writes: ProcessStateWrite[] }>();
+        const add = (node: ts.Node, symbol: string, w: ProcessStateWrite): void => {
+          const g = groups.get(node) ?? { symbol, writes: [] };
+          g.writes.push(w);
+          groups.set(node, g);
+        };
+        for (const w of index.writes()) {
+          if (sessionKeyed.has(w.holder.node) || (w.field && sessionKeyed.has(w.field.node))) continue;
+          if (w.kind === 'file') {
+            add(w.node, (w.field ?? w.holder).name, w);
+            continue;
+          }
+          add(w.holder.node, w.holder.name, w);
+          if (w.field) add(w.field.node, w.field.name, w);
+        }
+        for (const [node, { symbol, writes }] of groups) {
+          const fix: Fix = stdio && writes.every((w) => w.replayed) ? 'proxy' : 'manual';
+          ctx.report({ node, symbol, fix, message: why(symbol, writes, stdio) + advice(fix, writes[0]!.kind === 'file') });
         }
       },
     };

@@ -1,0 +1,574 @@
+/**
+ * Process state written by requests: values reachable from module scope or from a singleton that the
+ * code of a registered handler writes.
+ *
+ * Roots (the *holders*) are module-level variables, static class fields, and the objects they hold:
+ * a module-level instance, a `static instance` returned by `getInstance()`, an object passed down to
+ * handlers through parameters. Writes are assignments, mutations of built-in collections (Array, Map,
+ * Set, WeakMap, WeakSet, by declared or inferred type), and calls of the holder's own methods that
+ * write its fields (`thinkingServer.processThought(args)` pushing to `this.thoughtHistory`). Only code
+ * reachable from a registered handler counts (SDK v1/v2 `registerTool`/`tool`/`registerResource`/
+ * `registerPrompt`/`setRequestHandler`/`setNotificationHandler`, `on*` hooks, HTTP routes), followed
+ * through calls into functions and methods of the analyzed program, across files.
+ *
+ * A write is process state only when what it writes comes from the session: a handler's parameters
+ * (the request, the tool arguments, `extra`), values derived from them, results of the SDK's calls to
+ * the client (`listRoots()`, `getClientCapabilities()`), an object built by the request
+ * (`this` in a constructor a handler runs), or the held value itself (a toggle `x = !x`). Not process
+ * state: resets to `undefined`/`null`, numbers (counters, metrics, timestamps), lazily created or
+ * refreshed shared values built from process-level inputs (`if (!pool) pool = new Pool(env)`,
+ * a token or rates fetched from a fixed URL), memoizing caches (a read of the same key whose value
+ * is returned precedes the write), and external stores (their methods are not the program's).
+ *
+ * One more kind of state outlives the request without living in memory: a file at a path the server
+ * fixes (a module constant, a singleton's field) that handler code writes (`fs.writeFile`,
+ * `fs.rename`, …) and also reads back. It is on this replica's disk only.
+ */
+import { ts } from 'ts-morph';
+import { handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
+import { calleeName, enclosingFunction, isFunctionLike, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
+
+/** Where process state is held: a module-level variable or a static field (its declaration's name node). */
+export interface Holder {
+  node: ts.Node;
+  name: string;
+}
+
+export interface ProcessStateWrite {
+  holder: Holder;
+  /** The field of the held object written by one of its methods (a class property's name node), if any. */
+  field?: Holder;
+  /** The write (assignment, mutating call, file write). */
+  node: ts.Node;
+  /** `file`: a write to a file on this replica's disk at a path the holder fixes. */
+  kind: 'memory' | 'file';
+  /** The registration whose handler reaches the write. */
+  registrar: string;
+  /** True when the reaching handler is re-run by handshake replay (`initialize`, `logging/setLevel`, `resources/subscribe`). */
+  replayed: boolean;
+}
+
+interface Context {
+  fn: FunctionLike;
+  /** What `this` is in `fn` when it was reached through a call on a holder (`holder.method()`). */
+  thisHolder?: Holder;
+  registrar: string;
+  replayed: boolean;
+}
+
+interface Target {
+  holder: Holder;
+  field?: Holder;
+}
+
+/** A place handler code writes (or, for files, reads) through a holder; judged once reachability is known. */
+interface Candidate {
+  kind: 'assign' | 'mutate' | 'file-write' | 'file-read';
+  target: Target;
+  node: ts.Node;
+  ctx: Context;
+}
+
+const COLLECTION_TYPES = new Set(['Array', 'Map', 'Set', 'WeakMap', 'WeakSet']);
+const ADDERS = new Set(['push', 'unshift', 'set', 'add', 'splice', 'fill', 'copyWithin']);
+/** Node's file-system writes and reads (`fs`, `fs/promises`, `node:` prefixed), by method. */
+const FS_WRITES = new Set(['writeFile', 'writeFileSync', 'appendFile', 'appendFileSync', 'rename', 'renameSync', 'copyFile', 'copyFileSync', 'createWriteStream']);
+const FS_READS = new Set(['readFile', 'readFileSync', 'createReadStream']);
+const FS_MODULE = /^(node:)?fs(\/promises)?$/;
+const MCP_PACKAGE = /[\\/]node_modules[\\/]@modelcontextprotocol[\\/]/;
+const MAX_DEPTH = 6;
+
+/**
+ * Collects handlers and call sites during the engine's walk ({@link visit}), then computes the process
+ * state that requests write ({@link writes}).
+ */
+export class ProcessStateIndex {
+  private readonly handlers: FunctionLike[] = [];
+  private readonly callsByName = new Map<string, ts.CallExpression[]>();
+  private readonly transports = { stdio: false, http: false };
+  private readonly reached = new Map<FunctionLike, Set<string>>();
+  private readonly requestMemo = new Map<ts.Node, boolean>();
+  private readonly propertyValues = new Map<ts.Symbol, ts.Expression[]>();
+  #writes: ProcessStateWrite[] | undefined;
+
+  constructor(
+    private readonly flow: SessionFlow,
+    private readonly isProgramFile: (sf: ts.SourceFile) => boolean,
+  ) {}
+
+  /** Called for every node of every analyzed file. */
+  visit(node: ts.Node): void {
+    if (ts.isBinaryExpression(node)) {
+      // `Recorder.instance = new Recorder()`: values assigned to properties, for untyped JavaScript holders.
+      const left = skipOuter(node.left);
+      if (node.operatorToken.kind === ts.SyntaxKind.EqualsToken && ts.isPropertyAccessExpression(left) && ts.isNewExpression(skipOuter(node.right))) {
+        const symbol = this.flow.symbolAt(left.name);
+        if (symbol) this.propertyValues.set(symbol, [...(this.propertyValues.get(symbol) ?? []), node.right]);
+      }
+      return;
+    }
+    if (isFunctionLike(node) && node.body && handlerRegistration(node)) this.handlers.push(node);
+    else if (ts.isCallExpression(node)) {
+      const name = calleeName(node);
+      if (name) {
+        const list = this.callsByName.get(name);
+        if (list) list.push(node);
+        else this.callsByName.set(name, [node]);
+        if (name === 'serveStdio') this.transports.stdio = true;
+      }
+    } else if (ts.isNewExpression(node)) {
+      const cls = this.flow.constructedClassName(node) ?? '';
+      if (/^Stdio\w*Transport$/.test(cls)) this.transports.stdio = true;
+      else if (/(StreamableHTTP|SSE)\w*Transport$/.test(cls)) this.transports.http = true;
+    }
+  }
+
+  /** True when the server speaks MCP over stdio only: the process is the session. */
+  get stdioOnly(): boolean {
+    return this.transports.stdio && !this.transports.http;
+  }
+
+  /** Every process-state write reachable from a handler; computed once. */
+  writes(): ProcessStateWrite[] {
+    if (this.#writes) return this.#writes;
+    const out: ProcessStateWrite[] = [];
+    const queue: Context[] = [];
+    const enqueue = (ctx: Context): void => {
+      if (!ctx.fn.body || !this.isProgramFile(ctx.fn.getSourceFile())) return;
+      const key = `${ctx.thisHolder ? ctx.thisHolder.node.pos + ctx.thisHolder.node.getSourceFile().fileName : ''}|${ctx.replayed}`;
+      const seen = this.reached.get(ctx.fn) ?? new Set<string>();
+      if (seen.has(key)) return;
+      seen.add(key);
+      this.reached.set(ctx.fn, seen);
+      queue.push(ctx);
+    };
+    for (const fn of this.handlers) {
+      const reg = handlerRegistration(fn)!;
+      enqueue({ fn, registrar: reg.registrar, replayed: isReplayedHandler(reg) });
+    }
+    // First every function handlers reach, then what they write: whether a value is request data
+    // depends on which callers were reached.
+    const candidates: Candidate[] = [];
+    while (queue.length > 0) this.walk(queue.shift()!, enqueue, candidates);
+    const fileReads = candidates.filter((c) => c.kind === 'file-read');
+    for (const c of candidates) {
+      const w = (kind: ProcessStateWrite['kind']): number =>
+        out.push({ holder: c.target.holder, field: c.target.field, node: c.node, kind, registrar: c.ctx.registrar, replayed: c.ctx.replayed });
+      if (c.kind === 'assign' && this.assignmentIsState(c.node as ts.BinaryExpression, c.ctx)) w('memory');
+      else if (c.kind === 'mutate' && this.mutationIsState(c.node as ts.CallExpression, c.ctx)) w('memory');
+      else if (c.kind === 'file-write' && fileReads.some((r) => sameTarget(r.target, c.target))) w('file');
+    }
+    this.#writes = out;
+    return out;
+  }
+
+  // ---------------------------------------------------------------- walking handler code
+
+  private walk(ctx: Context, enqueue: (ctx: Context) => void, out: Candidate[]): void {
+    const visit = (n: ts.Node): void => {
+      // A handler registered inside another handler is reached on its own, with its own registration.
+      if (n !== ctx.fn && isFunctionLike(n) && handlerRegistration(n)) return;
+      if (ts.isBinaryExpression(n) && isAssignment(n.operatorToken.kind)) {
+        const target = this.targetOf(n.left, ctx, 0);
+        if (target) out.push({ kind: 'assign', target, node: n, ctx });
+      } else if (ts.isCallExpression(n)) {
+        this.visitCall(n, ctx, enqueue, out);
+      } else if (ts.isNewExpression(n)) {
+        for (const fn of this.flow.callees(n)) enqueue({ fn, registrar: ctx.registrar, replayed: ctx.replayed });
+      }
+      ts.forEachChild(n, visit);
+    };
+    if (ctx.fn.body) ts.forEachChild(ctx.fn.body, visit);
+  }
+
+  private visitCall(call: ts.CallExpression, ctx: Context, enqueue: (ctx: Context) => void, out: Candidate[]): void {
+    const callee = skipOuter(call.expression);
+    if (ts.isPropertyAccessExpression(callee)) {
+      const method = callee.name.text;
+      if (this.isFsCall(callee)) {
+        for (const arg of call.arguments) {
+          const target = this.targetOf(arg, ctx, 0);
+          if (target) out.push({ kind: FS_WRITES.has(method) ? 'file-write' : 'file-read', target, node: call, ctx });
+        }
+        return;
+      }
+      const receiver = this.targetOf(callee.expression, ctx, 0);
+      if (receiver && ADDERS.has(method) && this.isCollection(callee.expression)) {
+        out.push({ kind: 'mutate', target: receiver, node: call, ctx });
+        return;
+      }
+      let callees = this.flow.callees(call);
+      if (callees.length === 0 && receiver && !receiver.field) callees = this.methodsOfHeldValue(receiver.holder, method);
+      // A holder used as a memoizing cache (`c.get(k)` returned before `c.set(k, v)`) holds nothing of the session.
+      const held = receiver && !this.isMemoized(call) ? receiver.holder : undefined;
+      for (const fn of callees) {
+        const thisHolder = held ?? (skipOuter(callee.expression).kind === ts.SyntaxKind.ThisKeyword ? ctx.thisHolder : undefined);
+        enqueue({ fn, thisHolder, registrar: ctx.registrar, replayed: ctx.replayed });
+      }
+      return;
+    }
+    for (const fn of this.flow.callees(call)) enqueue({ fn, registrar: ctx.registrar, replayed: ctx.replayed });
+  }
+
+  /** `fs.writeFile(…)`, `promises.rename(…)`: a method of an object imported or required from Node's `fs`. */
+  private isFsCall(callee: ts.PropertyAccessExpression): boolean {
+    if (!FS_WRITES.has(callee.name.text) && !FS_READS.has(callee.name.text)) return false;
+    let root: ts.Expression = skipOuter(callee.expression);
+    while (ts.isPropertyAccessExpression(root)) root = skipOuter(root.expression);
+    if (!ts.isIdentifier(root)) return false;
+    const symbol = this.flow.checker.getSymbolAtLocation(root);
+    for (const decl of symbol?.declarations ?? []) {
+      let n: ts.Node | undefined = decl;
+      while (n && !ts.isImportDeclaration(n) && !ts.isVariableDeclaration(n)) n = n.parent;
+      if (n && ts.isImportDeclaration(n) && ts.isStringLiteral(n.moduleSpecifier)) return FS_MODULE.test(n.moduleSpecifier.text);
+      if (n && ts.isVariableDeclaration(n) && n.initializer) {
+        const init = skipOuter(n.initializer);
+        const req = ts.isPropertyAccessExpression(init) ? skipOuter(init.expression) : init;
+        if (ts.isCallExpression(req) && calleeName(req) === 'require' && req.arguments[0] && ts.isStringLiteralLike(req.arguments[0])) {
+          return FS_MODULE.test(req.arguments[0].text);
+        }
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Methods named `method` of the classes a holder is assigned (`let manager; … manager = new Manager()`),
+   * for JavaScript whose variables have no declared type.
+   */
+  private methodsOfHeldValue(holder: Holder, method: string): FunctionLike[] {
+    const symbol = this.flow.symbolAt(holder.node);
+    const decl = symbol?.valueDeclaration;
+    const values = [...(symbol ? [...(this.flow.assignments.get(symbol) ?? []), ...(this.propertyValues.get(symbol) ?? [])] : [])];
+    if (decl && (ts.isVariableDeclaration(decl) || ts.isPropertyDeclaration(decl)) && decl.initializer) values.push(decl.initializer);
+    const out: FunctionLike[] = [];
+    for (const v of values) {
+      const e = skipOuter(v);
+      if (!ts.isNewExpression(e)) continue;
+      const cls = this.flow.symbolAt(ts.isPropertyAccessExpression(e.expression) ? e.expression.name : e.expression)?.declarations?.find(ts.isClassLike);
+      const m = cls?.members.find((x): x is ts.MethodDeclaration => ts.isMethodDeclaration(x) && x.name.getText() === method);
+      if (m) out.push(m);
+    }
+    return out;
+  }
+
+  /** A built-in collection by type; an untyped value (plain JavaScript) counts, since the mutator's name is all there is. */
+  private isCollection(expr: ts.Expression): boolean {
+    try {
+      const type = this.flow.checker.getTypeAtLocation(expr);
+      if (type.flags & ts.TypeFlags.Any) return true;
+      const parts = type.isUnion() ? type.types : [type];
+      return parts.some((t) => COLLECTION_TYPES.has(t.getSymbol()?.getName() ?? '') || this.flow.checker.isArrayType(t));
+    } catch {
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- holders
+
+  /** The process-scoped holder an expression reads or writes through, if any. */
+  targetOf(expr: ts.Expression, ctx: Context, depth: number): Target | undefined {
+    if (depth > MAX_DEPTH) return undefined;
+    const e = skipOuter(expr);
+    if (e.kind === ts.SyntaxKind.ThisKeyword) return ctx.thisHolder ? { holder: ctx.thisHolder } : undefined;
+    if (ts.isIdentifier(e)) return this.identifierTarget(e, ctx, depth);
+    if (ts.isPropertyAccessExpression(e)) {
+      const decl = this.flow.symbolAt(e.name)?.valueDeclaration;
+      if (decl && ts.isPropertyDeclaration(decl) && hasStatic(decl)) return { holder: { node: decl.name, name: qualifiedName(decl) } };
+      if (decl && ts.isGetAccessorDeclaration(decl) && hasStatic(decl)) return this.returnedTarget(decl, ctx, depth);
+      const inner = this.targetOf(e.expression, ctx, depth + 1);
+      if (!inner) return undefined;
+      if (!inner.field && skipOuter(e.expression).kind === ts.SyntaxKind.ThisKeyword && decl && isFieldDeclaration(decl)) {
+        return { holder: inner.holder, field: { node: (decl as ts.NamedDeclaration).name!, name: qualifiedName(decl) } };
+      }
+      return inner;
+    }
+    if (ts.isElementAccessExpression(e)) return this.targetOf(e.expression, ctx, depth + 1);
+    if (ts.isCallExpression(e) && e.arguments.length === 0) {
+      for (const fn of this.flow.callees(e)) {
+        if (!this.isProgramFile(fn.getSourceFile())) continue;
+        const t = this.returnedTarget(fn, ctx, depth);
+        if (t) return t;
+      }
+    }
+    return undefined;
+  }
+
+  private returnedTarget(fn: FunctionLike, ctx: Context, depth: number): Target | undefined {
+    for (const r of returnedExpressions(fn)) {
+      const t = this.targetOf(r, { ...ctx, fn, thisHolder: undefined }, depth + 1);
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  private identifierTarget(id: ts.Identifier, ctx: Context, depth: number): Target | undefined {
+    const decl = this.flow.symbolAt(id)?.valueDeclaration;
+    if (!decl) return undefined;
+    if (ts.isVariableDeclaration(decl)) {
+      if (isModuleLevel(decl) && ts.isIdentifier(decl.name)) return { holder: { node: decl.name, name: decl.name.text } };
+      // A local alias of a holder (`const recorder = Recorder.getInstance()`).
+      if (decl.initializer && ts.isIdentifier(decl.name) && !isModuleLevel(decl)) return this.targetOf(decl.initializer, ctx, depth + 1);
+      return undefined;
+    }
+    if (ts.isParameter(decl) && ts.isIdentifier(decl.name)) {
+      // A holder passed down: `registerTools(server, herokuRepl)` → `herokuRepl.run(…)` in the callee.
+      const fn = decl.parent;
+      if (!isFunctionLike(fn) || handlerRegistration(fn)) return undefined;
+      const index = fn.parameters.indexOf(decl);
+      for (const site of this.callSites(fn)) {
+        const arg = site.arguments[index];
+        const caller = enclosingFunction(site);
+        const t = arg && this.targetOf(arg, { ...ctx, fn: caller ?? ctx.fn, thisHolder: undefined }, depth + 1);
+        if (t) return t;
+      }
+    }
+    return undefined;
+  }
+
+  /** Calls of `fn` in the program, found by name and confirmed by resolution. */
+  private callSites(fn: FunctionLike): ts.CallExpression[] {
+    const name = fn.name && ts.isIdentifier(fn.name) ? fn.name.text : fn.parent && ts.isVariableDeclaration(fn.parent) && ts.isIdentifier(fn.parent.name) ? fn.parent.name.text : undefined;
+    if (!name) return [];
+    return (this.callsByName.get(name) ?? []).filter((c) => this.calleesOf(c).includes(fn));
+  }
+
+  /** The checker's callees, or for an untyped holder (plain JavaScript) the methods of the classes it is assigned. */
+  private calleesOf(call: ts.CallExpression): FunctionLike[] {
+    const callees = this.flow.callees(call);
+    const callee = skipOuter(call.expression);
+    if (callees.length > 0 || !ts.isPropertyAccessExpression(callee)) return callees;
+    const receiver = this.targetOf(callee.expression, { fn: enclosingFunction(call)!, registrar: '', replayed: false }, 0);
+    return receiver && !receiver.field ? this.methodsOfHeldValue(receiver.holder, callee.name.text) : [];
+  }
+
+  // ---------------------------------------------------------------- what a write writes
+
+  private assignmentIsState(assign: ts.BinaryExpression, ctx: Context): boolean {
+    const op = assign.operatorToken.kind;
+    const value = skipOuter(assign.right);
+    if (isNullish(value) || isLiteral(value)) return false;
+    if (this.isNumber(assign.left) || this.isNumber(value) || isArithmetic(value)) return false; // counters, metrics, timestamps
+    if (this.isRequestData(value, ctx, 0)) return true;
+    // `state[args.key] = …`: an entry the session chose.
+    const left = skipOuter(assign.left);
+    if (ts.isElementAccessExpression(left) && this.isRequestData(left.argumentExpression, ctx, 0)) return true;
+    // The held value derived from itself: a toggle or an accumulation (`x = !x`, `x = [...x, y]`).
+    if (op === ts.SyntaxKind.EqualsToken && mentions(value, assign.left)) return true;
+    return false;
+  }
+
+  private mutationIsState(call: ts.CallExpression, ctx: Context): boolean {
+    if (this.isMemoized(call)) return false;
+    return call.arguments.some((a) => !this.isNumber(a) && !isArithmetic(skipOuter(a)) && this.isRequestData(a, ctx, 0));
+  }
+
+  private isNumber(expr: ts.Expression): boolean {
+    try {
+      const type = this.flow.checker.getTypeAtLocation(expr);
+      return (type.flags & ts.TypeFlags.NumberLike) !== 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A memoizing cache: before `c.set(k, v)` the same function reads `c.get(k)` / `c[k]` / `c.has(k)` and
+   * returns what it read, or stores back the variable it read into.
+   */
+  private isMemoized(write: ts.CallExpression): boolean {
+    const callee = skipOuter(write.expression) as ts.PropertyAccessExpression;
+    const key = write.arguments[0];
+    const fn = enclosingFunction(write);
+    if (!key || !fn?.body || write.arguments.length < 2) return false;
+    const receiverText = callee.expression.getText();
+    const keyText = skipOuter(key).getText();
+    const readVars = new Set<ts.Symbol>();
+    let returnsRead = false;
+    const isRead = (n: ts.Node): boolean =>
+      ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.expression.getText() === receiverText &&
+      ['get', 'has', 'peek'].includes(n.expression.name.text) && !!n.arguments[0] && skipOuter(n.arguments[0]).getText() === keyText;
+    const visit = (n: ts.Node): void => {
+      if (n.pos >= write.pos) return;
+      if (ts.isVariableDeclaration(n) && n.initializer && ts.isIdentifier(n.name) && containsNode(n.initializer, isRead)) {
+        const s = this.flow.symbolAt(n.name);
+        if (s) readVars.add(s);
+      }
+      if (ts.isReturnStatement(n) && n.expression && (containsNode(n.expression, isRead) || containsNode(n.expression, (x) => ts.isIdentifier(x) && readVars.has(this.flow.symbolAt(x)!)))) returnsRead = true;
+      ts.forEachChild(n, visit);
+    };
+    visit(fn.body);
+    if (returnsRead) return true;
+    const value = write.arguments[1];
+    return !!value && ts.isIdentifier(skipOuter(value)) && readVars.has(this.flow.symbolAt(skipOuter(value))!);
+  }
+
+  /**
+   * Does `expr`, evaluated in `ctx.fn`, carry data of the session: a handler's parameters, values
+   * derived from them (through locals, calls, the parameters of called functions), what the SDK returns
+   * about the client, or an object a handler constructs?
+   */
+  isRequestData(expr: ts.Node, ctx: Context, depth: number): boolean {
+    if (depth > MAX_DEPTH) return false;
+    const memo = this.requestMemo.get(expr);
+    if (memo !== undefined) return memo;
+    this.requestMemo.set(expr, false); // cycle guard
+    const result = this.computeRequestData(expr, ctx, depth);
+    this.requestMemo.set(expr, result);
+    return result;
+  }
+
+  private computeRequestData(expr: ts.Node, ctx: Context, depth: number): boolean {
+    let found = false;
+    const visit = (n: ts.Node): void => {
+      if (found) return;
+      if (isFunctionLike(n) || ts.isClassLike(n)) return; // callbacks: their call's receiver and arguments decide
+      if (n.kind === ts.SyntaxKind.ThisKeyword) {
+        const fn = enclosingFunction(n);
+        if (fn && ts.isConstructorDeclaration(fn) && this.reached.has(fn)) found = true;
+        return;
+      }
+      if (ts.isIdentifier(n)) {
+        if ((ts.isPropertyAccessExpression(n.parent) || ts.isPropertyAssignment(n.parent)) && n.parent.name === n) return;
+        if (this.identifierIsRequestData(n, ctx, depth)) found = true;
+        return;
+      }
+      if (ts.isCallExpression(n) && this.isClientApiCall(n)) {
+        found = true;
+        return;
+      }
+      if (ts.isCallExpression(n) && depth < MAX_DEPTH) {
+        for (const fn of this.flow.callees(n)) {
+          if (!fn.body || !this.isProgramFile(fn.getSourceFile())) continue;
+          if (returnedExpressions(fn).some((r) => this.isRequestData(r, { ...ctx, fn }, depth + 1))) {
+            found = true;
+            return;
+          }
+        }
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(expr);
+    return found;
+  }
+
+  private identifierIsRequestData(id: ts.Identifier, ctx: Context, depth: number): boolean {
+    const symbol = ts.isShorthandPropertyAssignment(id.parent) && id.parent.name === id ? this.flow.checker.getShorthandAssignmentValueSymbol(id.parent) : this.flow.symbolAt(id);
+    let decl: ts.Node | undefined = symbol?.valueDeclaration;
+    if (!decl) return false;
+    while (ts.isBindingElement(decl) && decl.parent?.parent) decl = decl.parent.parent;
+    if (ts.isParameter(decl)) {
+      const fn = decl.parent;
+      if (!isFunctionLike(fn)) return false;
+      if (handlerRegistration(fn)) return true;
+      // A callback's parameter carries what its call works on (`args.items.map(i => …)`).
+      if ((ts.isArrowFunction(fn) || ts.isFunctionExpression(fn)) && ts.isCallExpression(fn.parent)) {
+        const call = fn.parent;
+        const recv = skipOuter(call.expression);
+        if (ts.isPropertyAccessExpression(recv) && this.isRequestData(recv.expression, ctx, depth + 1)) return true;
+        return call.arguments.some((a) => a !== fn && this.isRequestData(a, ctx, depth + 1));
+      }
+      const index = fn.parameters.indexOf(decl as ts.ParameterDeclaration);
+      return this.callSites(fn).some((site) => {
+        const arg = site.arguments[index];
+        const caller = enclosingFunction(site);
+        return !!arg && !!caller && this.reached.has(caller) && this.isRequestData(arg, { ...ctx, fn: caller }, depth + 1);
+      });
+    }
+    if (ts.isVariableDeclaration(decl) && !isModuleLevel(decl)) {
+      if (decl.initializer && this.isRequestData(decl.initializer, ctx, depth + 1)) return true;
+      return (symbol && this.flow.assignments.get(symbol)?.some((v) => v !== (decl as ts.VariableDeclaration).initializer && this.isRequestData(v, ctx, depth + 1))) ?? false;
+    }
+    return false;
+  }
+
+  /**
+   * A call into the MCP SDK from handler code returns what the client said or holds (roots, capabilities,
+   * client info, sampling results, registered handles): a method declared in an `@modelcontextprotocol`
+   * package, or, when its declarations are not installed, a method of an object built from a class
+   * imported from one (`server.server.listRoots()` with `server = new McpServer(…)`).
+   */
+  private isClientApiCall(call: ts.CallExpression): boolean {
+    const callee = skipOuter(call.expression);
+    if (!ts.isPropertyAccessExpression(callee)) return false;
+    const decl = this.flow.symbolAt(callee.name)?.declarations?.[0];
+    if (decl) return MCP_PACKAGE.test(decl.getSourceFile().fileName) && ts.isMethodDeclaration(decl);
+    let root: ts.Expression = skipOuter(callee.expression);
+    while (ts.isPropertyAccessExpression(root)) root = skipOuter(root.expression);
+    return ts.isIdentifier(root) && this.isSdkObject(root, 0);
+  }
+
+  private isSdkObject(id: ts.Identifier, depth: number): boolean {
+    if (depth > 3) return false;
+    const symbol = this.flow.checker.getSymbolAtLocation(id);
+    for (const decl of symbol?.declarations ?? []) {
+      if (ts.isImportSpecifier(decl) || ts.isImportClause(decl) || ts.isNamespaceImport(decl)) {
+        let imp: ts.Node = decl;
+        while (!ts.isImportDeclaration(imp)) imp = imp.parent;
+        return ts.isStringLiteral(imp.moduleSpecifier) && imp.moduleSpecifier.text.startsWith('@modelcontextprotocol/');
+      }
+      if (ts.isVariableDeclaration(decl) && decl.initializer) {
+        const init = skipOuter(decl.initializer);
+        const made = ts.isNewExpression(init) ? skipOuter(init.expression) : undefined;
+        if (made && ts.isIdentifier(made)) return this.isSdkObject(made, depth + 1);
+      }
+      if (ts.isParameter(decl) && decl.type && ts.isTypeReferenceNode(decl.type) && ts.isIdentifier(decl.type.typeName)) {
+        return this.isSdkObject(decl.type.typeName, depth + 1);
+      }
+    }
+    return false;
+  }
+}
+
+function isAssignment(kind: ts.SyntaxKind): boolean {
+  return kind >= ts.SyntaxKind.FirstAssignment && kind <= ts.SyntaxKind.LastAssignment;
+}
+
+function hasStatic(decl: ts.Node): boolean {
+  return ts.canHaveModifiers(decl) && !!ts.getModifiers(decl)?.some((m) => m.kind === ts.SyntaxKind.StaticKeyword);
+}
+
+function isFieldDeclaration(decl: ts.Node): boolean {
+  return ts.isPropertyDeclaration(decl) || (ts.isParameter(decl) && ts.isParameterPropertyDeclaration(decl, decl.parent)) ||
+    (ts.isBinaryExpression(decl) && ts.isPropertyAccessExpression(decl.left));
+}
+
+function qualifiedName(decl: ts.Node): string {
+  const named = ts.isBinaryExpression(decl) ? (decl.left as ts.PropertyAccessExpression).name : (decl as ts.NamedDeclaration).name;
+  const own = named && (ts.isIdentifier(named) || ts.isPrivateIdentifier(named)) ? named.text : named?.getText() ?? '?';
+  let cls: ts.Node | undefined = decl.parent;
+  while (cls && !ts.isClassLike(cls)) cls = cls.parent;
+  return cls && ts.isClassLike(cls) && cls.name ? `${cls.name.text}.${own}` : own;
+}
+
+/** `n + 1`, `(x ?? 0) * 2`: arithmetic with a numeric literal, the shape of a counter. */
+function isArithmetic(e: ts.Expression): boolean {
+  if (!ts.isBinaryExpression(e)) return false;
+  const op = e.operatorToken.kind;
+  const arithmetic = op === ts.SyntaxKind.PlusToken || op === ts.SyntaxKind.MinusToken || op === ts.SyntaxKind.AsteriskToken || op === ts.SyntaxKind.SlashToken;
+  return arithmetic && (ts.isNumericLiteral(skipOuter(e.left)) || ts.isNumericLiteral(skipOuter(e.right)));
+}
+
+function isNullish(e: ts.Expression): boolean {
+  return e.kind === ts.SyntaxKind.NullKeyword || ts.isVoidExpression(e) || (ts.isIdentifier(e) && e.text === 'undefined');
+}
+
+function isLiteral(e: ts.Expression): boolean {
+  return ts.isLiteralExpression(e) || ts.isNoSubstitutionTemplateLiteral(e) || e.kind === ts.SyntaxKind.TrueKeyword || e.kind === ts.SyntaxKind.FalseKeyword ||
+    (ts.isPrefixUnaryExpression(e) && ts.isNumericLiteral(e.operand));
+}
+
+/** Does `value` read the same place `target` names (same text, e.g. `state.on` in `state.on = !state.on`)? */
+function mentions(value: ts.Expression, target: ts.Expression): boolean {
+  const text = skipOuter(target).getText();
+  return containsNode(value, (n) => (ts.isIdentifier(n) || ts.isPropertyAccessExpression(n)) && n.getText() === text);
+}
+
+function containsNode(root: ts.Node, pred: (n: ts.Node) => boolean): boolean {
+  if (pred(root)) return true;
+  return !!ts.forEachChild(root, (c) => (containsNode(c, pred) ? true : undefined));
+}
+
+function sameTarget(a: Target, b: Target): boolean {
+  return a.holder.node === b.holder.node && a.field?.node === b.field?.node;
+}
