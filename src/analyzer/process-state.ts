@@ -83,12 +83,15 @@ const MAX_DEPTH = 6;
  * state that requests write ({@link writes}).
  */
 export class ProcessStateIndex {
-  private readonly handlers: FunctionLike[] = [];
+  private readonly handlers = new Map<FunctionLike, Registration>();
+  /** Calls reached from handlers, by the function they call (also through aliases the checker cannot name). */
+  private readonly sites = new Map<FunctionLike, ts.CallExpression[]>();
   private readonly callsByName = new Map<string, ts.CallExpression[]>();
   private readonly transports = { stdio: false, http: false };
   private readonly reached = new Map<FunctionLike, Set<string>>();
   private readonly requestMemo = new Map<ts.Node, boolean>();
   private readonly propertyValues = new Map<ts.Symbol, ts.Expression[]>();
+  private readonly calleeMemo = new Map<ts.CallExpression, FunctionLike[]>();
   #writes: ProcessStateWrite[] | undefined;
 
   constructor(
@@ -107,7 +110,11 @@ export class ProcessStateIndex {
       }
       return;
     }
-    if (isFunctionLike(node) && node.body && handlerRegistration(node)) this.handlers.push(node);
+    if (isFunctionLike(node) && node.body) {
+      const found = registrationThroughWrappers(node);
+      // Handlers an MCP client registers (for sampling, elicitation, roots) run in the client, not in a server.
+      if (found && !(found.call && this.isClientRegistration(found.call))) this.handlers.set(node, found.reg);
+    }
     else if (ts.isCallExpression(node)) {
       const name = calleeName(node);
       if (name) {
@@ -142,8 +149,7 @@ export class ProcessStateIndex {
       this.reached.set(ctx.fn, seen);
       queue.push(ctx);
     };
-    for (const fn of this.handlers) {
-      const reg = handlerRegistration(fn)!;
+    for (const [fn, reg] of this.handlers) {
       enqueue({ fn, registrar: reg.registrar, replayed: isReplayedHandler(reg) });
     }
     // First every function handlers reach, then what they write: whether a value is request data
@@ -167,7 +173,7 @@ export class ProcessStateIndex {
   private walk(ctx: Context, enqueue: (ctx: Context) => void, out: Candidate[]): void {
     const visit = (n: ts.Node): void => {
       // A handler registered inside another handler is reached on its own, with its own registration.
-      if (n !== ctx.fn && isFunctionLike(n) && handlerRegistration(n)) return;
+      if (n !== ctx.fn && isFunctionLike(n) && this.handlers.has(n)) return;
       if (ts.isBinaryExpression(n) && isAssignment(n.operatorToken.kind)) {
         const target = this.targetOf(n.left, ctx, 0);
         if (target) out.push({ kind: 'assign', target, node: n, ctx });
@@ -178,7 +184,7 @@ export class ProcessStateIndex {
       }
       ts.forEachChild(n, visit);
     };
-    if (ctx.fn.body) ts.forEachChild(ctx.fn.body, visit);
+    if (ctx.fn.body) visit(ctx.fn.body);
   }
 
   private visitCall(call: ts.CallExpression, ctx: Context, enqueue: (ctx: Context) => void, out: Candidate[]): void {
@@ -197,8 +203,8 @@ export class ProcessStateIndex {
         out.push({ kind: 'mutate', target: receiver, node: call, ctx });
         return;
       }
-      let callees = this.flow.callees(call);
-      if (callees.length === 0 && receiver && !receiver.field) callees = this.methodsOfHeldValue(receiver.holder, method);
+      const callees = this.calleesOf(call);
+      this.recordSite(call, callees);
       // A holder used as a memoizing cache (`c.get(k)` returned before `c.set(k, v)`) holds nothing of the session.
       const held = receiver && !this.isMemoized(call) ? receiver.holder : undefined;
       for (const fn of callees) {
@@ -207,7 +213,17 @@ export class ProcessStateIndex {
       }
       return;
     }
-    for (const fn of this.flow.callees(call)) enqueue({ fn, registrar: ctx.registrar, replayed: ctx.replayed });
+    const callees = this.calleesOf(call);
+    this.recordSite(call, callees);
+    for (const fn of callees) enqueue({ fn, registrar: ctx.registrar, replayed: ctx.replayed });
+  }
+
+  private recordSite(call: ts.CallExpression, callees: FunctionLike[]): void {
+    for (const fn of callees) {
+      const list = this.sites.get(fn) ?? [];
+      if (!list.includes(call)) list.push(call);
+      this.sites.set(fn, list);
+    }
   }
 
   /** `fs.writeFile(…)`, `promises.rename(…)`: a method of an object imported or required from Node's `fs`. */
@@ -230,6 +246,27 @@ export class ProcessStateIndex {
       }
     }
     return false;
+  }
+
+  /**
+   * `const run = wrap(handleToolCall); run(name, args)`: a function made by a wrapper (logging, metrics,
+   * error handling) calls the functions it was given, with the arguments it gets.
+   */
+  private wrappedFunctions(id: ts.Identifier): FunctionLike[] {
+    const decl = this.flow.symbolAt(id)?.valueDeclaration;
+    if (!decl || !ts.isVariableDeclaration(decl) || !decl.initializer) return [];
+    const init = skipOuter(decl.initializer);
+    if (!ts.isCallExpression(init)) return [];
+    const out: FunctionLike[] = [];
+    for (const arg of init.arguments) {
+      const a = skipOuter(arg);
+      if (isFunctionLike(a)) out.push(a);
+      else if (ts.isIdentifier(a)) {
+        const d = this.flow.symbolAt(a)?.valueDeclaration;
+        if (d && isFunctionLike(d)) out.push(d);
+      }
+    }
+    return out;
   }
 
   /**
@@ -279,7 +316,7 @@ export class ProcessStateIndex {
       const inner = this.targetOf(e.expression, ctx, depth + 1);
       if (!inner) return undefined;
       if (!inner.field && skipOuter(e.expression).kind === ts.SyntaxKind.ThisKeyword && decl && isFieldDeclaration(decl)) {
-        return { holder: inner.holder, field: { node: (decl as ts.NamedDeclaration).name!, name: qualifiedName(decl) } };
+        return { holder: inner.holder, field: { node: declaredName(decl), name: qualifiedName(decl) } };
       }
       return inner;
     }
@@ -314,7 +351,7 @@ export class ProcessStateIndex {
     if (ts.isParameter(decl) && ts.isIdentifier(decl.name)) {
       // A holder passed down: `registerTools(server, herokuRepl)` → `herokuRepl.run(…)` in the callee.
       const fn = decl.parent;
-      if (!isFunctionLike(fn) || handlerRegistration(fn)) return undefined;
+      if (!isFunctionLike(fn) || this.handlers.has(fn)) return undefined;
       const index = fn.parameters.indexOf(decl);
       for (const site of this.callSites(fn)) {
         const arg = site.arguments[index];
@@ -329,15 +366,26 @@ export class ProcessStateIndex {
   /** Calls of `fn` in the program, found by name and confirmed by resolution. */
   private callSites(fn: FunctionLike): ts.CallExpression[] {
     const name = fn.name && ts.isIdentifier(fn.name) ? fn.name.text : fn.parent && ts.isVariableDeclaration(fn.parent) && ts.isIdentifier(fn.parent.name) ? fn.parent.name.text : undefined;
-    if (!name) return [];
-    return (this.callsByName.get(name) ?? []).filter((c) => this.calleesOf(c).includes(fn));
+    const byName = name ? (this.callsByName.get(name) ?? []).filter((c) => this.calleesOf(c).includes(fn)) : [];
+    return [...new Set([...byName, ...(this.sites.get(fn) ?? [])])];
   }
 
   /** The checker's callees, or for an untyped holder (plain JavaScript) the methods of the classes it is assigned. */
   private calleesOf(call: ts.CallExpression): FunctionLike[] {
+    const cached = this.calleeMemo.get(call);
+    if (cached) return cached;
     const callees = this.flow.callees(call);
+    this.calleeMemo.set(call, callees); // also the answer while resolving below (recursion through parameters)
+    if (callees.length > 0) return callees;
+    const resolved = this.untypedCallees(call);
+    this.calleeMemo.set(call, resolved);
+    return resolved;
+  }
+
+  private untypedCallees(call: ts.CallExpression): FunctionLike[] {
     const callee = skipOuter(call.expression);
-    if (callees.length > 0 || !ts.isPropertyAccessExpression(callee)) return callees;
+    if (ts.isIdentifier(callee)) return this.wrappedFunctions(callee);
+    if (!ts.isPropertyAccessExpression(callee)) return [];
     const receiver = this.targetOf(callee.expression, { fn: enclosingFunction(call)!, registrar: '', replayed: false }, 0);
     return receiver && !receiver.field ? this.methodsOfHeldValue(receiver.holder, callee.name.text) : [];
   }
@@ -460,7 +508,7 @@ export class ProcessStateIndex {
     if (ts.isParameter(decl)) {
       const fn = decl.parent;
       if (!isFunctionLike(fn)) return false;
-      if (handlerRegistration(fn)) return true;
+      if (this.handlers.has(fn)) return true;
       // A callback's parameter carries what its call works on (`args.items.map(i => …)`).
       if ((ts.isArrowFunction(fn) || ts.isFunctionExpression(fn)) && ts.isCallExpression(fn.parent)) {
         const call = fn.parent;
@@ -498,26 +546,64 @@ export class ProcessStateIndex {
     return ts.isIdentifier(root) && this.isSdkObject(root, 0);
   }
 
+  /** `client.setRequestHandler(…)` on an object of the SDK's `Client` class (by its declaration or its import). */
+  private isClientRegistration(call: ts.CallExpression): boolean {
+    const callee = skipOuter(call.expression);
+    if (!ts.isPropertyAccessExpression(callee)) return false;
+    try {
+      const decl = this.flow.checker.getTypeAtLocation(callee.expression).getSymbol()?.declarations?.[0];
+      if (decl) return MCP_PACKAGE.test(decl.getSourceFile().fileName) && /[\\/]client[\\/]/.test(decl.getSourceFile().fileName);
+    } catch {
+      /* no type information */
+    }
+    let root: ts.Expression = skipOuter(callee.expression);
+    while (ts.isPropertyAccessExpression(root)) root = skipOuter(root.expression);
+    return ts.isIdentifier(root) && this.importedFrom(root, 0, (spec) => /^@modelcontextprotocol\/(client|sdk\/client)\b/.test(spec));
+  }
+
   private isSdkObject(id: ts.Identifier, depth: number): boolean {
+    return this.importedFrom(id, depth, (spec) => spec.startsWith('@modelcontextprotocol/'));
+  }
+
+  /** Is `id` imported from a module the predicate accepts, or built (`new X()`, a parameter typed `X`) from a class so imported? */
+  private importedFrom(id: ts.Identifier, depth: number, accept: (specifier: string) => boolean): boolean {
     if (depth > 3) return false;
     const symbol = this.flow.checker.getSymbolAtLocation(id);
     for (const decl of symbol?.declarations ?? []) {
       if (ts.isImportSpecifier(decl) || ts.isImportClause(decl) || ts.isNamespaceImport(decl)) {
         let imp: ts.Node = decl;
         while (!ts.isImportDeclaration(imp)) imp = imp.parent;
-        return ts.isStringLiteral(imp.moduleSpecifier) && imp.moduleSpecifier.text.startsWith('@modelcontextprotocol/');
+        return ts.isStringLiteral(imp.moduleSpecifier) && accept(imp.moduleSpecifier.text);
       }
       if (ts.isVariableDeclaration(decl) && decl.initializer) {
         const init = skipOuter(decl.initializer);
         const made = ts.isNewExpression(init) ? skipOuter(init.expression) : undefined;
-        if (made && ts.isIdentifier(made)) return this.isSdkObject(made, depth + 1);
+        if (made && ts.isIdentifier(made)) return this.importedFrom(made, depth + 1, accept);
       }
       if (ts.isParameter(decl) && decl.type && ts.isTypeReferenceNode(decl.type) && ts.isIdentifier(decl.type.typeName)) {
-        return this.isSdkObject(decl.type.typeName, depth + 1);
+        return this.importedFrom(decl.type.typeName, depth + 1, accept);
       }
     }
     return false;
   }
+}
+
+type Registration = NonNullable<ReturnType<typeof handlerRegistration>>;
+
+/**
+ * The registration of a handler, also when it reaches the registrar through wrappers
+ * (`setRequestHandler(S, withLogging('x', withMetrics(async (request) => …)))`).
+ */
+function registrationThroughWrappers(fn: FunctionLike): { reg: Registration; call?: ts.CallExpression } | undefined {
+  let child: ts.Node = fn;
+  for (let level = 0; level < 4; level++) {
+    const reg = handlerRegistration(child);
+    const call = child.parent;
+    if (reg) return { reg, call: call && ts.isCallExpression(call) ? call : undefined };
+    if (!call || !ts.isCallExpression(call) || !call.arguments.includes(child as ts.Expression)) return undefined;
+    child = call;
+  }
+  return undefined;
 }
 
 function isAssignment(kind: ts.SyntaxKind): boolean {
@@ -533,9 +619,14 @@ function isFieldDeclaration(decl: ts.Node): boolean {
     (ts.isBinaryExpression(decl) && ts.isPropertyAccessExpression(decl.left));
 }
 
+/** The name node of a field: `x` in `x = 1;`, `private x`, or `this.x = …` (JavaScript). */
+function declaredName(decl: ts.Node): ts.Node {
+  return ts.isBinaryExpression(decl) ? (decl.left as ts.PropertyAccessExpression).name : (decl as ts.NamedDeclaration).name ?? decl;
+}
+
 function qualifiedName(decl: ts.Node): string {
-  const named = ts.isBinaryExpression(decl) ? (decl.left as ts.PropertyAccessExpression).name : (decl as ts.NamedDeclaration).name;
-  const own = named && (ts.isIdentifier(named) || ts.isPrivateIdentifier(named)) ? named.text : named?.getText() ?? '?';
+  const named = declaredName(decl);
+  const own = ts.isIdentifier(named) || ts.isPrivateIdentifier(named) ? named.text : named.getText();
   let cls: ts.Node | undefined = decl.parent;
   while (cls && !ts.isClassLike(cls)) cls = cls.parent;
   return cls && ts.isClassLike(cls) && cls.name ? `${cls.name.text}.${own}` : own;

@@ -40,9 +40,27 @@ describe('SDK example servers', () => {
     ['elicitationFormExample.js', ['326 no-session-transport-registry sessions', '366 no-stateful-session-id-generator sessionIdGenerator']],
     [
       'elicitationUrlExample.js',
-      ['495 no-session-transport-registry sessions', '514 no-session-keyed-state sessionsNeedingElicitation', '534 no-in-memory-event-store InMemoryEventStore', '536 no-stateful-session-id-generator sessionIdGenerator'],
+      [
+        // module-level Map of pending URL elicitations (their resolvers), filled by the tools of every session
+        '90 no-global-connection-state elicitationsMap',
+        '495 no-session-transport-registry sessions',
+        '514 no-session-keyed-state sessionsNeedingElicitation',
+        '534 no-in-memory-event-store InMemoryEventStore',
+        '536 no-stateful-session-id-generator sessionIdGenerator',
+      ],
     ],
-    ['simpleTaskInteractive.js', ['501 no-session-transport-registry sessions', '540 no-stateful-session-id-generator sessionIdGenerator']],
+    [
+      'simpleTaskInteractive.js',
+      [
+        // the module-level TaskResultHandler keeps the resolvers of requests sent to each session's client,
+        // and activeTaskExecutions the running tasks (with their session's server) by task id
+        '163 no-global-connection-state TaskResultHandler.pendingRequests',
+        '350 no-global-connection-state taskResultHandler',
+        '352 no-global-connection-state activeTaskExecutions',
+        '501 no-session-transport-registry sessions',
+        '540 no-stateful-session-id-generator sessionIdGenerator',
+      ],
+    ],
   ])('%s (stateful) reports its session state', async (file, expected) => {
     expect(await stateOf(file)).toEqual(expected);
   });

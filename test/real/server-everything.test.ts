@@ -16,6 +16,8 @@ describe('server-everything (shipped JavaScript)', async () => {
 
   it('finds exactly the session state it holds in process', () => {
     expect(state).toEqual([
+      // resources registered by a session's tool on its own server, kept in one module-level Map by URI
+      'resources/session.js:6 no-global-connection-state registeredResources manual',
       // subscriber sets: Map<uri, Set<sessionId>> and per-session update timers
       'resources/subscriptions.js:3 no-session-keyed-state subscriptions transform:session-keyed-map',
       'resources/subscriptions.js:5 no-session-keyed-state subsUpdateIntervals manual',
@@ -61,7 +63,7 @@ describe('server-everything (shipped JavaScript)', async () => {
   it('decides that hidden per-session state needs owner routing', () => {
     expect(result.verdict.kind).toBe('owner-routing');
     const deciding = result.verdict.decidingFindings.map((i) => result.findings[i]!.symbol).sort();
-    expect(deciding).toEqual(['logsUpdateIntervals', 'subsUpdateIntervals', 'taskMessageQueue', 'taskStore']);
+    expect(deciding).toEqual(['logsUpdateIntervals', 'registeredResources', 'subsUpdateIntervals', 'taskMessageQueue', 'taskStore']);
   });
 
   it('reports relative POSIX paths, 1-based spans and a message that says what, why and what to do', () => {
