@@ -92,6 +92,8 @@ export class ProcessStateIndex {
   private readonly requestMemo = new Map<ts.Node, boolean>();
   private readonly propertyValues = new Map<ts.Symbol, ts.Expression[]>();
   private readonly calleeMemo = new Map<ts.CallExpression, FunctionLike[]>();
+  /** Module-level holders found written with session data (their symbols). */
+  private readonly sessionHolders = new Set<ts.Symbol | undefined>();
   #writes: ProcessStateWrite[] | undefined;
 
   constructor(
@@ -157,12 +159,22 @@ export class ProcessStateIndex {
     const candidates: Candidate[] = [];
     while (queue.length > 0) this.walk(queue.shift()!, enqueue, candidates);
     const fileReads = candidates.filter((c) => c.kind === 'file-read');
-    for (const c of candidates) {
-      const w = (kind: ProcessStateWrite['kind']): number =>
+    const judged = new Set<Candidate>();
+    // A holder written with session data carries session data itself (`setAllowed(allowedDirectories)`
+    // copies one module's state into another's): repeat until no new holder is found.
+    for (let round = 0; round < 4; round++) {
+      const before = this.sessionHolders.size;
+      for (const c of candidates) {
+        if (judged.has(c)) continue;
+        const kind = c.kind === 'file-write' ? (fileReads.some((r) => sameTarget(r.target, c.target)) ? 'file' : undefined)
+          : (c.kind === 'assign' && this.assignmentIsState(c.node as ts.BinaryExpression, c.ctx)) || (c.kind === 'mutate' && this.mutationIsState(c.node as ts.CallExpression, c.ctx)) ? 'memory' : undefined;
+        if (!kind) continue;
+        judged.add(c);
+        this.sessionHolders.add(this.flow.symbolAt(c.target.holder.node)!);
         out.push({ holder: c.target.holder, field: c.target.field, node: c.node, kind, registrar: c.ctx.registrar, replayed: c.ctx.replayed });
-      if (c.kind === 'assign' && this.assignmentIsState(c.node as ts.BinaryExpression, c.ctx)) w('memory');
-      else if (c.kind === 'mutate' && this.mutationIsState(c.node as ts.CallExpression, c.ctx)) w('memory');
-      else if (c.kind === 'file-write' && fileReads.some((r) => sameTarget(r.target, c.target))) w('file');
+      }
+      if (this.sessionHolders.size === before) break;
+      this.requestMemo.clear();
     }
     this.#writes = out;
     return out;
@@ -523,7 +535,8 @@ export class ProcessStateIndex {
         return !!arg && !!caller && this.reached.has(caller) && this.isRequestData(arg, { ...ctx, fn: caller }, depth + 1);
       });
     }
-    if (ts.isVariableDeclaration(decl) && !isModuleLevel(decl)) {
+    if (ts.isVariableDeclaration(decl) && isModuleLevel(decl)) return this.sessionHolders.has(symbol);
+    if (ts.isVariableDeclaration(decl)) {
       if (decl.initializer && this.isRequestData(decl.initializer, ctx, depth + 1)) return true;
       return (symbol && this.flow.assignments.get(symbol)?.some((v) => v !== (decl as ts.VariableDeclaration).initializer && this.isRequestData(v, ctx, depth + 1))) ?? false;
     }
