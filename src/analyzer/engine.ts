@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { ts } from 'ts-morph';
 import { rules as allRules } from '../rules/index.js';
 import type { Rule, RuleContext } from '../rules/create-rule.js';
+import { bundleSegments, segmentAt, type BundleSegment, type Dependency } from './bundle.js';
 import { SessionContainerIndex, type SessionContainer } from './containers.js';
 import { loadProject, rel } from './project.js';
 import { SessionFlow } from './session-flow.js';
@@ -36,7 +37,24 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
   // A declaration file beside an analyzed source (`x.d.ts` next to `x.js`) stands for that source.
   const isProjectFile = (sf: ts.SourceFile): boolean =>
     analyzed.has(sf) || (sf.isDeclarationFile && analyzedNames.has(sf.fileName.replace(/\.d\.[cm]?ts$/, '')));
-  const flow = new SessionFlow(checker, files);
+  const bundles = new Map<ts.SourceFile, BundleSegment[]>();
+  for (const sf of files) {
+    const segments = /\.[cm]?jsx?$/.test(sf.fileName) ? bundleSegments(sf.fileName, sf.text) : undefined;
+    if (segments) bundles.set(sf, segments);
+  }
+  const dependencyAt = (node: ts.Node): Dependency | undefined => {
+    const segments = bundles.get(node.getSourceFile());
+    return segments && segmentAt(segments, node.pos)?.dependency;
+  };
+  // Bundled third-party modules with no session-id source in them cannot hold session state the flow
+  // would find: left out of the flow and of the rules' walk, which keeps a large bundle close to the
+  // cost of parsing it.
+  const skip = (statement: ts.Statement): boolean => {
+    const segments = bundles.get(statement.getSourceFile());
+    const segment = segments && segmentAt(segments, statement.getStart());
+    return !!segment?.dependency && !holdsSessionSource(segment, statement.getSourceFile().text);
+  };
+  const flow = new SessionFlow(checker, files, bundles.size > 0 ? skip : undefined);
   const index = new SessionContainerIndex(flow);
   let containers: SessionContainer[] | undefined;
 
@@ -55,6 +73,7 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
         return containers;
       },
       isAnalyzed: isProjectFile,
+      dependencyAt,
       report: ({ node, symbol, message, fix, severity }) => {
         const sf = node.getSourceFile();
         if (!analyzed.has(sf)) return;
@@ -64,6 +83,8 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
         seen.add(key);
         const s = sf.getLineAndCharacterOfPosition(start);
         const e = sf.getLineAndCharacterOfPosition(node.getEnd());
+        const dependency = dependencyAt(node);
+        const chosen = fix ?? rule.meta.fix;
         findings.push({
           ruleId: rule.meta.id,
           category: rule.meta.category,
@@ -75,7 +96,9 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
           endColumn: e.character + 1,
           symbol,
           message,
-          fix: fix ?? rule.meta.fix,
+          // Vendored code is never rewritten: what a codemod would fix there needs a manual change or the proxy.
+          fix: dependency && chosen.startsWith('transform:') ? 'manual' : chosen,
+          ...(dependency ? { dependency } : {}),
         });
       },
     };
@@ -91,7 +114,9 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
   }
 
   files.forEach((file, i) => {
+    const bundled = bundles.has(file);
     const visit = (node: ts.Node): void => {
+      if (bundled && node.parent === file && skip(node as ts.Statement)) return;
       index.visit(node);
       const handlers = dispatch.get(node.kind);
       if (handlers) for (const h of handlers) h(node);
@@ -120,4 +145,17 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
     warnings,
     files: files.map((f) => rel(root, f.fileName)),
   };
+}
+
+/** Text that only a module touching MCP sessions contains: a session-id property or header, a transport's session options. */
+const SESSION_SOURCE = /session_?id|mcp-session-id|onsession(initialized|closed)|SSEServerTransport|EventStore/i;
+const sourceMemo = new WeakMap<BundleSegment, boolean>();
+
+function holdsSessionSource(segment: BundleSegment, text: string): boolean {
+  let v = sourceMemo.get(segment);
+  if (v === undefined) {
+    v = SESSION_SOURCE.test(text.slice(segment.start, segment.end));
+    sourceMemo.set(segment, v);
+  }
+  return v;
 }

@@ -98,7 +98,8 @@ export class ProcessStateIndex {
 
   constructor(
     private readonly flow: SessionFlow,
-    private readonly isProgramFile: (sf: ts.SourceFile) => boolean,
+    /** The analyzed program's own code (not declaration files, not bundled third-party modules). */
+    private readonly isProgramCode: (node: ts.Node) => boolean,
   ) {}
 
   /** Called for every node of every analyzed file. */
@@ -113,7 +114,7 @@ export class ProcessStateIndex {
       return;
     }
     if (isFunctionLike(node) && node.body) {
-      const found = registrationThroughWrappers(node);
+      const found = this.isProgramCode(node) ? registrationThroughWrappers(node) : undefined;
       // Handlers an MCP client registers (for sampling, elicitation, roots) run in the client, not in a server.
       if (found && !(found.call && this.isClientRegistration(found.call))) this.handlers.set(node, found.reg);
     }
@@ -143,7 +144,7 @@ export class ProcessStateIndex {
     const out: ProcessStateWrite[] = [];
     const queue: Context[] = [];
     const enqueue = (ctx: Context): void => {
-      if (!ctx.fn.body || !this.isProgramFile(ctx.fn.getSourceFile())) return;
+      if (!ctx.fn.body || !this.isProgramCode(ctx.fn)) return;
       const key = `${ctx.thisHolder ? ctx.thisHolder.node.pos + ctx.thisHolder.node.getSourceFile().fileName : ''}|${ctx.replayed}`;
       const seen = this.reached.get(ctx.fn) ?? new Set<string>();
       if (seen.has(key)) return;
@@ -335,7 +336,7 @@ export class ProcessStateIndex {
     if (ts.isElementAccessExpression(e)) return this.targetOf(e.expression, ctx, depth + 1);
     if (ts.isCallExpression(e) && e.arguments.length === 0) {
       for (const fn of this.flow.callees(e)) {
-        if (!this.isProgramFile(fn.getSourceFile())) continue;
+        if (!this.isProgramCode(fn)) continue;
         const t = this.returnedTarget(fn, ctx, depth);
         if (t) return t;
       }
@@ -499,7 +500,7 @@ export class ProcessStateIndex {
       }
       if (ts.isCallExpression(n) && depth < MAX_DEPTH) {
         for (const fn of this.flow.callees(n)) {
-          if (!fn.body || !this.isProgramFile(fn.getSourceFile())) continue;
+          if (!fn.body || !this.isProgramCode(fn)) continue;
           if (returnedExpressions(fn).some((r) => this.isRequestData(r, { ...ctx, fn }, depth + 1))) {
             found = true;
             return;

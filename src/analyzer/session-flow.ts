@@ -97,6 +97,10 @@ export class SessionFlow {
   /** Assignments whose target is a property (`this.x = …`, `obj.#y = …`): the target symbol is resolved lazily. */
   private readonly propEdges: Array<{ target: ts.PropertyAccessExpression; term: Term }> = [];
   private readonly returns: Array<{ fn: ts.Node; term: Term }> = [];
+  /** Object-literal properties whose value may carry a session id; the member they fill is resolved when it does. */
+  private readonly literalEdges: Array<{ prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment; term: Term }> = [];
+  /** Names of the functions whose return value is tainted (`undefined` for an unnamed one): calls by other names need no resolution. */
+  private readonly taintedReturnNames = new Set<string | undefined>();
   private readonly callEdges: CallEdge[] = [];
   private readonly calleeCache = new Map<ts.Node, FunctionLike[]>();
   /** Every call by its callee's name text, to find the call sites of a function without resolving every call. */
@@ -111,9 +115,14 @@ export class SessionFlow {
   readonly sseTransports: ts.NewExpression[] = [];
   private solved = false;
 
+  /**
+   * @param skip top-level statements to leave out of the flow (bundled third-party modules that hold no
+   *   session-id source; see `src/analyzer/bundle.ts`).
+   */
   constructor(
     readonly checker: ts.TypeChecker,
     private readonly files: readonly ts.SourceFile[],
+    private readonly skip?: (statement: ts.Statement) => boolean,
   ) {
     for (const file of files) this.collect(file);
     this.solve();
@@ -247,6 +256,7 @@ export class SessionFlow {
 
   private collect(file: ts.SourceFile): void {
     const visit = (node: ts.Node): void => {
+      if (this.skip && node.parent === file && this.skip(node as ts.Statement)) return;
       switch (node.kind) {
         case ts.SyntaxKind.VariableDeclaration: {
           const decl = node as ts.VariableDeclaration;
@@ -339,16 +349,21 @@ export class SessionFlow {
     if (term === null) return;
     const name = propertyNameText(prop.name);
     if (name === undefined) return;
-    const targets: ts.Symbol[] = [];
     const own = this.symbolAt(prop.name);
-    if (own) targets.push(own);
+    if (own) this.edges.push({ target: own, term });
+    // The contextual type is costly to compute (most of the checker's work on a large bundle): deferred to the solver.
+    this.literalEdges.push({ prop, term });
+  }
+
+  /** The interface member a literal's property fills (its contextual type's property), resolved only once the value is tainted. */
+  private contextualProperty(prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment): ts.Symbol | undefined {
+    const name = propertyNameText(prop.name);
     try {
-      const contextual = this.checker.getContextualType(prop.parent as ts.ObjectLiteralExpression)?.getProperty(name);
-      if (contextual && contextual !== own) targets.push(contextual);
+      const contextual = name === undefined ? undefined : this.checker.getContextualType(prop.parent as ts.ObjectLiteralExpression)?.getProperty(name);
+      return contextual && contextual !== this.symbolAt(prop.name) ? contextual : undefined;
     } catch {
-      /* no contextual type */
+      return undefined;
     }
-    for (const target of targets) this.edges.push({ target, term });
   }
 
   private shorthandTerm(prop: ts.ShorthandPropertyAssignment): Term | null {
@@ -570,6 +585,9 @@ export class SessionFlow {
     if ('any' in term) return term.any.some((t) => this.evaluate(t));
     if ('call' in term) {
       if (this.taintedReturns.size === 0) return false;
+      // An unnamed function is only reached through a parameter it was passed for (`fn(extra.sessionId)`): a plain call.
+      const name = calleeName(term.call);
+      if (!this.taintedReturnNames.has(name) && !(this.taintedReturnNames.has(undefined) && ts.isIdentifier(skipOuter(term.call.expression)))) return false;
       return this.callees(term.call).some((fn) => this.taintedReturns.has(fn));
     }
     // property read: only resolve when a field of that name was ever tainted
@@ -589,6 +607,7 @@ export class SessionFlow {
     for (const symbol of this.tainted) if (symbol.flags & ts.SymbolFlags.Property) this.taintedPropNames.add(symbol.name);
     const doneCalls = new Set<CallEdge>();
     const donePropEdges = new Set<number>();
+    const doneLiteralEdges = new Set<number>();
     // Bounded: each round taints at least one new symbol or function, and there are finitely many.
     for (let round = 0; round < 1000; round++) {
       let changed = false;
@@ -604,9 +623,16 @@ export class SessionFlow {
       for (const { fn, term } of this.returns) {
         if (!this.taintedReturns.has(fn) && this.evaluate(term)) {
           this.taintedReturns.add(fn);
+          this.taintedReturnNames.add(isFunctionLike(fn) ? functionName(fn) ?? methodName(fn) : undefined);
           changed = true;
         }
       }
+      this.literalEdges.forEach(({ prop, term }, i) => {
+        if (doneLiteralEdges.has(i) || !this.evaluate(term)) return;
+        doneLiteralEdges.add(i);
+        const member = this.contextualProperty(prop);
+        if (member) changed = this.taint(member) || changed;
+      });
       for (const edge of this.callEdges) {
         if (doneCalls.has(edge) || !this.evaluate(edge.term)) continue;
         doneCalls.add(edge);
@@ -690,6 +716,12 @@ export function functionName(fn: FunctionLike): string | undefined {
   if (fn.name && ts.isIdentifier(fn.name)) return fn.name.text;
   const parent = fn.parent;
   return parent && ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name) ? parent.name.text : undefined;
+}
+
+/** The name of a method, getter or property-assigned function (`{ m() {} }`, `{ m: () => … }`), which is what a call spells. */
+function methodName(fn: FunctionLike): string | undefined {
+  const named = ts.isMethodDeclaration(fn) || ts.isGetAccessorDeclaration(fn) ? fn.name : ts.isPropertyAssignment(fn.parent) || ts.isPropertyDeclaration(fn.parent) ? fn.parent.name : undefined;
+  return named ? propertyNameText(named) : undefined;
 }
 
 export function enclosingFunction(node: ts.Node): FunctionLike | undefined {

@@ -43,6 +43,13 @@ export interface Finding {
   /** What is wrong, why it breaks behind a round-robin load balancer, and what to do. */
   message: string;
   fix: Fix;
+  /**
+   * Set when the finding is inside a third-party package bundled into the analyzed file (from the bundle's
+   * module boundaries or source map; see `src/analyzer/bundle.ts`): `name`, and `version` when the bundle
+   * spells it. Such findings are never rewritten nor marked by `mcp-migrate apply`; their fix is at most
+   * `proxy` or `manual`.
+   */
+  dependency?: { name: string; version?: string };
 }
 
 /** The whole-server verdict, from the most to the least migratable. */

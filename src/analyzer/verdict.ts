@@ -10,9 +10,16 @@ import type { Finding, Verdict } from './types.js';
  *   in front of unmodified replicas is safe.
  * - `owner-routing`: hidden per-session state (timers, closures, task stores, module state written by
  *   handlers) that no replay rebuilds; run the proxy with owner affinity, or fix the `manual` findings.
+ *
+ * Every finding of state a request writes counts, with its fix as the rules judged it: `stateless` and
+ * `proxy-replay` are only given when nothing left is `manual` (and `rewritable` only when `apply` rewrites
+ * every finding). Findings inside a bundled copy of the MCP SDK (`dependency` `@modelcontextprotocol/*`)
+ * do not count: they are the SDK's own per-session bookkeeping (its transports' stream maps, the
+ * `logging/setLevel` levels it keeps per session), which the application's use of the SDK decides and
+ * which is reported where the application does it. A bundled framework's session state counts.
  */
 export function decideVerdict(findings: readonly Finding[]): Verdict {
-  const deciding = findings.map((f, i) => ({ f, i })).filter(({ f }) => f.category !== 'server-initiated-request');
+  const deciding = findings.map((f, i) => ({ f, i })).filter(({ f }) => f.category !== 'server-initiated-request' && !isSdkInternal(f));
   const pick = (pred: (f: Finding) => boolean) => deciding.filter(({ f }) => pred(f)).map(({ i }) => i);
   if (deciding.length === 0) {
     return {
@@ -42,4 +49,9 @@ export function decideVerdict(findings: readonly Finding[]): Verdict {
     summary: `Rewritable by \`mcp-migrate apply --store redis\`: all ${deciding.length} finding(s) have a codemod that moves the state to a shared store.`,
     decidingFindings: deciding.map(({ i }) => i),
   };
+}
+
+/** A finding inside a bundled copy of the MCP SDK itself. */
+function isSdkInternal(f: Finding): boolean {
+  return f.dependency?.name.startsWith('@modelcontextprotocol/') ?? false;
 }

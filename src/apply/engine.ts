@@ -91,6 +91,7 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   let nextId = 0;
   const tracked: Tracked[] = [];
   for (const f of analysis.findings) {
+    if (f.dependency) continue; // bundled third-party code: never rewritten, never marked
     const file = path.resolve(root, f.file);
     const text = texts.get(file);
     if (text === undefined) continue;

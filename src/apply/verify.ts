@@ -13,7 +13,7 @@ export function unmarkedFindings(result: AnalysisResult, categories: readonly Ca
   const project = new Project({ useInMemoryFileSystem: true, skipLoadingLibFiles: true, compilerOptions: { allowJs: true } });
   const out: Finding[] = [];
   for (const f of result.findings) {
-    if (!categories.includes(f.category)) continue;
+    if (!categories.includes(f.category) || f.dependency) continue; // bundled third-party code gets no marker
     const file = path.resolve(result.root, f.file);
     const sf = project.getSourceFile(file) ?? project.createSourceFile(file, readFileSync(file, 'utf8'));
     const pos = sf.compilerNode.getPositionOfLineAndCharacter(f.line - 1, f.column - 1);

@@ -60,3 +60,13 @@ export function compareStrings(a: string, b: string): number {
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
+
+/** `express@4.21.2`, or the bare name when the bundle does not say which version it holds. */
+export function describeDependency(dependency: NonNullable<Finding['dependency']>): string {
+  return dependency.version ? `${dependency.name}@${dependency.version}` : dependency.name;
+}
+
+/** The sentence every reporter adds to a finding inside a bundled third-party package. */
+export function dependencyNote(dependency: NonNullable<Finding['dependency']>): string {
+  return `In the bundled dependency \`${describeDependency(dependency)}\`, not in the application's code: \`mcp-migrate apply\` leaves it unchanged.`;
+}

@@ -78,5 +78,6 @@ function pickFinding(f: Finding): Finding {
     symbol: f.symbol,
     message: f.message,
     fix: f.fix,
+    ...(f.dependency ? { dependency: f.dependency.version ? { name: f.dependency.name, version: f.dependency.version } : { name: f.dependency.name } } : {}),
   };
 }

@@ -82,6 +82,8 @@ export const sarif: Reporter = (result, ctx) => {
         fix: f.fix,
         fixKind: kind,
         ...(transform === undefined ? {} : { transform }),
+        // The bundled third-party package the result is in (`name`, and `version` when the bundle says it).
+        ...(f.dependency ? { dependency: f.dependency.version ? { name: f.dependency.name, version: f.dependency.version } : { name: f.dependency.name } } : {}),
       },
     }).initSimple({
       level: f.severity satisfies Result.level,

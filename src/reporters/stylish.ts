@@ -5,7 +5,7 @@
  */
 import { Chalk, type ChalkInstance } from 'chalk';
 import { CATEGORIES, SEVERITIES, type Finding, type Severity } from '../analyzer/types.js';
-import { compareFindings, describeFix, plural, VERDICT_LABELS } from './describe.js';
+import { compareFindings, describeDependency, describeFix, plural, VERDICT_LABELS } from './describe.js';
 import type { Reporter } from './types.js';
 
 /**
@@ -35,6 +35,7 @@ export const stylish: Reporter = (result, ctx) => {
         `  ${c.dim(position(f).padEnd(posWidth))}  ${paintSeverity(c, f.severity, f.severity.padEnd(sevWidth))}  ` +
           `${oneLine(f.message)}  ${c.dim(f.ruleId)}`,
       );
+      if (f.dependency) lines.push(`${indent}${c.dim('dependency:')} ${c.magenta(describeDependency(f.dependency))} ${c.dim('(bundled third-party code; apply leaves it unchanged)')}`);
       lines.push(`${indent}${c.dim('fix:')} ${c.cyan(describeFix(f.fix))}`);
     }
     lines.push('');

@@ -7,6 +7,7 @@
  * many visitors). `end()` runs after the walk, for rules that decide on whole-program facts.
  */
 import type { ts } from 'ts-morph';
+import type { Dependency } from '../analyzer/bundle.js';
 import type { SessionContainer } from '../analyzer/containers.js';
 import type { SessionFlow } from '../analyzer/session-flow.js';
 import type { Fix, RuleMeta, Severity } from '../analyzer/types.js';
@@ -32,6 +33,8 @@ export interface RuleContext {
   containers(): SessionContainer[];
   /** True for files the analyzer was asked to analyze (findings are only reported there). */
   isAnalyzed(file: ts.SourceFile): boolean;
+  /** The third-party package a node's code was bundled from, when it is inside a bundle (see `src/analyzer/bundle.ts`). */
+  dependencyAt(node: ts.Node): Dependency | undefined;
   report(report: Report): void;
 }
 

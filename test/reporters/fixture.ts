@@ -138,3 +138,14 @@ export function shuffled(result: AnalysisResult): AnalysisResult {
     verdict: { ...result.verdict, decidingFindings: result.verdict.decidingFindings.map((i) => n - 1 - i) },
   };
 }
+
+/**
+ * The same result, as if the server were one bundle: the session map is in a bundled framework (with a
+ * version), the transport map in a bundled package whose version the bundle does not say.
+ */
+export function bundledResult(): AnalysisResult {
+  const result = makeResult();
+  result.findings[0]!.dependency = { name: 'mcp-router' };
+  result.findings[1]!.dependency = { name: '@acme/mcp-framework', version: '2.1.0' };
+  return result;
+}

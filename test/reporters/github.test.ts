@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { escapeData, escapeProperty, github } from '../../src/reporters/github.js';
 import { reporters } from '../../src/reporters/index.js';
-import { ctx, emptyResult, makeResult, shuffled } from './fixture.js';
+import { bundledResult, ctx, emptyResult, makeResult, shuffled } from './fixture.js';
 
 describe('github reporter', () => {
   it('is registered as --format github', () => {
@@ -42,5 +42,11 @@ describe('github reporter', () => {
     expect(github(result, ctx())).toBe('mcp-migrate: no findings in 4 files; verdict: already stateless');
     result.gate = { suppressed: 1, baselined: 3, staleBaselineEntries: 0 };
     expect(github(result, ctx())).toBe('mcp-migrate: no findings in 4 files (1 suppressed, 3 in the baseline); verdict: already stateless');
+  });
+
+  it('says in the annotation which bundled dependency the finding is in', () => {
+    const lines = github(bundledResult(), ctx()).split('\n');
+    expect(lines.find((l) => l.includes('line=12'))).toContain('%0AIn the bundled dependency `@acme/mcp-framework@2.1.0`, not in the application');
+    expect(lines.find((l) => l.includes('line=40'))).not.toContain('bundled dependency');
   });
 });

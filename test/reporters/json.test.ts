@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { json, type JsonReport } from '../../src/reporters/json.js';
 import { JSON_REPORT_VERSION } from '../../src/reporters/index.js';
-import { ctx, FINDINGS, makeResult, shuffled } from './fixture.js';
+import { bundledResult, ctx, FINDINGS, makeResult, shuffled } from './fixture.js';
 
 describe('json reporter', () => {
   it('prints exactly the documented top-level shape', () => {
@@ -45,5 +45,11 @@ describe('json reporter', () => {
     const plain = json(result, ctx({ color: false }));
     expect(json(result, ctx({ color: true }))).toBe(plain);
     expect(plain).not.toContain('internal');
+  });
+
+  it('carries a finding\'s bundled dependency, and no field for the application\'s own findings', () => {
+    const doc = JSON.parse(json(bundledResult(), ctx())) as JsonReport;
+    expect(doc.findings.map((f) => f.dependency)).toEqual([{ name: 'mcp-router' }, { name: '@acme/mcp-framework', version: '2.1.0' }, undefined]);
+    expect(Object.keys(doc.findings[2]!)).not.toContain('dependency');
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reporters } from '../../src/reporters/index.js';
 import { cell, markdown, MAX_ROWS } from '../../src/reporters/markdown.js';
-import { ctx, emptyResult, makeResult, shuffled } from './fixture.js';
+import { bundledResult, ctx, emptyResult, makeResult, shuffled } from './fixture.js';
 
 describe('markdown reporter', () => {
   it('is registered as --format markdown', () => {
@@ -58,5 +58,10 @@ describe('markdown reporter', () => {
     const text = markdown(result, ctx());
     expect(text.split('\n').filter((l) => l.startsWith('| 🔴'))).toHaveLength(MAX_ROWS);
     expect(text).toContain('…and 5 more; see the full report.');
+  });
+
+  it('says in the message cell which bundled dependency the finding is in', () => {
+    const row = markdown(bundledResult(), ctx()).split('\n').find((l) => l.includes('`sessions`'))!;
+    expect(row).toContain('In the bundled dependency `@acme/mcp-framework@2.1.0`, not in the application');
   });
 });

@@ -4,7 +4,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { Log, ReportingDescriptor, Result } from 'sarif';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FINGERPRINT_KEY, INFORMATION_URI, SRCROOT, sarif } from '../../src/reporters/sarif.js';
-import { ctx, makeResult, RULES, shuffled } from './fixture.js';
+import { bundledResult, ctx, makeResult, RULES, shuffled } from './fixture.js';
 
 const require = createRequire(import.meta.url);
 // ajv-formats is CommonJS with a default export; require() sidesteps the ESM default-interop mismatch.
@@ -167,5 +167,11 @@ describe('sarif reporter', () => {
     const log = render(result);
     expect(log.runs[0]!.results).toEqual([]);
     expect(validate(log)).toBe(true);
+  });
+
+  it('puts a result\'s bundled dependency in properties.dependency', () => {
+    const log = JSON.parse(sarif(bundledResult(), ctx())) as Log;
+    const results = log.runs[0]!.results!;
+    expect(results.map((r) => r.properties?.['dependency'])).toEqual([{ name: 'mcp-router' }, { name: '@acme/mcp-framework', version: '2.1.0' }, undefined]);
   });
 });

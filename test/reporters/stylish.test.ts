@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { stylish } from '../../src/reporters/stylish.js';
-import { ctx, emptyResult, makeResult, shuffled } from './fixture.js';
+import { bundledResult, ctx, emptyResult, makeResult, shuffled } from './fixture.js';
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[\d+(;\d+)*m/;
@@ -75,5 +75,12 @@ describe('stylish reporter', () => {
 
   it('is deterministic whatever the order of the findings', () => {
     expect(stylish(shuffled(makeResult()), ctx())).toBe(stylish(makeResult(), ctx()));
+  });
+
+  it('names the bundled dependency a finding is in, with its version when known', () => {
+    const out = stylish(bundledResult(), ctx());
+    expect(out).toContain('dependency: @acme/mcp-framework@2.1.0 (bundled third-party code; apply leaves it unchanged)');
+    expect(out).toContain('dependency: mcp-router (bundled');
+    expect(stylish(makeResult(), ctx())).not.toContain('dependency:');
   });
 });
