@@ -17,18 +17,17 @@
  * Exit status: 0 on success; 1 if the tree does not compile, analyze fails (exit 2) or analyze does
  * not report what was planted.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateTree } from './generate.mjs';
+import { mb, measurer, median, ratio, sec } from './measure.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(REPO, 'dist/src/cli/index.js');
 const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
-const GNU_TIME = '/usr/bin/time';
 
 const { values: opts } = parseArgs({
   options: {
@@ -45,80 +44,8 @@ if (!existsSync(CLI)) {
   process.exit(1);
 }
 
-/** True when GNU time is installed and reports peak RSS with `-v -o FILE` (BSD/busybox `time` do not). */
-async function hasGnuTime() {
-  if (!existsSync(GNU_TIME)) return false;
-  const out = join(tmpdir(), `mcp-migrate-bench-time-${process.pid}.txt`);
-  const code = await new Promise((done) => {
-    const child = spawn(GNU_TIME, ['-v', '-o', out, process.execPath, '-e', ''], { stdio: 'ignore' });
-    child.on('error', () => done(-1));
-    child.on('exit', (c) => done(c));
-  });
-  const ok = code === 0 && existsSync(out) && /Maximum resident set size/.test(readFileSync(out, 'utf8'));
-  rmSync(out, { force: true });
-  return ok;
-}
-
-let useGnuTime = false;
-
-/**
- * Runs `command args` and resolves with its exit code, stdout, wall time (ms), CPU time (user + system,
- * ms; GNU time only, else null) and peak RSS (bytes, or null when it cannot be measured).
- */
-function measure(command, args) {
-  const timeFile = join(tmpdir(), `mcp-migrate-bench-${process.pid}-${Date.now()}.txt`);
-  const viaTime = useGnuTime;
-  const [cmd, argv] = viaTime ? [GNU_TIME, ['-v', '-o', timeFile, command, ...args]] : [command, args];
-  return new Promise((done, fail) => {
-    const started = process.hrtime.bigint();
-    const child = spawn(cmd, argv, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    const stdout = [];
-    const stderr = [];
-    child.stdout.on('data', (c) => stdout.push(c));
-    child.stderr.on('data', (c) => stderr.push(c));
-    let hwm = null;
-    const poll = viaTime
-      ? undefined
-      : setInterval(() => {
-          try {
-            const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-            if (m) hwm = Math.max(hwm ?? 0, Number(m[1]) * 1024);
-          } catch {
-            /* process gone or no procfs */
-          }
-        }, 10);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-      if (poll) clearInterval(poll);
-      let rss = hwm;
-      let cpuMs = null;
-      if (viaTime) {
-        const text = existsSync(timeFile) ? readFileSync(timeFile, 'utf8') : '';
-        rmSync(timeFile, { force: true });
-        const m = /Maximum resident set size \(kbytes\):\s*(\d+)/.exec(text);
-        rss = m ? Number(m[1]) * 1024 : null;
-        const user = /User time \(seconds\):\s*([\d.]+)/.exec(text);
-        const system = /System time \(seconds\):\s*([\d.]+)/.exec(text);
-        cpuMs = user && system ? (Number(user[1]) + Number(system[1])) * 1000 : null;
-        // GNU time reports "Command exited with non-zero status N" and exits with N itself.
-      }
-      done({ code, wallMs, cpuMs, rss, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') });
-    });
-  });
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
-const sec = (ms) => (ms / 1000).toFixed(2);
-const mb = (bytes) => (bytes === null ? 'n/a' : (bytes / 2 ** 20).toFixed(0));
-const ratio = (a, b) => (a === null || b === null ? 'n/a' : `${(a / b).toFixed(2)}×`);
-
 async function main() {
-  useGnuTime = await hasGnuTime();
+  const { useGnuTime, measure } = await measurer(REPO);
   const tree = mkdtempSync(join(tmpdir(), 'mcp-migrate-bench-'));
   let failed = false;
   try {
