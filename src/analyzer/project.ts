@@ -21,8 +21,7 @@ const TEST_FILE = /(^|[\\/])(__tests__|__mocks__)[\\/]|\.(test|spec)\.[cm]?[jt]s
 
 export interface LoadedProject {
   root: string;
-  /** The ts-morph project, when the program was loaded through a tsconfig. */
-  project?: Project;
+  project: Project;
   program: ts.Program;
   checker: ts.TypeChecker;
   /** The files to analyze (parsed without syntax errors), sorted by path. */
@@ -124,7 +123,7 @@ export function loadProject(paths: string[], cwd: string, fileFilter?: (absolute
   const { root, absolute } = resolveRoot(paths, cwd);
   const warnings: AnalysisWarning[] = [];
   const tsconfig = findTsconfig(absolute);
-  let project: Project | undefined;
+  let project: Project;
   const wanted = new Set<string>();
   if (tsconfig) {
     try {
@@ -142,22 +141,17 @@ export function loadProject(paths: string[], cwd: string, fileFilter?: (absolute
     // Sources the tsconfig leaves out (plain JavaScript beside it) are still analyzed.
     if (wanted.size === 0) for (const f of listSourceFiles(path.dirname(tsconfig))) wanted.add(f);
   } else {
+    project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
     for (const p of absolute) for (const f of listSourceFiles(p)) wanted.add(f);
   }
   const sorted = [...wanted].filter((f) => !fileFilter || fileFilter(f)).sort();
   if (sorted.length === 0) {
     throw new UsageError(`no source files (${[...SOURCE_EXTENSIONS].join(' ')}) found under ${absolute.map((p) => path.relative(cwd, p) || '.').join(', ')}`);
   }
-  let program: ts.Program;
-  if (project) {
-    for (const f of sorted) if (!project.getSourceFile(f)) project.addSourceFileAtPath(f);
-    project.resolveSourceFileDependencies();
-    program = project.getProgram().compilerObject;
-  } else {
-    // No tsconfig: the compiler's own program, as `tsc --allowJs` builds it (ts-morph's wrappers would parse
-    // every file a second time, which is most of the time on a large bundle).
-    program = ts.createProgram({ rootNames: sorted, options: COMPILER_OPTIONS });
-  }
+  for (const f of sorted) if (!project.getSourceFile(f)) project.addSourceFileAtPath(f);
+  project.resolveSourceFileDependencies();
+
+  const program = project.getProgram().compilerObject;
   const checker = program.getTypeChecker();
   const files: ts.SourceFile[] = [];
   for (const f of sorted) {
