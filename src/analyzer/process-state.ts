@@ -26,7 +26,7 @@
  */
 import { ts } from 'ts-morph';
 import { handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
-import { calleeName, enclosingFunction, isFunctionLike, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
+import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 
 /** Where process state is held: a module-level variable or a static field (its declaration's name node). */
 export interface Holder {
@@ -92,6 +92,11 @@ export class ProcessStateIndex {
   private readonly requestMemo = new Map<ts.Node, boolean>();
   private readonly propertyValues = new Map<ts.Symbol, ts.Expression[]>();
   private readonly calleeMemo = new Map<ts.CallExpression, FunctionLike[]>();
+  /** Names of the program's functions and methods: a method call by another name (`res.json()`) cannot reach them. */
+  private readonly programFunctionNames = new Set<string>();
+  private readonly programFunctions: FunctionLike[] = [];
+  /** Names of functions that may write outside themselves, directly or through the functions they call (by name). */
+  private writerNames = new Set<string>();
   /** Module-level holders found written with session data (their symbols). */
   private readonly sessionHolders = new Set<ts.Symbol | undefined>();
   #writes: ProcessStateWrite[] | undefined;
@@ -114,6 +119,9 @@ export class ProcessStateIndex {
       return;
     }
     if (isFunctionLike(node) && node.body) {
+      const name = functionName(node) ?? memberName(node);
+      if (name) this.programFunctionNames.add(name);
+      if (this.isProgramCode(node)) this.programFunctions.push(node);
       const found = this.isProgramCode(node) ? registrationThroughWrappers(node) : undefined;
       // Handlers an MCP client registers (for sampling, elicitation, roots) run in the client, not in a server.
       if (found && !(found.call && this.isClientRegistration(found.call))) this.handlers.set(node, found.reg);
@@ -152,6 +160,7 @@ export class ProcessStateIndex {
       this.reached.set(ctx.fn, seen);
       queue.push(ctx);
     };
+    this.writerNames = writerNames(this.programFunctions);
     for (const [fn, reg] of this.handlers) {
       enqueue({ fn, registrar: reg.registrar, replayed: isReplayedHandler(reg) });
     }
@@ -193,7 +202,9 @@ export class ProcessStateIndex {
       } else if (ts.isCallExpression(n)) {
         this.visitCall(n, ctx, enqueue, out);
       } else if (ts.isNewExpression(n)) {
-        for (const fn of this.flow.callees(n)) enqueue({ fn, registrar: ctx.registrar, replayed: ctx.replayed });
+        const cls = skipOuter(n.expression);
+        const name = ts.isIdentifier(cls) ? cls.text : ts.isPropertyAccessExpression(cls) ? cls.name.text : undefined;
+        if (!name || this.writerNames.has(name)) for (const fn of this.flow.callees(n)) enqueue({ fn, registrar: ctx.registrar, replayed: ctx.replayed });
       }
       ts.forEachChild(n, visit);
     };
@@ -211,11 +222,15 @@ export class ProcessStateIndex {
         }
         return;
       }
+      // Only calls that can reach a write are resolved: the checker's work is most of the cost on a large program.
+      const known = this.writerNames.has(method);
+      if (!known && !ADDERS.has(method)) return;
       const receiver = this.targetOf(callee.expression, ctx, 0);
       if (receiver && ADDERS.has(method) && this.isCollection(callee.expression)) {
         out.push({ kind: 'mutate', target: receiver, node: call, ctx });
         return;
       }
+      if (!known && !receiver) return;
       const callees = this.calleesOf(call);
       this.recordSite(call, callees);
       // A holder used as a memoizing cache (`c.get(k)` returned before `c.set(k, v)`) holds nothing of the session.
@@ -226,6 +241,8 @@ export class ProcessStateIndex {
       }
       return;
     }
+    const name = ts.isIdentifier(callee) ? callee.text : undefined;
+    if (name && this.programFunctionNames.has(name) && !this.writerNames.has(name)) return;
     const callees = this.calleesOf(call);
     this.recordSite(call, callees);
     for (const fn of callees) enqueue({ fn, registrar: ctx.registrar, replayed: ctx.replayed });
@@ -605,6 +622,65 @@ export class ProcessStateIndex {
 type Registration = NonNullable<ReturnType<typeof handlerRegistration>>;
 
 /**
+ * Names of the functions that may write state outside themselves (an assignment or collection mutation
+ * rooted at `this` or at a name the function does not declare, or a file-system call), or that call such
+ * a function by name; a purely syntactic over-approximation, so that the walk resolves no other call.
+ */
+function writerNames(functions: readonly FunctionLike[]): Set<string> {
+  const calls = new Map<string, Set<string>>();
+  const writers = new Set<string>();
+  for (const fn of functions) {
+    const name = ts.isConstructorDeclaration(fn) ? fn.parent.name?.text : functionName(fn) ?? memberName(fn);
+    if (!name || !fn.body) continue;
+    const declared = new Set<string>();
+    const called = calls.get(name) ?? new Set<string>();
+    let writes = false;
+    const visit = (n: ts.Node): void => {
+      if ((ts.isVariableDeclaration(n) || ts.isParameter(n) || ts.isBindingElement(n) || ts.isFunctionDeclaration(n)) && n.name && ts.isIdentifier(n.name)) declared.add(n.name.text);
+      ts.forEachChild(n, visit);
+    };
+    visit(fn);
+    const free = (e: ts.Expression): boolean => {
+      let r = skipOuter(e);
+      while (ts.isPropertyAccessExpression(r) || ts.isElementAccessExpression(r) || ts.isCallExpression(r)) r = skipOuter(r.expression);
+      return r.kind === ts.SyntaxKind.ThisKeyword || (ts.isIdentifier(r) && !declared.has(r.text));
+    };
+    const scan = (n: ts.Node): void => {
+      if (ts.isBinaryExpression(n) && isAssignment(n.operatorToken.kind) && free(n.left)) writes = true;
+      else if (ts.isCallExpression(n)) {
+        const c = skipOuter(n.expression);
+        const m = ts.isPropertyAccessExpression(c) ? c.name.text : ts.isIdentifier(c) ? c.text : undefined;
+        if (m) called.add(m);
+        if (m && (FS_WRITES.has(m) || FS_READS.has(m))) writes = true;
+        if (m && ADDERS.has(m) && ts.isPropertyAccessExpression(c) && free(c.expression)) writes = true;
+      } else if (ts.isNewExpression(n)) {
+        const c = skipOuter(n.expression);
+        const m = ts.isPropertyAccessExpression(c) ? c.name.text : ts.isIdentifier(c) ? c.text : undefined;
+        if (m) called.add(m); // a constructor is known by its class's name
+      }
+      ts.forEachChild(n, scan);
+    };
+    scan(fn.body);
+    calls.set(name, called);
+    if (writes) writers.add(name);
+  }
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [name, called] of calls) {
+      if (writers.has(name)) continue;
+      for (const c of called) {
+        if (writers.has(c)) {
+          writers.add(name);
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
+  return writers;
+}
+
+/**
  * The registration of a handler, also when it reaches the registrar through wrappers
  * (`setRequestHandler(S, withLogging('x', withMetrics(async (request) => …)))`).
  */
@@ -618,6 +694,12 @@ function registrationThroughWrappers(fn: FunctionLike): { reg: Registration; cal
     child = call;
   }
   return undefined;
+}
+
+/** `m` in `m() {}`, `get m() {}`, `{ m: () => … }`, `m = () => …` (a class field). */
+function memberName(fn: FunctionLike): string | undefined {
+  const named = ts.isMethodDeclaration(fn) || ts.isGetAccessorDeclaration(fn) ? fn.name : ts.isPropertyAssignment(fn.parent) || ts.isPropertyDeclaration(fn.parent) ? fn.parent.name : undefined;
+  return named ? propertyNameText(named) : undefined;
 }
 
 function isAssignment(kind: ts.SyntaxKind): boolean {

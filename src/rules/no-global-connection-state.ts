@@ -9,6 +9,7 @@ const VISITED = [
   ts.SyntaxKind.FunctionExpression,
   ts.SyntaxKind.FunctionDeclaration,
   ts.SyntaxKind.MethodDeclaration,
+  ts.SyntaxKind.Constructor,
   ts.SyntaxKind.CallExpression,
   ts.SyntaxKind.NewExpression,
   ts.SyntaxKind.BinaryExpression,
