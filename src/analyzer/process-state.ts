@@ -17,8 +17,8 @@
  * (`this` in a constructor a handler runs), or the held value itself (a toggle `x = !x`). Not process
  * state: resets to `undefined`/`null`, numbers (counters, metrics, timestamps), lazily created or
  * refreshed shared values built from process-level inputs (`if (!pool) pool = new Pool(env)`,
- * a token or rates fetched from a fixed URL), memoizing caches (a read of the same key whose value
- * is returned precedes the write), and external stores (their methods are not the program's).
+ * a token or rates fetched from a fixed URL), memoizing caches (the writing function reads the same key and returns
+ * what it read), and external stores (their methods are not the program's).
  *
  * One more kind of state outlives the request without living in memory: a file at a path the server
  * fixes (a module constant, a singleton's field) that handler code writes (`fs.writeFile`,
@@ -451,7 +451,7 @@ export class ProcessStateIndex {
   }
 
   /**
-   * A memoizing cache: before `c.set(k, v)` the same function reads `c.get(k)` / `c[k]` / `c.has(k)` and
+   * A memoizing cache: the function that writes `c.set(k, v)` also reads `c.get(k)` / `c.has(k)` and
    * returns what it read, or stores back the variable it read into.
    */
   private isMemoized(write: ts.CallExpression): boolean {
@@ -467,8 +467,7 @@ export class ProcessStateIndex {
       ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.expression.getText() === receiverText &&
       ['get', 'has', 'peek'].includes(n.expression.name.text) && !!n.arguments[0] && skipOuter(n.arguments[0]).getText() === keyText;
     const visit = (n: ts.Node): void => {
-      if (n.pos >= write.pos) return;
-      if (ts.isVariableDeclaration(n) && n.initializer && ts.isIdentifier(n.name) && containsNode(n.initializer, isRead)) {
+      if (ts.isVariableDeclaration(n) && n.pos < write.pos && n.initializer && ts.isIdentifier(n.name) && containsNode(n.initializer, isRead)) {
         const s = this.flow.symbolAt(n.name);
         if (s) readVars.add(s);
       }
