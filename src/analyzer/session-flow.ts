@@ -25,7 +25,23 @@
  * for the large majority of calls.
  */
 import { ts } from 'ts-morph';
+import {
+  calleeName,
+  enclosingFunction,
+  functionName,
+  functionOf,
+  isFunctionLike,
+  isUndefinedLiteral,
+  propertyNameText,
+  returnedExpressions,
+  skipOuter,
+  type FunctionLike,
+} from './ast.js';
 import { collectHandlerReferences } from './handlers.js';
+import { SdkTypes } from './sdk-types.js';
+
+// Re-exported for modules that imported these helpers from here before they moved to `ast.ts`.
+export { calleeName, enclosingFunction, functionName, functionOf, isFunctionLike, isUndefinedLiteral, propertyNameText, returnedExpressions, skipOuter, type FunctionLike };
 
 /** Property names whose read yields a session id. */
 export const SESSION_ID_PROPERTIES = new Set(['sessionId', 'session_id', 'sessionID']);
@@ -53,42 +69,6 @@ interface CallEdge {
   term: Term;
 }
 
-export type FunctionLike =
-  | ts.FunctionDeclaration
-  | ts.FunctionExpression
-  | ts.ArrowFunction
-  | ts.MethodDeclaration
-  | ts.ConstructorDeclaration
-  | ts.GetAccessorDeclaration;
-
-export function isFunctionLike(node: ts.Node): node is FunctionLike {
-  return (
-    ts.isFunctionDeclaration(node) ||
-    ts.isFunctionExpression(node) ||
-    ts.isArrowFunction(node) ||
-    ts.isMethodDeclaration(node) ||
-    ts.isConstructorDeclaration(node) ||
-    ts.isGetAccessorDeclaration(node)
-  );
-}
-
-/** Strips parentheses, casts, `!`, `satisfies` and `await`. */
-export function skipOuter(node: ts.Expression): ts.Expression {
-  let n = node;
-  for (;;) {
-    if (
-      ts.isParenthesizedExpression(n) ||
-      ts.isAsExpression(n) ||
-      ts.isNonNullExpression(n) ||
-      ts.isTypeAssertionExpression(n) ||
-      ts.isSatisfiesExpression(n) ||
-      ts.isAwaitExpression(n)
-    ) {
-      n = n.expression;
-    } else return n;
-  }
-}
-
 export class SessionFlow {
   private readonly tainted = new Set<ts.Symbol>();
   private readonly taintedReturns = new Set<ts.Node>();
@@ -109,12 +89,15 @@ export class SessionFlow {
   readonly statefulGenerators: Array<ts.PropertyAssignment | ts.ShorthandPropertyAssignment> = [];
   /** `new SSEServerTransport(…)` sites (the legacy 2024-11-05 HTTP+SSE transport). */
   readonly sseTransports: ts.NewExpression[] = [];
+  /** Which types are the SDK's session-bound objects (transports, servers, task stores). */
+  readonly sdk: SdkTypes;
   private solved = false;
 
   constructor(
     readonly checker: ts.TypeChecker,
     private readonly files: readonly ts.SourceFile[],
   ) {
+    this.sdk = new SdkTypes(checker);
     for (const file of files) this.collect(file);
     this.solve();
   }
@@ -216,8 +199,97 @@ export class SessionFlow {
         const ctor = decl.members.find(ts.isConstructorDeclaration);
         if (ctor) out.push(ctor);
       }
+      // Dynamic dispatch: an interface or abstract member runs its implementations, a method its overrides.
+      if (ts.isMethodSignature(decl) || ts.isPropertySignature(decl) || ts.isMethodDeclaration(decl) || ts.isPropertyDeclaration(decl)) {
+        if (ts.isCallExpression(call)) out.push(...this.implementations(decl));
+      }
     }
     this.calleeCache.set(call, out);
+    return out;
+  }
+
+  #heritage: Map<ts.Symbol, ts.ClassLikeDeclaration[]> | undefined;
+  private readonly implementationCache = new Map<ts.Node, FunctionLike[]>();
+
+  /** Classes of the program that extend or implement a class or interface, directly or not. */
+  subclassesOf(symbol: ts.Symbol): ts.ClassLikeDeclaration[] {
+    if (!this.#heritage) {
+      const heritage = new Map<ts.Symbol, ts.ClassLikeDeclaration[]>();
+      const visit = (node: ts.Node): void => {
+        if (ts.isClassLike(node)) {
+          for (const clause of node.heritageClauses ?? []) {
+            for (const t of clause.types) {
+              const e = skipOuter(t.expression);
+              const base = this.symbolAt(ts.isPropertyAccessExpression(e) ? e.name : e);
+              if (!base) continue;
+              const list = heritage.get(base);
+              if (list) list.push(node);
+              else heritage.set(base, [node]);
+            }
+          }
+        }
+        ts.forEachChild(node, visit);
+      };
+      for (const file of this.files) visit(file);
+      this.#heritage = heritage;
+    }
+    const out: ts.ClassLikeDeclaration[] = [];
+    const queue = [symbol];
+    const seen = new Set<ts.Symbol>(queue);
+    while (queue.length > 0 && out.length < 50) {
+      for (const cls of this.#heritage.get(queue.pop()!) ?? []) {
+        out.push(cls);
+        const own = cls.name && this.symbolAt(cls.name);
+        if (own && !seen.has(own)) {
+          seen.add(own);
+          queue.push(own);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The bodies that run for a call of an interface or class member: the implementations and overrides in subclasses. */
+  private implementations(member: ts.Declaration): FunctionLike[] {
+    const cached = this.implementationCache.get(member);
+    if (cached) return cached;
+    const out: FunctionLike[] = [];
+    this.implementationCache.set(member, out);
+    const owner = member.parent;
+    const name = (member as ts.NamedDeclaration).name;
+    const text = name && propertyNameText(name as ts.PropertyName);
+    const ownerSymbol = owner && (ts.isClassLike(owner) || ts.isInterfaceDeclaration(owner)) && owner.name ? this.symbolAt(owner.name) : undefined;
+    if (!text || !ownerSymbol) return out;
+    for (const cls of this.subclassesOf(ownerSymbol)) {
+      for (const m of cls.members) {
+        if (!m.name || propertyNameText(m.name) !== text) continue;
+        if (ts.isMethodDeclaration(m) && m.body) out.push(m);
+        else if (ts.isPropertyDeclaration(m) && m.initializer) {
+          const init = skipOuter(m.initializer);
+          if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) out.push(init);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The calls and `new`s in the program that invoke `fn` (by name first, then resolved). */
+  callSitesOf(fn: FunctionLike): Array<ts.CallExpression | ts.NewExpression> {
+    const names = new Set<string>();
+    const own = functionName(fn);
+    if (own) names.add(own);
+    if ((ts.isMethodDeclaration(fn) || ts.isGetAccessorDeclaration(fn)) && fn.name) {
+      const t = propertyNameText(fn.name);
+      if (t) names.add(t);
+    }
+    if (ts.isConstructorDeclaration(fn) && fn.parent.name) names.add(fn.parent.name.text);
+    const parent = fn.parent;
+    if (parent && (ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)) && parent.name) {
+      const t = propertyNameText(parent.name);
+      if (t) names.add(t);
+    }
+    const out: Array<ts.CallExpression | ts.NewExpression> = [];
+    for (const name of names) for (const site of this.callsByName.get(name) ?? []) if (this.callees(site).includes(fn)) out.push(site);
     return out;
   }
 
@@ -665,59 +737,6 @@ function any(terms: Array<Term | null>): Term | null {
   if (kept.length === 0) return null;
   if (kept.includes('src')) return 'src';
   return kept.length === 1 ? kept[0]! : { any: kept };
-}
-
-export function propertyNameText(name: ts.PropertyName | ts.BindingName | ts.MemberName): string | undefined {
-  if (ts.isIdentifier(name) || ts.isStringLiteralLike(name) || ts.isNumericLiteral(name)) return name.text;
-  if (ts.isPrivateIdentifier(name)) return name.text;
-  return undefined;
-}
-
-export function calleeName(call: ts.CallExpression | ts.NewExpression): string | undefined {
-  const callee = skipOuter(call.expression);
-  if (ts.isIdentifier(callee)) return callee.text;
-  if (ts.isPropertyAccessExpression(callee)) return callee.name.text;
-  return undefined;
-}
-
-export function functionOf(node: ts.Expression): ts.ArrowFunction | ts.FunctionExpression | undefined {
-  const e = skipOuter(node);
-  return ts.isArrowFunction(e) || ts.isFunctionExpression(e) ? e : undefined;
-}
-
-/** The name a function is called by: its own (`function f`) or the variable it initializes (`const f = () => …`). */
-export function functionName(fn: FunctionLike): string | undefined {
-  if (fn.name && ts.isIdentifier(fn.name)) return fn.name.text;
-  const parent = fn.parent;
-  return parent && ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name) ? parent.name.text : undefined;
-}
-
-export function enclosingFunction(node: ts.Node): FunctionLike | undefined {
-  let n: ts.Node | undefined = node.parent;
-  while (n && !isFunctionLike(n)) n = n.parent;
-  return n as FunctionLike | undefined;
-}
-
-export function isUndefinedLiteral(e: ts.Expression): boolean {
-  return (
-    (ts.isIdentifier(e) && e.text === 'undefined') ||
-    e.kind === ts.SyntaxKind.NullKeyword ||
-    ts.isVoidExpression(e)
-  );
-}
-
-/** The expressions a function returns (expression bodies and `return x;` not inside nested functions). */
-export function returnedExpressions(fn: FunctionLike): ts.Expression[] {
-  if (!fn.body) return [];
-  if (!ts.isBlock(fn.body)) return [fn.body];
-  const out: ts.Expression[] = [];
-  const visit = (node: ts.Node): void => {
-    if (isFunctionLike(node) || ts.isClassLike(node)) return;
-    if (ts.isReturnStatement(node) && node.expression) out.push(node.expression);
-    ts.forEachChild(node, visit);
-  };
-  ts.forEachChild(fn.body, visit);
-  return out;
 }
 
 /** String-literal module specifiers of a file's imports, re-exports, `require()`s and `import()`s. */

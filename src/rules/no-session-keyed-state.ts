@@ -1,6 +1,6 @@
 import { createRule } from './create-rule.js';
 
-const KIND_TEXT = { map: 'Map', set: 'Set', weakmap: 'WeakMap', object: 'object', array: 'array', cache: 'in-memory cache' } as const;
+const KIND_TEXT = { map: 'Map', set: 'Set', weakmap: 'WeakMap', object: 'object', array: 'array', cache: 'in-memory cache', store: 'store' } as const;
 
 /** Finds application data held in process and keyed by session id. */
 export default createRule({
