@@ -12,6 +12,7 @@
 import { ts } from 'ts-morph';
 import { calleeName, enclosingFunction, isFunctionLike, isInside, isModuleLevel, skipOuter } from './ast.js';
 import { isRegistryValueKind } from './sdk-types.js';
+import { sessionScope, type SessionScope } from './session-scope.js';
 import type { SessionFlow } from './session-flow.js';
 
 export type ContainerKind = 'map' | 'set' | 'weakmap' | 'object' | 'array' | 'cache' | 'store';
@@ -37,11 +38,14 @@ export interface SessionContainer {
   /**
    * Why it is per-session: `key` (keyed by, holding or searched for a session id), `type` (its declared
    * values are sessionful transports or servers), `holder` (a field or variable of a store type whose
-   * implementation in the program keeps a session registry in memory).
+   * implementation in the program keeps a session registry in memory), `objects` (it collects the
+   * objects created once per session: a framework's own list of sessions).
    */
-  reason: 'key' | 'type' | 'holder';
+  reason: 'key' | 'type' | 'holder' | 'objects';
   /** For `holder`: the store class that keeps the registry. */
   store?: ts.ClassLikeDeclaration;
+  /** For `objects`: the per-session class whose instances it collects. */
+  objectClass?: ts.ClassLikeDeclaration;
 }
 
 const KEY_METHODS = new Set(['set', 'get', 'has', 'delete', 'add', 'peek']);
@@ -136,6 +140,7 @@ export class SessionContainerIndex {
       if (!valueTypes.some((t) => this.typeNodeHoldsRegistry(t, 0))) continue;
       this.byNode.set(node, this.container(node, kind, 'type'));
     }
+    this.collectSessionObjectLists();
     const names = new Set<string>();
     for (const c of this.byNode.values()) {
       names.add(c.name);
@@ -153,11 +158,44 @@ export class SessionContainerIndex {
       c.idSet = this.nestedIds.has(c.node) || (c.kind === 'set' && c.values.length > 0 && c.values.every((v) => this.flow.isSessionId(v)));
       c.isRegistry =
         c.reason === 'type' ||
-        (!c.idSet && ([c.node, ...c.aliases].some((n) => this.declaredTypeHoldsRegistry(n)) || c.values.some((v) => this.holdsRegistryValue(v, 0))));
+        (!c.idSet && c.reason !== 'objects' && ([c.node, ...c.aliases].some((n) => this.declaredTypeHoldsRegistry(n)) || c.values.some((v) => this.holdsRegistryValue(v, 0))));
       c.serializable = !c.isRegistry && c.values.every((v) => this.isSerializable(v));
     }
     this.collectHolders();
     return [...this.byNode.values()];
+  }
+
+  /** Long-lived collections that per-session objects are added to (`Context.all.add(this)`, `this.#sessions.push(session)`). */
+  private collectSessionObjectLists(): void {
+    const scope = sessionScope(this.flow);
+    if (scope.classes.size === 0) return;
+    for (const w of this.writes) {
+      const cls = this.sessionObjectClass(w.value, scope);
+      if (!cls) continue;
+      for (const c of this.lookup(w.receiver)) {
+        const decl = c.node.parent;
+        if (this.byNode.has(c.node) || !decl || !(ts.isVariableDeclaration(decl) || ts.isPropertyDeclaration(decl) || ts.isParameter(decl)) || !this.isLongLived(decl)) continue;
+        this.byNode.set(c.node, { ...c, reason: 'objects', objectClass: cls });
+      }
+    }
+  }
+
+  /** The per-session class a stored value is an instance of (`new Session()`, a variable holding one, `this` in its members). */
+  private sessionObjectClass(value: ts.Expression, scope: SessionScope): ts.ClassLikeDeclaration | undefined {
+    const e = skipOuter(value);
+    if (e.kind === ts.SyntaxKind.ThisKeyword) {
+      const cls = ts.findAncestor(e, ts.isClassLike);
+      return cls && scope.classes.has(cls) ? cls : undefined;
+    }
+    if (ts.isNewExpression(e)) {
+      const cls = scope.projectClassOf(e);
+      return cls && scope.classes.has(cls) ? cls : undefined;
+    }
+    if (ts.isIdentifier(e)) {
+      const decl = this.flow.symbolAt(e)?.valueDeclaration;
+      if (decl && ts.isVariableDeclaration(decl) && decl.initializer && decl.initializer !== value) return this.sessionObjectClass(decl.initializer, scope);
+    }
+    return undefined;
   }
 
   private container(node: ts.Node, kind: ContainerKind, reason: SessionContainer['reason']): SessionContainer {
@@ -460,21 +498,29 @@ export class SessionContainerIndex {
     return type.getProperties().some((p) => {
       const decl = p.valueDeclaration;
       if (!decl || decl.getSourceFile().isDeclarationFile) return false;
+      // A declared type the checker cannot resolve (the SDK not installed) still names its import.
+      const typeNode = ts.isPropertyDeclaration(decl) || ts.isPropertySignature(decl) || ts.isParameter(decl) ? decl.type : undefined;
+      if (typeNode && isRegistryValueKind(this.flow.sdk.kindOfTypeNode(typeNode))) return true;
       return this.typeHoldsRegistry(this.flow.checker.getTypeOfSymbolAtLocation(p, decl), depth + 1);
     });
   }
 
-  /** `class SessionStore<T extends { close(): … }>` holds what `new SessionStore<StreamableHTTPServerTransport>()` passes for T. */
+  /** `class SessionStore<T extends { close(): … }>` holds what `new SessionStore<StreamableHTTPServerTransport>()` passes (or infers) for T. */
   private instantiationsHoldRegistry(param: ts.TypeParameter): boolean {
     const decl = param.getSymbol()?.declarations?.[0];
     const owner = decl?.parent;
     if (!decl || !ts.isTypeParameterDeclaration(decl) || !owner || !ts.isClassLike(owner)) return false;
     const index = owner.typeParameters?.indexOf(decl) ?? -1;
-    const ctor = owner.members.find(ts.isConstructorDeclaration);
-    if (index < 0 || !ctor) return false;
-    return this.flow.callSitesOf(ctor).some((site) => {
-      const arg = site.typeArguments?.[index];
-      return !!arg && this.typeNodeHoldsRegistry(arg, 1);
+    if (index < 0) return false;
+    return this.flow.instantiationsOf(owner).some((site) => {
+      const explicit = site.typeArguments?.[index];
+      if (explicit) return this.typeNodeHoldsRegistry(explicit, 1);
+      try {
+        const inferred = this.flow.checker.getTypeArguments(this.flow.checker.getTypeAtLocation(site) as ts.TypeReference)[index];
+        return !!inferred && !(inferred.flags & ts.TypeFlags.TypeParameter) && this.typeHoldsRegistry(inferred, 1);
+      } catch {
+        return false;
+      }
     });
   }
 

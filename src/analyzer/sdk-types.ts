@@ -51,55 +51,76 @@ function importedSdkName(decl: ts.Declaration): string | undefined {
 }
 
 export class SdkTypes {
-  private readonly symbolKinds = new Map<ts.Symbol, SdkKind | null>();
+  private readonly symbolNames = new Map<ts.Symbol, string | null>();
 
   constructor(private readonly checker: ts.TypeChecker) {}
 
-  /** The SDK kind of a class, interface or alias symbol, following extends/implements (cached). */
+  /** The SDK kind of a class, interface or alias symbol, following extends/implements. */
   kindOfSymbol(symbol: ts.Symbol | undefined, depth = 0): SdkKind | undefined {
-    if (!symbol || depth > 5) return undefined;
-    const cached = this.symbolKinds.get(symbol);
-    if (cached !== undefined) return cached ?? undefined;
-    this.symbolKinds.set(symbol, null);
-    const kind = this.computeKind(symbol, depth);
-    this.symbolKinds.set(symbol, kind ?? null);
-    return kind;
+    const name = this.sdkNameOf(symbol, depth);
+    return name ? kindOfName(name) : undefined;
   }
 
-  private computeKind(symbol: ts.Symbol, depth: number): SdkKind | undefined {
+  /**
+   * The SDK class or interface a symbol is or derives from (`InMemoryTaskStore` for
+   * `class MyStore extends InMemoryTaskStore`), through imports, aliases and heritage (cached).
+   */
+  sdkNameOf(symbol: ts.Symbol | undefined, depth = 0): string | undefined {
+    if (!symbol || depth > 5) return undefined;
+    const cached = this.symbolNames.get(symbol);
+    if (cached !== undefined) return cached ?? undefined;
+    this.symbolNames.set(symbol, null);
+    const name = this.computeName(symbol, depth);
+    this.symbolNames.set(symbol, name ?? null);
+    return name;
+  }
+
+  private computeName(symbol: ts.Symbol, depth: number): string | undefined {
     for (const decl of symbol.declarations ?? []) {
       const imported = importedSdkName(decl);
-      if (imported) return kindOfName(imported);
+      if (imported) return kindOfName(imported) ? imported : undefined;
       if (ts.isImportSpecifier(decl) || ts.isImportClause(decl)) {
         // Resolve the alias (a re-export chain ending in the SDK, or a project module).
         try {
           const target = this.checker.getAliasedSymbol(symbol);
-          if (target !== symbol) return this.kindOfSymbol(target, depth + 1);
+          if (target !== symbol) return this.sdkNameOf(target, depth + 1);
         } catch {
           /* unresolved */
         }
         continue;
       }
-      if (SDK_FILE.test(decl.getSourceFile().fileName)) {
-        const kind = kindOfName(symbol.getName());
-        if (kind) return kind;
-      }
+      if (SDK_FILE.test(decl.getSourceFile().fileName) && kindOfName(symbol.getName())) return symbol.getName();
       if (ts.isClassLike(decl) || ts.isInterfaceDeclaration(decl)) {
         for (const clause of decl.heritageClauses ?? []) {
           for (const t of clause.types) {
-            const k = this.kindOfExpressionSymbol(t.expression, depth);
-            if (k) return k;
+            const n = this.sdkNameOfExpression(t.expression, depth);
+            if (n) return n;
           }
         }
       } else if (ts.isTypeAliasDeclaration(decl)) {
-        const k = this.kindOfTypeNode(decl.type, depth + 1);
-        if (k) return k;
+        // `type SessionTransport = StreamableHTTPServerTransport | SSEServerTransport`
+        const parts = ts.isUnionTypeNode(decl.type) || ts.isIntersectionTypeNode(decl.type) ? decl.type.types : [decl.type];
+        for (const part of parts) {
+          const n = ts.isTypeReferenceNode(part) ? this.sdkNameOfEntity(part.typeName, depth + 1) : undefined;
+          if (n) return n;
+        }
       }
     }
     return undefined;
   }
 
-  private kindOfExpressionSymbol(expr: ts.Expression, depth: number): SdkKind | undefined {
+  private sdkNameOfEntity(name: ts.EntityName, depth: number): string | undefined {
+    let symbol: ts.Symbol | undefined;
+    try {
+      symbol = this.checker.getSymbolAtLocation(ts.isIdentifier(name) ? name : name.right);
+    } catch {
+      symbol = undefined;
+    }
+    return this.sdkNameOf(symbol, depth + 1);
+  }
+
+  /** The SDK class an expression names (`new X()`'s `X`, a heritage clause). */
+  sdkNameOfExpression(expr: ts.Expression, depth = 0): string | undefined {
     const e = skipOuter(expr);
     const node = ts.isPropertyAccessExpression(e) ? e.name : e;
     let symbol: ts.Symbol | undefined;
@@ -108,7 +129,12 @@ export class SdkTypes {
     } catch {
       symbol = undefined;
     }
-    return this.kindOfSymbol(symbol, depth + 1);
+    return this.sdkNameOf(symbol, depth + 1);
+  }
+
+  private kindOfExpressionSymbol(expr: ts.Expression, depth: number): SdkKind | undefined {
+    const name = this.sdkNameOfExpression(expr, depth);
+    return name ? kindOfName(name) : undefined;
   }
 
   /** The SDK kind a type node names directly (`T`, `T | undefined`, `Promise<T>` excluded), through imports and aliases. */

@@ -258,19 +258,81 @@ export class SessionFlow {
     const owner = member.parent;
     const name = (member as ts.NamedDeclaration).name;
     const text = name && propertyNameText(name as ts.PropertyName);
-    const ownerSymbol = owner && (ts.isClassLike(owner) || ts.isInterfaceDeclaration(owner)) && owner.name ? this.symbolAt(owner.name) : undefined;
-    if (!text || !ownerSymbol) return out;
-    for (const cls of this.subclassesOf(ownerSymbol)) {
-      for (const m of cls.members) {
-        if (!m.name || propertyNameText(m.name) !== text) continue;
-        if (ts.isMethodDeclaration(m) && m.body) out.push(m);
-        else if (ts.isPropertyDeclaration(m) && m.initializer) {
-          const init = skipOuter(m.initializer);
-          if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) out.push(init);
+    if (!text || !owner) return out;
+    const ownerSymbol = (ts.isClassLike(owner) || ts.isInterfaceDeclaration(owner)) && owner.name ? this.symbolAt(owner.name) : undefined;
+    const nominal = ownerSymbol ? this.subclassesOf(ownerSymbol) : [];
+    for (const cls of nominal) out.push(...memberBodies(cls, text));
+    // Structural typing: a project class that has the member and is assignable to the interface or type literal.
+    if (nominal.length === 0 && !owner.getSourceFile().isDeclarationFile && (ts.isInterfaceDeclaration(owner) || ts.isTypeLiteralNode(owner))) {
+      let target: ts.Type | undefined;
+      try {
+        target = this.checker.getTypeAtLocation(owner);
+      } catch {
+        target = undefined;
+      }
+      for (const cls of target ? this.classesWithMember(text) : []) {
+        try {
+          if (this.structurallyImplements(cls, target!)) out.push(...memberBodies(cls, text));
+        } catch {
+          /* no type information */
         }
       }
     }
     return out;
+  }
+
+  /**
+   * The class's instances are assignable to `target`. When the class extends a base the checker cannot
+   * resolve (a library without its types), the members it inherits are unknown: compare the members
+   * the class does have.
+   */
+  private structurallyImplements(cls: ts.ClassLikeDeclaration, target: ts.Type): boolean {
+    const instance = this.checker.getTypeAtLocation(cls);
+    if (this.checker.isTypeAssignableTo(instance, target)) return true;
+    const base = cls.heritageClauses?.find((h) => h.token === ts.SyntaxKind.ExtendsKeyword)?.types[0];
+    if (!base || !(this.checker.getTypeAtLocation(base).flags & ts.TypeFlags.Any)) return false;
+    const owner = cls;
+    return target.getProperties().every((p) => {
+      const own = instance.getProperty(p.name);
+      if (!own) return true;
+      const decl = p.valueDeclaration ?? p.declarations?.[0];
+      return !decl || this.checker.isTypeAssignableTo(this.checker.getTypeOfSymbolAtLocation(own, owner), this.checker.getTypeOfSymbolAtLocation(p, decl));
+    });
+  }
+
+  #classesByMember: Map<string, ts.ClassLikeDeclaration[]> | undefined;
+
+  /** Project classes that declare a member named `name`. */
+  private classesWithMember(name: string): ts.ClassLikeDeclaration[] {
+    if (!this.#classesByMember) {
+      const index = new Map<string, ts.ClassLikeDeclaration[]>();
+      const visit = (node: ts.Node): void => {
+        if (ts.isClassLike(node)) {
+          for (const m of node.members) {
+            const t = m.name && propertyNameText(m.name);
+            if (!t) continue;
+            const list = index.get(t);
+            if (list) list.push(node);
+            else index.set(t, [node]);
+          }
+        }
+        ts.forEachChild(node, visit);
+      };
+      for (const file of this.files) visit(file);
+      this.#classesByMember = index;
+    }
+    return this.#classesByMember.get(name) ?? [];
+  }
+
+  /** The `new` expressions in the program that construct `cls` (by name first, then resolved). */
+  instantiationsOf(cls: ts.ClassLikeDeclaration): ts.NewExpression[] {
+    const name = cls.name?.text ?? (cls.parent && ts.isVariableDeclaration(cls.parent) && ts.isIdentifier(cls.parent.name) ? cls.parent.name.text : undefined);
+    if (!name) return [];
+    return (this.callsByName.get(name) ?? []).filter((site): site is ts.NewExpression => {
+      if (!ts.isNewExpression(site)) return false;
+      const callee = skipOuter(site.expression);
+      return (this.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee)?.declarations ?? []).some((d) => d === cls || (ts.isVariableDeclaration(d) && d.initializer === cls));
+    });
   }
 
   /** The calls and `new`s in the program that invoke `fn` (by name first, then resolved). */
@@ -704,6 +766,20 @@ export class SessionFlow {
   get sourceFiles(): readonly ts.SourceFile[] {
     return this.files;
   }
+}
+
+/** The bodies of a class's member named `name`: a method, or a field holding a function. */
+function memberBodies(cls: ts.ClassLikeDeclaration, name: string): FunctionLike[] {
+  const out: FunctionLike[] = [];
+  for (const m of cls.members) {
+    if (!m.name || propertyNameText(m.name) !== name) continue;
+    if (ts.isMethodDeclaration(m) && m.body) out.push(m);
+    else if (ts.isPropertyDeclaration(m) && m.initializer) {
+      const init = skipOuter(m.initializer);
+      if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) out.push(init);
+    }
+  }
+  return out;
 }
 
 /** Registrations whose callback's first parameter is the model's arguments (SDK v1/v2 `McpServer`). */
