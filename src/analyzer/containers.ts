@@ -91,6 +91,10 @@ export class SessionContainerIndex {
   /** Class fields and module variables declared with a class or interface type: maybe holders of a class-based store. */
   private readonly holderCandidates: Declaration[] = [];
   private readonly parameterRoots = new Map<ts.ParameterDeclaration, SessionContainer[]>();
+  /** Containers found only because their values carry a session id (keyed by something else). */
+  private readonly byValueOnly = new Set<ts.Node>();
+  /** Containers keyed by, or searched for, a session id. */
+  private readonly byKey = new Set<ts.Node>();
 
   constructor(private readonly flow: SessionFlow) {}
 
@@ -105,13 +109,15 @@ export class SessionContainerIndex {
       }
       if (first && KEY_METHODS.has(method) && this.flow.isSessionId(first)) {
         const found = this.resolve(receiver);
+        for (const c of found) this.byKey.add(c.node);
         if (method === 'add') for (const c of found) this.nestedIds.add(c.node);
         return;
       }
       // `a.push({ sessionId, … })`, `m.set(k, { sessionId, … })`: its entries belong to sessions.
       const stored = method === 'set' ? second : method === 'push' || method === 'unshift' ? first : undefined;
       if (stored && this.carriesSessionId(stored)) {
-        this.resolve(receiver);
+        // A map keyed by something else (`set(taskId, { sessionId, … })`) is not a session registry.
+        for (const c of this.resolve(receiver)) if (method === 'set') this.byValueOnly.add(c.node);
         return;
       }
       if (first && SEARCH_METHODS.has(method) && this.predicateMatchesSession(first)) {
@@ -158,7 +164,7 @@ export class SessionContainerIndex {
       c.idSet = this.nestedIds.has(c.node) || (c.kind === 'set' && c.values.length > 0 && c.values.every((v) => this.flow.isSessionId(v)));
       c.isRegistry =
         c.reason === 'type' ||
-        (!c.idSet && c.reason !== 'objects' && ([c.node, ...c.aliases].some((n) => this.declaredTypeHoldsRegistry(n)) || c.values.some((v) => this.holdsRegistryValue(v, 0))));
+        (!c.idSet && c.reason !== 'objects' && !(this.byValueOnly.has(c.node) && !this.byKey.has(c.node)) && ([c.node, ...c.aliases].some((n) => this.declaredTypeHoldsRegistry(n)) || c.values.some((v) => this.holdsRegistryValue(v, 0))));
       c.serializable = !c.isRegistry && c.values.every((v) => this.isSerializable(v));
     }
     this.collectHolders();

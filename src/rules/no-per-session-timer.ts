@@ -239,7 +239,8 @@ export default createRule({
         const handled = new Set<ts.CallExpression>();
         for (const c of ctx.containers()) {
           const symbol = ctx.flow.symbolAt(c.node);
-          if (symbol) byDecl.set(symbol, c);
+          // A registry's transports are closed by whoever owns the registry (the runtime registry after `apply`): not swept state.
+          if (symbol && !c.isRegistry) byDecl.set(symbol, c);
           // The timers of one stored entry (`{ abortTimeout, notificationTimeout }`) are one piece of state.
           for (const v of c.values) {
             const found = timersIn(ctx, v, timers).filter((t) => !handled.has(t));
