@@ -18,13 +18,15 @@
  * `null`) does not count.
  */
 import { ts } from 'ts-morph';
-import { enclosingFunction, isFunctionLike, isInside, propertyNameText, skipOuter, type FunctionLike } from './ast.js';
+import { calleeName, enclosingFunction, isFunctionLike, isInside, propertyNameText, returnedExpressions, skipOuter, type FunctionLike } from './ast.js';
 import { handlerRegistration, isReplayedHandler } from './handlers.js';
 import type { SessionFlow } from './session-flow.js';
 
 /** Hooks that run once per session (at its start or end), not per request. */
 const SESSION_HOOKS = new Set(['oninitialized', 'onclose', 'onerror', 'onsessioninitialized', 'onsessionclosed']);
 const MUTATORS = new Set(['set', 'add', 'push', 'delete', 'clear', 'splice', 'unshift', 'pop', 'shift', 'sort', 'reverse', 'fill']);
+/** APIs that mint a random id (`node:crypto`, Web Crypto, `uuid`, `nanoid`, `ulid`, `cuid2`). */
+const RANDOM_ID_APIS = new Set(['randomUUID', 'v4', 'uuidv4', 'nanoid', 'ulid', 'createId', 'cuid']);
 /** Bounds on the per-session call graph (functions visited). */
 const MAX_FUNCTIONS = 2000;
 
@@ -46,6 +48,8 @@ export class SessionScope {
   readonly regions: ts.Node[] = [];
   /** Classes instantiated by per-session code and kept, with where. */
   readonly classes = new Map<ts.ClassLikeDeclaration, ts.NewExpression[]>();
+  /** Fresh random ids minted by per-session code (`scope: randomUUID()`): each stands for its session. */
+  readonly sessionIds: ts.CallExpression[] = [];
   private readonly projectFiles: Set<ts.SourceFile>;
   private readonly fieldCache = new Map<ts.ClassLikeDeclaration, SessionField[]>();
   #externalWrites: Map<string, ts.Node[]> | undefined;
@@ -103,6 +107,9 @@ export class SessionScope {
       const root = queue.pop()!;
       const visit = (n: ts.Node): void => {
         if (n !== root && isFunctionLike(n) && !runsOnceHere(n)) return;
+        // Kept beyond the call (an option, a field, an argument): it labels what the session owns.
+        // A helper that returns the id (`getRandomUUID()`) is not the session's id: its per-session call site is.
+        if (ts.isCallExpression(n) && this.mintsId(n) && isRetained(this.flow, n) && !isReturned(n)) this.sessionIds.push(n);
         if (ts.isCallExpression(n) || ts.isNewExpression(n)) {
           for (const fn of this.flow.callees(n)) {
             if (!fn.body || this.functions.has(fn) || !this.projectFiles.has(fn.getSourceFile())) continue;
@@ -124,6 +131,16 @@ export class SessionScope {
       };
       visit(root);
     }
+  }
+
+  /** A call that returns a fresh random id: a random-id API, or a project function that returns one. */
+  private mintsId(call: ts.CallExpression, depth = 0): boolean {
+    const name = calleeName(call);
+    if (name && RANDOM_ID_APIS.has(name)) return true;
+    if (depth > 0) return false;
+    return this.flow.callees(call).some((fn) =>
+      this.projectFiles.has(fn.getSourceFile()) && returnedExpressions(fn).some((e) => ts.isCallExpression(skipOuter(e)) && this.mintsId(skipOuter(e) as ts.CallExpression, depth + 1)),
+    );
   }
 
   /** The fields of a per-session class that are written after construction (cached). */
@@ -346,7 +363,18 @@ function thisFieldWrite(n: ts.Node): { name: string; anchor: ts.Node; clears: bo
  */
 export function isRetained(flow: SessionFlow, expr: ts.Expression): boolean {
   let n: ts.Node = expr;
-  while (n.parent && (ts.isParenthesizedExpression(n.parent) || ts.isAsExpression(n.parent) || ts.isAwaitExpression(n.parent) || ts.isNonNullExpression(n.parent) || ts.isSatisfiesExpression(n.parent))) n = n.parent;
+  while (
+    n.parent &&
+    (ts.isParenthesizedExpression(n.parent) ||
+      ts.isAsExpression(n.parent) ||
+      ts.isAwaitExpression(n.parent) ||
+      ts.isNonNullExpression(n.parent) ||
+      ts.isSatisfiesExpression(n.parent) ||
+      (ts.isConditionalExpression(n.parent) && n.parent.condition !== n) ||
+      (ts.isBinaryExpression(n.parent) && (n.parent.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken || n.parent.operatorToken.kind === ts.SyntaxKind.BarBarToken)))
+  ) {
+    n = n.parent;
+  }
   const parent = n.parent;
   if (!parent) return false;
   if (ts.isVariableDeclaration(parent) && parent.initializer === n && ts.isIdentifier(parent.name)) return variableEscapes(flow, parent.name);
@@ -362,6 +390,12 @@ export function isRetained(flow: SessionFlow, expr: ts.Expression): boolean {
     (ts.isArrowFunction(parent) && parent.body === n) ||
     ts.isPropertyDeclaration(parent)
   );
+}
+
+function isReturned(expr: ts.Expression): boolean {
+  let n: ts.Node = expr;
+  while (n.parent && (ts.isParenthesizedExpression(n.parent) || ts.isAsExpression(n.parent) || ts.isAwaitExpression(n.parent) || ts.isConditionalExpression(n.parent) || ts.isBinaryExpression(n.parent))) n = n.parent;
+  return !!n.parent && (ts.isReturnStatement(n.parent) || (ts.isArrowFunction(n.parent) && n.parent.body === n));
 }
 
 function variableEscapes(flow: SessionFlow, name: ts.Identifier): boolean {
