@@ -1,8 +1,8 @@
 /**
  * `todo-markers`: runs last. Every finding no transform rewrote gets a `/* @mcp-migrate-todo <rule>: … *\/`
  * marker with concrete guidance on its own line before the statement that holds the state: per-session
- * timers and sockets (values that cannot be serialized), per-session closure state, module-level
- * connection state, legacy SSE transports. Never inside a literal, never twice. Informational
+ * timers and sockets (values that cannot be serialized), per-session closure state and timers, in-memory
+ * task stores, hand-made transport restores, module-level connection state, legacy SSE transports. Never inside a literal, never twice. Informational
  * `server-initiated-request` notes get no marker (the summary lists them; `mcp-migrate proxy`
  * routes those requests).
  */
@@ -22,6 +22,12 @@ const GUIDANCE: Record<string, string> = {
   'no-session-transport-registry':
     'replace this registry with `new SessionTransportRegistry()` from mcp-migrate/runtime and call `prepareNode(req, res)` first in each handler (docs/apply.md)',
   'no-in-memory-event-store': 'pass `createEventStore()` from mcp-migrate/runtime as the transport\'s `eventStore`',
+  'no-per-session-timer':
+    'this timer runs only in the replica that started it; keep its deadline as data in `createSessionMap(name)` (mcp-migrate/runtime) and act on it from whichever replica serves the session (or let the store expire it), or run `mcp-migrate proxy --affinity owner`',
+  'no-in-memory-task-store':
+    'tasks in this store exist only in this replica; give the server a TaskStore and TaskMessageQueue backed by the shared store (mcp-migrate/runtime), or run `mcp-migrate proxy --affinity owner`',
+  'no-transport-session-override':
+    'this hand-made restore forges the transport\'s session state; create transports through a SessionTransportRegistry (mcp-migrate/runtime), which replays the stored handshake on any replica, and remove this code',
 };
 
 export default defineTransform({
