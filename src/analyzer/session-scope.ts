@@ -17,9 +17,11 @@
  * (`context.clientVersion = …` in `oninitialized`). A write that only clears the field (`undefined`,
  * `null`) does not count.
  */
+import path from 'node:path';
 import { ts } from 'ts-morph';
 import { calleeName, enclosingFunction, isFunctionLike, isInside, propertyNameText, returnedExpressions, skipOuter, type FunctionLike } from './ast.js';
 import { handlerRegistration, isReplayedHandler } from './handlers.js';
+import { isSdkFile, packageNameOf } from './sdk-types.js';
 import type { SessionFlow } from './session-flow.js';
 
 /** Hooks that run once per session (at its start or end), not per request. */
@@ -79,6 +81,12 @@ export class SessionScope {
     return cls;
   }
 
+  /** A member of one of the SDK's own classes (analyzing the SDK's repository): the SDK's internals, which replay covers. */
+  private isSdkMember(fn: FunctionLike): boolean {
+    const cls = ts.findAncestor(fn, ts.isClassLike);
+    return !!cls?.name && !!this.flow.sdk.sdkNameOf(this.flow.symbolAt(cls.name)) && this.flow.sdk.isSdkDeclaration(cls);
+  }
+
   private compute(): void {
     const sites: ts.Node[] = [];
     for (const prop of this.flow.statefulGenerators) {
@@ -102,6 +110,12 @@ export class SessionScope {
       if (!this.regions.includes(region)) this.regions.push(region);
     };
     for (const site of sites) addRegion(site, 0);
+    // The SDK's own packages (analyzing its repository) are its business, unless the server is one of them (its examples).
+    const own = new Set(this.regions.map((r) => packageNameOf(path.dirname(r.getSourceFile().fileName))));
+    const foreignSdk = (fn: FunctionLike): boolean => {
+      const file = fn.getSourceFile().fileName;
+      return isSdkFile(file) && !own.has(packageNameOf(path.dirname(file)));
+    };
     const queue: ts.Node[] = [...this.regions, ...this.functions];
     while (queue.length > 0 && this.functions.size < MAX_FUNCTIONS) {
       const root = queue.pop()!;
@@ -112,13 +126,13 @@ export class SessionScope {
         if (ts.isCallExpression(n) && this.mintsId(n) && isRetained(this.flow, n) && !isReturned(n)) this.sessionIds.push(n);
         if (ts.isCallExpression(n) || ts.isNewExpression(n)) {
           for (const fn of this.flow.callees(n)) {
-            if (!fn.body || this.functions.has(fn) || !this.projectFiles.has(fn.getSourceFile())) continue;
+            if (!fn.body || this.functions.has(fn) || !this.projectFiles.has(fn.getSourceFile()) || this.isSdkMember(fn) || foreignSdk(fn)) continue;
             this.functions.add(fn);
             queue.push(fn);
           }
           if (ts.isNewExpression(n)) {
             const cls = this.projectClassOf(n);
-            if (cls && (isRetained(this.flow, n) || registersHandlers(cls))) {
+            if (cls && !isSingleton(this.flow, n) && (isRetained(this.flow, n) || registersHandlers(cls))) {
               const list = this.classes.get(cls);
               if (list) list.push(n);
               else this.classes.set(cls, [n]);
@@ -390,6 +404,19 @@ export function isRetained(flow: SessionFlow, expr: ts.Expression): boolean {
     (ts.isArrowFunction(parent) && parent.body === n) ||
     ts.isPropertyDeclaration(parent)
   );
+}
+
+/** `Logger.instance = new Logger()`, `cache ??= new Client()`: one object for the process, made on first use. */
+function isSingleton(flow: SessionFlow, expr: ts.Expression): boolean {
+  let n: ts.Node = expr;
+  while (n.parent && (ts.isParenthesizedExpression(n.parent) || ts.isAsExpression(n.parent))) n = n.parent;
+  const parent = n.parent;
+  if (!parent || !ts.isBinaryExpression(parent) || parent.right !== n) return false;
+  const left = skipOuter(parent.left);
+  const decl = flow.symbolAt(ts.isPropertyAccessExpression(left) ? left.name : left)?.valueDeclaration;
+  if (!decl) return false;
+  if (ts.isPropertyDeclaration(decl)) return hasStatic(decl);
+  return ts.isVariableDeclaration(decl) && !enclosingFunction(decl);
 }
 
 function isReturned(expr: ts.Expression): boolean {
