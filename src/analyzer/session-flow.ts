@@ -79,6 +79,8 @@ export class SessionFlow {
   private readonly returns: Array<{ fn: ts.Node; term: Term }> = [];
   /** `const { scope } = options` / `function f({ scope })`: the binding holds what the property holds (resolved lazily). */
   private readonly bindingEdges: Array<{ name: ts.Identifier; pattern: ts.ObjectBindingPattern; key: string }> = [];
+  /** Object-literal properties whose contextual member is tainted lazily, when their value carries a session id. */
+  private readonly literalEdges: Array<{ prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment; term: Term }> = [];
   /** Calls whose result stands for a session (an id minted once per session, see `session-scope.ts`). */
   private readonly extraSources = new Set<ts.Node>();
   private readonly callEdges: CallEdge[] = [];
@@ -475,21 +477,27 @@ export class SessionFlow {
   private collectLiteralProperty(prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment, value: ts.Expression): void {
     const term = ts.isShorthandPropertyAssignment(prop) ? this.shorthandTerm(prop) : this.term(value);
     if (term === null) return;
-    const name = propertyNameText(prop.name);
-    if (name === undefined) return;
-    const targets: ts.Symbol[] = [];
+    if (propertyNameText(prop.name) === undefined) return;
     const own = this.symbolAt(prop.name);
-    if (own) targets.push(own);
+    if (own) this.edges.push({ target: own, term });
+    // The interface member the literal fills is resolved only once its value turns out to carry a session
+    // id: contextual typing of every object literal would cost more than the rest of the analysis.
+    this.literalEdges.push({ prop, term });
+  }
+
+  /** The property of the literal's contextual type (the declared member it fills), if any. */
+  private contextualProperty(prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment): ts.Symbol | undefined {
+    const name = propertyNameText(prop.name);
+    if (name === undefined) return undefined;
     try {
       const contextualType = this.checker.getContextualType(prop.parent as ts.ObjectLiteralExpression);
       // An optional parameter's type is `T | undefined`: its properties are T's.
-      const contextual = contextualType && this.checker.getNonNullableType(contextualType).getProperty(name);
-      if (contextual && contextual !== own) targets.push(contextual);
+      return contextualType && this.checker.getNonNullableType(contextualType).getProperty(name);
     } catch {
-      /* no contextual type */
+      return undefined;
     }
-    for (const target of targets) this.edges.push({ target, term });
   }
+
 
   private shorthandTerm(prop: ts.ShorthandPropertyAssignment): Term | null {
     const symbol = this.checker.getShorthandAssignmentValueSymbol(prop);
@@ -732,6 +740,7 @@ export class SessionFlow {
     const doneCalls = new Set<CallEdge>();
     const donePropEdges = new Set<number>();
     const doneBindings = new Set<number>();
+    const doneLiterals = new Set<number>();
     // Bounded: each round taints at least one new symbol or function, and there are finitely many.
     for (let round = 0; round < 1000; round++) {
       let changed = false;
@@ -743,6 +752,12 @@ export class SessionFlow {
         donePropEdges.add(i);
         const symbol = this.symbolAt(target.name);
         if (symbol) changed = this.taint(symbol) || changed;
+      });
+      this.literalEdges.forEach(({ prop, term }, i) => {
+        if (doneLiterals.has(i) || !this.evaluate(term)) return;
+        doneLiterals.add(i);
+        const contextual = this.contextualProperty(prop);
+        if (contextual) changed = this.taint(contextual) || changed;
       });
       this.bindingEdges.forEach(({ name, pattern, key }, i) => {
         if (doneBindings.has(i) || !this.taintedPropNames.has(key)) return;
