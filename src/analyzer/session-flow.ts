@@ -221,22 +221,15 @@ export class SessionFlow {
   subclassesOf(symbol: ts.Symbol): ts.ClassLikeDeclaration[] {
     if (!this.#heritage) {
       const heritage = new Map<ts.Symbol, ts.ClassLikeDeclaration[]>();
-      const visit = (node: ts.Node): void => {
-        if (ts.isClassLike(node)) {
-          for (const clause of node.heritageClauses ?? []) {
-            for (const t of clause.types) {
-              const e = skipOuter(t.expression);
-              const base = this.symbolAt(ts.isPropertyAccessExpression(e) ? e.name : e);
-              if (!base) continue;
-              const list = heritage.get(base);
-              if (list) list.push(node);
-              else heritage.set(base, [node]);
-            }
+      for (const cls of this.projectClasses()) {
+        for (const clause of cls.heritageClauses ?? []) {
+          for (const t of clause.types) {
+            const e = skipOuter(t.expression);
+            const base = this.symbolAt(ts.isPropertyAccessExpression(e) ? e.name : e);
+            if (base) addTo(heritage, base, cls);
           }
         }
-        ts.forEachChild(node, visit);
-      };
-      for (const file of this.files) visit(file);
+      }
       this.#heritage = heritage;
     }
     const out: ts.ClassLikeDeclaration[] = [];
@@ -312,22 +305,31 @@ export class SessionFlow {
   private classesWithMember(name: string): ts.ClassLikeDeclaration[] {
     if (!this.#classesByMember) {
       const index = new Map<string, ts.ClassLikeDeclaration[]>();
-      const visit = (node: ts.Node): void => {
-        if (ts.isClassLike(node)) {
-          for (const m of node.members) {
-            const t = m.name && propertyNameText(m.name);
-            if (!t) continue;
-            const list = index.get(t);
-            if (list) list.push(node);
-            else index.set(t, [node]);
-          }
+      for (const cls of this.projectClasses()) {
+        for (const m of cls.members) {
+          const t = m.name && propertyNameText(m.name);
+          if (t) addTo(index, t, cls);
         }
-        ts.forEachChild(node, visit);
-      };
-      for (const file of this.files) visit(file);
+      }
       this.#classesByMember = index;
     }
     return this.#classesByMember.get(name) ?? [];
+  }
+
+  #classes: ts.ClassLikeDeclaration[] | undefined;
+
+  /** Every class declaration and expression of the program's files (collected once). */
+  private projectClasses(): ts.ClassLikeDeclaration[] {
+    if (!this.#classes) {
+      const out: ts.ClassLikeDeclaration[] = [];
+      const visit = (node: ts.Node): void => {
+        if (ts.isClassLike(node)) out.push(node);
+        ts.forEachChild(node, visit);
+      };
+      for (const file of this.files) visit(file);
+      this.#classes = out;
+    }
+    return this.#classes;
   }
 
   /** The `new` expressions in the program that construct `cls` (by name first, then resolved). */
@@ -817,6 +819,12 @@ export class SessionFlow {
   get sourceFiles(): readonly ts.SourceFile[] {
     return this.files;
   }
+}
+
+function addTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 /** The bodies of a class's member named `name`: a method, or a field holding a function. */
