@@ -1,3 +1,4 @@
+import type { Cluster, Redis } from 'ioredis';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store.js';
 import { MemorySessionStore } from './memory-store.js';
 import { MemoryMessageBus, type MessageBus } from './message-bus.js';
@@ -17,6 +18,8 @@ export interface RuntimeStores {
   sessions: SessionStore;
   /** Store-backed session maps, sets and event stores. */
   kv: KeyValueStore;
+  /** The Redis (Cluster) client every Redis-backed store here shares; absent for `memory` (task stores use it). */
+  client?: Redis | Cluster;
   /** Prefix of every key (`mcpm:` by default, as the proxy's). */
   keyPrefix: string;
   /** Sliding TTL of sessions and of per-session data, in milliseconds. */
@@ -113,6 +116,7 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeStor
     kind: spec.kind,
     sessions,
     kv,
+    client,
     keyPrefix,
     ttlMs,
     get bus() {

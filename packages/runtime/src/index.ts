@@ -93,3 +93,26 @@ export {
   type SessionOpener,
   type SessionTransportRegistryOptions,
 } from './transport-registry.js';
+export { SessionEntryRegistry } from './entry-registry.js';
+export {
+  isTerminal,
+  TASK_PAGE_SIZE,
+  type Task,
+  type TaskStatus,
+  type TaskStore,
+  type TaskMessageQueue,
+  type QueuedMessage,
+  type CreateTaskOptions,
+  type TaskRequest,
+  type TaskResult,
+} from './tasks.js';
+export { RedisTaskStore, RedisTaskMessageQueue, type RedisTaskStoreOptions } from './redis-tasks.js';
+export { MemoryTaskStore, MemoryTaskMessageQueue } from './memory-tasks.js';
+export {
+  StoreTaskStore,
+  StoreTaskMessageQueue,
+  createTaskStore,
+  createTaskMessageQueue,
+  type TaskStoreOptions,
+} from './task-stores.js';
+export { setSessionInbox, sessionInbox } from './session-inbox.js';

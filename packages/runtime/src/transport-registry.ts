@@ -18,6 +18,7 @@ import {
 import { SESSION_EVENTS_CHANNEL, type SessionEvent } from './message-bus.js';
 import { HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
 import { isRewrittenId, rewriteCancellation } from './server-requests.js';
+import { setSessionInbox } from './session-inbox.js';
 import { applyChange, type SessionChange, type SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError } from './session-store.js';
 import { STANDALONE_STREAM } from './session-streams.js';
@@ -505,7 +506,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     const stores = this.#sync();
     transport.send = async (message: JsonRpcMessage, options?: { relatedRequestId?: unknown }) => {
       let out = message;
-      if (isRequest(message)) {
+      // A request another replica's server queued for a task (delivered here by tasks/result) already has its client-facing id.
+      if (isRequest(message) && !isRewrittenId(message.id)) {
         out = stores.router.outgoing(sessionId, message, (response) => {
           inner.call(transport, response, undefined);
         });
@@ -523,8 +525,10 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         this.#log(`could not send a notification on the standalone stream: ${(err as Error).message}`);
       }
     };
+    const removeInbox = setSessionInbox(sessionId, (response) => inner.call(transport, response, undefined));
     const onclose = transport.onclose;
     transport.onclose = () => {
+      removeInbox();
       stores.router.forget(sessionId);
       onclose?.call(transport);
     };
