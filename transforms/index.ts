@@ -4,6 +4,7 @@
  */
 import type { Transform } from './define-transform.js';
 import eventStore from './event-store.js';
+import taskStore from './task-store.js';
 import transportRegistry from './transport-registry.js';
 import sessionKeyedMap from './session-keyed-map.js';
 import todoMarkers from './todo-markers.js';
@@ -12,6 +13,8 @@ export const transforms: readonly Transform[] = [
   // First, because its edits sit inside the session-opening code that transport-registry moves into
   // a function: rewritten in place, they move with it (the reverse order would split one edit in two).
   eventStore,
+  // Before transport-registry for the same reason: a task store or queue created in the opening code moves with it.
+  taskStore,
   // The heart of the migration: the registry, the id generator and the session-opening code.
   transportRegistry,
   // Independent of the registry; after it so its summary lines follow the registry's.

@@ -1,10 +1,11 @@
 /**
- * `todo-markers`: runs last. Every finding no transform rewrote gets a `/* @mcp-migrate-todo <rule>: … *\/`
- * marker with concrete guidance on its own line before the statement that holds the state: per-session
- * timers and sockets (values that cannot be serialized), per-session closure state, module-level
- * connection state, legacy SSE transports. Never inside a literal, never twice. Informational
- * `server-initiated-request` notes get no marker (the summary lists them; `mcp-migrate proxy`
- * routes those requests).
+ * `todo-markers`: runs last, on what the analysis of the rewritten code still finds. Every such finding
+ * gets a `/* @mcp-migrate-todo <rule>: … *\/` marker on its own line before the statement that holds the
+ * state, with concrete guidance: per-session values that cannot be serialized, per-session closure
+ * state, module-level connection state, legacy SSE transports; for rules without general guidance
+ * (per-session timers among them) the finding's own message, which gives the exact reason. Never
+ * inside a literal, never twice. Informational `server-initiated-request` notes get no marker (the
+ * runtime registry routes those requests across replicas).
  */
 import { defineTransform } from './define-transform.js';
 
@@ -30,9 +31,10 @@ export default defineTransform({
   fixes: Object.keys(GUIDANCE),
   run(ctx) {
     for (const f of ctx.findings) {
+      if (f.finding.category === 'server-initiated-request') continue;
       const guidance = GUIDANCE[f.finding.ruleId];
-      if (!guidance) continue;
-      ctx.todo(f, `\`${f.finding.symbol}\`: ${guidance}`);
+      // Rules without general guidance (per-session timers among them) carry the exact reason in their message.
+      ctx.todo(f, guidance ? `\`${f.finding.symbol}\`: ${guidance}` : f.finding.message);
     }
   },
 });

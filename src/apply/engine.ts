@@ -114,7 +114,9 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   const remaining = remainingFindings
     .map((f): RemainingFinding => {
       const o = check.outcomes.get(f) ?? last.outcomes.get(f);
-      return { file: f.file, line: lineAfter(f), ruleId: f.ruleId, symbol: f.symbol, why: o?.outcome === 'todo' && o.message ? o.message : f.message };
+      const why = o?.outcome === 'todo' && o.message ? o.message : f.message;
+      const prefix = `\`${f.symbol}\`: `;
+      return { file: f.file, line: lineAfter(f), ruleId: f.ruleId, symbol: f.symbol, why: why.startsWith(prefix) ? why.slice(prefix.length) : why };
     })
     .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
   return { root, analysis, after, changes, notes, remaining, packageJson: packageJsonChange(root, changes) };

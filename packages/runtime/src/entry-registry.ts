@@ -11,12 +11,16 @@ import { SessionTransportRegistry, type RegistryTransport, type SessionOpener, t
  * replayed `initialize`, so a restored session gets a fresh entry of the server's making).
  *
  * An entry whose transport the registry has closed and forgotten (the session was deleted on another
- * replica, or has expired) is dropped when next looked at.
+ * replica, or has expired) is dropped when next looked at. An entry whose transport is not a Streamable
+ * HTTP one (no `handleRequest`: a legacy `SSEServerTransport` kept in the same map) stays on this
+ * replica only, as before: such a session cannot be restored by replay.
  */
 export class SessionEntryRegistry<V, T extends RegistryTransport = RegistryTransport> implements Iterable<[string, V]> {
   /** The registry of the entries' transports (what `prepareNode`/`prepareRequest` consult). */
   readonly transports: SessionTransportRegistry<T>;
   readonly #entries = new Map<string, V>();
+  /** Entries whose transport is not a Streamable HTTP one: this replica's only. */
+  readonly #localOnly = new Set<string>();
   readonly #transportOf: (entry: V) => T;
 
   /** @param transportOf picks the transport out of an entry (`(entry) => entry.transport`). */
@@ -36,7 +40,7 @@ export class SessionEntryRegistry<V, T extends RegistryTransport = RegistryTrans
   get(sessionId: string): V | undefined {
     const entry = this.#entries.get(sessionId);
     if (entry === undefined) return undefined;
-    if (this.transports.get(sessionId) !== this.#transportOf(entry)) {
+    if (!this.#localOnly.has(sessionId) && this.transports.get(sessionId) !== this.#transportOf(entry)) {
       this.#entries.delete(sessionId);
       return undefined;
     }
@@ -46,18 +50,24 @@ export class SessionEntryRegistry<V, T extends RegistryTransport = RegistryTrans
   /** Adds this replica's entry; its transport is registered (handshake recorded as it arrives). */
   set(sessionId: string, entry: V): this {
     this.#entries.set(sessionId, entry);
-    this.transports.set(sessionId, this.#transportOf(entry));
+    const transport = this.#transportOf(entry);
+    if (typeof (transport as Partial<RegistryTransport> | undefined)?.handleRequest === 'function') {
+      this.#localOnly.delete(sessionId);
+      this.transports.set(sessionId, transport);
+    } else this.#localOnly.add(sessionId);
     return this;
   }
 
   /** Forgets this replica's entry and transport (the session stays in the store: only a client's DELETE ends it everywhere). */
   delete(sessionId: string): boolean {
+    this.#localOnly.delete(sessionId);
     this.transports.delete(sessionId);
     return this.#entries.delete(sessionId);
   }
 
   clear(): void {
     this.#entries.clear();
+    this.#localOnly.clear();
     this.transports.clear();
   }
 
