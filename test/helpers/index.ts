@@ -15,3 +15,5 @@ export * from './everything.js';
 export * from './scenario.js';
 export * from './proxy.js';
 export * from './migrated.js';
+export * from './sdk-examples.js';
+export * from './client-session.js';

@@ -86,7 +86,9 @@ export * from './protocol.js';
 export { storesFromEnv, defaultStores, setDefaultStores, STORE_ENV, type RuntimeStores } from './from-env.js';
 export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store.js';
 export { SessionMap, SessionSet, createSessionMap, createSessionSet } from './session-map.js';
-export { StoreEventStore, createEventStore } from './store-event-store.js';
+export { StoreEventStore } from './store-event-store.js';
+export { SessionStreamsEventStore, createEventStore, postStreamName } from './session-event-store.js';
+export { runInSession, currentSession } from './session-context.js';
 export {
   SessionTransportRegistry,
   type RegistryTransport,

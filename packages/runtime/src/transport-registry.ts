@@ -18,6 +18,7 @@ import {
 import { SESSION_EVENTS_CHANNEL, type SessionEvent } from './message-bus.js';
 import { HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
 import { isRewrittenId, rewriteCancellation } from './server-requests.js';
+import { runInSession } from './session-context.js';
 import { setSessionInbox } from './session-inbox.js';
 import { applyChange, type SessionChange, type SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError } from './session-store.js';
@@ -514,7 +515,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       } else if (isNotification(message)) {
         out = rewriteCancellation(stores.router, sessionId, message);
       }
-      if (options?.relatedRequestId !== undefined || isResponse(message)) return await send.call(transport, out, options);
+      // In the session's context: the transport's event store appends to this session's streams.
+      if (options?.relatedRequestId !== undefined || isResponse(message)) return await runInSession(sessionId, () => send.call(transport, out, options));
       if (isNotification(message) && (this.#replaying.has(transport) || this.#replayCtx.getStore() === transport)) return;
       try {
         await stores.streams.append(sessionId, STANDALONE_STREAM, out);
@@ -525,6 +527,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         this.#log(`could not send a notification on the standalone stream: ${(err as Error).message}`);
       }
     };
+    const handle = transport.handleRequest;
+    transport.handleRequest = (...args: unknown[]) => runInSession(sessionId, () => handle.apply(transport, args));
     const removeInbox = setSessionInbox(sessionId, (response) => inner.call(transport, response, undefined));
     const onclose = transport.onclose;
     transport.onclose = () => {
