@@ -165,6 +165,8 @@ const CASES: ExampleCase[] = [
     name: 'standaloneSseWithGetStreamableHttp',
     remaining: ['no-per-session-timer'],
     session: {
+      // It serves no DELETE.
+      terminate: false,
       steps: async (s) => {
         s.step('resources/list and read');
         const list = await s.client.listResources();
