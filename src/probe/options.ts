@@ -50,12 +50,11 @@ export interface ProbeOptions {
 
 /** Parses `TOOL` or `TOOL {JSON}`; the JSON must be an object. @throws UsageError */
 export function parseToolCall(flag: string, value: string): ToolCallSpec {
-  const text = value.trim();
-  const m = /^([^\s{]+)\s*(\{[\s\S]*\})?$/.exec(text);
+  const m = /^([^\s{]+)\s*([\s\S]*)$/.exec(value.trim());
   if (!m) throw new UsageError(`${flag} must be TOOL or 'TOOL {"arg": …}' (a tool name, then its JSON arguments), got "${value}"`);
-  const argumentsJson = m[2] ?? '{}';
+  const argumentsJson = m[2] === '' ? '{}' : m[2]!;
   try {
-    // Substitute first: a placeholder may stand where a JSON value goes only inside a string.
+    // A placeholder stands inside JSON strings; any text in its place parses the same.
     const parsed: unknown = JSON.parse(argumentsJson.split(SESSION_PLACEHOLDER).join('x'));
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
   } catch (err) {

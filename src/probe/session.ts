@@ -3,10 +3,11 @@
  * (`@modelcontextprotocol/sdk` Client + StreamableHTTPClientTransport), in order:
  *
  *   initialize, initialized (the handshake), get-stream (the SDK's standalone GET, held all along),
- *   tools/list, ping, call (a list request the server advertises), write/read (`--write`/`--read`),
- *   large-body (`--body-bytes`), trigger + notification (`notifications/roots/list_changed` and
- *   `--notify`; a message must reach the held GET stream), idle (`--hold`), answer (the client's
- *   answers to server-initiated requests were accepted), delete, after-delete (404), forged-session (404).
+ *   trigger (`notifications/roots/list_changed`, and `--notify`), tools/list, ping, call (a list
+ *   request the server advertises), write/read (`--write`/`--read`), large-body (`--body-bytes`),
+ *   notification (a message sent after the trigger reached the held GET stream), idle (`--hold`),
+ *   answer (the client's answers to server-initiated requests were accepted), delete, after-delete
+ *   (404), forged-session (404).
  *
  * A session stops at a failed handshake; later checks are then not run (not "skipped": they never
  * got a session to run on), except forged-session, which needs none.
@@ -40,12 +41,13 @@ export async function probeStreamableSession(run: RunContext, index: number): Pr
     if (!(await handshake(p, client, transport))) return p.result(undefined, transport.protocolVersion);
     sessionId = transport.sessionId;
     const get = await heldStream(p);
+    const pending = await trigger(p, client, get);
     await p.step('tools/list', 'tools/list', async () => `${(await client.listTools(undefined, p.requestOptions())).tools.length} tools`);
     await p.step('ping', 'ping', async () => (await client.ping(p.requestOptions()), 'answered'));
     await listCall(p, client);
     await stateChecks(p, client);
     await largeBody(p, client);
-    await notification(p, client, get);
+    await notification(p, get, pending);
     await idle(p, client);
     p.add(streamCheck(p, get, sessionId));
     await answersSent(p, get);
@@ -126,19 +128,24 @@ async function largeBody(p: SessionProbe, client: Client): Promise<void> {
   });
 }
 
+/** What the notification check waits for: messages on `stream` from `since` on. */
+interface PendingNotification {
+  since: number;
+  stream: NonNullable<Exchange['stream']>;
+  /** The replica that received the trigger. */
+  replica?: string;
+}
+
 /**
- * The trigger (`notifications/roots/list_changed`, then `--notify TOOL` if given) on its own request,
- * then a message the server sends after it must reach the held GET stream within `--notify-wait`.
+ * The trigger, sent early so the wait overlaps the other checks: `notifications/roots/list_changed`
+ * (a server that uses roots asks for them again, on the GET stream), then `--notify TOOL` if given.
  */
-async function notification(p: SessionProbe, client: Client, get: Exchange | undefined): Promise<void> {
+async function trigger(p: SessionProbe, client: Client, get: Exchange | undefined): Promise<PendingNotification | undefined> {
   const stream = get?.status === 200 ? get.stream : undefined;
-  if (!stream || stream.endedAt !== undefined) {
-    p.add(skip('notification', 'no GET stream held'));
-    return;
-  }
+  if (!stream || stream.endedAt !== undefined) return undefined;
   const since = p.run.clock();
   await p.step('trigger', 'notifications/roots/list_changed', async () => (await client.sendRootsListChanged(), 'notifications/roots/list_changed accepted'));
-  const trigger = p.checks.at(-1)!;
+  const replica = p.checks.at(-1)!.replica;
   const notify = p.run.opts.notify;
   if (notify) {
     await p.step('trigger', 'tools/call', async () => {
@@ -146,10 +153,20 @@ async function notification(p: SessionProbe, client: Client, get: Exchange | und
       return `${notify.name} → "${toolText(r)}"`;
     });
   }
+  return { since, stream, ...(replica !== undefined ? { replica } : {}) };
+}
+
+/** A message the server sent after the trigger must reach the held GET stream within `--notify-wait` of it. */
+async function notification(p: SessionProbe, get: Exchange | undefined, pending: PendingNotification | undefined): Promise<void> {
+  if (!pending) {
+    p.add(skip('notification', 'no GET stream held'));
+    return;
+  }
+  const { since, stream } = pending;
   const after = (): boolean => stream.messages.some((m) => m.at >= since);
-  await p.log.waitFor(() => after() || stream.endedAt !== undefined, Math.min(p.run.opts.notifyWaitMs, p.run.deadline - p.run.clock()));
+  await p.log.waitFor(() => after() || stream.endedAt !== undefined, Math.min(since + p.run.opts.notifyWaitMs, p.run.deadline) - p.run.clock());
   const where = `the GET stream${get?.replica ? ` held on replica ${get.replica}` : ''}`;
-  const from = trigger.replica ? ` (trigger on replica ${trigger.replica})` : '';
+  const from = pending.replica ? ` (trigger on replica ${pending.replica})` : '';
   const first = stream.messages.find((m) => m.at >= since);
   if (first) p.add(pass('notification', `${first.method} reached ${where}${from}`, get));
   else {
