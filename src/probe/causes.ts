@@ -16,7 +16,7 @@ const ANALYZE = '`mcp-migrate analyze <server source>` names the in-process stat
 export const CAUSES: Record<CauseId, CauseText> = {
   unreachable: {
     title: 'The endpoint could not be reached',
-    why: 'No HTTP answer at all: connection refused or reset, DNS, TLS.',
+    why: 'No HTTP answer at all: connection refused or reset, DNS, TLS, or nothing within --request-timeout.',
     fix: ['Check the URL, the port and that the deployment is up; a TLS error may need the right host name.'],
   },
   'auth-required': {

@@ -16,9 +16,13 @@ export const LEGACY_VERSION = '2025-11-25';
 const MODERN_CODES = new Set([-32020, -32021, -32022]);
 
 export async function detectEra(run: RunContext): Promise<EraResult> {
-  const log = createLog(run, () => Math.max(1, Math.min(run.opts.requestTimeoutMs, run.deadline - run.clock())));
+  const log = createLog(run);
   const url = run.opts.url;
   const discover = await postRaw(log, url, modernRequest('mcp-migrate-probe-era', 'server/discover', MODERN_VERSION, run.version), modernHeaders('server/discover'));
+  if (discover.ex.status === undefined && run.signal.aborted) {
+    const why = 'not checked: --timeout was reached first';
+    return { era: 'none', modern: { supported: false, detail: why }, legacy: { supported: false, detail: why }, exchanges: log.exchanges };
+  }
   if (discover.ex.status === undefined) {
     const why = describeExchange(discover.ex);
     return { era: 'none', unreachable: why, modern: { supported: false, detail: why }, legacy: { supported: false, detail: why }, exchanges: log.exchanges };

@@ -7,6 +7,9 @@ import { exchangeSince, failure, pass, requestFailure } from './checks.js';
 import { sessionToken, type ProbeOptions } from './options.js';
 import type { CheckResult, Exchange, ProbeTransport, SessionRun, Symptom } from './types.js';
 
+/** How much later than the run's deadline an SDK request timeout may fire. */
+const DEADLINE_MARGIN_MS = 250;
+
 /** What every session of one run shares. */
 export interface RunContext {
   opts: ProbeOptions;
@@ -47,7 +50,7 @@ export class SessionProbe {
     readonly transport: ProbeTransport,
   ) {
     this.started = run.clock();
-    this.log = createLog(run, () => this.timeout());
+    this.log = createLog(run);
   }
 
   /** The value this session writes (substituted for `{{session}}`). */
@@ -55,9 +58,12 @@ export class SessionProbe {
     return sessionToken(this.run.runId, this.index);
   }
 
-  /** Milliseconds a request may take now: the request timeout, or what is left of the run if less. */
+  /**
+   * Milliseconds an SDK request may take now: the request timeout, or a little more than what is left
+   * of the run, so that at the deadline the run's abort (a clear `aborted`) comes first, not a timeout.
+   */
   timeout(): number {
-    return Math.max(1, Math.min(this.run.opts.requestTimeoutMs, this.run.deadline - this.run.clock()));
+    return Math.max(1, Math.min(this.run.opts.requestTimeoutMs, this.run.deadline - this.run.clock() + DEADLINE_MARGIN_MS));
   }
 
   /** SDK request options: the current timeout and the run's abort signal. */
@@ -102,10 +108,10 @@ export class SessionProbe {
   }
 }
 
-/** A recording fetch for `run`, bounding each request but a GET by `timeout()`. */
-export function createLog(run: RunContext, timeout: () => number): ExchangeLog {
-  const { replicaHeader, headers } = run.opts;
-  return new ExchangeLog({ replicaHeader, headers, signal: run.signal, clock: run.clock, requestTimeoutMs: timeout });
+/** A recording fetch for `run`: each request but a GET is bounded by `--request-timeout`, every one by the run's deadline. */
+export function createLog(run: RunContext): ExchangeLog {
+  const { replicaHeader, headers, requestTimeoutMs } = run.opts;
+  return new ExchangeLog({ replicaHeader, headers, signal: run.signal, clock: run.clock, requestTimeoutMs: () => requestTimeoutMs });
 }
 
 /** Text of a tool result's text content, on one line, at most 200 characters. */

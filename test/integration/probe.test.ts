@@ -9,6 +9,7 @@
  *   (d) the same proxy endpoint serves 2026-07-28 requests: era `dual`, and the 2026-07-28 checks pass.
  * Real redis-server, nginx, proxies and MCP servers; 10 sessions per run.
  */
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from '../cli/helpers.js';
 import {
@@ -193,6 +194,35 @@ describe('the command line', () => {
     expect(run.code).toBe(1);
     expect(causeIds(report)).toEqual(['unreachable']);
     expect(report.sessions).toEqual([]);
+  });
+
+  it('--help documents every option, the exit codes, and the top-level help lists probe', async () => {
+    const help = (await runCli(['probe', '--help'], { cwd })).stdout;
+    for (const option of ['--sessions', '--concurrency', '--header', '--timeout', '--request-timeout', '--era', '--legacy-sse', '--sse-url', '--write', '--read', '--reads', '--expect', '--notify', '--notify-wait', '--body-bytes', '--hold', '--replica-header', '--format', '--output', '--color']) {
+      expect(help).toContain(option);
+    }
+    expect(help).toContain('[choices: "stylish", "json", "markdown"] [default: "stylish"]');
+    expect(help.replace(/\s+/g, " ")).toMatch(/Exit codes: 0 .*; 1 .*; 2 usage or internal error/);
+    expect((await runCli(['--help'], { cwd })).stdout).toMatch(/mcp-migrate probe <url>\s+Check a deployed MCP endpoint/);
+  });
+
+  it('--timeout bounds the run: an endpoint that accepts connections and never answers ends in exit 1, incomplete', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const run = await runCli(['probe', `http://127.0.0.1:${port}/mcp`, '--format', 'json', '--timeout', '3', '--request-timeout', '100'], { cwd });
+      const report = JSON.parse(run.stdout) as ProbeJson;
+      expect(run.code).toBe(1);
+      expect(causeIds(report)).toEqual(['incomplete']);
+      expect(report.verdict.survives).toBe(false);
+      // Stopped by the 3 s run bound, not by the 100 s request timeout.
+      expect(report.durationMs).toBeLessThan(30_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it('exits 2 for usage errors, with a message that shows the expected form', async () => {
