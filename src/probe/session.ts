@@ -36,29 +36,36 @@ export async function probeStreamableSession(run: RunContext, index: number): Pr
     reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1_000, maxReconnectionDelay: 1_000, reconnectionDelayGrowFactor: 1 },
   });
   const client = newClient(p);
-  let sessionId: string | undefined;
   try {
-    if (!(await handshake(p, client, transport))) return p.result(undefined, transport.protocolVersion);
-    sessionId = transport.sessionId;
-    const get = await heldStream(p);
-    const pending = await trigger(p, client, get);
-    await p.step('tools/list', 'tools/list', async () => `${(await client.listTools(undefined, p.requestOptions())).tools.length} tools`);
-    await p.step('ping', 'ping', async () => (await client.ping(p.requestOptions()), 'answered'));
-    await listCall(p, client);
-    await stateChecks(p, client);
-    await largeBody(p, client);
-    await notification(p, get, pending);
-    await idle(p, client);
-    p.add(streamCheck(p, get, sessionId));
-    await answersSent(p, get);
-    const answers = answerCheck(p.log.exchanges);
-    if (answers) p.add(answers);
-    await endSession(p, transport, sessionId);
+    if (await handshake(p, client, transport)) await sessionChecks(p, client, transport, transport.sessionId);
   } finally {
     await client.close().catch(() => undefined);
   }
-  p.add(await unknownIdCheck(p, 'forged-session', randomUUID(), transport.protocolVersion, 'unknown-id-accepted'));
+  // The id the server issued, also when the handshake failed after initialize.
+  const sessionId = p.log.exchanges.find((e) => e.rpc === 'initialize')?.sessionId;
+  const stateless = sessionId === undefined && p.checks.some((c) => c.id === 'initialize' && c.status === 'pass');
+  // A stateless server has no sessions to forge: it may ignore Mcp-Session-Id (as 2026-07-28 servers must).
+  if (stateless) p.add(skip('forged-session', 'stateless server: it issues no Mcp-Session-Id, so there is none to forge'));
+  else p.add(await unknownIdCheck(p, 'forged-session', randomUUID(), transport.protocolVersion, 'unknown-id-accepted'));
   return p.result(sessionId, transport.protocolVersion);
+}
+
+/** Everything after the handshake, in order (see the file comment). */
+async function sessionChecks(p: SessionProbe, client: Client, transport: StreamableHTTPClientTransport, sessionId: string | undefined): Promise<void> {
+  const get = await heldStream(p);
+  const pending = await trigger(p, client, get);
+  await p.step('tools/list', 'tools/list', async () => `${(await client.listTools(undefined, p.requestOptions())).tools.length} tools`);
+  await p.step('ping', 'ping', async () => (await client.ping(p.requestOptions()), 'answered'));
+  await listCall(p, client);
+  await stateChecks(p, client);
+  await largeBody(p, client);
+  await notification(p, get, pending);
+  await idle(p, client);
+  p.add(streamCheck(p, get, sessionId));
+  await answersSent(p, get);
+  const answers = answerCheck(p.log.exchanges);
+  if (answers) p.add(answers);
+  await endSession(p, transport, sessionId);
 }
 
 /** The SDK client: declares roots (with `listChanged`), so a server that uses roots asks for them on the GET stream. */

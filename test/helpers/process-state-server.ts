@@ -12,9 +12,9 @@
  * It listens on 127.0.0.1 only and answers 404 to session ids it does not know.
  */
 import path from 'node:path';
-import { REPO_ROOT } from './everything.js';
+import { REPO_ROOT, type EverythingHttp } from './everything.js';
 import { getFreePort } from './ports.js';
-import { spawnManaged, type ManagedProcess } from './processes.js';
+import { spawnManaged } from './processes.js';
 
 /** The server program (plain ESM, run by `node`). */
 export const PROCESS_STATE_ENTRY = path.join(REPO_ROOT, 'test', 'helpers', 'servers', 'process-state.mjs');
@@ -25,15 +25,8 @@ export const PROCESS_STATE_TOOLS = { write: 'cd', read: 'pwd' } as const;
 /** The value a process holds before any `cd`. */
 export const PROCESS_STATE_INITIAL = '/';
 
-export interface ProcessStateServer {
-  /** `http://127.0.0.1:<port>/mcp` */
-  readonly url: string;
-  readonly port: number;
-  /** `127.0.0.1:<port>` (for nginx upstream lists) */
-  readonly hostPort: string;
-  readonly process: ManagedProcess;
-  stop(): Promise<void>;
-}
+/** A running process-state server: the same handle as server-everything's (`url`, `port`, `hostPort`, `process`, `stop()`). */
+export type ProcessStateServer = EverythingHttp;
 
 /** Starts one process-state server on a free loopback port; resolves once it listens. */
 export async function startProcessStateServer(opts: { name?: string; port?: number } = {}): Promise<ProcessStateServer> {
