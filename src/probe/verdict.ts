@@ -13,15 +13,16 @@ export interface VerdictInput {
   incomplete?: { reason: string };
 }
 
-/** Examples kept per cause. */
+/** Examples kept per cause, each from another session. */
 const EVIDENCE = 3;
 
 export function decideVerdict(input: VerdictInput): Verdict {
   const found = new Map<CauseId, { sessions: Set<string>; evidence: string[] }>();
+  // One example per session (its first failure of the kind), from up to EVIDENCE sessions.
   const note = (id: CauseId, session: string, example: string): void => {
     const entry = found.get(id) ?? { sessions: new Set<string>(), evidence: [] };
+    if (!entry.sessions.has(session) && entry.evidence.length < EVIDENCE) entry.evidence.push(example);
     entry.sessions.add(session);
-    if (entry.evidence.length < EVIDENCE) entry.evidence.push(example);
     found.set(id, entry);
   };
   if (input.era.unreachable !== undefined) note('unreachable', 'era', `server/discover and initialize: ${input.era.unreachable}`);

@@ -33,6 +33,13 @@ describe('decideVerdict', () => {
     expect(v.headline).toBe('Sessions do not survive round-robin: sessions are lost on other replicas; unknown or ended session ids get 400 instead of 404.');
   });
 
+  it('takes one example per session, so the examples show different sessions', () => {
+    const twice = session(0, [ok('initialize'), failed('session-unknown', { id: 'tools/list', detail: 'first' }), failed('session-unknown', { id: 'ping', detail: 'second' })]);
+    const v = decideVerdict({ era: LEGACY_ERA, sessions: [twice, lost(1)] });
+    expect(v.causes[0]!.evidence).toEqual(['session 0 (streamable-http): tools/list: first', expect.stringMatching(/^session 1 /)]);
+    expect(v.causes[0]!.sessions).toBe(2);
+  });
+
   it('a protocol fault alone is a failed check, not a round-robin failure', () => {
     const v = decideVerdict({ era: LEGACY_ERA, sessions: [session(0, [ok('initialize'), failed('unknown-id-400')])] });
     expect(v.headline).toBe('Checks failed: unknown or ended session ids get 400 instead of 404.');

@@ -24,7 +24,19 @@ export const TRANSPORT_LABELS: Record<ProbeTransport, string> = {
   modern: '2026-07-28 request series',
 };
 
-/** Counts per transport and check id, in the order checks first ran. */
+/** The order checks are listed in: the order of a full session, then any other id as first seen. */
+export const CHECK_ORDER = [
+  'sse-stream', 'initialize', 'initialized', 'get-stream', 'trigger', 'tools/list', 'ping', 'call', 'write', 'read', 'large-body',
+  'notification', 'idle', 'stream', 'answer', 'delete', 'after-delete', 'after-close', 'forged-session',
+  'discover', 'connect', 'missing-meta', 'header-mismatch', 'unsupported-version', 'unknown-method', 'get-405',
+];
+
+const rank = (id: string): number => {
+  const i = CHECK_ORDER.indexOf(id);
+  return i < 0 ? CHECK_ORDER.length : i;
+};
+
+/** Counts per transport and check id, in {@link CHECK_ORDER}. */
 export function tallyChecks(report: Pick<ProbeReport, 'sessions'>): TransportTally[] {
   const out: TransportTally[] = [];
   for (const transport of Object.keys(TRANSPORT_LABELS) as ProbeTransport[]) {
@@ -39,7 +51,7 @@ export function tallyChecks(report: Pick<ProbeReport, 'sessions'>): TransportTal
         byId.set(c.id, t);
       }
     }
-    out.push({ transport, sessions: sessions.length, checks: [...byId.values()] });
+    out.push({ transport, sessions: sessions.length, checks: [...byId.values()].sort((a, b) => rank(a.id) - rank(b.id)) });
   }
   return out;
 }
