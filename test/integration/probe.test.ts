@@ -237,8 +237,9 @@ describe('the command line', () => {
       [['probe', 'http://127.0.0.1:1/mcp', '--sessions', '0'], /--sessions must be a whole number/],
       [['probe', 'http://127.0.0.1:1/mcp', '--expect', 'x'], /--expect needs --read/],
     ];
-    for (const [args, message] of cases) {
-      const run = await runCli(args, { cwd });
+    const runs = await Promise.all(cases.map(([args]) => runCli(args, { cwd })));
+    for (const [i, [args, message]] of cases.entries()) {
+      const run = runs[i]!;
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr).toMatch(message);
       expect(run.stdout).toBe('');
