@@ -118,8 +118,8 @@ function total(results) {
 
 const pct = (x) => x.toFixed(3);
 
-function printTable(results, files) {
-  console.log(`Load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; analyzer seconds are wall time.`);
+function printTable(results, files, load) {
+  console.log(`Load average at start: ${load.map((l) => l.toFixed(2)).join(' ')}; analyzer seconds are wall time.`);
   console.log('');
   console.log(`| Set | files | labels | recall | typed recall | precision (tp/fp) | ${KINDS.join(' | ')} | analyzer s |`);
   console.log(`|---|---:|---:|---:|---:|---:|${KINDS.map(() => '---:').join('|')}|---:|`);
@@ -140,6 +140,7 @@ function printTable(results, files) {
 }
 
 async function main() {
+  const load = loadavg();
   const cfg = setup();
   const labelFiles = {};
   if (cfg.sets.includes('shared')) labelFiles.shared = materializeShared(cfg);
@@ -156,7 +157,7 @@ async function main() {
     if (labelFiles.own) rmSync(labelFiles.own, { force: true });
   }
   if (opts.json) console.log(JSON.stringify({ sets: results, total: total(results) }, null, 1));
-  else printTable(results, files);
+  else printTable(results, files, load);
   if (Object.values(results).some((r) => r.errors.length)) process.exitCode = 1;
 }
 
