@@ -1,7 +1,7 @@
 /**
  * `event-store`: an in-memory SSE event store (an SDK `EventStore` implementation holding events in
  * a Map or array) becomes the runtime's store-backed one, `createEventStore()` from
- * mcp-migrate/runtime, so `Last-Event-ID` resumption works on whichever replica the client
+ * @mcp-migrate/runtime, so `Last-Event-ID` resumption works on whichever replica the client
  * reconnects to. Each `new X()` of the in-memory class becomes `createEventStore()`; the class is
  * then removed when nothing else uses it, and an import of an in-memory store that is no longer used
  * is dropped. Object-literal stores and classes used in other ways get an `@mcp-migrate-todo` marker.
@@ -44,16 +44,16 @@ function rewrite(ctx: TransformContext, f: LocatedFinding): string | undefined {
   }
   const cls = node.getParent();
   if (!cls || !Node.isClassDeclaration(cls) || !Node.isIdentifier(node)) {
-    return 'an in-memory event store that is not a class: pass `createEventStore()` from mcp-migrate/runtime as the transport\'s `eventStore` instead';
+    return 'an in-memory event store that is not a class: pass `createEventStore()` from @mcp-migrate/runtime as the transport\'s `eventStore` instead';
   }
   const refs = (node as Identifier).findReferencesAsNodes().filter((r) => r !== node);
   const news: NewExpression[] = [];
   for (const r of refs) {
     const p = r.getParent();
     if (p && Node.isNewExpression(p) && p.getExpression() === r && p.getArguments().length === 0) news.push(p);
-    else return `\`${node.getText()}\` is used other than by \`new ${node.getText()}()\` (line ${r.getStartLineNumber()}): pass \`createEventStore()\` from mcp-migrate/runtime as the transport's \`eventStore\` instead`;
+    else return `\`${node.getText()}\` is used other than by \`new ${node.getText()}()\` (line ${r.getStartLineNumber()}): pass \`createEventStore()\` from @mcp-migrate/runtime as the transport's \`eventStore\` instead`;
   }
-  if (cls.isExported()) return `\`${node.getText()}\` is exported: replace its uses with \`createEventStore()\` from mcp-migrate/runtime`;
+  if (cls.isExported()) return `\`${node.getText()}\` is exported: replace its uses with \`createEventStore()\` from @mcp-migrate/runtime`;
   for (const n of news) replaceNew(ctx, n);
   removeClass(ctx, cls);
   ctx.changed(f, `\`${node.getText()}\` removed; its ${news.length} use${news.length === 1 ? '' : 's'} now call \`createEventStore()\` (events in the shared store, namespaced per session)`);

@@ -10,18 +10,18 @@ import { defineTransform } from './define-transform.js';
 
 const GUIDANCE: Record<string, string> = {
   'no-session-keyed-state':
-    'per-session values that cannot be serialized (timers, callbacks, sockets) stay on the replica that created them; keep the data that drives them in `createSessionMap(name)` (mcp-migrate/runtime) and re-create the live object on the replica that serves the session (e.g. restart the interval when the session is restored), or run `mcp-migrate proxy --affinity owner`',
+    'per-session values that cannot be serialized (timers, callbacks, sockets) stay on the replica that created them; keep the data that drives them in `createSessionMap(name)` (@mcp-migrate/runtime) and re-create the live object on the replica that serves the session (e.g. restart the interval when the session is restored), or run `mcp-migrate proxy --affinity owner`',
   'no-per-session-closure-state':
     'state captured per session in the server factory is rebuilt only by what replaying `initialize` re-runs; move what tools write into `createSessionMap(name)` keyed by `extra.sessionId`, or run `mcp-migrate proxy --affinity owner`',
   'no-global-connection-state':
-    'module-level state about "the" connected client is shared by every session of this replica and missing on the others; key it by session id in `createSessionMap(name)` (mcp-migrate/runtime) or read it from the request',
+    'module-level state about "the" connected client is shared by every session of this replica and missing on the others; key it by session id in `createSessionMap(name)` (@mcp-migrate/runtime) or read it from the request',
   'no-sse-server-transport':
     'the legacy HTTP+SSE transport keeps the stream in this process and cannot be restored by replay; serve Streamable HTTP (already migrated in this server if it has one) or run this endpoint behind `mcp-migrate proxy`',
   'no-stateful-session-id-generator':
-    'create this transport through a SessionTransportRegistry (mcp-migrate/runtime, docs/apply.md) so the id can be re-issued on another replica',
+    'create this transport through a SessionTransportRegistry (@mcp-migrate/runtime, docs/apply.md) so the id can be re-issued on another replica',
   'no-session-transport-registry':
-    'replace this registry with `new SessionTransportRegistry()` from mcp-migrate/runtime and call `prepareNode(req, res)` first in each handler (docs/apply.md)',
-  'no-in-memory-event-store': 'pass `createEventStore()` from mcp-migrate/runtime as the transport\'s `eventStore`',
+    'replace this registry with `new SessionTransportRegistry()` from @mcp-migrate/runtime and call `prepareNode(req, res)` first in each handler (docs/apply.md)',
+  'no-in-memory-event-store': 'pass `createEventStore()` from @mcp-migrate/runtime as the transport\'s `eventStore`',
 };
 
 export default defineTransform({

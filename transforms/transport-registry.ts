@@ -16,7 +16,7 @@
  * handler locals, registries used in ways a Map cannot express) gets an `@mcp-migrate-todo` marker.
  */
 import { Node, SyntaxKind, type ArrowFunction, type FunctionDeclaration, type FunctionExpression, type SourceFile, type Statement } from 'ts-morph';
-import { indentOf } from '../src/apply/engine.js';
+import { indentOf } from '../src/apply/edits.js';
 import { defineTransform, type LocatedFinding, type TransformContext } from './define-transform.js';
 
 type Fn = ArrowFunction | FunctionExpression | FunctionDeclaration;
@@ -39,7 +39,7 @@ export default defineTransform({
       const init = Node.isPropertyAssignment(prop) ? prop.getInitializer() : undefined;
       // Already wrapped by an earlier run: nothing to do.
       if (init && Node.isCallExpression(init) && /\.sessionIdGenerator$/.test(init.getExpression().getText())) ctx.skip(g);
-      else ctx.todo(g, 'this sessionful transport is not registered in a session registry apply could rewrite: create it through a SessionTransportRegistry (mcp-migrate/runtime; see docs/apply.md), or run the server behind `mcp-migrate proxy`');
+      else ctx.todo(g, 'this sessionful transport is not registered in a session registry apply could rewrite: create it through a SessionTransportRegistry (@mcp-migrate/runtime; see docs/apply.md), or run the server behind `mcp-migrate proxy`');
     }
   },
 });
@@ -49,13 +49,13 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   const sf = f.sourceFile;
   const decl = f.node.getParent();
   if (!decl || !Node.isVariableDeclaration(decl) || !Node.isIdentifier(decl.getNameNode())) {
-    return 'a registry that is not a plain variable (class field, property, parameter): replace it by hand with `new SessionTransportRegistry()` from mcp-migrate/runtime (see docs/apply.md)';
+    return 'a registry that is not a plain variable (class field, property, parameter): replace it by hand with `new SessionTransportRegistry()` from @mcp-migrate/runtime (see docs/apply.md)';
   }
   const name = decl.getName();
   const init = decl.getInitializer();
   const isMap = !!init && Node.isNewExpression(init) && init.getExpression().getText() === 'Map' && init.getArguments().length === 0;
   const isObject = !!init && Node.isObjectLiteralExpression(init) && init.getProperties().length === 0;
-  if (!isMap && !isObject) return 'the registry is not an empty `new Map()` or `{}`: replace it by hand with `new SessionTransportRegistry()` from mcp-migrate/runtime';
+  if (!isMap && !isObject) return 'the registry is not an empty `new Map()` or `{}`: replace it by hand with `new SessionTransportRegistry()` from @mcp-migrate/runtime';
 
   // The generator (and the transport construction) that feeds this registry.
   const gen = generators.find((g) => g.sourceFile === sf && mentions(g.node.getParentOrThrow(), name)) ?? generators.filter((g) => g.sourceFile === sf).at(0);

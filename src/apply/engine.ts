@@ -9,16 +9,16 @@
  * keeps its formatting and comments.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Node, Project, ts, type SourceFile } from 'ts-morph';
 import { analyze } from '../analyzer/engine.js';
 import { loadProject } from '../analyzer/project.js';
 import { UsageError, type AnalysisResult, type Finding } from '../analyzer/types.js';
-import { VERSION } from '../version.js';
 import { transforms as allTransforms } from '../../transforms/index.js';
 import type { LocatedFinding, Transform, TransformContext } from '../../transforms/define-transform.js';
-import { applyEdits, mapPosition, type Edit } from './edits.js';
+import { applyEdits, indentOf, mapPosition, type Edit } from './edits.js';
 import { RUNTIME_MODULE, todoAnchor, todoComment, hasTodo } from './todo.js';
 
 export type StoreKind = 'redis' | 'memory';
@@ -233,16 +233,11 @@ function offsetOf(text: string, line: number, column: number): number {
   return pos + column - 1;
 }
 
-export function indentOf(text: string, pos: number): string {
-  const lineStart = text.lastIndexOf('\n', pos - 1) + 1;
-  return /^[ \t]*/.exec(text.slice(lineStart, pos))![0];
-}
-
 function relPath(root: string, file: string): string {
   return path.relative(root, file).split(path.sep).join('/');
 }
 
-/** One edit that imports `names` from `mcp-migrate/runtime` (merging into an existing import). */
+/** One edit that imports `names` from `@mcp-migrate/runtime` (merging into an existing import). */
 function importEdit(sf: SourceFile, names: string[]): Edit | undefined {
   const existing = sf.getImportDeclarations().find((d) => d.getModuleSpecifierValue() === RUNTIME_MODULE);
   if (existing) {
@@ -267,7 +262,7 @@ function importEdit(sf: SourceFile, names: string[]): Edit | undefined {
   return { start: at, end: at, text: line };
 }
 
-/** package.json of the analyzed server with `mcp-migrate` (and `ioredis` for `--store redis`) added. */
+/** package.json of the analyzed server with `@mcp-migrate/runtime` (and `ioredis` for `--store redis`) added. */
 function packageJsonChange(root: string, store: StoreKind): FileChange | undefined {
   let dir = root;
   for (;;) {
@@ -281,7 +276,7 @@ function packageJsonChange(root: string, store: StoreKind): FileChange | undefin
         return undefined;
       }
       const deps = { ...(pkg.dependencies ?? {}) };
-      deps['mcp-migrate'] ??= `^${VERSION}`;
+      deps[RUNTIME_MODULE] ??= `^${runtimeVersion()}`;
       if (store === 'redis') deps.ioredis ??= ownIoredisRange();
       pkg.dependencies = Object.fromEntries(Object.entries(deps).sort(([a], [b]) => a.localeCompare(b)));
       const indent = /\n([ \t]+)"/.exec(before)?.[1] ?? '  ';
@@ -292,6 +287,12 @@ function packageJsonChange(root: string, store: StoreKind): FileChange | undefin
     if (parent === dir || existsSync(path.join(dir, '.git'))) return undefined;
     dir = parent;
   }
+}
+
+/** The version of the runtime package this CLI runs with (`@mcp-migrate/runtime`, a dependency of the CLI). */
+function runtimeVersion(): string {
+  const pkg = createRequire(import.meta.url)(`${RUNTIME_MODULE}/package.json`) as { version: string };
+  return pkg.version;
 }
 
 function ownIoredisRange(): string {

@@ -2,7 +2,7 @@ import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessag
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
-import { handshakeReplay } from '../runtime/handshake.js';
+import { handshakeReplay } from '@mcp-migrate/runtime';
 import {
   classifyMessage,
   isRequest,
@@ -11,12 +11,12 @@ import {
   type JsonRpcNotification,
   type JsonRpcRequest,
   type JsonRpcResponse,
-} from '../runtime/jsonrpc.js';
-import { rewriteCancellation } from '../runtime/server-requests.js';
-import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, PROTOCOL_VERSION_HEADER, SESSION_ID_HEADER } from '../runtime/protocol.js';
-import type { SessionRecord } from '../runtime/session-record.js';
-import { sessionFingerprint } from '../runtime/session-id.js';
-import { SessionStreamGoneError, STANDALONE_STREAM } from '../runtime/session-streams.js';
+} from '@mcp-migrate/runtime';
+import { rewriteCancellation } from '@mcp-migrate/runtime';
+import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, PROTOCOL_VERSION_HEADER, SESSION_ID_HEADER } from '@mcp-migrate/runtime';
+import type { SessionRecord } from '@mcp-migrate/runtime';
+import { sessionFingerprint } from '@mcp-migrate/runtime';
+import { SessionStreamGoneError, STANDALONE_STREAM } from '@mcp-migrate/runtime';
 import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue, HOP_BY_HOP_HEADERS, upstreamRequestHeaders } from './http-util.js';
 import { ClientSseWriter, SseParser, sseMessageText, type MessageTarget, type SseEvent } from './sse.js';
 import {

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { errorResponse, type JsonRpcId } from '../runtime/jsonrpc.js';
+import { errorResponse, type JsonRpcId } from '@mcp-migrate/runtime';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus those the proxy always rewrites. Lower-case. */
 export const HOP_BY_HOP_HEADERS: readonly string[] = [

@@ -3,19 +3,19 @@
  * behind any round-robin load balancer. See `docs/proxy.md`.
  */
 import type { Logger } from 'pino';
-import { MemoryMessageBus, SESSION_EVENTS_CHANNEL, type MessageBus } from '../runtime/message-bus.js';
-import { MemorySessionStore } from '../runtime/memory-store.js';
-import { RedisMessageBus } from '../runtime/redis-bus.js';
-import { createRedisStoreClient, RedisSessionStore, waitForRedis } from '../runtime/redis-store.js';
-import { parseStoreUrl, type StoreSpec } from '../runtime/redis-url.js';
-import { MemoryReplicaRegistry, RedisReplicaRegistry, type ReplicaRegistry } from '../runtime/replica-registry.js';
-import { SessionIdCodec } from '../runtime/session-id.js';
-import type { SessionStore } from '../runtime/session-store.js';
+import { MemoryMessageBus, SESSION_EVENTS_CHANNEL, type MessageBus } from '@mcp-migrate/runtime';
+import { MemorySessionStore } from '@mcp-migrate/runtime';
+import { RedisMessageBus } from '@mcp-migrate/runtime';
+import { createRedisStoreClient, RedisSessionStore, waitForRedis } from '@mcp-migrate/runtime';
+import { parseStoreUrl, type StoreSpec } from '@mcp-migrate/runtime';
+import { MemoryReplicaRegistry, RedisReplicaRegistry, type ReplicaRegistry } from '@mcp-migrate/runtime';
+import { SessionIdCodec } from '@mcp-migrate/runtime';
+import type { SessionStore } from '@mcp-migrate/runtime';
 import { HttpUpstreamConnector } from './http-upstream.js';
 import { createLogger, type LogLevel } from './logger.js';
-import { RedisSessionStreams } from '../runtime/redis-streams.js';
-import { BusServerRequestRouter, newReplicaId } from '../runtime/server-requests.js';
-import { MemorySessionStreams, type SessionStreams } from '../runtime/session-streams.js';
+import { RedisSessionStreams } from '@mcp-migrate/runtime';
+import { BusServerRequestRouter, newReplicaId } from '@mcp-migrate/runtime';
+import { MemorySessionStreams, type SessionStreams } from '@mcp-migrate/runtime';
 import { checkAdvertiseUrl, createProxy, isLoopbackHost, type McpProxy } from './server.js';
 import { StdioUpstreamConnector } from './stdio-upstream.js';
 import type { UpstreamConnector } from './upstream.js';

@@ -12,7 +12,7 @@ import {
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
-} from '../runtime/jsonrpc.js';
+} from '@mcp-migrate/runtime';
 import {
   allowsBatches,
   DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
@@ -21,12 +21,12 @@ import {
   PROTOCOL_VERSION_HEADER,
   RUNTIME_ID_PREFIX,
   SUPPORTED_PROTOCOL_VERSIONS,
-} from '../runtime/protocol.js';
-import { sessionChangeOf, type SessionChange } from '../runtime/session-record.js';
-import type { ServerRequestRouter } from '../runtime/server-requests.js';
-import { sessionFingerprint, type SessionIdCodec, type VerifiedSessionId } from '../runtime/session-id.js';
-import { SessionStoreUnavailableError, type SessionStore } from '../runtime/session-store.js';
-import { STANDALONE_STREAM, type SessionStreams, type StreamEvent, type StreamFollow } from '../runtime/session-streams.js';
+} from '@mcp-migrate/runtime';
+import { sessionChangeOf, type SessionChange } from '@mcp-migrate/runtime';
+import type { ServerRequestRouter } from '@mcp-migrate/runtime';
+import { sessionFingerprint, type SessionIdCodec, type VerifiedSessionId } from '@mcp-migrate/runtime';
+import { SessionStoreUnavailableError, type SessionStore } from '@mcp-migrate/runtime';
+import { STANDALONE_STREAM, type SessionStreams, type StreamEvent, type StreamFollow } from '@mcp-migrate/runtime';
 import { acceptsOf, BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
 import type { ProxyMetrics } from './metrics.js';
 import { CapacityError, SessionGoneError, type LocalSession, type SessionManager } from './sessions.js';

@@ -3,8 +3,8 @@
  * proxies in one process (tests, embedding) do not collide. See docs/proxy.md §Operations.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NewSessionRecord, SessionChange, SessionRecord } from '../runtime/session-record.js';
-import type { SessionStore } from '../runtime/session-store.js';
+import type { NewSessionRecord, SessionChange, SessionRecord } from '@mcp-migrate/runtime';
+import type { SessionStore } from '@mcp-migrate/runtime';
 
 /** HTTP methods with their own label value; any other method is counted as `OTHER`. */
 const METHODS = ['GET', 'POST', 'DELETE', 'HEAD', 'OTHER'] as const;

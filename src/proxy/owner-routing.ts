@@ -11,11 +11,11 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { ErrorCode } from '../runtime/jsonrpc.js';
-import type { MessageBus, SessionEvent } from '../runtime/message-bus.js';
-import type { ReplicaRegistry } from '../runtime/replica-registry.js';
-import { sessionFingerprint } from '../runtime/session-id.js';
-import type { SessionStore } from '../runtime/session-store.js';
+import { ErrorCode } from '@mcp-migrate/runtime';
+import type { MessageBus, SessionEvent } from '@mcp-migrate/runtime';
+import type { ReplicaRegistry } from '@mcp-migrate/runtime';
+import { sessionFingerprint } from '@mcp-migrate/runtime';
+import type { SessionStore } from '@mcp-migrate/runtime';
 import { HOP_BY_HOP_HEADERS, sendJsonRpcError } from './http-util.js';
 import type { LocalSession, SessionManager } from './sessions.js';
 

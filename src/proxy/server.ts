@@ -10,8 +10,8 @@ import {
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
-} from '../runtime/jsonrpc.js';
-import { MemoryMessageBus, SESSION_EVENTS_CHANNEL, type MessageBus } from '../runtime/message-bus.js';
+} from '@mcp-migrate/runtime';
+import { MemoryMessageBus, SESSION_EVENTS_CHANNEL, type MessageBus } from '@mcp-migrate/runtime';
 import {
   allowsBatches,
   DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
@@ -21,14 +21,14 @@ import {
   RUNTIME_ID_PREFIX,
   SESSION_ID_HEADER,
   SUPPORTED_PROTOCOL_VERSIONS,
-} from '../runtime/protocol.js';
-import { sessionChangeOf, type SessionChange } from '../runtime/session-record.js';
-import { SessionIdCodec, sessionFingerprint, type VerifiedSessionId } from '../runtime/session-id.js';
-import { SessionStoreUnavailableError, type SessionStore } from '../runtime/session-store.js';
-import { BusServerRequestRouter, isRewrittenId, newReplicaId, REPLICA_ID_PATTERN, type ServerRequestRouter } from '../runtime/server-requests.js';
-import { MemorySessionStreams, type SessionStreams } from '../runtime/session-streams.js';
-import { serveSessionStream } from '../runtime/standalone-stream.js';
-import { MemoryReplicaRegistry, type ReplicaRegistry } from '../runtime/replica-registry.js';
+} from '@mcp-migrate/runtime';
+import { sessionChangeOf, type SessionChange } from '@mcp-migrate/runtime';
+import { SessionIdCodec, sessionFingerprint, type VerifiedSessionId } from '@mcp-migrate/runtime';
+import { SessionStoreUnavailableError, type SessionStore } from '@mcp-migrate/runtime';
+import { BusServerRequestRouter, isRewrittenId, newReplicaId, REPLICA_ID_PATTERN, type ServerRequestRouter } from '@mcp-migrate/runtime';
+import { MemorySessionStreams, type SessionStreams } from '@mcp-migrate/runtime';
+import { serveSessionStream } from '@mcp-migrate/runtime';
+import { MemoryReplicaRegistry, type ReplicaRegistry } from '@mcp-migrate/runtime';
 import { VERSION } from '../version.js';
 import { BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
 import { createLegacySseFront, type LegacySseOptions } from './legacy-sse.js';

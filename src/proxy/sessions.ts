@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { stateSync } from '../runtime/handshake.js';
-import type { MessageBus, SessionEvent } from '../runtime/message-bus.js';
-import { applyChange, type SessionChange, type SessionRecord } from '../runtime/session-record.js';
-import { sessionFingerprint } from '../runtime/session-id.js';
-import type { SessionStore } from '../runtime/session-store.js';
+import { stateSync } from '@mcp-migrate/runtime';
+import type { MessageBus, SessionEvent } from '@mcp-migrate/runtime';
+import { applyChange, type SessionChange, type SessionRecord } from '@mcp-migrate/runtime';
+import { sessionFingerprint } from '@mcp-migrate/runtime';
+import type { SessionStore } from '@mcp-migrate/runtime';
 import type { AppliedState, CloseReason, UpstreamConnector, UpstreamSession } from './upstream.js';
 
 /** This replica's view of one session: the cached record and, if open, its upstream session. */

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import type { JsonRpcMessage, JsonRpcResponse } from '../runtime/jsonrpc.js';
-import { newStreamId } from '../runtime/session-streams.js';
-import { sseMessage } from '../runtime/standalone-stream.js';
+import type { JsonRpcMessage, JsonRpcResponse } from '@mcp-migrate/runtime';
+import { newStreamId } from '@mcp-migrate/runtime';
+import { sseMessage } from '@mcp-migrate/runtime';
 
 // The framing shared with the runtime's GET-stream serving code (one definition, in the runtime).
-export { SSE_HEADERS, SSE_KEEPALIVE, sseMessage, ssePriming } from '../runtime/standalone-stream.js';
+export { SSE_HEADERS, SSE_KEEPALIVE, sseMessage, ssePriming } from '@mcp-migrate/runtime';
 import type { UpstreamContext } from './upstream.js';
 
 /**

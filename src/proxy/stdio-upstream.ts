@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
-import { handshakeReplay, isRuntimeId } from '../runtime/handshake.js';
+import { handshakeReplay, isRuntimeId } from '@mcp-migrate/runtime';
 import {
   classifyMessage,
   ErrorCode,
@@ -14,12 +14,12 @@ import {
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
-} from '../runtime/jsonrpc.js';
-import { HANDSHAKE_METHODS } from '../runtime/protocol.js';
-import type { SessionRecord } from '../runtime/session-record.js';
-import { sessionFingerprint } from '../runtime/session-id.js';
-import { rewriteCancellation } from '../runtime/server-requests.js';
-import { SessionStreamGoneError, STANDALONE_STREAM } from '../runtime/session-streams.js';
+} from '@mcp-migrate/runtime';
+import { HANDSHAKE_METHODS } from '@mcp-migrate/runtime';
+import type { SessionRecord } from '@mcp-migrate/runtime';
+import { sessionFingerprint } from '@mcp-migrate/runtime';
+import { rewriteCancellation } from '@mcp-migrate/runtime';
+import { SessionStreamGoneError, STANDALONE_STREAM } from '@mcp-migrate/runtime';
 import { acceptsOf } from './http-util.js';
 import { ClientSseWriter, SSE_HEADERS, sseMessage, type MessageTarget } from './sse.js';
 import {

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../runtime/jsonrpc.js';
-import type { SessionRecord } from '../runtime/session-record.js';
-import { MemoryMessageBus } from '../runtime/message-bus.js';
-import { BusServerRequestRouter, newReplicaId, type ServerRequestRouter } from '../runtime/server-requests.js';
-import { MemorySessionStreams, type SessionStreams } from '../runtime/session-streams.js';
+import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '@mcp-migrate/runtime';
+import type { SessionRecord } from '@mcp-migrate/runtime';
+import { MemoryMessageBus } from '@mcp-migrate/runtime';
+import { BusServerRequestRouter, newReplicaId, type ServerRequestRouter } from '@mcp-migrate/runtime';
+import { MemorySessionStreams, type SessionStreams } from '@mcp-migrate/runtime';
 
 /**
  * The upstream side of the proxy: the real MCP server, reached over Streamable HTTP or stdio.

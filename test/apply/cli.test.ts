@@ -26,7 +26,7 @@ describe('mcp-migrate apply', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('--- a/server.ts');
     expect(r.stdout).toContain('+const transports = new SessionTransportRegistry<StreamableHTTPServerTransport>();');
-    expect(r.stdout).toContain('+    "mcp-migrate": "^');
+    expect(r.stdout).toContain('+    "@mcp-migrate/runtime": "^');
     expect(r.stdout).toContain('would change 1 file and package.json');
     expect(readFileSync(join(dir, 'server.ts'), 'utf8')).toBe(SERVER);
   });
@@ -43,7 +43,7 @@ describe('mcp-migrate apply', () => {
     expect(forced.stdout).toMatch(/changed 1 file and package\.json/);
     expect(forced.stdout).toMatch(/server\.ts:\d+ +\[transport-registry\]/);
     expect(readFileSync(join(dir, 'server.ts'), 'utf8')).toContain('transports.opener(openSession)');
-    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).dependencies).toEqual({ ioredis: expect.any(String), 'mcp-migrate': expect.stringMatching(/^\^/) });
+    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).dependencies).toEqual({ ioredis: expect.any(String), '@mcp-migrate/runtime': expect.stringMatching(/^\^/) });
     // A second run finds nothing more to rewrite.
     const again = await runCli(['apply', '.', '--force'], { cwd: dir });
     expect(again.stdout).toMatch(/changed 0 files/);

@@ -5,6 +5,7 @@
  *
  * See README.md in this folder for what each piece guarantees.
  */
+export * from './protocol.js';
 export * from './ports.js';
 export * from './processes.js';
 export * from './redis.js';

@@ -1,9 +1,9 @@
 /**
  * server-everything's shipped JavaScript migrated by `mcp-migrate apply --store redis` (the built CLI, as
  * a user runs it), in a temporary directory, and replicas of it. The copy is not a git repository: apply
- * says so and goes on (`--force`). Its `node_modules` links every dependency of this repository, plus
- * this repository as `mcp-migrate`, so the generated `import … from 'mcp-migrate/runtime'` resolves to
- * the build under test.
+ * says so and goes on (`--force`). Its `node_modules` links every dependency of this repository (the
+ * `@mcp-migrate` scope among them, a link to `packages/runtime`), so the generated
+ * `import … from '@mcp-migrate/runtime'` resolves to the build under test.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,9 +13,9 @@ import { promisify } from 'node:util';
 import { REPO_ROOT } from './everything.js';
 import { getFreePort } from './ports.js';
 import { spawnManaged, type ManagedProcess } from './processes.js';
+import { CLI_ENTRY } from './proxy.js';
 
 const EVERYTHING = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything');
-const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js');
 
 export interface MigratedEverything {
   /** The temporary directory holding the migrated copy (`dist/`, `package.json`, `node_modules/`). */
@@ -31,14 +31,13 @@ export async function migrateEverything(prefix: string): Promise<MigratedEveryth
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mcp-migrate-${prefix}-`));
   fs.cpSync(path.join(EVERYTHING, 'dist'), path.join(dir, 'dist'), { recursive: true });
   fs.copyFileSync(path.join(EVERYTHING, 'package.json'), path.join(dir, 'package.json'));
-  const run = await promisify(execFile)(process.execPath, [CLI, 'apply', '.', '--store', 'redis', '--force'], { cwd: dir });
+  const run = await promisify(execFile)(process.execPath, [CLI_ENTRY, 'apply', '.', '--store', 'redis', '--force'], { cwd: dir });
   const nm = path.join(dir, 'node_modules');
   fs.mkdirSync(nm);
   for (const entry of fs.readdirSync(path.join(REPO_ROOT, 'node_modules'))) {
     if (entry.startsWith('.')) continue;
     fs.symlinkSync(path.join(REPO_ROOT, 'node_modules', entry), path.join(nm, entry));
   }
-  fs.symlinkSync(REPO_ROOT, path.join(nm, 'mcp-migrate'));
   return { dir, applyOutput: run.stdout + run.stderr, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -19,10 +19,10 @@ import {
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
 import type { UpstreamConnector } from '../../src/proxy/index.js';
 import { startEverythingHttp, startRedis, stopAllProcesses, type EverythingHttp, type RedisInstance } from '../helpers/index.js';
-import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, stdioConnector, type TestProxy, waitUntil } from './support.js';
+import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, stdioConnector, type TestProxy, pollUntil } from './support.js';
 
 let redis: RedisInstance;
 let everything: EverythingHttp;
@@ -262,7 +262,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     const t2 = await rawPost(a.url, toolCall(5, 'toggle-simulated-logging'), headers(sid));
     expect(t2.status).toBe(200);
     const has = (method: string) => sse.messages().some((m) => 'method' in m && m.method === method);
-    expect(await waitUntil(() => has('notifications/resources/updated') && has('notifications/message'), 15_000)).toBe(true);
+    expect(await pollUntil(() => has('notifications/resources/updated') && has('notifications/message'), 15_000)).toBe(true);
     const updated = sse.messages().find((m) => 'method' in m && m.method === 'notifications/resources/updated')!;
     expect((updated as unknown as { params: { uri: string } }).params.uri).toBe(uri);
     for (const e of sse.events.filter((ev) => ev.data)) expect(e.id).toMatch(/^g_\d+-\d+$/);
@@ -278,12 +278,12 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     const sid = await rawInitialize(a.url, {}, '2025-11-25');
     const first = openGet(a.url, sid, { protocolVersion: '2025-11-25' });
     const sseA = readSse(await first.response);
-    expect(await waitUntil(() => sseA.events.length >= 1)).toBe(true);
+    expect(await pollUntil(() => sseA.events.length >= 1)).toBe(true);
     const priming = sseA.events[0]!;
     expect(priming).toMatchObject({ retry: '1000', data: '' });
     expect(priming.id).toMatch(/^g_\d+-\d+$/);
     for (let i = 1; i <= 3; i++) await a.proxy.streams.append(sid, 'g', note(i));
-    expect(await waitUntil(() => notes(sseA.messages()).length === 3)).toBe(true);
+    expect(await pollUntil(() => notes(sseA.messages()).length === 3)).toBe(true);
     const lastSeen = sseA.events.find((e) => e.data?.includes('"n3"'))!.id!;
     first.abort();
     for (let i = 4; i <= 6; i++) await a.proxy.streams.append(sid, 'g', note(i));
@@ -292,7 +292,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     expect(resB.headers.get('x-mcp-migrate-replica')).toBe(b.proxy.replicaId);
     const sseB = readSse(resB);
     await a.proxy.streams.append(sid, 'g', note(7));
-    expect(await waitUntil(() => notes(sseB.messages()).length >= 4)).toBe(true);
+    expect(await pollUntil(() => notes(sseB.messages()).length >= 4)).toBe(true);
     await new Promise((r) => setTimeout(r, 200));
     expect(notes(sseB.messages()).map(dataOf)).toEqual(['n4', 'n5', 'n6', 'n7']);
     // The priming event of the resumed stream is the Last-Event-ID itself.
@@ -312,12 +312,12 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     const sid = await rawInitialize(a.url);
     const older = readSse(await openGet(a.url, sid).response);
     await a.proxy.streams.append(sid, 'g', note(1));
-    expect(await waitUntil(() => notes(older.messages()).length === 1)).toBe(true);
+    expect(await pollUntil(() => notes(older.messages()).length === 1)).toBe(true);
     const newerGet = openGet(b.url, sid);
     const newer = readSse(await newerGet.response);
-    expect(await waitUntil(() => older.ended)).toBe(true);
+    expect(await pollUntil(() => older.ended)).toBe(true);
     await b.proxy.streams.append(sid, 'g', note(2));
-    expect(await waitUntil(() => notes(newer.messages()).length === 1)).toBe(true);
+    expect(await pollUntil(() => notes(newer.messages()).length === 1)).toBe(true);
     expect(notes(older.messages()).map(dataOf)).toEqual(['n1']);
     expect(notes(newer.messages()).map(dataOf)).toEqual(['n2']);
     newerGet.abort();
@@ -335,7 +335,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     });
     expect(post.headers.get('content-type')).toContain('text/event-stream');
     const sseP = readSse(post);
-    expect(await waitUntil(() => sseP.messages().length >= 1, 10_000)).toBe(true);
+    expect(await pollUntil(() => sseP.messages().length >= 1, 10_000)).toBe(true);
     const firstEvent = sseP.events.find((e) => e.data)!;
     expect((JSON.parse(firstEvent.data!) as { params: { progress: number } }).params.progress).toBe(1);
     expect(firstEvent.id).toMatch(/^p[0-9a-z]+_\d+-\d+$/);
@@ -356,7 +356,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     await new Promise((r) => setTimeout(r, 100));
     const del = await fetch(a.url, { method: 'DELETE', headers: headers(sid) });
     expect(del.status).toBe(200);
-    expect(await waitUntil(() => sse.ended)).toBe(true);
+    expect(await pollUntil(() => sse.ended)).toBe(true);
     expect((await fetch(b.url, { headers: { accept: 'text/event-stream', ...headers(sid) } })).status).toBe(404);
   });
 
@@ -371,7 +371,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     await new Promise((r) => setTimeout(r, 300));
     expect(delivered).toEqual([]);
     expect((await rawPost(b.url, { ...answer, result: { roots: [] } }, headers(victim))).status).toBe(202);
-    expect(await waitUntil(() => delivered.length === 1)).toBe(true);
+    expect(await pollUntil(() => delivered.length === 1)).toBe(true);
     expect(delivered[0]).toEqual({ jsonrpc: '2.0', id: 0, result: { roots: [] } });
   });
 });

@@ -7,7 +7,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BusServerRequestRouter, MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '../../src/runtime/index.js';
+import { BusServerRequestRouter, MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '@mcp-migrate/runtime';
 import { createProxy, type McpProxy } from '../../src/proxy/index.js';
 import { InProcessConnector } from './modern-support.js';
 import { logger, SECRET } from './support.js';

@@ -4,7 +4,7 @@
  * response stream, and an MRTR round whose retry lands on the other replica.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '../../src/runtime/index.js';
+import { MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '@mcp-migrate/runtime';
 import { createProxy, type McpProxy } from '../../src/proxy/index.js';
 import { logger, SECRET, stdioConnector } from './support.js';
 

@@ -24,11 +24,11 @@ import {
   UnsubscribeRequestSchema,
   type JSONRPCMessage,
 } from '@modelcontextprotocol/sdk/types.js';
-import { handshakeReplay } from '../../src/runtime/handshake.js';
-import { idKey, isRequest, isResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../src/runtime/jsonrpc.js';
-import type { SessionRecord } from '../../src/runtime/session-record.js';
-import type { ServerRequestRouter } from '../../src/runtime/server-requests.js';
-import { STANDALONE_STREAM, type SessionStreams } from '../../src/runtime/session-streams.js';
+import { handshakeReplay } from '@mcp-migrate/runtime';
+import { idKey, isRequest, isResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '@mcp-migrate/runtime';
+import type { SessionRecord } from '@mcp-migrate/runtime';
+import type { ServerRequestRouter } from '@mcp-migrate/runtime';
+import { STANDALONE_STREAM, type SessionStreams } from '@mcp-migrate/runtime';
 import type { AppliedState, ClientPost, CloseReason, ExchangeSink, ForwardResult, InitializeOutcome, UpstreamConnector, UpstreamSession } from '../../src/proxy/upstream.js';
 
 /**

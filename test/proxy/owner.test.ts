@@ -12,11 +12,11 @@ import {
   RedisReplicaRegistry,
   RedisSessionStore,
   waitForRedis,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
 import { createProxy, ForwardingMac, FORWARDED_HEADER, type McpProxy } from '../../src/proxy/index.js';
 import { unansweredErrors } from '../../src/proxy/owner-routing.js';
 import { startEverythingHttp, startRedis, stopAllProcesses, type EverythingHttp, type RedisInstance } from '../helpers/index.js';
-import { httpConnector, logger, rawInitialize, rawPost, responsesIn, SECRET, waitUntil } from './support.js';
+import { httpConnector, logger, rawInitialize, rawPost, responsesIn, SECRET, pollUntil } from './support.js';
 
 let redis: RedisInstance;
 let everything: EverythingHttp;
@@ -279,7 +279,7 @@ describe('owner affinity: takeover', () => {
     expect(await metric(c, 'mcp_migrate_owner_takeovers_total')).toBe(0);
     expect(await metric(b, 'mcp_migrate_owner_forwarded_received_total', { outcome: 'served' })).toBe(2);
     // a was only cut off: it heard of the takeover and closes its upstream session (no two owners).
-    expect(await waitUntil(() => a.proxy.sessions.peek(sid) === undefined, 5_000)).toBe(true);
+    expect(await pollUntil(() => a.proxy.sessions.peek(sid) === undefined, 5_000)).toBe(true);
     // The hidden state lived in a's upstream session; the session itself survives, in a fresh one.
     expect(await toggle(c.url, sid, 6)).toBe('Started');
     expect(await toggle(b.url, sid, 7)).toBe('Stopped');

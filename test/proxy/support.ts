@@ -5,7 +5,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { EVERYTHING_STDIO_COMMAND } from '../helpers/index.js';
-import { MemorySessionStore, MemoryMessageBus, type MessageBus, type SessionStore } from '../../src/runtime/index.js';
+import { MemorySessionStore, MemoryMessageBus, type MessageBus, type SessionStore } from '@mcp-migrate/runtime';
 import {
   createLogger,
   createProxy,
@@ -80,11 +80,9 @@ export async function connectClient(
   return { client, transport, errors };
 }
 
-export const INIT_PARAMS = {
-  protocolVersion: '2025-06-18',
-  capabilities: {},
-  clientInfo: { name: 'raw-test', version: '1.0.0' },
-};
+import { INIT_PARAMS } from '../helpers/protocol.js';
+
+export { INIT_PARAMS, pollUntil } from '../helpers/protocol.js';
 
 /** A raw POST to the MCP endpoint. */
 export async function rawPost(
@@ -129,15 +127,6 @@ export async function rawInitialize(url: string, headers: Record<string, string>
   return sid;
 }
 
-/** Polls `check` every 25 ms until it returns true or `timeoutMs` passes. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return await check();
-}
 
 export function isAlive(pid: number): boolean {
   try {

@@ -14,7 +14,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
   type MessageBus,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
 import { startRedis, stopAllProcesses, type RedisInstance } from '../helpers/index.js';
 
 let redis: RedisInstance;

@@ -12,7 +12,7 @@ import {
   type JsonRpcMessage,
   type SessionStreams,
   type StreamEvent,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
 import { startRedis, stopAllProcesses, type RedisInstance } from '../helpers/index.js';
 
 let redis: RedisInstance;

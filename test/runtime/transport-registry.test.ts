@@ -33,7 +33,7 @@ import {
   SessionTransportRegistry,
   STANDALONE_STREAM,
   type RuntimeStores,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
 
 interface Shared {
   sessions: MemorySessionStore;

@@ -12,13 +12,13 @@ import {
   type JsonRpcNotification,
   type JsonRpcRequest,
   type JsonRpcResponse,
-} from '../../runtime/jsonrpc.js';
-import { runtimeRequestId } from '../../runtime/handshake.js';
-import type { ServerRequestRouter } from '../../runtime/server-requests.js';
-import { sessionFingerprint } from '../../runtime/session-id.js';
-import { SessionStoreUnavailableError, type SessionStore } from '../../runtime/session-store.js';
-import type { SessionStreams, StreamEvent, StreamFollow } from '../../runtime/session-streams.js';
-import { newStreamId, STANDALONE_STREAM } from '../../runtime/session-streams.js';
+} from '@mcp-migrate/runtime';
+import { runtimeRequestId } from '@mcp-migrate/runtime';
+import type { ServerRequestRouter } from '@mcp-migrate/runtime';
+import { sessionFingerprint } from '@mcp-migrate/runtime';
+import { SessionStoreUnavailableError, type SessionStore } from '@mcp-migrate/runtime';
+import type { SessionStreams, StreamEvent, StreamFollow } from '@mcp-migrate/runtime';
+import { newStreamId, STANDALONE_STREAM } from '@mcp-migrate/runtime';
 import { acceptsOf, sendJsonRpcError } from '../http-util.js';
 import { CapacityError, SessionGoneError, type LocalSession, type SessionManager } from '../sessions.js';
 import { UpstreamError, UpstreamLostSessionError, type ExchangeSink, type UpstreamSession } from '../upstream.js';

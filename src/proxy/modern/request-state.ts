@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { JsonRpcId } from '../../runtime/jsonrpc.js';
-import { MIN_SESSION_SECRET_BYTES } from '../../runtime/session-id.js';
+import type { JsonRpcId } from '@mcp-migrate/runtime';
+import { MIN_SESSION_SECRET_BYTES } from '@mcp-migrate/runtime';
 import { canonicalJson } from './canonical.js';
 
 /** One `inputRequests` entry: a server-to-client request embedded in an `InputRequiredResult`. */

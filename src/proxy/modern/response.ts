@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage } from '../../runtime/jsonrpc.js';
+import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage } from '@mcp-migrate/runtime';
 import { SSE_KEEPALIVE } from '../sse.js';
 
 /** Headers of every SSE response the modern front writes (spec `streamable-http.mdx` §Receiving Messages). */

@@ -1,4 +1,4 @@
-import { ErrorCode, type JsonRpcErrorObject, type JsonRpcNotification, type JsonRpcRequest } from '../../runtime/jsonrpc.js';
+import { ErrorCode, type JsonRpcErrorObject, type JsonRpcNotification, type JsonRpcRequest } from '@mcp-migrate/runtime';
 import type { ModernEnvelope } from './classify.js';
 import { CACHEABLE_METHODS, INPUT_REQUEST_CAPABILITY, LIST_CHANGED_FILTER, LOG_LEVELS, META, MODERN_PROTOCOL_VERSIONS, RESOURCE_UPDATED } from './protocol.js';
 import type { InputRequest } from './request-state.js';
