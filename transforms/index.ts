@@ -7,6 +7,7 @@ import eventStore from './event-store.js';
 import transportRegistry from './transport-registry.js';
 import webTransportRegistry from './web-transport-registry.js';
 import sessionKeyedMap from './session-keyed-map.js';
+import frameworkSessions from './framework-sessions.js';
 import todoMarkers from './todo-markers.js';
 
 export const transforms: readonly Transform[] = [
@@ -20,6 +21,8 @@ export const transforms: readonly Transform[] = [
   transportRegistry,
   // Independent of the registry; after it so its summary lines follow the registry's.
   sessionKeyedMap,
+  // A configuration change of a framework that keeps the sessions itself; independent of the others.
+  frameworkSessions,
   // Last: only what no transform above rewrote gets a marker, so it must see every other result.
   todoMarkers,
 ];

@@ -68,6 +68,7 @@ async function replica(name: string, sh: Shared): Promise<Replica> {
   app.use('*', async (c, next) => {
     if (c.req.header('authorization') !== TOKEN) return c.json({ error: 'unauthorized' }, 401);
     await next();
+    return undefined;
   });
   // The server's handler as the transform leaves it: prepareRequest first, the rest unchanged.
   app.all('/mcp', async (c) => {
