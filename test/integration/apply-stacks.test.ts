@@ -1,0 +1,105 @@
+/**
+ * `mcp-migrate apply --store redis` on real servers of other stacks than server-everything, installed
+ * from npm (devDependencies) and copied into a temporary directory at test time (never committed).
+ * For each: the original passes direct and fails behind a plain round-robin nginx over 3 replicas;
+ * the copy that apply (the built CLI) migrated passes 10 of 10 sessions of the official SDK client
+ * behind the same nginx with a real redis-server; where apply cannot migrate, it exits 1 and names
+ * what remains.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import {
+  REPO_ROOT,
+  copyServer,
+  runApply,
+  runClientSessions,
+  startNginx,
+  startRedis,
+  startServerReplicas,
+  stopAllProcesses,
+  type ApplyRun,
+  type NginxInstance,
+  type RedisInstance,
+  type ServerCopy,
+} from '../helpers/index.js';
+
+const SESSIONS = 10;
+const REPLICAS = 3;
+
+const text = (r: unknown): string => (r as { content: { text: string }[] }).content.map((c) => c.text).join('\n');
+
+describe('fastmcp 4.20.16 (framework: sessions inside mcp-proxy, in node_modules): its shipped example server custom-routes', () => {
+  const FASTMCP = path.join(REPO_ROOT, 'node_modules', 'fastmcp');
+  const ENTRY = 'dist/examples/custom-routes.js';
+  const AUTH = { authorization: 'Bearer user-token' };
+  const env = (port: number) => ({ FASTMCP_PORT: String(port) });
+  // What a client of this server does: its tools and its resource, several requests per session.
+  const steps = async (client: Client): Promise<void> => {
+    const tools = (await client.listTools()).tools.map((t) => t.name).sort();
+    expect(tools).toEqual(['create_user', 'get_stats', 'list_users']);
+    for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'list_users', arguments: {} }))).toContain('Found 2 users');
+    expect(text(await client.callTool({ name: 'get_stats', arguments: {} }))).toContain('Total Users: 2');
+    const users = (await client.readResource({ uri: 'resource://users' })).contents[0] as { text: string };
+    expect((JSON.parse(users.text) as unknown[]).length).toBe(2);
+    await client.ping();
+  };
+  let original: ServerCopy;
+  let migrated: ServerCopy;
+  let applied: ApplyRun;
+  let redis: RedisInstance;
+  const nginxes: NginxInstance[] = [];
+
+  beforeAll(async () => {
+    original = copyServer('stacks-fastmcp-original', FASTMCP, ['dist', 'package.json']);
+    migrated = copyServer('stacks-fastmcp', FASTMCP, ['dist', 'package.json']);
+    applied = await runApply(migrated.dir, [ENTRY]);
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const n of nginxes) await n.stop();
+    await stopAllProcesses();
+    await redis?.stop();
+    original?.remove();
+    migrated?.remove();
+  });
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    const [one] = await startServerReplicas(original.dir, 1, 'fastmcp-direct', { args: [ENTRY], env });
+    const direct = await runClientSessions(`http://${one!.hostPort}/mcp`, { sessions: SESSIONS, headers: AUTH, steps });
+    expect(direct.errors).toEqual([]);
+    expect(direct.sessionIds.length).toBe(SESSIONS);
+    await one!.process.stop();
+    const replicas = await startServerReplicas(original.dir, REPLICAS, 'fastmcp-original', { args: [ENTRY], env });
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const balanced = await runClientSessions(nginx.url, { sessions: SESSIONS, headers: AUTH, steps });
+    expect(balanced.failed, balanced.errors.join('\n')).toBe(SESSIONS);
+    for (const r of replicas) await r.process.stop();
+  });
+
+  it('apply sets the framework\'s stateless mode, exits 0 and adds no dependency (no rewritten code imports the runtime)', async () => {
+    expect(applied.code, applied.output).toBe(0);
+    expect(applied.output).toContain('[framework-sessions]');
+    const before = fs.readFileSync(path.join(FASTMCP, ENTRY), 'utf8');
+    const after = fs.readFileSync(path.join(migrated.dir, ENTRY), 'utf8');
+    expect(after).toBe(before.replace('httpStream: { port: PORT }', 'httpStream: { port: PORT, stateless: true }'));
+    expect(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(FASTMCP, 'package.json'), 'utf8'));
+  });
+
+  it('3 migrated replicas behind round-robin nginx pass 10 of 10 sessions; the authenticated principal is checked on every replica', async () => {
+    const replicas = await startServerReplicas(migrated.dir, REPLICAS, 'fastmcp-migrated', { args: [ENTRY], env, storeUrl: redis.url });
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const report = await runClientSessions(nginx.url, { sessions: SESSIONS, headers: AUTH, steps });
+    expect(report.errors).toEqual([]);
+    expect(report.ok).toBe(SESSIONS);
+    // Requests went to every replica (nginx's access log names the upstream of each).
+    const upstreams = new Set(nginx.accessLog().map((e) => e.upstream));
+    expect(upstreams.size).toBe(REPLICAS);
+    // Without credentials, every replica refuses (the principal is per request, not remembered per session).
+    const refused = await runClientSessions(nginx.url, { sessions: REPLICAS, steps: async () => undefined });
+    expect(refused.failed).toBe(REPLICAS);
+  });
+});
