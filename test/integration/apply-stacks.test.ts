@@ -103,3 +103,88 @@ describe('fastmcp 4.20.16 (framework: sessions inside mcp-proxy, in node_modules
     expect(refused.failed).toBe(REPLICAS);
   });
 });
+
+describe('a hono server of WebStandardStreamableHTTPServerTransport sessions (the web-transport-registry fixture, run as a program)', () => {
+  const FIXTURE = path.join(REPO_ROOT, 'fixtures', 'transforms', 'web-transport-registry', 'hono-map');
+  const args = ['--import', 'tsx', 'server.ts'];
+  const env = (port: number) => ({ PORT: String(port) });
+  // Every request of the session reaches a server that knows it, with the id the client holds.
+  const steps = (ids: string[]) => async (client: Client, i: number): Promise<void> => {
+    for (let n = 0; n < 4; n++) ids[i] = `${ids[i] ?? ''}${text(await client.callTool({ name: 'whoami', arguments: {} }))};`;
+    await client.ping();
+  };
+  let original: ServerCopy;
+  let migrated: ServerCopy;
+  let applied: ApplyRun;
+  let redis: RedisInstance;
+  const nginxes: NginxInstance[] = [];
+
+  const copy = (prefix: string): ServerCopy => {
+    const c = copyServer(prefix, FIXTURE, []);
+    fs.copyFileSync(path.join(FIXTURE, 'input.ts'), path.join(c.dir, 'server.ts'));
+    fs.writeFileSync(path.join(c.dir, 'package.json'), JSON.stringify({ name: 'hono-sessions', private: true, type: 'module' }, null, 2) + '\n');
+    return c;
+  };
+
+  beforeAll(async () => {
+    original = copy('stacks-hono-original');
+    migrated = copy('stacks-hono');
+    applied = await runApply(migrated.dir, ['server.ts']);
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const n of nginxes) await n.stop();
+    await stopAllProcesses();
+    await redis?.stop();
+    original?.remove();
+    migrated?.remove();
+  });
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    const [one] = await startServerReplicas(original.dir, 1, 'hono-direct', { args, env });
+    const direct = await runClientSessions(`http://${one!.hostPort}/mcp`, { sessions: SESSIONS, steps: steps([]) });
+    expect(direct.errors).toEqual([]);
+    await one!.process.stop();
+    const replicas = await startServerReplicas(original.dir, REPLICAS, 'hono-original', { args, env });
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const balanced = await runClientSessions(nginx.url, { sessions: SESSIONS, steps: steps([]) });
+    expect(balanced.failed).toBe(SESSIONS);
+    for (const r of replicas) await r.process.stop();
+  });
+
+  it('apply rewrites the registry (web-transport-registry) exactly as the fixture expects', () => {
+    expect(applied.code, applied.output).toBe(0);
+    expect(applied.output).toContain('[web-transport-registry]');
+    expect(fs.readFileSync(path.join(migrated.dir, 'server.ts'), 'utf8')).toBe(fs.readFileSync(path.join(FIXTURE, 'expected.ts'), 'utf8'));
+  });
+
+  it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions, each request answered with the session\'s own id on every replica, and DELETE ends it everywhere', async () => {
+    const replicas = await startServerReplicas(migrated.dir, REPLICAS, 'hono-migrated', { args, env, storeUrl: redis.url });
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const seen: string[] = [];
+    const report = await runClientSessions(nginx.url, { sessions: SESSIONS, steps: steps(seen) });
+    expect(report.errors).toEqual([]);
+    expect(report.ok).toBe(SESSIONS);
+    // whoami answers extra.sessionId: the id the client holds, from whichever replica served the call.
+    for (const [i, id] of report.sessionIds.entries()) expect(seen.some((s) => s === `${id};`.repeat(4)), `session ${i}`).toBe(true);
+    const log = nginx.accessLog();
+    expect(new Set(log.map((e) => e.upstream)).size).toBe(REPLICAS);
+    // Each session's requests were spread over the replicas: at least one session used all three.
+    const bySession = new Map<string, Set<string>>();
+    for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
+    expect(Math.max(...[...bySession.values()].map((s) => s.size))).toBe(REPLICAS);
+    // After the client's DELETE, no replica knows the session.
+    const deleted = log.filter((e) => e.method === 'DELETE').map((e) => e.sessionId!);
+    expect(deleted.length).toBe(SESSIONS);
+    for (const r of replicas) {
+      const res = await fetch(`http://${r.hostPort}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': deleted[0]!, 'mcp-protocol-version': '2025-06-18' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      expect(res.status).toBe(404);
+    }
+  });
+});
