@@ -10,8 +10,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { analyze } from '../../src/analyzer/index.js';
 import {
+  EVERYTHING_STDIO_COMMAND,
   REPO_ROOT,
+  getFreePort,
+  spawnManaged,
   copyServer,
   runApply,
   runClientSessions,
@@ -186,5 +190,64 @@ describe('a hono server of WebStandardStreamableHTTPServerTransport sessions (th
       });
       expect(res.status).toBe(404);
     }
+  });
+});
+
+describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP in front of a stdio server', () => {
+  const MCP_PROXY = path.join(REPO_ROOT, 'node_modules', 'mcp-proxy');
+  const args = (port: number) => ['dist/bin/mcp-proxy.mjs', '--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', ...EVERYTHING_STDIO_COMMAND];
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toContain(`m${i}`);
+    await client.ping();
+  };
+  let original: ServerCopy;
+  let migrated: ServerCopy;
+  let applied: ApplyRun;
+  const nginxes: NginxInstance[] = [];
+
+  beforeAll(async () => {
+    original = copyServer('stacks-mcp-proxy-original', MCP_PROXY, ['dist', 'package.json']);
+    migrated = copyServer('stacks-mcp-proxy', MCP_PROXY, ['dist', 'package.json']);
+    applied = await runApply(migrated.dir, ['dist']);
+  });
+  afterAll(async () => {
+    for (const n of nginxes) await n.stop();
+    await stopAllProcesses();
+    original?.remove();
+    migrated?.remove();
+  });
+
+  /** Replicas on free ports (the port is an argument, not an environment variable). */
+  const start = async (dir: string, count: number, name: string) =>
+    await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const port = await getFreePort();
+        const proc = spawnManaged(process.execPath, args(port), { name: `${name}-${i}`, cwd: dir, maxOutputBytes: 256 * 1024 });
+        await proc.waitForPort(port, 20_000);
+        return { process: proc, hostPort: `127.0.0.1:${port}` };
+      }),
+    );
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    const [one] = await start(original.dir, 1, 'mcp-proxy-direct');
+    const direct = await runClientSessions(`http://${one!.hostPort}/mcp`, { sessions: SESSIONS, steps });
+    expect(direct.errors).toEqual([]);
+    await one!.process.stop();
+    const replicas = await start(original.dir, REPLICAS, 'mcp-proxy-original');
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const balanced = await runClientSessions(nginx.url, { sessions: SESSIONS, steps });
+    expect(balanced.failed).toBe(SESSIONS);
+    for (const r of replicas) await r.process.stop();
+  });
+
+  it('apply cannot migrate its session registry: it exits 1 and names what remains, which the analysis of the result still reports', async () => {
+    // The transport is created inside a helper, and its registry is reached through parameters: no transform rewrites it.
+    expect(applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-stateful-session-id-generator/);
+    expect(applied.output).toMatch(/no-sse-server-transport/);
+    expect(applied.code, applied.output).toBe(1);
+    const after = await analyze({ paths: [path.join(migrated.dir, 'dist')], cwd: migrated.dir });
+    expect(after.findings.map((f) => f.ruleId)).toContain('no-stateful-session-id-generator');
+    expect(after.verdict.kind).not.toBe('stateless');
   });
 });
