@@ -24,6 +24,8 @@ import {
   startServerReplicas,
   stopAllProcesses,
   type ApplyRun,
+  type ClientSessionsOptions,
+  type ManagedProcess,
   type NginxInstance,
   type RedisInstance,
   type ServerCopy,
@@ -31,6 +33,27 @@ import {
 
 const SESSIONS = 10;
 const REPLICAS = 3;
+
+type Replica = { process: ManagedProcess; hostPort: string };
+
+/** The unmigrated server: every session passes on one replica, and every session breaks behind round-robin nginx over 3. */
+async function expectOriginalBreaksBehindNginx(
+  start: (count: number, name: string) => Promise<Replica[]>,
+  name: string,
+  opts: Omit<ClientSessionsOptions, 'sessions'>,
+  nginxes: NginxInstance[],
+): Promise<void> {
+  const [one] = await start(1, `${name}-direct`);
+  const direct = await runClientSessions(`http://${one!.hostPort}/mcp`, { ...opts, sessions: SESSIONS });
+  expect(direct.errors).toEqual([]);
+  await one!.process.stop();
+  const replicas = await start(REPLICAS, `${name}-original`);
+  const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+  nginxes.push(nginx);
+  const balanced = await runClientSessions(nginx.url, { ...opts, sessions: SESSIONS });
+  expect(balanced.failed, balanced.errors.join('\n')).toBe(SESSIONS);
+  for (const r of replicas) await r.process.stop();
+}
 
 const text = (r: unknown): string => (r as { content: { text: string }[] }).content.map((c) => c.text).join('\n');
 
@@ -70,17 +93,7 @@ describe('fastmcp 4.20.16 (framework: sessions inside mcp-proxy, in node_modules
   });
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    const [one] = await startServerReplicas(original.dir, 1, 'fastmcp-direct', { args: [ENTRY], env });
-    const direct = await runClientSessions(`http://${one!.hostPort}/mcp`, { sessions: SESSIONS, headers: AUTH, steps });
-    expect(direct.errors).toEqual([]);
-    expect(direct.sessionIds.length).toBe(SESSIONS);
-    await one!.process.stop();
-    const replicas = await startServerReplicas(original.dir, REPLICAS, 'fastmcp-original', { args: [ENTRY], env });
-    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
-    nginxes.push(nginx);
-    const balanced = await runClientSessions(nginx.url, { sessions: SESSIONS, headers: AUTH, steps });
-    expect(balanced.failed, balanced.errors.join('\n')).toBe(SESSIONS);
-    for (const r of replicas) await r.process.stop();
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args: [ENTRY], env }), 'fastmcp', { headers: AUTH, steps }, nginxes);
   });
 
   it('apply sets the framework\'s stateless mode, exits 0 and adds no dependency (no rewritten code imports the runtime)', async () => {
@@ -145,16 +158,7 @@ describe('a hono server of WebStandardStreamableHTTPServerTransport sessions (th
   });
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    const [one] = await startServerReplicas(original.dir, 1, 'hono-direct', { args, env });
-    const direct = await runClientSessions(`http://${one!.hostPort}/mcp`, { sessions: SESSIONS, steps: steps([]) });
-    expect(direct.errors).toEqual([]);
-    await one!.process.stop();
-    const replicas = await startServerReplicas(original.dir, REPLICAS, 'hono-original', { args, env });
-    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
-    nginxes.push(nginx);
-    const balanced = await runClientSessions(nginx.url, { sessions: SESSIONS, steps: steps([]) });
-    expect(balanced.failed).toBe(SESSIONS);
-    for (const r of replicas) await r.process.stop();
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args, env }), 'hono', { steps: steps([]) }, nginxes);
   });
 
   it('apply rewrites the registry (web-transport-registry) exactly as the fixture expects', () => {
@@ -229,16 +233,7 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
     );
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    const [one] = await start(original.dir, 1, 'mcp-proxy-direct');
-    const direct = await runClientSessions(`http://${one!.hostPort}/mcp`, { sessions: SESSIONS, steps });
-    expect(direct.errors).toEqual([]);
-    await one!.process.stop();
-    const replicas = await start(original.dir, REPLICAS, 'mcp-proxy-original');
-    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
-    nginxes.push(nginx);
-    const balanced = await runClientSessions(nginx.url, { sessions: SESSIONS, steps });
-    expect(balanced.failed).toBe(SESSIONS);
-    for (const r of replicas) await r.process.stop();
+    await expectOriginalBreaksBehindNginx((n, name) => start(original.dir, n, name), 'mcp-proxy', { steps }, nginxes);
   });
 
   it('apply cannot migrate its session registry: it exits 1 and names what remains, which the analysis of the result still reports', async () => {
