@@ -16,7 +16,7 @@ import { ts } from 'ts-morph';
 export interface FrameworkSessions {
   /** The framework's npm package. */
   framework: string;
-  /** The node the finding is reported on (the start call or the options). */
+  /** The node the finding is reported on: the start call, or the registry the server hands the framework. */
   node: ts.Node;
   /** What the code calls, for the finding's symbol. */
   api: string;
@@ -35,7 +35,9 @@ export function frameworkSessions(node: ts.Node, checker: ts.TypeChecker, progra
     if (method === 'register' && node.arguments[0] && isFrom(checker, node.arguments[0], 'streamableHttp', 'fastify-mcp', 'symbol')) {
       const options = objectOf(node.arguments[1], checker);
       if (options && literal(prop(options, 'stateful')) === true) {
-        return { framework: 'fastify-mcp', node, api: 'streamableHttp', change: { kind: 'none', why: 'fastify-mcp keeps each session\'s transport in its in-process `Sessions` map, and its `stateful: false` mode creates the MCP server per request (state the server keeps per session would be lost)' } };
+        // The registry the server hands the framework (`sessions: new Sessions()`), else the call.
+        const sessions = options.properties.find((p) => p.name && ts.isIdentifier(p.name) && p.name.text === 'sessions');
+        return { framework: 'fastify-mcp', node: sessions ?? node, api: 'streamableHttp', change: { kind: 'none', why: 'fastify-mcp keeps each session\'s transport in its in-process `Sessions` map, and its `stateful: false` mode creates the MCP server per request (state the server keeps per session would be lost)' } };
       }
     }
   }
