@@ -5,7 +5,8 @@
  *
  * 1. `new Map()` → `new SessionTransportRegistry({ kind: 'web' })`;
  * 2. `sessionIdGenerator: g` → `sessionIdGenerator: transports.sessionIdGenerator(g)`;
- * 3. each route handler that uses the registry starts with
+ * 3. in each route handler that uses the registry, just before the first statement that uses it (so
+ *    the handler's own checks, such as authentication, still run first):
  *    `const sessionResponse = await transports.prepareRequest(c.req.raw); if (sessionResponse) return sessionResponse;`
  *    (restore on an unknown id, 404, DELETE, GET from the shared session streams);
  * 4. `transports.entry((request) => app.fetch(request))` after the route: a replica that has never
@@ -156,7 +157,10 @@ function rewrite(ctx: TransformContext, f: LocatedFinding, gen: LocatedFinding):
     const body = h.getBody();
     if (!Node.isBlock(body)) return 'the route handler has no block body to start with `prepareRequest`';
     const c = h.getParameters()[0]!.getName();
-    const first = body.getStatements()[0];
+    // Before the first statement that uses the registry: what the handler checks first (authentication,
+    // the request's shape) still runs first, for every request.
+    const statements = body.getStatements();
+    const first = statements.find((st) => refs.some((r) => r.getStart() >= st.getStart() && r.getEnd() <= st.getEnd())) ?? statements[0];
     const variable = uniqueName(sf, 'sessionResponse');
     const guard = `const ${variable} = await ${name}.prepareRequest(${c}.req.raw);`;
     if (first) {
