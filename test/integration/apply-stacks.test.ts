@@ -34,6 +34,18 @@ import {
 const SESSIONS = 10;
 const REPLICAS = 3;
 
+/** What a describe block starts: stopped and removed after its tests (registers the `afterAll`). */
+function held(): { nginxes: NginxInstance[]; copies: ServerCopy[]; redis?: RedisInstance } {
+  const h: { nginxes: NginxInstance[]; copies: ServerCopy[]; redis?: RedisInstance } = { nginxes: [], copies: [] };
+  afterAll(async () => {
+    for (const n of h.nginxes) await n.stop();
+    await stopAllProcesses();
+    await h.redis?.stop();
+    for (const c of h.copies) c.remove();
+  });
+  return h;
+}
+
 type Replica = { process: ManagedProcess; hostPort: string };
 
 /** The unmigrated server: every session passes on one replica, and every session breaks behind round-robin nginx over 3. */
@@ -50,7 +62,9 @@ async function expectOriginalBreaksBehindNginx(
   const replicas = await start(REPLICAS, `${name}-original`);
   const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
   nginxes.push(nginx);
-  const balanced = await runClientSessions(nginx.url, { ...opts, sessions: SESSIONS });
+  // One session at a time: nginx rotates over the replicas per request, so every session's second
+  // request reaches another replica (concurrent sessions could land on one replica by chance).
+  const balanced = await runClientSessions(nginx.url, { ...opts, sessions: SESSIONS, concurrency: 1 });
   expect(balanced.failed, balanced.errors.join('\n')).toBe(SESSIONS);
   for (const r of replicas) await r.process.stop();
 }
@@ -76,20 +90,15 @@ describe('fastmcp 4.20.16 (framework: sessions inside mcp-proxy, in node_modules
   let migrated: ServerCopy;
   let applied: ApplyRun;
   let redis: RedisInstance;
-  const nginxes: NginxInstance[] = [];
+  const h = held();
+  const nginxes = h.nginxes;
 
   beforeAll(async () => {
     original = copyServer('stacks-fastmcp-original', FASTMCP, ['dist', 'package.json']);
     migrated = copyServer('stacks-fastmcp', FASTMCP, ['dist', 'package.json']);
+    h.copies.push(original, migrated);
     applied = await runApply(migrated.dir, [ENTRY]);
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    for (const n of nginxes) await n.stop();
-    await stopAllProcesses();
-    await redis?.stop();
-    original?.remove();
-    migrated?.remove();
+    redis = h.redis = await startRedis();
   });
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
@@ -134,7 +143,8 @@ describe('a hono server of WebStandardStreamableHTTPServerTransport sessions (th
   let migrated: ServerCopy;
   let applied: ApplyRun;
   let redis: RedisInstance;
-  const nginxes: NginxInstance[] = [];
+  const h = held();
+  const nginxes = h.nginxes;
 
   const copy = (prefix: string): ServerCopy => {
     const c = copyServer(prefix, FIXTURE, []);
@@ -146,15 +156,9 @@ describe('a hono server of WebStandardStreamableHTTPServerTransport sessions (th
   beforeAll(async () => {
     original = copy('stacks-hono-original');
     migrated = copy('stacks-hono');
+    h.copies.push(original, migrated);
     applied = await runApply(migrated.dir, ['server.ts']);
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    for (const n of nginxes) await n.stop();
-    await stopAllProcesses();
-    await redis?.stop();
-    original?.remove();
-    migrated?.remove();
+    redis = h.redis = await startRedis();
   });
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
@@ -207,18 +211,14 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
   let original: ServerCopy;
   let migrated: ServerCopy;
   let applied: ApplyRun;
-  const nginxes: NginxInstance[] = [];
+  const h = held();
+  const nginxes = h.nginxes;
 
   beforeAll(async () => {
     original = copyServer('stacks-mcp-proxy-original', MCP_PROXY, ['dist', 'package.json']);
     migrated = copyServer('stacks-mcp-proxy', MCP_PROXY, ['dist', 'package.json']);
+    h.copies.push(original, migrated);
     applied = await runApply(migrated.dir, ['dist']);
-  });
-  afterAll(async () => {
-    for (const n of nginxes) await n.stop();
-    await stopAllProcesses();
-    original?.remove();
-    migrated?.remove();
   });
 
   /** Replicas on free ports (the port is an argument, not an environment variable). */
