@@ -15,3 +15,4 @@ export * from './everything.js';
 export * from './scenario.js';
 export * from './proxy.js';
 export * from './migrated.js';
+export * from './client-sessions.js';
