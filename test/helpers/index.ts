@@ -15,4 +15,5 @@ export * from './everything.js';
 export * from './scenario.js';
 export * from './proxy.js';
 export * from './migrated.js';
+export * from './client-sessions.js';
 export * from './process-state-server.js';

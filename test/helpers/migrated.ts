@@ -32,12 +32,7 @@ export async function migrateEverything(prefix: string): Promise<MigratedEveryth
   fs.cpSync(path.join(EVERYTHING, 'dist'), path.join(dir, 'dist'), { recursive: true });
   fs.copyFileSync(path.join(EVERYTHING, 'package.json'), path.join(dir, 'package.json'));
   const run = await promisify(execFile)(process.execPath, [CLI_ENTRY, 'apply', '.', '--store', 'redis', '--force'], { cwd: dir });
-  const nm = path.join(dir, 'node_modules');
-  fs.mkdirSync(nm);
-  for (const entry of fs.readdirSync(path.join(REPO_ROOT, 'node_modules'))) {
-    if (entry.startsWith('.')) continue;
-    fs.symlinkSync(path.join(REPO_ROOT, 'node_modules', entry), path.join(nm, entry));
-  }
+  linkRepoNodeModules(dir);
   return { dir, applyOutput: run.stdout + run.stderr, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -63,6 +58,74 @@ export async function startMigratedReplicas(
       });
       await proc.waitForOutput(/listening on port \d+/, 15_000);
       await proc.waitForPort(port, 5_000);
+      return { process: proc, hostPort: `127.0.0.1:${port}` };
+    }),
+  );
+}
+
+/** Gives `dir` a `node_modules` whose entries link this repository's (so a copied server and the generated `@mcp-migrate/runtime` import resolve). */
+export function linkRepoNodeModules(dir: string): void {
+  const nm = path.join(dir, 'node_modules');
+  fs.mkdirSync(nm);
+  for (const entry of fs.readdirSync(path.join(REPO_ROOT, 'node_modules'))) {
+    if (entry.startsWith('.')) continue;
+    fs.symlinkSync(path.join(REPO_ROOT, 'node_modules', entry), path.join(nm, entry));
+  }
+}
+
+export interface ServerCopy {
+  /** The temporary directory holding the copy. */
+  dir: string;
+  /** Deletes the directory. */
+  remove(): void;
+}
+
+/**
+ * Copies `entries` (files or folders, relative to `sourceDir`: an installed package's `dist`,
+ * its `package.json`) into a new temporary directory named after `prefix`, with linked `node_modules`.
+ */
+export function copyServer(prefix: string, sourceDir: string, entries: readonly string[]): ServerCopy {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mcp-migrate-${prefix}-`));
+  for (const e of entries) fs.cpSync(path.join(sourceDir, e), path.join(dir, e), { recursive: true });
+  linkRepoNodeModules(dir);
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** What `mcp-migrate apply` (the built CLI) did to a copy: its exit code and output (an exit 1 is a result, not an error). */
+export interface ApplyRun {
+  code: number;
+  output: string;
+}
+
+/** Runs `mcp-migrate apply <paths> --store redis --force` (the built CLI) in `dir`. */
+export async function runApply(dir: string, paths: readonly string[], extra: readonly string[] = []): Promise<ApplyRun> {
+  try {
+    const run = await promisify(execFile)(process.execPath, [CLI_ENTRY, 'apply', ...paths, '--store', 'redis', '--force', ...extra], { cwd: dir });
+    return { code: 0, output: run.stdout + run.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    if (typeof e.code !== 'number') throw err;
+    return { code: e.code, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+/**
+ * Starts `count` replicas of a server: `node <args>` in `dir`, each on a free loopback port given to
+ * it by `env(port)` (with `MCP_MIGRATE_STORE=storeUrl` when a store is given); resolves once each
+ * port accepts connections (bounded: 20 s per replica).
+ */
+export async function startServerReplicas(
+  dir: string,
+  count: number,
+  name: string,
+  opts: { args: readonly string[]; env: (port: number) => Record<string, string>; storeUrl?: string },
+): Promise<{ process: ManagedProcess; hostPort: string }[]> {
+  return await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const port = await getFreePort();
+      const env = { ...opts.env(port), ...(opts.storeUrl ? { MCP_MIGRATE_STORE: opts.storeUrl } : {}) };
+      const proc = spawnManaged(process.execPath, opts.args, { name: `${name}-${i}`, cwd: dir, env, maxOutputBytes: 256 * 1024 });
+      await proc.waitForPort(port, 20_000);
       return { process: proc, hostPort: `127.0.0.1:${port}` };
     }),
   );

@@ -93,3 +93,4 @@ export {
   type SessionOpener,
   type SessionTransportRegistryOptions,
 } from './transport-registry.js';
+export { replayInitializeRequest, type WebEntry } from './web-entry.js';
