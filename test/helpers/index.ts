@@ -16,3 +16,4 @@ export * from './scenario.js';
 export * from './proxy.js';
 export * from './migrated.js';
 export * from './client-sessions.js';
+export * from './process-state-server.js';
