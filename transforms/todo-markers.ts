@@ -23,6 +23,8 @@ const GUIDANCE: Record<string, string> = {
   'no-session-transport-registry':
     'replace this registry with `new SessionTransportRegistry()` from @mcp-migrate/runtime and call `prepareNode(req, res)` first in each handler (docs/apply.md)',
   'no-in-memory-event-store': 'pass `createEventStore()` from @mcp-migrate/runtime as the transport\'s `eventStore`',
+  'no-framework-session-state':
+    'the framework keeps each session in this process and offers no configuration that keeps it elsewhere for this server (the finding says why), and apply cannot edit code in node_modules: run one `mcp-migrate proxy --store redis://… --upstream http://127.0.0.1:<port>/mcp` beside each replica (`--affinity owner` if its tools keep state per session; docs/proxy.md)',
 };
 
 export default defineTransform({

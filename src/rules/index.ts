@@ -6,6 +6,7 @@
 import type { RuleMeta } from '../analyzer/types.js';
 import type { Rule } from './create-rule.js';
 import noSessionTransportRegistry from './no-session-transport-registry.js';
+import noFrameworkSessionState from './no-framework-session-state.js';
 import noSessionKeyedState from './no-session-keyed-state.js';
 import noPerSessionClosureState from './no-per-session-closure-state.js';
 import noStatefulSessionIdGenerator from './no-stateful-session-id-generator.js';
@@ -17,6 +18,7 @@ import serverInitiatedRequest from './server-initiated-request.js';
 export const rules: readonly Rule[] = [
   // session-registry
   noSessionTransportRegistry,
+  noFrameworkSessionState,
   // session-keyed-state
   noSessionKeyedState,
   noPerSessionClosureState,

@@ -16,4 +16,5 @@ export * from './scenario.js';
 export * from './proxy.js';
 export * from './migrated.js';
 export * from './sdk-examples.js';
-export * from './client-session.js';
+export * from './client-sessions.js';
+export * from './process-state-server.js';

@@ -1,16 +1,12 @@
 /**
  * Real servers migrated by `mcp-migrate apply --store redis` (the built CLI, as a user runs it), in a
- * temporary directory, and replicas of them.
- *
- * - {@link copyServer} copies a server's files into a new temporary directory whose `node_modules` links
- *   every dependency of this repository (the `@mcp-migrate` scope among them, a link to
- *   `packages/runtime`), so the generated `import … from '@mcp-migrate/runtime'` resolves to the build
- *   under test. The copy is not a git repository: apply says so and goes on.
- * - {@link migrateServer} copies, then runs `apply` on the given paths of the copy and records its
- *   output and exit code (1 when findings that break round-robin remain).
- * - {@link startServerReplicas} starts replicas of a server (original or migrated) on free loopback
- *   ports. Servers that hard-code their port (the SDK examples listen on 3000) get the free port through
- *   `listen-port.mjs`, preloaded with `--import`, which maps the ports their code asks for.
+ * temporary directory, and replicas of them: server-everything's shipped JavaScript
+ * ({@link migrateEverything}), or any server copied with {@link copyServer} and migrated with
+ * {@link runApply}. A copy is not a git repository: apply says so and goes on (`--force`). Its
+ * `node_modules` links every dependency of this repository (the `@mcp-migrate` scope among them, a link
+ * to `packages/runtime`), so the generated `import … from '@mcp-migrate/runtime'` resolves to the build
+ * under test. Servers that hard-code their port (the SDK examples listen on 3000) get a free one through
+ * `listen-port.mjs`, preloaded with `--import` ({@link startServerReplicas}'s `fixedPorts`).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,112 +22,126 @@ import { CLI_ENTRY } from './proxy.js';
 const EVERYTHING = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything');
 const LISTEN_PORT_PRELOAD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'listen-port.mjs');
 
-export interface CopiedServer {
-  /** The temporary directory holding the copy and its `node_modules/`. */
+export interface MigratedEverything {
+  /** The temporary directory holding the migrated copy (`dist/`, `package.json`, `node_modules/`). */
   dir: string;
+  /** What `apply` printed (stdout, then stderr). */
+  applyOutput: string;
+  /** `apply`'s exit code: 0 ready for round-robin, 1 findings that break it remain. */
+  applyExitCode: number;
   /** Deletes the directory. */
   remove(): void;
 }
 
-export interface MigratedServer extends CopiedServer {
-  /** What `apply` printed (stdout, then stderr). */
-  applyOutput: string;
-  /** `apply`'s exit code: 0 ready for round-robin, 1 findings remain. */
-  applyExitCode: number;
+/** Copies server-everything into a new temporary directory named after `prefix` and runs `apply --store redis` on it. */
+export async function migrateEverything(prefix: string): Promise<MigratedEverything> {
+  const copy = copyServer(prefix, EVERYTHING, ['dist', 'package.json']);
+  const run = await runApply(copy.dir, ['.']);
+  return { ...copy, applyOutput: run.output, applyExitCode: run.code };
 }
 
-/** Copies `[source, target relative to the copy]` pairs (files or directories) into a new temporary directory named after `prefix`. */
-export function copyServer(prefix: string, copies: ReadonlyArray<readonly [string, string]>): CopiedServer {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mcp-migrate-${prefix}-`));
-  for (const [from, to] of copies) {
-    fs.mkdirSync(path.dirname(path.join(dir, to)), { recursive: true });
-    fs.cpSync(from, path.join(dir, to), { recursive: true });
-  }
+/**
+ * Starts `count` replicas of a migrated server-everything in streamableHttp mode, each on a free
+ * loopback port with `MCP_MIGRATE_STORE=storeUrl`; resolves once each has logged that it listens and
+ * its port accepts connections (bounded: 20 s per replica).
+ */
+export async function startMigratedReplicas(
+  dir: string,
+  storeUrl: string,
+  count: number,
+  name: string,
+): Promise<{ process: ManagedProcess; hostPort: string }[]> {
+  return await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const port = await getFreePort();
+      const proc = spawnManaged(process.execPath, ['dist/index.js', 'streamableHttp'], {
+        name: `${name}-${i}`,
+        cwd: dir,
+        env: { PORT: String(port), MCP_MIGRATE_STORE: storeUrl },
+        maxOutputBytes: 256 * 1024,
+      });
+      await proc.waitForOutput(/listening on port \d+/, 15_000);
+      await proc.waitForPort(port, 5_000);
+      return { process: proc, hostPort: `127.0.0.1:${port}` };
+    }),
+  );
+}
+
+/** Gives `dir` a `node_modules` whose entries link this repository's (so a copied server and the generated `@mcp-migrate/runtime` import resolve). */
+export function linkRepoNodeModules(dir: string): void {
   const nm = path.join(dir, 'node_modules');
   fs.mkdirSync(nm);
   for (const entry of fs.readdirSync(path.join(REPO_ROOT, 'node_modules'))) {
     if (entry.startsWith('.')) continue;
     fs.symlinkSync(path.join(REPO_ROOT, 'node_modules', entry), path.join(nm, entry));
   }
+}
+
+export interface ServerCopy {
+  /** The temporary directory holding the copy. */
+  dir: string;
+  /** Deletes the directory. */
+  remove(): void;
+}
+
+/**
+ * Copies `entries` (files or folders, relative to `sourceDir`: an installed package's `dist`,
+ * its `package.json`) into a new temporary directory named after `prefix`, with linked `node_modules`.
+ */
+export function copyServer(prefix: string, sourceDir: string, entries: readonly string[]): ServerCopy {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mcp-migrate-${prefix}-`));
+  for (const e of entries) fs.cpSync(path.join(sourceDir, e), path.join(dir, e), { recursive: true });
+  linkRepoNodeModules(dir);
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Runs `mcp-migrate apply --store redis --force` (plus `args`) on `paths` of a copy. */
-export async function applyTo(dir: string, paths: readonly string[] = ['.'], args: readonly string[] = []): Promise<{ output: string; exitCode: number }> {
+/** What `mcp-migrate apply` (the built CLI) did to a copy: its exit code and output (an exit 1 is a result, not an error). */
+export interface ApplyRun {
+  code: number;
+  output: string;
+}
+
+/** Runs `mcp-migrate apply <paths> --store redis --force` (the built CLI) in `dir`. */
+export async function runApply(dir: string, paths: readonly string[], extra: readonly string[] = []): Promise<ApplyRun> {
   try {
-    const run = await promisify(execFile)(process.execPath, [CLI_ENTRY, 'apply', ...paths, '--store', 'redis', '--force', ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
-    return { output: run.stdout + run.stderr, exitCode: 0 };
+    const run = await promisify(execFile)(process.execPath, [CLI_ENTRY, 'apply', ...paths, '--store', 'redis', '--force', ...extra], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+    return { code: 0, output: run.stdout + run.stderr };
   } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; code?: number };
+    const e = err as { code?: number; stdout?: string; stderr?: string };
     if (typeof e.code !== 'number') throw err;
-    return { output: (e.stdout ?? '') + (e.stderr ?? ''), exitCode: e.code };
+    return { code: e.code, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
   }
 }
 
-/** Copies a server (see {@link copyServer}) and migrates the copy with `apply` on `paths`. */
-export async function migrateServer(prefix: string, copies: ReadonlyArray<readonly [string, string]>, paths: readonly string[] = ['.']): Promise<MigratedServer> {
-  const copy = copyServer(prefix, copies);
-  const { output, exitCode } = await applyTo(copy.dir, paths);
-  return { ...copy, applyOutput: output, applyExitCode: exitCode };
-}
-
-/** Copies server-everything (`dist/`, `package.json`) into a new temporary directory named after `prefix` and migrates it. */
-export async function migrateEverything(prefix: string): Promise<MigratedServer> {
-  return await migrateServer(prefix, [
-    [path.join(EVERYTHING, 'dist'), 'dist'],
-    [path.join(EVERYTHING, 'package.json'), 'package.json'],
-  ]);
-}
-
-export interface ReplicaOptions {
-  /** The server's entry file, relative to `dir`, and its arguments. */
-  entry: string;
-  args?: string[];
-  /** `MCP_MIGRATE_STORE` (omit for an unmigrated server). */
-  storeUrl?: string;
-  /** Environment for a replica listening on `port` (`{ PORT: String(port) }` by default). */
-  env?: (port: number) => Record<string, string>;
-  /** Ports the server's code listens on whatever its environment says: each is replaced by the replica's free port. */
-  fixedPorts?: number[];
-  /** Output that says the server is up, in addition to its port accepting connections. */
-  ready?: RegExp;
-}
-
-export interface Replica {
-  process: ManagedProcess;
-  port: number;
-  /** `127.0.0.1:<port>` (for nginx upstream lists). */
-  hostPort: string;
-}
-
 /**
- * Starts `count` replicas of the server in `dir`, each on a free loopback port; resolves once each
- * one's port accepts connections (and its output matched `ready`), bounded by 20 s per replica.
+ * Starts `count` replicas of a server: `node <args>` in `dir`, each on a free loopback port given to
+ * it by `env(port)` (with `MCP_MIGRATE_STORE=storeUrl` when a store is given); resolves once each
+ * port accepts connections (bounded: 20 s per replica).
  */
-export async function startServerReplicas(dir: string, count: number, name: string, options: ReplicaOptions): Promise<Replica[]> {
+export async function startServerReplicas(
+  dir: string,
+  count: number,
+  name: string,
+  opts: {
+    args: readonly string[];
+    env: (port: number) => Record<string, string>;
+    storeUrl?: string;
+    /** Ports the server's code listens on whatever its environment says: each becomes the replica's free port. */
+    fixedPorts?: readonly number[];
+  },
+): Promise<{ process: ManagedProcess; hostPort: string }[]> {
   return await Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const port = await getFreePort();
-      const env: Record<string, string> = { ...(options.env ?? ((p: number) => ({ PORT: String(p) })))(port) };
-      if (options.storeUrl) env.MCP_MIGRATE_STORE = options.storeUrl;
+      const env: Record<string, string> = { ...opts.env(port), ...(opts.storeUrl ? { MCP_MIGRATE_STORE: opts.storeUrl } : {}) };
       const preload: string[] = [];
-      if (options.fixedPorts?.length) {
-        env.TEST_LISTEN_PORTS = options.fixedPorts.map((p) => `${p}=${port}`).join(',');
+      if (opts.fixedPorts?.length) {
+        env.TEST_LISTEN_PORTS = opts.fixedPorts.map((p) => `${p}=${port}`).join(',');
         preload.push('--import', LISTEN_PORT_PRELOAD);
       }
-      const proc = spawnManaged(process.execPath, [...preload, options.entry, ...(options.args ?? [])], { name: `${name}-${i}`, cwd: dir, env, maxOutputBytes: 256 * 1024 });
-      if (options.ready) await proc.waitForOutput(options.ready, 15_000);
-      await proc.waitForPort(port, 15_000);
-      return { process: proc, port, hostPort: `127.0.0.1:${port}` };
+      const proc = spawnManaged(process.execPath, [...preload, ...opts.args], { name: `${name}-${i}`, cwd: dir, env, maxOutputBytes: 256 * 1024 });
+      await proc.waitForPort(port, 20_000);
+      return { process: proc, hostPort: `127.0.0.1:${port}` };
     }),
   );
 }
-
-/**
- * Starts `count` replicas of a migrated server-everything in streamableHttp mode with
- * `MCP_MIGRATE_STORE=storeUrl`; resolves once each has logged that it listens and its port accepts connections.
- */
-export async function startMigratedReplicas(dir: string, storeUrl: string, count: number, name: string): Promise<Replica[]> {
-  return await startServerReplicas(dir, count, name, { entry: 'dist/index.js', args: ['streamableHttp'], storeUrl, ready: /listening on port \d+/ });
-}
-

@@ -7,7 +7,8 @@
  */
 import path from 'node:path';
 import { REPO_ROOT } from './everything.js';
-import { applyTo, copyServer, startServerReplicas, type CopiedServer, type MigratedServer, type Replica } from './migrated.js';
+import type { ManagedProcess } from './processes.js';
+import { copyServer, runApply, startServerReplicas, type ServerCopy } from './migrated.js';
 
 export const SDK_ROOT = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'sdk');
 /** Where the examples are, relative to a copy of the SDK package. */
@@ -45,25 +46,22 @@ export function exampleEntry(name: string): string {
 }
 
 /** A copy of the SDK package (`package.json`, `dist/esm`) with linked `node_modules`. */
-export function copySdk(prefix: string): CopiedServer {
-  return copyServer(prefix, [
-    [path.join(SDK_ROOT, 'package.json'), 'package.json'],
-    [path.join(SDK_ROOT, 'dist', 'esm'), 'dist/esm'],
-  ]);
+export function copySdk(prefix: string): ServerCopy {
+  return copyServer(prefix, SDK_ROOT, ['package.json', 'dist/esm']);
 }
 
 /** A copy of the SDK package in which `apply --store redis` migrated one example file. */
-export async function migrateSdkExample(name: string): Promise<MigratedServer> {
+export async function migrateSdkExample(name: string): Promise<ServerCopy & { applyOutput: string; applyExitCode: number }> {
   const copy = copySdk(`apply-${name}`);
-  const { output, exitCode } = await applyTo(copy.dir, [exampleEntry(name)]);
-  return { ...copy, applyOutput: output, applyExitCode: exitCode };
+  const run = await runApply(copy.dir, [exampleEntry(name)]);
+  return { ...copy, applyOutput: run.output, applyExitCode: run.code };
 }
 
 /** Starts `count` replicas of an example from a copy (migrated ones with `storeUrl`). */
-export async function startSdkExample(dir: string, name: string, count: number, storeUrl?: string): Promise<Replica[]> {
+export async function startSdkExample(dir: string, name: string, count: number, storeUrl?: string): Promise<{ process: ManagedProcess; hostPort: string }[]> {
   const e = sdkExample(name);
   return await startServerReplicas(dir, count, `${name}${storeUrl ? '-migrated' : ''}`, {
-    entry: exampleEntry(name),
+    args: [exampleEntry(name)],
     storeUrl,
     fixedPorts: e.fixedPorts,
     env: (port) => (e.portEnv ? { [e.portEnv]: String(port) } : {}),

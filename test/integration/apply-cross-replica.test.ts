@@ -25,7 +25,7 @@ import {
 import {
   migrateEverything,
   startMigratedReplicas,
-  type MigratedServer,
+  type MigratedEverything,
   startNginx,
   startRedis,
   stopAllProcesses,
@@ -38,7 +38,7 @@ const REPLICAS = 3;
 const ROOT_URI = 'file:///srv/example/project';
 
 
-let migrated: MigratedServer | undefined;
+let migrated: MigratedEverything | undefined;
 let dir: string;
 let redis: RedisInstance;
 let replicas: { process: ManagedProcess; hostPort: string }[] = [];

@@ -15,7 +15,7 @@ import { unmarkedFindings } from '../../src/apply/verify.js';
 import {
   migrateEverything,
   startMigratedReplicas,
-  type MigratedServer,
+  type MigratedEverything,
   formatReport,
   runScenarios,
   startNginx,
@@ -32,7 +32,7 @@ const SESSIONS = 50;
 
 
 describe('apply --store redis on server-everything, 3 replicas behind round-robin nginx', () => {
-  let migrated: MigratedServer | undefined;
+  let migrated: MigratedEverything | undefined;
   let dir: string;
   let applyOutput: string;
   let redis: RedisInstance;

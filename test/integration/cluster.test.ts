@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   migrateEverything,
   startMigratedReplicas,
-  type MigratedServer,
+  type MigratedEverything,
   EVERYTHING_STDIO_COMMAND,
   formatReport,
   runScenarios,
@@ -140,7 +140,7 @@ describe.each(PROXY_RUNS)(`mcp-migrate proxy × 3 behind round-robin nginx, stor
 /** A node_modules for the migrated copy: every dependency of this repo, plus this repo as `mcp-migrate`. */
 
 describe(`apply --store redis on server-everything, 3 replicas behind round-robin nginx, MCP_MIGRATE_STORE on Redis (${STORE_KIND})`, () => {
-  let migrated: MigratedServer | undefined;
+  let migrated: MigratedEverything | undefined;
   let dir: string;
   let store: RedisStoreInstance;
   let replicas: { process: ManagedProcess; hostPort: string }[] = [];

@@ -118,3 +118,4 @@ export {
   type TaskStoreOptions,
 } from './task-stores.js';
 export { setSessionInbox, sessionInbox } from './session-inbox.js';
+export { replayInitializeRequest, type WebEntry } from './web-entry.js';

@@ -24,6 +24,7 @@ import { applyChange, type SessionChange, type SessionRecord } from './session-r
 import { SessionStoreUnavailableError } from './session-store.js';
 import { STANDALONE_STREAM } from './session-streams.js';
 import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
+import { replayInitializeRequest, type WebEntry } from './web-entry.js';
 
 /** What the registry needs of a Streamable HTTP server transport (SDK v1 and v2, Node or web-standard). */
 export interface RegistryTransport {
@@ -100,6 +101,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   readonly #keepAliveMs: number;
   readonly #sseRetryMs: number;
   #opener: SessionOpener<T> | undefined;
+  #entry: WebEntry | undefined;
   #loopback: Promise<{ port: number; token: string }> | undefined;
   readonly #jobs = new Map<string, Replay>();
 
@@ -184,6 +186,16 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   /** Registers the server's session-opening code (see {@link SessionOpener}). */
   opener(open: SessionOpener<T>): this {
     this.#opener = open;
+    return this;
+  }
+
+  /**
+   * Web-standard servers: registers the server's entry point (`(request) => app.fetch(request)`),
+   * through which a session is restored instead of an {@link opener}: the stored `initialize` goes
+   * through the server's own routing and session-opening code (see `web-entry.ts`).
+   */
+  entry(fetch: WebEntry): this {
+    this.#entry = fetch;
     return this;
   }
 
@@ -343,13 +355,17 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     const s = await this.#s();
     const record = await s.sessions.load(sessionId);
     if (!record) return undefined;
-    if (!this.#opener) throw new Error('no session opener registered: call registry.opener(openSession) (mcp-migrate apply generates it)');
     const [a, b, auth] = openArgs;
+    const viaEntry = this.kind === 'web' && this.#entry !== undefined && a instanceof Request;
+    if (!this.#opener && !viaEntry) throw new Error('no session opener registered: call registry.opener(openSession) (mcp-migrate apply generates it)');
     await this.#listen();
-    const transport = await this.#restoring.run(sessionId, () => this.#opener!(...(this.kind === 'node' ? [a, b] : [a])));
+    const transport = viaEntry
+      ? await this.#openThroughEntry(record, a, b)
+      : await this.#restoring.run(sessionId, () => this.#opener!(...(this.kind === 'node' ? [a, b] : [a])));
     this.#replaying.add(transport);
     try {
-      for (const message of handshakeReplay(record)) {
+      // Through the entry point, the server itself has already handled the stored initialize.
+      for (const message of handshakeReplay(record).slice(viaEntry ? 1 : 0)) {
         await this.#replay(transport, record, message, auth);
       }
     } catch (err) {
@@ -360,6 +376,20 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     }
     if (this.#local.get(sessionId) !== transport) this.set(sessionId, transport);
     this.#state.set(sessionId, record);
+    return transport;
+  }
+
+  /** Runs the stored `initialize` through the server's web-standard entry point; resolves to the transport it registered. */
+  async #openThroughEntry(record: SessionRecord, incoming: Request, rest: unknown): Promise<T> {
+    const [initialize] = handshakeReplay(record) as [JsonRpcRequest];
+    const request = replayInitializeRequest(incoming, initialize);
+    const response = await this.#restoring.run(record.id, () => this.#entry!(request, ...(rest === undefined ? [] : [rest])));
+    const text = await response.text();
+    const transport = this.#local.get(record.id);
+    if (response.status !== 200 || !transport) {
+      await transport?.close().catch(() => undefined);
+      throw new Error(`replaying initialize through the server's entry point failed: ${response.status} ${text.slice(0, 200)}${transport ? '' : ' (no transport was registered under the stored id)'}`);
+    }
     return transport;
   }
 
