@@ -64,10 +64,33 @@ function rewrite(ctx: TransformContext, f: LocatedFinding, unused: ImportSpecifi
     ctx.replace(sf, typeNode.getStart(), typeNode.getEnd(), r.type);
     ctx.importRuntime(sf, r.type);
   }
-  const spec = unusedImport(callee, [created, ...(typeNode ? [typeNode] : [])]);
-  if (spec) unused.push(spec);
-  ctx.changed(f, `\`new ${cls}()\` is \`${r.factory}()\`: ${cls === 'InMemoryTaskStore' ? 'tasks, their status and results' : 'messages queued for tasks'} are shared by every replica (Redis with MCP_MIGRATE_STORE)`);
+  // The analyzer reports a queue given to the same server as the store with the store: it goes too.
+  const queues = cls === 'InMemoryTaskStore' && holder ? companionQueues(holder.refs) : [];
+  for (const q of queues) {
+    ctx.replace(sf, q.getStart(), q.getEnd(), `${REPLACEMENTS.InMemoryTaskMessageQueue!.factory}()`);
+    ctx.importRuntime(sf, REPLACEMENTS.InMemoryTaskMessageQueue!.factory);
+  }
+  for (const [c, rewritten] of [[callee, [created, ...(typeNode ? [typeNode] : [])]] as const, ...queues.map((q) => [q.getExpression(), queues] as const)]) {
+    const spec = unusedImport(c, [...rewritten]);
+    if (spec && !unused.includes(spec)) unused.push(spec);
+  }
+  const also = queues.length ? `; the \`new InMemoryTaskMessageQueue()\` given to the same server is \`${REPLACEMENTS.InMemoryTaskMessageQueue!.factory}()\`` : '';
+  ctx.changed(f, `\`new ${cls}()\` is \`${r.factory}()\`: ${cls === 'InMemoryTaskStore' ? 'tasks, their status and results' : 'messages queued for tasks'} are shared by every replica (Redis with MCP_MIGRATE_STORE)${also}`);
   return undefined;
+}
+
+/** `new InMemoryTaskMessageQueue()` beside the store in a server's options (`{ taskStore, taskMessageQueue: new … }`). */
+function companionQueues(storeRefs: Node[]): NewExpression[] {
+  const out: NewExpression[] = [];
+  for (const r of storeRefs) {
+    const prop = r.getParent();
+    const literal = prop && (Node.isShorthandPropertyAssignment(prop) || Node.isPropertyAssignment(prop)) ? prop.getParent() : undefined;
+    if (!literal || !Node.isObjectLiteralExpression(literal)) continue;
+    const q = literal.getProperty('taskMessageQueue');
+    const init = q && Node.isPropertyAssignment(q) ? q.getInitializer() : undefined;
+    if (init && Node.isNewExpression(init) && init.getArguments().length === 0 && importedName(init.getExpression()) === 'InMemoryTaskMessageQueue' && !out.includes(init)) out.push(init);
+  }
+  return out;
 }
 
 /** The `new` expression (or, once migrated, the factory call) behind the finding's node. */

@@ -17,14 +17,16 @@ export function importsRuntime(text: string): boolean {
 }
 
 /**
- * The change to the nearest package.json at or above `root` (not above a git repository's top), or
+ * The change to the nearest package.json at or above `root` (not above a git repository's top, and not one
+ * inside `node_modules`), or
  * `undefined` when no changed file imports the runtime, it is already a dependency, or there is none.
  */
 export function packageJsonChange(root: string, changes: readonly { after: string }[]): { file: string; absolute: string; before: string; after: string } | undefined {
   if (!changes.some((c) => importsRuntime(c.after))) return undefined;
   for (let dir = root; ; dir = path.dirname(dir)) {
     const candidate = path.join(dir, 'package.json');
-    if (existsSync(candidate)) {
+    // An installed package's manifest (code analyzed inside node_modules) is not the server's.
+    if (existsSync(candidate) && !dir.split(path.sep).includes('node_modules')) {
       const before = readFileSync(candidate, 'utf8');
       let pkg: { dependencies?: Record<string, string> };
       try {

@@ -1,18 +1,23 @@
 /**
  * The example servers shipped in `@modelcontextprotocol/sdk` 1.32.2 (a devDependency:
- * `dist/esm/examples/server/`), as real servers for `apply`. A copy of the package (`package.json`,
- * `dist/esm`) goes into a temporary directory, so the examples' relative imports (`../../server/…`,
- * `../shared/…`) resolve inside it; `apply` then rewrites the one example file it is given, as a user
- * whose server is that file would run it. Nothing of the SDK is committed here.
+ * `dist/esm/examples/server/`), as real servers for `apply`. Each run gets a temporary project whose
+ * `package.json` depends on the SDK and whose `node_modules/@modelcontextprotocol/sdk` is a real copy
+ * of the package (`package.json`, `dist/esm`; the other dependencies are links to this repository's),
+ * so the examples' relative imports (`../../server/…`, `../shared/…`) resolve inside the copy and the
+ * analyzer knows the SDK by where it is installed. `apply` rewrites the one example file it is given,
+ * as a user whose server is that file would run it; the project's `package.json` gets the runtime.
+ * Nothing of the SDK is committed here.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from './everything.js';
 import type { ManagedProcess } from './processes.js';
-import { copyServer, runApply, startServerReplicas, type ServerCopy } from './migrated.js';
+import { runApply, startServerReplicas, type ServerCopy } from './migrated.js';
 
 export const SDK_ROOT = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'sdk');
-/** Where the examples are, relative to a copy of the SDK package. */
-export const SDK_EXAMPLES_DIR = 'dist/esm/examples/server';
+/** Where the examples are, relative to the temporary project. */
+export const SDK_EXAMPLES_DIR = 'node_modules/@modelcontextprotocol/sdk/dist/esm/examples/server';
 
 export interface SdkExample {
   /** File name without `.js`. */
@@ -40,17 +45,30 @@ export function sdkExample(name: string): SdkExample {
   return e;
 }
 
-/** The example's file, relative to a copy of the SDK package. */
+/** The example's file, relative to the temporary project. */
 export function exampleEntry(name: string): string {
   return `${SDK_EXAMPLES_DIR}/${name}.js`;
 }
 
-/** A copy of the SDK package (`package.json`, `dist/esm`) with linked `node_modules`. */
+/** A temporary project with a real copy of the SDK package in its `node_modules` (see the module comment). */
 export function copySdk(prefix: string): ServerCopy {
-  return copyServer(prefix, SDK_ROOT, ['package.json', 'dist/esm']);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mcp-migrate-${prefix}-`));
+  const version = (JSON.parse(fs.readFileSync(path.join(SDK_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ name: 'sdk-example-server', private: true, type: 'module', dependencies: { '@modelcontextprotocol/sdk': version } }, null, 2)}\n`);
+  const repoModules = path.join(REPO_ROOT, 'node_modules');
+  const scope = path.join(dir, 'node_modules', '@modelcontextprotocol');
+  fs.mkdirSync(scope, { recursive: true });
+  for (const entry of fs.readdirSync(repoModules)) {
+    if (!entry.startsWith('.') && entry !== '@modelcontextprotocol') fs.symlinkSync(path.join(repoModules, entry), path.join(dir, 'node_modules', entry));
+  }
+  for (const entry of fs.readdirSync(path.join(repoModules, '@modelcontextprotocol'))) {
+    if (entry !== 'sdk') fs.symlinkSync(path.join(repoModules, '@modelcontextprotocol', entry), path.join(scope, entry));
+  }
+  for (const e of ['package.json', 'dist/esm']) fs.cpSync(path.join(SDK_ROOT, e), path.join(scope, 'sdk', e), { recursive: true });
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A copy of the SDK package in which `apply --store redis` migrated one example file. */
+/** A temporary project (see {@link copySdk}) in which `apply --store redis` migrated one example file. */
 export async function migrateSdkExample(name: string): Promise<ServerCopy & { applyOutput: string; applyExitCode: number }> {
   const copy = copySdk(`apply-${name}`);
   const run = await runApply(copy.dir, [exampleEntry(name)]);
