@@ -61,7 +61,7 @@ function rewrite(ctx: TransformContext, f: LocatedFinding): string | undefined {
   for (const spec of imports) removeImport(ctx, spec);
   removeClass(ctx, cls);
   const files = new Set(news.map((n) => n.getSourceFile()));
-  ctx.changed(f, `\`${name}\` removed; its ${news.length} use${news.length === 1 ? '' : 's'}${files.size > 1 || (files.size === 1 && !files.has(sf)) ? ` in ${files.size} file${files.size === 1 ? '' : 's'}` : ''} now call \`createEventStore()\` (events in the shared store, namespaced per session)`);
+  ctx.changed(f, `\`${name}\` removed; its ${news.length} use${news.length === 1 ? '' : 's'}${files.size > 1 || (files.size === 1 && !files.has(sf)) ? ` in ${files.size} file${files.size === 1 ? '' : 's'}` : ''} now call${news.length === 1 ? 's' : ''} \`createEventStore()\` (events in the shared store: a resumed stream is served on any replica)`);
   return undefined;
 }
 
