@@ -89,6 +89,13 @@ async function run<T>(op: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The client with the scripts defined, the key prefix and the longest task lifetime (defaults: `mcpm:`, one hour). */
+type Settings = { c: Client & Commands; prefix: string; maxTtlMs: number };
+
+function settings(options: RedisTaskStoreOptions): Settings {
+  return { c: define(options.client), prefix: options.keyPrefix ?? 'mcpm:', maxTtlMs: options.maxTtlMs ?? 3_600_000 };
+}
+
 function define(client: Client): Client & Commands {
   // defineCommand is idempotent per name; several stores may share one client.
   client.defineCommand('mcpmTaskUpdate', { numberOfKeys: 2, lua: UPDATE_LUA });
@@ -109,22 +116,18 @@ function define(client: Client): Client & Commands {
  * their tasks expire. A status change is one `EVALSHA`; a lookup one `HGETALL`.
  */
 export class RedisTaskStore implements TaskStore {
-  readonly #c: Client & Commands;
-  readonly #prefix: string;
-  readonly #maxTtlMs: number;
+  readonly #r: Settings;
 
   constructor(options: RedisTaskStoreOptions) {
-    this.#c = define(options.client);
-    this.#prefix = options.keyPrefix ?? 'mcpm:';
-    this.#maxTtlMs = options.maxTtlMs ?? 3_600_000;
+    this.#r = settings(options);
   }
 
   async createTask(taskParams: CreateTaskOptions, requestId: JsonRpcId, request: TaskRequest, sessionId?: string): Promise<Task> {
     const taskId = newTaskId();
     const now = new Date();
-    const ttl = effectiveTtl(taskParams.ttl, this.#maxTtlMs);
+    const ttl = effectiveTtl(taskParams.ttl, this.#r.maxTtlMs);
     const task: Task = { taskId, status: 'working', ttl, createdAt: now.toISOString(), lastUpdatedAt: now.toISOString(), pollInterval: taskParams.pollInterval ?? DEFAULT_TASK_POLL_INTERVAL_MS };
-    const { task: key } = taskKeys(this.#prefix, taskId);
+    const { task: key } = taskKeys(this.#r.prefix, taskId);
     await run(async () => {
       const fields = {
         status: task.status,
@@ -136,11 +139,11 @@ export class RedisTaskStore implements TaskStore {
         requestId: JSON.stringify(requestId),
         request: JSON.stringify(request),
       };
-      const replies = await this.#c.multi().hset(key, fields).pexpire(key, ttl).exec();
+      const replies = await this.#r.c.multi().hset(key, fields).pexpire(key, ttl).exec();
       const failed = replies?.find(([err]) => err);
       if (!replies || failed) throw new SessionStoreUnavailableError('Redis MULTI failed', { cause: failed?.[0] });
       const score = now.getTime();
-      for (const index of this.#indexes(sessionId)) await this.#c.zadd(index, score, taskId).then(() => this.#c.pexpire(index, this.#maxTtlMs));
+      for (const index of this.#indexes(sessionId)) await this.#r.c.zadd(index, score, taskId).then(() => this.#r.c.pexpire(index, this.#r.maxTtlMs));
     });
     return task;
   }
@@ -173,9 +176,9 @@ export class RedisTaskStore implements TaskStore {
 
   async listTasks(cursor?: string, sessionId?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
     const scored: Array<[string, number]> = [];
-    const indexes = sessionId === undefined ? [`${this.#prefix}tasks:all`] : [sessionKey(this.#prefix, sessionId, 'tasks'), `${this.#prefix}tasks:unbound`];
+    const indexes = sessionId === undefined ? [`${this.#r.prefix}tasks:all`] : [sessionKey(this.#r.prefix, sessionId, 'tasks'), `${this.#r.prefix}tasks:unbound`];
     for (const index of indexes) {
-      const flat = await run(() => this.#c.zrange(index, 0, -1, 'WITHSCORES'));
+      const flat = await run(() => this.#r.c.zrange(index, 0, -1, 'WITHSCORES'));
       for (let i = 0; i < flat.length; i += 2) scored.push([flat[i]!, Number(flat[i + 1])]);
     }
     scored.sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]));
@@ -194,26 +197,26 @@ export class RedisTaskStore implements TaskStore {
   }
 
   #indexes(sessionId: string | undefined): string[] {
-    return [`${this.#prefix}tasks:all`, sessionId ? sessionKey(this.#prefix, sessionId, 'tasks') : `${this.#prefix}tasks:unbound`];
+    return [`${this.#r.prefix}tasks:all`, sessionId ? sessionKey(this.#r.prefix, sessionId, 'tasks') : `${this.#r.prefix}tasks:unbound`];
   }
 
   async #prune(ids: string[], sessionId: string | undefined): Promise<void> {
-    const indexes = new Set([`${this.#prefix}tasks:all`, `${this.#prefix}tasks:unbound`, ...this.#indexes(sessionId)]);
-    for (const index of indexes) await this.#c.zrem(index, ...ids);
+    const indexes = new Set([`${this.#r.prefix}tasks:all`, `${this.#r.prefix}tasks:unbound`, ...this.#indexes(sessionId)]);
+    for (const index of indexes) await this.#r.c.zrem(index, ...ids);
   }
 
   /** The task's fields, or `undefined` when it is gone or bound to another session than the caller's. */
   async #load(taskId: string, sessionId: string | undefined): Promise<Record<string, string> | undefined> {
-    const h = await run(() => this.#c.hgetall(taskKeys(this.#prefix, taskId).task));
+    const h = await run(() => this.#r.c.hgetall(taskKeys(this.#r.prefix, taskId).task));
     if (!h.status) return undefined;
     if (sessionId !== undefined && h.sessionId && h.sessionId !== sessionId) return undefined;
     return h;
   }
 
   async #update(taskId: string, sessionId: string | undefined, status: TaskStatus, message: string | undefined, result: string | undefined, reset: boolean): Promise<string> {
-    const keys = taskKeys(this.#prefix, taskId);
+    const keys = taskKeys(this.#r.prefix, taskId);
     return await run(() =>
-      this.#c.mcpmTaskUpdate(keys.task, keys.queue, sessionId ?? '', status, new Date().toISOString(), message ?? '', result ?? '', reset ? '1' : '0'),
+      this.#r.c.mcpmTaskUpdate(keys.task, keys.queue, sessionId ?? '', status, new Date().toISOString(), message ?? '', result ?? '', reset ? '1' : '0'),
     );
   }
 }
@@ -238,28 +241,24 @@ function taskOf(taskId: string, h: Record<string, string>): Task {
  * (task ids are unique; the task store decides which session sees a task).
  */
 export class RedisTaskMessageQueue implements TaskMessageQueue {
-  readonly #c: Client & Commands;
-  readonly #prefix: string;
-  readonly #maxTtlMs: number;
+  readonly #r: Settings;
 
   constructor(options: RedisTaskStoreOptions) {
-    this.#c = define(options.client);
-    this.#prefix = options.keyPrefix ?? 'mcpm:';
-    this.#maxTtlMs = options.maxTtlMs ?? 3_600_000;
+    this.#r = settings(options);
   }
 
   async enqueue(taskId: string, message: QueuedMessage, _sessionId?: string, maxSize?: number): Promise<void> {
-    const n = await run(() => this.#c.mcpmTaskEnqueue(taskKeys(this.#prefix, taskId).queue, JSON.stringify(message), maxSize === undefined ? '' : String(maxSize), this.#maxTtlMs));
+    const n = await run(() => this.#r.c.mcpmTaskEnqueue(taskKeys(this.#r.prefix, taskId).queue, JSON.stringify(message), maxSize === undefined ? '' : String(maxSize), this.#r.maxTtlMs));
     if (n < 0) throw overflowError(-1 - n, maxSize!);
   }
 
   async dequeue(taskId: string, _sessionId?: string): Promise<QueuedMessage | undefined> {
-    const raw = await run(() => this.#c.lpop(taskKeys(this.#prefix, taskId).queue));
+    const raw = await run(() => this.#r.c.lpop(taskKeys(this.#r.prefix, taskId).queue));
     return raw === null ? undefined : (JSON.parse(raw) as QueuedMessage);
   }
 
   async dequeueAll(taskId: string, _sessionId?: string): Promise<QueuedMessage[]> {
-    const all = await run(() => this.#c.mcpmTaskDrain(taskKeys(this.#prefix, taskId).queue));
+    const all = await run(() => this.#r.c.mcpmTaskDrain(taskKeys(this.#r.prefix, taskId).queue));
     return all.map((raw) => JSON.parse(raw) as QueuedMessage);
   }
 }
