@@ -14,7 +14,7 @@ import {
   waitForRedis,
 } from '@mcp-migrate/runtime';
 import { createProxy, ForwardingMac, FORWARDED_HEADER, type McpProxy } from '../../src/proxy/index.js';
-import { unansweredErrors } from '../../src/proxy/owner-routing.js';
+import { unansweredErrors } from '../../src/proxy/owner/routing.js';
 import { startEverythingHttp, startRedis, stopAllProcesses, type EverythingHttp, type RedisInstance } from '../helpers/index.js';
 import { httpConnector, logger, rawInitialize, rawPost, responsesIn, SECRET, pollUntil } from './support.js';
 

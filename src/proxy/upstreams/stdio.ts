@@ -15,13 +15,12 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '@mcp-migrate/runtime';
-import { HANDSHAKE_METHODS } from '@mcp-migrate/runtime';
+import { appendStandalone, HANDSHAKE_METHODS, toClientMessage } from '@mcp-migrate/runtime';
 import type { SessionRecord } from '@mcp-migrate/runtime';
 import { sessionFingerprint } from '@mcp-migrate/runtime';
-import { rewriteCancellation } from '@mcp-migrate/runtime';
-import { SessionStreamGoneError, STANDALONE_STREAM } from '@mcp-migrate/runtime';
-import { acceptsOf } from './http-util.js';
-import { ClientSseWriter, SSE_HEADERS, sseMessage, type MessageTarget } from './sse.js';
+import { acceptsOf } from '../http/util.js';
+import { SSE_HEADERS, sseMessage } from '../http/sse.js';
+import { ClientSseWriter, type MessageTarget } from '../http/sse-writer.js';
 import {
   localUpstreamContext,
   UpstreamError,
@@ -515,18 +514,17 @@ class StdioUpstreamSession implements UpstreamSession {
    *   (kept for a GET opened later).
    */
   #route(received: JsonRpcMessage): void {
-    const message = 'method' in received ? rewriteCancellation(this.#context.router, this.sessionId, received) : received;
+    const message = toClientMessage(this.#context.router, this.sessionId, received, (response) => {
+      if (!this.closed) this.#write(response);
+    });
     if (isRequest(message)) {
-      const rewritten = this.#context.router.outgoing(this.sessionId, message, (response) => {
-        if (!this.closed) this.#write(response);
-      });
       for (const ex of this.#exchanges) {
         if (ex.canStream) {
-          ex.deliverOther(rewritten);
+          ex.deliverOther(message);
           return;
         }
       }
-      this.#standalone(rewritten);
+      this.#standalone(message);
       return;
     }
     if ('method' in message && message.method === 'notifications/progress') {
@@ -544,8 +542,7 @@ class StdioUpstreamSession implements UpstreamSession {
 
   #standalone(message: JsonRpcMessage): void {
     this.#context.onStandaloneMessage?.();
-    this.#context.streams.append(this.sessionId, STANDALONE_STREAM, message).catch((err: Error) => {
-      if (err instanceof SessionStreamGoneError) return; // sent after the client's DELETE: nobody to deliver it to
+    appendStandalone(this.#context.streams, this.sessionId, message).catch((err: Error) => {
       this.#log.warn({ err: err.message }, 'could not store a server message for the standalone stream; lost');
     });
   }

@@ -1,24 +1,27 @@
-import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import https from 'node:https';
-import { StringDecoder } from 'node:string_decoder';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { handshakeReplay } from '@mcp-migrate/runtime';
 import {
+  appendStandalone,
   classifyMessage,
+  DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
+  handshakeReplay,
+  HANDSHAKE_METHODS,
   isRequest,
+  LAST_EVENT_ID_HEADER,
+  PROTOCOL_VERSION_HEADER,
+  SESSION_ID_HEADER,
+  sessionFingerprint,
+  toClientMessage,
   type JsonRpcId,
   type JsonRpcMessage,
-  type JsonRpcNotification,
   type JsonRpcRequest,
   type JsonRpcResponse,
+  type SessionRecord,
 } from '@mcp-migrate/runtime';
-import { rewriteCancellation } from '@mcp-migrate/runtime';
-import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, PROTOCOL_VERSION_HEADER, SESSION_ID_HEADER } from '@mcp-migrate/runtime';
-import type { SessionRecord } from '@mcp-migrate/runtime';
-import { sessionFingerprint } from '@mcp-migrate/runtime';
-import { SessionStreamGoneError, STANDALONE_STREAM } from '@mcp-migrate/runtime';
-import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue, HOP_BY_HOP_HEADERS, upstreamRequestHeaders } from './http-util.js';
-import { ClientSseWriter, SseParser, sseMessageText, type MessageTarget, type SseEvent } from './sse.js';
+import { HttpTarget, relayResponse, requestHeaders, responseHeaders, RESPONSE_HOP_BY_HOP, HEAD_DEFER_MS } from '../http/relay.js';
+import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue, HOP_BY_HOP_HEADERS } from '../http/util.js';
+import { isMessageEvent, parseSse, readSse, sseMessageText, type SseEvent } from '../http/sse.js';
+import { ClientSseWriter, type MessageTarget } from '../http/sse-writer.js';
 import {
   localUpstreamContext,
   UpstreamError,
@@ -46,9 +49,6 @@ export interface HttpUpstreamOptions {
 const MAX_ERROR_BODY = 64 * 1024;
 /** Largest buffered reply (initialize, replayed handshake messages). */
 const MAX_BUFFERED_REPLY = 8 * 1024 * 1024;
-
-/** Pooled upstream sockets idle for this long are closed (see the agent in {@link HttpUpstreamConnector}). */
-const FREE_SOCKET_TIMEOUT_MS = 4_000;
 
 /** Headers of the client that must not be reused on runtime-originated requests. */
 const RUNTIME_DROP = ['accept', 'content-type', PROTOCOL_VERSION_HEADER, LAST_EVENT_ID_HEADER, 'origin'];
@@ -78,12 +78,12 @@ export class HttpUpstreamConnector implements UpstreamConnector {
   readonly url: URL;
   readonly handshakeTimeoutMs: number;
   readonly logger: Logger;
-  readonly #agent: http.Agent;
-  readonly #module: typeof http | typeof https;
+  /** The upstream origin over pooled keep-alive connections (the proxy's one HTTP relay). */
+  readonly #target: HttpTarget;
+  /** Path and query of the MCP endpoint. */
+  readonly #path: string;
   /** `Host` header value for every upstream request. */
   readonly hostHeader: string;
-  /** Connection options shared by every upstream request (the URL is parsed once, not per request). */
-  readonly #target: { protocol: string; hostname: string; port: number | undefined; path: string; auth?: string };
   /** `Authorization` from credentials in the upstream URL, sent when the client sends none. */
   readonly basicAuth: string | undefined;
   #context: UpstreamContext | undefined;
@@ -95,23 +95,11 @@ export class HttpUpstreamConnector implements UpstreamConnector {
     }
     this.handshakeTimeoutMs = options.handshakeTimeoutMs;
     this.logger = options.logger;
-    this.#module = this.url.protocol === 'https:' ? https : http;
-    // `timeout` closes pooled sockets idle for FREE_SOCKET_TIMEOUT_MS (it does not affect sockets in use,
-    // even long-quiet SSE streams): shorter than common server keep-alive timeouts (Node's 5 s), so the
-    // proxy never reuses a socket the upstream is closing at that moment (→ ECONNRESET, 502).
-    this.#agent = new this.#module.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: FREE_SOCKET_TIMEOUT_MS });
-    this.hostHeader = this.url.host;
-    this.#target = {
-      protocol: this.url.protocol,
-      // `[::1]` → `::1` for the socket; the Host header keeps the brackets.
-      hostname: this.url.hostname.startsWith('[') ? this.url.hostname.slice(1, -1) : this.url.hostname,
-      port: this.url.port ? Number(this.url.port) : undefined,
-      path: this.url.pathname + this.url.search,
-    };
+    this.#target = new HttpTarget(this.url);
+    this.#path = this.url.pathname + this.url.search;
+    this.hostHeader = this.#target.host;
     if (this.url.username || this.url.password) {
-      const auth = `${decodeURIComponent(this.url.username)}:${decodeURIComponent(this.url.password)}`;
-      this.#target.auth = auth;
-      this.basicAuth = `Basic ${Buffer.from(auth).toString('base64')}`;
+      this.basicAuth = `Basic ${Buffer.from(`${decodeURIComponent(this.url.username)}:${decodeURIComponent(this.url.password)}`).toString('base64')}`;
     }
   }
 
@@ -130,10 +118,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
    * must include `host` (the per-request hot path, which skips Node's per-header `setHeader` bookkeeping).
    */
   send(method: string, headers: OutgoingHttpHeaders | string[], body?: Buffer | string): ClientRequest {
-    const t = this.#target;
-    const req = this.#module.request({ ...t, method, headers, agent: this.#agent });
-    req.end(body);
-    return req;
+    return this.#target.send(method, this.#path, headers, body);
   }
 
   /** Sends one request upstream; resolves when the response head arrives. */
@@ -227,7 +212,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
   }
 
   async close(): Promise<void> {
-    this.#agent.destroy();
+    this.#target.close();
   }
 }
 
@@ -290,7 +275,7 @@ class HttpUpstreamSession implements UpstreamSession {
   post(post: ClientPost): Promise<ForwardResult> {
     const c = this.connector;
     this.#clientHeaders = post.req.headers;
-    const headers = upstreamRequestHeaders(post.req.headers, c.hostHeader, c.basicAuth, this.upstreamSessionId, post.raw.length);
+    const headers = postHeaders(post.req.headers, c.hostHeader, c.basicAuth, this.upstreamSessionId, post.raw.length);
     let expected = 0;
     for (const m of post.messages) if (isRequest(m)) expected++;
     return this.#exchange(headers, post.raw, post.res, expected);
@@ -368,7 +353,7 @@ class HttpUpstreamSession implements UpstreamSession {
               settle('lost');
               return;
             }
-            out.writeHead(status, forwardedResponseHeaders(res.rawHeaders, errBody.length));
+            out.writeHead(status, responseHeaders(res.rawHeaders, RESPONSE_DROP, errBody.length));
             out.end(errBody);
           }, settle);
           return;
@@ -377,7 +362,7 @@ class HttpUpstreamSession implements UpstreamSession {
         if (status === 200 && contentType !== undefined && contentType.startsWith('text/event-stream')) {
           writer = new ClientSseWriter({
             res: out,
-            head: (contentLength) => out.writeHead(status, forwardedResponseHeaders(res.rawHeaders, contentLength)),
+            head: (contentLength) => out.writeHead(status, responseHeaders(res.rawHeaders, RESPONSE_DROP, contentLength)),
             context: this.connector.context,
             sessionId: this.sessionId,
             expected,
@@ -392,70 +377,45 @@ class HttpUpstreamSession implements UpstreamSession {
           });
           return;
         }
-        relayResponse(res, out, status, false);
+        relayResponse(res, out, { drop: RESPONSE_DROP, flushHead: false });
       });
     });
   }
 
   /**
-   * Reads an upstream SSE answer: the JSON-RPC messages of its events go to `target` (requests with
-   * their client-facing ids), upstream event ids and priming events are dropped. `onEnd` runs when the
-   * answer is complete, `onError` if it broke off.
+   * Reads an upstream SSE answer: the JSON-RPC messages of its events go to `target` (server messages as
+   * the client must see them: `toClientMessage`), upstream event ids and priming events are dropped.
+   * `onEnd` runs when the answer is complete, `onError` if it broke off.
    */
   #readSse(res: IncomingMessage, target: MessageTarget, onEnd: () => void, onError: () => void, onEvent?: (ev: SseEvent) => void): void {
-    const parser = new SseParser();
-    const decoder = new StringDecoder('utf8');
-    res.on('data', (c: Buffer) => this.#dispatch(parser.feed(decoder.write(c)), target, onEvent));
-    let over = false;
-    res.once('end', () => {
-      if (over) return;
-      over = true;
-      this.#dispatch(parser.feed(decoder.end() + '\n\n'), target, onEvent);
-      onEnd();
-    });
-    const broke = () => {
-      if (over) return;
-      over = true;
-      onError();
-    };
-    res.once('error', broke);
-    res.once('aborted', broke);
+    readSse(res, (ev) => this.#dispatch(ev, target, onEvent), onEnd, onError);
   }
 
-  #dispatch(events: SseEvent[], target: MessageTarget, onEvent?: (ev: SseEvent) => void): void {
-    for (const ev of events) {
-      onEvent?.(ev);
-      // Priming events (spec 2025-11-25) carry an id and no data.
-      if (ev.data === '' || ev.event !== 'message') continue;
-      // Fast path of a POST answer: one JSON object without "method" is a response; it is passed on
-      // as it is (no parse) unless the stream is stored.
-      if (target instanceof ClientSseWriter && ev.data.charCodeAt(0) === 123 /* { */ && !ev.data.includes('"method"')) {
-        target.responseText(ev.data);
-        continue;
-      }
-      let value: unknown;
-      try {
-        value = JSON.parse(ev.data);
-      } catch {
-        this.#log.warn({ data: ev.data.slice(0, 200) }, 'upstream sent an SSE event that is not JSON; ignored');
-        continue;
-      }
-      if (Array.isArray(value)) for (const v of value) this.#dispatchOne(v, undefined, target);
-      else this.#dispatchOne(value, ev.data, target);
+  #dispatch(ev: SseEvent, target: MessageTarget, onEvent?: (ev: SseEvent) => void): void {
+    onEvent?.(ev);
+    if (!isMessageEvent(ev)) return;
+    // Fast path of a POST answer: one JSON object without "method" is a response; it is passed on
+    // as it is (no parse) unless the stream is stored.
+    if (target instanceof ClientSseWriter && ev.data.charCodeAt(0) === 123 /* { */ && !ev.data.includes('"method"')) {
+      target.responseText(ev.data);
+      return;
     }
+    let value: unknown;
+    try {
+      value = JSON.parse(ev.data);
+    } catch {
+      this.#log.warn({ data: ev.data.slice(0, 200) }, 'upstream sent an SSE event that is not JSON; ignored');
+      return;
+    }
+    if (Array.isArray(value)) for (const v of value) this.#dispatchOne(v, undefined, target);
+    else this.#dispatchOne(value, ev.data, target);
   }
 
   #dispatchOne(value: unknown, text: string | undefined, target: MessageTarget): void {
     const kind = classifyMessage(value);
-    if (kind === 'response') target.response(value as JsonRpcResponse, text);
-    else if (kind === 'request') target.message(this.#outgoing(value as JsonRpcRequest));
-    else if (kind === 'notification') target.message(rewriteCancellation(this.connector.context.router, this.sessionId, value as JsonRpcNotification));
-    else this.#log.warn('upstream sent an SSE event that is not a JSON-RPC message; ignored');
-  }
-
-  /** A server-initiated request with its client-facing id; the client's answer comes back to {@link #reply}. */
-  #outgoing(request: JsonRpcRequest): JsonRpcRequest {
-    return this.connector.context.router.outgoing(this.sessionId, request, (response) => this.#reply(response));
+    if (kind === undefined) return void this.#log.warn('upstream sent an SSE event that is not a JSON-RPC message; ignored');
+    if (kind === 'response') return target.response(value as JsonRpcResponse, text);
+    target.message(toClientMessage(this.connector.context.router, this.sessionId, value as JsonRpcMessage, (r) => this.#reply(r)));
   }
 
   /** Sends the client's answer to a server-initiated request (original id restored) to the upstream session. */
@@ -631,8 +591,7 @@ class HttpUpstreamSession implements UpstreamSession {
         const target: MessageTarget = {
           message: (m) => {
             ctx.onStandaloneMessage?.();
-            ctx.streams.append(this.sessionId, STANDALONE_STREAM, m).catch((err: Error) => {
-              if (err instanceof SessionStreamGoneError) return; // sent after the client's DELETE: nobody to deliver it to
+            appendStandalone(ctx.streams, this.sessionId, m).catch((err: Error) => {
               this.#log.warn({ err: err.message }, 'could not store a message of the upstream standalone stream; lost');
             });
           },
@@ -750,9 +709,7 @@ class HttpUpstreamSession implements UpstreamSession {
 /** An SSE body without event ids and priming events: the JSON-RPC `message` events only. */
 function withoutEventIds(body: Buffer): Buffer {
   let out = '';
-  for (const ev of new SseParser().feed(body.toString('utf8') + '\n\n')) {
-    if (ev.event === 'message' && ev.data !== '') out += sseMessageText(ev.data);
-  }
+  for (const ev of parseSse(body.toString('utf8'))) if (isMessageEvent(ev)) out += sseMessageText(ev.data);
   return Buffer.from(out);
 }
 
@@ -764,118 +721,23 @@ function isLostSession(status: number, body: Buffer): boolean {
   return /session|not initialized/i.test(text);
 }
 
-/**
- * Response headers for the client as a flat `[name, value, …]` list: the upstream's, in its order and
- * spelling, minus hop-by-hop ones and `mcp-session-id`. `contentLength` replaces the upstream's
- * `Content-Length` when given.
- */
-function forwardedResponseHeaders(raw: string[], contentLength?: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (RESPONSE_DROP.has(lower) || (contentLength !== undefined && lower === 'content-length')) continue;
-    out.push(name, raw[i + 1]!);
-  }
-  if (contentLength !== undefined) out.push('content-length', String(contentLength));
-  return out;
-}
+/** Dropped from upstream answers: hop-by-hop headers and the upstream's own session id. */
+const RESPONSE_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, SESSION_ID_HEADER]);
 
-/** Dropped from upstream responses: hop-by-hop headers and the upstream's own session id. */
-const RESPONSE_DROP = new Set([...HOP_BY_HOP_HEADERS, SESSION_ID_HEADER]);
-
-/** Statuses that must not carry a body, hence no `Content-Length` of ours either. */
-const isBodyless = (status: number) => status === 204 || status === 304 || (status >= 100 && status < 200);
+/** Client request headers never forwarded as they are (see {@link postHeaders}). */
+const POST_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'host', 'content-length', 'accept-encoding', SESSION_ID_HEADER, 'content-type', 'authorization']);
 
 /**
- * How long the head of a POST answer may wait for the first body bytes before it is sent on its own.
- * Sending it together with the first bytes (usually the whole answer) saves a write per request.
+ * The headers of a relayed client POST: the client's end-to-end headers, plus `host`, the upstream's own
+ * session id and `content-type: application/json` with the body's length. `basicAuth` (from credentials
+ * in the upstream URL) is sent only when the client sent no `Authorization`.
  */
-const HEAD_DEFER_MS = 50;
-
-/**
- * Relays an upstream response to the client as it arrives, with as few socket writes as possible.
- *
- * - Chunks that arrive together are written together, one write per event-loop turn (`setImmediate`),
- *   so no chunk waits for more than the current turn: SSE events still stream unbuffered.
- * - The head of a POST answer goes out with its first body bytes (or after {@link HEAD_DEFER_MS}). A GET
- *   (standalone stream) sends its head at once, since the client may wait a long time for its first event.
- * - If the whole body is in before anything was written (the usual case: an upstream writes a small
- *   answer and its end together), head, body and end go out in one write, with a `Content-Length`
- *   instead of chunked framing.
- *
- * Backpressure: the upstream is paused while the client's socket buffer is full. Upstream failure
- * destroys the client response; the client going away destroys the upstream response (see caller).
- */
-function relayResponse(res: IncomingMessage, out: ServerResponse, status: number, flushHead: boolean): void {
-  let chunks: Buffer[] = [];
-  let size = 0;
-  let headSent = false;
-  let scheduled = false;
-  let headTimer: NodeJS.Timeout | undefined;
-
-  const sendHead = () => {
-    headSent = true;
-    if (headTimer) clearTimeout(headTimer);
-    out.writeHead(status, forwardedResponseHeaders(res.rawHeaders));
-  };
-  const writeChunks = () => {
-    let ok = true;
-    for (const c of chunks) ok = out.write(c) && ok;
-    chunks = [];
-    size = 0;
-    if (!ok && !res.isPaused()) {
-      res.pause();
-      out.once('drain', () => res.resume());
-    }
-  };
-  const flush = () => {
-    scheduled = false;
-    if (chunks.length === 0 || out.destroyed || res.readableEnded) return;
-    if (!headSent) sendHead();
-    writeChunks();
-  };
-
-  if (flushHead) {
-    sendHead();
-    out.flushHeaders();
-  } else {
-    headTimer = setTimeout(() => {
-      headTimer = undefined;
-      if (!headSent && !out.destroyed) {
-        sendHead();
-        out.flushHeaders();
-      }
-    }, HEAD_DEFER_MS);
-  }
-  res.on('data', (c: Buffer) => {
-    chunks.push(c);
-    size += c.length;
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  });
-  res.once('end', () => {
-    if (out.destroyed) return;
-    if (!headSent) {
-      headSent = true;
-      if (headTimer) clearTimeout(headTimer);
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      const bodyless = isBodyless(status);
-      out.writeHead(status, forwardedResponseHeaders(res.rawHeaders, bodyless ? undefined : body.length));
-      out.end(bodyless ? undefined : body);
-      return;
-    }
-    writeChunks();
-    out.end();
-  });
-  const abort = () => {
-    if (headTimer) clearTimeout(headTimer);
-    out.destroy();
-  };
-  res.once('error', abort);
-  res.once('aborted', abort);
+function postHeaders(headers: IncomingHttpHeaders, host: string, basicAuth: string | undefined, upstreamSessionId: string | undefined, contentLength: number): string[] {
+  const auth = headers.authorization ?? basicAuth;
+  const extra = auth !== undefined ? ['authorization', auth] : [];
+  extra.push('content-type', 'application/json', 'content-length', String(contentLength));
+  if (upstreamSessionId !== undefined) extra.push(SESSION_ID_HEADER, upstreamSessionId);
+  return requestHeaders(headers, host, POST_DROP, extra);
 }
 
 /** Reads a whole response body with a size and time limit. */
@@ -918,9 +780,7 @@ export function extractResponse(res: IncomingMessage, body: Buffer, id: JsonRpcI
   const candidates: unknown[] = [];
   try {
     if (contentType.includes('text/event-stream')) {
-      for (const ev of new SseParser().feed(body.toString('utf8') + '\n\n')) {
-        if (ev.event === 'message' && ev.data) candidates.push(JSON.parse(ev.data));
-      }
+      for (const ev of parseSse(body.toString('utf8'))) if (isMessageEvent(ev)) candidates.push(JSON.parse(ev.data));
     } else {
       const parsed: unknown = JSON.parse(body.toString('utf8'));
       if (Array.isArray(parsed)) candidates.push(...parsed);
