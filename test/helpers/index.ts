@@ -15,3 +15,5 @@ export * from './everything.js';
 export * from './scenario.js';
 export * from './proxy.js';
 export * from './migrated.js';
+export * from './redis-parts.js';
+export * from './replica-clients.js';

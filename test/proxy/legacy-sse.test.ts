@@ -32,7 +32,7 @@ import {
   type UpstreamConnector,
   type UpstreamSession,
 } from '../../src/proxy/upstreams/upstream.js';
-import { closeAll, SECRET, startTestProxy, pollUntil, type TestProxy } from './support.js';
+import { closeAll, SECRET, startTestProxy, pollUntil, type TestProxy } from '../helpers/in-process-proxy.js';
 
 afterEach(() => closeAll());
 

@@ -19,7 +19,7 @@ import {
   startTestProxy,
   type TestProxy,
   pollUntil,
-} from './support.js';
+} from '../helpers/in-process-proxy.js';
 import type { UpstreamConnector } from '../../src/proxy/index.js';
 
 let redis: RedisInstance;

@@ -10,7 +10,7 @@ import {
   startTestProxy,
   stdioConnector,
   pollUntil,
-} from './support.js';
+} from '../helpers/in-process-proxy.js';
 
 afterEach(closeAll);
 afterAll(() => stopAllProcesses());

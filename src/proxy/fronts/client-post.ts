@@ -77,7 +77,7 @@ export function isAnswerToRewritten(m: JsonRpcMessage): m is JsonRpcResponse {
 export async function routeAnswers(ctx: FrontContext, sessionId: string, messages: JsonRpcMessage[]): Promise<JsonRpcMessage[]> {
   const rest: JsonRpcMessage[] = [];
   for (const m of messages) {
-    if (!isResponse(m) || !isRewrittenId(m.id)) {
+    if (!isResponse(m)) {
       rest.push(m);
       continue;
     }

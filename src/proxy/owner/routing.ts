@@ -69,6 +69,8 @@ export class OwnerRouting {
   readonly #targets = new Map<string, HttpTarget>();
   /** Owners of sessions this replica forwarded, so the steady path neither loads the record nor touches the store. */
   readonly #owners = new OwnerCache();
+  /** A request whose forward to its cached owner failed: {@link route} goes on from that result instead of trying the same owner again. */
+  readonly #tried = new WeakMap<IncomingMessage, { owner: string; result: 'down' | 'misdirected' }>();
   readonly #forwards: Map<ForwardCount, { inc(): void }> = new Map();
   readonly #received: Counter<'outcome'>;
   readonly #takeovers: Counter;
@@ -163,7 +165,7 @@ export class OwnerRouting {
     if (url !== undefined && url !== this.#selfUrl) {
       const result = await this.#forward(url, c.owner, c.sessionId, req, res, body);
       if (result === 'done') return true;
-      if (result === 'down') this.registry.markDown(c.owner);
+      this.#tried.set(req, { owner: c.owner, result });
     }
     this.#owners.delete(c.sessionId);
     return false;
@@ -188,7 +190,9 @@ export class OwnerRouting {
           const url = await this.registry.lookup(owner);
           if (url !== undefined && url !== this.#selfUrl) {
             this.#release(s);
-            const result = await this.#forward(url, owner, s.id, req, res, body);
+            const tried = this.#tried.get(req);
+            this.#tried.delete(req);
+            const result = tried?.owner === owner ? tried.result : await this.#forward(url, owner, s.id, req, res, body);
             if (result === 'done') {
               this.#owners.set(s.id, owner);
               return undefined;
