@@ -18,7 +18,7 @@ import {
   type JsonRpcResponse,
   type SessionRecord,
 } from '@mcp-migrate/runtime';
-import { HttpTarget, relayResponse, requestHeaders, responseHeaders, RESPONSE_HOP_BY_HOP, HEAD_DEFER_MS } from '../http/relay.js';
+import { HttpTarget, relayResponse, requestHeaders, responseHeaders, HEAD_DEFER_MS } from '../http/relay.js';
 import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue, HOP_BY_HOP_HEADERS } from '../http/util.js';
 import { isMessageEvent, parseSse, readSse, sseMessageText, type SseEvent } from '../http/sse.js';
 import { ClientSseWriter, type MessageTarget } from '../http/sse-writer.js';
