@@ -35,7 +35,10 @@ export async function runExchange(sessions: SessionManager, logger: Logger, x: E
     let up: UpstreamSession;
     try {
       up = sessions.readyUpstream(x.session) ?? (await sessions.upstreamFor(x.session, x.req));
-      if ((await initialized(up, x)) === 'dropped') return 'dropped';
+      const { step, had } = initializedStep(up.initialized, x.messages);
+      if (step === 'drop') return 'dropped';
+      up.initialized = had;
+      if (step === 'send-first') await sendInitialized(up, x);
       if (attempt === 0 && changes) await recordChanges(sessions, x.session, up, changes);
     } catch (err) {
       if (err instanceof UpstreamLostSessionError && attempt === 0) {
@@ -59,19 +62,14 @@ function changesOf(messages: JsonRpcMessage[]): SessionChange[] | undefined {
   return changes;
 }
 
-/** Step 2 of {@link runExchange}. Marked before the await, so concurrent requests do not send it twice. */
-async function initialized(up: UpstreamSession, x: Exchange): Promise<'dropped' | 'ok'> {
-  const { step, had } = initializedStep(up.initialized, x.messages);
-  if (step === 'drop') return 'dropped';
-  up.initialized = had;
-  if (step !== 'send-first') return 'ok';
+/** Step 2 of {@link runExchange}: the `notifications/initialized` the client sent to another replica. Marked sent before the await, so concurrent requests do not send it twice. */
+async function sendInitialized(up: UpstreamSession, x: Exchange): Promise<void> {
   try {
     await up.sendRuntime([INITIALIZED_NOTIFICATION], x.session.record.protocolVersion, x.req);
   } catch (err) {
     up.initialized = false;
     throw err;
   }
-  return 'ok';
 }
 
 async function recordChanges(sessions: SessionManager, session: LocalSession, up: UpstreamSession, changes: SessionChange[]): Promise<void> {

@@ -46,14 +46,15 @@ export class Lifecycle {
   }
 
   /**
-   * Counts one HTTP exchange until its response closes: a standalone stream (`stream`) is ended by
-   * shutdown, anything else is waited for.
+   * Counts one HTTP exchange until its response closes (then `onClose` runs): a standalone stream
+   * (`stream`) is ended by shutdown, anything else is waited for.
    */
-  track(res: ServerResponse, stream: boolean): void {
+  track(res: ServerResponse, stream: boolean, onClose?: () => void): void {
     if (stream) this.#streams.add(res);
     else this.#inFlight++;
     if (this.#draining) res.setHeader('connection', 'close');
     res.once('close', () => {
+      onClose?.();
       if (stream) this.#streams.delete(res);
       else this.#done();
     });

@@ -343,8 +343,7 @@ function requestHandler(d: Dispatch): (req: IncomingMessage, res: ServerResponse
     const pathname = q < 0 ? url : url.slice(0, q);
     const stream = (req.method === 'GET' && pathname === d.paths.mcp) || (d.legacy?.isStream(req) ?? false);
     res.setHeader(REPLICA_HEADER, d.replicaId);
-    d.lifecycle.track(res, stream);
-    res.once('close', () => d.metrics.request(req.method, res.statusCode));
+    d.lifecycle.track(res, stream, () => d.metrics.request(req.method, res.statusCode));
     if (debug) logWhenDone(d.logger, req, res);
     route(d, req, res, pathname).catch((err: unknown) => {
       d.logger.error({ err }, 'unhandled error in request handler');

@@ -23,20 +23,29 @@ import type { FrontContext } from './context.js';
  * (malformed JSON) and resolves `undefined`; else the body as received and parsed.
  */
 export async function readPostBody(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): Promise<{ raw: Buffer; parsed: unknown } | undefined> {
+  const raw = await readRawPostBody(req, res, maxBodyBytes);
+  return raw && parsePostBody(raw, res);
+}
+
+/** The first half of {@link readPostBody}: the body as received, or `undefined` once 415 or 413 was answered. */
+export async function readRawPostBody(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): Promise<Buffer | undefined> {
   const contentType = headerValue(req.headers, 'content-type') ?? '';
   if (!contentType.toLowerCase().includes('application/json')) {
     req.resume();
     writeErrorAnswer(res, 'unsupportedMediaType');
     return undefined;
   }
-  let raw: Buffer;
   try {
-    raw = await readBody(req, maxBodyBytes);
+    return await readBody(req, maxBodyBytes);
   } catch (err) {
     if (!(err instanceof BodyTooLargeError)) throw err;
     writeErrorAnswer(res, 'payloadTooLarge', { detail: `body exceeds ${maxBodyBytes} bytes` });
     return undefined;
   }
+}
+
+/** The second half of {@link readPostBody}: the parsed body, or `undefined` once 400/-32700 was answered. */
+export function parsePostBody(raw: Buffer, res: ServerResponse): { raw: Buffer; parsed: unknown } | undefined {
   try {
     return { raw, parsed: JSON.parse(raw.toString('utf8')) };
   } catch {

@@ -19,7 +19,7 @@ import { runExchange } from '../exchange.js';
 import { headerValue } from '../http/util.js';
 import type { LocalSession } from '../sessions.js';
 import type { ClientPost } from '../upstreams/upstream.js';
-import { initializeSession, isAnswerToRewritten, messagesOf, readPostBody, routeAnswers } from './client-post.js';
+import { initializeSession, isAnswerToRewritten, messagesOf, parsePostBody, readRawPostBody, routeAnswers } from './client-post.js';
 import type { FrontContext } from './context.js';
 import type { ModernFront } from './modern/front.js';
 import { classifyPost } from './modern/classify.js';
@@ -91,10 +91,13 @@ export class StreamableHttpFront {
     const owner = this.ctx.owner;
     const cached = owner?.cachedOwner(req);
     let resolved = cached ? undefined : this.#resolve(req);
-    const body = await readPostBody(req, res, this.ctx.maxBodyBytes);
-    if (!body) return;
-    if (cached && (await owner!.forwardCached(cached, req, res, body.raw))) return;
+    const raw = await readRawPostBody(req, res, this.ctx.maxBodyBytes);
+    if (!raw) return;
+    // Forwarded as received: the owner parses and validates it.
+    if (cached && (await owner!.forwardCached(cached, req, res, raw))) return;
     const { sid, pending } = (resolved ??= this.#resolve(req));
+    const body = parsePostBody(raw, res);
+    if (!body) return;
     if (this.modern && sid === undefined) {
       const decision = classifyPost(req.headers, body.parsed);
       if (decision.era !== 'legacy') return await this.modern.serve(req, res, decision);

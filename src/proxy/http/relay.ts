@@ -1,5 +1,6 @@
 import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import { HOP_BY_HOP_HEADERS } from './util.js';
 
 /**
@@ -11,6 +12,39 @@ import { HOP_BY_HOP_HEADERS } from './util.js';
 
 /** Pooled sockets idle for this long are closed: shorter than common server keep-alive timeouts (Node's 5 s). */
 const FREE_SOCKET_TIMEOUT_MS = 4_000;
+/** How often idle pooled sockets are looked at (so one is closed after 3 to 4 s idle). */
+const FREE_SOCKET_SWEEP_MS = 1_000;
+
+/**
+ * A keep-alive agent whose idle sockets are closed after {@link FREE_SOCKET_TIMEOUT_MS}, so a socket the
+ * other side is closing at that moment is never reused (→ ECONNRESET, 502). One sweep timer per agent,
+ * instead of Node's per-socket inactivity timeout (`timeout`), which is re-armed on every read and write.
+ */
+function keepAliveAgent(module: typeof http | typeof https): http.Agent {
+  const freedAt = new WeakMap<object, number>();
+  // https.Agent extends http.Agent: one base type for both.
+  const Base = module.Agent as typeof http.Agent;
+  const agent = new (class extends Base {
+    // Node reads the result (true: keep the socket); @types/node declares void.
+    override keepSocketAlive(socket: Duplex): void {
+      freedAt.set(socket, Date.now());
+      return super.keepSocketAlive(socket);
+    }
+  })({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
+  const sweep = setInterval(() => {
+    const stale = Date.now() - (FREE_SOCKET_TIMEOUT_MS - FREE_SOCKET_SWEEP_MS);
+    for (const sockets of Object.values(agent.freeSockets)) {
+      for (const socket of sockets ?? []) if ((freedAt.get(socket) ?? 0) <= stale) socket.destroy();
+    }
+  }, FREE_SOCKET_SWEEP_MS);
+  sweep.unref();
+  const destroy = agent.destroy.bind(agent);
+  agent.destroy = () => {
+    clearInterval(sweep);
+    destroy();
+  };
+  return agent;
+}
 
 /**
  * How long the head of an answer may wait for its first body bytes before it is sent on its own.
@@ -28,9 +62,7 @@ export class HttpTarget {
 
   constructor(url: URL) {
     this.#module = url.protocol === 'https:' ? https : http;
-    // `timeout` closes pooled sockets idle for FREE_SOCKET_TIMEOUT_MS (sockets in use, even quiet SSE
-    // streams, are not affected), so a socket the other side is closing at that moment is never reused.
-    this.#agent = new this.#module.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: FREE_SOCKET_TIMEOUT_MS });
+    this.#agent = keepAliveAgent(this.#module);
     this.host = url.host;
     this.#options = {
       protocol: url.protocol,
@@ -156,12 +188,16 @@ export function relayResponse(res: IncomingMessage, out: ServerResponse, o: Rela
     sendHead();
     out.flushHeaders();
   } else {
-    headTimer = setTimeout(() => {
-      if (!headSent && !gone()) {
-        sendHead();
-        out.flushHeaders();
-      }
-    }, HEAD_DEFER_MS);
+    // Armed only if the answer is not over by the next turn (the usual answer is): no timer per request.
+    setImmediate(() => {
+      if (headSent || gone() || res.readableEnded) return;
+      headTimer = setTimeout(() => {
+        if (!headSent && !gone()) {
+          sendHead();
+          out.flushHeaders();
+        }
+      }, HEAD_DEFER_MS);
+    });
   }
   res.on('data', (c: Buffer) => {
     if (kept !== undefined) kept = kept.length + c.length <= o.keep! ? kept + c.toString('utf8') : undefined;

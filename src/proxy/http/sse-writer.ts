@@ -53,16 +53,21 @@ export class ClientSseWriter implements MessageTarget {
   constructor(options: ClientSseWriterOptions) {
     this.#o = options;
     this.#remaining = options.expected;
-    if (options.headDeferMs !== undefined) {
-      this.#headTimer = setTimeout(() => {
-        this.#headTimer = undefined;
-        const res = options.res;
-        if (!this.#headSent && !res.destroyed) {
-          this.#headSent = true;
-          options.head();
-          res.flushHeaders();
-        }
-      }, options.headDeferMs);
+    const deferMs = options.headDeferMs;
+    if (deferMs !== undefined) {
+      // Armed only if the answer is not over by the next turn (the usual answer is): no timer per request.
+      setImmediate(() => {
+        if (this.#headSent || this.#finished) return;
+        this.#headTimer = setTimeout(() => {
+          this.#headTimer = undefined;
+          const res = options.res;
+          if (!this.#headSent && !res.destroyed) {
+            this.#headSent = true;
+            options.head();
+            res.flushHeaders();
+          }
+        }, deferMs);
+      });
     }
   }
 

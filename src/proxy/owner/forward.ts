@@ -28,10 +28,11 @@ export interface ForwardAttempt {
   body: Buffer | undefined;
   /** Longest wait for a TCP connection to the owner, ms. */
   connectTimeoutMs: number;
-  /** Period of {@link ownerGone} checks while waiting for the owner's answer, ms. */
-  watchMs: number;
-  /** Resolves true once the owner left the replica registry (hung or cut off without closing its sockets). */
-  ownerGone(): Promise<boolean>;
+  /**
+   * Calls `onGone` if the owner leaves the replica registry (hung or cut off without closing its
+   * sockets) while its answer is awaited; returns the function that stops watching.
+   */
+  watchOwner(onGone: () => void): () => void;
   /** The owner answered (its answer is being relayed). */
   onAnswer(): void;
   /** The owner's answer broke off mid-stream. */
@@ -47,12 +48,11 @@ export function attemptForward(a: ForwardAttempt, mayRetry: boolean): Promise<Fo
   return new Promise((resolve) => {
     let settled = false;
     let connectTimer: NodeJS.Timeout | undefined;
-    let watch: NodeJS.Timeout | undefined;
     const settle = (r: ForwardOutcome): void => {
       if (settled) return;
       settled = true;
       clearTimeout(connectTimer);
-      clearInterval(watch);
+      unwatch();
       a.res.off('close', onClientGone);
       resolve(r);
     };
@@ -68,15 +68,9 @@ export function attemptForward(a: ForwardAttempt, mayRetry: boolean): Promise<Fo
       connectTimer = setTimeout(() => out.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), a.connectTimeoutMs);
       socket.once('connect', () => clearTimeout(connectTimer));
     });
-    watch = setInterval(() => {
-      a.ownerGone().then(
-        (gone) => {
-          if (gone && !settled) out.destroy(Object.assign(new Error('owner left the replica registry'), { code: 'EOWNERGONE' }));
-        },
-        () => undefined,
-      );
-    }, a.watchMs);
-    watch.unref();
+    const unwatch = a.watchOwner(() => {
+      if (!settled) out.destroy(Object.assign(new Error('owner left the replica registry'), { code: 'EOWNERGONE' }));
+    });
     out.on('response', (up) => {
       if (up.statusCode === 421 && up.headers[MISDIRECTED_HEADER] !== undefined) {
         up.resume();

@@ -18,6 +18,7 @@ import type { LocalSession, SessionManager } from '../sessions.js';
 import { attemptForward, forwardHeaders, type ForwardOutcome } from './forward.js';
 import { FORWARDED_HEADER, ForwardingMac, MISDIRECTED_HEADER } from './forwarding-mac.js';
 import { OwnerCache } from './owner-cache.js';
+import { OwnerWatcher } from './owner-watcher.js';
 
 export { FORWARDED_HEADER, ForwardingMac, MISDIRECTED_HEADER } from './forwarding-mac.js';
 export { unansweredErrors } from './unanswered.js';
@@ -72,6 +73,8 @@ export class OwnerRouting {
   /** A request whose forward to its cached owner failed: {@link route} goes on from that result instead of trying the same owner again. */
   readonly #tried = new WeakMap<IncomingMessage, { owner: string; result: 'down' | 'misdirected' }>();
   readonly #forwards: Map<ForwardCount, { inc(): void }> = new Map();
+  /** Owners with forwards awaiting their answer, checked against the registry once per registration TTL. */
+  readonly #watcher: OwnerWatcher;
   readonly #received: Counter<'outcome'>;
   readonly #takeovers: Counter;
   readonly #releasing = new Set<string>();
@@ -84,6 +87,7 @@ export class OwnerRouting {
     this.replicaId = options.replicaId;
     this.registry = options.registry;
     this.#mac = new ForwardingMac(options.sessionSecrets);
+    this.#watcher = new OwnerWatcher(options.registry);
     const registers = [options.metricsRegistry];
     const forwards = new Counter({
       name: 'mcp_migrate_owner_forwards_total',
@@ -134,6 +138,7 @@ export class OwnerRouting {
     await this.#unsubscribe?.().catch(() => undefined);
     for (const t of this.#targets.values()) t.close();
     this.#targets.clear();
+    this.#watcher.close();
   }
 
   /**
@@ -362,10 +367,7 @@ export class OwnerRouting {
       body,
       headers: forwardHeaders(req.headers, target.host, this.#mac.header(sessionId, this.replicaId, owner), body?.length),
       connectTimeoutMs: this.#o.connectTimeoutMs ?? 2_000,
-      // An owner that stopped (hung, cut off) without closing its sockets is noticed by its heartbeats
-      // running out: stop waiting for its answer then, and take over.
-      watchMs: this.registry.ttlMs,
-      ownerGone: async () => (await this.registry.lookup(owner, { fresh: true })) === undefined,
+      watchOwner: (onGone: () => void) => this.#watcher.watch(owner, onGone),
       onAnswer: () => this.#count('ok'),
       onBroken: () => this.#count('broken'),
     };
