@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { stateSync } from '@mcp-migrate/runtime';
-import type { MessageBus, SessionEvent } from '@mcp-migrate/runtime';
+import { parseSessionEvent, type MessageBus, type SessionEvent } from '@mcp-migrate/runtime';
 import { applyChange, type SessionChange, type SessionRecord } from '@mcp-migrate/runtime';
 import { sessionFingerprint } from '@mcp-migrate/runtime';
 import type { AnsweredError, SessionStore } from '@mcp-migrate/runtime';
@@ -322,13 +322,8 @@ export class SessionManager {
   }
 
   #onEvent(raw: string): void {
-    let event: SessionEvent;
-    try {
-      event = JSON.parse(raw) as SessionEvent;
-    } catch {
-      return;
-    }
-    if (event.origin === this.replicaId) return;
+    const event = parseSessionEvent(raw);
+    if (!event || event.origin === this.replicaId) return;
     const session = this.#sessions.get(event.sessionId);
     if (!session) return;
     if (event.type === 'terminated') void this.drop(event.sessionId, 'terminated');

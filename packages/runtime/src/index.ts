@@ -31,6 +31,7 @@ export {
 export {
   MemoryMessageBus,
   SESSION_EVENTS_CHANNEL,
+  parseSessionEvent,
   type MessageBus,
   type SessionEvent,
 } from './message-bus.js';

@@ -7,7 +7,7 @@ import { handshakeReplay, stateSync } from './handshake.js';
 import { INITIALIZED_NOTIFICATION, initializedStep } from './client-messages.js';
 import { errorAnswerResponse, writeErrorAnswer, type ErrorKind } from './error-answers.js';
 import { isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
-import { SESSION_EVENTS_CHANNEL, type SessionEvent } from './message-bus.js';
+import { parseSessionEvent, SESSION_EVENTS_CHANNEL, type SessionEvent } from './message-bus.js';
 import { HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
 import { appendStandalone, toClientMessage } from './server-messages.js';
 import { isRewrittenId } from './server-requests.js';
@@ -538,13 +538,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   }
 
   #onEvent(raw: string): void {
-    let event: SessionEvent;
-    try {
-      event = JSON.parse(raw) as SessionEvent;
-    } catch {
-      return;
-    }
-    if (event?.origin === this.#origin || typeof event.sessionId !== 'string') return;
+    const event = parseSessionEvent(raw);
+    if (!event || event.origin === this.#origin) return;
     const local = this.#local.get(event.sessionId);
     const restoring = this.#pending.has(event.sessionId);
     if (event.type === 'terminated') {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   classifyMessage,
-  DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
+  negotiatedProtocolVersion,
   isResponse,
   isRewrittenId,
   RUNTIME_ID_PREFIX,
@@ -116,13 +116,7 @@ export async function initializeSession(
       await outcome.session?.close('failed');
       return outcome;
     }
-    const result = response.result;
-    const protocolVersion =
-      typeof result.protocolVersion === 'string'
-        ? result.protocolVersion
-        : typeof a.init.params?.protocolVersion === 'string'
-          ? a.init.params.protocolVersion
-          : DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
+    const protocolVersion = negotiatedProtocolVersion(response.result, a.init.params);
     let record;
     try {
       record = await ctx.store.create({

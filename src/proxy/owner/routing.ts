@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { writeErrorAnswer, type MessageBus, type SessionEvent } from '@mcp-migrate/runtime';
+import { parseSessionEvent, writeErrorAnswer, type MessageBus, type SessionEvent } from '@mcp-migrate/runtime';
 import type { ReplicaRegistry } from '@mcp-migrate/runtime';
 import { sessionFingerprint, SESSION_ID_HEADER } from '@mcp-migrate/runtime';
 import type { SessionStore } from '@mcp-migrate/runtime';
@@ -331,13 +331,8 @@ export class OwnerRouting {
   }
 
   #onEvent(raw: string): void {
-    let event: SessionEvent;
-    try {
-      event = JSON.parse(raw) as SessionEvent;
-    } catch {
-      return;
-    }
-    if (event.origin === this.replicaId) return;
+    const event = parseSessionEvent(raw);
+    if (!event || event.origin === this.replicaId) return;
     if (event.type === 'terminated') return this.#owners.delete(event.sessionId);
     if (event.type !== 'owner') return;
     this.#owners.update(event.sessionId, event.owner);

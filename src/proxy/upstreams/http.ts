@@ -1,7 +1,7 @@
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import {
-  DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
+  negotiatedProtocolVersion,
   handshakeReplay,
   SESSION_ID_HEADER,
   type JsonRpcRequest,
@@ -109,15 +109,9 @@ export class HttpUpstreamConnector implements UpstreamConnector {
     const upstreamSid = headerValue(res.headers, SESSION_ID_HEADER);
     let session: HttpUpstreamSession | undefined;
     if (response && 'result' in response) {
-      const result = response.result;
-      const negotiated =
-        typeof result.protocolVersion === 'string'
-          ? result.protocolVersion
-          : typeof args.message.params?.protocolVersion === 'string'
-            ? args.message.params.protocolVersion
-            : DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
+      const negotiated = negotiatedProtocolVersion(response.result, args.message.params);
       session = new HttpUpstreamSession(this, args.sessionId, upstreamSid, { revision: 0, subscriptions: [] }, negotiated, args.req.headers);
-      session.initializeResult = result;
+      session.initializeResult = response.result;
       // Open before the client has the answer, so nothing the server sends after `initialized` is missed.
       await session.startStandalone();
     }
