@@ -98,7 +98,7 @@ export interface ProxyOptions {
   maxSessions?: number;
   /** Idle time after which an upstream session is closed, ms. Default 300,000. */
   idleTimeoutMs?: number;
-  /** Serve the legacy HTTP+SSE transport (2024-11-05) on these paths too (see `legacy-sse.ts`). Off when absent. */
+  /** Serve the legacy HTTP+SSE transport (2024-11-05) on these paths too (see `fronts/legacy-sse.ts`). Off when absent. */
   legacySse?: LegacySseOptions;
   /**
    * `owner`: the replica that created a session keeps serving it and other replicas forward to it

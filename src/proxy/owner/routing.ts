@@ -59,7 +59,7 @@ type ForwardCount = (typeof FORWARD_COUNTS)[number];
 
 /**
  * Routes requests of sessions owned by other replicas (see the module comment). One per proxy;
- * {@link route} and {@link routeDelete} are the hooks `server.ts` calls once a session is resolved.
+ * {@link route} and {@link routeDelete} are the hooks the Streamable HTTP front calls once a session is resolved; {@link cachedOwner} and {@link forwardCached} its steady path before that.
  */
 export class OwnerRouting {
   readonly replicaId: string;
