@@ -17,3 +17,5 @@ export * from './proxy.js';
 export * from './migrated.js';
 export * from './client-sessions.js';
 export * from './process-state-server.js';
+export * from './redis-parts.js';
+export * from './replica-clients.js';
