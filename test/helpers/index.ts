@@ -18,3 +18,5 @@ export * from './migrated.js';
 export * from './sdk-examples.js';
 export * from './client-sessions.js';
 export * from './process-state-server.js';
+export * from './redis-parts.js';
+export * from './replica-clients.js';

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseListen, proxyConfigFromArgs, type ProxyArgs } from '../../src/cli/commands/proxy.js';
 import { assertCliBuilt, CLI_ENTRY, EVERYTHING_STDIO_COMMAND, getFreePort, REPO_ROOT, stopAllProcesses } from '../helpers/index.js';
-import { connectClient, isAlive, pollUntil } from './support.js';
+import { connectClient, isAlive, pollUntil } from '../helpers/in-process-proxy.js';
 
 describe('parseListen', () => {
   it('parses HOST:PORT, [IPv6]:PORT and :PORT', () => {

@@ -5,9 +5,6 @@
  * test/integration/cross-replica.test.ts.)
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   BusServerRequestRouter,
   createRedisClient,
@@ -21,8 +18,8 @@ import {
   type JsonRpcResponse,
 } from '@mcp-migrate/runtime';
 import type { UpstreamConnector } from '../../src/proxy/index.js';
-import { startEverythingHttp, startRedis, stopAllProcesses, type EverythingHttp, type RedisInstance } from '../helpers/index.js';
-import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, stdioConnector, type TestProxy, pollUntil } from './support.js';
+import { answeringClient, openGetStream, readSseResponse, roundRobinFetch, startEverythingHttp, startRedis, stopAllProcesses, type EverythingHttp, type RedisInstance } from '../helpers/index.js';
+import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, stdioConnector, type TestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 let redis: RedisInstance;
 let everything: EverythingHttp;
@@ -55,20 +52,8 @@ async function pair(kind: 'http' | 'stdio' = 'http'): Promise<[TestProxy, TestPr
   return [await replica(make()), await replica(make())];
 }
 
-/** A fetch that sends each request to the next replica in turn (a round-robin load balancer); records who answered. */
-function roundRobin(replicas: TestProxy[]): { fetch: typeof fetch; served: { method: string; replica: string }[] } {
-  let i = 0;
-  const served: { method: string; replica: string }[] = [];
-  return {
-    served,
-    fetch: (async (_input: string | URL | Request, init?: RequestInit) => {
-      const r = replicas[i++ % replicas.length]!;
-      const res = await fetch(r.url, init);
-      served.push({ method: init?.method ?? 'GET', replica: res.headers.get('x-mcp-migrate-replica') ?? '?' });
-      return res;
-    }) as typeof fetch,
-  };
-}
+/** A round-robin load balancer over the replicas. */
+const roundRobin = (replicas: TestProxy[]) => roundRobinFetch(replicas.map((r) => r.url));
 
 /** Sum of a metric's values (a histogram's `_count` series with `series`) whose labels include `labels`, over several proxies. */
 async function counter(proxies: TestProxy[], name: string, labels: Record<string, string> = {}, series?: string): Promise<number> {
@@ -83,69 +68,10 @@ async function counter(proxies: TestProxy[], name: string, labels: Record<string
   return sum;
 }
 
-interface RawEvent {
-  id?: string;
-  retry?: string;
-  event?: string;
-  data?: string;
-}
-
-/** Reads an SSE response as it arrives. */
-function readSse(res: Response): { events: RawEvent[]; messages: () => JsonRpcMessage[]; readonly ended: boolean; done: Promise<void> } {
-  const events: RawEvent[] = [];
-  let ended = false;
-  const done = (async () => {
-    const reader = res.body!.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    try {
-      for (;;) {
-        const { done: over, value } = await reader.read();
-        if (over) break;
-        buf += dec.decode(value, { stream: true });
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev: RawEvent = {};
-          let fields = 0;
-          for (const line of block.split('\n')) {
-            const m = /^(id|retry|event|data): ?(.*)$/.exec(line);
-            if (m) {
-              (ev as Record<string, string>)[m[1]!] = m[2]!;
-              fields++;
-            }
-          }
-          if (fields > 0) events.push(ev);
-        }
-      }
-    } catch {
-      /* aborted */
-    }
-    ended = true;
-  })();
-  return {
-    events,
-    messages: () => events.filter((e) => e.data).map((e) => JSON.parse(e.data!) as JsonRpcMessage),
-    get ended() {
-      return ended;
-    },
-    done,
-  };
-}
+const readSse = (res: Response) => readSseResponse<JsonRpcMessage>(res);
 
 function openGet(url: string, sid: string, opts: { lastEventId?: string; protocolVersion?: string } = {}) {
-  const ac = new AbortController();
-  const started = fetch(url, {
-    headers: {
-      accept: 'text/event-stream',
-      'mcp-session-id': sid,
-      'mcp-protocol-version': opts.protocolVersion ?? '2025-06-18',
-      ...(opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}),
-    },
-    signal: ac.signal,
-  });
-  return { abort: () => ac.abort(), response: started };
+  return openGetStream(url, sid, opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}, opts.protocolVersion);
 }
 
 /** A test notification, appended straight to a session stream (as an upstream session's standalone stream would). */
@@ -161,28 +87,8 @@ const toolCall = (id: number, name: string, args: Record<string, unknown> = {}, 
   params: { name, arguments: args, ...(meta ? { _meta: meta } : {}) },
 });
 
-async function sdkClient(fetchFn: typeof fetch, url: string) {
-  const client = new Client(
-    { name: 'cross-replica', version: '1.0.0' },
-    { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } },
-  );
-  const asked = { sampling: 0, elicitation: 0, roots: 0 };
-  client.setRequestHandler(CreateMessageRequestSchema, async () => {
-    asked.sampling++;
-    return { model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled-by-client' } };
-  });
-  client.setRequestHandler(ElicitRequestSchema, async () => {
-    asked.elicitation++;
-    return { action: 'accept', content: { name: 'Ada Lovelace', check: true } };
-  });
-  client.setRequestHandler(ListRootsRequestSchema, async () => {
-    asked.roots++;
-    return { roots: [{ uri: 'file:///srv/example/project', name: 'project' }] };
-  });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { fetch: fetchFn });
-  await client.connect(transport);
-  return { client, transport, asked };
-}
+const sdkClient = (fetchFn: typeof fetch, url: string) => answeringClient(fetchFn, url, 'cross-replica');
+const askedCount = (asked: { method: string }[], method: string) => asked.filter((q) => q.method === method).length;
 
 const textOf = (r: unknown) => JSON.stringify((r as { content: unknown }).content);
 
@@ -200,9 +106,9 @@ for (const kind of ['http', 'stdio'] as const) {
         const r = await client.callTool({ name: 'get-roots-list', arguments: {} });
         expect(textOf(r)).toContain('file:///srv/example/project');
       }
-      expect(asked.sampling).toBe(3);
-      expect(asked.elicitation).toBe(3);
-      expect(asked.roots).toBeGreaterThanOrEqual(1);
+      expect(askedCount(asked, 'sampling/createMessage')).toBe(3);
+      expect(askedCount(asked, 'elicitation/create')).toBe(3);
+      expect(askedCount(asked, 'roots/list')).toBeGreaterThanOrEqual(1);
       // Both replicas served, and some answers were routed to the other replica over Redis.
       expect(new Set(lb.served.map((s) => s.replica))).toEqual(new Set(replicas.map((p) => p.proxy.replicaId)));
       expect(await counter(replicas, 'mcp_migrate_server_request_answers_total', { outcome: 'remote' })).toBeGreaterThan(0);

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SessionIdCodec } from '@mcp-migrate/runtime';
 import { VerifiedIdCache } from '../../src/proxy/server.js';
-import { closeAll, httpConnector, INIT_PARAMS, rawPost, startTestProxy, pollUntil } from './support.js';
+import { closeAll, httpConnector, INIT_PARAMS, rawPost, startTestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 interface Seen {
   method: string | undefined;

@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, pollUntil } from './support.js';
+import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 interface SeenGet {
   lastEventId: string | undefined;

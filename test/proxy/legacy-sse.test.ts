@@ -21,7 +21,7 @@ import {
 } from '@mcp-migrate/runtime';
 import type { ServerRequestRouter } from '@mcp-migrate/runtime';
 import { MemorySessionStreams, type StreamEvent } from '@mcp-migrate/runtime';
-import { SseParser, type SseEvent } from '../../src/proxy/sse.js';
+import { createParser, type EventSourceMessage as SseEvent } from 'eventsource-parser';
 import {
   UpstreamError,
   type AppliedState,
@@ -31,8 +31,8 @@ import {
   type InitializeOutcome,
   type UpstreamConnector,
   type UpstreamSession,
-} from '../../src/proxy/upstream.js';
-import { closeAll, SECRET, startTestProxy, pollUntil, type TestProxy } from './support.js';
+} from '../../src/proxy/upstreams/upstream.js';
+import { closeAll, SECRET, startTestProxy, pollUntil, type TestProxy } from '../helpers/in-process-proxy.js';
 
 afterEach(() => closeAll());
 
@@ -274,7 +274,7 @@ function shared<T extends object>(target: T): T {
 
 const origin = (tp: TestProxy) => tp.url.replace(/\/mcp$/, '');
 
-/** An open SSE stream read with the project's own parser. */
+/** An open SSE stream read with eventsource-parser (the SDK's parser). */
 interface OpenStream {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -289,14 +289,14 @@ interface OpenStream {
 function openSse(url: string, headers: Record<string, string> = {}): Promise<OpenStream> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
-      const parser = new SseParser();
       const events: SseEvent[] = [];
+      const parser = createParser({ onEvent: (e) => events.push(e) });
       let raw = '';
       const waiters = new Set<() => void>();
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         raw += chunk;
-        events.push(...parser.feed(chunk));
+        parser.feed(chunk);
         for (const w of [...waiters]) w();
       });
       const ended = new Promise<void>((r) => {

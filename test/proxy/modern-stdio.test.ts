@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '@mcp-migrate/runtime';
 import { createProxy, type McpProxy } from '../../src/proxy/index.js';
-import { logger, SECRET, stdioConnector } from './support.js';
+import { logger, SECRET, stdioConnector } from '../helpers/in-process-proxy.js';
 
 const V = '2026-07-28';
 const store = new MemorySessionStore();

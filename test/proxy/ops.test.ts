@@ -7,7 +7,7 @@ import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryMessageBus, MemorySessionStore } from '@mcp-migrate/runtime';
 import { assertCliBuilt, CLI_ENTRY, EVERYTHING_STDIO_COMMAND, getFreePort, REPO_ROOT } from '../helpers/index.js';
-import { closeAll, connectClient, isAlive, rawInitialize, rawPost, responsesIn, startTestProxy, pollUntil } from './support.js';
+import { closeAll, connectClient, isAlive, rawInitialize, rawPost, responsesIn, startTestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 afterEach(() => closeAll());
 

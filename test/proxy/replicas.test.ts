@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createRedisClient, RedisMessageBus, RedisSessionStore, waitForRedis } from '@mcp-migrate/runtime';
-import type { StdioUpstreamSession } from '../../src/proxy/stdio-upstream.js';
+import type { StdioUpstreamSession } from '../../src/proxy/upstreams/stdio.js';
 import { startEverythingHttp, startRedis, stopAllProcesses, type RedisInstance } from '../helpers/index.js';
 import {
   closeAll,
@@ -19,7 +19,7 @@ import {
   startTestProxy,
   type TestProxy,
   pollUntil,
-} from './support.js';
+} from '../helpers/in-process-proxy.js';
 import type { UpstreamConnector } from '../../src/proxy/index.js';
 
 let redis: RedisInstance;

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { MemorySessionStore } from '@mcp-migrate/runtime';
 import { stopAllProcesses } from '../helpers/index.js';
-import { closeAll, rawInitialize, rawPost, startTestProxy, pollUntil } from './support.js';
+import { closeAll, rawInitialize, rawPost, startTestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 afterEach(closeAll);
 afterAll(() => stopAllProcesses());

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { StdioUpstreamSession } from '../../src/proxy/stdio-upstream.js';
+import type { StdioUpstreamSession } from '../../src/proxy/upstreams/stdio.js';
 import { stopAllProcesses } from '../helpers/index.js';
 import {
   closeAll,
@@ -10,7 +10,7 @@ import {
   startTestProxy,
   stdioConnector,
   pollUntil,
-} from './support.js';
+} from '../helpers/in-process-proxy.js';
 
 afterEach(closeAll);
 afterAll(() => stopAllProcesses());

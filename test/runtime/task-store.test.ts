@@ -155,8 +155,8 @@ describe.each(REDIS_STORE_KINDS)('on Redis (%s)', (kind) => {
 
   contract(
     `redis (${kind})`,
-    () => new RedisTaskStore({ client: stores.client!, keyPrefix: 'tst:', maxTtlMs: 60_000 }),
-    () => new RedisTaskMessageQueue({ client: stores.client!, keyPrefix: 'tst:', maxTtlMs: 60_000 }),
+    () => new RedisTaskStore({ client: stores.redis!, keyPrefix: 'tst:', maxTtlMs: 60_000 }),
+    () => new RedisTaskMessageQueue({ client: stores.redis!, keyPrefix: 'tst:', maxTtlMs: 60_000 }),
   );
 
   it('createTaskStore/createTaskMessageQueue pick Redis from MCP_MIGRATE_STORE; another replica sees the task, its status, its result and its queue', async () => {

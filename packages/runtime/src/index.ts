@@ -31,6 +31,7 @@ export {
 export {
   MemoryMessageBus,
   SESSION_EVENTS_CHANNEL,
+  parseSessionEvent,
   type MessageBus,
   type SessionEvent,
 } from './message-bus.js';
@@ -79,11 +80,26 @@ export {
   type ReplicaRegistryOptions,
 } from './replica-registry.js';
 export type { SessionEventStore } from './event-store.js';
+export { initializedStep, INITIALIZED_NOTIFICATION } from './client-messages.js';
+export { toClientMessage, appendStandalone } from './server-messages.js';
+export {
+  ERROR_ANSWERS,
+  errorKindOf,
+  errorBody,
+  errorBodyOf,
+  detailOf,
+  unsupportedVersionDetail,
+  writeErrorAnswer,
+  errorAnswerResponse,
+  type ErrorAnswer,
+  type ErrorKind,
+  type AnsweredError,
+} from './error-answers.js';
 export { handshakeReplay, stateSync, runtimeRequestId, isRuntimeId } from './handshake.js';
 export * from './jsonrpc.js';
 export * from './protocol.js';
 // Used by the code `mcp-migrate apply` generates (docs/apply.md).
-export { storesFromEnv, defaultStores, setDefaultStores, STORE_ENV, type RuntimeStores } from './from-env.js';
+export { storesFromEnv, storesFromUrl, defaultStores, setDefaultStores, STORE_ENV, type RuntimeStores, type StoresFromUrlOptions } from './from-env.js';
 export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store.js';
 export { SessionMap, SessionSet, createSessionMap, createSessionSet } from './session-map.js';
 export { StoreEventStore } from './store-event-store.js';

@@ -42,6 +42,20 @@ export type SessionEvent =
    */
   | { type: 'owner'; sessionId: string; owner: string; origin: string };
 
+/**
+ * A {@link SessionEvent} received on the bus, or `undefined` for a message that is not one (not JSON,
+ * no `sessionId` or `origin`): the one reading of session events for the proxy and `SessionTransportRegistry`.
+ */
+export function parseSessionEvent(raw: string): SessionEvent | undefined {
+  let event: SessionEvent;
+  try {
+    event = JSON.parse(raw) as SessionEvent;
+  } catch {
+    return undefined;
+  }
+  return typeof event?.sessionId === 'string' && typeof event.origin === 'string' ? event : undefined;
+}
+
 /** Channel (after the key prefix) carrying {@link SessionEvent}s as JSON. */
 export const SESSION_EVENTS_CHANNEL = 'session-events';
 

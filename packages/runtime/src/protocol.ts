@@ -19,6 +19,16 @@ export const SUPPORTED_PROTOCOL_VERSIONS: readonly string[] = [
 export const DEFAULT_NEGOTIATED_PROTOCOL_VERSION = '2025-03-26';
 
 /**
+ * The protocol version a session negotiated (spec §Lifecycle, version negotiation): the server's
+ * `InitializeResult.protocolVersion`; else the version the client asked for; else
+ * {@link DEFAULT_NEGOTIATED_PROTOCOL_VERSION}.
+ */
+export function negotiatedProtocolVersion(result: Record<string, unknown>, initializeParams: Record<string, unknown> | undefined): string {
+  if (typeof result.protocolVersion === 'string') return result.protocolVersion;
+  return typeof initializeParams?.protocolVersion === 'string' ? initializeParams.protocolVersion : DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
+}
+
+/**
  * Whether JSON-RPC batches (a POST body that is an array) are allowed for a negotiated version.
  * Batching exists in 2025-03-26 and earlier and was removed in 2025-06-18.
  */

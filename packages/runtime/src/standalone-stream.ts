@@ -3,7 +3,7 @@ import { STANDALONE_STREAM, type SessionStreams, type StreamEvent, type StreamFo
 
 /**
  * Serving a client's GET from a session's shared streams ({@link SessionStreams}): the one
- * implementation used by `mcp-migrate proxy` (`src/proxy/server.ts`) and by
+ * implementation used by `mcp-migrate proxy` (`src/proxy/fronts/streamable-http.ts`) and by
  * `SessionTransportRegistry` in servers rewritten by `mcp-migrate apply`.
  *
  * Spec 2025-03-26 … 2025-11-25 `basic/transports.mdx`: §Listening for Messages from the Server (the

@@ -40,7 +40,7 @@ export class StoreTaskStore implements TaskStore {
   #b(): Promise<TaskStore> {
     this.#backend ??= resolve(this.#options).then((s) => {
       const maxTtlMs = this.#options.maxTtlMs ?? s.ttlMs;
-      if (s.client) return new RedisTaskStore({ client: s.client, keyPrefix: s.keyPrefix, maxTtlMs });
+      if (s.redis) return new RedisTaskStore({ client: s.redis, keyPrefix: s.keyPrefix, maxTtlMs });
       let m = memoryStores.get(s);
       if (!m) memoryStores.set(s, (m = new MemoryTaskStore({ maxTtlMs })));
       return m;
@@ -93,7 +93,7 @@ export class StoreTaskMessageQueue implements TaskMessageQueue {
 
   #b(): Promise<{ stores: RuntimeStores; queue: TaskMessageQueue }> {
     this.#backend ??= resolve(this.#options).then((s) => {
-      if (s.client) return { stores: s, queue: new RedisTaskMessageQueue({ client: s.client, keyPrefix: s.keyPrefix, maxTtlMs: this.#options.maxTtlMs ?? s.ttlMs }) };
+      if (s.redis) return { stores: s, queue: new RedisTaskMessageQueue({ client: s.redis, keyPrefix: s.keyPrefix, maxTtlMs: this.#options.maxTtlMs ?? s.ttlMs }) };
       let m = memoryQueues.get(s);
       if (!m) memoryQueues.set(s, (m = new MemoryTaskMessageQueue()));
       return { stores: s, queue: m };

@@ -4,25 +4,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultStores, type RuntimeStores } from './from-env.js';
 import { handshakeReplay, stateSync } from './handshake.js';
-import {
-  ErrorCode,
-  errorResponse,
-  isNotification,
-  isRequest,
-  isResponse,
-  type JsonRpcMessage,
-  type JsonRpcNotification,
-  type JsonRpcRequest,
-  type JsonRpcResponse,
-} from './jsonrpc.js';
-import { SESSION_EVENTS_CHANNEL, type SessionEvent } from './message-bus.js';
+import { INITIALIZED_NOTIFICATION, initializedStep } from './client-messages.js';
+import { errorAnswerResponse, writeErrorAnswer, type ErrorKind } from './error-answers.js';
+import { isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
+import { parseSessionEvent, SESSION_EVENTS_CHANNEL, type SessionEvent } from './message-bus.js';
 import { HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
-import { isRewrittenId, rewriteCancellation } from './server-requests.js';
+import { appendStandalone, toClientMessage } from './server-messages.js';
+import { isRewrittenId } from './server-requests.js';
 import { runInSession } from './session-context.js';
 import { setSessionInbox } from './session-inbox.js';
-import { applyChange, type SessionChange, type SessionRecord } from './session-record.js';
+import { applyChange, sessionChangeOf, type SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError } from './session-store.js';
-import { STANDALONE_STREAM } from './session-streams.js';
 import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
 import { replayInitializeRequest, type WebEntry } from './web-entry.js';
 
@@ -218,21 +210,18 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         try {
           await serveSessionStream(res, get.request);
         } catch (err) {
-          const [status, body] = failure(this.#failed(err));
-          if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+          writeErrorAnswer(res, this.#failed(err));
         }
         return false;
       }
       if (get.outcome !== 'pass') {
-        const [status, body] = failure(get.outcome);
-        if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        writeErrorAnswer(res, get.outcome);
         return false;
       }
     }
     const outcome = await this.#prepare(sessionId, req.method ?? 'POST', (req as { auth?: unknown }).auth, [req, res, ...rest]);
     if (outcome === 'ok') return true;
-    const [status, body] = failure(outcome);
-    if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    writeErrorAnswer(res, outcome);
     return false;
   }
 
@@ -242,7 +231,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     if (!sessionId) return undefined;
     if (request.method === 'GET') {
       const get = await this.#get(sessionId, request.headers.get('accept') ?? undefined, request.headers.get(LAST_EVENT_ID_HEADER) ?? undefined);
-      let outcome: 'pass' | 'unknown' | 'unavailable' | 'failed' | 'unacceptable';
+      let outcome: 'pass' | ErrorKind;
       if (get.outcome === 'serve') {
         try {
           return await sessionStreamResponse(get.request, request.signal);
@@ -250,15 +239,10 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
           outcome = this.#failed(err);
         }
       } else outcome = get.outcome;
-      if (outcome !== 'pass') {
-        const [status, body] = failure(outcome);
-        return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
-      }
+      if (outcome !== 'pass') return errorAnswerResponse(outcome);
     }
     const outcome = await this.#prepare(sessionId, request.method, undefined, [request, ...rest]);
-    if (outcome === 'ok') return undefined;
-    const [status, body] = failure(outcome);
-    return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+    return outcome === 'ok' ? undefined : errorAnswerResponse(outcome);
   }
 
   /** Makes `sessionId` local if the store knows it; resolves to the transport, or `undefined` for an unknown session. */
@@ -273,7 +257,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     return await pending;
   }
 
-  async #prepare(sessionId: string, method: string, auth: unknown, openArgs: unknown[]): Promise<'ok' | 'unknown' | 'unavailable' | 'failed'> {
+  async #prepare(sessionId: string, method: string, auth: unknown, openArgs: unknown[]): Promise<'ok' | ErrorKind> {
     try {
       const s = await this.#s();
       const local = this.#local.get(sessionId);
@@ -284,11 +268,11 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
           // checks the map) runs; then forgotten.
           await local.close().catch(() => undefined);
           this.delete(sessionId);
-          return 'unknown';
+          return 'sessionNotFound';
         }
         // A change recorded on another replica (logging level, subscriptions) is applied first.
         await this.#syncing.get(sessionId);
-      } else if (!(await this.restore(sessionId, ...openArgs.slice(0, 2), auth))) return 'unknown';
+      } else if (!(await this.restore(sessionId, ...openArgs.slice(0, 2), auth))) return 'sessionNotFound';
       if (method === 'DELETE') {
         await s.sessions.delete(sessionId);
         // Its stored streams go too; their followers (GET streams on any replica) end.
@@ -302,13 +286,14 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     }
   }
 
-  #failed(err: unknown): 'unavailable' | 'failed' {
+  /** The error-table row of a failure (logged): `storeUnavailable` or `internal`. */
+  #failed(err: unknown): 'storeUnavailable' | 'internal' {
     if (err instanceof SessionStoreUnavailableError) {
       this.#log(`session store unavailable: ${err.message}`);
-      return 'unavailable';
+      return 'storeUnavailable';
     }
     this.#log(`could not restore a session: ${(err as Error).stack ?? String(err)}`);
-    return 'failed';
+    return 'internal';
   }
 
   /**
@@ -321,11 +306,11 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     sessionId: string,
     accept: string | undefined,
     lastEventId: string | undefined,
-  ): Promise<{ outcome: 'serve'; request: SessionStreamRequest } | { outcome: 'pass' | 'unknown' | 'unavailable' | 'failed' | 'unacceptable' }> {
+  ): Promise<{ outcome: 'serve'; request: SessionStreamRequest } | { outcome: 'pass' | 'sessionNotFound' | 'storeUnavailable' | 'internal' | 'notAcceptable' }> {
     try {
       const s = await this.#s();
       if (lastEventId !== undefined && s.streams.streamOf(lastEventId) === undefined) return { outcome: 'pass' };
-      if (!(accept ?? '').includes('text/event-stream')) return { outcome: 'unacceptable' };
+      if (!(accept ?? '').includes('text/event-stream')) return { outcome: 'notAcceptable' };
       const record = await s.sessions.load(sessionId);
       if (!record) {
         const local = this.#local.get(sessionId);
@@ -333,7 +318,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
           await local.close().catch(() => undefined);
           this.delete(sessionId);
         }
-        return { outcome: 'unknown' };
+        return { outcome: 'sessionNotFound' };
       }
       return {
         outcome: 'serve',
@@ -474,16 +459,14 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         return;
       }
       const replayed = this.#replaying.has(transport) || this.#replayCtx.getStore() === transport;
-      if (!replayed && message.method === HANDSHAKE_METHODS.initialized) {
-        // A restored server already had it (replayed): a second one would run its oninitialized
-        // work twice (server-everything registers its conditional tools there and would fail).
-        if (initialized) return;
-        initialized = true;
-      } else if (!replayed && !initialized && created && typeof message.method === 'string' && message.method !== 'ping') {
-        // The session was created here but the client's notifications/initialized went to another
-        // replica: this server gets it now, before the client's next message here.
-        initialized = true;
-        inner.call(transport, { jsonrpc: '2.0', method: HANDSHAKE_METHODS.initialized }, extra);
+      if (!replayed && (created || message.method === HANDSHAKE_METHODS.initialized)) {
+        // A restored server already had it (replayed), and a second would run its oninitialized work
+        // twice; the server that created the session gets it now if the client sent it to another
+        // replica (the same rule as the proxy's upstream sessions).
+        const { step, had } = initializedStep(initialized, [message as JsonRpcMessage]);
+        initialized = had;
+        if (step === 'drop') return;
+        if (step === 'send-first') inner.call(transport, INITIALIZED_NOTIFICATION, extra);
       }
       const record = replayed ? undefined : recordable(message, created);
       if (!record) return inner.call(transport, message, extra);
@@ -536,26 +519,23 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     if (typeof send !== 'function') return;
     const stores = this.#sync();
     transport.send = async (message: JsonRpcMessage, options?: { relatedRequestId?: unknown }) => {
-      let out = message;
       // A request another replica's server queued for a task (delivered here by tasks/result) already has its client-facing id.
-      if (isRequest(message) && !isRewrittenId(message.id)) {
-        out = stores.router.outgoing(sessionId, message, (response) => {
-          inner.call(transport, response, undefined);
-        });
-      } else if (isNotification(message)) {
-        out = rewriteCancellation(stores.router, sessionId, message);
-      }
+      const out = isRequest(message) && isRewrittenId(message.id) ? message : toClientMessage(stores.router, sessionId, message, (response) => inner.call(transport, response, undefined));
       // In the session's context: the transport's event store appends to this session's streams.
       if (options?.relatedRequestId !== undefined || isResponse(message)) return await runInSession(sessionId, () => send.call(transport, out, options));
       if (isNotification(message) && (this.#replaying.has(transport) || this.#replayCtx.getStore() === transport)) return;
+      let stored: boolean;
       try {
-        await stores.streams.append(sessionId, STANDALONE_STREAM, out);
+        stored = await appendStandalone(stores.streams, sessionId, out);
       } catch (err) {
         // A request fails (the SDK rejects its promise); a lost notification is logged, as the SDK
         // drops one when no GET stream is open.
         if (isRequest(message)) throw err;
         this.#log(`could not send a notification on the standalone stream: ${(err as Error).message}`);
+        return;
       }
+      // The session was deleted: a notification has nobody to go to; a request can never be answered.
+      if (!stored && isRequest(message)) throw new Error('the session no longer exists');
     };
     const handle = transport.handleRequest;
     transport.handleRequest = (...args: unknown[]) => runInSession(sessionId, () => handle.apply(transport, args));
@@ -596,13 +576,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   }
 
   #onEvent(raw: string): void {
-    let event: SessionEvent;
-    try {
-      event = JSON.parse(raw) as SessionEvent;
-    } catch {
-      return;
-    }
-    if (event?.origin === this.#origin || typeof event.sessionId !== 'string') return;
+    const event = parseSessionEvent(raw);
+    if (!event || event.origin === this.#origin) return;
     const local = this.#local.get(event.sessionId);
     const restoring = this.#pending.has(event.sessionId);
     if (event.type === 'terminated') {
@@ -655,37 +630,15 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   }
 }
 
-type Recordable = { kind: 'initialize' } | { kind: 'change'; change: SessionChange };
+type Recordable = { kind: 'initialize' } | { kind: 'change'; change: NonNullable<ReturnType<typeof sessionChangeOf>> };
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** What the registry records of a client message: the session's `initialize` (once), or its replayable state change. */
 function recordable(message: { method?: unknown; params?: Record<string, unknown> }, created: boolean): Recordable | undefined {
-  const p = message.params ?? {};
-  switch (message.method) {
-    case HANDSHAKE_METHODS.initialize:
-      return created ? undefined : { kind: 'initialize' };
-    case HANDSHAKE_METHODS.setLevel:
-      return typeof p.level === 'string' ? { kind: 'change', change: { kind: 'loggingLevel', level: p.level } } : undefined;
-    case HANDSHAKE_METHODS.subscribe:
-      return typeof p.uri === 'string' ? { kind: 'change', change: { kind: 'subscribe', uri: p.uri } } : undefined;
-    case HANDSHAKE_METHODS.unsubscribe:
-      return typeof p.uri === 'string' ? { kind: 'change', change: { kind: 'unsubscribe', uri: p.uri } } : undefined;
-    default:
-      return undefined;
-  }
-}
-
-function failure(outcome: 'unknown' | 'unavailable' | 'failed' | 'unacceptable'): [number, object] {
-  switch (outcome) {
-    case 'unacceptable':
-      return [406, errorResponse(null, ErrorCode.ServerError, 'Not Acceptable: Client must accept text/event-stream')];
-    case 'unknown':
-      return [404, errorResponse(null, ErrorCode.SessionNotFound, 'Session not found')];
-    case 'unavailable':
-      return [503, errorResponse(null, ErrorCode.ServerError, 'Service Unavailable: session store unreachable')];
-    case 'failed':
-      return [500, errorResponse(null, ErrorCode.InternalError, 'Internal error: could not restore the session')];
-  }
+  if (message.method === HANDSHAKE_METHODS.initialize) return created ? undefined : { kind: 'initialize' };
+  const change = sessionChangeOf(message as JsonRpcMessage);
+  return change ? { kind: 'change', change } : undefined;
 }

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { VERSION } from '../../version.js';
+import { VERSION } from '../../../version.js';
 import { canonicalJson } from './canonical.js';
 import { UPSTREAM_PROTOCOL_VERSION } from './protocol.js';
 

@@ -1,37 +1,33 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import {
-  classifyMessage,
-  ErrorCode,
-  errorResponse,
+  allowsBatches,
+  errorBodyOf,
+  errorKindOf,
+  HANDSHAKE_METHODS,
   idKey,
-  isNotification,
   isRequest,
-  isResponse,
-  type JsonRpcId,
+  LAST_EVENT_ID_HEADER,
+  PROTOCOL_VERSION_HEADER,
+  sessionFingerprint,
+  STANDALONE_STREAM,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  unsupportedVersionDetail,
+  writeErrorAnswer,
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
+  type StreamEvent,
+  type StreamFollow,
 } from '@mcp-migrate/runtime';
-import {
-  allowsBatches,
-  DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
-  HANDSHAKE_METHODS,
-  LAST_EVENT_ID_HEADER,
-  PROTOCOL_VERSION_HEADER,
-  RUNTIME_ID_PREFIX,
-  SUPPORTED_PROTOCOL_VERSIONS,
-} from '@mcp-migrate/runtime';
-import { sessionChangeOf, type SessionChange } from '@mcp-migrate/runtime';
-import type { ServerRequestRouter } from '@mcp-migrate/runtime';
-import { sessionFingerprint, type SessionIdCodec, type VerifiedSessionId } from '@mcp-migrate/runtime';
-import { SessionStoreUnavailableError, type SessionStore } from '@mcp-migrate/runtime';
-import { STANDALONE_STREAM, type SessionStreams, type StreamEvent, type StreamFollow } from '@mcp-migrate/runtime';
-import { acceptsOf, BodyTooLargeError, headerValue, readBody, sendJsonRpcError } from './http-util.js';
-import type { ProxyMetrics } from './metrics.js';
-import { CapacityError, SessionGoneError, type LocalSession, type SessionManager } from './sessions.js';
-import { SSE_KEEPALIVE } from './sse.js';
-import { UpstreamError, UpstreamLostSessionError, type ExchangeSink, type UpstreamConnector, type UpstreamSession } from './upstream.js';
+import { answerFailure, logFailure } from '../errors.js';
+import { runExchange } from '../exchange.js';
+import { acceptsOf, headerValue } from '../http/util.js';
+import { SSE_KEEPALIVE } from '../http/sse.js';
+import type { LocalSession } from '../sessions.js';
+import type { ExchangeSink } from '../upstreams/upstream.js';
+import { initializeSession, messagesOf, readPostBody, routeAnswers } from './client-post.js';
+import type { FrontContext } from './context.js';
 
 /** Paths and timings of the legacy HTTP+SSE front. */
 export interface LegacySseOptions {
@@ -46,31 +42,6 @@ export interface LegacySseOptions {
    * store), ms. Default 60,000. Bounds streams opened by clients that never send `initialize`.
    */
   initializeTimeoutMs?: number;
-}
-
-/** What the front borrows from the proxy that hosts it (see `createProxy`). */
-export interface LegacySseContext {
-  codec: SessionIdCodec;
-  /** Verifies a session id for a credential (the proxy's cached verifier). */
-  verify(id: string, credential: string | undefined): VerifiedSessionId | undefined;
-  sessions: SessionManager;
-  store: SessionStore;
-  connector: UpstreamConnector;
-  streams: SessionStreams;
-  router: ServerRequestRouter;
-  /** Lower-case name of the header identifying the principal. */
-  principalHeader: string;
-  maxBodyBytes: number;
-  originAllowed(origin: string): boolean;
-  logger: Logger;
-  /** Answers a request with the HTTP error a failure maps to (503, 404, 502/504, 500). */
-  fail(res: ServerResponse, err: unknown, id?: JsonRpcId | null): void;
-  /** Counts work that outlives its HTTP request (a detached exchange) as in flight, for graceful shutdown. */
-  track(work: Promise<unknown>): void;
-  /** True once the proxy is shutting down: streams it ends then keep their session. */
-  draining(): boolean;
-  /** The proxy's metrics: sessions created, standalone streams open, bus lag, answers routed. */
-  metrics: ProxyMetrics;
 }
 
 /** The legacy front as the proxy's request handler sees it. */
@@ -132,11 +103,12 @@ const EVENT_ID_SEPARATOR = '.';
  * `MCP-Protocol-Version`), 403 (`Origin`), 404 (unknown, forged, other principal's, ended, or not yet
  * initialized session: -32001), 405, 413, 415, 502/503/504 (as the Streamable HTTP front).
  */
-export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseContext): LegacySseFront {
+export function createLegacySseFront(options: LegacySseOptions, ctx: FrontContext): LegacySseFront {
   const { ssePath, messagePath } = options;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const initializeTimeoutMs = options.initializeTimeoutMs ?? 60_000;
-  const { sessions, store, streams, router, connector, logger } = ctx;
+  const { sessions, store, streams, router, logger } = ctx;
+  const fail = (res: ServerResponse, err: unknown, id: JsonRpcRequest['id'] | null = null) => answerFailure(res, err, logger, id);
   /** Refresh period of the record's TTL while its SSE stream is open. */
   const touchEveryMs = Math.max(1_000, Math.min(store.ttlMs / 3, 30_000));
   const open = new Set<ServerResponse>();
@@ -151,28 +123,23 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseCo
     const origin = req.headers.origin;
     if (origin !== undefined && !ctx.originAllowed(origin)) {
       req.resume();
-      return sendJsonRpcError(res, 403, ErrorCode.ServerError, 'Forbidden: Origin not allowed');
+      return writeErrorAnswer(res, 'forbiddenOrigin');
     }
     if (pathname === ssePath) {
       if (req.method !== 'GET') {
         req.resume();
-        return sendJsonRpcError(res, 405, ErrorCode.ServerError, 'Method Not Allowed', { headers: { allow: 'GET' } });
+        return writeErrorAnswer(res, 'methodNotAllowed', { headers: { allow: 'GET' } });
       }
       return await openStream(req, res);
     }
     if (req.method !== 'POST') {
       req.resume();
-      return sendJsonRpcError(res, 405, ErrorCode.ServerError, 'Method Not Allowed', { headers: { allow: 'POST' } });
+      return writeErrorAnswer(res, 'methodNotAllowed', { headers: { allow: 'POST' } });
     }
     const version = headerValue(req.headers, PROTOCOL_VERSION_HEADER);
     if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
       req.resume();
-      return sendJsonRpcError(
-        res,
-        400,
-        ErrorCode.ServerError,
-        `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`,
-      );
+      return writeErrorAnswer(res, 'unsupportedVersion', { detail: unsupportedVersionDetail(version) });
     }
     return await post(req, res);
   }
@@ -189,9 +156,7 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseCo
   }
 
   async function openStream(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!acceptsOf(req).sse) {
-      return sendJsonRpcError(res, 406, ErrorCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
-    }
+    if (!acceptsOf(req).sse) return writeErrorAnswer(res, 'notAcceptable');
     const credential = headerValue(req.headers, ctx.principalHeader);
     // Resumption (after a graceful shutdown, on any replica): `Last-Event-ID` names the session; it
     // must verify for this principal and the session must still exist.
@@ -200,7 +165,7 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseCo
     let after: string | undefined;
     const last = parseLastEventId(headerValue(req.headers, LAST_EVENT_ID_HEADER));
     if (last) {
-      const verified = ctx.verify(last.sessionId, credential);
+      const verified = ctx.verifier.verify(last.sessionId, credential);
       if (verified) {
         try {
           const record = await store.load(last.sessionId);
@@ -210,7 +175,7 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseCo
             if (last.eventId !== undefined && streams.streamOf(last.eventId) === STANDALONE_STREAM) after = last.eventId;
           }
         } catch (err) {
-          return ctx.fail(res, err);
+          return fail(res, err);
         }
       }
     }
@@ -337,7 +302,7 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseCo
     clearInterval(touch);
     await follow.close().catch(() => undefined);
     if (endedBy === 'superseded') return; // the client resumed the session on another stream
-    if (endedBy === undefined && ctx.draining()) {
+    if (endedBy === undefined && ctx.lifecycle.draining) {
       // Ended by this replica's graceful shutdown (`retry:`): the session lives on for a resuming client.
       log.debug('legacy SSE stream ended by shutdown; session kept');
       return;
@@ -367,93 +332,59 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseCo
     const sid = url.searchParams.get('sessionId');
     if (!sid) {
       req.resume();
-      return sendJsonRpcError(res, 400, ErrorCode.ServerError, 'Bad Request: sessionId query parameter is required');
+      return writeErrorAnswer(res, 'badRequest', { detail: 'sessionId query parameter is required' });
     }
-    const verified = ctx.verify(sid, headerValue(req.headers, ctx.principalHeader));
+    const verified = ctx.verifier.verify(sid, headerValue(req.headers, ctx.principalHeader));
     if (!verified) {
       req.resume();
-      return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
+      return writeErrorAnswer(res, 'sessionNotFound');
     }
-    const contentType = headerValue(req.headers, 'content-type') ?? '';
-    if (!contentType.toLowerCase().includes('application/json')) {
-      req.resume();
-      return sendJsonRpcError(res, 415, ErrorCode.ServerError, 'Unsupported Media Type: Content-Type must be application/json');
-    }
-    let raw: Buffer;
-    try {
-      raw = await readBody(req, ctx.maxBodyBytes);
-    } catch (err) {
-      if (err instanceof BodyTooLargeError) {
-        return sendJsonRpcError(res, 413, ErrorCode.ServerError, `Payload Too Large: body exceeds ${ctx.maxBodyBytes} bytes`, {
-          headers: { connection: 'close' },
-        });
-      }
-      throw err;
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return sendJsonRpcError(res, 400, ErrorCode.ParseError, 'Parse error: Invalid JSON');
-    }
-    const batch = Array.isArray(parsed);
-    const values = batch ? (parsed as unknown[]) : [parsed];
-    if (values.length === 0 || values.some((v) => classifyMessage(v) === undefined)) {
-      return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 message');
-    }
-    const messages = values as JsonRpcMessage[];
-    if (messages.some((m) => isRequest(m) && typeof m.id === 'string' && m.id.startsWith(RUNTIME_ID_PREFIX))) {
-      return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, `Invalid Request: request ids starting with "${RUNTIME_ID_PREFIX}" are reserved`);
-    }
+    const body = await readPostBody(req, res, ctx.maxBodyBytes);
+    if (!body) return;
+    const parsed = messagesOf(body.parsed, res);
+    if (!parsed) return;
+    const { messages, batch } = parsed;
     // A legacy client's POST accepts nothing in particular; the upstream (a Streamable HTTP server, or
     // the stdio relay) is asked for what the proxy itself reads.
     req.headers.accept = UPSTREAM_ACCEPT;
     const init = messages.find((m): m is JsonRpcRequest => isRequest(m) && m.method === HANDSHAKE_METHODS.initialize);
     if (init) {
-      if (batch) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: initialize must not be part of a JSON-RPC batch');
-      return await initialize(req, res, sid, verified.principal, raw, init);
+      if (batch) return writeErrorAnswer(res, 'invalidRequest', { detail: 'initialize must not be part of a JSON-RPC batch' });
+      return await initialize(req, res, sid, verified.principal, body.raw, init);
     }
     let session: LocalSession | undefined;
     try {
       session = await sessions.resolve(sid, verified.principal);
     } catch (err) {
-      return ctx.fail(res, err);
+      return fail(res, err);
     }
-    if (!session) return sendJsonRpcError(res, 404, ErrorCode.SessionNotFound, 'Session not found');
+    if (!session) return writeErrorAnswer(res, 'sessionNotFound');
     const protocolVersion = session.record.protocolVersion;
     if (batch && !allowsBatches(protocolVersion)) {
-      return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not supported in protocol version ${protocolVersion}`);
+      return writeErrorAnswer(res, 'invalidRequest', { detail: `JSON-RPC batches are not supported in protocol version ${protocolVersion}` });
     }
-    // Client responses to server-initiated requests: to the replica whose upstream session asked.
-    const forward: JsonRpcMessage[] = [];
+    await exchangePost(req, res, session, messages);
+  }
+
+  /** Answers to server-initiated requests go to the router; the rest through this replica's upstream session. */
+  async function exchangePost(req: IncomingMessage, res: ServerResponse, s: LocalSession, messages: JsonRpcMessage[]): Promise<void> {
+    let forward: JsonRpcMessage[];
     try {
-      for (const m of messages) {
-        if (isResponse(m)) {
-          const outcome = await router.reply(sid, m);
-          ctx.metrics.answerRouted(outcome);
-          if (outcome !== 'unknown') continue;
-        }
-        forward.push(m);
-      }
+      forward = await routeAnswers(ctx, s.id, messages);
     } catch (err) {
-      return ctx.fail(res, err);
+      return fail(res, err);
     }
     if (forward.length === 0) return accepted(res);
-    const s = session;
     if (forward.some(isRequest)) {
       // Responses arrive on the SSE stream; a long tool call must not hold the POST (SDK behaviour).
       accepted(res);
-      ctx.track(
-        deliver(s, forward, req).catch((err: unknown) => {
-          log(s).warn({ err: (err as Error).message }, 'legacy exchange failed');
-        }),
-      );
+      ctx.lifecycle.trackWork(deliver(s, forward, req).catch((err: unknown) => log(s).warn({ err: (err as Error).message }, 'legacy exchange failed')));
       return;
     }
     try {
       await deliver(s, forward, req);
     } catch (err) {
-      return ctx.fail(res, err);
+      return fail(res, err);
     }
     accepted(res);
   }
@@ -468,68 +399,25 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseCo
     return logger.child({ session: sessionFingerprint(session.id) });
   }
 
-  async function initialize(
-    req: IncomingMessage,
-    res: ServerResponse,
-    sid: string,
-    principal: string,
-    raw: Buffer,
-    init: JsonRpcRequest,
-  ): Promise<void> {
-    // One session per SSE stream: its id is initialized once.
+  async function initialize(req: IncomingMessage, res: ServerResponse, sid: string, principal: string, raw: Buffer, init: JsonRpcRequest): Promise<void> {
     try {
-      if (await store.load(sid)) {
-        return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: session already initialized', { id: init.id });
-      }
-      await sessions.reserve();
-    } catch (err) {
-      return ctx.fail(res, err, init.id);
-    }
-    let adopted = false;
-    try {
-      const outcome = await connector.initialize({ sessionId: sid, req, raw, message: init });
-      if (!outcome.response) {
-        // The upstream's answer could not be read (HTTP error): pass it on as the POST's answer.
-        outcome.respond(res, {});
-        return;
-      }
-      const response = outcome.response;
-      if (outcome.session && 'result' in response) {
-        const result = response.result;
-        const negotiated =
-          typeof result.protocolVersion === 'string'
-            ? result.protocolVersion
-            : typeof init.params?.protocolVersion === 'string'
-              ? init.params.protocolVersion
-              : DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
-        let record;
-        try {
-          record = await store.create({ id: sid, principal, protocolVersion: negotiated, initializeParams: init.params ?? {} });
-        } catch (err) {
-          await outcome.session.close('failed');
-          throw err;
-        }
-        sessions.adopt(record, outcome.session);
-        adopted = true;
-        ctx.metrics.sessionsCreated.inc();
-        logger.debug({ session: sessionFingerprint(sid), protocolVersion: negotiated }, 'legacy session created');
-      } else if (outcome.session) {
-        await outcome.session.close('failed');
-      }
-      await streams.append(sid, STANDALONE_STREAM, response);
+      // One session per SSE stream: its id is initialized once.
+      if (await store.load(sid)) return writeErrorAnswer(res, 'invalidRequest', { id: init.id, detail: 'session already initialized' });
+      const outcome = await initializeSession(ctx, { sessionId: sid, principal, req, raw, init });
+      // The upstream's answer could not be read (HTTP error): pass it on as the POST's answer.
+      if (!outcome.response) return outcome.respond(res, {});
+      await streams.append(sid, STANDALONE_STREAM, outcome.response);
       accepted(res);
     } catch (err) {
-      ctx.fail(res, err, init.id);
-    } finally {
-      if (!adopted) sessions.release();
+      fail(res, err, init.id);
     }
   }
 
   /**
-   * Sends client messages through this replica's upstream session of `session` and appends every
-   * resulting server message and response to the session's stream, in order. Requests whose
-   * exchange fails get a JSON-RPC error response on the stream; a failure with no request to answer
-   * rejects (the caller answers the POST with the HTTP error).
+   * Sends client messages through this replica's upstream session of `session` (the proxy's one exchange
+   * path) and appends every resulting server message and response to the session's stream, in order.
+   * Requests whose exchange fails get a JSON-RPC error response on the stream (the error table's code
+   * and message); a failure with no request to answer rejects (the caller answers the POST with it).
    */
   async function deliver(session: LocalSession, messages: JsonRpcMessage[], req: IncomingMessage): Promise<void> {
     const sid = session.id;
@@ -551,65 +439,16 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseCo
         append(r);
       },
     };
+    const protocolVersion = session.record.protocolVersion;
     try {
-      await exchange(session, messages, req, sink);
+      await runExchange(sessions, logger, { session, messages, req, send: (up) => up.exchange(messages, protocolVersion, req.headers, sink) });
     } catch (err) {
       if (requests.length === 0) throw err;
-      const { code, message } = errorFor(err);
-      if (!(err instanceof UpstreamError)) log(session).warn({ err: (err as Error).message }, 'legacy exchange failed');
-      for (const r of requests) if (!answered.has(idKey(r.id))) append(errorResponse(r.id, code, message));
+      logFailure(log(session), errorKindOf(err), err);
+      for (const r of requests) if (!answered.has(idKey(r.id))) append(errorBodyOf(err, r.id));
     } finally {
       await appended;
     }
-  }
-
-  /**
-   * One exchange on this replica's upstream session, as the Streamable HTTP front's `forwardPost`
-   * does it: opens the upstream session by handshake replay if needed, sends
-   * `notifications/initialized` where the client's went to another replica (or skips the client's if
-   * replay already sent it), records replayable state changes, and replays once if the upstream lost
-   * the session.
-   */
-  async function exchange(session: LocalSession, messages: JsonRpcMessage[], req: IncomingMessage, sink: ExchangeSink): Promise<void> {
-    let initializedNotification = false;
-    let changes: SessionChange[] | undefined;
-    for (const m of messages) {
-      if (isNotification(m) && m.method === HANDSHAKE_METHODS.initialized) initializedNotification = true;
-      const change = sessionChangeOf(m);
-      if (change) (changes ??= []).push(change);
-    }
-    const protocolVersion = session.record.protocolVersion;
-    const headers: IncomingHttpHeaders = req.headers;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let up: UpstreamSession;
-      try {
-        up = sessions.readyUpstream(session) ?? (await sessions.upstreamFor(session, req));
-        if (initializedNotification) {
-          if (up.initialized && messages.length === 1) return; // replay already sent it to this upstream session
-          up.initialized = true;
-        } else if (!up.initialized) {
-          up.initialized = true;
-          try {
-            await up.sendRuntime([{ jsonrpc: '2.0', method: HANDSHAKE_METHODS.initialized }], protocolVersion, req);
-          } catch (err) {
-            up.initialized = false;
-            throw err;
-          }
-        }
-        if (attempt === 0 && changes) {
-          for (const change of changes) {
-            if (!(await sessions.recordChange(session, up, change))) throw new SessionGoneError();
-          }
-        }
-      } catch (err) {
-        if (err instanceof UpstreamLostSessionError && attempt === 0) continue;
-        throw err;
-      }
-      if (!up.exchange) throw new UpstreamError(`the ${connector.kind} upstream does not support message-level exchanges`);
-      if ((await up.exchange(messages, protocolVersion, headers, sink)) === 'done') return;
-      log(session).info('upstream lost the session; replaying the handshake and retrying');
-    }
-    throw new UpstreamError('upstream lost the session again right after a handshake replay');
   }
 
   return {
@@ -622,15 +461,4 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: LegacySseCo
       return open.size;
     },
   };
-}
-
-/** The JSON-RPC error a failed exchange gives its requests (the same wording as the HTTP errors of the Streamable HTTP front). */
-function errorFor(err: unknown): { code: number; message: string } {
-  if (err instanceof SessionStoreUnavailableError) return { code: ErrorCode.ServerError, message: 'Service Unavailable: session store unavailable' };
-  if (err instanceof CapacityError) return { code: ErrorCode.ServerError, message: 'Service Unavailable: too many sessions on this replica' };
-  if (err instanceof SessionGoneError) return { code: ErrorCode.SessionNotFound, message: 'Session not found' };
-  if (err instanceof UpstreamError) {
-    return { code: ErrorCode.InternalError, message: `${err.status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}: ${err.message}` };
-  }
-  return { code: ErrorCode.InternalError, message: 'Internal error' };
 }

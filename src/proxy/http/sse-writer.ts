@@ -1,92 +1,7 @@
 import type { ServerResponse } from 'node:http';
-import type { JsonRpcMessage, JsonRpcResponse } from '@mcp-migrate/runtime';
-import { newStreamId } from '@mcp-migrate/runtime';
-import { sseMessage } from '@mcp-migrate/runtime';
-
-// The framing shared with the runtime's GET-stream serving code (one definition, in the runtime).
-export { SSE_HEADERS, SSE_KEEPALIVE, sseMessage, ssePriming } from '@mcp-migrate/runtime';
-import type { UpstreamContext } from './upstream.js';
-
-/**
- * Server-Sent Events framing (WHATWG HTML §9.2 "Server-sent events"), as the Streamable HTTP
- * transport uses it: `event: message` + `data: <one JSON-RPC message>` per event.
- */
-
-export interface SseEvent {
-  /** `event:` field; `message` when absent. */
-  event: string;
-  /** `data:` lines joined with `\n`. */
-  data: string;
-  /** `id:` field, if any. */
-  id?: string;
-}
-
-/** Incremental SSE parser: feed it text chunks, it returns the events completed so far. */
-export class SseParser {
-  #buffer = '';
-  #data: string[] = [];
-  #event = '';
-  #id: string | undefined;
-  #sawField = false;
-
-  feed(chunk: string): SseEvent[] {
-    this.#buffer += chunk;
-    const out: SseEvent[] = [];
-    let start = 0;
-    for (;;) {
-      let nl = -1;
-      for (let i = start; i < this.#buffer.length; i++) {
-        const c = this.#buffer.charCodeAt(i);
-        if (c === 10 || c === 13) {
-          nl = i;
-          break;
-        }
-      }
-      if (nl < 0) break;
-      // A lone '\r' at the end of the buffer may be the first half of '\r\n': wait for more.
-      if (this.#buffer.charCodeAt(nl) === 13 && nl + 1 === this.#buffer.length) break;
-      const line = this.#buffer.slice(start, nl);
-      start = nl + (this.#buffer.charCodeAt(nl) === 13 && this.#buffer.charCodeAt(nl + 1) === 10 ? 2 : 1);
-      this.#line(line, out);
-    }
-    this.#buffer = this.#buffer.slice(start);
-    return out;
-  }
-
-  #line(line: string, out: SseEvent[]): void {
-    if (line === '') {
-      if (this.#sawField && this.#data.length > 0) {
-        const ev: SseEvent = { event: this.#event || 'message', data: this.#data.join('\n') };
-        if (this.#id !== undefined) ev.id = this.#id;
-        out.push(ev);
-      }
-      this.#data = [];
-      this.#event = '';
-      this.#id = undefined;
-      this.#sawField = false;
-      return;
-    }
-    if (line.startsWith(':')) return; // comment / keep-alive
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    this.#sawField = true;
-    if (field === 'data') this.#data.push(value);
-    else if (field === 'event') this.#event = value;
-    else if (field === 'id') this.#id = value;
-  }
-}
-
-
-
-/** One SSE `message` event carrying JSON text as it is (multi-line text becomes several `data:` lines). */
-export function sseMessageText(json: string, id?: string): string {
-  const data = json.includes('\n') ? json.split(/\r\n|\r|\n/).join('\ndata: ') : json;
-  return `${id !== undefined ? `id: ${id}\n` : ''}event: message\ndata: ${data}\n\n`;
-}
-
-
+import { newStreamId, sseMessage, type JsonRpcMessage, type JsonRpcResponse } from '@mcp-migrate/runtime';
+import type { UpstreamContext } from '../upstreams/upstream.js';
+import { sseMessageText } from './sse.js';
 
 /** Receives the messages of one exchange in order: server messages first, then the responses. */
 export interface MessageTarget {
@@ -138,16 +53,21 @@ export class ClientSseWriter implements MessageTarget {
   constructor(options: ClientSseWriterOptions) {
     this.#o = options;
     this.#remaining = options.expected;
-    if (options.headDeferMs !== undefined) {
-      this.#headTimer = setTimeout(() => {
-        this.#headTimer = undefined;
-        const res = options.res;
-        if (!this.#headSent && !res.destroyed) {
-          this.#headSent = true;
-          options.head();
-          res.flushHeaders();
-        }
-      }, options.headDeferMs);
+    const deferMs = options.headDeferMs;
+    if (deferMs !== undefined) {
+      // Armed only if the answer is not over by the next turn (the usual answer is): no timer per request.
+      setImmediate(() => {
+        if (this.#headSent || this.#finished) return;
+        this.#headTimer = setTimeout(() => {
+          this.#headTimer = undefined;
+          const res = options.res;
+          if (!this.#headSent && !res.destroyed) {
+            this.#headSent = true;
+            options.head();
+            res.flushHeaders();
+          }
+        }, deferMs);
+      });
     }
   }
 

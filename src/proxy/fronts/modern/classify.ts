@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { classifyMessage, ErrorCode, type JsonRpcErrorObject, type JsonRpcId, type JsonRpcNotification, type JsonRpcRequest } from '@mcp-migrate/runtime';
 import { PROTOCOL_VERSION_HEADER, SESSION_ID_HEADER } from '@mcp-migrate/runtime';
-import { headerValue } from '../http-util.js';
+import { headerValue } from '../../http/util.js';
 import {
   isModernVersion,
   LOG_LEVELS,

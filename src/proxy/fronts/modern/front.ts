@@ -16,12 +16,14 @@ import {
 import { runtimeRequestId } from '@mcp-migrate/runtime';
 import type { ServerRequestRouter } from '@mcp-migrate/runtime';
 import { sessionFingerprint } from '@mcp-migrate/runtime';
-import { SessionStoreUnavailableError, type SessionStore } from '@mcp-migrate/runtime';
+import { detailOf, ERROR_ANSWERS, errorBodyOf, errorKindOf, writeErrorAnswer, type SessionStore } from '@mcp-migrate/runtime';
 import type { SessionStreams, StreamEvent, StreamFollow } from '@mcp-migrate/runtime';
 import { newStreamId, STANDALONE_STREAM } from '@mcp-migrate/runtime';
-import { acceptsOf, sendJsonRpcError } from '../http-util.js';
-import { CapacityError, SessionGoneError, type LocalSession, type SessionManager } from '../sessions.js';
-import { UpstreamError, UpstreamLostSessionError, type ExchangeSink, type UpstreamSession } from '../upstream.js';
+import { logFailure } from '../../errors.js';
+import { runExchange } from '../../exchange.js';
+import { acceptsOf } from '../../http/util.js';
+import { SessionGoneError, type LocalSession, type SessionManager } from '../../sessions.js';
+import { UpstreamError, type ExchangeSink, type UpstreamSession } from '../../upstreams/upstream.js';
 import type { EraDecision, ModernEnvelope } from './classify.js';
 import { legacyCapabilities, PoolIds, pooledInitializeParams, type PoolKey } from './pool.js';
 import {
@@ -239,7 +241,7 @@ export class ModernFront {
    */
   async serve(req: IncomingMessage, res: ServerResponse, decision: Exclude<EraDecision, { era: 'legacy' }>): Promise<void> {
     if (decision.era === 'reject') {
-      return sendJsonRpcError(res, decision.status, decision.error.code, decision.error.message, { id: decision.id, data: decision.error.data });
+      return new ModernResponse(res, false).error(decision.status, decision.id, decision.error);
     }
     if (decision.era === 'modern-notification') {
       // 2026-07-28 defines no client notifications over Streamable HTTP (cancellation is closing the stream).
@@ -277,29 +279,15 @@ export class ModernFront {
     for (const ctl of [...this.#held]) ctl.abort();
   }
 
+  /**
+   * A failure as the error table answers it (503 store unavailable or no capacity, 404 session gone,
+   * 502/504 upstream failed or timed out, else 500): the whole HTTP answer, or in-band once streaming.
+   */
   #fail(out: ModernResponse, id: JsonRpcId, err: unknown): void {
-    if (err instanceof SessionStoreUnavailableError) {
-      this.#o.logger.warn({ err: err.message }, 'session store unavailable');
-      if (!out.streaming) {
-        sendJsonRpcError(out.res, 503, ErrorCode.ServerError, 'Service Unavailable: session store unavailable', { id, headers: { 'retry-after': '1' } });
-        return;
-      }
-      return out.error(503, id, { code: ErrorCode.InternalError, message: 'Service Unavailable: session store unavailable' });
-    }
-    if (err instanceof CapacityError) {
-      sendJsonRpcError(out.res, 503, ErrorCode.ServerError, 'Service Unavailable: too many sessions on this replica', { id, headers: { 'retry-after': '1' } });
-      return;
-    }
-    if (err instanceof UpstreamError) {
-      this.#o.logger.warn({ err: err.message }, 'upstream failed (2026-07-28 request)');
-      const prefix = err.status === 504 ? 'Gateway Timeout' : 'Bad Gateway';
-      return out.error(err.status, id, { code: ErrorCode.InternalError, message: `${prefix}: ${err.message}` });
-    }
-    if (err instanceof SessionGoneError) {
-      return out.error(503, id, { code: ErrorCode.InternalError, message: 'Service Unavailable: the pooled session ended; retry' });
-    }
-    this.#o.logger.error({ err }, '2026-07-28 request failed');
-    out.error(500, id, { code: ErrorCode.InternalError, message: 'Internal error' });
+    const kind = errorKindOf(err);
+    logFailure(this.#o.logger, kind, err);
+    if (!out.streaming) return writeErrorAnswer(out.res, kind, { id, detail: detailOf(kind, err) });
+    out.error(ERROR_ANSWERS[kind].status, id, errorBodyOf(err, id).error);
   }
 
   /**
@@ -535,37 +523,24 @@ export class ModernFront {
       }
     });
 
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let up: UpstreamSession;
+    const send = async (up: UpstreamSession) => {
       try {
-        up = await this.#upstream(pool.local, call.req);
-      } catch (err) {
-        if (err instanceof UpstreamLostSessionError && attempt === 0) continue;
-        throw err;
-      }
-      if (!up.exchange) throw new UpstreamError('this upstream does not support message-level exchange');
-      let result;
-      try {
-        result = await up.exchange([forwarded], pool.local.record.protocolVersion, upstreamHeaders(call.req.headers), sink, ctl.signal);
+        return await up.exchange([forwarded], pool.local.record.protocolVersion, upstreamHeaders(call.req.headers), sink, ctl.signal);
       } catch (err) {
         const now = phase as typeof phase;
         if (now === 'detached') {
-          append({ jsonrpc: '2.0', id: upstreamId, error: { code: ErrorCode.InternalError, message: `Bad Gateway: ${(err as Error).message}` } });
+          append(errorBodyOf(err, upstreamId));
           finishDetached();
-          return;
+          return 'done';
         }
-        if (now === 'done') return;
+        if (now === 'done') return 'done';
         phase = 'done';
         clearTimeout(window);
         throw err;
       }
-      if (result === 'done') {
-        if (phase === 'detached') finishDetached();
-        return;
-      }
-      this.#o.logger.info({ pool: sessionFingerprint(pool.id) }, 'upstream lost the pooled session; replaying the handshake and retrying');
-    }
-    throw new UpstreamError('upstream lost the pooled session again right after a handshake replay');
+    };
+    await runExchange(this.#o.sessions, this.#o.logger, { session: pool.local, messages: [forwarded], req: call.req, send });
+    if (phase === 'detached') finishDetached();
   }
 
   /**

@@ -4,7 +4,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { EVERYTHING_STDIO_COMMAND } from '../helpers/index.js';
+import { EVERYTHING_STDIO_COMMAND } from './everything.js';
 import { MemorySessionStore, MemoryMessageBus, type MessageBus, type SessionStore } from '@mcp-migrate/runtime';
 import {
   createLogger,
@@ -80,9 +80,9 @@ export async function connectClient(
   return { client, transport, errors };
 }
 
-import { INIT_PARAMS } from '../helpers/protocol.js';
+import { INIT_PARAMS } from './protocol.js';
 
-export { INIT_PARAMS, pollUntil } from '../helpers/protocol.js';
+export { INIT_PARAMS, pollUntil } from './protocol.js';
 
 /** A raw POST to the MCP endpoint. */
 export async function rawPost(

@@ -29,7 +29,7 @@ import { idKey, isRequest, isResponse, type JsonRpcId, type JsonRpcMessage, type
 import type { SessionRecord } from '@mcp-migrate/runtime';
 import type { ServerRequestRouter } from '@mcp-migrate/runtime';
 import { STANDALONE_STREAM, type SessionStreams } from '@mcp-migrate/runtime';
-import type { AppliedState, ClientPost, CloseReason, ExchangeSink, ForwardResult, InitializeOutcome, UpstreamConnector, UpstreamSession } from '../../src/proxy/upstream.js';
+import type { AppliedState, ClientPost, CloseReason, ExchangeSink, ForwardResult, InitializeOutcome, UpstreamConnector, UpstreamSession } from '../../src/proxy/upstreams/upstream.js';
 
 /**
  * The upstream MCP server of the unit tests (SDK 1.x low-level `Server`, one per session, like

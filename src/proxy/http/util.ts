@@ -1,5 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { errorResponse, type JsonRpcId } from '@mcp-migrate/runtime';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus those the proxy always rewrites. Lower-case. */
 export const HOP_BY_HOP_HEADERS: readonly string[] = [
@@ -14,39 +13,6 @@ export const HOP_BY_HOP_HEADERS: readonly string[] = [
   'upgrade',
 ];
 const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
-
-/** Client request headers never forwarded as they are on a forwarded exchange (see {@link upstreamRequestHeaders}). */
-const FORWARD_DROP = new Set([...HOP_BY_HOP_HEADERS, 'host', 'content-length', 'accept-encoding', 'mcp-session-id', 'content-type', 'authorization']);
-
-/**
- * The headers of a forwarded client exchange (POST or GET), as a flat `[name, value, …]` list for
- * `http.request`: the same set {@link forwardableRequestHeaders} keeps, plus `host`, the upstream's own
- * session id and, for a body, `content-type: application/json` and its length. `basicAuth` (from
- * credentials in the upstream URL) is sent only when the client sent no `Authorization`.
- * Built in one pass without intermediate objects: this runs once per request.
- */
-export function upstreamRequestHeaders(
-  headers: IncomingHttpHeaders,
-  host: string,
-  basicAuth: string | undefined,
-  upstreamSessionId: string | undefined,
-  contentLength?: number,
-): string[] {
-  const out = ['host', host];
-  for (const name in headers) {
-    if (FORWARD_DROP.has(name)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (typeof value === 'string') out.push(name, value);
-    else for (const v of value) out.push(name, v);
-  }
-  const auth = headers.authorization ?? basicAuth;
-  if (auth !== undefined) out.push('authorization', auth);
-  if (contentLength !== undefined) out.push('content-type', 'application/json', 'content-length', String(contentLength));
-  else if (headers['content-type'] !== undefined) out.push('content-type', headers['content-type']);
-  if (upstreamSessionId !== undefined) out.push('mcp-session-id', upstreamSessionId);
-  return out;
-}
 
 /**
  * Request headers to forward upstream: the client's end-to-end headers minus hop-by-hop ones,
@@ -89,30 +55,6 @@ export function acceptsOf(req: IncomingMessage): { json: boolean; sse: boolean }
   const a = accept.toLowerCase();
   const any = a.includes('*/*');
   return { json: any || a.includes('application/json'), sse: any || a.includes('text/event-stream') };
-}
-
-/**
- * Sends a JSON-RPC error as the whole HTTP response (the shape SDK 1.x servers use for transport
- * errors: `{"jsonrpc":"2.0","error":{…},"id":null}`). No-op if headers were already sent.
- */
-export function sendJsonRpcError(
-  res: ServerResponse,
-  status: number,
-  code: number,
-  message: string,
-  options: { id?: JsonRpcId | null; headers?: OutgoingHttpHeaders; data?: unknown } = {},
-): void {
-  if (res.headersSent) {
-    if (!res.writableEnded) res.end();
-    return;
-  }
-  const body = JSON.stringify(errorResponse(options.id ?? null, code, message, options.data));
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    ...options.headers,
-  });
-  res.end(body);
 }
 
 /** The body did not fit in `maxBytes`. */

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage } from '@mcp-migrate/runtime';
-import { SSE_KEEPALIVE } from '../sse.js';
+import { SSE_KEEPALIVE } from '../../http/sse.js';
 
 /** Headers of every SSE response the modern front writes (spec `streamable-http.mdx` §Receiving Messages). */
 export const SSE_HEADERS = {

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '@mcp-migrate/runtime';
-import type { SessionRecord } from '@mcp-migrate/runtime';
+import type { AnsweredError, SessionRecord } from '@mcp-migrate/runtime';
 import { MemoryMessageBus } from '@mcp-migrate/runtime';
 import { BusServerRequestRouter, newReplicaId, type ServerRequestRouter } from '@mcp-migrate/runtime';
 import { MemorySessionStreams, type SessionStreams } from '@mcp-migrate/runtime';
@@ -142,8 +142,9 @@ export interface UpstreamConnector {
   close(): Promise<void>;
 }
 
-/** The upstream failed (unreachable, timed out, crashed, answered `initialize` with an error). → HTTP 502/504. */
-export class UpstreamError extends Error {
+/** The upstream failed (unreachable, timed out, crashed, answered `initialize` with an error). → HTTP 502/504 (`badGateway`, `gatewayTimeout`). */
+export class UpstreamError extends Error implements AnsweredError {
+  readonly answer: 'badGateway' | 'gatewayTimeout';
   constructor(
     message: string,
     readonly status: 502 | 504 = 502,
@@ -151,6 +152,7 @@ export class UpstreamError extends Error {
   ) {
     super(message, options);
     this.name = 'UpstreamError';
+    this.answer = status === 504 ? 'gatewayTimeout' : 'badGateway';
   }
 }
 
