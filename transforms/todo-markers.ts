@@ -25,12 +25,17 @@ const GUIDANCE: Record<string, string> = {
   'no-in-memory-event-store': 'pass `createEventStore()` from @mcp-migrate/runtime as the transport\'s `eventStore`',
   'no-framework-session-state':
     'the framework keeps each session in this process and offers no configuration that keeps it elsewhere for this server (the finding says why), and apply cannot edit code in node_modules: run one `mcp-migrate proxy --store redis://… --upstream http://127.0.0.1:<port>/mcp` beside each replica (`--affinity owner` if its tools keep state per session; docs/proxy.md)',
+  'no-in-memory-task-store':
+    'tasks in this store exist only in this replica; give the server a TaskStore and TaskMessageQueue backed by the shared store (`createTaskStore()` / `createTaskMessageQueue()` from @mcp-migrate/runtime), or run `mcp-migrate proxy --affinity owner`',
+  'no-transport-session-override':
+    'this hand-made restore forges the transport\'s session state; create transports through a SessionTransportRegistry (@mcp-migrate/runtime), which replays the stored handshake on any replica, and remove this code',
+  // no-per-session-timer has no entry on purpose: its marker is the finding's message, which says which timer, where it is kept and why it breaks.
 };
 
 export default defineTransform({
   id: 'todo-markers',
   title: 'Markers for what no transform can rewrite',
-  fixes: Object.keys(GUIDANCE),
+  fixes: [...Object.keys(GUIDANCE), 'no-per-session-timer'],
   run(ctx) {
     for (const f of ctx.findings) {
       if (f.finding.category === 'server-initiated-request') continue;

@@ -46,6 +46,8 @@ export interface SessionContainer {
   store?: ts.ClassLikeDeclaration;
   /** For `objects`: the per-session class whose instances it collects. */
   objectClass?: ts.ClassLikeDeclaration;
+  /** Keyed by something else (a task or approval id), but every entry carries the session id of its session. */
+  entriesCarrySession?: boolean;
 }
 
 const KEY_METHODS = new Set(['set', 'get', 'has', 'delete', 'add', 'peek']);
@@ -117,17 +119,17 @@ export class SessionContainerIndex {
       const stored = method === 'set' ? second : method === 'push' || method === 'unshift' ? first : undefined;
       if (stored && this.carriesSessionId(stored)) {
         // A map keyed by something else (`set(taskId, { sessionId, … })`) is not a session registry.
-        for (const c of this.resolve(receiver)) if (method === 'set') this.byValueOnly.add(c.node);
+        for (const c of this.resolve(receiver)) this.byValueOnly.add(c.node);
         return;
       }
       if (first && SEARCH_METHODS.has(method) && this.predicateMatchesSession(first)) {
-        this.resolve(receiver);
+        for (const c of this.resolve(receiver)) this.byKey.add(c.node);
       }
       return;
     }
     if (ts.isElementAccessExpression(node) && this.flow.isSessionId(node.argumentExpression)) {
       const parent = node.parent;
-      this.resolve(node.expression);
+      for (const c of this.resolve(node.expression)) this.byKey.add(c.node);
       if (ts.isBinaryExpression(parent) && parent.left === node && parent.operatorToken.kind === ts.SyntaxKind.EqualsToken) {
         this.writes.push({ receiver: node.expression, value: parent.right });
       }
@@ -145,6 +147,12 @@ export class SessionContainerIndex {
       if (this.byNode.has(node) || !this.flow.isStatefulFile(decl.getSourceFile()) || !this.isLongLived(decl)) continue;
       if (!valueTypes.some((t) => this.typeNodeHoldsRegistry(t, 0))) continue;
       this.byNode.set(node, this.container(node, kind, 'type'));
+    }
+    // Entries that merely carry a session id make state only in a container that outlives the request.
+    for (const node of this.byValueOnly) {
+      const decl = node.parent;
+      if (this.byKey.has(node) || !decl) continue;
+      if (!(ts.isVariableDeclaration(decl) || ts.isPropertyDeclaration(decl) || ts.isPropertyAssignment(decl) || ts.isParameter(decl)) || !this.isLongLived(decl)) this.byNode.delete(node);
     }
     this.collectSessionObjectLists();
     const names = new Set<string>();
@@ -166,6 +174,7 @@ export class SessionContainerIndex {
         c.reason === 'type' ||
         (!c.idSet && c.reason !== 'objects' && !(this.byValueOnly.has(c.node) && !this.byKey.has(c.node)) && ([c.node, ...c.aliases].some((n) => this.declaredTypeHoldsRegistry(n)) || c.values.some((v) => this.holdsRegistryValue(v, 0))));
       c.serializable = !c.isRegistry && c.values.every((v) => this.isSerializable(v));
+      if (this.byValueOnly.has(c.node) && !this.byKey.has(c.node)) c.entriesCarrySession = true;
     }
     this.collectHolders();
     return [...this.byNode.values()];

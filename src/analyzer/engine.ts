@@ -10,6 +10,7 @@ import type { Rule, RuleContext } from '../rules/create-rule.js';
 import { SessionContainerIndex, type SessionContainer } from './containers.js';
 import { loadProject, rel } from './project.js';
 import { SessionFlow } from './session-flow.js';
+import { sessionScope } from './session-scope.js';
 import { CATEGORIES, SEVERITIES, type AnalysisResult, type AnalyzeOptions, type Category, type Finding, type Severity } from './types.js';
 import { decideVerdict } from './verdict.js';
 
@@ -37,6 +38,8 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
   const isProjectFile = (sf: ts.SourceFile): boolean =>
     analyzed.has(sf) || (sf.isDeclarationFile && analyzedNames.has(sf.fileName.replace(/\.d\.[cm]?ts$/, '')));
   const flow = new SessionFlow(checker, files);
+  // Ids minted once per session (a per-session scope id) stand for the session in the data flow.
+  flow.addSources(sessionScope(flow).sessionIds);
   const index = new SessionContainerIndex(flow);
   let containers: SessionContainer[] | undefined;
 

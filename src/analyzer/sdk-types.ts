@@ -9,6 +9,8 @@
  * SDK is not installed (a checkout without `node_modules`), through the import that names it
  * (`import { StreamableHTTPServerTransport as T } from '@modelcontextprotocol/sdk/server/streamableHttp.js'`).
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ts } from 'ts-morph';
 import { skipOuter } from './ast.js';
 
@@ -29,6 +31,33 @@ export const IN_MEMORY_TASK_CLASSES = new Set(['InMemoryTaskStore', 'InMemoryTas
 
 const SDK_FILE = /[\\/]node_modules[\\/]@modelcontextprotocol[\\/]/;
 const SDK_MODULE = /^@modelcontextprotocol\//;
+const packageNames = new Map<string, string | null>();
+
+/** The `name` of the nearest `package.json` above a directory (cached), `null` when there is none. */
+export function packageNameOf(dir: string): string | null {
+  const cached = packageNames.get(dir);
+  if (cached !== undefined) return cached;
+  let name: string | null = null;
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+    name = typeof pkg.name === 'string' ? pkg.name : null;
+  } catch {
+    const parent = path.dirname(dir);
+    name = parent !== dir ? packageNameOf(parent) : null;
+  }
+  packageNames.set(dir, name);
+  return name;
+}
+
+/**
+ * A file of the MCP SDK: under `node_modules/@modelcontextprotocol/`, or in a package named
+ * `@modelcontextprotocol/*` (the SDK's own repository, a workspace that vendors it).
+ */
+export function isSdkFile(fileName: string): boolean {
+  if (SDK_FILE.test(fileName)) return true;
+  const name = packageNameOf(path.dirname(fileName));
+  return name !== null && SDK_MODULE.test(name);
+}
 
 export type SdkKind = 'session-transport' | 'server' | 'transport' | 'task-store';
 
@@ -54,6 +83,11 @@ export class SdkTypes {
   private readonly symbolNames = new Map<ts.Symbol, string | null>();
 
   constructor(private readonly checker: ts.TypeChecker) {}
+
+  /** The class is declared by the SDK itself (not a project class deriving from an SDK class). */
+  isSdkDeclaration(cls: ts.ClassLikeDeclaration): boolean {
+    return !!cls.name && kindOfName(cls.name.text) !== undefined && isSdkFile(cls.getSourceFile().fileName);
+  }
 
   /** The SDK kind of a class, interface or alias symbol, following extends/implements. */
   kindOfSymbol(symbol: ts.Symbol | undefined, depth = 0): SdkKind | undefined {
@@ -89,7 +123,7 @@ export class SdkTypes {
         }
         continue;
       }
-      if (SDK_FILE.test(decl.getSourceFile().fileName) && kindOfName(symbol.getName())) return symbol.getName();
+      if (kindOfName(symbol.getName()) && isSdkFile(decl.getSourceFile().fileName)) return symbol.getName();
       if (ts.isClassLike(decl) || ts.isInterfaceDeclaration(decl)) {
         for (const clause of decl.heritageClauses ?? []) {
           for (const t of clause.types) {

@@ -77,6 +77,10 @@ export class SessionFlow {
   /** Assignments whose target is a property (`this.x = …`, `obj.#y = …`): the target symbol is resolved lazily. */
   private readonly propEdges: Array<{ target: ts.PropertyAccessExpression; term: Term }> = [];
   private readonly returns: Array<{ fn: ts.Node; term: Term }> = [];
+  /** `const { scope } = options` / `function f({ scope })`: the binding holds what the property holds (resolved lazily). */
+  private readonly bindingEdges: Array<{ name: ts.Identifier; pattern: ts.ObjectBindingPattern; key: string }> = [];
+  /** Calls whose result stands for a session (an id minted once per session, see `session-scope.ts`). */
+  private readonly extraSources = new Set<ts.Node>();
   private readonly callEdges: CallEdge[] = [];
   private readonly calleeCache = new Map<ts.Node, FunctionLike[]>();
   /** Every call by its callee's name text, to find the call sites of a function without resolving every call. */
@@ -477,7 +481,9 @@ export class SessionFlow {
     const own = this.symbolAt(prop.name);
     if (own) targets.push(own);
     try {
-      const contextual = this.checker.getContextualType(prop.parent as ts.ObjectLiteralExpression)?.getProperty(name);
+      const contextualType = this.checker.getContextualType(prop.parent as ts.ObjectLiteralExpression);
+      // An optional parameter's type is `T | undefined`: its properties are T's.
+      const contextual = contextualType && this.checker.getNonNullableType(contextualType).getProperty(name);
       if (contextual && contextual !== own) targets.push(contextual);
     } catch {
       /* no contextual type */
@@ -540,6 +546,7 @@ export class SessionFlow {
         const key = el.propertyName ? propertyNameText(el.propertyName) : ts.isIdentifier(el.name) ? el.name.text : undefined;
         if (ts.isIdentifier(el.name)) {
           if (key !== undefined && (SESSION_ID_PROPERTIES.has(key) || key.toLowerCase() === SESSION_HEADER)) this.seed(el.name);
+          else if (key !== undefined) this.bindingEdges.push({ name: el.name, pattern, key });
         } else this.collectBinding(el.name);
       }
     } else if (ts.isArrayBindingPattern(pattern)) {
@@ -703,6 +710,7 @@ export class SessionFlow {
     if ('sym' in term) return this.tainted.has(term.sym);
     if ('any' in term) return term.any.some((t) => this.evaluate(t));
     if ('call' in term) {
+      if (this.extraSources.has(term.call)) return true;
       if (this.taintedReturns.size === 0) return false;
       return this.callees(term.call).some((fn) => this.taintedReturns.has(fn));
     }
@@ -723,6 +731,7 @@ export class SessionFlow {
     for (const symbol of this.tainted) if (symbol.flags & ts.SymbolFlags.Property) this.taintedPropNames.add(symbol.name);
     const doneCalls = new Set<CallEdge>();
     const donePropEdges = new Set<number>();
+    const doneBindings = new Set<number>();
     // Bounded: each round taints at least one new symbol or function, and there are finitely many.
     for (let round = 0; round < 1000; round++) {
       let changed = false;
@@ -733,6 +742,19 @@ export class SessionFlow {
         if (donePropEdges.has(i) || !this.evaluate(term)) return;
         donePropEdges.add(i);
         const symbol = this.symbolAt(target.name);
+        if (symbol) changed = this.taint(symbol) || changed;
+      });
+      this.bindingEdges.forEach(({ name, pattern, key }, i) => {
+        if (doneBindings.has(i) || !this.taintedPropNames.has(key)) return;
+        let prop: ts.Symbol | undefined;
+        try {
+          prop = this.checker.getNonNullableType(this.checker.getTypeAtLocation(pattern)).getProperty(key);
+        } catch {
+          prop = undefined;
+        }
+        if (!prop || !this.tainted.has(prop)) return;
+        doneBindings.add(i);
+        const symbol = this.symbolAt(name);
         if (symbol) changed = this.taint(symbol) || changed;
       });
       for (const { fn, term } of this.returns) {
@@ -755,6 +777,20 @@ export class SessionFlow {
       if (!changed) break;
     }
     this.solved = true;
+  }
+
+  /**
+   * Adds calls whose results stand for a session (ids minted once per session by per-session code) and
+   * extends the fixpoint from them.
+   */
+  addSources(calls: Iterable<ts.CallExpression>): void {
+    let added = false;
+    for (const call of calls) {
+      if (this.extraSources.has(call)) continue;
+      this.extraSources.add(call);
+      added = true;
+    }
+    if (added) this.solve();
   }
 
   /** Whether the fixpoint has been computed (always true after construction). */

@@ -17,14 +17,18 @@
  * (`context.clientVersion = …` in `oninitialized`). A write that only clears the field (`undefined`,
  * `null`) does not count.
  */
+import path from 'node:path';
 import { ts } from 'ts-morph';
-import { enclosingFunction, isFunctionLike, isInside, propertyNameText, skipOuter, type FunctionLike } from './ast.js';
+import { calleeName, enclosingFunction, isFunctionLike, isInside, propertyNameText, returnedExpressions, skipOuter, type FunctionLike } from './ast.js';
 import { handlerRegistration, isReplayedHandler } from './handlers.js';
+import { isSdkFile, packageNameOf } from './sdk-types.js';
 import type { SessionFlow } from './session-flow.js';
 
 /** Hooks that run once per session (at its start or end), not per request. */
 const SESSION_HOOKS = new Set(['oninitialized', 'onclose', 'onerror', 'onsessioninitialized', 'onsessionclosed']);
 const MUTATORS = new Set(['set', 'add', 'push', 'delete', 'clear', 'splice', 'unshift', 'pop', 'shift', 'sort', 'reverse', 'fill']);
+/** APIs that mint a random id (`node:crypto`, Web Crypto, `uuid`, `nanoid`, `ulid`, `cuid2`). */
+const RANDOM_ID_APIS = new Set(['randomUUID', 'v4', 'uuidv4', 'nanoid', 'ulid', 'createId', 'cuid']);
 /** Bounds on the per-session call graph (functions visited). */
 const MAX_FUNCTIONS = 2000;
 
@@ -46,6 +50,8 @@ export class SessionScope {
   readonly regions: ts.Node[] = [];
   /** Classes instantiated by per-session code and kept, with where. */
   readonly classes = new Map<ts.ClassLikeDeclaration, ts.NewExpression[]>();
+  /** Fresh random ids minted by per-session code (`scope: randomUUID()`): each stands for its session. */
+  readonly sessionIds: ts.CallExpression[] = [];
   private readonly projectFiles: Set<ts.SourceFile>;
   private readonly fieldCache = new Map<ts.ClassLikeDeclaration, SessionField[]>();
   #externalWrites: Map<string, ts.Node[]> | undefined;
@@ -75,6 +81,12 @@ export class SessionScope {
     return cls;
   }
 
+  /** A member of one of the SDK's own classes (analyzing the SDK's repository): the SDK's internals, which replay covers. */
+  private isSdkMember(fn: FunctionLike): boolean {
+    const cls = ts.findAncestor(fn, ts.isClassLike);
+    return !!cls?.name && !!this.flow.sdk.sdkNameOf(this.flow.symbolAt(cls.name)) && this.flow.sdk.isSdkDeclaration(cls);
+  }
+
   private compute(): void {
     const sites: ts.Node[] = [];
     for (const prop of this.flow.statefulGenerators) {
@@ -98,20 +110,29 @@ export class SessionScope {
       if (!this.regions.includes(region)) this.regions.push(region);
     };
     for (const site of sites) addRegion(site, 0);
+    // The SDK's own packages (analyzing its repository) are its business, unless the server is one of them (its examples).
+    const own = new Set(this.regions.map((r) => packageNameOf(path.dirname(r.getSourceFile().fileName))));
+    const foreignSdk = (fn: FunctionLike): boolean => {
+      const file = fn.getSourceFile().fileName;
+      return isSdkFile(file) && !own.has(packageNameOf(path.dirname(file)));
+    };
     const queue: ts.Node[] = [...this.regions, ...this.functions];
     while (queue.length > 0 && this.functions.size < MAX_FUNCTIONS) {
       const root = queue.pop()!;
       const visit = (n: ts.Node): void => {
         if (n !== root && isFunctionLike(n) && !runsOnceHere(n)) return;
+        // Kept beyond the call (an option, a field, an argument): it labels what the session owns.
+        // A helper that returns the id (`getRandomUUID()`) is not the session's id: its per-session call site is.
+        if (ts.isCallExpression(n) && this.mintsId(n) && isRetained(this.flow, n) && !isReturned(n)) this.sessionIds.push(n);
         if (ts.isCallExpression(n) || ts.isNewExpression(n)) {
           for (const fn of this.flow.callees(n)) {
-            if (!fn.body || this.functions.has(fn) || !this.projectFiles.has(fn.getSourceFile())) continue;
+            if (!fn.body || this.functions.has(fn) || !this.projectFiles.has(fn.getSourceFile()) || this.isSdkMember(fn) || foreignSdk(fn)) continue;
             this.functions.add(fn);
             queue.push(fn);
           }
           if (ts.isNewExpression(n)) {
             const cls = this.projectClassOf(n);
-            if (cls && (isRetained(this.flow, n) || registersHandlers(cls))) {
+            if (cls && !isSingleton(this.flow, n) && (isRetained(this.flow, n) || registersHandlers(cls))) {
               const list = this.classes.get(cls);
               if (list) list.push(n);
               else this.classes.set(cls, [n]);
@@ -124,6 +145,16 @@ export class SessionScope {
       };
       visit(root);
     }
+  }
+
+  /** A call that returns a fresh random id: a random-id API, or a project function that returns one. */
+  private mintsId(call: ts.CallExpression, depth = 0): boolean {
+    const name = calleeName(call);
+    if (name && RANDOM_ID_APIS.has(name)) return true;
+    if (depth > 0) return false;
+    return this.flow.callees(call).some((fn) =>
+      this.projectFiles.has(fn.getSourceFile()) && returnedExpressions(fn).some((e) => ts.isCallExpression(skipOuter(e)) && this.mintsId(skipOuter(e) as ts.CallExpression, depth + 1)),
+    );
   }
 
   /** The fields of a per-session class that are written after construction (cached). */
@@ -346,7 +377,18 @@ function thisFieldWrite(n: ts.Node): { name: string; anchor: ts.Node; clears: bo
  */
 export function isRetained(flow: SessionFlow, expr: ts.Expression): boolean {
   let n: ts.Node = expr;
-  while (n.parent && (ts.isParenthesizedExpression(n.parent) || ts.isAsExpression(n.parent) || ts.isAwaitExpression(n.parent) || ts.isNonNullExpression(n.parent) || ts.isSatisfiesExpression(n.parent))) n = n.parent;
+  while (
+    n.parent &&
+    (ts.isParenthesizedExpression(n.parent) ||
+      ts.isAsExpression(n.parent) ||
+      ts.isAwaitExpression(n.parent) ||
+      ts.isNonNullExpression(n.parent) ||
+      ts.isSatisfiesExpression(n.parent) ||
+      (ts.isConditionalExpression(n.parent) && n.parent.condition !== n) ||
+      (ts.isBinaryExpression(n.parent) && (n.parent.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken || n.parent.operatorToken.kind === ts.SyntaxKind.BarBarToken)))
+  ) {
+    n = n.parent;
+  }
   const parent = n.parent;
   if (!parent) return false;
   if (ts.isVariableDeclaration(parent) && parent.initializer === n && ts.isIdentifier(parent.name)) return variableEscapes(flow, parent.name);
@@ -362,6 +404,25 @@ export function isRetained(flow: SessionFlow, expr: ts.Expression): boolean {
     (ts.isArrowFunction(parent) && parent.body === n) ||
     ts.isPropertyDeclaration(parent)
   );
+}
+
+/** `Logger.instance = new Logger()`, `cache ??= new Client()`: one object for the process, made on first use. */
+function isSingleton(flow: SessionFlow, expr: ts.Expression): boolean {
+  let n: ts.Node = expr;
+  while (n.parent && (ts.isParenthesizedExpression(n.parent) || ts.isAsExpression(n.parent))) n = n.parent;
+  const parent = n.parent;
+  if (!parent || !ts.isBinaryExpression(parent) || parent.right !== n) return false;
+  const left = skipOuter(parent.left);
+  const decl = flow.symbolAt(ts.isPropertyAccessExpression(left) ? left.name : left)?.valueDeclaration;
+  if (!decl) return false;
+  if (ts.isPropertyDeclaration(decl)) return hasStatic(decl);
+  return ts.isVariableDeclaration(decl) && !enclosingFunction(decl);
+}
+
+function isReturned(expr: ts.Expression): boolean {
+  let n: ts.Node = expr;
+  while (n.parent && (ts.isParenthesizedExpression(n.parent) || ts.isAsExpression(n.parent) || ts.isAwaitExpression(n.parent) || ts.isConditionalExpression(n.parent) || ts.isBinaryExpression(n.parent))) n = n.parent;
+  return !!n.parent && (ts.isReturnStatement(n.parent) || (ts.isArrowFunction(n.parent) && n.parent.body === n));
 }
 
 function variableEscapes(flow: SessionFlow, name: ts.Identifier): boolean {

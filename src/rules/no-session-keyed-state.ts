@@ -19,7 +19,9 @@ export default createRule({
           ? `a ${KIND_TEXT[c.kind]} of the \`${c.objectClass.name?.text ?? 'class'}\` objects created once per session`
           : c.idSet
             ? `a ${c.kind === 'set' ? 'Set' : `${KIND_TEXT[c.kind]} of sets`} of session ids`
-            : `a ${KIND_TEXT[c.kind]} keyed by session id`;
+            : c.entriesCarrySession
+              ? `a ${KIND_TEXT[c.kind]} whose entries each belong to one session (they carry its session id)`
+              : `a ${KIND_TEXT[c.kind]} keyed by session id`;
         const todo = c.serializable
           ? 'Run `mcp-migrate apply --store redis` to move it to a store-backed session map (shared by every replica, expiring with the session).'
           : 'Its values cannot be serialized (timers, functions, sockets or class instances), so no codemod can move it: keep the data in a shared store and re-create the live objects on the replica that serves the session, or run `mcp-migrate proxy --affinity owner`.';

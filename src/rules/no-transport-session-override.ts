@@ -17,6 +17,16 @@ function valueKind(ctx: RuleContext, expr: ts.Expression): SdkKind | undefined {
   return undefined;
 }
 
+/** A function value (a method put back or wrapped: `transport.start = originalStart`), not state. */
+function isCallable(ctx: RuleContext, value: ts.Expression): boolean {
+  try {
+    const type = ctx.checker.getTypeAtLocation(value);
+    return (type.isUnion() ? type.types : [type]).some((t) => t.getCallSignatures().length > 0);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The transport whose state `target` is, and the node that names that state: the transport itself
  * (`transport.sessionId = …`), or a variable holding one of its members (`const inner = transport['_webStandardTransport']`).
@@ -47,11 +57,13 @@ export default createRule({
   create: (ctx) => ({
     [ts.SyntaxKind.BinaryExpression](node: ts.Node) {
       const assign = node as ts.BinaryExpression;
-      if (assign.operatorToken.kind !== ts.SyntaxKind.EqualsToken || functionOf(assign.right)) return;
+      if (assign.operatorToken.kind !== ts.SyntaxKind.EqualsToken || functionOf(assign.right) || isCallable(ctx, assign.right)) return;
       const left = skipOuter(assign.left);
       if (!ts.isPropertyAccessExpression(left) && !ts.isElementAccessExpression(left)) return;
-      // A transport implementation setting its own state (`this.sessionId = …`) is not a restore.
+      // A transport implementation setting its own state (`this.sessionId = …`, `a.peer = b`) is not a restore.
       if (skipOuter(left.expression).kind === ts.SyntaxKind.ThisKeyword) return;
+      const cls = ts.findAncestor(assign, ts.isClassLike);
+      if (cls?.name && TRANSPORT_KINDS.has(ctx.flow.sdk.kindOfSymbol(ctx.flow.symbolAt(cls.name))!)) return;
       const prop = ts.isPropertyAccessExpression(left) ? left.name.text : ctx.flow.constantString(left.argumentExpression);
       // Event hooks (`onclose`, `onmessage`, `onerror`) are the transport's public API.
       if (!prop || /^on[a-z]/.test(prop)) return;
