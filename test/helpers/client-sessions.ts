@@ -11,6 +11,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { postInSession } from './protocol.js';
 
 /** One HTTP request a session sent. */
 export interface SentRequest {
@@ -148,16 +149,7 @@ function tagging(prefix: string, requests: SentRequest[]): typeof fetch {
 }
 
 async function expectGone(url: string, sessionId: string, protocolVersion: string | undefined): Promise<void> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-session-id': sessionId,
-      'mcp-protocol-version': protocolVersion ?? '2025-11-25',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/list' }),
-  });
+  const res = await postInSession(url, sessionId, protocolVersion, { jsonrpc: '2.0', id: 99, method: 'tools/list' });
   await res.text();
   if (res.status !== 404) throw new Error(`a request with the terminated session id got ${res.status}, not 404`);
 }

@@ -22,6 +22,7 @@ import { CallToolResultSchema, ElicitRequestSchema } from '@modelcontextprotocol
 import {
   copySdk,
   migrateSdkExample,
+  pollUntil,
   runClientSessions,
   startNginx,
   startRedis,
@@ -41,13 +42,6 @@ const SESSIONS = 10;
 const REPLICAS = 3;
 
 const text = (r: unknown): string => JSON.stringify((r as { content?: unknown }).content ?? r);
-const until = async (check: () => boolean, ms: number): Promise<boolean> => {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-};
 const fail = (what: string): never => {
   throw new Error(what);
 };
@@ -109,7 +103,7 @@ const CASES: ExampleCase[] = [
         await client.setLoggingLevel('info');
         const m = await client.callTool({ name: 'multi-greet', arguments: { name: 'Ada' } }, undefined, { timeout: 20_000 });
         if (!text(m).includes('Good morning, Ada!')) fail(`unexpected result ${text(m)}`);
-        if (!(await until(() => s.logs.some((l) => l.includes('Sending second greeting to Ada')), 10_000))) fail(`logs: ${s.logs.join(' | ')}`);
+        if (!(await pollUntil(() => s.logs.some((l) => l.includes('Sending second greeting to Ada')), 10_000))) fail(`logs: ${s.logs.join(' | ')}`);
         if (s.logs.some((l) => l.includes('Starting multi-greet'))) fail(`a debug message passed the level set with logging/setLevel: ${s.logs.join(' | ')}`);
         s.step('collect-user-info (elicitation answered on any replica)');
         const c = await client.callTool({ name: 'collect-user-info', arguments: { infoType: 'contact' } }, undefined, { timeout: 20_000 });
@@ -139,7 +133,7 @@ const CASES: ExampleCase[] = [
         s.step('long-task: the server closes the POST stream, the client resumes it with Last-Event-ID (on another replica)');
         const r = await client.request({ method: 'tools/call', params: { name: 'long-task', arguments: {} } }, CallToolResultSchema, { timeout: 30_000 });
         if (!text(r).includes('Long task completed successfully!')) fail(`unexpected result ${text(r)}`);
-        if (!(await until(() => s.logs.some((l) => l.includes('Progress: 100%')), 10_000))) fail(`logs: ${s.logs.join(' | ')}`);
+        if (!(await pollUntil(() => s.logs.some((l) => l.includes('Progress: 100%')), 10_000))) fail(`logs: ${s.logs.join(' | ')}`);
       },
     },
     acrossReplicas: (report, upstreamOf) => {
@@ -163,7 +157,7 @@ const CASES: ExampleCase[] = [
         s.step('start-notification-stream: notifications reach the GET stream wherever it is');
         const r = await client.callTool({ name: 'start-notification-stream', arguments: { interval: 50, count: 3 } }, undefined, { timeout: 20_000 });
         if (!text(r).includes('Started sending periodic notifications')) fail(`unexpected result ${text(r)}`);
-        if (!(await until(() => s.logs.filter((l) => l.includes('Periodic notification')).length >= 3, 10_000))) fail(`logs: ${s.logs.join(' | ')}`);
+        if (!(await pollUntil(() => s.logs.filter((l) => l.includes('Periodic notification')).length >= 3, 10_000))) fail(`logs: ${s.logs.join(' | ')}`);
       },
     },
   },

@@ -23,7 +23,7 @@ import {
   type TaskMessageQueue,
   type TaskStore,
 } from '@mcp-migrate/runtime';
-import { REDIS_STORE_KINDS, startRedisStore, stopAllProcesses, type RedisStoreInstance } from '../helpers/index.js';
+import { pollUntil, REDIS_STORE_KINDS, sleep, startRedisStore, stopAllProcesses, type RedisStoreInstance } from '../helpers/index.js';
 
 afterAll(async () => {
   await stopAllProcesses();
@@ -31,7 +31,6 @@ afterAll(async () => {
 
 let n = 0;
 const unique = (what: string) => `${what}-${process.pid}-${++n}-${Math.random().toString(36).slice(2)}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REQUEST = { method: 'tools/call', params: { name: 'delay', arguments: { duration: 10 } } };
 
 function contract(name: string, makeStore: () => TaskStore, makeQueue: () => TaskMessageQueue) {
@@ -192,7 +191,7 @@ describe.each(REDIS_STORE_KINDS)('on Redis (%s)', (kind) => {
       expect(clientId).toMatch(new RegExp(`^mcp-migrate:s:${stores.router.replicaId}:`));
       // The client's answer lands on the other replica, which routes it here with the server's own id.
       expect(await other.router.reply(sid, { jsonrpc: '2.0', id: clientId, result: { action: 'accept' } })).toBe('remote');
-      for (let i = 0; i < 100 && answers.length === 0; i += 1) await sleep(20);
+      await pollUntil(() => answers.length > 0, 2_000);
       expect(answers).toEqual([{ jsonrpc: '2.0', id: 4, result: { action: 'accept' } }]);
     } finally {
       remove();
