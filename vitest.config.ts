@@ -34,6 +34,7 @@ const INTEGRATION = [
   'test/runtime/server-requests.test.ts',
   'test/runtime/session-streams.test.ts',
   'test/runtime/store.test.ts',
+  'test/runtime/task-store.test.ts',
   'test/runtime/transport-registry.test.ts',
   'test/transforms/typecheck.test.ts',
 ];

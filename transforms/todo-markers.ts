@@ -1,10 +1,11 @@
 /**
- * `todo-markers`: runs last. Every finding no transform rewrote gets a `/* @mcp-migrate-todo <rule>: … *\/`
- * marker with concrete guidance on its own line before the statement that holds the state: per-session
- * timers and sockets (values that cannot be serialized), per-session closure state, module-level
- * connection state, legacy SSE transports. Never inside a literal, never twice. Informational
- * `server-initiated-request` notes get no marker (the summary lists them; `mcp-migrate proxy`
- * routes those requests).
+ * `todo-markers`: runs last, on what the analysis of the rewritten code still finds. Every such finding
+ * gets a `/* @mcp-migrate-todo <rule>: … *\/` marker on its own line before the statement that holds the
+ * state, with concrete guidance: per-session values that cannot be serialized, per-session closure
+ * state, module-level connection state, legacy SSE transports; for rules without general guidance
+ * (per-session timers among them) the finding's own message, which gives the exact reason. Never
+ * inside a literal, never twice. Informational `server-initiated-request` notes get no marker (the
+ * runtime registry routes those requests across replicas).
  */
 import { defineTransform } from './define-transform.js';
 
@@ -24,17 +25,23 @@ const GUIDANCE: Record<string, string> = {
   'no-in-memory-event-store': 'pass `createEventStore()` from @mcp-migrate/runtime as the transport\'s `eventStore`',
   'no-framework-session-state':
     'the framework keeps each session in this process and offers no configuration that keeps it elsewhere for this server (the finding says why), and apply cannot edit code in node_modules: run one `mcp-migrate proxy --store redis://… --upstream http://127.0.0.1:<port>/mcp` beside each replica (`--affinity owner` if its tools keep state per session; docs/proxy.md)',
+  'no-in-memory-task-store':
+    'tasks in this store exist only in this replica; give the server a TaskStore and TaskMessageQueue backed by the shared store (`createTaskStore()` / `createTaskMessageQueue()` from @mcp-migrate/runtime), or run `mcp-migrate proxy --affinity owner`',
+  'no-transport-session-override':
+    'this hand-made restore forges the transport\'s session state; create transports through a SessionTransportRegistry (@mcp-migrate/runtime), which replays the stored handshake on any replica, and remove this code',
+  // no-per-session-timer has no entry on purpose: its marker is the finding's message, which says which timer, where it is kept and why it breaks.
 };
 
 export default defineTransform({
   id: 'todo-markers',
   title: 'Markers for what no transform can rewrite',
-  fixes: Object.keys(GUIDANCE),
+  fixes: [...Object.keys(GUIDANCE), 'no-per-session-timer'],
   run(ctx) {
     for (const f of ctx.findings) {
+      if (f.finding.category === 'server-initiated-request') continue;
       const guidance = GUIDANCE[f.finding.ruleId];
-      if (!guidance) continue;
-      ctx.todo(f, `\`${f.finding.symbol}\`: ${guidance}`);
+      // Rules without general guidance (per-session timers among them) carry the exact reason in their message.
+      ctx.todo(f, guidance ? `\`${f.finding.symbol}\`: ${guidance}` : f.finding.message);
     }
   },
 });

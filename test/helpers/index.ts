@@ -15,6 +15,7 @@ export * from './everything.js';
 export * from './scenario.js';
 export * from './proxy.js';
 export * from './migrated.js';
+export * from './sdk-examples.js';
 export * from './client-sessions.js';
 export * from './process-state-server.js';
 export * from './redis-parts.js';

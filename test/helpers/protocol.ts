@@ -27,3 +27,21 @@ export async function pollUntil(check: () => boolean | Promise<boolean>, timeout
   }
   return await check();
 }
+
+/**
+ * A raw JSON-RPC POST in an existing session (`Mcp-Session-Id`, `MCP-Protocol-Version`, both accept types),
+ * outside any client: to check what a server answers for a session id (404 once it is terminated).
+ */
+export async function postInSession(url: string, sessionId: string, protocolVersion: string | undefined, message: unknown, signal?: AbortSignal): Promise<Response> {
+  return await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': protocolVersion ?? '2025-11-25',
+    },
+    body: JSON.stringify(message),
+    signal,
+  });
+}

@@ -102,11 +102,36 @@ export * from './protocol.js';
 export { storesFromEnv, storesFromUrl, defaultStores, setDefaultStores, STORE_ENV, type RuntimeStores, type StoresFromUrlOptions } from './from-env.js';
 export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store.js';
 export { SessionMap, SessionSet, createSessionMap, createSessionSet } from './session-map.js';
-export { StoreEventStore, createEventStore } from './store-event-store.js';
+export { StoreEventStore } from './store-event-store.js';
+export { SessionStreamsEventStore, createEventStore, postStreamName } from './session-event-store.js';
+export { runInSession, currentSession } from './session-context.js';
 export {
   SessionTransportRegistry,
   type RegistryTransport,
   type SessionOpener,
   type SessionTransportRegistryOptions,
 } from './transport-registry.js';
+export { SessionEntryRegistry } from './entry-registry.js';
+export {
+  isTerminal,
+  TASK_PAGE_SIZE,
+  type Task,
+  type TaskStatus,
+  type TaskStore,
+  type TaskMessageQueue,
+  type QueuedMessage,
+  type CreateTaskOptions,
+  type TaskRequest,
+  type TaskResult,
+} from './tasks.js';
+export { RedisTaskStore, RedisTaskMessageQueue, type RedisTaskStoreOptions } from './redis-tasks.js';
+export { MemoryTaskStore, MemoryTaskMessageQueue } from './memory-tasks.js';
+export {
+  StoreTaskStore,
+  StoreTaskMessageQueue,
+  createTaskStore,
+  createTaskMessageQueue,
+  type TaskStoreOptions,
+} from './task-stores.js';
+export { setSessionInbox, sessionInbox } from './session-inbox.js';
 export { replayInitializeRequest, type WebEntry } from './web-entry.js';

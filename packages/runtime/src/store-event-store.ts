@@ -65,8 +65,3 @@ function parseEventId(eventId: string): { namespace: string; index: number } | u
   const m = /^([A-Za-z0-9_-]+)\.(\d+)$/.exec(eventId);
   return m ? { namespace: m[1]!, index: Number(m[2]) } : undefined;
 }
-
-/** A store-backed event store for one session (see {@link StoreEventStore}). */
-export function createEventStore(options?: { namespace?: string; stores?: RuntimeStores }): StoreEventStore {
-  return new StoreEventStore(options);
-}

@@ -11,6 +11,8 @@ import { parseSessionEvent, SESSION_EVENTS_CHANNEL, type SessionEvent } from './
 import { HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
 import { appendStandalone, toClientMessage } from './server-messages.js';
 import { isRewrittenId } from './server-requests.js';
+import { runInSession } from './session-context.js';
+import { setSessionInbox } from './session-inbox.js';
 import { applyChange, sessionChangeOf, type SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError } from './session-store.js';
 import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
@@ -517,8 +519,10 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     if (typeof send !== 'function') return;
     const stores = this.#sync();
     transport.send = async (message: JsonRpcMessage, options?: { relatedRequestId?: unknown }) => {
-      const out = toClientMessage(stores.router, sessionId, message, (response) => inner.call(transport, response, undefined));
-      if (options?.relatedRequestId !== undefined || isResponse(message)) return await send.call(transport, out, options);
+      // A request another replica's server queued for a task (delivered here by tasks/result) already has its client-facing id.
+      const out = isRequest(message) && isRewrittenId(message.id) ? message : toClientMessage(stores.router, sessionId, message, (response) => inner.call(transport, response, undefined));
+      // In the session's context: the transport's event store appends to this session's streams.
+      if (options?.relatedRequestId !== undefined || isResponse(message)) return await runInSession(sessionId, () => send.call(transport, out, options));
       if (isNotification(message) && (this.#replaying.has(transport) || this.#replayCtx.getStore() === transport)) return;
       let stored: boolean;
       try {
@@ -533,8 +537,12 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       // The session was deleted: a notification has nobody to go to; a request can never be answered.
       if (!stored && isRequest(message)) throw new Error('the session no longer exists');
     };
+    const handle = transport.handleRequest;
+    transport.handleRequest = (...args: unknown[]) => runInSession(sessionId, () => handle.apply(transport, args));
+    const removeInbox = setSessionInbox(sessionId, (response) => inner.call(transport, response, undefined));
     const onclose = transport.onclose;
     transport.onclose = () => {
+      removeInbox();
       stores.router.forget(sessionId);
       onclose?.call(transport);
     };
