@@ -30,7 +30,7 @@ export async function analyze(options: EngineOptions): Promise<AnalysisResult> {
 /** {@link analyze}, synchronously (for hosts whose rules cannot await, such as ESLint). */
 export function analyzeSync(options: EngineOptions): AnalysisResult {
   const started = performance.now();
-  const loaded = loadProject(options.paths, options.cwd, options.fileFilter);
+  const loaded = loadProject(options.paths, options.cwd, options.fileFilter, options.texts);
   const { root, checker, files, warnings } = loaded;
   const analyzed = new Set(files);
   const analyzedNames = new Set(files.map((f) => f.fileName.replace(/\.[cm]?[jt]sx?$/, '')));

@@ -117,10 +117,10 @@ function referencedFiles(tsconfig: string, seen: Set<string>): string[] {
 }
 
 /**
- * Loads the program for `paths`.
+ * Loads the program for `paths` (with `texts`, where given, in place of the files' contents on disk).
  * @throws UsageError when a path does not exist or no source file is found.
  */
-export function loadProject(paths: string[], cwd: string, fileFilter?: (absolutePath: string) => boolean): LoadedProject {
+export function loadProject(paths: string[], cwd: string, fileFilter?: (absolutePath: string) => boolean, texts?: ReadonlyMap<string, string>): LoadedProject {
   const { root, absolute } = resolveRoot(paths, cwd);
   const warnings: AnalysisWarning[] = [];
   const tsconfig = findTsconfig(absolute);
@@ -154,6 +154,8 @@ export function loadProject(paths: string[], cwd: string, fileFilter?: (absolute
     throw new UsageError(`no source files (${[...SOURCE_EXTENSIONS].join(' ')}) found under ${absolute.map((p) => path.relative(cwd, p) || '.').join(', ')}`);
   }
   for (const f of sorted) if (!project.getSourceFile(f)) project.addSourceFileAtPath(f);
+  // Texts given in place of the files on disk (apply's rewritten text).
+  for (const [f, text] of texts ?? []) project.getSourceFile(f)?.replaceWithText(text);
   project.resolveSourceFileDependencies();
 
   const program = project.getProgram().compilerObject;

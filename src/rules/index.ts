@@ -6,6 +6,7 @@
 import type { RuleMeta } from '../analyzer/types.js';
 import type { Rule } from './create-rule.js';
 import noSessionTransportRegistry from './no-session-transport-registry.js';
+import noFrameworkSessionState from './no-framework-session-state.js';
 import noSessionKeyedState from './no-session-keyed-state.js';
 import noPerSessionClosureState from './no-per-session-closure-state.js';
 import noPerSessionTimer from './no-per-session-timer.js';
@@ -20,6 +21,7 @@ import serverInitiatedRequest from './server-initiated-request.js';
 export const rules: readonly Rule[] = [
   // session-registry
   noSessionTransportRegistry,
+  noFrameworkSessionState,
   // session-keyed-state
   noSessionKeyedState,
   noPerSessionClosureState,

@@ -72,7 +72,7 @@ export default createRule({
         message:
           `\`${symbolName}\` is one value for the whole process, yet it is written inside a \`${registrar}\` handler, so it silently acts as connection state: every session overwrites the others' value and reads whichever session wrote last. ` +
           'Behind a round-robin load balancer each replica also holds its own copy, so a session reads a value another session (or nothing) wrote. ' +
-          'Key it by session id in a shared store (`mcp-migrate/runtime` session maps), pass it explicitly in tool arguments, or derive it from the request; the codemods cannot decide which, so this needs a manual change.',
+          'Key it by session id in a shared store (`@mcp-migrate/runtime` session maps), pass it explicitly in tool arguments, or derive it from the request; the codemods cannot decide which, so this needs a manual change.',
       });
     /** Writes outside any handler, in a named helper that a handler may call (decided in `end`). */
     const deferred: Array<{ assign: ts.BinaryExpression; declNode: ts.Node; symbolName: string; helper: FunctionLike }> = [];
