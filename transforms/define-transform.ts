@@ -27,7 +27,7 @@ export interface TransformContext {
   /** Replaces `[start, end)` of a file's current text. */
   replace(sf: SourceFile, start: number, end: number, text: string): void;
   insert(sf: SourceFile, pos: number, text: string): void;
-  /** Adds a named import from `mcp-migrate/runtime` (merged, once per name). */
+  /** Adds a named import from `@mcp-migrate/runtime` (merged, once per name). */
   importRuntime(sf: SourceFile, name: string): void;
   /** The finding was rewritten: say what changed (shown in the summary). */
   changed(f: LocatedFinding, what: string): void;

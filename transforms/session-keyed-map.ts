@@ -1,6 +1,6 @@
 /**
  * `session-keyed-map`: a module-level `Map` or `Set` of serializable data keyed by session id becomes
- * a store-backed `SessionMap` / `SessionSet` (mcp-migrate/runtime) shared by every replica:
+ * a store-backed `SessionMap` / `SessionSet` (@mcp-migrate/runtime) shared by every replica:
  *
  * - `const x = new Map()` → `createSessionMap("<file>#x")` (`new Set()` → `createSessionSet(…)`);
  * - every `x.get/set/has/delete/add(…)` gets `await`;
@@ -39,12 +39,12 @@ function rewrite(ctx: TransformContext, f: LocatedFinding): string | undefined {
   const sf = f.sourceFile;
   const decl = f.node.getParent();
   if (!decl || !Node.isVariableDeclaration(decl) || !Node.isIdentifier(decl.getNameNode()) || !Node.isSourceFile(decl.getVariableStatement()?.getParent() ?? decl)) {
-    return 'session-keyed state that is not a module-level variable: keep it in a store-backed `createSessionMap(name)` / `createSessionSet(name)` from mcp-migrate/runtime (await every access)';
+    return 'session-keyed state that is not a module-level variable: keep it in a store-backed `createSessionMap(name)` / `createSessionSet(name)` from @mcp-migrate/runtime (await every access)';
   }
   const init = decl.getInitializer();
   const ctor = init && Node.isNewExpression(init) ? init.getExpression().getText() : undefined;
   if (!init || !Node.isNewExpression(init) || (ctor !== 'Map' && ctor !== 'Set') || init.getArguments().length > 0) {
-    return 'not an empty `new Map()` / `new Set()`: move it by hand to `createSessionMap(name)` / `createSessionSet(name)` from mcp-migrate/runtime';
+    return 'not an empty `new Map()` / `new Set()`: move it by hand to `createSessionMap(name)` / `createSessionSet(name)` from @mcp-migrate/runtime';
   }
   const kind = ctor === 'Map' ? 'map' : 'set';
   const methods = kind === 'map' ? MAP_METHODS : SET_METHODS;

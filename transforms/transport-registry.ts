@@ -2,25 +2,33 @@
  * `transport-registry`: the `Map` (or object) of transports keyed by session id, with its
  * `sessionIdGenerator`, becomes the runtime's `SessionTransportRegistry` (docs/apply.md):
  *
- * 1. `const transports = new Map()` → `new SessionTransportRegistry()` (object registries: element
- *    accesses become `get`/`set`/`delete`/`has`);
- * 2. `sessionIdGenerator: g` → `sessionIdGenerator: transports.sessionIdGenerator(g)`, so a restore
+ * 1. `new Map()` / `{}` → `new SessionTransportRegistry()`; a registry whose values are the server's
+ *    own records holding the transport (`{ transport, open, lastActive }`) → `new
+ *    SessionEntryRegistry((entry) => entry.transport)`; object registries' element accesses become
+ *    `get`/`set`/`delete`/`has`. The registry may be a variable, a class field, a property of an object
+ *    held by a variable, and be passed to functions of the same file (their parameters' types follow);
+ * 2. `sessionIdGenerator: g` → `sessionIdGenerator: <registry>.sessionIdGenerator(g)`, so a restore
  *    re-issues the stored id;
- * 3. the server's session-opening code (the statements before `transport.handleRequest(…)` in the
- *    branch that creates the transport) moves into `async function openSession(…)`, registered with
- *    `transports.opener(openSession)`; the branch calls it;
+ * 3. the session-opening code (`support/opening-code.ts`: from the transport's creation, with the
+ *    declarations only it uses, to `handleRequest`; guards such as a capacity check stay in the
+ *    handler) moves into `async function openSession(…)` registered with `<registry>.opener(…)` (a
+ *    method of the class for a class field); the handler calls it;
  * 4. every request handler that uses the registry starts with
- *    `if (!(await transports.prepareNode(req, res))) return;` (restore on an unknown id, 404, DELETE).
+ *    `if (!(await <registry>.prepareNode(req, res))) return;` (restore an unknown id, 404, DELETE).
  *
- * Anything else (SSE transports, web-standard transports, opening code that depends on other
- * handler locals, registries used in ways a Map cannot express) gets an `@mcp-migrate-todo` marker.
+ * Anything else (SSE transports, web-standard transports, opening code that depends on other handler
+ * locals, registries used in ways a Map cannot express) gets an `@mcp-migrate-todo` marker.
  */
-import { Node, SyntaxKind, type ArrowFunction, type FunctionDeclaration, type FunctionExpression, type SourceFile, type Statement } from 'ts-morph';
-import { indentOf } from '../src/apply/engine.js';
+import { Node, SyntaxKind, type Expression, type NewExpression, type SourceFile, type Statement } from 'ts-morph';
+import { indentOf } from '../src/apply/edits.js';
 import { defineTransform, type LocatedFinding, type TransformContext } from './define-transform.js';
+import { findOpeningCode, isHandlerFn, type HandlerFn, type OpeningCode } from './support/opening-code.js';
+import { locateRegistry, type RegistryTarget } from './support/registry-target.js';
 
-type Fn = ArrowFunction | FunctionExpression | FunctionDeclaration;
 const NODE_TRANSPORTS = /^(StreamableHTTPServerTransport|NodeStreamableHTTPServerTransport)$/;
+const REGISTRY_CLASSES = /^(SessionTransportRegistry|SessionEntryRegistry)\b/;
+
+type Shape = { kind: 'transport' } | { kind: 'entry'; property: string };
 
 export default defineTransform({
   id: 'transport-registry',
@@ -39,7 +47,7 @@ export default defineTransform({
       const init = Node.isPropertyAssignment(prop) ? prop.getInitializer() : undefined;
       // Already wrapped by an earlier run: nothing to do.
       if (init && Node.isCallExpression(init) && /\.sessionIdGenerator$/.test(init.getExpression().getText())) ctx.skip(g);
-      else ctx.todo(g, 'this sessionful transport is not registered in a session registry apply could rewrite: create it through a SessionTransportRegistry (mcp-migrate/runtime; see docs/apply.md), or run the server behind `mcp-migrate proxy`');
+      else ctx.todo(g, 'this sessionful transport is not registered in a session registry apply could rewrite: create it through a SessionTransportRegistry (@mcp-migrate/runtime; see docs/apply.md), or run the server behind `mcp-migrate proxy`');
     }
   },
 });
@@ -47,210 +55,265 @@ export default defineTransform({
 /** Rewrites one registry; returns the reason when it cannot. */
 function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: LocatedFinding[]): string | undefined {
   const sf = f.sourceFile;
-  const decl = f.node.getParent();
-  if (!decl || !Node.isVariableDeclaration(decl) || !Node.isIdentifier(decl.getNameNode())) {
-    return 'a registry that is not a plain variable (class field, property, parameter): replace it by hand with `new SessionTransportRegistry()` from mcp-migrate/runtime (see docs/apply.md)';
-  }
-  const name = decl.getName();
-  const init = decl.getInitializer();
-  const isMap = !!init && Node.isNewExpression(init) && init.getExpression().getText() === 'Map' && init.getArguments().length === 0;
-  const isObject = !!init && Node.isObjectLiteralExpression(init) && init.getProperties().length === 0;
-  if (!isMap && !isObject) return 'the registry is not an empty `new Map()` or `{}`: replace it by hand with `new SessionTransportRegistry()` from mcp-migrate/runtime';
+  const target = locateRegistry(f.node);
+  if (typeof target === 'string') return target;
+  const init = target.init;
+  if (Node.isNewExpression(init) && REGISTRY_CLASSES.test(init.getExpression().getText())) return undefined;
+  const isMap = Node.isNewExpression(init) && init.getExpression().getText() === 'Map' && init.getArguments().length === 0;
+  const isObject = Node.isObjectLiteralExpression(init) && init.getProperties().length === 0;
+  if (!isMap && !isObject) return `\`${target.name}\` is not an empty \`new Map()\` or \`{}\`: replace it by hand with \`new SessionTransportRegistry()\` from @mcp-migrate/runtime`;
+  const simple = target.name.split('.').at(-1)!;
 
   // The generator (and the transport construction) that feeds this registry.
-  const gen = generators.find((g) => g.sourceFile === sf && mentions(g.node.getParentOrThrow(), name)) ?? generators.filter((g) => g.sourceFile === sf).at(0);
+  const gen = generators.find((g) => g.sourceFile === sf && new RegExp(`\\b${simple}\\b`).test(g.node.getParentOrThrow().getText())) ?? generators.find((g) => g.sourceFile === sf);
   if (!gen) {
     return 'no sessionful Streamable HTTP transport feeds this registry (a legacy SSE transport, or one created elsewhere): SSE sessions cannot be restored by replay; move the server to Streamable HTTP, or run it behind `mcp-migrate proxy`';
   }
-  const options = gen.node.getParentOrThrow();
-  const created = options.getParent();
+  const created = gen.node.getParentOrThrow().getParent();
   if (!created || !Node.isNewExpression(created)) return 'the transport options are not passed to `new <Transport>(…)` directly: create the transport through the registry by hand (docs/apply.md)';
   const ctor = created.getExpression().getText().split('.').at(-1)!;
   if (!NODE_TRANSPORTS.test(ctor)) {
     return `\`${ctor}\` is not a Node Streamable HTTP transport apply can rewrite (web-standard transports: call \`registry.prepareRequest(request)\` by hand, see docs/apply.md)`;
   }
-
-  // References of the registry.
-  const allRefs = (decl.getNameNode() as import('ts-morph').Identifier).findReferencesAsNodes();
-  const refs = allRefs.filter((r) => r.getSourceFile() === sf);
-  if (allRefs.some((r) => r.getSourceFile() !== sf)) {
-    return 'the registry is used from other files: replace it by hand with `new SessionTransportRegistry()` and call `prepareNode` in each handler (docs/apply.md)';
-  }
+  const opening = findOpeningCode(created);
+  if (typeof opening === 'string') return opening;
+  const shape = valueShape(target, opening.transportVar);
+  if (typeof shape === 'string') return shape;
   const objectEdits: Array<[number, number, string]> = [];
   if (isObject) {
-    for (const r of refs) {
-      const edit = objectAccess(r, name);
-      if (edit === undefined) return `\`${name}\` is used as a plain object (${r.getParentOrThrow().getText().slice(0, 60)}): replace it by hand with a SessionTransportRegistry`;
+    for (const site of target.sites) {
+      const edit = objectAccess(site);
+      if (edit === undefined) return `\`${target.name}\` is used as a plain object (${site.getParentOrThrow().getText().slice(0, 60)}): replace it by hand with a SessionTransportRegistry`;
       if (edit) objectEdits.push(edit);
     }
   }
-
-  // The session-opening code.
-  const openStmt = statementIn(created);
-  const block = openStmt?.getParent();
-  if (!openStmt || !block || !Node.isBlock(block)) return 'the transport is not created in a block of statements apply can extract; extract the session-opening code into a function and register it with `transports.opener(fn)` (docs/apply.md)';
-  const handler = block.getFirstAncestor((a): a is Fn => Node.isArrowFunction(a) || Node.isFunctionExpression(a) || Node.isFunctionDeclaration(a));
-  if (!handler) return 'the transport is not created inside a request handler';
-  const transportVar = transportVariable(openStmt);
-  if (!transportVar) return 'the new transport is not assigned to a variable (`transport = new …` or `const transport = new …`)';
-  const statements = block.getStatements();
-  const openIndex = statements.indexOf(openStmt);
-  const handleIndex = statements.findIndex((s, i) => i > openIndex && new RegExp(`\\b${transportVar}\\.handleRequest\\(`).test(s.getText()));
-  if (handleIndex < 0) return `no \`${transportVar}.handleRequest(…)\` follows the transport's creation in the same block`;
-  const extracted = statements.slice(0, handleIndex);
-  const rest = statements.slice(handleIndex);
-  const params = handler.getParameters();
-  const paramNames = new Set(params.map((p) => p.getName()));
-  const extractedStart = extracted[0]!.getStart();
-  const extractedEnd = extracted.at(-1)!.getEnd();
-  const inExtracted = (n: Node): boolean => n.getStart() >= extractedStart && n.getEnd() <= extractedEnd;
-  const usedParams = new Set<string>();
-  for (const s of extracted) {
-    for (const id of s.getDescendantsOfKind(SyntaxKind.Identifier)) {
-      const d = id.getSymbol()?.getDeclarations()[0];
-      if (!d || d.getSourceFile() !== sf || !isWithin(d, handler) || inExtracted(d)) continue;
-      if (Node.isParameterDeclaration(d) && d.getParent() === handler) {
-        usedParams.add(id.getText());
-        continue;
-      }
-      if (id.getText() === transportVar) continue;
-      return `the session-opening code uses \`${id.getText()}\`, a local of the request handler: move what it needs into the opening code, then extract it into a function registered with \`${name}.opener(fn)\` (docs/apply.md)`;
-    }
-    if (s.getDescendantsOfKind(SyntaxKind.ReturnStatement).some((r) => r.getFirstAncestor((a) => Node.isFunctionLikeDeclaration(a)) === handler)) {
-      return 'the session-opening code returns from the handler before the transport handles the request';
-    }
-  }
-  for (const s of rest) {
-    for (const id of s.getDescendantsOfKind(SyntaxKind.Identifier)) {
-      const d = id.getSymbol()?.getDeclarations()[0];
-      if (d && inExtracted(d) && id.getText() !== transportVar) return `\`${id.getText()}\`, declared in the session-opening code, is used after \`handleRequest\`; extract the opening code by hand (docs/apply.md)`;
-    }
-  }
-  const [reqName, resName] = params.map((p) => p.getName());
-  if (!reqName || !resName) return 'the request handler does not take `(req, res)`';
+  const asMethod = target.kind === 'field' && Node.isMethodDeclaration(opening.handler) && opening.handler.getParent() === target.classNode;
+  const problem = checkOpeningCode(opening, asMethod);
+  if (problem) return problem;
 
   // ---- edits
   const ts = ctx.isTypeScript(sf);
-  const typeArg = registryType(decl, isObject);
-  ctx.replace(sf, init!.getStart(), init!.getEnd(), `new SessionTransportRegistry${typeArg ? `<${typeArg}>` : ''}()`);
-  const typeNode = decl.getTypeNode();
-  if (typeNode) ctx.replace(sf, typeNode.getStart(), typeNode.getEnd(), `SessionTransportRegistry${typeArg ? `<${typeArg}>` : ''}`);
-  ctx.importRuntime(sf, 'SessionTransportRegistry');
-  // Edits inside the opening code are applied to the moved text; the others to the file.
   const inner: Array<[number, number, string]> = [];
   const edit = (s: number, e: number, t: string): void => {
-    if (s >= extractedStart && e <= extractedEnd) inner.push([s, e, t]);
+    if (s >= opening.start && e <= opening.end) inner.push([s, e, t]);
     else ctx.replace(sf, s, e, t);
   };
   for (const [s, e, t] of objectEdits) edit(s, e, t);
-
-  // generator
+  const genAccess = accessAt(target, gen.node);
   const genProp = gen.node;
   if (Node.isPropertyAssignment(genProp)) {
     const g = genProp.getInitializerOrThrow();
-    edit(g.getStart(), g.getEnd(), `${name}.sessionIdGenerator(${g.getText()})`);
+    edit(g.getStart(), g.getEnd(), `${genAccess}.sessionIdGenerator(${g.getText()})`);
   } else if (Node.isShorthandPropertyAssignment(genProp)) {
-    edit(genProp.getStart(), genProp.getEnd(), `sessionIdGenerator: ${name}.sessionIdGenerator(sessionIdGenerator)`);
+    edit(genProp.getStart(), genProp.getEnd(), `sessionIdGenerator: ${genAccess}.sessionIdGenerator(sessionIdGenerator)`);
   }
-
-  // opener
-  const text = sf.getFullText();
-  let moved = text.slice(extractedStart, extractedEnd);
-  for (const [s, e, t] of inner.sort((a, b) => b[0] - a[0])) moved = moved.slice(0, s - extractedStart) + t + moved.slice(e - extractedStart);
   const fnName = uniqueName(sf, 'openSession');
-  const args = params.slice(0, Math.max(...[...usedParams].map((p) => [...paramNames].indexOf(p) + 1), 0)).map((p) => p.getName());
-  const paramText = params.slice(0, args.length).map((p) => p.getText()).join(', ');
-  const blockIndent = indentOf(text, extractedStart);
-  const isDeclaredHere = Node.isVariableStatement(openStmt);
-  const tvDecl = isDeclaredHere ? undefined : handler.getDescendantsOfKind(SyntaxKind.VariableDeclaration).find((v) => v.getName() === transportVar);
-  const tvType = ts && tvDecl?.getTypeNode() ? `: ${tvDecl.getTypeNode()!.getText()}` : '';
-  const outer = topStatement(handler);
-  const outerIndent = indentOf(text, outer.getStart());
-  const unit = indentUnit(text);
-  const body = reindent(moved, blockIndent, outerIndent + unit);
-  const fn =
-    `\n${outerIndent}/** The server's session-opening code (mcp-migrate apply): also run, with the stored id, to restore a session on another replica. */\n` +
-    `${outerIndent}async function ${fnName}(${paramText}) {\n` +
-    (isDeclaredHere ? '' : `${outerIndent}${unit}let ${transportVar}${tvType};\n`) +
-    `${outerIndent}${unit}${body}\n` +
-    `${outerIndent}${unit}return ${transportVar};\n` +
-    `${outerIndent}}\n` +
-    `${outerIndent}${name}.opener(${fnName});`;
-  ctx.insert(sf, outer.getEnd(), fn);
-  ctx.replace(sf, extractedStart, extractedEnd, `${isDeclaredHere ? 'const ' : ''}${transportVar} = await ${fnName}(${args.join(', ')});`);
-
-  // guards: every request handler that uses the registry (not the callbacks inside the opening code)
-  const guarded = new Set<Fn>();
-  for (const r of refs) {
-    if (inExtracted(r)) continue;
-    const h = r.getFirstAncestor((a: Node): a is Fn => (Node.isArrowFunction(a) || Node.isFunctionExpression(a) || Node.isFunctionDeclaration(a)) && a.getParameters().length >= 2 && /^(req|request)$/i.test(a.getParameters()[0]!.getName()));
-    if (!h || guarded.has(h) || isWithin(h, handler) && h !== handler) continue;
-    guarded.add(h);
-    const hb = h.getBody();
-    if (!hb || !Node.isBlock(hb)) continue;
-    const first = hb.getStatements()[0];
-    const [rq, rs] = h.getParameters().map((p) => p.getName());
-    const guard = `if (!(await ${name}.prepareNode(${rq}, ${rs}))) return;`;
-    if (first) ctx.insert(sf, first.getStart(), `${guard}\n${indentOf(text, first.getStart())}`);
-    else ctx.insert(sf, hb.getStart() + 1, ` ${guard} `);
-    if (!h.isAsync()) ctx.insert(sf, h.getStart(), 'async ');
+  const { args, params } = openerParams(opening);
+  const registryText = newRegistry(target, shape, ts, isObject) + (asMethod ? `.opener((${args.join(', ')}) => this.${fnName}(${args.join(', ')}))` : '');
+  ctx.replace(sf, init.getStart(), init.getEnd(), registryText);
+  for (const t of target.typeNodes) {
+    const type = registryTypeText(t, shape);
+    if (type) ctx.replace(sf, t.getStart(), t.getEnd(), type);
   }
-  ctx.changed(f, `\`${name}\` is a SessionTransportRegistry: handshakes are stored, sessions restored on any replica by replaying \`initialize\` through \`${fnName}\`, unknown ids get 404 (${guarded.size} handler${guarded.size === 1 ? '' : 's'} guarded)`);
-  ctx.changed(gen, `\`sessionIdGenerator\` re-issues the stored id when \`${name}\` restores a session`);
+  ctx.importRuntime(sf, shape.kind === 'entry' ? 'SessionEntryRegistry' : 'SessionTransportRegistry');
+  insertOpener(ctx, sf, target, opening, inner, { fnName, params, asMethod, ts, created });
+  ctx.replace(sf, opening.start, opening.end, `${opening.declaredHere ? 'const ' : ''}${opening.transportVar} = await ${asMethod ? 'this.' : ''}${fnName}(${args.join(', ')});`);
+  const guarded = insertGuards(ctx, sf, target, opening);
+  const what = shape.kind === 'entry' ? `a SessionEntryRegistry (its entries' \`${shape.property}\` are the transports)` : 'a SessionTransportRegistry';
+  ctx.changed(f, `\`${target.name}\` is ${what}: handshakes are stored, sessions restored on any replica by replaying \`initialize\` through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded)`);
+  ctx.changed(gen, `\`sessionIdGenerator\` re-issues the stored id when \`${target.name}\` restores a session`);
   return undefined;
 }
 
-function mentions(n: Node, name: string): boolean {
-  return new RegExp(`\\b${name}\\b`).test(n.getText());
+/** What the registry stores: the transport itself, or a record with the transport in one property. */
+function valueShape(target: RegistryTarget, transportVar: string): Shape | string {
+  const values: Expression[] = [];
+  for (const site of target.sites) {
+    const p = site.getParent();
+    if (p && Node.isPropertyAccessExpression(p) && p.getName() === 'set' && Node.isCallExpression(p.getParent()) && p.getExpression() === site) {
+      const v = (p.getParent() as import('ts-morph').CallExpression).getArguments()[1];
+      if (v) values.push(v as Expression);
+    } else if (p && Node.isElementAccessExpression(p) && p.getExpression() === site) {
+      const gp = p.getParent();
+      if (gp && Node.isBinaryExpression(gp) && gp.getLeft() === p && gp.getOperatorToken().getKind() === SyntaxKind.EqualsToken) values.push(gp.getRight());
+    }
+  }
+  if (values.length === 0) return `\`${target.name}\` is never given a transport in this file: replace it by hand with \`new SessionTransportRegistry()\` (docs/apply.md)`;
+  const isTransport = (v: Node): boolean => stripNonNull(v).getText() === transportVar;
+  if (values.every(isTransport)) return { kind: 'transport' };
+  const props = values.map((value) => {
+    // `const session = { transport, … }; sessions.set(id, session)`
+    const v = Node.isIdentifier(value) ? initializerOf(value) : value;
+    if (!v || !Node.isObjectLiteralExpression(v)) return undefined;
+    const p = v.getProperties().find((x) => (Node.isShorthandPropertyAssignment(x) && x.getName() === transportVar) || (Node.isPropertyAssignment(x) && isTransport(x.getInitializerOrThrow())));
+    return p && (Node.isShorthandPropertyAssignment(p) || Node.isPropertyAssignment(p)) ? p.getName() : undefined;
+  });
+  if (props.every((p) => p !== undefined && p === props[0])) return { kind: 'entry', property: props[0]! };
+  return `the values of \`${target.name}\` are neither the transport nor records holding it in one property (${values[0]!.getText().slice(0, 60)}): replace it by hand with \`new SessionEntryRegistry((entry) => entry.transport)\` (docs/apply.md)`;
 }
 
-function isWithin(n: Node, outer: Node): boolean {
+function initializerOf(id: import('ts-morph').Identifier): Node | undefined {
+  const d = id.getSymbol()?.getDeclarations()[0];
+  return d && Node.isVariableDeclaration(d) ? d.getInitializer() : undefined;
+}
+
+function stripNonNull(n: Node): Node {
+  return Node.isNonNullExpression(n) ? n.getExpression() : n;
+}
+
+/** The opening code may use the handler's parameters, the transport variable and (as a method) `this`; nothing else of the handler. */
+function checkOpeningCode(opening: OpeningCode, asMethod: boolean): string | undefined {
+  const { handler, start, end, transportVar } = opening;
+  const inside = (n: Node): boolean => n.getStart() >= start && n.getEnd() <= end;
+  for (const s of opening.statements) {
+    if (!asMethod && s.getDescendantsOfKind(SyntaxKind.ThisKeyword).some((t) => t.getFirstAncestor((a) => isHandlerFn(a) && !Node.isArrowFunction(a)) === handler)) {
+      return 'the session-opening code uses `this`: extract it into a method registered with `registry.opener(…)` by hand (docs/apply.md)';
+    }
+    for (const id of s.getDescendantsOfKind(SyntaxKind.Identifier)) {
+      const d = id.getSymbol()?.getDeclarations()[0];
+      if (!d || d.getSourceFile() !== s.getSourceFile() || !within(d, handler) || inside(d)) continue;
+      if (Node.isParameterDeclaration(d) && d.getParent() === handler) continue;
+      if (id.getText() === transportVar) continue;
+      return `the session-opening code uses \`${id.getText()}\`, a local of the request handler: move what it needs into the opening code, then extract it into a function registered with \`registry.opener(fn)\` (docs/apply.md)`;
+    }
+  }
+  for (const id of handler.getDescendantsOfKind(SyntaxKind.Identifier)) {
+    if (id.getStart() < end) continue;
+    const d = id.getSymbol()?.getDeclarations()[0];
+    if (d && inside(d) && id.getText() !== transportVar) return `\`${id.getText()}\`, declared in the session-opening code, is used after it; extract the opening code by hand (docs/apply.md)`;
+  }
+  if (handler.getParameters().length < 2) return 'the request handler does not take `(req, res)`';
+  return undefined;
+}
+
+/** Arguments the handler passes to the opener (its leading parameters up to the last one the opening code uses), and their declarations. */
+function openerParams(opening: OpeningCode): { args: string[]; params: string } {
+  const params = opening.handler.getParameters();
+  let used = 0;
+  params.forEach((p, i) => {
+    const name = p.getName();
+    if (opening.statements.some((s) => s.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => id.getText() === name && id.getSymbol()?.getDeclarations()[0] === p))) used = i + 1;
+  });
+  return { args: params.slice(0, used).map((p) => p.getName()), params: params.slice(0, used).map((p) => p.getText()).join(', ') };
+}
+
+function newRegistry(target: RegistryTarget, shape: Shape, ts: boolean, isObject: boolean): string {
+  if (shape.kind === 'entry') {
+    const v = ts ? valueTypeOf(target, isObject) : undefined;
+    return `new SessionEntryRegistry((entry${v ? `: ${v}` : ''}) => entry.${shape.property})`;
+  }
+  const t = valueTypeOf(target, isObject);
+  return `new SessionTransportRegistry${t ? `<${t}>` : ''}()`;
+}
+
+/** The value type of the registry's declared type (`Map<string, T>`, `Record<string, T>`, `{ [id: string]: T }`) or its `new Map<K, T>()`. */
+function valueTypeOf(target: RegistryTarget, _isObject: boolean): string | undefined {
+  if (Node.isNewExpression(target.init)) {
+    const args = target.init.getTypeArguments();
+    if (args[1]) return args[1].getText();
+  }
+  for (const t of target.typeNodes) {
+    const v = declaredValueType(t);
+    if (v) return v;
+  }
+  return undefined;
+}
+
+function declaredValueType(t: Node): string | undefined {
+  if (Node.isTypeReference(t)) return t.getTypeArguments()[1]?.getText();
+  if (Node.isTypeLiteral(t)) return t.getIndexSignatures()[0]?.getReturnTypeNode()?.getText();
+  return undefined;
+}
+
+function registryTypeText(t: Node, shape: Shape): string | undefined {
+  const v = declaredValueType(t);
+  if (shape.kind === 'entry') return v ? `SessionEntryRegistry<${v}, ${v}['${shape.property}']>` : undefined;
+  return `SessionTransportRegistry${v ? `<${v}>` : ''}`;
+}
+
+/** The registry expression at a location: the site text of the nearest site in the same function, else its name. */
+function accessAt(target: RegistryTarget, at: Node): string {
+  const fn = at.getFirstAncestor(isHandlerFn);
+  const site = target.sites.find((s) => s.getFirstAncestor(isHandlerFn) === fn) ?? target.sites.find((s) => fn && within(s, fn));
+  return site ? site.getText() : target.name;
+}
+
+function insertOpener(
+  ctx: TransformContext,
+  sf: SourceFile,
+  target: RegistryTarget,
+  opening: OpeningCode,
+  inner: Array<[number, number, string]>,
+  o: { fnName: string; params: string; asMethod: boolean; ts: boolean; created: NewExpression },
+): void {
+  const text = sf.getFullText();
+  let moved = text.slice(opening.start, opening.end);
+  for (const [s, e, t] of inner.sort((a, b) => b[0] - a[0])) moved = moved.slice(0, s - opening.start) + t + moved.slice(e - opening.start);
+  const tv = opening.transportVar;
+  const tvDecl = opening.declaredHere ? undefined : opening.handler.getDescendantsOfKind(SyntaxKind.VariableDeclaration).find((v) => v.getName() === tv);
+  const declared = o.ts ? (tvDecl?.getTypeNode()?.getText() ?? o.created.getExpression().getText()) : undefined;
+  const outer: Node = o.asMethod ? opening.handler : topStatement(opening.handler);
+  const outerIndent = indentOf(text, outer.getStart());
+  const unit = indentUnit(text);
+  const body = reindent(moved, indentOf(text, opening.start), outerIndent + unit);
+  const doc = `/** The server's session-opening code (mcp-migrate apply): also run, with the stored id, to restore a session on another replica. */`;
+  const head = o.asMethod ? `${o.ts ? 'private ' : ''}async ${o.fnName}(${o.params})` : `async function ${o.fnName}(${o.params})`;
+  const fn =
+    `${outerIndent}${doc}\n` +
+    `${outerIndent}${head} {\n` +
+    (opening.declaredHere ? '' : `${outerIndent}${unit}let ${tv}${declared ? `: ${declared}` : ''};\n`) +
+    `${outerIndent}${unit}${body}\n` +
+    `${outerIndent}${unit}return ${tv};\n` +
+    `${outerIndent}}` +
+    (o.asMethod ? '' : `\n${outerIndent}${accessAt(target, opening.handler)}.opener(${o.fnName});`);
+  // After the handler's statement; before it when that statement returns the handler (the registration must run).
+  if (Node.isReturnStatement(outer)) ctx.insert(sf, outer.getStart(), `${fn.slice(outerIndent.length)}\n${outerIndent}`);
+  else ctx.insert(sf, outer.getEnd(), `\n${o.asMethod ? '\n' : ''}${fn}`);
+}
+
+/** `if (!(await <registry>.prepareNode(req, res))) return;` first in every request handler that uses the registry. */
+function insertGuards(ctx: TransformContext, sf: SourceFile, target: RegistryTarget, opening: OpeningCode): number {
+  const text = sf.getFullText();
+  const guarded = new Set<HandlerFn>();
+  for (const site of target.sites) {
+    if (site.getStart() >= opening.start && site.getEnd() <= opening.end) continue;
+    const h = site.getFirstAncestor((a): a is HandlerFn => isHandlerFn(a) && handlesRequests(a));
+    if (!h || guarded.has(h) || (within(h, opening.handler) && h !== opening.handler)) continue;
+    const hb = h.getBody();
+    if (!hb || !Node.isBlock(hb)) continue;
+    guarded.add(h);
+    const [rq, rs] = h.getParameters().map((p) => p.getName());
+    const access = target.sites.find((s) => s.getFirstAncestor(isHandlerFn) === h)?.getText() ?? site.getText();
+    const guard = `if (!(await ${access}.prepareNode(${rq}, ${rs}))) return;`;
+    const first = hb.getStatements()[0];
+    if (first) ctx.insert(sf, first.getStart(), `${guard}\n${indentOf(text, first.getStart())}`);
+    else ctx.insert(sf, hb.getStart() + 1, ` ${guard} `);
+    if (!h.isAsync()) ctx.insert(sf, Node.isMethodDeclaration(h) ? h.getNameNode().getStart() : h.getStart(), 'async ');
+  }
+  return guarded.size;
+}
+
+/** A function whose first two parameters reach a transport's `handleRequest(req, res, …)`: a request handler. */
+function handlesRequests(fn: HandlerFn): boolean {
+  const [a, b] = fn.getParameters().map((p) => p.getName());
+  if (!a || !b) return false;
+  return fn.getDescendantsOfKind(SyntaxKind.CallExpression).some((c) => {
+    const callee = c.getExpression();
+    const args = c.getArguments().map((x) => x.getText());
+    return Node.isPropertyAccessExpression(callee) && callee.getName() === 'handleRequest' && args[0] === a && args[1] === b;
+  });
+}
+
+function within(n: Node, outer: Node): boolean {
   return n.getSourceFile() === outer.getSourceFile() && n.getStart() >= outer.getStart() && n.getEnd() <= outer.getEnd();
 }
 
-function statementIn(n: Node): Statement | undefined {
-  let cur: Node | undefined = n;
-  while (cur && !(Node.isStatement(cur) && Node.isBlock(cur.getParent() ?? cur))) cur = cur.getParent();
-  return cur as Statement | undefined;
-}
-
-function transportVariable(stmt: Statement): string | undefined {
-  if (Node.isVariableStatement(stmt)) {
-    const d = stmt.getDeclarations()[0];
-    return d && Node.isNewExpression(d.getInitializer() ?? stmt) ? d.getName() : undefined;
-  }
-  if (Node.isExpressionStatement(stmt)) {
-    const e = stmt.getExpression();
-    if (Node.isBinaryExpression(e) && e.getOperatorToken().getKind() === SyntaxKind.EqualsToken && Node.isIdentifier(e.getLeft())) return e.getLeft().getText();
-  }
-  return undefined;
-}
-
-/** The transport type for `SessionTransportRegistry<T>`, from `new Map<string, T>()` or the declared type. */
-function registryType(decl: import('ts-morph').VariableDeclaration, isObject: boolean): string | undefined {
-  const init = decl.getInitializer();
-  if (init && Node.isNewExpression(init)) {
-    const args = init.getTypeArguments();
-    if (args[1]) return args[1].getText();
-  }
-  const t = decl.getTypeNode();
-  if (!t) return undefined;
-  if (Node.isTypeReference(t)) {
-    const args = t.getTypeArguments();
-    return args[1]?.getText();
-  }
-  if (isObject && Node.isTypeLiteral(t)) {
-    const index = t.getIndexSignatures()[0];
-    return index?.getReturnTypeNode()?.getText();
-  }
-  return undefined;
-}
-
-/** The edit for one reference of an object registry (`null`: the declaration itself; `undefined`: unsupported). */
-function objectAccess(ref: Node, name: string): [number, number, string] | null | undefined {
-  const p = ref.getParentOrThrow();
+/** The edit for one site of an object registry (`null`: no change needed; `undefined`: unsupported). */
+function objectAccess(site: Expression): [number, number, string] | null | undefined {
+  const p = site.getParentOrThrow();
+  const name = site.getText();
   if (Node.isVariableDeclaration(p)) return null;
-  if (Node.isElementAccessExpression(p) && p.getExpression() === ref) {
+  if (Node.isElementAccessExpression(p) && p.getExpression() === site) {
     const key = p.getArgumentExpressionOrThrow().getText();
     const gp = p.getParentOrThrow();
     if (Node.isBinaryExpression(gp) && gp.getLeft() === p && gp.getOperatorToken().getKind() === SyntaxKind.EqualsToken) {
@@ -259,7 +322,7 @@ function objectAccess(ref: Node, name: string): [number, number, string] | null 
     if (Node.isDeleteExpression(gp)) return [gp.getStart(), gp.getEnd(), `${name}.delete(${key})`];
     return [p.getStart(), p.getEnd(), `${name}.get(${key})`];
   }
-  if (Node.isBinaryExpression(p) && p.getRight() === ref && p.getOperatorToken().getKind() === SyntaxKind.InKeyword) {
+  if (Node.isBinaryExpression(p) && p.getRight() === site && p.getOperatorToken().getKind() === SyntaxKind.InKeyword) {
     return [p.getStart(), p.getEnd(), `${name}.has(${p.getLeft().getText()})`];
   }
   return undefined;

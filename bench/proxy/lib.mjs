@@ -157,7 +157,8 @@ export function redisCommand(port, args) {
       if (buf.startsWith('+') || buf.startsWith('-') || buf.startsWith(':')) {
         if (buf.includes('\r\n')) {
           sock.destroy();
-          buf.startsWith('-') ? reject(new Error(buf.trim())) : resolve(buf.slice(1).trim());
+          if (buf.startsWith('-')) reject(new Error(buf.trim()));
+          else resolve(buf.slice(1).trim());
         }
       } else if (buf.startsWith('$')) {
         const nl = buf.indexOf('\r\n');

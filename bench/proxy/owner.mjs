@@ -4,6 +4,7 @@
 //   node bench/proxy/owner.mjs            # full run (about a minute)
 //   node bench/proxy/owner.mjs --quick    # smaller counts, for a smoke check
 //   node bench/proxy/owner.mjs --json out.json
+//   node bench/proxy/owner.mjs --baseline ../old/dist/src/cli/index.js   # A/B: owner-base and forwarded-base from another build
 //
 // Needs: `npm run build` (dist/src/cli/index.js), redis-server on PATH. Loopback only.
 // Two `mcp-migrate proxy --affinity owner` replicas A and B share one Redis and one server-everything
@@ -28,6 +29,7 @@ const SECRET = 'bench-secret-0123456789abcdef-not-for-production';
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const baselineCli = args.includes('--baseline') ? path.resolve(args[args.indexOf('--baseline') + 1]) : undefined;
 const scale = quick ? 0.1 : 1;
 const ROUNDS = 5;
 const N = { warmup: Math.round(300 * scale), latency: Math.round(1000 * scale), throughput: Math.round(1000 * scale) };
@@ -35,9 +37,9 @@ const CONCURRENCY = 16;
 
 const log = (...a) => console.error('[bench]', ...a);
 
-async function proxy(name, redisUrl, upstreamUrl, extra) {
+async function proxy(name, redisUrl, upstreamUrl, extra, cli = CLI) {
   const port = await freePort();
-  const argv = [CLI, 'proxy', '--listen', `127.0.0.1:${port}`, '--path', '/mcp', '--store', redisUrl, '--session-secret', SECRET, '--log-level', 'warn', ...extra, '--upstream', upstreamUrl];
+  const argv = [cli, 'proxy', '--listen', `127.0.0.1:${port}`, '--path', '/mcp', '--store', redisUrl, '--session-secret', SECRET, '--log-level', 'warn', ...extra, '--upstream', upstreamUrl];
   const p = start(name, process.execPath, argv);
   await waitForPort(port, 20_000, p);
   return { url: `http://127.0.0.1:${port}/mcp`, proc: p };
@@ -63,6 +65,15 @@ async function main() {
     { name: 'forwarded', desc: 'request to B, forwarded to the owner A', url: b.url, sid: ownedSid, procs: [a, b] },
     { name: 'replay', desc: 'default mode: request to D, served on its own upstream session', url: d.url, sid: replaySid, procs: [c, d] },
   ];
+  if (baselineCli) {
+    const e = await proxy('base-owner-e', redis.url, upstream, ['--affinity', 'owner', '--store-prefix', 'bench-base:'], baselineCli);
+    const f = await proxy('base-owner-f', redis.url, upstream, ['--affinity', 'owner', '--store-prefix', 'bench-base:'], baselineCli);
+    const baseSid = await openHttpSession(e.url, agent);
+    targets.push(
+      { name: 'owner-base', desc: 'request to the owner, other build', url: e.url, sid: baseSid, procs: [e, f] },
+      { name: 'forwarded-base', desc: 'request forwarded to the owner, other build', url: f.url, sid: baseSid, procs: [e, f] },
+    );
+  }
   for (const t of targets) {
     t.lat = [];
     t.rps = [];
@@ -110,27 +121,38 @@ async function main() {
     t.redisPerReq = perRequest.reduce((s, [, v]) => s + v, 0) / t.requests;
     t.redisDetail = perRequest.map(([k, v]) => `${k} ${(v / t.requests).toFixed(2)}`).join(', ');
   }
-  const [owner, fwd, replay] = targets;
+  const by = Object.fromEntries(targets.map((t) => [t.name, t]));
   const f = (x, d = 2) => x.toFixed(d);
+  const signed = (x) => `${x >= 0 ? '+' : '−'}${f(Math.abs(x))}`;
+  const cols = targets.map((t) => t.name);
+  const row = (label, fn) => `| ${label} | ${targets.map(fn).join(' | ')} |`;
+  const ownerOf = (t) => (t.name.startsWith('forwarded') ? by[t.name.replace('forwarded', 'owner')] : undefined);
   const lines = [];
   lines.push(`Owner affinity, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} at the end.`);
   lines.push(`${ROUNDS} rounds × ${N.latency} sequential calls (latency) and ${N.throughput} calls at concurrency ${CONCURRENCY} (throughput) per target, interleaved.`);
   lines.push('');
-  lines.push('| | `owner` | `forwarded` | `replay` |');
-  lines.push('|---|---:|---:|---:|');
-  lines.push(`| tools/call echo p50 (ms) | ${f(owner.p50)} | ${f(fwd.p50)} | ${f(replay.p50)} |`);
-  lines.push(`| tools/call echo p99 (ms) | ${f(owner.p99)} | ${f(fwd.p99)} | ${f(replay.p99)} |`);
-  const signed = (x) => `${x >= 0 ? '+' : '−'}${f(Math.abs(x))}`;
-  lines.push(`| added by the forward, p50 / p99 (ms) | – | ${signed(fwd.p50 - owner.p50)} / ${signed(fwd.p99 - owner.p99)} | – |`);
-  lines.push(`| throughput, concurrency ${CONCURRENCY} (req/s, median of rounds) | ${Math.round(owner.throughput)} | ${Math.round(fwd.throughput)} | ${Math.round(replay.throughput)} |`);
-  lines.push(`| proxy CPU per request, both replicas (µs) | ${Math.round(owner.cpuPerReq)} | ${Math.round(fwd.cpuPerReq)} | ${Math.round(replay.cpuPerReq)} |`);
-  lines.push(`| Redis commands per request (heartbeat SETs excluded) | ${f(owner.redisPerReq)} (${owner.redisDetail}) | ${f(fwd.redisPerReq)} (${fwd.redisDetail}) | ${f(replay.redisPerReq)} (${replay.redisDetail}) |`);
+  lines.push(`| | ${cols.map((c) => `\`${c}\``).join(' | ')} |`);
+  lines.push(`|---|${cols.map(() => '---:').join('|')}|`);
+  lines.push(row('tools/call echo p50 (ms)', (t) => f(t.p50)));
+  lines.push(row('tools/call echo p99 (ms)', (t) => f(t.p99)));
+  lines.push(row('added by the forward, p50 / p99 (ms)', (t) => (ownerOf(t) ? `${signed(t.p50 - ownerOf(t).p50)} / ${signed(t.p99 - ownerOf(t).p99)}` : '–')));
+  lines.push(row(`throughput, concurrency ${CONCURRENCY} (req/s, median of rounds)`, (t) => String(Math.round(t.throughput))));
+  lines.push(row('proxy CPU per request, both replicas (µs)', (t) => String(Math.round(t.cpuPerReq))));
+  lines.push(row('CPU per request / the owner-served request', (t) => (ownerOf(t) ? `${f(t.cpuPerReq / ownerOf(t).cpuPerReq)}×` : '–')));
+  lines.push(row('Redis commands per request (heartbeat SETs excluded)', (t) => `${f(t.redisPerReq)} (${t.redisDetail})`));
   lines.push('');
   lines.push('| ratio | p50 | p99 | req/s | CPU per request |');
   lines.push('|---|---:|---:|---:|---:|');
-  lines.push(`| \`forwarded\` / \`owner\` | ${f(fwd.p50 / owner.p50)}× | ${f(fwd.p99 / owner.p99)}× | ${f(fwd.throughput / owner.throughput)}× | ${f(fwd.cpuPerReq / owner.cpuPerReq)}× |`);
-  lines.push(`| \`forwarded\` / \`replay\` | ${f(fwd.p50 / replay.p50)}× | ${f(fwd.p99 / replay.p99)}× | ${f(fwd.throughput / replay.throughput)}× | ${f(fwd.cpuPerReq / replay.cpuPerReq)}× |`);
-  lines.push(`| \`owner\` / \`replay\` | ${f(owner.p50 / replay.p50)}× | ${f(owner.p99 / replay.p99)}× | ${f(owner.throughput / replay.throughput)}× | ${f(owner.cpuPerReq / replay.cpuPerReq)}× |`);
+  const ratio = (x, y) => {
+    if (!by[x] || !by[y]) return;
+    const [a1, b1] = [by[x], by[y]];
+    lines.push(`| \`${x}\` / \`${y}\` | ${f(a1.p50 / b1.p50)}× | ${f(a1.p99 / b1.p99)}× | ${f(a1.throughput / b1.throughput)}× | ${f(a1.cpuPerReq / b1.cpuPerReq)}× |`);
+  };
+  ratio('forwarded', 'owner');
+  ratio('forwarded', 'replay');
+  ratio('owner', 'replay');
+  ratio('forwarded-base', 'owner-base');
+  ratio('forwarded', 'forwarded-base');
   console.log(lines.join('\n'));
   if (jsonOut) {
     fs.writeFileSync(

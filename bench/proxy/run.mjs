@@ -5,6 +5,8 @@
 //   node bench/proxy/run.mjs --quick    # smaller counts, for a smoke check
 //   node bench/proxy/run.mjs --json out.json                   # also write the raw figures
 //   node bench/proxy/run.mjs --only proxy-http,direct-http      # a subset of the targets
+//   node bench/proxy/run.mjs --baseline ../old/dist/src/cli/index.js
+//       # A/B: also proxy-stdio-base and proxy-http-base, the same targets run from another build
 //
 // Needs: `npm run build` (dist/src/cli/index.js), redis-server on PATH. Loopback only.
 // Every target serves server-everything's `echo` tool; every request is a raw HTTP POST (or a raw
@@ -45,6 +47,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 const onlyArg = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const baselineCli = args.includes('--baseline') ? path.resolve(args[args.indexOf('--baseline') + 1]) : undefined;
 const scale = quick ? 0.1 : 1;
 const N = {
   warmup: Math.round(500 * scale),
@@ -65,10 +68,10 @@ async function everythingHttp(name) {
   return { url: `http://127.0.0.1:${port}/mcp`, proc: p };
 }
 
-async function proxyReplica(name, redisUrl, upstream) {
+async function proxyReplica(name, redisUrl, upstream, cli = CLI) {
   const port = await freePort();
-  const argv = [CLI, 'proxy', '--listen', `127.0.0.1:${port}`, '--path', '/mcp', '--store', redisUrl, '--session-secret', SECRET];
-  argv.push(...(upstream.url ? ['--upstream', upstream.url] : ['--', process.execPath, EVERYTHING, 'stdio']));
+  const argv = [cli, 'proxy', '--listen', `127.0.0.1:${port}`, '--path', '/mcp', '--store', redisUrl, '--session-secret', SECRET];
+  argv.push(...(upstream.extra ?? []), ...(upstream.url ? ['--upstream', upstream.url] : ['--', process.execPath, EVERYTHING, 'stdio']));
   const p = start(name, process.execPath, argv);
   await waitForPort(port, 20_000, p);
   return { url: `http://127.0.0.1:${port}/mcp`, proc: p };
@@ -130,7 +133,34 @@ const TARGETS = [
       return { a: await proxyReplica('proxy-http-a', redis.url, sa), b: await proxyReplica('proxy-http-b', redis.url, sb) };
     },
   },
-].filter((t) => !onlyArg || onlyArg.split(',').includes(t.key));
+  ...(baselineCli ? baselineTargets(baselineCli) : []),
+].filter((t) => !onlyArg || onlyArg.split(',').some((k) => t.key === k || t.key === `${k}-base`));
+
+/** The proxy targets again, run from another build (`--baseline`), with their own key prefix in Redis. */
+function baselineTargets(cli) {
+  return [
+    {
+      key: 'proxy-stdio-base',
+      label: `mcp-migrate proxy → stdio (${path.relative(ROOT, cli)})`,
+      redis: true,
+      async up(redis) {
+        const extra = ['--store-prefix', 'base:'];
+        return { a: await proxyReplica('base-stdio-a', redis.url, { extra }, cli), b: await proxyReplica('base-stdio-b', redis.url, { extra }, cli) };
+      },
+    },
+    {
+      key: 'proxy-http-base',
+      label: `mcp-migrate proxy → streamableHttp sidecar (${path.relative(ROOT, cli)})`,
+      redis: true,
+      async up(redis) {
+        const sa = await everythingHttp('base-sidecar-a');
+        const sb = await everythingHttp('base-sidecar-b');
+        const extra = ['--store-prefix', 'base:'];
+        return { a: await proxyReplica('base-http-a', redis.url, { ...sa, extra }, cli), b: await proxyReplica('base-http-b', redis.url, { ...sb, extra }, cli) };
+      },
+    },
+  ];
+}
 
 const needed = [['server-everything', EVERYTHING]];
 if (TARGETS.some((t) => t.key.startsWith('supergateway'))) needed.push(['supergateway (npm ci)', SUPERGATEWAY]);
@@ -325,7 +355,7 @@ function table(results) {
   const cols = results;
   const row = (name, f) => `| ${name} | ${cols.map(f).join(' | ')} |`;
   const byKey = Object.fromEntries(results.map((r) => [r.key, r]));
-  const baselineOf = { 'proxy-stdio': 'direct-stdio', 'supergateway-stdio': 'direct-stdio', 'proxy-http': 'direct-http' };
+  const baselineOf = { 'proxy-stdio': 'direct-stdio', 'supergateway-stdio': 'direct-stdio', 'proxy-http': 'direct-http', 'proxy-stdio-base': 'direct-stdio', 'proxy-http-base': 'direct-http' };
   const added = (r, k) => {
     const base = byKey[baselineOf[r.key]];
     return base ? `+${fmt(r[k] - base[k])}` : '–';
@@ -358,15 +388,19 @@ function ratios(results) {
     const x = by[a];
     const y = by[b];
     out.push(
-      `| ${title} | ${fmt(x.p50 / y.p50)}× | ${fmt(x.p99 / y.p99)}× | ${fmt(x.rps[1] / y.rps[1])}× | ${fmt(x.rps[16] / y.rps[16])}× | ${fmt(x.rps[64] / y.rps[64])}× | ${fmt(x.openMs / y.openMs)}× |`,
+      `| ${title} | ${fmt(x.p50 / y.p50)}× | ${fmt(x.p99 / y.p99)}× | ${fmt(x.rps[1] / y.rps[1])}× | ${fmt(x.rps[16] / y.rps[16])}× | ${fmt(x.rps[64] / y.rps[64])}× | ${fmt(x.openMs / y.openMs)}× | ${x.gatewayCpuUs && y.gatewayCpuUs ? `${fmt(x.gatewayCpuUs / y.gatewayCpuUs)}×` : '–'} |`,
     );
   };
   pair('proxy-stdio', 'supergateway-stdio', '`proxy-stdio` / `supergateway-stdio`');
   pair('proxy-stdio', 'direct-stdio', '`proxy-stdio` / `direct-stdio`');
   pair('supergateway-stdio', 'direct-stdio', '`supergateway-stdio` / `direct-stdio`');
   pair('proxy-http', 'direct-http', '`proxy-http` / `direct-http`');
+  pair('proxy-stdio-base', 'direct-stdio', '`proxy-stdio-base` / `direct-stdio`');
+  pair('proxy-http-base', 'direct-http', '`proxy-http-base` / `direct-http`');
+  pair('proxy-stdio', 'proxy-stdio-base', '`proxy-stdio` / `proxy-stdio-base`');
+  pair('proxy-http', 'proxy-http-base', '`proxy-http` / `proxy-http-base`');
   if (out.length === 0) return '';
-  return ['| ratio | p50 | p99 | req/s c=1 | req/s c=16 | req/s c=64 | new session |', '|---|---:|---:|---:|---:|---:|---:|', ...out].join('\n');
+  return ['| ratio | p50 | p99 | req/s c=1 | req/s c=16 | req/s c=64 | new session | gateway CPU per request |', '|---|---:|---:|---:|---:|---:|---:|---:|', ...out].join('\n');
 }
 
 const started = Date.now();

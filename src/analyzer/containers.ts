@@ -10,9 +10,12 @@
  * same way is not process state.
  */
 import { ts } from 'ts-morph';
-import { calleeName, skipOuter, type SessionFlow } from './session-flow.js';
+import { calleeName, enclosingFunction, isFunctionLike, isInside, isModuleLevel, skipOuter } from './ast.js';
+import { isRegistryValueKind } from './sdk-types.js';
+import { sessionScope, type SessionScope } from './session-scope.js';
+import type { SessionFlow } from './session-flow.js';
 
-export type ContainerKind = 'map' | 'set' | 'weakmap' | 'object' | 'array' | 'cache';
+export type ContainerKind = 'map' | 'set' | 'weakmap' | 'object' | 'array' | 'cache' | 'store';
 
 export interface SessionContainer {
   /** The declaration's name node (variable, field, property, interface member). */
@@ -27,6 +30,24 @@ export interface SessionContainer {
   serializable: boolean;
   /** A Set of session ids (membership only), possibly nested in a map. */
   idSet: boolean;
+  /**
+   * Parameters the container is reached through (`handle(req, res, sessions)` → the callee's
+   * `sessions`): their declared types and the values written through them count for the container.
+   */
+  aliases: ts.Node[];
+  /**
+   * Why it is per-session: `key` (keyed by, holding or searched for a session id), `type` (its declared
+   * values are sessionful transports or servers), `holder` (a field or variable of a store type whose
+   * implementation in the program keeps a session registry in memory), `objects` (it collects the
+   * objects created once per session: a framework's own list of sessions).
+   */
+  reason: 'key' | 'type' | 'holder' | 'objects';
+  /** For `holder`: the store class that keeps the registry. */
+  store?: ts.ClassLikeDeclaration;
+  /** For `objects`: the per-session class whose instances it collects. */
+  objectClass?: ts.ClassLikeDeclaration;
+  /** Keyed by something else (a task or approval id), but every entry carries the session id of its session. */
+  entriesCarrySession?: boolean;
 }
 
 const KEY_METHODS = new Set(['set', 'get', 'has', 'delete', 'add', 'peek']);
@@ -50,20 +71,32 @@ const TYPE_NAMES: Record<string, ContainerKind> = {
   Record: 'object',
   ReadonlyArray: 'array',
 };
-const TRANSPORT_TYPE = /(Transport|McpServer)\b|^Server$|\bServer</;
 const TIMER_FUNCTIONS = new Set(['setInterval', 'setTimeout', 'setImmediate']);
 const PLAIN_CLASSES = new Set(['Map', 'Set', 'Date', 'Array', 'Object', 'URL']);
 const NON_SERIALIZABLE_TYPE = /\b(Timeout|Timer|Interval|Socket|WebSocket|ServerResponse|IncomingMessage|Response|Request|AbortController|EventEmitter|ChildProcess|Promise)\b|=>/;
+/** Collection types whose last type argument (or element) is the stored value. */
+const VALUE_TYPE_ARGUMENT = new Set(['Map', 'ReadonlyMap', 'WeakMap', 'Record', 'LRUCache', 'LRU', 'QuickLRU', 'TTLCache', 'Set', 'ReadonlySet', 'WeakSet', 'Array', 'ReadonlyArray']);
 
 interface Write {
   receiver: ts.Expression;
   value: ts.Expression;
 }
 
+type Declaration = ts.VariableDeclaration | ts.PropertyDeclaration | ts.PropertyAssignment | ts.ParameterDeclaration;
+
 export class SessionContainerIndex {
   private readonly byNode = new Map<ts.Node, SessionContainer>();
   private readonly writes: Write[] = [];
   private readonly nestedIds = new Set<ts.Node>();
+  /** Container declarations with declared value types, checked for transports and servers in `finish`. */
+  private readonly typed: Array<{ decl: Declaration; kind: ContainerKind; valueTypes: ts.TypeNode[] }> = [];
+  /** Class fields and module variables declared with a class or interface type: maybe holders of a class-based store. */
+  private readonly holderCandidates: Declaration[] = [];
+  private readonly parameterRoots = new Map<ts.ParameterDeclaration, SessionContainer[]>();
+  /** Containers found only because their values carry a session id (keyed by something else). */
+  private readonly byValueOnly = new Set<ts.Node>();
+  /** Containers keyed by, or searched for, a session id. */
+  private readonly byKey = new Set<ts.Node>();
 
   constructor(private readonly flow: SessionFlow) {}
 
@@ -77,63 +110,210 @@ export class SessionContainerIndex {
         this.writes.push({ receiver, value: method === 'set' && second ? second : first });
       }
       if (first && KEY_METHODS.has(method) && this.flow.isSessionId(first)) {
-        const c = this.resolve(receiver);
-        if (c && method === 'add') this.nestedIds.add(c.node);
+        const found = this.resolve(receiver);
+        for (const c of found) this.byKey.add(c.node);
+        if (method === 'add') for (const c of found) this.nestedIds.add(c.node);
         return;
       }
-      if (first && (method === 'push' || method === 'unshift') && this.carriesSessionId(first)) {
-        this.resolve(receiver);
+      // `a.push({ sessionId, … })`, `m.set(k, { sessionId, … })`: its entries belong to sessions.
+      const stored = method === 'set' ? second : method === 'push' || method === 'unshift' ? first : undefined;
+      if (stored && this.carriesSessionId(stored)) {
+        // A map keyed by something else (`set(taskId, { sessionId, … })`) is not a session registry.
+        for (const c of this.resolve(receiver)) this.byValueOnly.add(c.node);
         return;
       }
       if (first && SEARCH_METHODS.has(method) && this.predicateMatchesSession(first)) {
-        this.resolve(receiver);
+        for (const c of this.resolve(receiver)) this.byKey.add(c.node);
       }
       return;
     }
     if (ts.isElementAccessExpression(node) && this.flow.isSessionId(node.argumentExpression)) {
       const parent = node.parent;
-      this.resolve(node.expression);
+      for (const c of this.resolve(node.expression)) this.byKey.add(c.node);
       if (ts.isBinaryExpression(parent) && parent.left === node && parent.operatorToken.kind === ts.SyntaxKind.EqualsToken) {
         this.writes.push({ receiver: node.expression, value: parent.right });
       }
+      return;
+    }
+    if (ts.isVariableDeclaration(node) || ts.isPropertyDeclaration(node) || ts.isPropertyAssignment(node) || (ts.isParameter(node) && ts.isParameterPropertyDeclaration(node, node.parent))) {
+      this.collectDeclaration(node);
     }
   }
 
   /** Classifies the containers found; call once after every file was visited. */
   finish(): SessionContainer[] {
-    const byName = new Map<string, SessionContainer[]>();
+    for (const { decl, kind, valueTypes } of this.typed) {
+      const node = declName(decl);
+      if (this.byNode.has(node) || !this.flow.isStatefulFile(decl.getSourceFile()) || !this.isLongLived(decl)) continue;
+      if (!valueTypes.some((t) => this.typeNodeHoldsRegistry(t, 0))) continue;
+      this.byNode.set(node, this.container(node, kind, 'type'));
+    }
+    // Entries that merely carry a session id make state only in a container that outlives the request.
+    for (const node of this.byValueOnly) {
+      const decl = node.parent;
+      if (this.byKey.has(node) || !decl) continue;
+      if (!(ts.isVariableDeclaration(decl) || ts.isPropertyDeclaration(decl) || ts.isPropertyAssignment(decl) || ts.isParameter(decl)) || !this.isLongLived(decl)) this.byNode.delete(node);
+    }
+    this.collectSessionObjectLists();
+    const names = new Set<string>();
     for (const c of this.byNode.values()) {
-      const list = byName.get(c.name) ?? [];
-      list.push(c);
-      byName.set(c.name, list);
+      names.add(c.name);
+      for (const a of c.aliases) names.add(displayName(a));
     }
     for (const w of this.writes) {
       const name = receiverName(w.receiver);
-      if (!name || !byName.has(name)) continue;
-      const c = this.lookup(w.receiver);
-      if (c) c.values.push(w.value);
+      if (!name || !names.has(name)) continue;
+      for (const c of this.lookup(w.receiver)) {
+        const known = this.byNode.get(c.node);
+        if (known) known.values.push(w.value);
+      }
     }
     for (const c of this.byNode.values()) {
-      c.idSet = this.nestedIds.has(c.node) || (c.kind === 'set' && c.values.every((v) => this.flow.isSessionId(v)));
-      c.isRegistry = !c.idSet && (this.declaredTypeIsTransport(c.node) || c.values.some((v) => this.isTransportish(v, 0)));
+      c.idSet = this.nestedIds.has(c.node) || (c.kind === 'set' && c.values.length > 0 && c.values.every((v) => this.flow.isSessionId(v)));
+      c.isRegistry =
+        c.reason === 'type' ||
+        (!c.idSet && c.reason !== 'objects' && !(this.byValueOnly.has(c.node) && !this.byKey.has(c.node)) && ([c.node, ...c.aliases].some((n) => this.declaredTypeHoldsRegistry(n)) || c.values.some((v) => this.holdsRegistryValue(v, 0))));
       c.serializable = !c.isRegistry && c.values.every((v) => this.isSerializable(v));
+      if (this.byValueOnly.has(c.node) && !this.byKey.has(c.node)) c.entriesCarrySession = true;
     }
+    this.collectHolders();
     return [...this.byNode.values()];
+  }
+
+  /** Long-lived collections that per-session objects are added to (`Context.all.add(this)`, `this.#sessions.push(session)`). */
+  private collectSessionObjectLists(): void {
+    const scope = sessionScope(this.flow);
+    if (scope.classes.size === 0) return;
+    for (const w of this.writes) {
+      const cls = this.sessionObjectClass(w.value, scope);
+      if (!cls) continue;
+      for (const c of this.lookup(w.receiver)) {
+        const decl = c.node.parent;
+        if (this.byNode.has(c.node) || !decl || !(ts.isVariableDeclaration(decl) || ts.isPropertyDeclaration(decl) || ts.isParameter(decl)) || !this.isLongLived(decl)) continue;
+        this.byNode.set(c.node, { ...c, reason: 'objects', objectClass: cls });
+      }
+    }
+  }
+
+  /** The per-session class a stored value is an instance of (`new Session()`, a variable holding one, `this` in its members). */
+  private sessionObjectClass(value: ts.Expression, scope: SessionScope): ts.ClassLikeDeclaration | undefined {
+    const e = skipOuter(value);
+    if (e.kind === ts.SyntaxKind.ThisKeyword) {
+      const cls = ts.findAncestor(e, ts.isClassLike);
+      return cls && scope.classes.has(cls) ? cls : undefined;
+    }
+    if (ts.isNewExpression(e)) {
+      const cls = scope.projectClassOf(e);
+      return cls && scope.classes.has(cls) ? cls : undefined;
+    }
+    if (ts.isIdentifier(e)) {
+      const decl = this.flow.symbolAt(e)?.valueDeclaration;
+      if (decl && ts.isVariableDeclaration(decl) && decl.initializer && decl.initializer !== value) return this.sessionObjectClass(decl.initializer, scope);
+    }
+    return undefined;
+  }
+
+  private container(node: ts.Node, kind: ContainerKind, reason: SessionContainer['reason']): SessionContainer {
+    return { node, name: displayName(node), kind, values: [], isRegistry: false, serializable: true, idSet: false, aliases: [], reason };
+  }
+
+  // ---------------------------------------------------------------- declarations
+
+  private collectDeclaration(decl: Declaration): void {
+    if (!decl.name || (!ts.isIdentifier(decl.name) && !ts.isPrivateIdentifier(decl.name) && !ts.isStringLiteral(decl.name))) return;
+    const init = decl.initializer ? skipOuter(decl.initializer) : undefined;
+    const asType = decl.initializer && ts.isAsExpression(decl.initializer) ? decl.initializer.type : undefined;
+    const typeNode = ('type' in decl ? decl.type : undefined) ?? asType;
+    let kind = typeNode ? collectionOfTypeNode(typeNode) : undefined;
+    let valueTypes = typeNode ? containerValueTypeNodes(typeNode) : [];
+    if (!kind && init) kind = collectionOfExpression(init);
+    if (valueTypes.length === 0 && init && ts.isNewExpression(init) && init.typeArguments?.length) {
+      valueTypes = [init.typeArguments[init.typeArguments.length - 1]!];
+    }
+    // Keyed collections only: a Set or array of every transport (for shutdown) is not looked up per session.
+    if (kind && kind !== 'set' && kind !== 'array' && valueTypes.length > 0) {
+      this.typed.push({ decl, kind, valueTypes });
+      return;
+    }
+    // `private store: ISessionStore<…>`, `let sessions: SessionStore`: maybe a holder of a class-based store.
+    if (!kind && typeNode && ts.isTypeReferenceNode(typeNode) && (ts.isPropertyDeclaration(decl) || ts.isParameter(decl) || (ts.isVariableDeclaration(decl) && isModuleLevel(decl)))) {
+      this.holderCandidates.push(decl);
+    }
+  }
+
+  /** Lives longer than one request: module level, a class field, a property of such an object, or a local that closures capture. */
+  private isLongLived(decl: Declaration): boolean {
+    if (ts.isPropertyDeclaration(decl) || ts.isParameter(decl)) return true;
+    if (ts.isPropertyAssignment(decl)) {
+      let n: ts.Node = decl.parent;
+      while (ts.isObjectLiteralExpression(n) || ts.isAsExpression(n) || ts.isSatisfiesExpression(n) || ts.isParenthesizedExpression(n) || ts.isPropertyAssignment(n)) n = n.parent;
+      return (ts.isVariableDeclaration(n) || ts.isPropertyDeclaration(n)) && this.isLongLived(n);
+    }
+    if (isModuleLevel(decl)) return true;
+    const fn = enclosingFunction(decl);
+    if (!fn) return true; // a block at module level
+    if (!ts.isIdentifier(decl.name)) return false;
+    const symbol = this.flow.symbolAt(decl.name);
+    let captured = false;
+    const visit = (n: ts.Node): void => {
+      if (captured) return;
+      if (ts.isIdentifier(n) && n !== decl.name && n.text === (decl.name as ts.Identifier).text && this.flow.symbolAt(n) === symbol) {
+        for (let p: ts.Node | undefined = n.parent; p && p !== fn; p = p.parent) if (isFunctionLike(p)) captured = true;
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(fn);
+    return captured;
+  }
+
+  /**
+   * Class-based stores: a class whose field is a session registry (`class SessionStore { private
+   * sessions = {} }`) is reported where it is, and a field or module variable typed with the store's
+   * interface or base class (`private readonly sessionStore: ISessionStore<T>`) is where the server
+   * chose that in-memory store.
+   */
+  private collectHolders(): void {
+    const stores = new Map<ts.Symbol, ts.ClassLikeDeclaration>();
+    for (const c of this.byNode.values()) {
+      const decl = c.node.parent;
+      const cls = decl && (ts.isPropertyDeclaration(decl) || ts.isParameter(decl)) ? (ts.isParameter(decl) ? decl.parent.parent : decl.parent) : undefined;
+      if (c.isRegistry && cls && ts.isClassLike(cls) && cls.name) {
+        const symbol = this.flow.symbolAt(cls.name);
+        if (symbol) stores.set(symbol, cls);
+      }
+    }
+    if (stores.size === 0) return;
+    for (const decl of this.holderCandidates) {
+      const typeNode = (decl as ts.PropertyDeclaration).type;
+      if (!typeNode || !ts.isTypeReferenceNode(typeNode) || !this.flow.isStatefulFile(decl.getSourceFile())) continue;
+      const name = ts.isIdentifier(typeNode.typeName) ? typeNode.typeName : typeNode.typeName.right;
+      const typeSymbol = this.flow.symbolAt(name);
+      if (!typeSymbol || stores.has(typeSymbol)) continue;
+      const store = this.flow.subclassesOf(typeSymbol).find((cls) => cls.name && stores.has(this.flow.symbolAt(cls.name)!));
+      if (!store || isInside(decl, store)) continue;
+      const node = declName(decl);
+      if (this.byNode.has(node)) continue;
+      this.byNode.set(node, { ...this.container(node, 'store', 'holder'), isRegistry: true, serializable: false, store });
+    }
   }
 
   // ---------------------------------------------------------------- resolution
 
-  private resolve(receiver: ts.Expression): SessionContainer | undefined {
-    const c = this.lookup(receiver);
-    if (!c) return undefined;
-    const existing = this.byNode.get(c.node);
-    if (existing) return existing;
-    this.byNode.set(c.node, c);
-    return c;
+  private resolve(receiver: ts.Expression): SessionContainer[] {
+    const found = this.lookup(receiver);
+    return found.map((c) => {
+      const existing = this.byNode.get(c.node);
+      if (existing) {
+        for (const a of c.aliases) if (!existing.aliases.includes(a)) existing.aliases.push(a);
+        return existing;
+      }
+      this.byNode.set(c.node, c);
+      return c;
+    });
   }
 
-  private lookup(receiver: ts.Expression, depth = 0): SessionContainer | undefined {
-    if (depth > 4) return undefined;
+  private lookup(receiver: ts.Expression, depth = 0): SessionContainer[] {
+    if (depth > 4) return [];
     const r = skipOuter(receiver);
     let nameNode: ts.Node | undefined;
     if (ts.isIdentifier(r)) nameNode = r;
@@ -142,37 +322,63 @@ export class SessionContainerIndex {
       // byUri.get(uri).add(sid): nested container, the state is byUri
       return this.lookup(r.expression.expression, depth + 1);
     }
-    if (!nameNode) return undefined;
+    if (!nameNode) return [];
     const symbol = this.flow.symbolAt(nameNode);
-    if (!symbol) return undefined;
+    if (!symbol) return [];
     const existing = [...(symbol.declarations ?? [])].map((d) => this.byNode.get(declName(d))).find(Boolean);
-    if (existing) return existing;
+    if (existing) return [existing];
     for (const decl of symbol.declarations ?? []) {
       // A local alias of an element of another container: follow to the root container.
       if (ts.isVariableDeclaration(decl) && decl.initializer) {
         const nested = this.nestedRoot(decl.initializer, depth);
-        if (nested) return nested;
+        if (nested.length > 0) return nested;
       }
       const kind = this.containerKind(decl, symbol);
       if (kind) {
         const node = declName(decl);
-        return this.byNode.get(node) ?? { node, name: displayName(node), kind, values: [], isRegistry: false, serializable: true, idSet: false };
+        return [this.byNode.get(node) ?? this.container(node, kind, 'key')];
+      }
+      // A parameter: the containers its callers pass (`handle(req, res, sessions)`).
+      if (ts.isParameter(decl) && ts.isIdentifier(decl.name) && !decl.dotDotDotToken && !ts.isParameterPropertyDeclaration(decl, decl.parent)) {
+        return this.parameterContainers(decl, depth);
       }
     }
-    return undefined;
+    return [];
+  }
+
+  private parameterContainers(param: ts.ParameterDeclaration, depth: number): SessionContainer[] {
+    const cached = this.parameterRoots.get(param);
+    if (cached) return cached;
+    const roots: SessionContainer[] = [];
+    this.parameterRoots.set(param, roots);
+    const fn = param.parent;
+    if (!isFunctionLike(fn)) return roots;
+    const index = fn.parameters.indexOf(param);
+    for (const site of this.flow.callSitesOf(fn)) {
+      const arg = site.arguments?.[index];
+      if (!arg || ts.isSpreadElement(arg)) continue;
+      for (const root of this.lookup(arg, depth + 1)) {
+        if (!root.aliases.includes(param.name)) root.aliases.push(param.name);
+        if (!roots.includes(root)) roots.push(root);
+      }
+    }
+    return roots;
   }
 
   /** `X.get(k)`, `X.get(k) ?? new Set()`, `X.has(k) ? X.get(k) : new Set()` → the container X. */
-  private nestedRoot(init: ts.Expression, depth: number): SessionContainer | undefined {
+  private nestedRoot(init: ts.Expression, depth: number): SessionContainer[] {
     const e = skipOuter(init);
     if (ts.isCallExpression(e) && ts.isPropertyAccessExpression(e.expression) && e.expression.name.text === 'get') {
       return this.lookup(e.expression.expression, depth + 1);
     }
-    if (ts.isConditionalExpression(e)) return this.nestedRoot(e.whenTrue, depth) ?? this.nestedRoot(e.whenFalse, depth);
+    if (ts.isConditionalExpression(e)) {
+      const t = this.nestedRoot(e.whenTrue, depth);
+      return t.length > 0 ? t : this.nestedRoot(e.whenFalse, depth);
+    }
     if (ts.isBinaryExpression(e) && (e.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken || e.operatorToken.kind === ts.SyntaxKind.BarBarToken)) {
       return this.nestedRoot(e.left, depth);
     }
-    return undefined;
+    return [];
   }
 
   private containerKind(decl: ts.Declaration, symbol: ts.Symbol): ContainerKind | undefined {
@@ -255,11 +461,12 @@ export class SessionContainerIndex {
     return found;
   }
 
-  private declaredTypeIsTransport(node: ts.Node): boolean {
+  /** The declared values of the container (or of a parameter it is passed through) are transports or servers. */
+  private declaredTypeHoldsRegistry(node: ts.Node): boolean {
     const decl = node.parent;
     const typeNode =
       decl && (ts.isVariableDeclaration(decl) || ts.isPropertyDeclaration(decl) || ts.isPropertySignature(decl) || ts.isParameter(decl)) ? decl.type : undefined;
-    if (typeNode && TRANSPORT_TYPE.test(typeNode.getText())) return true;
+    if (typeNode && containerValueTypeNodes(typeNode).some((t) => this.typeNodeHoldsRegistry(t, 0))) return true;
     try {
       const type = this.flow.checker.getTypeAtLocation(node);
       const args = (type as ts.TypeReference).typeArguments ?? this.flow.checker.getTypeArguments?.(type as ts.TypeReference) ?? [];
@@ -268,32 +475,94 @@ export class SessionContainerIndex {
       if (index) candidates.push(index.type);
       const element = this.flow.checker.getIndexInfoOfType(type, ts.IndexKind.Number);
       if (element) candidates.push(element.type);
-      return candidates.some((t) => this.typeHoldsTransport(t, 0));
+      return candidates.some((t) => this.typeHoldsRegistry(t, 0));
     } catch {
       return false;
     }
   }
 
-  private typeHoldsTransport(type: ts.Type, depth: number): boolean {
-    const text = this.flow.checker.typeToString(type);
-    if (text === 'any' || text === 'unknown') return false;
-    if (TRANSPORT_TYPE.test(text)) return true;
+  /** A type node that is, or holds in a property, a transport or server (imports, aliases, interfaces, literals). */
+  private typeNodeHoldsRegistry(node: ts.TypeNode, depth: number): boolean {
+    if (depth > 3) return false;
+    if (isRegistryValueKind(this.flow.sdk.kindOfTypeNode(node))) return true;
+    if (ts.isUnionTypeNode(node) || ts.isIntersectionTypeNode(node)) return node.types.some((t) => this.typeNodeHoldsRegistry(t, depth));
+    if (ts.isParenthesizedTypeNode(node)) return this.typeNodeHoldsRegistry(node.type, depth);
+    if (ts.isArrayTypeNode(node)) return this.typeNodeHoldsRegistry(node.elementType, depth + 1);
+    if (ts.isTypeLiteralNode(node)) return node.members.some((m) => ts.isPropertySignature(m) && !!m.type && this.typeNodeHoldsRegistry(m.type, depth + 1));
+    if (ts.isTypeReferenceNode(node)) {
+      const name = ts.isIdentifier(node.typeName) ? node.typeName : node.typeName.right;
+      const symbol = this.flow.symbolAt(name);
+      for (const d of symbol?.declarations ?? []) {
+        if (ts.isInterfaceDeclaration(d) && d.getSourceFile() && !d.getSourceFile().isDeclarationFile) {
+          if (d.members.some((m) => ts.isPropertySignature(m) && !!m.type && this.typeNodeHoldsRegistry(m.type, depth + 1))) return true;
+        } else if (ts.isTypeAliasDeclaration(d) && !d.getSourceFile().isDeclarationFile) {
+          if (this.typeNodeHoldsRegistry(d.type, depth + 1)) return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** A checker type that is, or holds in a property, a transport or server; type parameters by their instantiations. */
+  private typeHoldsRegistry(type: ts.Type, depth: number): boolean {
+    if (type.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return false;
+    if (isRegistryValueKind(this.flow.sdk.kindOfType(type))) return true;
+    if (type.flags & ts.TypeFlags.TypeParameter) return this.instantiationsHoldRegistry(type as ts.TypeParameter);
+    if (type.isUnion()) return type.types.some((t) => this.typeHoldsRegistry(t, depth));
     if (depth > 1) return false;
     return type.getProperties().some((p) => {
       const decl = p.valueDeclaration;
-      if (!decl) return false;
-      return this.typeHoldsTransport(this.flow.checker.getTypeOfSymbolAtLocation(p, decl), depth + 1);
+      if (!decl || decl.getSourceFile().isDeclarationFile) return false;
+      // A declared type the checker cannot resolve (the SDK not installed) still names its import.
+      const typeNode = ts.isPropertyDeclaration(decl) || ts.isPropertySignature(decl) || ts.isParameter(decl) ? decl.type : undefined;
+      if (typeNode && isRegistryValueKind(this.flow.sdk.kindOfTypeNode(typeNode))) return true;
+      return this.typeHoldsRegistry(this.flow.checker.getTypeOfSymbolAtLocation(p, decl), depth + 1);
     });
   }
 
-  private isTransportish(value: ts.Expression, depth: number): boolean {
+  /** `class SessionStore<T extends { close(): … }>` holds what `new SessionStore<StreamableHTTPServerTransport>()` passes (or infers) for T. */
+  private instantiationsHoldRegistry(param: ts.TypeParameter): boolean {
+    const decl = param.getSymbol()?.declarations?.[0];
+    const owner = decl?.parent;
+    if (!decl || !ts.isTypeParameterDeclaration(decl) || !owner || !ts.isClassLike(owner)) return false;
+    const index = owner.typeParameters?.indexOf(decl) ?? -1;
+    if (index < 0) return false;
+    return this.flow.instantiationsOf(owner).some((site) => {
+      const explicit = site.typeArguments?.[index];
+      if (explicit) return this.typeNodeHoldsRegistry(explicit, 1);
+      try {
+        const inferred = this.flow.checker.getTypeArguments(this.flow.checker.getTypeAtLocation(site) as ts.TypeReference)[index];
+        return !!inferred && !(inferred.flags & ts.TypeFlags.TypeParameter) && this.typeHoldsRegistry(inferred, 1);
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  #sessionful: Set<ts.Node> | undefined;
+
+  /** `new X({ sessionIdGenerator: … })` and `new SSEServerTransport(…)`: constructions of sessionful transports. */
+  private sessionfulConstructions(): Set<ts.Node> {
+    if (!this.#sessionful) {
+      this.#sessionful = new Set<ts.Node>(this.flow.sseTransports);
+      for (const prop of this.flow.statefulGenerators) {
+        const options = prop.parent;
+        if (ts.isObjectLiteralExpression(options) && ts.isNewExpression(options.parent)) this.#sessionful.add(options.parent);
+      }
+    }
+    return this.#sessionful;
+  }
+
+  private holdsRegistryValue(value: ts.Expression, depth: number): boolean {
     if (depth > 3) return false;
     const e = skipOuter(value);
-    if (ts.isNewExpression(e)) return TRANSPORT_TYPE.test(calleeName(e) ?? '');
+    // A transport by its type, or by how it is built: with a session id generator (framework transports
+    // such as `@hono/mcp`'s, whose package may not be installed).
+    if (ts.isNewExpression(e)) return isRegistryValueKind(this.flow.sdk.kindOfValue(e)) || this.sessionfulConstructions().has(e);
     if (ts.isObjectLiteralExpression(e)) {
       return e.properties.some((p) => {
-        if (ts.isPropertyAssignment(p)) return this.isTransportish(p.initializer, depth + 1);
-        if (ts.isShorthandPropertyAssignment(p)) return this.isTransportish(p.name, depth + 1);
+        if (ts.isPropertyAssignment(p)) return this.holdsRegistryValue(p.initializer, depth + 1);
+        if (ts.isShorthandPropertyAssignment(p)) return this.holdsRegistryValue(p.name, depth + 1);
         return false;
       });
     }
@@ -303,14 +572,13 @@ export class SessionContainerIndex {
         : this.flow.symbolAt(ts.isPropertyAccessExpression(e) ? e.name : e);
       if (symbol) {
         for (const decl of symbol.declarations ?? []) {
-          if (ts.isVariableDeclaration(decl) && decl.initializer && this.isTransportish(decl.initializer, depth + 1)) return true;
-          if ((ts.isVariableDeclaration(decl) || ts.isParameter(decl) || ts.isPropertyDeclaration(decl)) && decl.type && TRANSPORT_TYPE.test(decl.type.getText())) return true;
+          if (ts.isVariableDeclaration(decl) && decl.initializer && this.holdsRegistryValue(decl.initializer, depth + 1)) return true;
+          if ((ts.isVariableDeclaration(decl) || ts.isParameter(decl) || ts.isPropertyDeclaration(decl)) && decl.type && this.typeNodeHoldsRegistry(decl.type, 1)) return true;
         }
-        for (const v of this.flow.assignments.get(symbol) ?? []) if (this.isTransportish(v, depth + 1)) return true;
+        for (const v of this.flow.assignments.get(symbol) ?? []) if (this.holdsRegistryValue(v, depth + 1)) return true;
       }
       try {
-        const text = this.flow.checker.typeToString(this.flow.checker.getTypeAtLocation(e));
-        if (text !== 'any' && TRANSPORT_TYPE.test(text)) return true;
+        if (this.typeHoldsRegistry(this.flow.checker.getTypeAtLocation(e), 1)) return true;
       } catch {
         /* no type information */
       }
@@ -342,12 +610,30 @@ export class SessionContainerIndex {
       }
     }
     try {
-      const text = this.flow.checker.typeToString(this.flow.checker.getTypeAtLocation(e));
-      if (NON_SERIALIZABLE_TYPE.test(text) || TRANSPORT_TYPE.test(text)) return false;
+      const type = this.flow.checker.getTypeAtLocation(e);
+      const text = this.flow.checker.typeToString(type);
+      if (NON_SERIALIZABLE_TYPE.test(text) || isRegistryValueKind(this.flow.sdk.kindOfType(type)) || this.hasBehaviour(type)) return false;
     } catch {
       /* no type information */
     }
     return true;
+  }
+
+  /** A project type with call signatures or methods (a handle such as `{ cancel(): void; restart(): void }`), not plain data. */
+  private hasBehaviour(type: ts.Type): boolean {
+    if (type.getCallSignatures().length > 0) return true;
+    const decl = type.getSymbol()?.declarations?.[0] ?? type.aliasSymbol?.declarations?.[0];
+    if (!decl || decl.getSourceFile().isDeclarationFile) return false;
+    return type.getProperties().some((p) => {
+      const d = p.valueDeclaration;
+      if (!d) return false;
+      if (ts.isMethodDeclaration(d) || ts.isMethodSignature(d)) return true;
+      try {
+        return this.flow.checker.getTypeOfSymbolAtLocation(p, d).getCallSignatures().length > 0;
+      } catch {
+        return false;
+      }
+    });
   }
 }
 
@@ -375,6 +661,20 @@ function collectionOfTypeNode(type: ts.TypeNode): ContainerKind | undefined {
     }
   }
   return undefined;
+}
+
+/** The type nodes of the values a container type holds: `Map<K, V>` → V, `T[]` → T, `{ [k: string]: V }` → V. */
+function containerValueTypeNodes(type: ts.TypeNode): ts.TypeNode[] {
+  if (ts.isArrayTypeNode(type)) return [type.elementType];
+  if (ts.isTypeLiteralNode(type)) return type.members.filter(ts.isIndexSignatureDeclaration).map((m) => m.type);
+  if (ts.isMappedTypeNode(type)) return type.type ? [type.type] : [];
+  if (ts.isTypeReferenceNode(type)) {
+    const name = ts.isIdentifier(type.typeName) ? type.typeName.text : type.typeName.right.text;
+    const args = type.typeArguments;
+    return VALUE_TYPE_ARGUMENT.has(name) && args?.length ? [args[args.length - 1]!] : [];
+  }
+  if (ts.isUnionTypeNode(type)) return type.types.flatMap(containerValueTypeNodes);
+  return [];
 }
 
 function declName(decl: ts.Node): ts.Node {

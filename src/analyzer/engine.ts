@@ -11,6 +11,7 @@ import { bundleSegments, segmentAt, type BundleSegment, type Dependency } from '
 import { SessionContainerIndex, type SessionContainer } from './containers.js';
 import { loadProject, rel } from './project.js';
 import { SessionFlow } from './session-flow.js';
+import { sessionScope } from './session-scope.js';
 import { CATEGORIES, SEVERITIES, type AnalysisResult, type AnalyzeOptions, type Category, type Finding, type Severity } from './types.js';
 import { decideVerdict } from './verdict.js';
 
@@ -30,7 +31,7 @@ export async function analyze(options: EngineOptions): Promise<AnalysisResult> {
 /** {@link analyze}, synchronously (for hosts whose rules cannot await, such as ESLint). */
 export function analyzeSync(options: EngineOptions): AnalysisResult {
   const started = performance.now();
-  const loaded = loadProject(options.paths, options.cwd, options.fileFilter);
+  const loaded = loadProject(options.paths, options.cwd, options.fileFilter, options.texts);
   const { root, checker, files, warnings } = loaded;
   const analyzed = new Set(files);
   const analyzedNames = new Set(files.map((f) => f.fileName.replace(/\.[cm]?[jt]sx?$/, '')));
@@ -55,6 +56,8 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
     return !!segment?.dependency && !holdsSessionSource(segment, statement.getSourceFile().text);
   };
   const flow = new SessionFlow(checker, files, bundles.size > 0 ? skip : undefined);
+  // Ids minted once per session (a per-session scope id) stand for the session in the data flow.
+  flow.addSources(sessionScope(flow).sessionIds);
   const index = new SessionContainerIndex(flow);
   let containers: SessionContainer[] | undefined;
 

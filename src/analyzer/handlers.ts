@@ -3,7 +3,7 @@
  * session), in a session-opening function (once per session), or at module load (once per process).
  */
 import { ts } from 'ts-morph';
-import { calleeName, enclosingFunction, isFunctionLike, skipOuter, type FunctionLike } from './session-flow.js';
+import { calleeName, enclosingFunction, isFunctionLike, isInside, isModuleLevel, skipOuter, type FunctionLike } from './ast.js';
 
 /** APIs whose function arguments run per request: MCP SDK v1/v2 registrations and HTTP routers (express, hono, fastify, node:http). */
 const HANDLER_REGISTRARS = new Set([
@@ -90,15 +90,4 @@ export function isReplayedHandler(reg: { registrar: string; schema?: string }): 
   return reg.schema !== undefined && REPLAYED_SCHEMAS.has(reg.schema);
 }
 
-/** True for a declaration at module top level (`let x` directly in the source file). */
-export function isModuleLevel(decl: ts.Node): boolean {
-  const statement = decl.parent?.parent;
-  return !!statement && ts.isVariableStatement(statement) && ts.isSourceFile(statement.parent);
-}
-
-export function isInside(node: ts.Node, container: ts.Node): boolean {
-  for (let n: ts.Node | undefined = node; n; n = n.parent) if (n === container) return true;
-  return false;
-}
-
-export { isFunctionLike };
+export { isFunctionLike, isInside, isModuleLevel };

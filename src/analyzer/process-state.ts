@@ -76,6 +76,8 @@ const FS_WRITES = new Set(['writeFile', 'writeFileSync', 'appendFile', 'appendFi
 const FS_READS = new Set(['readFile', 'readFileSync', 'createReadStream']);
 const FS_MODULE = /^(node:)?fs(\/promises)?$/;
 const MCP_PACKAGE = /[\\/]node_modules[\\/]@modelcontextprotocol[\\/]/;
+/** The SDK `Server`'s accessors for the client's `initialize` parameters and roots (v1 and v2). */
+const CLIENT_ACCESSORS = new Set(['getClientCapabilities', 'getClientVersion', 'listRoots']);
 const MAX_DEPTH = 6;
 
 /**
@@ -571,6 +573,9 @@ export class ProcessStateIndex {
     if (!ts.isPropertyAccessExpression(callee)) return false;
     const decl = this.flow.symbolAt(callee.name)?.declarations?.[0];
     if (decl) return MCP_PACKAGE.test(decl.getSourceFile().fileName) && ts.isMethodDeclaration(decl);
+    // Untyped JavaScript (`setup(server)` with no import): the SDK server's accessors for what the client
+    // sent in `initialize` and its roots are known by their names.
+    if (CLIENT_ACCESSORS.has(callee.name.text)) return true;
     let root: ts.Expression = skipOuter(callee.expression);
     while (ts.isPropertyAccessExpression(root)) root = skipOuter(root.expression);
     return ts.isIdentifier(root) && this.isSdkObject(root, 0);

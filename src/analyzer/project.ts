@@ -14,6 +14,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Project, ts } from 'ts-morph';
 import { UsageError, type AnalysisWarning } from './types.js';
+import { nestedProjectFiles, workspaceResolver } from './workspaces.js';
 
 const SOURCE_EXTENSIONS = new Set(['.ts', '.tsx', '.mts', '.cts', '.js', '.jsx', '.mjs', '.cjs']);
 const SKIPPED_DIRS = new Set(['node_modules', '.git', 'coverage', '.next', '.turbo', '.cache']);
@@ -116,32 +117,36 @@ function referencedFiles(tsconfig: string, seen: Set<string>): string[] {
 }
 
 /**
- * Loads the program for `paths`.
+ * Loads the program for `paths` (with `texts`, where given, in place of the files' contents on disk).
  * @throws UsageError when a path does not exist or no source file is found.
  */
-export function loadProject(paths: string[], cwd: string, fileFilter?: (absolutePath: string) => boolean): LoadedProject {
+export function loadProject(paths: string[], cwd: string, fileFilter?: (absolutePath: string) => boolean, texts?: ReadonlyMap<string, string>): LoadedProject {
   const { root, absolute } = resolveRoot(paths, cwd);
   const warnings: AnalysisWarning[] = [];
   const tsconfig = findTsconfig(absolute);
   let project: Project;
   const wanted = new Set<string>();
+  // Workspace packages imported by name resolve to their sources (see workspaces.ts).
+  const resolutionHost = workspaceResolver(root);
   if (tsconfig) {
     try {
-      project = new Project({ tsConfigFilePath: tsconfig, skipFileDependencyResolution: true, compilerOptions: { allowJs: true, noEmit: true } });
+      project = new Project({ tsConfigFilePath: tsconfig, skipFileDependencyResolution: true, compilerOptions: { allowJs: true, noEmit: true }, resolutionHost });
       for (const sf of project.getSourceFiles()) {
         const f = sf.getFilePath();
         if (isAnalyzable(f) && !f.split('/').includes('node_modules')) wanted.add(path.resolve(f));
       }
       // A solution-style tsconfig (`references` to the packages of a monorepo) stands for its projects.
       for (const f of referencedFiles(tsconfig, new Set())) if (isAnalyzable(f) && !f.split(path.sep).includes('node_modules')) wanted.add(f);
+      // A monorepo whose root tsconfig covers only its own top-level files: each package's project counts.
+      for (const f of nestedProjectFiles(path.dirname(tsconfig))) if (isAnalyzable(f) && !f.split(path.sep).includes('node_modules')) wanted.add(f);
     } catch (error) {
       warnings.push({ file: rel(root, tsconfig), message: `tsconfig could not be read (${(error as Error).message}); analyzing the files under the path instead` });
-      project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
+      project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true, resolutionHost });
     }
     // Sources the tsconfig leaves out (plain JavaScript beside it) are still analyzed.
     if (wanted.size === 0) for (const f of listSourceFiles(path.dirname(tsconfig))) wanted.add(f);
   } else {
-    project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
+    project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true, resolutionHost });
     for (const p of absolute) for (const f of listSourceFiles(p)) wanted.add(f);
   }
   const sorted = [...wanted].filter((f) => !fileFilter || fileFilter(f)).sort();
@@ -149,6 +154,8 @@ export function loadProject(paths: string[], cwd: string, fileFilter?: (absolute
     throw new UsageError(`no source files (${[...SOURCE_EXTENSIONS].join(' ')}) found under ${absolute.map((p) => path.relative(cwd, p) || '.').join(', ')}`);
   }
   for (const f of sorted) if (!project.getSourceFile(f)) project.addSourceFileAtPath(f);
+  // Texts given in place of the files on disk (apply's rewritten text).
+  for (const [f, text] of texts ?? []) project.getSourceFile(f)?.replaceWithText(text);
   project.resolveSourceFileDependencies();
 
   const program = project.getProgram().compilerObject;

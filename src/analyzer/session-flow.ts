@@ -25,7 +25,23 @@
  * for the large majority of calls.
  */
 import { ts } from 'ts-morph';
+import {
+  calleeName,
+  enclosingFunction,
+  functionName,
+  functionOf,
+  isFunctionLike,
+  isUndefinedLiteral,
+  propertyNameText,
+  returnedExpressions,
+  skipOuter,
+  type FunctionLike,
+} from './ast.js';
 import { collectHandlerReferences } from './handlers.js';
+import { SdkTypes } from './sdk-types.js';
+
+// Re-exported for modules that imported these helpers from here before they moved to `ast.ts`.
+export { calleeName, enclosingFunction, functionName, functionOf, isFunctionLike, isUndefinedLiteral, propertyNameText, returnedExpressions, skipOuter, type FunctionLike };
 
 /** Property names whose read yields a session id. */
 export const SESSION_ID_PROPERTIES = new Set(['sessionId', 'session_id', 'sessionID']);
@@ -53,42 +69,6 @@ interface CallEdge {
   term: Term;
 }
 
-export type FunctionLike =
-  | ts.FunctionDeclaration
-  | ts.FunctionExpression
-  | ts.ArrowFunction
-  | ts.MethodDeclaration
-  | ts.ConstructorDeclaration
-  | ts.GetAccessorDeclaration;
-
-export function isFunctionLike(node: ts.Node): node is FunctionLike {
-  return (
-    ts.isFunctionDeclaration(node) ||
-    ts.isFunctionExpression(node) ||
-    ts.isArrowFunction(node) ||
-    ts.isMethodDeclaration(node) ||
-    ts.isConstructorDeclaration(node) ||
-    ts.isGetAccessorDeclaration(node)
-  );
-}
-
-/** Strips parentheses, casts, `!`, `satisfies` and `await`. */
-export function skipOuter(node: ts.Expression): ts.Expression {
-  let n = node;
-  for (;;) {
-    if (
-      ts.isParenthesizedExpression(n) ||
-      ts.isAsExpression(n) ||
-      ts.isNonNullExpression(n) ||
-      ts.isTypeAssertionExpression(n) ||
-      ts.isSatisfiesExpression(n) ||
-      ts.isAwaitExpression(n)
-    ) {
-      n = n.expression;
-    } else return n;
-  }
-}
-
 export class SessionFlow {
   private readonly tainted = new Set<ts.Symbol>();
   private readonly taintedReturns = new Set<ts.Node>();
@@ -97,8 +77,12 @@ export class SessionFlow {
   /** Assignments whose target is a property (`this.x = …`, `obj.#y = …`): the target symbol is resolved lazily. */
   private readonly propEdges: Array<{ target: ts.PropertyAccessExpression; term: Term }> = [];
   private readonly returns: Array<{ fn: ts.Node; term: Term }> = [];
-  /** Object-literal properties whose value may carry a session id; the member they fill is resolved when it does. */
+  /** `const { scope } = options` / `function f({ scope })`: the binding holds what the property holds (resolved lazily). */
+  private readonly bindingEdges: Array<{ name: ts.Identifier; pattern: ts.ObjectBindingPattern; key: string }> = [];
+  /** Object-literal properties whose contextual member is tainted lazily, when their value carries a session id. */
   private readonly literalEdges: Array<{ prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment; term: Term }> = [];
+  /** Calls whose result stands for a session (an id minted once per session, see `session-scope.ts`). */
+  private readonly extraSources = new Set<ts.Node>();
   /** Names of the functions whose return value is tainted (`undefined` for an unnamed one): calls by other names need no resolution. */
   private readonly taintedReturnNames = new Set<string | undefined>();
   private readonly callEdges: CallEdge[] = [];
@@ -113,6 +97,8 @@ export class SessionFlow {
   readonly statefulGenerators: Array<ts.PropertyAssignment | ts.ShorthandPropertyAssignment> = [];
   /** `new SSEServerTransport(…)` sites (the legacy 2024-11-05 HTTP+SSE transport). */
   readonly sseTransports: ts.NewExpression[] = [];
+  /** Which types are the SDK's session-bound objects (transports, servers, task stores). */
+  readonly sdk: SdkTypes;
   private solved = false;
 
   /**
@@ -124,6 +110,7 @@ export class SessionFlow {
     private readonly files: readonly ts.SourceFile[],
     private readonly skip?: (statement: ts.Statement) => boolean,
   ) {
+    this.sdk = new SdkTypes(checker);
     for (const file of files) this.collect(file);
     this.solve();
   }
@@ -225,8 +212,161 @@ export class SessionFlow {
         const ctor = decl.members.find(ts.isConstructorDeclaration);
         if (ctor) out.push(ctor);
       }
+      // Dynamic dispatch: an interface or abstract member runs its implementations, a method its overrides.
+      if (ts.isMethodSignature(decl) || ts.isPropertySignature(decl) || ts.isMethodDeclaration(decl) || ts.isPropertyDeclaration(decl)) {
+        if (ts.isCallExpression(call)) out.push(...this.implementations(decl));
+      }
     }
     this.calleeCache.set(call, out);
+    return out;
+  }
+
+  #heritage: Map<ts.Symbol, ts.ClassLikeDeclaration[]> | undefined;
+  private readonly implementationCache = new Map<ts.Node, FunctionLike[]>();
+
+  /** Classes of the program that extend or implement a class or interface, directly or not. */
+  subclassesOf(symbol: ts.Symbol): ts.ClassLikeDeclaration[] {
+    if (!this.#heritage) {
+      const heritage = new Map<ts.Symbol, ts.ClassLikeDeclaration[]>();
+      for (const cls of this.projectClasses()) {
+        for (const clause of cls.heritageClauses ?? []) {
+          for (const t of clause.types) {
+            const e = skipOuter(t.expression);
+            const base = this.symbolAt(ts.isPropertyAccessExpression(e) ? e.name : e);
+            if (base) addTo(heritage, base, cls);
+          }
+        }
+      }
+      this.#heritage = heritage;
+    }
+    const out: ts.ClassLikeDeclaration[] = [];
+    const queue = [symbol];
+    const seen = new Set<ts.Symbol>(queue);
+    while (queue.length > 0 && out.length < 50) {
+      for (const cls of this.#heritage.get(queue.pop()!) ?? []) {
+        out.push(cls);
+        const own = cls.name && this.symbolAt(cls.name);
+        if (own && !seen.has(own)) {
+          seen.add(own);
+          queue.push(own);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The bodies that run for a call of an interface or class member: the implementations and overrides in subclasses. */
+  private implementations(member: ts.Declaration): FunctionLike[] {
+    const cached = this.implementationCache.get(member);
+    if (cached) return cached;
+    const out: FunctionLike[] = [];
+    this.implementationCache.set(member, out);
+    const owner = member.parent;
+    const name = (member as ts.NamedDeclaration).name;
+    const text = name && propertyNameText(name as ts.PropertyName);
+    if (!text || !owner) return out;
+    const ownerSymbol = (ts.isClassLike(owner) || ts.isInterfaceDeclaration(owner)) && owner.name ? this.symbolAt(owner.name) : undefined;
+    const nominal = ownerSymbol ? this.subclassesOf(ownerSymbol) : [];
+    for (const cls of nominal) out.push(...memberBodies(cls, text));
+    // Structural typing: a project class that has the member and is assignable to the interface or type literal.
+    if (nominal.length === 0 && !owner.getSourceFile().isDeclarationFile && (ts.isInterfaceDeclaration(owner) || ts.isTypeLiteralNode(owner))) {
+      let target: ts.Type | undefined;
+      try {
+        target = this.checker.getTypeAtLocation(owner);
+      } catch {
+        target = undefined;
+      }
+      for (const cls of target ? this.classesWithMember(text) : []) {
+        try {
+          if (this.structurallyImplements(cls, target!)) out.push(...memberBodies(cls, text));
+        } catch {
+          /* no type information */
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The class's instances are assignable to `target`. When the class extends a base the checker cannot
+   * resolve (a library without its types), the members it inherits are unknown: compare the members
+   * the class does have.
+   */
+  private structurallyImplements(cls: ts.ClassLikeDeclaration, target: ts.Type): boolean {
+    const instance = this.checker.getTypeAtLocation(cls);
+    if (this.checker.isTypeAssignableTo(instance, target)) return true;
+    const base = cls.heritageClauses?.find((h) => h.token === ts.SyntaxKind.ExtendsKeyword)?.types[0];
+    if (!base || !(this.checker.getTypeAtLocation(base).flags & ts.TypeFlags.Any)) return false;
+    const owner = cls;
+    return target.getProperties().every((p) => {
+      const own = instance.getProperty(p.name);
+      if (!own) return true;
+      const decl = p.valueDeclaration ?? p.declarations?.[0];
+      return !decl || this.checker.isTypeAssignableTo(this.checker.getTypeOfSymbolAtLocation(own, owner), this.checker.getTypeOfSymbolAtLocation(p, decl));
+    });
+  }
+
+  #classesByMember: Map<string, ts.ClassLikeDeclaration[]> | undefined;
+
+  /** Project classes that declare a member named `name`. */
+  private classesWithMember(name: string): ts.ClassLikeDeclaration[] {
+    if (!this.#classesByMember) {
+      const index = new Map<string, ts.ClassLikeDeclaration[]>();
+      for (const cls of this.projectClasses()) {
+        for (const m of cls.members) {
+          const t = m.name && propertyNameText(m.name);
+          if (t) addTo(index, t, cls);
+        }
+      }
+      this.#classesByMember = index;
+    }
+    return this.#classesByMember.get(name) ?? [];
+  }
+
+  #classes: ts.ClassLikeDeclaration[] | undefined;
+
+  /** Every class declaration and expression of the program's files (collected once). */
+  private projectClasses(): ts.ClassLikeDeclaration[] {
+    if (!this.#classes) {
+      const out: ts.ClassLikeDeclaration[] = [];
+      const visit = (node: ts.Node): void => {
+        if (ts.isClassLike(node)) out.push(node);
+        ts.forEachChild(node, visit);
+      };
+      for (const file of this.files) visit(file);
+      this.#classes = out;
+    }
+    return this.#classes;
+  }
+
+  /** The `new` expressions in the program that construct `cls` (by name first, then resolved). */
+  instantiationsOf(cls: ts.ClassLikeDeclaration): ts.NewExpression[] {
+    const name = cls.name?.text ?? (cls.parent && ts.isVariableDeclaration(cls.parent) && ts.isIdentifier(cls.parent.name) ? cls.parent.name.text : undefined);
+    if (!name) return [];
+    return (this.callsByName.get(name) ?? []).filter((site): site is ts.NewExpression => {
+      if (!ts.isNewExpression(site)) return false;
+      const callee = skipOuter(site.expression);
+      return (this.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee)?.declarations ?? []).some((d) => d === cls || (ts.isVariableDeclaration(d) && d.initializer === cls));
+    });
+  }
+
+  /** The calls and `new`s in the program that invoke `fn` (by name first, then resolved). */
+  callSitesOf(fn: FunctionLike): Array<ts.CallExpression | ts.NewExpression> {
+    const names = new Set<string>();
+    const own = functionName(fn);
+    if (own) names.add(own);
+    if ((ts.isMethodDeclaration(fn) || ts.isGetAccessorDeclaration(fn)) && fn.name) {
+      const t = propertyNameText(fn.name);
+      if (t) names.add(t);
+    }
+    if (ts.isConstructorDeclaration(fn) && fn.parent.name) names.add(fn.parent.name.text);
+    const parent = fn.parent;
+    if (parent && (ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)) && parent.name) {
+      const t = propertyNameText(parent.name);
+      if (t) names.add(t);
+    }
+    const out: Array<ts.CallExpression | ts.NewExpression> = [];
+    for (const name of names) for (const site of this.callsByName.get(name) ?? []) if (this.callees(site).includes(fn)) out.push(site);
     return out;
   }
 
@@ -347,24 +487,27 @@ export class SessionFlow {
   private collectLiteralProperty(prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment, value: ts.Expression): void {
     const term = ts.isShorthandPropertyAssignment(prop) ? this.shorthandTerm(prop) : this.term(value);
     if (term === null) return;
-    const name = propertyNameText(prop.name);
-    if (name === undefined) return;
+    if (propertyNameText(prop.name) === undefined) return;
     const own = this.symbolAt(prop.name);
     if (own) this.edges.push({ target: own, term });
-    // The contextual type is costly to compute (most of the checker's work on a large bundle): deferred to the solver.
+    // The interface member the literal fills is resolved only once its value turns out to carry a session
+    // id: contextual typing of every object literal would cost more than the rest of the analysis.
     this.literalEdges.push({ prop, term });
   }
 
-  /** The interface member a literal's property fills (its contextual type's property), resolved only once the value is tainted. */
+  /** The property of the literal's contextual type (the declared member it fills), if any. */
   private contextualProperty(prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment): ts.Symbol | undefined {
     const name = propertyNameText(prop.name);
+    if (name === undefined) return undefined;
     try {
-      const contextual = name === undefined ? undefined : this.checker.getContextualType(prop.parent as ts.ObjectLiteralExpression)?.getProperty(name);
-      return contextual && contextual !== this.symbolAt(prop.name) ? contextual : undefined;
+      const contextualType = this.checker.getContextualType(prop.parent as ts.ObjectLiteralExpression);
+      // An optional parameter's type is `T | undefined`: its properties are T's.
+      return contextualType && this.checker.getNonNullableType(contextualType).getProperty(name);
     } catch {
       return undefined;
     }
   }
+
 
   private shorthandTerm(prop: ts.ShorthandPropertyAssignment): Term | null {
     const symbol = this.checker.getShorthandAssignmentValueSymbol(prop);
@@ -421,6 +564,7 @@ export class SessionFlow {
         const key = el.propertyName ? propertyNameText(el.propertyName) : ts.isIdentifier(el.name) ? el.name.text : undefined;
         if (ts.isIdentifier(el.name)) {
           if (key !== undefined && (SESSION_ID_PROPERTIES.has(key) || key.toLowerCase() === SESSION_HEADER)) this.seed(el.name);
+          else if (key !== undefined) this.bindingEdges.push({ name: el.name, pattern, key });
         } else this.collectBinding(el.name);
       }
     } else if (ts.isArrayBindingPattern(pattern)) {
@@ -584,6 +728,7 @@ export class SessionFlow {
     if ('sym' in term) return this.tainted.has(term.sym);
     if ('any' in term) return term.any.some((t) => this.evaluate(t));
     if ('call' in term) {
+      if (this.extraSources.has(term.call)) return true;
       if (this.taintedReturns.size === 0) return false;
       // An unnamed function is only reached through a parameter it was passed for (`fn(extra.sessionId)`): a plain call.
       const name = calleeName(term.call);
@@ -607,7 +752,8 @@ export class SessionFlow {
     for (const symbol of this.tainted) if (symbol.flags & ts.SymbolFlags.Property) this.taintedPropNames.add(symbol.name);
     const doneCalls = new Set<CallEdge>();
     const donePropEdges = new Set<number>();
-    const doneLiteralEdges = new Set<number>();
+    const doneBindings = new Set<number>();
+    const doneLiterals = new Set<number>();
     // Bounded: each round taints at least one new symbol or function, and there are finitely many.
     for (let round = 0; round < 1000; round++) {
       let changed = false;
@@ -620,6 +766,25 @@ export class SessionFlow {
         const symbol = this.symbolAt(target.name);
         if (symbol) changed = this.taint(symbol) || changed;
       });
+      this.literalEdges.forEach(({ prop, term }, i) => {
+        if (doneLiterals.has(i) || !this.evaluate(term)) return;
+        doneLiterals.add(i);
+        const contextual = this.contextualProperty(prop);
+        if (contextual) changed = this.taint(contextual) || changed;
+      });
+      this.bindingEdges.forEach(({ name, pattern, key }, i) => {
+        if (doneBindings.has(i) || !this.taintedPropNames.has(key)) return;
+        let prop: ts.Symbol | undefined;
+        try {
+          prop = this.checker.getNonNullableType(this.checker.getTypeAtLocation(pattern)).getProperty(key);
+        } catch {
+          prop = undefined;
+        }
+        if (!prop || !this.tainted.has(prop)) return;
+        doneBindings.add(i);
+        const symbol = this.symbolAt(name);
+        if (symbol) changed = this.taint(symbol) || changed;
+      });
       for (const { fn, term } of this.returns) {
         if (!this.taintedReturns.has(fn) && this.evaluate(term)) {
           this.taintedReturns.add(fn);
@@ -627,12 +792,6 @@ export class SessionFlow {
           changed = true;
         }
       }
-      this.literalEdges.forEach(({ prop, term }, i) => {
-        if (doneLiteralEdges.has(i) || !this.evaluate(term)) return;
-        doneLiteralEdges.add(i);
-        const member = this.contextualProperty(prop);
-        if (member) changed = this.taint(member) || changed;
-      });
       for (const edge of this.callEdges) {
         if (doneCalls.has(edge) || !this.evaluate(edge.term)) continue;
         doneCalls.add(edge);
@@ -649,6 +808,20 @@ export class SessionFlow {
     this.solved = true;
   }
 
+  /**
+   * Adds calls whose results stand for a session (ids minted once per session by per-session code) and
+   * extends the fixpoint from them.
+   */
+  addSources(calls: Iterable<ts.CallExpression>): void {
+    let added = false;
+    for (const call of calls) {
+      if (this.extraSources.has(call)) continue;
+      this.extraSources.add(call);
+      added = true;
+    }
+    if (added) this.solve();
+  }
+
   /** Whether the fixpoint has been computed (always true after construction). */
   get isSolved(): boolean {
     return this.solved;
@@ -658,6 +831,26 @@ export class SessionFlow {
   get sourceFiles(): readonly ts.SourceFile[] {
     return this.files;
   }
+}
+
+function addTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** The bodies of a class's member named `name`: a method, or a field holding a function. */
+function memberBodies(cls: ts.ClassLikeDeclaration, name: string): FunctionLike[] {
+  const out: FunctionLike[] = [];
+  for (const m of cls.members) {
+    if (!m.name || propertyNameText(m.name) !== name) continue;
+    if (ts.isMethodDeclaration(m) && m.body) out.push(m);
+    else if (ts.isPropertyDeclaration(m) && m.initializer) {
+      const init = skipOuter(m.initializer);
+      if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) out.push(init);
+    }
+  }
+  return out;
 }
 
 /** Registrations whose callback's first parameter is the model's arguments (SDK v1/v2 `McpServer`). */
@@ -693,63 +886,10 @@ function any(terms: Array<Term | null>): Term | null {
   return kept.length === 1 ? kept[0]! : { any: kept };
 }
 
-export function propertyNameText(name: ts.PropertyName | ts.BindingName | ts.MemberName): string | undefined {
-  if (ts.isIdentifier(name) || ts.isStringLiteralLike(name) || ts.isNumericLiteral(name)) return name.text;
-  if (ts.isPrivateIdentifier(name)) return name.text;
-  return undefined;
-}
-
-export function calleeName(call: ts.CallExpression | ts.NewExpression): string | undefined {
-  const callee = skipOuter(call.expression);
-  if (ts.isIdentifier(callee)) return callee.text;
-  if (ts.isPropertyAccessExpression(callee)) return callee.name.text;
-  return undefined;
-}
-
-export function functionOf(node: ts.Expression): ts.ArrowFunction | ts.FunctionExpression | undefined {
-  const e = skipOuter(node);
-  return ts.isArrowFunction(e) || ts.isFunctionExpression(e) ? e : undefined;
-}
-
-/** The name a function is called by: its own (`function f`) or the variable it initializes (`const f = () => …`). */
-export function functionName(fn: FunctionLike): string | undefined {
-  if (fn.name && ts.isIdentifier(fn.name)) return fn.name.text;
-  const parent = fn.parent;
-  return parent && ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name) ? parent.name.text : undefined;
-}
-
 /** The name of a method, getter or property-assigned function (`{ m() {} }`, `{ m: () => … }`), which is what a call spells. */
 function methodName(fn: FunctionLike): string | undefined {
   const named = ts.isMethodDeclaration(fn) || ts.isGetAccessorDeclaration(fn) ? fn.name : ts.isPropertyAssignment(fn.parent) || ts.isPropertyDeclaration(fn.parent) ? fn.parent.name : undefined;
   return named ? propertyNameText(named) : undefined;
-}
-
-export function enclosingFunction(node: ts.Node): FunctionLike | undefined {
-  let n: ts.Node | undefined = node.parent;
-  while (n && !isFunctionLike(n)) n = n.parent;
-  return n as FunctionLike | undefined;
-}
-
-export function isUndefinedLiteral(e: ts.Expression): boolean {
-  return (
-    (ts.isIdentifier(e) && e.text === 'undefined') ||
-    e.kind === ts.SyntaxKind.NullKeyword ||
-    ts.isVoidExpression(e)
-  );
-}
-
-/** The expressions a function returns (expression bodies and `return x;` not inside nested functions). */
-export function returnedExpressions(fn: FunctionLike): ts.Expression[] {
-  if (!fn.body) return [];
-  if (!ts.isBlock(fn.body)) return [fn.body];
-  const out: ts.Expression[] = [];
-  const visit = (node: ts.Node): void => {
-    if (isFunctionLike(node) || ts.isClassLike(node)) return;
-    if (ts.isReturnStatement(node) && node.expression) out.push(node.expression);
-    ts.forEachChild(node, visit);
-  };
-  ts.forEachChild(fn.body, visit);
-  return out;
 }
 
 /** String-literal module specifiers of a file's imports, re-exports, `require()`s and `import()`s. */

@@ -133,6 +133,11 @@ export interface AnalyzeOptions {
    * types and session ids flow through them, but nothing is reported in them. Default: every file.
    */
   fileFilter?: (absolutePath: string) => boolean;
+  /**
+   * Texts to analyze instead of the files on disk (absolute path → text), for files under the paths.
+   * `mcp-migrate apply` analyzes its rewritten text this way before (or without) writing it.
+   */
+  texts?: ReadonlyMap<string, string>;
 }
 
 /** Thrown for usage errors (missing path, no source files): the CLI prints the message and exits 2. */

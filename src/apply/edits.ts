@@ -35,3 +35,9 @@ export function mapPosition(pos: number, edits: readonly Edit[]): number | undef
 export function overlaps(a: Edit, b: Edit): boolean {
   return a.start < b.end && b.start < a.end;
 }
+
+/** The white space that starts the line holding `pos` in `text`. */
+export function indentOf(text: string, pos: number): string {
+  const lineStart = text.lastIndexOf('\n', pos - 1) + 1;
+  return /^[ \t]*/.exec(text.slice(lineStart, pos))![0];
+}

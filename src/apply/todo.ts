@@ -6,7 +6,7 @@
 import { Node } from 'ts-morph';
 
 export const TODO_MARKER = '@mcp-migrate-todo';
-export const RUNTIME_MODULE = 'mcp-migrate/runtime';
+export const RUNTIME_MODULE = '@mcp-migrate/runtime';
 
 /** The comment text for a rule and a reason (a `*` `/` pair in the reason is broken up). */
 export function todoComment(ruleId: string, reason: string): string {

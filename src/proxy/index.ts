@@ -3,33 +3,37 @@
  * behind any round-robin load balancer. See `docs/proxy.md`.
  */
 import type { Logger } from 'pino';
-import { MemoryMessageBus, SESSION_EVENTS_CHANNEL, type MessageBus } from '../runtime/message-bus.js';
-import { MemorySessionStore } from '../runtime/memory-store.js';
-import { RedisMessageBus } from '../runtime/redis-bus.js';
-import { createRedisStoreClient, RedisSessionStore, waitForRedis } from '../runtime/redis-store.js';
-import { parseStoreUrl, type StoreSpec } from '../runtime/redis-url.js';
-import { MemoryReplicaRegistry, RedisReplicaRegistry, type ReplicaRegistry } from '../runtime/replica-registry.js';
-import { SessionIdCodec } from '../runtime/session-id.js';
-import type { SessionStore } from '../runtime/session-store.js';
-import { HttpUpstreamConnector } from './http-upstream.js';
+import {
+  BusServerRequestRouter,
+  MemoryReplicaRegistry,
+  newReplicaId,
+  parseStoreUrl,
+  RedisReplicaRegistry,
+  SESSION_EVENTS_CHANNEL,
+  SessionIdCodec,
+  storesFromUrl,
+  waitForRedis,
+  type ReplicaRegistry,
+  type RuntimeStores,
+  type StoreSpec,
+} from '@mcp-migrate/runtime';
 import { createLogger, type LogLevel } from './logger.js';
-import { RedisSessionStreams } from '../runtime/redis-streams.js';
-import { BusServerRequestRouter, newReplicaId } from '../runtime/server-requests.js';
-import { MemorySessionStreams, type SessionStreams } from '../runtime/session-streams.js';
 import { checkAdvertiseUrl, createProxy, isLoopbackHost, type McpProxy } from './server.js';
-import { StdioUpstreamConnector } from './stdio-upstream.js';
-import type { UpstreamConnector } from './upstream.js';
+import { HttpUpstreamConnector } from './upstreams/http.js';
+import { StdioUpstreamConnector } from './upstreams/stdio.js';
+import type { UpstreamConnector } from './upstreams/upstream.js';
 
-export { createProxy, REPLICA_HEADER, type McpProxy, type ProxyOptions } from './server.js';
-export { OwnerRouting, ForwardingMac, FORWARDED_HEADER, MISDIRECTED_HEADER, type OwnerRoutingOptions } from './owner-routing.js';
+export { createProxy, REPLICA_HEADER, VerifiedIdCache, isLoopbackHost, isLoopbackOrigin, type McpProxy, type ProxyOptions } from './server.js';
+export { OwnerRouting, ForwardingMac, FORWARDED_HEADER, MISDIRECTED_HEADER, unansweredErrors, type OwnerRoutingOptions } from './owner/routing.js';
 export { ProxyMetrics } from './metrics.js';
-export { HttpUpstreamConnector, type HttpUpstreamOptions } from './http-upstream.js';
-export { StdioUpstreamConnector, childEnvironment, type StdioUpstreamOptions } from './stdio-upstream.js';
-export { createLegacySseFront, type LegacySseFront, type LegacySseOptions, type LegacySseContext } from './legacy-sse.js';
+export { HttpUpstreamConnector, type HttpUpstreamOptions } from './upstreams/http.js';
+export { StdioUpstreamConnector, childEnvironment, type StdioUpstreamOptions, type StdioUpstreamSession } from './upstreams/stdio.js';
+export { createLegacySseFront, type LegacySseFront, type LegacySseOptions } from './fronts/legacy-sse.js';
+export type { FrontContext } from './fronts/context.js';
 export { SessionManager, CapacityError, SessionGoneError, type LocalSession } from './sessions.js';
 export { createLogger, LOG_LEVELS, type LogLevel } from './logger.js';
-export type { UpstreamConnector, UpstreamSession, UpstreamContext, ExchangeSink, ClientPost, ForwardResult, InitializeOutcome } from './upstream.js';
-export { UpstreamError, UpstreamLostSessionError } from './upstream.js';
+export type { UpstreamConnector, UpstreamSession, UpstreamContext, ExchangeSink, ClientPost, ForwardResult, InitializeOutcome, AppliedState, CloseReason } from './upstreams/upstream.js';
+export { UpstreamError, UpstreamLostSessionError } from './upstreams/upstream.js';
 
 /** Everything `mcp-migrate proxy` is configured with (the CLI flags, parsed). */
 export interface ProxyConfig {
@@ -146,37 +150,14 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     });
   }
 
-  let store: SessionStore;
-  let bus: MessageBus;
-  let streams: SessionStreams;
+  const stores = openStores(config, prefix, logger);
   let registry: ReplicaRegistry | undefined;
-  const heartbeatIntervalMs = config.heartbeatIntervalMs;
-  if (isMemory) {
-    store = new MemorySessionStore({ ttlMs: config.sessionTtlMs });
-    bus = new MemoryMessageBus();
-    streams = new MemorySessionStreams({ ttlMs: config.sessionTtlMs });
-    if (affinity === 'owner') registry = new MemoryReplicaRegistry({ ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}) });
-  } else {
-    let lastLogged = 0;
-    const onError = (err: Error) => {
-      const now = Date.now();
-      if (now - lastLogged > 5_000) {
-        lastLogged = now;
-        logger.warn({ err: err.message }, 'Redis connection error (retrying)');
-      }
-    };
-    // No auto-pipelining: a steady-state request sends one PEXPIRE, and ioredis's auto-pipelining would
-    // wrap each in a Pipeline, send it a turn later and hold it while another pipeline is in flight.
-    // Measured with bench/proxy: less CPU per request and more throughput at concurrency 1 and 16.
-    const client = createRedisStoreClient(config.store, { onError, enableAutoPipelining: false });
-    store = new RedisSessionStore({ client, keyPrefix: prefix, ttlMs: config.sessionTtlMs });
-    bus = new RedisMessageBus(client, { onError });
-    streams = new RedisSessionStreams({ client, bus, keyPrefix: prefix, ttlMs: config.sessionTtlMs, requireSession: true });
-    if (affinity === 'owner') {
-      registry = new RedisReplicaRegistry({ client, keyPrefix: prefix, ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}), onError });
-    }
-    if (!(await waitForRedis(client))) logger.warn('Redis is not reachable yet; requests get 503 until it is');
+  if (affinity === 'owner') {
+    const heartbeat = config.heartbeatIntervalMs ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {};
+    registry = stores.redis ? new RedisReplicaRegistry({ client: stores.redis, keyPrefix: prefix, ...heartbeat, onError: stores.onError }) : new MemoryReplicaRegistry(heartbeat);
   }
+  if (stores.redis && !(await waitForRedis(stores.redis))) logger.warn('Redis is not reachable yet; requests get 503 until it is');
+  const { sessions: store, bus, streams } = stores;
   const replicaId = newReplicaId();
   const router = new BusServerRequestRouter({ bus, replicaId, channelPrefix: prefix });
 
@@ -223,6 +204,24 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     shutdown: () => proxy.shutdown({ timeoutMs: config.shutdownTimeoutMs ?? 10_000 }),
     close: () => proxy.close(),
   };
+}
+
+/**
+ * The store, bus and streams `--store` names (the runtime's `storesFromUrl`, shared with apply's
+ * generated code), with Redis connection errors logged at most every 5 s.
+ */
+function openStores(config: ProxyConfig, keyPrefix: string, logger: Logger): RuntimeStores & { onError: (err: Error) => void } {
+  let lastLogged = 0;
+  const onError = (err: Error) => {
+    const now = Date.now();
+    if (now - lastLogged > 5_000) {
+      lastLogged = now;
+      logger.warn({ err: err.message }, 'Redis connection error (retrying)');
+    }
+  };
+  // The proxy closes store, bus and streams one by one: closing the store closes the client.
+  const stores = storesFromUrl(config.store, { keyPrefix, ttlMs: config.sessionTtlMs, onError, sessionsOwnClient: true });
+  return Object.assign(stores, { onError });
 }
 
 /** True for a listen host meaning "every interface" (`:PORT`, `0.0.0.0`, `::`). */

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { stateSync } from '../runtime/handshake.js';
-import type { MessageBus, SessionEvent } from '../runtime/message-bus.js';
-import { applyChange, type SessionChange, type SessionRecord } from '../runtime/session-record.js';
-import { sessionFingerprint } from '../runtime/session-id.js';
-import type { SessionStore } from '../runtime/session-store.js';
-import type { AppliedState, CloseReason, UpstreamConnector, UpstreamSession } from './upstream.js';
+import { stateSync } from '@mcp-migrate/runtime';
+import { parseSessionEvent, type MessageBus, type SessionEvent } from '@mcp-migrate/runtime';
+import { applyChange, type SessionChange, type SessionRecord } from '@mcp-migrate/runtime';
+import { sessionFingerprint } from '@mcp-migrate/runtime';
+import type { AnsweredError, SessionStore } from '@mcp-migrate/runtime';
+import type { AppliedState, CloseReason, UpstreamConnector, UpstreamSession } from './upstreams/upstream.js';
 
 /** This replica's view of one session: the cached record and, if open, its upstream session. */
 export interface LocalSession {
@@ -26,16 +26,18 @@ export interface LocalSession {
   syncing?: Promise<void> | undefined;
 }
 
-/** No room for another upstream session (`--max-sessions`) and none idle to evict. → HTTP 503. */
-export class CapacityError extends Error {
+/** No room for another upstream session (`--max-sessions`) and none idle to evict. → HTTP 503 (`capacity`). */
+export class CapacityError extends Error implements AnsweredError {
+  readonly answer = 'capacity';
   constructor(readonly limit: number) {
     super(`all ${limit} local upstream sessions are busy`);
     this.name = 'CapacityError';
   }
 }
 
-/** The session ended (DELETE, here or on another replica) while this request waited. → HTTP 404. */
-export class SessionGoneError extends Error {
+/** The session ended (DELETE, here or on another replica) while this request waited. → HTTP 404 (`sessionNotFound`). */
+export class SessionGoneError extends Error implements AnsweredError {
+  readonly answer = 'sessionNotFound';
   constructor() {
     super('session terminated');
     this.name = 'SessionGoneError';
@@ -320,13 +322,8 @@ export class SessionManager {
   }
 
   #onEvent(raw: string): void {
-    let event: SessionEvent;
-    try {
-      event = JSON.parse(raw) as SessionEvent;
-    } catch {
-      return;
-    }
-    if (event.origin === this.replicaId) return;
+    const event = parseSessionEvent(raw);
+    if (!event || event.origin === this.replicaId) return;
     const session = this.#sessions.get(event.sessionId);
     if (!session) return;
     if (event.type === 'terminated') void this.drop(event.sessionId, 'terminated');

@@ -34,7 +34,7 @@ function advice(fix: Fix, file: boolean): string {
   }
   return file
     ? 'No handshake replay rebuilds it: keep it in a shared store (or on storage every replica mounts), or run `mcp-migrate proxy --affinity owner` so the replica that created the session keeps serving it.'
-    : 'No handshake replay rebuilds it: key it by session id in a shared store (`mcp-migrate/runtime` session maps), pass it in tool arguments, or run `mcp-migrate proxy --affinity owner`; the codemods cannot decide which, so this needs a manual change.';
+    : 'No handshake replay rebuilds it: key it by session id in a shared store (`@mcp-migrate/runtime` session maps), pass it in tool arguments, or run `mcp-migrate proxy --affinity owner`; the codemods cannot decide which, so this needs a manual change.';
 }
 
 /**

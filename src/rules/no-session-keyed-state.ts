@@ -1,6 +1,6 @@
 import { createRule } from './create-rule.js';
 
-const KIND_TEXT = { map: 'Map', set: 'Set', weakmap: 'WeakMap', object: 'object', array: 'array', cache: 'in-memory cache' } as const;
+const KIND_TEXT = { map: 'Map', set: 'Set', weakmap: 'WeakMap', object: 'object', array: 'array', cache: 'in-memory cache', store: 'store' } as const;
 
 /** Finds application data held in process and keyed by session id. */
 export default createRule({
@@ -15,7 +15,13 @@ export default createRule({
     end() {
       for (const c of ctx.containers()) {
         if (c.isRegistry) continue;
-        const what = c.idSet ? `a ${c.kind === 'set' ? 'Set' : `${KIND_TEXT[c.kind]} of sets`} of session ids` : `a ${KIND_TEXT[c.kind]} keyed by session id`;
+        const what = c.objectClass
+          ? `a ${KIND_TEXT[c.kind]} of the \`${c.objectClass.name?.text ?? 'class'}\` objects created once per session`
+          : c.idSet
+            ? `a ${c.kind === 'set' ? 'Set' : `${KIND_TEXT[c.kind]} of sets`} of session ids`
+            : c.entriesCarrySession
+              ? `a ${KIND_TEXT[c.kind]} whose entries each belong to one session (they carry its session id)`
+              : `a ${KIND_TEXT[c.kind]} keyed by session id`;
         const todo = c.serializable
           ? 'Run `mcp-migrate apply --store redis` to move it to a store-backed session map (shared by every replica, expiring with the session).'
           : 'Its values cannot be serialized (timers, functions, sockets or class instances), so no codemod can move it: keep the data in a shared store and re-create the live objects on the replica that serves the session, or run `mcp-migrate proxy --affinity owner`.';

@@ -1,6 +1,15 @@
+import path from 'node:path';
 import { createRule } from './create-rule.js';
 
-/** Finds in-process registries of transports or MCP server instances keyed by session id. */
+const WHY =
+  'Behind a round-robin load balancer the next request of a session lands on a replica whose registry has never seen it, and the client gets 400/404 and must re-initialize. ';
+
+/**
+ * Finds in-process registries of transports or MCP server instances keyed by session id: however the
+ * registry is reached (a parameter, an object-literal property, a class field), containers whose
+ * declared values are sessionful transports or servers, and the fields that hold a class-based store
+ * keeping such a registry.
+ */
 export default createRule({
   meta: {
     id: 'no-session-transport-registry',
@@ -13,12 +22,29 @@ export default createRule({
     end() {
       for (const c of ctx.containers()) {
         if (!c.isRegistry) continue;
+        if (c.reason === 'holder' && c.store) {
+          const store = c.store.name?.text ?? 'class';
+          const sf = c.store.getSourceFile();
+          const at = `${path.basename(sf.fileName)}:${sf.getLineAndCharacterOfPosition(c.store.getStart(sf)).line + 1}`;
+          ctx.report({
+            node: c.node,
+            symbol: c.name,
+            fix: 'manual',
+            message:
+              `\`${c.name}\` holds the server's session store, and the implementation this program gives it, \`${store}\` (${at}), keeps every session's transport in this process's memory. ` +
+              WHY +
+              `Give \`${c.name}\` an implementation backed by a shared store that re-creates the transport on any replica (the runtime's \`SessionTransportRegistry\` from \`mcp-migrate/runtime\`), or run the server behind \`mcp-migrate proxy\`.`,
+          });
+          continue;
+        }
+        const via = c.aliases.length > 0 ? ` (passed to ${c.aliases.map((a) => `\`${a.getText()}\``).join(', ')})` : '';
+        const what = c.reason === 'type' ? 'is declared to hold sessionful transports (or servers)' : "keeps each session's transport (or server)";
         ctx.report({
           node: c.node,
           symbol: c.name,
           message:
-            `\`${c.name}\` keeps each session's transport (or server) in this process's memory, looked up by \`Mcp-Session-Id\`. ` +
-            'Behind a round-robin load balancer the next request of a session lands on a replica whose registry has never seen it, and the client gets 400/404 and must re-initialize. ' +
+            `\`${c.name}\`${via} ${what} in this process's memory, looked up by \`Mcp-Session-Id\`. ` +
+            WHY +
             'Run `mcp-migrate apply --store redis` to replace it with the runtime registry, which stores each handshake and rebuilds the transport on any replica, or put the server behind `mcp-migrate proxy`.',
         });
       }

@@ -1,7 +1,9 @@
 /**
  * `mcp-migrate apply` from the command line (built CLI): `--list`, `--dry-run --diff` writes nothing,
  * a dirty git tree is refused without `--force`, a real run writes files and package.json and prints
- * the summary.
+ * the summary; the outcome is honest: exit 0 and "ready" only when the analysis of the rewritten code
+ * finds nothing that breaks round-robin, else exit 1 with what remains (`--allow-partial`: exit 0);
+ * package.json gets `@mcp-migrate/runtime` only when rewritten code imports it.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,14 +12,19 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { makeProject, runCli } from '../cli/helpers.js';
 
-const SERVER = readFileSync(new URL('../../fixtures/transforms/transport-registry/sdk-v1-node-http/input.ts', import.meta.url), 'utf8');
+const fixture = (p: string) => readFileSync(new URL(`../../fixtures/transforms/${p}`, import.meta.url), 'utf8');
+const SERVER = fixture('transport-registry/sdk-v1-node-http/input.ts');
+/** A migratable registry, and module state about "the" client that no transform rewrites. */
+const PARTLY = fixture('transport-registry/record-registry-capacity-guard/input.js');
+const GLOBAL_STATE = fixture('todo-markers/global-connection-state/input.js');
+const PKG = '{\n  "name": "demo",\n  "type": "module"\n}\n';
 const git = (cwd: string, ...args: string[]) => promisify(execFile)('git', ['-C', cwd, ...args]);
 
 describe('mcp-migrate apply', () => {
   it('--list shows the transforms in the order they run', async () => {
     const r = await runCli(['apply', '--list'], { cwd: process.cwd() });
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0])).toEqual(['event-store', 'transport-registry', 'session-keyed-map', 'todo-markers']);
+    expect(r.stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0])).toEqual(['event-store', 'task-store', 'web-transport-registry', 'transport-registry', 'session-keyed-map', 'framework-sessions', 'todo-markers']);
   });
 
   it('--dry-run --diff prints a unified diff and writes nothing', async (t) => {
@@ -26,7 +33,7 @@ describe('mcp-migrate apply', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('--- a/server.ts');
     expect(r.stdout).toContain('+const transports = new SessionTransportRegistry<StreamableHTTPServerTransport>();');
-    expect(r.stdout).toContain('+    "mcp-migrate": "^');
+    expect(r.stdout).toContain('+    "@mcp-migrate/runtime": "^');
     expect(r.stdout).toContain('would change 1 file and package.json');
     expect(readFileSync(join(dir, 'server.ts'), 'utf8')).toBe(SERVER);
   });
@@ -43,10 +50,40 @@ describe('mcp-migrate apply', () => {
     expect(forced.stdout).toMatch(/changed 1 file and package\.json/);
     expect(forced.stdout).toMatch(/server\.ts:\d+ +\[transport-registry\]/);
     expect(readFileSync(join(dir, 'server.ts'), 'utf8')).toContain('transports.opener(openSession)');
-    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).dependencies).toEqual({ ioredis: expect.any(String), 'mcp-migrate': expect.stringMatching(/^\^/) });
+    // The runtime alone: it brings ioredis; the CLI is no dependency of the server.
+    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).dependencies).toEqual({ '@mcp-migrate/runtime': expect.stringMatching(/^\^/) });
+    expect(forced.stdout).toMatch(/Ready for any number of replicas behind a round-robin load balancer/);
     // A second run finds nothing more to rewrite.
     const again = await runCli(['apply', '.', '--force'], { cwd: dir });
     expect(again.stdout).toMatch(/changed 0 files/);
+  });
+
+  it('exits 1 and lists what still breaks round-robin (file:line in the migrated code, rule, why); --allow-partial exits 0', async (t) => {
+    const dir = await makeProject(t, { 'server.js': PARTLY, 'client-state.js': GLOBAL_STATE, 'package.json': PKG });
+    const dry = await runCli(['apply', '.', '--dry-run'], { cwd: dir });
+    expect(dry.code).toBe(1);
+    expect(readFileSync(join(dir, 'server.js'), 'utf8')).toBe(PARTLY);
+    const r = await runCli(['apply', '.', '--force'], { cwd: dir });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/\[transport-registry\] `openSessions` is a SessionEntryRegistry/);
+    expect(r.stdout).toMatch(/Not ready for round-robin: 1 finding of the migrated code still breaks/);
+    const written = readFileSync(join(dir, 'client-state.js'), 'utf8');
+    const markerLine = written.split('\n').findIndex((l) => l.includes('@mcp-migrate-todo no-global-connection-state')) + 1;
+    // The line cited is the state's own line in the written file (just below its marker).
+    expect(r.stdout).toMatch(new RegExp(`client-state\\.js:${markerLine + 1} +no-global-connection-state \`clientCapabilities\`: module-level state`));
+    const partial = await runCli(['apply', '.', '--force', '--allow-partial'], { cwd: dir });
+    expect(partial.code).toBe(0);
+    expect(partial.stdout).toMatch(/changed 0 files/);
+    expect(partial.stdout).toMatch(/Not ready for round-robin/);
+  });
+
+  it('adds no dependency when nothing rewritten imports the runtime (markers only)', async (t) => {
+    const dir = await makeProject(t, { 'client-state.js': GLOBAL_STATE, 'package.json': PKG });
+    const r = await runCli(['apply', '.', '--force'], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(readFileSync(join(dir, 'client-state.js'), 'utf8')).toContain('@mcp-migrate-todo no-global-connection-state');
+    expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(PKG);
+    expect(r.stdout).toMatch(/changed 1 file\n/);
   });
 
   it('rejects an unknown transform id with exit code 2', async (t) => {

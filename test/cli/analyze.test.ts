@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { JsonReport } from '../../src/reporters/index.js';
 import { ERROR_SERVER, makeProject, runCli, STATELESS_SERVER, WARNING_SERVER } from './helpers.js';
 
-// eslint-disable-next-line no-control-regex
+ 
 const ANSI = /\u001b\[\d+(;\d+)*m/;
 
 const PROJECTS = {

@@ -3,20 +3,13 @@
  * finishes) and a runner for the built CLI (`dist/src/cli/index.js`; `npm test` builds it first).
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import type { TestContext } from 'vitest';
+import { assertCliBuilt, CLI_ENTRY } from '../helpers/proxy.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** The built CLI entry point. */
-export const CLI = join(REPO, 'dist/src/cli/index.js');
-
-if (!existsSync(CLI)) {
-  throw new Error(`${CLI} is missing: run \`npm run build\` (\`npm test\` does it in pretest).`);
-}
+assertCliBuilt();
 
 /**
  * Writes `files` (relative POSIX path → content) into a fresh temporary directory and returns its
@@ -51,7 +44,7 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
   for (const key of ['NO_COLOR', 'FORCE_COLOR', 'CI']) delete env[key];
   Object.assign(env, options.env);
   return new Promise((done, fail) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: options.cwd, env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI_ENTRY, ...args], { cwd: options.cwd, env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') {
         fail(err);
         return;

@@ -5,6 +5,7 @@
  *
  * See README.md in this folder for what each piece guarantees.
  */
+export * from './protocol.js';
 export * from './ports.js';
 export * from './processes.js';
 export * from './redis.js';
@@ -14,3 +15,8 @@ export * from './everything.js';
 export * from './scenario.js';
 export * from './proxy.js';
 export * from './migrated.js';
+export * from './sdk-examples.js';
+export * from './client-sessions.js';
+export * from './process-state-server.js';
+export * from './redis-parts.js';
+export * from './replica-clients.js';

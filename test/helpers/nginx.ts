@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { getFreePort } from './ports.js';
 import { spawnManaged, type ManagedProcess } from './processes.js';
+import { requireIntegrationProject } from './project-guard.js';
 
 export interface StartNginxOptions {
   /** `host:port` of each upstream, e.g. `127.0.0.1:4001`. */
@@ -126,6 +127,7 @@ function findNginx(): string {
 
 /** Start nginx in the foreground (`daemon off`) with everything under a fresh temp prefix. */
 export async function startNginx(opts: StartNginxOptions): Promise<NginxInstance> {
+  requireIntegrationProject('nginx');
   if (opts.upstreams.length === 0) throw new Error('startNginx: at least one upstream is required');
   const binary = opts.binary ?? findNginx();
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-nginx-'));

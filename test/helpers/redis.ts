@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { getFreePort } from './ports.js';
 import { spawnManaged, type ManagedProcess } from './processes.js';
+import { requireIntegrationProject } from './project-guard.js';
 
 export interface StartRedisOptions {
   /** Fixed port; default: a free one. */
@@ -75,6 +76,7 @@ export type RedisReply = string | number | null | RedisReply[];
 
 /** Start `redis-server` on a free loopback port and wait for PING. Retries a taken port twice. */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisInstance> {
+  requireIntegrationProject('redis-server');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-redis-'));
   const binary = opts.binary ?? 'redis-server';
   const name = opts.name ?? 'redis';

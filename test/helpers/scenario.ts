@@ -15,6 +15,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { postInSession } from './protocol.js';
 
 export const SCENARIO_STEPS = [
   'initialize',
@@ -177,17 +178,7 @@ export async function runSessionScenario(url: string, index: number, opts: Scena
     await step('close', () => client.close());
     await step('after-delete-404', async () => {
       expect(sessionId, 'no session id was issued');
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-session-id': sessionId,
-          'mcp-protocol-version': transport.protocolVersion ?? '2025-11-25',
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 'after-delete', method: 'ping' }),
-        signal: AbortSignal.timeout(timeout),
-      });
+      const res = await postInSession(url, sessionId, transport.protocolVersion, { jsonrpc: '2.0', id: 'after-delete', method: 'ping' }, AbortSignal.timeout(timeout));
       const body = await res.text();
       const want = opts.terminatedSessionStatus ?? 404;
       if (res.status !== want) throw new StepError('after-delete-404', `expected ${want} for a terminated session, got ${res.status}: ${body.slice(0, 200)}`, res.status);

@@ -12,7 +12,6 @@
  * Every request carries a `?t=<tag>` query (express ignores it) so the nginx access log says which
  * replica served which request.
  */
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -27,7 +26,6 @@ import {
   migrateEverything,
   startMigratedReplicas,
   type MigratedEverything,
-  REPO_ROOT,
   startNginx,
   startRedis,
   stopAllProcesses,
@@ -37,7 +35,6 @@ import {
 } from '../helpers/index.js';
 
 const REPLICAS = 3;
-const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js');
 const ROOT_URI = 'file:///srv/example/project';
 
 

@@ -16,7 +16,6 @@ import {
   migrateEverything,
   startMigratedReplicas,
   type MigratedEverything,
-  REPO_ROOT,
   formatReport,
   runScenarios,
   startNginx,
@@ -30,7 +29,6 @@ import {
 
 const REPLICAS = 3;
 const SESSIONS = 50;
-const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js');
 
 
 describe('apply --store redis on server-everything, 3 replicas behind round-robin nginx', () => {
@@ -72,9 +70,16 @@ describe('apply --store redis on server-everything, 3 replicas behind round-robi
     expect(fs.readFileSync(path.join(dir, 'dist/server/roots.js'), 'utf8')).toContain('createSessionMap("dist/server/roots.js#roots")');
     expect(fs.readFileSync(path.join(dir, 'dist/server/logging.js'), 'utf8')).toContain('/* @mcp-migrate-todo no-session-keyed-state:');
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    expect(Object.keys(pkg.dependencies)).toEqual(expect.arrayContaining(['mcp-migrate', 'ioredis']));
+    // The runtime alone (it brings ioredis); never the CLI.
+    expect(Object.keys(pkg.dependencies)).toContain('@mcp-migrate/runtime');
+    expect(Object.keys(pkg.dependencies)).not.toContain('ioredis');
+    expect(Object.keys(pkg.dependencies)).not.toContain('mcp-migrate');
     expect(applyOutput).toMatch(/not a git repository/);
     expect(applyOutput).toMatch(/@mcp-migrate-todo/);
+    // Honest: its timers, in-place subscription sets and legacy SSE endpoint still break round-robin.
+    expect(migrated!.applyExitCode).toBe(1);
+    expect(applyOutput).toMatch(/Not ready for round-robin: \d+ findings? of the migrated code/);
+    expect(applyOutput).toMatch(/dist\/transports\/sse\.js:\d+ +no-sse-server-transport/);
   });
 
   it('leaves no session-registry or session-keyed-state finding that is not marked todo', async () => {

@@ -13,14 +13,12 @@
  * Extending: the store comes from `startRedisStore(STORE_KIND)`; new per-session keys must share the
  * session's hash tag (`<prefix>{<sid>}:<kind>`), which `leavesNoSessionKey` checks over all nodes.
  */
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   migrateEverything,
   startMigratedReplicas,
   type MigratedEverything,
   EVERYTHING_STDIO_COMMAND,
-  REPO_ROOT,
   formatReport,
   runScenarios,
   startEverythingHttp,

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseListen, proxyConfigFromArgs, type ProxyArgs } from '../../src/cli/commands/proxy.js';
 import { assertCliBuilt, CLI_ENTRY, EVERYTHING_STDIO_COMMAND, getFreePort, REPO_ROOT, stopAllProcesses } from '../helpers/index.js';
-import { connectClient, isAlive, waitUntil } from './support.js';
+import { connectClient, isAlive, pollUntil } from '../helpers/in-process-proxy.js';
 
 describe('parseListen', () => {
   it('parses HOST:PORT, [IPv6]:PORT and :PORT', () => {
@@ -137,7 +137,7 @@ describe('mcp-migrate proxy (built CLI)', () => {
       MCP_MIGRATE_LOG_LEVEL: 'debug',
       MCP_MIGRATE_MAX_SESSIONS: '7',
     });
-    await withTimeout(waitUntil(() => run.stderr().includes('"msg":"listening"'), 15_000), 16_000, 'listening');
+    await withTimeout(pollUntil(() => run.stderr().includes('"msg":"listening"'), 15_000), 16_000, 'listening');
     const listening = run
       .stderr()
       .split('\n')
@@ -163,7 +163,7 @@ describe('mcp-migrate proxy (built CLI)', () => {
 
     run.child.kill('SIGTERM');
     expect(await withTimeout(run.exited, 15_000, 'exit after SIGTERM')).toBe(0);
-    expect(await waitUntil(() => !isAlive(childPid), 5_000)).toBe(true);
+    expect(await pollUntil(() => !isAlive(childPid), 5_000)).toBe(true);
     expect(run.stdout()).toBe('');
     await client.close().catch(() => undefined);
   });

@@ -5,9 +5,6 @@
  * test/integration/cross-replica.test.ts.)
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   BusServerRequestRouter,
   createRedisClient,
@@ -19,10 +16,10 @@ import {
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
 import type { UpstreamConnector } from '../../src/proxy/index.js';
-import { startEverythingHttp, startRedis, stopAllProcesses, type EverythingHttp, type RedisInstance } from '../helpers/index.js';
-import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, stdioConnector, type TestProxy, waitUntil } from './support.js';
+import { answeringClient, openGetStream, readSseResponse, roundRobinFetch, startEverythingHttp, startRedis, stopAllProcesses, type EverythingHttp, type RedisInstance } from '../helpers/index.js';
+import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, stdioConnector, type TestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 let redis: RedisInstance;
 let everything: EverythingHttp;
@@ -55,20 +52,8 @@ async function pair(kind: 'http' | 'stdio' = 'http'): Promise<[TestProxy, TestPr
   return [await replica(make()), await replica(make())];
 }
 
-/** A fetch that sends each request to the next replica in turn (a round-robin load balancer); records who answered. */
-function roundRobin(replicas: TestProxy[]): { fetch: typeof fetch; served: { method: string; replica: string }[] } {
-  let i = 0;
-  const served: { method: string; replica: string }[] = [];
-  return {
-    served,
-    fetch: (async (_input: string | URL | Request, init?: RequestInit) => {
-      const r = replicas[i++ % replicas.length]!;
-      const res = await fetch(r.url, init);
-      served.push({ method: init?.method ?? 'GET', replica: res.headers.get('x-mcp-migrate-replica') ?? '?' });
-      return res;
-    }) as typeof fetch,
-  };
-}
+/** A round-robin load balancer over the replicas. */
+const roundRobin = (replicas: TestProxy[]) => roundRobinFetch(replicas.map((r) => r.url));
 
 /** Sum of a metric's values (a histogram's `_count` series with `series`) whose labels include `labels`, over several proxies. */
 async function counter(proxies: TestProxy[], name: string, labels: Record<string, string> = {}, series?: string): Promise<number> {
@@ -83,69 +68,10 @@ async function counter(proxies: TestProxy[], name: string, labels: Record<string
   return sum;
 }
 
-interface RawEvent {
-  id?: string;
-  retry?: string;
-  event?: string;
-  data?: string;
-}
-
-/** Reads an SSE response as it arrives. */
-function readSse(res: Response): { events: RawEvent[]; messages: () => JsonRpcMessage[]; readonly ended: boolean; done: Promise<void> } {
-  const events: RawEvent[] = [];
-  let ended = false;
-  const done = (async () => {
-    const reader = res.body!.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    try {
-      for (;;) {
-        const { done: over, value } = await reader.read();
-        if (over) break;
-        buf += dec.decode(value, { stream: true });
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev: RawEvent = {};
-          let fields = 0;
-          for (const line of block.split('\n')) {
-            const m = /^(id|retry|event|data): ?(.*)$/.exec(line);
-            if (m) {
-              (ev as Record<string, string>)[m[1]!] = m[2]!;
-              fields++;
-            }
-          }
-          if (fields > 0) events.push(ev);
-        }
-      }
-    } catch {
-      /* aborted */
-    }
-    ended = true;
-  })();
-  return {
-    events,
-    messages: () => events.filter((e) => e.data).map((e) => JSON.parse(e.data!) as JsonRpcMessage),
-    get ended() {
-      return ended;
-    },
-    done,
-  };
-}
+const readSse = (res: Response) => readSseResponse<JsonRpcMessage>(res);
 
 function openGet(url: string, sid: string, opts: { lastEventId?: string; protocolVersion?: string } = {}) {
-  const ac = new AbortController();
-  const started = fetch(url, {
-    headers: {
-      accept: 'text/event-stream',
-      'mcp-session-id': sid,
-      'mcp-protocol-version': opts.protocolVersion ?? '2025-06-18',
-      ...(opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}),
-    },
-    signal: ac.signal,
-  });
-  return { abort: () => ac.abort(), response: started };
+  return openGetStream(url, sid, opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}, opts.protocolVersion);
 }
 
 /** A test notification, appended straight to a session stream (as an upstream session's standalone stream would). */
@@ -161,28 +87,8 @@ const toolCall = (id: number, name: string, args: Record<string, unknown> = {}, 
   params: { name, arguments: args, ...(meta ? { _meta: meta } : {}) },
 });
 
-async function sdkClient(fetchFn: typeof fetch, url: string) {
-  const client = new Client(
-    { name: 'cross-replica', version: '1.0.0' },
-    { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } },
-  );
-  const asked = { sampling: 0, elicitation: 0, roots: 0 };
-  client.setRequestHandler(CreateMessageRequestSchema, async () => {
-    asked.sampling++;
-    return { model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled-by-client' } };
-  });
-  client.setRequestHandler(ElicitRequestSchema, async () => {
-    asked.elicitation++;
-    return { action: 'accept', content: { name: 'Ada Lovelace', check: true } };
-  });
-  client.setRequestHandler(ListRootsRequestSchema, async () => {
-    asked.roots++;
-    return { roots: [{ uri: 'file:///srv/example/project', name: 'project' }] };
-  });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { fetch: fetchFn });
-  await client.connect(transport);
-  return { client, transport, asked };
-}
+const sdkClient = (fetchFn: typeof fetch, url: string) => answeringClient(fetchFn, url, 'cross-replica');
+const askedCount = (asked: { method: string }[], method: string) => asked.filter((q) => q.method === method).length;
 
 const textOf = (r: unknown) => JSON.stringify((r as { content: unknown }).content);
 
@@ -200,9 +106,9 @@ for (const kind of ['http', 'stdio'] as const) {
         const r = await client.callTool({ name: 'get-roots-list', arguments: {} });
         expect(textOf(r)).toContain('file:///srv/example/project');
       }
-      expect(asked.sampling).toBe(3);
-      expect(asked.elicitation).toBe(3);
-      expect(asked.roots).toBeGreaterThanOrEqual(1);
+      expect(askedCount(asked, 'sampling/createMessage')).toBe(3);
+      expect(askedCount(asked, 'elicitation/create')).toBe(3);
+      expect(askedCount(asked, 'roots/list')).toBeGreaterThanOrEqual(1);
       // Both replicas served, and some answers were routed to the other replica over Redis.
       expect(new Set(lb.served.map((s) => s.replica))).toEqual(new Set(replicas.map((p) => p.proxy.replicaId)));
       expect(await counter(replicas, 'mcp_migrate_server_request_answers_total', { outcome: 'remote' })).toBeGreaterThan(0);
@@ -262,7 +168,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     const t2 = await rawPost(a.url, toolCall(5, 'toggle-simulated-logging'), headers(sid));
     expect(t2.status).toBe(200);
     const has = (method: string) => sse.messages().some((m) => 'method' in m && m.method === method);
-    expect(await waitUntil(() => has('notifications/resources/updated') && has('notifications/message'), 15_000)).toBe(true);
+    expect(await pollUntil(() => has('notifications/resources/updated') && has('notifications/message'), 15_000)).toBe(true);
     const updated = sse.messages().find((m) => 'method' in m && m.method === 'notifications/resources/updated')!;
     expect((updated as unknown as { params: { uri: string } }).params.uri).toBe(uri);
     for (const e of sse.events.filter((ev) => ev.data)) expect(e.id).toMatch(/^g_\d+-\d+$/);
@@ -278,12 +184,12 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     const sid = await rawInitialize(a.url, {}, '2025-11-25');
     const first = openGet(a.url, sid, { protocolVersion: '2025-11-25' });
     const sseA = readSse(await first.response);
-    expect(await waitUntil(() => sseA.events.length >= 1)).toBe(true);
+    expect(await pollUntil(() => sseA.events.length >= 1)).toBe(true);
     const priming = sseA.events[0]!;
     expect(priming).toMatchObject({ retry: '1000', data: '' });
     expect(priming.id).toMatch(/^g_\d+-\d+$/);
     for (let i = 1; i <= 3; i++) await a.proxy.streams.append(sid, 'g', note(i));
-    expect(await waitUntil(() => notes(sseA.messages()).length === 3)).toBe(true);
+    expect(await pollUntil(() => notes(sseA.messages()).length === 3)).toBe(true);
     const lastSeen = sseA.events.find((e) => e.data?.includes('"n3"'))!.id!;
     first.abort();
     for (let i = 4; i <= 6; i++) await a.proxy.streams.append(sid, 'g', note(i));
@@ -292,7 +198,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     expect(resB.headers.get('x-mcp-migrate-replica')).toBe(b.proxy.replicaId);
     const sseB = readSse(resB);
     await a.proxy.streams.append(sid, 'g', note(7));
-    expect(await waitUntil(() => notes(sseB.messages()).length >= 4)).toBe(true);
+    expect(await pollUntil(() => notes(sseB.messages()).length >= 4)).toBe(true);
     await new Promise((r) => setTimeout(r, 200));
     expect(notes(sseB.messages()).map(dataOf)).toEqual(['n4', 'n5', 'n6', 'n7']);
     // The priming event of the resumed stream is the Last-Event-ID itself.
@@ -312,12 +218,12 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     const sid = await rawInitialize(a.url);
     const older = readSse(await openGet(a.url, sid).response);
     await a.proxy.streams.append(sid, 'g', note(1));
-    expect(await waitUntil(() => notes(older.messages()).length === 1)).toBe(true);
+    expect(await pollUntil(() => notes(older.messages()).length === 1)).toBe(true);
     const newerGet = openGet(b.url, sid);
     const newer = readSse(await newerGet.response);
-    expect(await waitUntil(() => older.ended)).toBe(true);
+    expect(await pollUntil(() => older.ended)).toBe(true);
     await b.proxy.streams.append(sid, 'g', note(2));
-    expect(await waitUntil(() => notes(newer.messages()).length === 1)).toBe(true);
+    expect(await pollUntil(() => notes(newer.messages()).length === 1)).toBe(true);
     expect(notes(older.messages()).map(dataOf)).toEqual(['n1']);
     expect(notes(newer.messages()).map(dataOf)).toEqual(['n2']);
     newerGet.abort();
@@ -335,7 +241,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     });
     expect(post.headers.get('content-type')).toContain('text/event-stream');
     const sseP = readSse(post);
-    expect(await waitUntil(() => sseP.messages().length >= 1, 10_000)).toBe(true);
+    expect(await pollUntil(() => sseP.messages().length >= 1, 10_000)).toBe(true);
     const firstEvent = sseP.events.find((e) => e.data)!;
     expect((JSON.parse(firstEvent.data!) as { params: { progress: number } }).params.progress).toBe(1);
     expect(firstEvent.id).toMatch(/^p[0-9a-z]+_\d+-\d+$/);
@@ -356,7 +262,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     await new Promise((r) => setTimeout(r, 100));
     const del = await fetch(a.url, { method: 'DELETE', headers: headers(sid) });
     expect(del.status).toBe(200);
-    expect(await waitUntil(() => sse.ended)).toBe(true);
+    expect(await pollUntil(() => sse.ended)).toBe(true);
     expect((await fetch(b.url, { headers: { accept: 'text/event-stream', ...headers(sid) } })).status).toBe(404);
   });
 
@@ -371,7 +277,7 @@ describe('two replicas sharing Redis (http upstream): standalone and resumable s
     await new Promise((r) => setTimeout(r, 300));
     expect(delivered).toEqual([]);
     expect((await rawPost(b.url, { ...answer, result: { roots: [] } }, headers(victim))).status).toBe(202);
-    expect(await waitUntil(() => delivered.length === 1)).toBe(true);
+    expect(await pollUntil(() => delivered.length === 1)).toBe(true);
     expect(delivered[0]).toEqual({ jsonrpc: '2.0', id: 0, result: { roots: [] } });
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SessionIdCodec } from '../../src/runtime/index.js';
+import { SessionIdCodec } from '@mcp-migrate/runtime';
 import { stopAllProcesses } from '../helpers/index.js';
-import { closeAll, INIT_PARAMS, rawInitialize, rawPost, responsesIn, SECRET, startTestProxy, type TestProxy } from './support.js';
+import { closeAll, INIT_PARAMS, rawInitialize, rawPost, responsesIn, SECRET, startTestProxy, type TestProxy } from '../helpers/in-process-proxy.js';
 
 let p: TestProxy;
 let sid: string;

@@ -6,9 +6,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SessionIdCodec } from '../../src/runtime/index.js';
+import { SessionIdCodec } from '@mcp-migrate/runtime';
 import { VerifiedIdCache } from '../../src/proxy/server.js';
-import { closeAll, httpConnector, INIT_PARAMS, rawPost, startTestProxy, waitUntil } from './support.js';
+import { closeAll, httpConnector, INIT_PARAMS, rawPost, startTestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 interface Seen {
   method: string | undefined;
@@ -218,9 +218,9 @@ describe('HTTP upstream relay (scripted upstream)', () => {
     await timedPost(p.url, { jsonrpc: '2.0', id: 11, method: 'test/hang' }, { 'mcp-session-id': sid }, (req) => {
       setTimeout(() => req.destroy(), 100);
     }).catch(() => undefined);
-    expect(await waitUntil(() => upstreamClosed.includes('test/hang'), 3_000)).toBe(true);
+    expect(await pollUntil(() => upstreamClosed.includes('test/hang'), 3_000)).toBe(true);
     // The upstream session is idle again (not counted as busy forever).
-    expect(await waitUntil(() => p.proxy.sessions.peek(sid)?.upstream?.busy === false, 3_000)).toBe(true);
+    expect(await pollUntil(() => p.proxy.sessions.peek(sid)?.upstream?.busy === false, 3_000)).toBe(true);
   });
 });
 

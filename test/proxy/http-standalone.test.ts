@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, waitUntil } from './support.js';
+import { closeAll, httpConnector, rawInitialize, rawPost, startTestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 interface SeenGet {
   lastEventId: string | undefined;
@@ -89,7 +89,7 @@ describe('background standalone GET of an HTTP upstream session', () => {
         .filter((d): d is string => d !== undefined)
         .map((d) => JSON.parse(d) as { id?: string; method?: string; params?: { data?: string } });
     // Messages sent before the client's GET was open are kept for it.
-    expect(await waitUntil(() => messages().length >= 2)).toBe(true);
+    expect(await pollUntil(() => messages().length >= 2)).toBe(true);
     const [first, request] = messages();
     expect(first).toEqual(note('first'));
     expect(request!.method).toBe('roots/list');
@@ -100,10 +100,10 @@ describe('background standalone GET of an HTTP upstream session', () => {
     // The client's answer goes to the upstream session with the upstream's id, and the POST gets 202.
     const answer = await rawPost(p.url, { jsonrpc: '2.0', id: request!.id, result: { roots: [] } }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
     expect(answer.status).toBe(202);
-    expect(await waitUntil(() => posted.length === 1)).toBe(true);
+    expect(await pollUntil(() => posted.length === 1)).toBe(true);
     expect(posted[0]).toEqual({ jsonrpc: '2.0', id: 0, result: { roots: [] } });
     // The upstream ended its stream: the proxy reconnected with the upstream's last event id.
-    expect(await waitUntil(() => messages().length >= 3, 5_000)).toBe(true);
+    expect(await pollUntil(() => messages().length >= 3, 5_000)).toBe(true);
     expect(messages()[2]).toEqual(note('after-reconnect'));
     expect(gets[1]).toEqual({ lastEventId: 'u2', sessionId: 'up-1' });
     ac.abort();

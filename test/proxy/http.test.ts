@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getFreePort, startEverythingHttp, stopAllProcesses, type EverythingHttp } from '../helpers/index.js';
-import { closeAll, connectClient, httpConnector, rawInitialize, rawPost, responsesIn, startTestProxy } from './support.js';
+import { closeAll, connectClient, httpConnector, rawInitialize, rawPost, responsesIn, startTestProxy } from '../helpers/in-process-proxy.js';
 
 let upstream: EverythingHttp;
 

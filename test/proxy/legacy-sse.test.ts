@@ -18,10 +18,10 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
   type SessionRecord,
-} from '../../src/runtime/index.js';
-import type { ServerRequestRouter } from '../../src/runtime/server-requests.js';
-import { MemorySessionStreams, type StreamEvent } from '../../src/runtime/session-streams.js';
-import { SseParser, type SseEvent } from '../../src/proxy/sse.js';
+} from '@mcp-migrate/runtime';
+import type { ServerRequestRouter } from '@mcp-migrate/runtime';
+import { MemorySessionStreams, type StreamEvent } from '@mcp-migrate/runtime';
+import { createParser, type EventSourceMessage as SseEvent } from 'eventsource-parser';
 import {
   UpstreamError,
   type AppliedState,
@@ -31,8 +31,8 @@ import {
   type InitializeOutcome,
   type UpstreamConnector,
   type UpstreamSession,
-} from '../../src/proxy/upstream.js';
-import { closeAll, SECRET, startTestProxy, waitUntil, type TestProxy } from './support.js';
+} from '../../src/proxy/upstreams/upstream.js';
+import { closeAll, SECRET, startTestProxy, pollUntil, type TestProxy } from '../helpers/in-process-proxy.js';
 
 afterEach(() => closeAll());
 
@@ -274,7 +274,7 @@ function shared<T extends object>(target: T): T {
 
 const origin = (tp: TestProxy) => tp.url.replace(/\/mcp$/, '');
 
-/** An open SSE stream read with the project's own parser. */
+/** An open SSE stream read with eventsource-parser (the SDK's parser). */
 interface OpenStream {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -289,14 +289,14 @@ interface OpenStream {
 function openSse(url: string, headers: Record<string, string> = {}): Promise<OpenStream> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
-      const parser = new SseParser();
       const events: SseEvent[] = [];
+      const parser = createParser({ onEvent: (e) => events.push(e) });
       let raw = '';
       const waiters = new Set<() => void>();
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         raw += chunk;
-        events.push(...parser.feed(chunk));
+        parser.feed(chunk);
         for (const w of [...waiters]) w();
       });
       const ended = new Promise<void>((r) => {
@@ -407,7 +407,7 @@ describe('legacy HTTP+SSE front: the SSE endpoint', () => {
   it('sends keep-alive comments on an idle stream', async () => {
     const { replicas } = await cluster(1, { keepAliveMs: 50 });
     const c = await connect(replicas[0]!);
-    expect(await waitUntil(() => c.stream.raw().includes(': keep-alive'), 3_000)).toBe(true);
+    expect(await pollUntil(() => c.stream.raw().includes(': keep-alive'), 3_000)).toBe(true);
     c.stream.close();
   });
 });
@@ -573,11 +573,11 @@ describe('legacy HTTP+SSE front: session lifetime', () => {
     expect((await postMessage(`${origin(a)}${c.endpoint}`, { jsonrpc: '2.0', id: 3, method: 'tools/list' })).status).toBe(202);
     await c.stream.next(isResponseTo(3));
     c.stream.close();
-    expect(await waitUntil(async () => (await store.load(c.sid)) === undefined)).toBe(true);
-    expect(await waitUntil(() => streams.deleted.includes(c.sid))).toBe(true);
+    expect(await pollUntil(async () => (await store.load(c.sid)) === undefined)).toBe(true);
+    expect(await pollUntil(() => streams.deleted.includes(c.sid))).toBe(true);
     expect(router.forgotten).toContain(c.sid);
     // Both replicas closed their upstream sessions.
-    expect(await waitUntil(() => connectors.every((k) => k.sessions.every((s) => s.closed)))).toBe(true);
+    expect(await pollUntil(() => connectors.every((k) => k.sessions.every((s) => s.closed)))).toBe(true);
     expect((await postMessage(c.messageUrl, { jsonrpc: '2.0', id: 4, method: 'tools/list' })).status).toBe(404);
     expect(streams.streamIds(c.sid)).toEqual([]);
   });
@@ -587,13 +587,13 @@ describe('legacy HTTP+SSE front: session lifetime', () => {
     const [a, b] = replicas as [TestProxy, TestProxy];
     const c = await connect(a, b);
     await initialized(c);
-    expect(await waitUntil(() => connectors[0]!.replays === 1)).toBe(true);
+    expect(await pollUntil(() => connectors[0]!.replays === 1)).toBe(true);
     const held = connectors[0]!.sessions[0]!;
     // B's upstream session, unused, is reaped; A's is held.
-    expect(await waitUntil(() => connectors[1]!.sessions[0]!.closeReason === 'idle', 5_000)).toBe(true);
+    expect(await pollUntil(() => connectors[1]!.sessions[0]!.closeReason === 'idle', 5_000)).toBe(true);
     expect(held.closed).toBe(false);
     c.stream.close();
-    expect(await waitUntil(() => held.closed)).toBe(true);
+    expect(await pollUntil(() => held.closed)).toBe(true);
   });
 
   it('a graceful shutdown ends the stream with retry: and keeps the session; Last-Event-ID resumes it on another replica', async () => {
@@ -644,7 +644,7 @@ describe('legacy HTTP+SSE front: one stream per session', () => {
     expect(c.stream.events.some(isResponseTo(30))).toBe(false);
     // The client closing the new stream ends the session.
     resumed.close();
-    expect(await waitUntil(async () => (await store.load(c.sid)) === undefined)).toBe(true);
+    expect(await pollUntil(async () => (await store.load(c.sid)) === undefined)).toBe(true);
   });
 });
 
@@ -668,7 +668,7 @@ describe('legacy HTTP+SSE front with the SDK client', () => {
     expect(connectors[1]!.sessions[0]!.received.some((m) => 'method' in m && m.method === 'tools/call')).toBe(true);
     // A, holding the stream, keeps an upstream session of its own open (for the server's unsolicited
     // messages) but served no request.
-    expect(await waitUntil(() => connectors[0]!.replays === 1)).toBe(true);
+    expect(await pollUntil(() => connectors[0]!.replays === 1)).toBe(true);
     expect(connectors[0]!.sessions.flatMap((u) => u.received)).toEqual([]);
     await client.close();
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyPost, decodeHeaderValue, type EraDecision } from '../../src/proxy/modern/classify.js';
+import { classifyPost, decodeHeaderValue, type EraDecision } from '../../src/proxy/fronts/modern/classify.js';
 
 const META = {
   'io.modelcontextprotocol/protocolVersion': '2026-07-28',

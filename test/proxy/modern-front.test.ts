@@ -1,16 +1,16 @@
 /**
  * The 2026-07-28 front on two in-process replicas sharing a store, session streams and routers, in
- * front of in-process SDK servers (see modern-support.ts). What crosses replicas here crosses them the
+ * front of in-process SDK servers (see test/helpers/in-process-upstream.ts). What crosses replicas here crosses them the
  * same way in production: the record (store), the continuation and standalone streams (SessionStreams),
  * the answers to server-to-client requests (ServerRequestRouter).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BusServerRequestRouter, MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '../../src/runtime/index.js';
+import { BusServerRequestRouter, MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '@mcp-migrate/runtime';
 import { createProxy, type McpProxy } from '../../src/proxy/index.js';
-import { InProcessConnector } from './modern-support.js';
-import { logger, SECRET } from './support.js';
+import { InProcessConnector } from '../helpers/in-process-upstream.js';
+import { logger, SECRET } from '../helpers/in-process-proxy.js';
 
 const V = '2026-07-28';
 const ALICE = { authorization: 'Bearer alice' };

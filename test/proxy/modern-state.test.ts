@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { RequestStateCodec, requestDigest, type RequestState } from '../../src/proxy/modern/request-state.js';
-import { legacyCapabilities, PoolIds, pooledInitializeParams, isPooledSessionId } from '../../src/proxy/modern/pool.js';
-import { SessionIdCodec } from '../../src/runtime/session-id.js';
+import { RequestStateCodec, requestDigest, type RequestState } from '../../src/proxy/fronts/modern/request-state.js';
+import { legacyCapabilities, PoolIds, pooledInitializeParams, isPooledSessionId } from '../../src/proxy/fronts/modern/pool.js';
+import { SessionIdCodec } from '@mcp-migrate/runtime';
 
 const SECRET = 'request-state-secret-0123456789';
 const OTHER = 'another-secret-abcdefghijklmnop';

@@ -4,9 +4,9 @@
  * response stream, and an MRTR round whose retry lands on the other replica.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '../../src/runtime/index.js';
+import { MemoryMessageBus, MemorySessionStore, MemorySessionStreams } from '@mcp-migrate/runtime';
 import { createProxy, type McpProxy } from '../../src/proxy/index.js';
-import { logger, SECRET, stdioConnector } from './support.js';
+import { logger, SECRET, stdioConnector } from '../helpers/in-process-proxy.js';
 
 const V = '2026-07-28';
 const store = new MemorySessionStore();

@@ -12,7 +12,7 @@ import {
   servesSubscriptions,
   tagSubscription,
   upstreamInfo,
-} from '../../src/proxy/modern/translate.js';
+} from '../../src/proxy/fronts/modern/translate.js';
 
 // The InitializeResult of server-everything 2026.8.31 (abridged).
 const INIT = {

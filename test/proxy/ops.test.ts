@@ -5,9 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { MemoryMessageBus, MemorySessionStore } from '../../src/runtime/index.js';
+import { MemoryMessageBus, MemorySessionStore } from '@mcp-migrate/runtime';
 import { assertCliBuilt, CLI_ENTRY, EVERYTHING_STDIO_COMMAND, getFreePort, REPO_ROOT } from '../helpers/index.js';
-import { closeAll, connectClient, isAlive, rawInitialize, rawPost, responsesIn, startTestProxy, waitUntil } from './support.js';
+import { closeAll, connectClient, isAlive, rawInitialize, rawPost, responsesIn, startTestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 afterEach(() => closeAll());
 
@@ -133,7 +133,7 @@ describe('/readyz and graceful shutdown (in process)', () => {
     const draining = await fetch(`${root}/readyz`);
     expect(draining.status).toBe(503);
     expect(await draining.json()).toMatchObject({ status: 'unavailable', shuttingDown: true });
-    expect(await waitUntil(() => refused(port), 3_000)).toBe(true);
+    expect(await pollUntil(() => refused(port), 3_000)).toBe(true);
     expect(await stream.text).toMatch(/(^|\n)retry: 1000\n\n$/);
 
     const r = await slow;
@@ -170,7 +170,7 @@ function runCli(args: string[]): { child: ChildProcess; stderr: () => string; ex
 async function startCli(extra: string[]): Promise<{ run: ReturnType<typeof runCli>; url: string; port: number }> {
   const port = await getFreePort();
   const run = runCli(['proxy', '--listen', `127.0.0.1:${port}`, '--log-level', 'debug', ...extra, '--', ...EVERYTHING_STDIO_COMMAND]);
-  expect(await waitUntil(() => run.stderr().includes('"msg":"listening"'), 20_000)).toBe(true);
+  expect(await pollUntil(() => run.stderr().includes('"msg":"listening"'), 20_000)).toBe(true);
   return { run, url: `http://127.0.0.1:${port}/mcp`, port };
 }
 
@@ -195,7 +195,7 @@ describe('SIGTERM (built CLI)', () => {
 
     const t0 = Date.now();
     run.child.kill('SIGTERM');
-    expect(await waitUntil(() => refused(port), 1_000)).toBe(true);
+    expect(await pollUntil(() => refused(port), 1_000)).toBe(true);
     expect(await stream.text).toMatch(/retry: 1000\n\n$/);
     const r = await slow;
     expect(r.status).toBe(200);
@@ -204,7 +204,7 @@ describe('SIGTERM (built CLI)', () => {
     expect(reply!.result?.content[0]?.text).toMatch(/completed/i);
     expect(await run.exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(8_000);
-    for (const pid of pids) expect(await waitUntil(() => !isAlive(pid), 5_000)).toBe(true);
+    for (const pid of pids) expect(await pollUntil(() => !isAlive(pid), 5_000)).toBe(true);
   });
 
   it('ends requests still in flight after --shutdown-timeout and exits 0', async () => {

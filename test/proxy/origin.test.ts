@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLoopbackHost, isLoopbackOrigin } from '../../src/proxy/server.js';
 import { stopAllProcesses } from '../helpers/index.js';
-import { closeAll, INIT_PARAMS, rawInitialize, rawPost, startTestProxy, type TestProxy } from './support.js';
+import { closeAll, INIT_PARAMS, rawInitialize, rawPost, startTestProxy, type TestProxy } from '../helpers/in-process-proxy.js';
 
 const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: INIT_PARAMS };
 

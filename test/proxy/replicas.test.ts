@@ -5,8 +5,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { createRedisClient, RedisMessageBus, RedisSessionStore, waitForRedis } from '../../src/runtime/index.js';
-import type { StdioUpstreamSession } from '../../src/proxy/stdio-upstream.js';
+import { createRedisClient, RedisMessageBus, RedisSessionStore, waitForRedis } from '@mcp-migrate/runtime';
+import type { StdioUpstreamSession } from '../../src/proxy/upstreams/stdio.js';
 import { startEverythingHttp, startRedis, stopAllProcesses, type RedisInstance } from '../helpers/index.js';
 import {
   closeAll,
@@ -18,8 +18,8 @@ import {
   responsesIn,
   startTestProxy,
   type TestProxy,
-  waitUntil,
-} from './support.js';
+  pollUntil,
+} from '../helpers/in-process-proxy.js';
 import type { UpstreamConnector } from '../../src/proxy/index.js';
 
 let redis: RedisInstance;
@@ -86,7 +86,7 @@ describe('two replicas sharing Redis (stdio upstream)', () => {
     expect(pa).not.toBe(pb);
     await transport.terminateSession();
     await client.close();
-    expect(await waitUntil(() => !isAlive(pa!) && !isAlive(pb!))).toBe(true);
+    expect(await pollUntil(() => !isAlive(pa!) && !isAlive(pb!))).toBe(true);
   });
 
   it('propagates logging level and subscriptions to the other replica before its next request', async () => {
@@ -97,11 +97,11 @@ describe('two replicas sharing Redis (stdio upstream)', () => {
     const uri = 'demo://resource/static/document/architecture.md';
     expect((await rawPost(a.url, { jsonrpc: '2.0', id: 2, method: 'logging/setLevel', params: { level: 'critical' } }, { 'mcp-session-id': sid })).status).toBe(200);
     expect((await rawPost(a.url, { jsonrpc: '2.0', id: 3, method: 'resources/subscribe', params: { uri } }, { 'mcp-session-id': sid })).status).toBe(200);
-    expect(await waitUntil(() => b.proxy.sessions.peek(sid)?.stale === true)).toBe(true);
+    expect(await pollUntil(() => b.proxy.sessions.peek(sid)?.stale === true)).toBe(true);
     expect((await rawPost(b.url, call(4, 'synced'), { 'mcp-session-id': sid })).status).toBe(200);
     expect(b.proxy.sessions.peek(sid)!.upstream!.applied).toMatchObject({ loggingLevel: 'critical', subscriptions: [uri], revision: 2 });
     expect((await rawPost(b.url, { jsonrpc: '2.0', id: 5, method: 'resources/unsubscribe', params: { uri } }, { 'mcp-session-id': sid })).status).toBe(200);
-    expect(await waitUntil(() => a.proxy.sessions.peek(sid)?.stale === true)).toBe(true);
+    expect(await pollUntil(() => a.proxy.sessions.peek(sid)?.stale === true)).toBe(true);
     expect((await rawPost(a.url, call(6, 'synced again'), { 'mcp-session-id': sid })).status).toBe(200);
     expect(a.proxy.sessions.peek(sid)!.upstream!.applied).toMatchObject({ subscriptions: [], revision: 3 });
   });
@@ -114,7 +114,7 @@ describe('two replicas sharing Redis (stdio upstream)', () => {
     const pa = pidOf(a, sid)!;
     const pb = pidOf(b, sid)!;
     expect((await fetch(b.url, { method: 'DELETE', headers: { 'mcp-session-id': sid } })).status).toBe(200);
-    expect(await waitUntil(() => !isAlive(pa) && !isAlive(pb))).toBe(true);
+    expect(await pollUntil(() => !isAlive(pa) && !isAlive(pb))).toBe(true);
     expect((await rawPost(a.url, call(2, 'x'), { 'mcp-session-id': sid })).status).toBe(404);
     expect((await rawPost(b.url, call(3, 'x'), { 'mcp-session-id': sid })).status).toBe(404);
   });

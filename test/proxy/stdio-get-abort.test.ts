@@ -5,9 +5,9 @@
  */
 import http from 'node:http';
 import { afterAll, afterEach, expect, it } from 'vitest';
-import { MemorySessionStore } from '../../src/runtime/memory-store.js';
+import { MemorySessionStore } from '@mcp-migrate/runtime';
 import { stopAllProcesses } from '../helpers/index.js';
-import { closeAll, rawInitialize, rawPost, startTestProxy, waitUntil } from './support.js';
+import { closeAll, rawInitialize, rawPost, startTestProxy, pollUntil } from '../helpers/in-process-proxy.js';
 
 afterEach(closeAll);
 afterAll(() => stopAllProcesses());
@@ -46,5 +46,5 @@ it('a GET stream abandoned before it opened does not keep its stdio session from
 
   expect(p.proxy.sessions.peek(sid)?.upstream?.busy).toBe(false);
   // Idle reaping (500 ms) closes the upstream session and its child.
-  expect(await waitUntil(() => p.proxy.sessions.openUpstreams === 0, 5_000)).toBe(true);
+  expect(await pollUntil(() => p.proxy.sessions.openUpstreams === 0, 5_000)).toBe(true);
 });

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { StdioUpstreamSession } from '../../src/proxy/stdio-upstream.js';
+import type { StdioUpstreamSession } from '../../src/proxy/upstreams/stdio.js';
 import { stopAllProcesses } from '../helpers/index.js';
 import {
   closeAll,
@@ -9,8 +9,8 @@ import {
   rawPost,
   startTestProxy,
   stdioConnector,
-  waitUntil,
-} from './support.js';
+  pollUntil,
+} from '../helpers/in-process-proxy.js';
 
 afterEach(closeAll);
 afterAll(() => stopAllProcesses());
@@ -47,7 +47,7 @@ describe('proxy with a stdio upstream (server-everything)', () => {
     const pid = childPid(p, sid);
     await transport.terminateSession();
     expect(await p.store.load(sid)).toBeUndefined();
-    expect(await waitUntil(() => !isAlive(pid))).toBe(true);
+    expect(await pollUntil(() => !isAlive(pid))).toBe(true);
     await client.close();
     const after = await rawPost(p.url, { jsonrpc: '2.0', id: 9, method: 'tools/list' }, { 'mcp-session-id': sid });
     expect(after.status).toBe(404);
@@ -62,7 +62,7 @@ describe('proxy with a stdio upstream (server-everything)', () => {
     await client.subscribeResource({ uri: 'demo://resource/static/document/architecture.md' });
     const first = childPid(p, sid);
     process.kill(first, 'SIGKILL');
-    expect(await waitUntil(() => p.proxy.sessions.peek(sid)?.upstream?.closed === true)).toBe(true);
+    expect(await pollUntil(() => p.proxy.sessions.peek(sid)?.upstream?.closed === true)).toBe(true);
 
     // The next request spawns a new child, replays initialize + setLevel + subscribe, then forwards.
     const echo = await client.callTool({ name: 'echo', arguments: { message: 'after crash' } });
@@ -96,7 +96,7 @@ describe('proxy with a stdio upstream (server-everything)', () => {
       rootsAsked++;
       return { roots: [{ uri: 'file:///srv/example/project', name: 'project' }] };
     });
-    expect(await waitUntil(() => rootsAsked > 0, 5_000)).toBe(true);
+    expect(await pollUntil(() => rootsAsked > 0, 5_000)).toBe(true);
     const r = await client.callTool({ name: 'get-roots-list', arguments: {} });
     expect(JSON.stringify(r.content)).toContain('file:///srv/example/project');
     expect(transport.sessionId).toBeDefined();
@@ -191,7 +191,7 @@ describe('proxy with a stdio upstream (server-everything)', () => {
     await rawPost(p.url, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': b });
     const c = await rawInitialize(p.url);
     expect(p.proxy.sessions.openUpstreams).toBe(2);
-    expect(await waitUntil(() => !isAlive(pidA))).toBe(true); // a was least recently used
+    expect(await pollUntil(() => !isAlive(pidA))).toBe(true); // a was least recently used
     // a still works: it gets a new child by replay (evicting b, now the LRU).
     const r = await rawPost(p.url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { message: 'a' } } }, { 'mcp-session-id': a });
     expect(r.status).toBe(200);
@@ -216,7 +216,7 @@ describe('proxy with a stdio upstream (server-everything)', () => {
     const p = await startTestProxy({ idleTimeoutMs: 300 });
     const sid = await rawInitialize(p.url);
     const pid = childPid(p, sid);
-    expect(await waitUntil(() => !isAlive(pid), 5_000)).toBe(true);
+    expect(await pollUntil(() => !isAlive(pid), 5_000)).toBe(true);
     expect(p.proxy.sessions.peek(sid)).toBeUndefined();
     const r = await rawPost(p.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'back' } } }, { 'mcp-session-id': sid });
     expect(r.status).toBe(200);

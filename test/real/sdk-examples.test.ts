@@ -3,6 +3,7 @@
  * (`dist/esm/examples/server/*.js`), each analyzed as its own program. Stateful and stateless alike:
  * the stateless ones (and the stdio ones) must produce no finding at all.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyzer/index.js';
@@ -28,9 +29,13 @@ describe('SDK example servers', () => {
   });
 
   it.each([
-    ['simpleStreamableHttp.js', ['562 no-session-transport-registry sessions', '607 no-in-memory-event-store InMemoryEventStore', '609 no-stateful-session-id-generator sessionIdGenerator']],
+    [
+      'simpleStreamableHttp.js',
+      ['16 no-in-memory-task-store taskStore', '562 no-session-transport-registry sessions', '607 no-in-memory-event-store InMemoryEventStore', '609 no-stateful-session-id-generator sessionIdGenerator'],
+    ],
     ['jsonResponseStreamableHttp.js', ['70 no-session-transport-registry sessions', '108 no-stateful-session-id-generator sessionIdGenerator']],
-    ['standaloneSseWithGetStreamableHttp.js', ['36 no-session-transport-registry sessions', '75 no-stateful-session-id-generator sessionIdGenerator']],
+    // A per-session server factory starts an interval that adds resources: replay starts it again on another replica.
+    ['standaloneSseWithGetStreamableHttp.js', ['23 no-per-session-timer resourceChangeInterval', '36 no-session-transport-registry sessions', '75 no-stateful-session-id-generator sessionIdGenerator']],
     ['simpleSseServer.js', ['61 no-session-transport-registry transports', '68 no-sse-server-transport SSEServerTransport']],
     [
       'sseAndStreamableHttpCompatibleServer.js',
@@ -41,8 +46,9 @@ describe('SDK example servers', () => {
     [
       'elicitationUrlExample.js',
       [
-        // module-level Map of pending URL elicitations (their resolvers), filled by the tools of every session
-        '90 no-global-connection-state elicitationsMap',
+        // Elicitations keyed by elicitation id, each carrying its session id, and the process-wide sweep over them.
+        '90 no-session-keyed-state elicitationsMap',
+        '103 no-per-session-timer setInterval',
         '495 no-session-transport-registry sessions',
         '514 no-session-keyed-state sessionsNeedingElicitation',
         '534 no-in-memory-event-store InMemoryEventStore',
@@ -52,11 +58,12 @@ describe('SDK example servers', () => {
     [
       'simpleTaskInteractive.js',
       [
-        // the module-level TaskResultHandler keeps the resolvers of requests sent to each session's client,
-        // and activeTaskExecutions the running tasks (with their session's server) by task id
+        // the module-level TaskResultHandler keeps the resolvers of requests sent to each session's client
         '163 no-global-connection-state TaskResultHandler.pendingRequests',
+        '348 no-in-memory-task-store taskStore',
+        '349 no-in-memory-task-store messageQueue',
         '350 no-global-connection-state taskResultHandler',
-        '352 no-global-connection-state activeTaskExecutions',
+        '352 no-session-keyed-state activeTaskExecutions',
         '501 no-session-transport-registry sessions',
         '540 no-stateful-session-id-generator sessionIdGenerator',
       ],
@@ -70,6 +77,27 @@ describe('SDK example servers', () => {
     const f = r.findings.find((x) => x.symbol === 'sessionsNeedingElicitation');
     expect(f?.fix).toBe('manual'); // it stores callbacks (elicitationSender, createCompletionNotifier)
     expect(r.verdict.kind).toBe('owner-routing');
+  });
+
+  it('reports the task store of every example server that has one', async () => {
+    // The SDK's in-memory task classes are defined in this module; an example that imports it keeps tasks in memory.
+    const withTasks = readdirSync(examples).filter((f) => f.endsWith('.js') && readFileSync(path.join(examples, f), 'utf8').includes('experimental/tasks/stores/in-memory.js'));
+    expect(withTasks.length).toBeGreaterThanOrEqual(2);
+    for (const file of withTasks) {
+      const r = await analyze({ paths: [path.join(examples, file)], cwd: process.cwd() });
+      const stores = r.findings.filter((f) => f.ruleId === 'no-in-memory-task-store');
+      const lines = readFileSync(path.join(examples, file), 'utf8').split('\n');
+      const storeLines = stores.map((f) => lines[f.line - 1] ?? '');
+      expect(storeLines.some((l) => /\bnew \w*TaskStore\w*\(/.test(l)), `${file}: the task store's construction is reported`).toBe(true);
+      expect(r.verdict.kind, `${file}: a task store keeps the server from being stateless`).not.toBe('stateless');
+    }
+  });
+
+  it('marks the SDK task store as rewritable and a derived one as manual', async () => {
+    const plain = await analyze({ paths: [path.join(examples, 'simpleStreamableHttp.js')], cwd: process.cwd() });
+    expect(plain.findings.find((f) => f.ruleId === 'no-in-memory-task-store')?.fix).toBe('transform:task-store');
+    const derived = await analyze({ paths: [path.join(examples, 'simpleTaskInteractive.js')], cwd: process.cwd() });
+    expect(derived.findings.filter((f) => f.ruleId === 'no-in-memory-task-store').map((f) => f.fix)).toEqual(['manual', 'manual']);
   });
 
   it('reports sampling and elicitation calls of stateful servers as informational notes', async () => {

@@ -21,14 +21,20 @@ describe('server-everything (shipped JavaScript)', async () => {
       // subscriber sets: Map<uri, Set<sessionId>> and per-session update timers
       'resources/subscriptions.js:3 no-session-keyed-state subscriptions transform:session-keyed-map',
       'resources/subscriptions.js:5 no-session-keyed-state subsUpdateIntervals manual',
-      // per-session factory: in-memory task store and queue, the roots-sync timer set in oninitialized (replayed)
-      'server/index.js:26 no-per-session-closure-state taskStore manual',
-      'server/index.js:27 no-per-session-closure-state taskMessageQueue manual',
+      // the update interval a tool starts for the session, kept in that map (no replay re-runs the tool)
+      'resources/subscriptions.js:102 no-per-session-timer subsUpdateIntervals manual',
+      // per-session factory: the SDK's in-memory task store (its queue, given to the same server, is in the
+      // same finding), the roots-sync timer variable and the timer set in oninitialized (both replayed)
+      'server/index.js:26 no-in-memory-task-store taskStore transform:task-store',
       'server/index.js:28 no-per-session-closure-state initializeTimeout proxy',
-      // the per-session map of logging timers
+      'server/index.js:78 no-per-session-timer initializeTimeout proxy',
+      // the per-session map of logging timers, and the interval the logging tool starts
       'server/logging.js:2 no-session-keyed-state logsUpdateIntervals manual',
+      'server/logging.js:45 no-per-session-timer logsUpdateIntervals manual',
       // the per-session map of roots
       'server/roots.js:3 no-session-keyed-state roots transform:session-keyed-map',
+      // the running research of each task a session's tool created, read back by that task's getTaskResult
+      'tools/simulate-research-query.js:21 no-global-connection-state researchStates manual',
       // Sets of session ids that toggled simulated logging / subscriber updates
       'tools/toggle-simulated-logging.js:16 no-session-keyed-state clients transform:session-keyed-map',
       'tools/toggle-subscriber-updates.js:16 no-session-keyed-state clients transform:session-keyed-map',
@@ -63,7 +69,7 @@ describe('server-everything (shipped JavaScript)', async () => {
   it('decides that hidden per-session state needs owner routing', () => {
     expect(result.verdict.kind).toBe('owner-routing');
     const deciding = result.verdict.decidingFindings.map((i) => result.findings[i]!.symbol).sort();
-    expect(deciding).toEqual(['logsUpdateIntervals', 'registeredResources', 'subsUpdateIntervals', 'taskMessageQueue', 'taskStore']);
+    expect(deciding).toEqual(['logsUpdateIntervals', 'logsUpdateIntervals', 'registeredResources', 'researchStates', 'subsUpdateIntervals', 'subsUpdateIntervals']);
   });
 
   it('reports relative POSIX paths, 1-based spans and a message that says what, why and what to do', () => {

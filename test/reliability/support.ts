@@ -7,13 +7,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 
-export const PROTOCOL_VERSION = '2025-06-18';
+import { INIT_PARAMS, PROTOCOL_VERSION } from '../helpers/protocol.js';
 
-export const INIT_PARAMS = {
-  protocolVersion: PROTOCOL_VERSION,
-  capabilities: {},
-  clientInfo: { name: 'mcp-migrate-reliability', version: '1.0.0' },
-};
+export { INIT_PARAMS, PROTOCOL_VERSION, pollUntil, sleep } from '../helpers/protocol.js';
 
 export interface RawResponse {
   status: number;
@@ -209,18 +205,6 @@ export async function health(client: KeepAliveClient): Promise<{ status: number;
   return { status: r.status, body };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Poll `check` every `intervalMs` until it returns true or `timeoutMs` passes; returns the last result. */
-export async function pollUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 100): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i += 1) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(intervalMs);
-  }
-  return false;
-}
 
 /** Session records in Redis under the default prefix (`mcpm:{<sid>}:session`). */
 export const SESSION_KEY_PATTERN = 'mcpm:*:session';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { stylish } from '../../src/reporters/stylish.js';
 import { bundledResult, ctx, emptyResult, makeResult, shuffled } from './fixture.js';
 
-// eslint-disable-next-line no-control-regex
+ 
 const ANSI = /\u001b\[\d+(;\d+)*m/;
 
 describe('stylish reporter', () => {
@@ -11,7 +11,7 @@ describe('stylish reporter', () => {
     const coloured = stylish(makeResult(), ctx({ color: true }));
     expect(coloured).toMatch(ANSI);
     // Colour changes styling only, never the text.
-    // eslint-disable-next-line no-control-regex
+     
     expect(coloured.replace(/\u001b\[\d+(;\d+)*m/g, '')).toBe(stylish(makeResult(), ctx({ color: false })));
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedisClient, createRedisStoreClient, MemoryMessageBus, RedisMessageBus, waitForRedis } from '../../src/runtime/index.js';
+import { createRedisClient, createRedisStoreClient, MemoryMessageBus, RedisMessageBus, waitForRedis } from '@mcp-migrate/runtime';
 import { startRedis, startRedisCluster, stopAllProcesses } from '../helpers/index.js';
 
 afterAll(() => stopAllProcesses());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyChange, handshakeReplay, isRuntimeId, stateSync, type SessionRecord } from '../../src/runtime/index.js';
+import { applyChange, handshakeReplay, isRuntimeId, stateSync, type SessionRecord } from '@mcp-migrate/runtime';
 
 const record: SessionRecord = {
   id: 'sid',

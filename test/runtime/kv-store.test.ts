@@ -13,7 +13,7 @@ import {
   storesFromEnv,
   type KeyValueStore,
   type RuntimeStores,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
 import { REDIS_STORE_KINDS, startRedisStore, stopAllProcesses, type RedisStoreInstance } from '../helpers/index.js';
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 /** Store URLs (`--store`, `MCP_MIGRATE_STORE`): one parser for the proxy and apply's generated runtime. */
 import { describe, expect, it } from 'vitest';
 import { proxyConfigFromArgs, type ProxyArgs } from '../../src/cli/commands/proxy.js';
-import { createRedisClient, createRedisStoreClient, parseStoreUrl, redact, storesFromEnv } from '../../src/runtime/index.js';
+import { createRedisClient, createRedisStoreClient, parseStoreUrl, redact, storesFromEnv } from '@mcp-migrate/runtime';
 
 describe('parseStoreUrl', () => {
   it('reads memory, one server and a cluster', () => {

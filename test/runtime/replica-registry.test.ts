@@ -16,7 +16,7 @@ import {
   waitForRedis,
   type ReplicaRegistry,
   type SessionStore,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
 import { REDIS_STORE_KINDS, startRedis, startRedisStore, stopAllProcesses, type RedisInstance, type RedisStoreInstance } from '../helpers/index.js';
 
 let redis: RedisInstance;

@@ -1,48 +1,37 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import {
   BusServerRequestRouter,
-  createRedisClient,
   isRewrittenId,
   MemoryMessageBus,
   newReplicaId,
-  RedisMessageBus,
   replicaOfRewrittenId,
   rewriteCancellation,
   RUNTIME_ID_PREFIX,
-  waitForRedis,
   type JsonRpcRequest,
   type JsonRpcResponse,
   type MessageBus,
-} from '../../src/runtime/index.js';
-import { startRedis, stopAllProcesses, type RedisInstance } from '../helpers/index.js';
+} from '@mcp-migrate/runtime';
+import { pollUntil, redisParts, startRedis, stopAllProcesses, type RedisInstance } from '../helpers/index.js';
 
 let redis: RedisInstance;
-const clients: Redis[] = [];
-const closers: (() => Promise<void>)[] = [];
+const parts = redisParts(() => redis);
 
 beforeAll(async () => {
   redis = await startRedis({ name: 'redis-router-test' });
 });
 afterAll(async () => {
-  for (const c of closers.reverse()) await c().catch(() => undefined);
-  for (const c of clients) c.disconnect();
+  await parts.closeAll();
   await redis?.stop();
   await stopAllProcesses();
 });
 
 async function redisBus(): Promise<MessageBus> {
-  const client = createRedisClient(redis.url);
-  clients.push(client);
-  await waitForRedis(client, 5_000);
-  const bus = new RedisMessageBus(client);
-  closers.push(() => bus.close());
-  return bus;
+  return (await parts.bus()).bus;
 }
 
 async function router(bus: MessageBus, opts: Partial<ConstructorParameters<typeof BusServerRequestRouter>[0]> = {}): Promise<BusServerRequestRouter> {
   const r = new BusServerRequestRouter({ bus, replicaId: newReplicaId(), channelPrefix: 'rt:', ...opts });
-  closers.push(() => r.close());
+  parts.onClose(() => r.close());
   await r.ready;
   return r;
 }
@@ -55,14 +44,7 @@ const sampling = (id: number | string): JsonRpcRequest => ({
 });
 const answer = (id: string, text = 'hi'): JsonRpcResponse => ({ jsonrpc: '2.0', id, result: { content: { type: 'text', text } } });
 
-async function until(check: () => boolean, ms = 5_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return check();
-}
+const until = (check: () => boolean, ms = 5_000) => pollUntil(check, ms, 10);
 
 describe('BusServerRequestRouter', () => {
   it('rewrites ids into the reserved space, naming the replica, never twice, and routes a local reply with the original id', async () => {

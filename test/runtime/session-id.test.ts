@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SESSION_ID_LENGTH, SessionIdCodec } from '../../src/runtime/index.js';
+import { SESSION_ID_LENGTH, SessionIdCodec } from '@mcp-migrate/runtime';
 
 const SECRET = 'runtime-test-secret-0123456789';
 

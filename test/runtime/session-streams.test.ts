@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import {
   createRedisClient,
   MemorySessionStreams,
@@ -8,38 +7,29 @@ import {
   SessionStoreUnavailableError,
   SessionStreamGoneError,
   STANDALONE_STREAM,
-  waitForRedis,
   type JsonRpcMessage,
   type SessionStreams,
   type StreamEvent,
-} from '../../src/runtime/index.js';
-import { startRedis, stopAllProcesses, type RedisInstance } from '../helpers/index.js';
+} from '@mcp-migrate/runtime';
+import { pollUntil, redisParts, startRedis, stopAllProcesses, type RedisInstance } from '../helpers/index.js';
 
 let redis: RedisInstance;
-const clients: Redis[] = [];
-const closers: (() => Promise<void>)[] = [];
+const parts = redisParts(() => redis);
 
 beforeAll(async () => {
   redis = await startRedis({ name: 'redis-streams-test' });
 });
 afterAll(async () => {
-  for (const c of closers.reverse()) await c().catch(() => undefined);
-  for (const c of clients) c.disconnect();
+  await parts.closeAll();
   await redis?.stop();
   await stopAllProcesses();
 });
 
 /** One replica's view: its own command connection and its own subscriber connection, as a separate process has. */
 async function redisReplica(opts: { maxEvents?: number; ttlMs?: number; leaseMs?: number; prefix?: string; requireSession?: boolean } = {}): Promise<RedisSessionStreams> {
-  const client = createRedisClient(redis.url);
-  clients.push(client);
-  await waitForRedis(client, 5_000);
-  const bus = new RedisMessageBus(client);
+  const { client, bus } = await parts.bus();
   const streams = new RedisSessionStreams({ client, bus, keyPrefix: opts.prefix ?? 'test:', ...opts });
-  closers.push(async () => {
-    await streams.close();
-    await bus.close();
-  });
+  parts.onClose(() => streams.close());
   return streams;
 }
 
@@ -48,14 +38,7 @@ const sid = () => `sess-${process.pid}-${++n}-${Math.random().toString(36).slice
 const note = (i: number): JsonRpcMessage => ({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: i } });
 const dataOf = (e: StreamEvent) => (e.message as unknown as { params: { data: number } }).params.data;
 
-async function until(check: () => boolean, ms = 5_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return check();
-}
+const until = (check: () => boolean, ms = 5_000) => pollUntil(check, ms, 10);
 
 /**
  * The contract every SessionStreams meets. `make()` returns two views of the same storage (two
@@ -248,7 +231,7 @@ function contract(name: string, make: (opts?: { maxEvents?: number }) => Promise
 
 contract('memory', async (opts) => {
   const m = new MemorySessionStreams(opts);
-  closers.push(() => m.close());
+  parts.onClose(() => m.close());
   return [m, m];
 });
 
@@ -279,9 +262,7 @@ describe('RedisSessionStreams specifics', () => {
     const s = sid();
     await expect(a.append(s, STANDALONE_STREAM, note(1))).rejects.toBeInstanceOf(SessionStreamGoneError);
     expect(await redis.keys(`req:{${s}}:*`)).toEqual([]);
-    const c = createRedisClient(redis.url);
-    clients.push(c);
-    await waitForRedis(c, 5_000);
+    const c = await parts.client();
     await c.hset(`req:{${s}}:session`, 'principal', 'p');
     const e = await a.append(s, STANDALONE_STREAM, note(2));
     expect(e.eventId).toMatch(/^g_\d+-\d+$/);
@@ -327,10 +308,10 @@ describe('RedisSessionStreams specifics', () => {
 
   it('rejects with SessionStoreUnavailableError when Redis cannot be reached', async () => {
     const client = createRedisClient('redis://127.0.0.1:1', { retryStrategy: () => null });
-    clients.push(client);
     const bus = new RedisMessageBus(client);
     const streams = new RedisSessionStreams({ client, bus });
     await expect(streams.append('x', STANDALONE_STREAM, note(1))).rejects.toBeInstanceOf(SessionStoreUnavailableError);
     await bus.close();
+    client.disconnect();
   });
 });

@@ -9,7 +9,7 @@ import {
   sessionKey,
   waitForRedis,
   type SessionStore,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
 import {
   REDIS_STORE_KINDS,
   startRedis,

@@ -10,17 +10,11 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
-  CreateMessageRequestSchema,
   CreateMessageResultSchema,
-  ElicitRequestSchema,
   ElicitResultSchema,
-  ListRootsRequestSchema,
-  LoggingMessageNotificationSchema,
   ResourceUpdatedNotificationSchema,
   SubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -33,7 +27,8 @@ import {
   SessionTransportRegistry,
   STANDALONE_STREAM,
   type RuntimeStores,
-} from '../../src/runtime/index.js';
+} from '@mcp-migrate/runtime';
+import { answeringClient, CLIENT_ANSWERS, pollUntil, readSseResponse } from '../helpers/index.js';
 
 interface Shared {
   sessions: MemorySessionStore;
@@ -193,42 +188,16 @@ function balancer(route: Record<Kind, Replica>) {
 }
 
 async function sdkClient(fetchFn: typeof fetch, url: string) {
-  const client = new Client({ name: 'registry-test', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } });
-  const asked: { method: string; id: unknown }[] = [];
-  const logs: string[] = [];
-  client.setRequestHandler(CreateMessageRequestSchema, async (_req, extra) => {
-    asked.push({ method: 'sampling/createMessage', id: extra.requestId });
-    return { model: 'm', role: 'assistant', content: { type: 'text', text: 'sampled' } };
-  });
-  client.setRequestHandler(ElicitRequestSchema, async (_req, extra) => {
-    asked.push({ method: 'elicitation/create', id: extra.requestId });
-    return { action: 'accept', content: { name: 'Ada' } };
-  });
-  client.setRequestHandler(ListRootsRequestSchema, async (_req, extra) => {
-    asked.push({ method: 'roots/list', id: extra.requestId });
-    return { roots: [{ uri: 'file:///project', name: 'project' }] };
-  });
-  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
-    logs.push(String(n.params.data));
-  });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { fetch: fetchFn });
-  await client.connect(transport);
+  const c = await answeringClient(fetchFn, url, 'registry-test');
   cleanups.push(async () => {
-    await client.close();
+    await c.client.close();
   });
-  return { client, transport, asked, logs };
+  return c;
 }
 
 const text = (r: unknown) => ((r as { content: { text: string }[] }).content[0]!.text);
 
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return check();
-}
+const until = (check: () => boolean, timeoutMs = 5_000) => pollUntil(check, timeoutMs, 20);
 
 describe('SessionTransportRegistry: server-initiated requests across replicas', () => {
   it('answers to sampling and elicitation on the POST stream land on another replica and resolve the request on the replica that asked', async () => {
@@ -238,8 +207,8 @@ describe('SessionTransportRegistry: server-initiated requests across replicas', 
     const lb = balancer({ initialize: a, other: a, get: b, answer: b });
     const { client, asked } = await sdkClient(lb.fetch, a.url);
     for (let i = 0; i < 3; i++) {
-      expect(text(await client.callTool({ name: 'ask-sampling', arguments: {} }))).toBe('A:sampled');
-      expect(text(await client.callTool({ name: 'ask-elicitation', arguments: {} }))).toBe('A:accept:Ada');
+      expect(text(await client.callTool({ name: 'ask-sampling', arguments: {} }))).toBe(`A:${CLIENT_ANSWERS.sampled}`);
+      expect(text(await client.callTool({ name: 'ask-elicitation', arguments: {} }))).toBe(`A:accept:${CLIENT_ANSWERS.name}`);
     }
     expect(asked).toHaveLength(6);
     // The client saw ids naming replica A, never the SDK's own counters (which restart at 0 in every server).
@@ -259,7 +228,7 @@ describe('SessionTransportRegistry: server-initiated requests across replicas', 
     const lb = balancer({ initialize: a, other: a, get: b, answer: b });
     const { client, asked } = await sdkClient(lb.fetch, a.url);
     await until(() => lb.log.some((e) => e.kind === 'get'));
-    expect(text(await client.callTool({ name: 'ask-roots', arguments: {} }))).toBe('A:file:///project');
+    expect(text(await client.callTool({ name: 'ask-roots', arguments: {} }))).toBe(`A:${CLIENT_ANSWERS.root}`);
     expect(asked.map((q) => q.method)).toEqual(['roots/list']);
     expect(asked[0]!.id).toMatch(/^mcp-migrate:s:rA:/);
   });
@@ -333,51 +302,15 @@ describe('SessionTransportRegistry: session state across replicas', () => {
   });
 });
 
-/** Reads an SSE response as it arrives. */
+/** Reads an SSE response as it arrives, with the test notifications (`note(i)`) picked out. */
 function readSse(res: Response) {
-  const events: { id?: string; retry?: string; data?: string }[] = [];
-  let ended = false;
-  const done = (async () => {
-    const reader = res.body!.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    try {
-      for (;;) {
-        const { done: over, value } = await reader.read();
-        if (over) break;
-        buf += dec.decode(value, { stream: true });
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev: Record<string, string> = {};
-          for (const line of block.split('\n')) {
-            const m = /^(id|retry|data): ?(.*)$/.exec(line);
-            if (m) ev[m[1]!] = m[2]!;
-          }
-          if (Object.keys(ev).length > 0) events.push(ev);
-        }
-      }
-    } catch {
-      /* aborted */
-    }
-    ended = true;
-  })();
-  return {
-    events,
-    /** The test notifications (`note(i)`) among the messages (the server sends its own too, e.g. tools/list_changed). */
-    data: () =>
-      events
-        .filter((e) => e.data)
-        .map((e) => JSON.parse(e.data!) as { method?: string; params?: { data?: unknown } })
-        .filter((m) => m.method === 'notifications/message' && /^n\d+$/.test(String(m.params?.data))),
+  const r = readSseResponse<{ method?: string; params?: { data?: unknown } }>(res);
+  return Object.assign(r, {
+    /** The test notifications among the messages (the server sends its own too, e.g. tools/list_changed). */
+    data: () => r.messages().filter((m) => m.method === 'notifications/message' && /^n\d+$/.test(String(m.params?.data))),
     /** The event id of the last test notification. */
-    lastNoteId: () => events.filter((e) => e.data && /"data":"n\d+"/.test(e.data)).at(-1)?.id,
-    get ended() {
-      return ended;
-    },
-    done,
-  };
+    lastNoteId: () => r.events.filter((e) => e.data && /"data":"n\d+"/.test(e.data)).at(-1)?.id,
+  });
 }
 
 async function rawSession(url: string, protocolVersion: string): Promise<string> {

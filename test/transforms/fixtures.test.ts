@@ -1,12 +1,16 @@
 /**
- * Every `fixtures/transforms/<id>/<case>/{input,expected}` pair: the transform turns the input into
- * the expected text exactly (cases named `*-no-change` expect the input unchanged), and running it
- * again on the expected text changes nothing (idempotency, no duplicate markers).
+ * Every `fixtures/transforms/<id>/<case>/` pair (`input.<ext>`/`expected.<ext>`, or `input/`/`expected/`
+ * trees): the transform turns the input into the expected text exactly (cases named `*-no-change`
+ * expect the input unchanged), and running it again on the expected text changes nothing
+ * (idempotency, no duplicate markers).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { planApply } from '../../src/apply/engine.js';
 import { transforms } from '../../transforms/index.js';
-import { fixtureCases, runTransform } from './harness.js';
+import { FIXTURES, fixtureCases, readTree, runTransform } from './harness.js';
 
 const cases = fixtureCases();
 
@@ -20,40 +24,44 @@ describe('transform fixtures', () => {
   });
 
   it.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))('%s', async (_name, c) => {
-    const input = readFileSync(c.input, 'utf8');
-    const expected = readFileSync(c.expected, 'utf8');
-    if (c.name.endsWith('no-change')) expect(expected).toBe(input);
-    else expect(expected).not.toBe(input);
-    const { text } = await runTransform(c.transform, c.input, c.ext);
-    expect(text).toBe(expected);
-    // Idempotent: the expected output is a fixed point.
-    const again = await runTransform(c.transform, c.expected, c.ext);
-    expect(again.text).toBe(expected);
+    const input = readTree(c.input, c.ext);
+    const expected = readTree(c.expected, c.ext);
+    if (c.name.endsWith('no-change')) expect(expected).toEqual(input);
+    else expect(expected).not.toEqual(input);
+    expect(await runTransform(c.transform, c.input, c.ext, { findings: c.findings })).toEqual(expected);
+    // Idempotent: the expected output is a fixed point (synthetic findings are positioned in the input, so
+    // only a no-change case, whose expected text is its input, gets them again).
+    expect(await runTransform(c.transform, c.expected, c.ext, { findings: c.name.endsWith('no-change') ? c.findings : undefined })).toEqual(expected);
   });
 
   it('every transform is idempotent on the full pipeline too (all transforms on every expected output)', async () => {
     for (const c of cases) {
-      const all = await runAll(c.expected, c.ext);
-      const twice = await runAllText(all, c.ext);
-      expect(twice, `${c.transform}/${c.name}`).toBe(all);
+      const once = await runAll(readTree(c.expected, c.ext));
+      expect(await runAll(once), `${c.transform}/${c.name}`).toEqual(once);
     }
+  });
+
+  it('event-store: a server file gets the same text whether it or the folder around it (with the store class) is analyzed', async () => {
+    const tree = path.join(FIXTURES, 'event-store', 'class-shared-across-files', 'input');
+    const whole = await runTransform('event-store', tree, '');
+    const one = await runTransform('event-store', tree, '', { analyzed: ['server/streamable.js'] });
+    expect(one.get('server/streamable.js')).toBe(whole.get('server/streamable.js'));
+    expect(one.get('server/streamable.js')).toContain('createEventStore()');
   });
 });
 
-async function runAll(file: string, ext: string): Promise<string> {
-  return await runAllText(readFileSync(file, 'utf8'), ext);
-}
-
-async function runAllText(text: string, ext: string): Promise<string> {
-  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const path = await import('node:path');
-  const { planApply } = await import('../../src/apply/engine.js');
+/** All transforms (`planApply`) on a tree of files; returns the tree after. */
+async function runAll(files: Map<string, string>): Promise<Map<string, string>> {
   const dir = mkdtempSync(path.join(tmpdir(), 'mcp-migrate-pipeline-'));
   try {
-    writeFileSync(path.join(dir, `input${ext}`), text);
+    for (const [rel, text] of files) {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      writeFileSync(path.join(dir, rel), text);
+    }
     const r = await planApply({ paths: [dir], cwd: dir, store: 'redis' });
-    return r.changes[0]?.after ?? text;
+    const out = new Map(files);
+    for (const c of r.changes) out.set(path.relative(dir, c.absolute).split(path.sep).join('/'), c.after);
+    return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 /**
  * The TypeScript outputs of the transform fixtures compile: `tsc --noEmit --strict` over every
- * `expected.ts`, with `mcp-migrate/runtime` mapped to `src/runtime/index.ts` (as an installed
- * `mcp-migrate` resolves it) and the SDK v1/v2 packages from this repository's node_modules.
+ * `expected.ts` (and every `.ts` of an `expected/` tree), with `@mcp-migrate/runtime` mapped to `packages/runtime/src/index.ts` (as an
+ * installed `@mcp-migrate/runtime` resolves it) and the SDK v1/v2 packages from this repository's node_modules.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,10 +10,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/everything.js';
-import { fixtureCases } from './harness.js';
+import { fixtureCases, readTree } from './harness.js';
 
-it('every expected.ts type-checks against mcp-migrate/runtime and the SDK', async () => {
-  const files = fixtureCases().filter((c) => c.ext === '.ts').map((c) => c.expected);
+it('every expected.ts type-checks against @mcp-migrate/runtime and the SDK', async () => {
+  const files = fixtureCases().flatMap((c) =>
+    c.ext === '.ts' ? [c.expected] : c.ext === '' ? [...readTree(c.expected, '').keys()].filter((f) => /\.ts$/.test(f)).map((f) => path.join(c.expected, f)) : [],
+  );
   expect(files.length).toBeGreaterThanOrEqual(6);
   const dir = mkdtempSync(path.join(tmpdir(), 'mcp-migrate-typecheck-'));
   try {
@@ -31,7 +33,7 @@ it('every expected.ts type-checks against mcp-migrate/runtime and the SDK', asyn
           skipLibCheck: true,
           types: ['node'],
           typeRoots: [path.join(REPO_ROOT, 'node_modules', '@types')],
-          paths: { 'mcp-migrate/runtime': [path.join(REPO_ROOT, 'src', 'runtime', 'index.ts')] },
+          paths: { '@mcp-migrate/runtime': [path.join(REPO_ROOT, 'packages', 'runtime', 'src', 'index.ts')] },
         },
         files,
       }),

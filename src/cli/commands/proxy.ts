@@ -6,7 +6,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { LOG_LEVELS, ProxyConfigError, startProxy, type LogLevel, type ProxyConfig } from '../../proxy/index.js';
-import { parseStoreUrl } from '../../runtime/redis-url.js';
+import { parseStoreUrl } from '@mcp-migrate/runtime';
 import { ExitCode } from '../exit-codes.js';
 
 export interface ProxyArgs {

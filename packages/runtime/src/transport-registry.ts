@@ -1,0 +1,644 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { defaultStores, type RuntimeStores } from './from-env.js';
+import { handshakeReplay, stateSync } from './handshake.js';
+import { INITIALIZED_NOTIFICATION, initializedStep } from './client-messages.js';
+import { errorAnswerResponse, writeErrorAnswer, type ErrorKind } from './error-answers.js';
+import { isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
+import { parseSessionEvent, SESSION_EVENTS_CHANNEL, type SessionEvent } from './message-bus.js';
+import { HANDSHAKE_METHODS, LAST_EVENT_ID_HEADER, SESSION_ID_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
+import { appendStandalone, toClientMessage } from './server-messages.js';
+import { isRewrittenId } from './server-requests.js';
+import { runInSession } from './session-context.js';
+import { setSessionInbox } from './session-inbox.js';
+import { applyChange, sessionChangeOf, type SessionRecord } from './session-record.js';
+import { SessionStoreUnavailableError } from './session-store.js';
+import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
+import { replayInitializeRequest, type WebEntry } from './web-entry.js';
+
+/** What the registry needs of a Streamable HTTP server transport (SDK v1 and v2, Node or web-standard). */
+export interface RegistryTransport {
+  readonly sessionId?: string | undefined;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  onmessage?: ((message: any, extra?: any) => void) | undefined;
+  onclose?: (() => void) | undefined;
+  /** The SDK's `Transport.send(message, { relatedRequestId? })`: without `relatedRequestId`, the standalone (GET) stream. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  send?(message: any, options?: any): Promise<void>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  handleRequest(...args: any[]): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/**
+ * The server's own session-opening code, extracted by `mcp-migrate apply`: creates the transport
+ * (with `sessionIdGenerator: registry.sessionIdGenerator(…)`), connects the MCP server to it and
+ * resolves to it. Receives the request that needs the session (Node: `req, res`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SessionOpener<T> = (...args: any[]) => Promise<T>;
+
+export interface SessionTransportRegistryOptions {
+  /** `node`: `handleRequest(req, res, parsedBody)` (SDK v1 `StreamableHTTPServerTransport`, v2 `NodeStreamableHTTPServerTransport`); `web`: `handleRequest(Request, { parsedBody })`. Default `node`. */
+  kind?: 'node' | 'web';
+  /** Stores; default: from `MCP_MIGRATE_STORE` ({@link defaultStores}). */
+  stores?: RuntimeStores;
+  /** Where problems are reported. Default: one line on stderr. */
+  log?: (message: string) => void;
+  /** Interval of SSE keep-alive comments on GET streams the registry serves, ms. Default 15,000. */
+  keepAliveMs?: number;
+  /** `retry:` of the priming event on standalone GET streams of 2025-11-25+ sessions, ms. Default 1,000. */
+  sseRetryMs?: number;
+}
+
+type Replay = { transport: RegistryTransport; sessionId: string; message: JsonRpcRequest | JsonRpcNotification; auth?: unknown };
+
+/**
+ * A drop-in for the `Map<sessionId, transport>` of a sessionful MCP server that makes every session
+ * available on every replica behind a round-robin load balancer (`mcp-migrate apply`'s
+ * `transport-registry` transform; see `docs/apply.md`).
+ *
+ * - The `Map` methods (`get`, `set`, `has`, `delete`, iteration) work on this replica's transports, as before.
+ * - `set` (called from the server's `onsessioninitialized`) records the session's handshake — the
+ *   client's `initialize` params, then `logging/setLevel` and resource subscriptions — in the session
+ *   store before the server answers, using the same record as `mcp-migrate proxy`.
+ * - {@link prepareNode} / {@link prepareRequest}, called first in each request handler, make the
+ *   request's session local: when this replica has never seen the id but the store has it, the
+ *   registry runs the server's session-opening code ({@link opener}) with `sessionIdGenerator`
+ *   returning the stored id and replays the stored `initialize` and `notifications/initialized`
+ *   (then the recorded level and subscriptions) through the transport's public `handleRequest`, so
+ *   `extra.sessionId` and the client's capabilities are what they were. An id the store does not know
+ *   (never issued, expired, or deleted on any replica) gets 404 `Session not found`, and a `DELETE`
+ *   removes the session from the store for every replica.
+ */
+export class SessionTransportRegistry<T extends RegistryTransport = RegistryTransport> implements Iterable<[string, T]> {
+  readonly kind: 'node' | 'web';
+  readonly #local = new Map<string, T>();
+  readonly #restoring = new AsyncLocalStorage<string>();
+  readonly #replaying = new WeakSet<RegistryTransport>();
+  /** Set while the registry replays messages through a transport (restore or state sync). */
+  readonly #replayCtx = new AsyncLocalStorage<RegistryTransport>();
+  /** The recorded state each local transport's server has seen (what a state sync starts from). */
+  readonly #state = new Map<string, SessionRecord>();
+  /** State syncs in progress, by session: a request for the session waits for it. */
+  readonly #syncing = new Map<string, Promise<void>>();
+  readonly #origin = randomBytes(9).toString('base64url');
+  #listening: Promise<void> | undefined;
+  readonly #watched = new WeakSet<RegistryTransport>();
+  readonly #pending = new Map<string, Promise<T | undefined>>();
+  readonly #stores: RuntimeStores | undefined;
+  readonly #log: (message: string) => void;
+  readonly #keepAliveMs: number;
+  readonly #sseRetryMs: number;
+  #opener: SessionOpener<T> | undefined;
+  #entry: WebEntry | undefined;
+  #loopback: Promise<{ port: number; token: string }> | undefined;
+  readonly #jobs = new Map<string, Replay>();
+
+  constructor(options: SessionTransportRegistryOptions = {}) {
+    this.kind = options.kind ?? 'node';
+    this.#stores = options.stores;
+    this.#log = options.log ?? ((m) => process.stderr.write(`mcp-migrate/runtime: ${m}\n`));
+    this.#keepAliveMs = options.keepAliveMs ?? 15_000;
+    this.#sseRetryMs = options.sseRetryMs ?? 1_000;
+  }
+
+  async #s(): Promise<RuntimeStores> {
+    const s = this.#stores ?? defaultStores();
+    await s.ready();
+    return s;
+  }
+
+  /** The stores without waiting for them (the lazily created bus, streams and router). */
+  #sync(): RuntimeStores {
+    return this.#stores ?? defaultStores();
+  }
+
+  // ------------------------------------------------------------------ Map API (this replica)
+
+  get size(): number {
+    return this.#local.size;
+  }
+
+  has(sessionId: string): boolean {
+    return this.#local.has(sessionId);
+  }
+
+  get(sessionId: string): T | undefined {
+    return this.#local.get(sessionId);
+  }
+
+  /** Adds a transport of this replica; a new session's handshake is recorded in the store as it arrives. */
+  set(sessionId: string, transport: T): this {
+    this.#local.set(sessionId, transport);
+    this.#watch(sessionId, transport);
+    return this;
+  }
+
+  /** Forgets this replica's transport (the session stays in the store: only a client's DELETE ends it everywhere). */
+  delete(sessionId: string): boolean {
+    this.#state.delete(sessionId);
+    return this.#local.delete(sessionId);
+  }
+
+  clear(): void {
+    this.#local.clear();
+    this.#state.clear();
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#local.keys();
+  }
+
+  values(): IterableIterator<T> {
+    return this.#local.values();
+  }
+
+  entries(): IterableIterator<[string, T]> {
+    return this.#local.entries();
+  }
+
+  forEach(fn: (transport: T, sessionId: string, registry: this) => void): void {
+    for (const [id, t] of this.#local) fn(t, id, this);
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, T]> {
+    return this.#local.entries();
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  /** Wraps the server's `sessionIdGenerator`: while a session is being restored it returns the stored id. */
+  sessionIdGenerator(generate: () => string): () => string {
+    return () => this.#restoring.getStore() ?? generate();
+  }
+
+  /** Registers the server's session-opening code (see {@link SessionOpener}). */
+  opener(open: SessionOpener<T>): this {
+    this.#opener = open;
+    return this;
+  }
+
+  /**
+   * Web-standard servers: registers the server's entry point (`(request) => app.fetch(request)`),
+   * through which a session is restored instead of an {@link opener}: the stored `initialize` goes
+   * through the server's own routing and session-opening code (see `web-entry.ts`).
+   */
+  entry(fetch: WebEntry): this {
+    this.#entry = fetch;
+    return this;
+  }
+
+  // ------------------------------------------------------------------ request entry points
+
+  /**
+   * Call first in a Node request handler (`(req, res)`, Express, Fastify's `raw`). Resolves `true`
+   * when the handler should go on: no session id (a new session), or the session is now on this
+   * replica. Resolves `false` after answering itself: 404 for an unknown or terminated session, 503
+   * when the store is unreachable.
+   */
+  async prepareNode(req: http.IncomingMessage, res: http.ServerResponse, ...rest: unknown[]): Promise<boolean> {
+    const raw = req.headers[SESSION_ID_HEADER];
+    const sessionId = Array.isArray(raw) ? raw[0] : raw;
+    if (!sessionId) return true;
+    if (req.method === 'GET') {
+      const lastEventId = header(req.headers[LAST_EVENT_ID_HEADER]);
+      const get = await this.#get(sessionId, header(req.headers.accept), lastEventId);
+      if (get.outcome === 'serve') {
+        try {
+          await serveSessionStream(res, get.request);
+        } catch (err) {
+          writeErrorAnswer(res, this.#failed(err));
+        }
+        return false;
+      }
+      if (get.outcome !== 'pass') {
+        writeErrorAnswer(res, get.outcome);
+        return false;
+      }
+    }
+    const outcome = await this.#prepare(sessionId, req.method ?? 'POST', (req as { auth?: unknown }).auth, [req, res, ...rest]);
+    if (outcome === 'ok') return true;
+    writeErrorAnswer(res, outcome);
+    return false;
+  }
+
+  /** Web-standard variant of {@link prepareNode}: resolves `undefined` to go on, or the `Response` to return. */
+  async prepareRequest(request: Request, ...rest: unknown[]): Promise<Response | undefined> {
+    const sessionId = request.headers.get(SESSION_ID_HEADER);
+    if (!sessionId) return undefined;
+    if (request.method === 'GET') {
+      const get = await this.#get(sessionId, request.headers.get('accept') ?? undefined, request.headers.get(LAST_EVENT_ID_HEADER) ?? undefined);
+      let outcome: 'pass' | ErrorKind;
+      if (get.outcome === 'serve') {
+        try {
+          return await sessionStreamResponse(get.request, request.signal);
+        } catch (err) {
+          outcome = this.#failed(err);
+        }
+      } else outcome = get.outcome;
+      if (outcome !== 'pass') return errorAnswerResponse(outcome);
+    }
+    const outcome = await this.#prepare(sessionId, request.method, undefined, [request, ...rest]);
+    return outcome === 'ok' ? undefined : errorAnswerResponse(outcome);
+  }
+
+  /** Makes `sessionId` local if the store knows it; resolves to the transport, or `undefined` for an unknown session. */
+  async restore(sessionId: string, ...openArgs: unknown[]): Promise<T | undefined> {
+    const local = this.#local.get(sessionId);
+    if (local) return local;
+    let pending = this.#pending.get(sessionId);
+    if (!pending) {
+      pending = this.#restore(sessionId, openArgs).finally(() => this.#pending.delete(sessionId));
+      this.#pending.set(sessionId, pending);
+    }
+    return await pending;
+  }
+
+  async #prepare(sessionId: string, method: string, auth: unknown, openArgs: unknown[]): Promise<'ok' | ErrorKind> {
+    try {
+      const s = await this.#s();
+      const local = this.#local.get(sessionId);
+      if (local) {
+        // One command per steady-state request: is the session still alive (not DELETEd on another replica)?
+        if (!(await s.sessions.touch(sessionId))) {
+          // Closed while still registered, so the server's own onclose cleanup (which usually
+          // checks the map) runs; then forgotten.
+          await local.close().catch(() => undefined);
+          this.delete(sessionId);
+          return 'sessionNotFound';
+        }
+        // A change recorded on another replica (logging level, subscriptions) is applied first.
+        await this.#syncing.get(sessionId);
+      } else if (!(await this.restore(sessionId, ...openArgs.slice(0, 2), auth))) return 'sessionNotFound';
+      if (method === 'DELETE') {
+        await s.sessions.delete(sessionId);
+        // Its stored streams go too; their followers (GET streams on any replica) end.
+        await s.streams.delete(sessionId).catch((err: unknown) => this.#log(`could not delete the session streams: ${(err as Error).message}`));
+        s.router.forget(sessionId);
+        await this.#publish({ type: 'terminated', sessionId, origin: this.#origin });
+      }
+      return 'ok';
+    } catch (err) {
+      return this.#failed(err);
+    }
+  }
+
+  /** The error-table row of a failure (logged): `storeUnavailable` or `internal`. */
+  #failed(err: unknown): 'storeUnavailable' | 'internal' {
+    if (err instanceof SessionStoreUnavailableError) {
+      this.#log(`session store unavailable: ${err.message}`);
+      return 'storeUnavailable';
+    }
+    this.#log(`could not restore a session: ${(err as Error).stack ?? String(err)}`);
+    return 'internal';
+  }
+
+  /**
+   * A GET with a session id: served by the registry from the session's shared streams (the
+   * standalone stream, or the session stream a `Last-Event-ID` names), whichever replica holds the
+   * session's transport. A `Last-Event-ID` that is not a session-stream event id (one of the server's
+   * own event store, for a POST stream) is passed on to the transport as before (`pass`).
+   */
+  async #get(
+    sessionId: string,
+    accept: string | undefined,
+    lastEventId: string | undefined,
+  ): Promise<{ outcome: 'serve'; request: SessionStreamRequest } | { outcome: 'pass' | 'sessionNotFound' | 'storeUnavailable' | 'internal' | 'notAcceptable' }> {
+    try {
+      const s = await this.#s();
+      if (lastEventId !== undefined && s.streams.streamOf(lastEventId) === undefined) return { outcome: 'pass' };
+      if (!(accept ?? '').includes('text/event-stream')) return { outcome: 'notAcceptable' };
+      const record = await s.sessions.load(sessionId);
+      if (!record) {
+        const local = this.#local.get(sessionId);
+        if (local) {
+          await local.close().catch(() => undefined);
+          this.delete(sessionId);
+        }
+        return { outcome: 'sessionNotFound' };
+      }
+      return {
+        outcome: 'serve',
+        request: {
+          streams: s.streams,
+          sessionId,
+          protocolVersion: record.protocolVersion,
+          lastEventId,
+          keepAliveMs: this.#keepAliveMs,
+          retryMs: this.#sseRetryMs,
+        },
+      };
+    } catch (err) {
+      return { outcome: this.#failed(err) };
+    }
+  }
+
+  async #restore(sessionId: string, openArgs: unknown[]): Promise<T | undefined> {
+    const s = await this.#s();
+    const record = await s.sessions.load(sessionId);
+    if (!record) return undefined;
+    const [a, b, auth] = openArgs;
+    const viaEntry = this.kind === 'web' && this.#entry !== undefined && a instanceof Request;
+    if (!this.#opener && !viaEntry) throw new Error('no session opener registered: call registry.opener(openSession) (mcp-migrate apply generates it)');
+    await this.#listen();
+    const transport = viaEntry
+      ? await this.#openThroughEntry(record, a, b)
+      : await this.#restoring.run(sessionId, () => this.#opener!(...(this.kind === 'node' ? [a, b] : [a])));
+    this.#replaying.add(transport);
+    try {
+      // Through the entry point, the server itself has already handled the stored initialize.
+      for (const message of handshakeReplay(record).slice(viaEntry ? 1 : 0)) {
+        await this.#replay(transport, record, message, auth);
+      }
+    } catch (err) {
+      await transport.close().catch(() => undefined);
+      throw err;
+    } finally {
+      this.#replaying.delete(transport);
+    }
+    if (this.#local.get(sessionId) !== transport) this.set(sessionId, transport);
+    this.#state.set(sessionId, record);
+    return transport;
+  }
+
+  /** Runs the stored `initialize` through the server's web-standard entry point; resolves to the transport it registered. */
+  async #openThroughEntry(record: SessionRecord, incoming: Request, rest: unknown): Promise<T> {
+    const [initialize] = handshakeReplay(record) as [JsonRpcRequest];
+    const request = replayInitializeRequest(incoming, initialize);
+    const response = await this.#restoring.run(record.id, () => this.#entry!(request, ...(rest === undefined ? [] : [rest])));
+    const text = await response.text();
+    const transport = this.#local.get(record.id);
+    if (response.status !== 200 || !transport) {
+      await transport?.close().catch(() => undefined);
+      throw new Error(`replaying initialize through the server's entry point failed: ${response.status} ${text.slice(0, 200)}${transport ? '' : ' (no transport was registered under the stored id)'}`);
+    }
+    return transport;
+  }
+
+  /** Sends one replayed message through the transport's public `handleRequest`; the reply is read and discarded. */
+  async #replay(transport: RegistryTransport, record: SessionRecord, message: JsonRpcRequest | JsonRpcNotification, auth: unknown): Promise<void> {
+    const initialize = message.method === HANDSHAKE_METHODS.initialize;
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    if (!initialize) {
+      headers[SESSION_ID_HEADER] = record.id;
+      headers['mcp-protocol-version'] = record.protocolVersion;
+    }
+    const body = JSON.stringify(message);
+    let response: Response;
+    if (this.kind === 'web') {
+      const request = new Request('http://mcp-migrate.invalid/mcp', { method: 'POST', headers, body });
+      response = (await this.#replayCtx.run(transport, () =>
+        this.#restoring.run(record.id, () => transport.handleRequest(request, { parsedBody: message, authInfo: auth })),
+      )) as Response;
+    } else {
+      // A Node transport needs a real IncomingMessage/ServerResponse pair: a private loopback server makes one.
+      const { port, token } = await this.#startLoopback();
+      const job = randomBytes(12).toString('base64url');
+      this.#jobs.set(job, { transport, sessionId: record.id, message, auth });
+      try {
+        response = await fetch(`http://127.0.0.1:${port}/${token}/${job}`, { method: 'POST', headers, body });
+      } finally {
+        this.#jobs.delete(job);
+      }
+    }
+    const text = await response.text();
+    if (initialize && response.status !== 200) throw new Error(`replaying initialize failed: ${response.status} ${text.slice(0, 200)}`);
+  }
+
+  #startLoopback(): Promise<{ port: number; token: string }> {
+    this.#loopback ??= new Promise((resolve, reject) => {
+      const token = randomBytes(16).toString('base64url');
+      const server = http.createServer((req, res) => {
+        const [, t, job] = (req.url ?? '').split('/');
+        const replay = t === token && job ? this.#jobs.get(job) : undefined;
+        if (!replay) {
+          res.writeHead(404).end();
+          return;
+        }
+        if (replay.auth !== undefined) (req as { auth?: unknown }).auth = replay.auth;
+        void this.#replayCtx
+          .run(replay.transport, () => this.#restoring.run(replay.sessionId, () => replay.transport.handleRequest(req, res, replay.message)))
+          .catch((err: unknown) => {
+            if (!res.headersSent) res.writeHead(500).end(String(err));
+          });
+      });
+      server.on('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.unref();
+        resolve({ port: (server.address() as AddressInfo).port, token });
+      });
+    });
+    return this.#loopback;
+  }
+
+  // ------------------------------------------------------------------ recording
+
+  /** Records the handshake and replayable changes of a session as the transport receives them. */
+  #watch(sessionId: string, transport: T): void {
+    if (this.#watched.has(transport)) return;
+    this.#watched.add(transport);
+    const inner = transport.onmessage;
+    if (!inner) {
+      this.#log('a transport was registered before the MCP server was connected to it; its handshake is not recorded (connect first, then handleRequest)');
+      return;
+    }
+    this.#route(sessionId, transport, inner);
+    void this.#listen();
+    const restoring = this.#restoring.getStore() === sessionId;
+    let created = restoring;
+    // Whether this transport's server has had `notifications/initialized`: a restored one gets it by
+    // replay; the one that created the session gets the client's, if it lands here.
+    let initialized = restoring;
+    transport.onmessage = (message: { method?: unknown; params?: Record<string, unknown>; id?: unknown }, extra?: unknown) => {
+      if (isResponse(message as JsonRpcMessage) && isRewrittenId(message.id)) {
+        // The client's answer to a server-initiated request: to the replica that sent the request.
+        void this.#reply(sessionId, message as JsonRpcResponse, transport, inner, extra);
+        return;
+      }
+      const replayed = this.#replaying.has(transport) || this.#replayCtx.getStore() === transport;
+      if (!replayed && (created || message.method === HANDSHAKE_METHODS.initialized)) {
+        // A restored server already had it (replayed), and a second would run its oninitialized work
+        // twice; the server that created the session gets it now if the client sent it to another
+        // replica (the same rule as the proxy's upstream sessions).
+        const { step, had } = initializedStep(initialized, [message as JsonRpcMessage]);
+        initialized = had;
+        if (step === 'drop') return;
+        if (step === 'send-first') inner.call(transport, INITIALIZED_NOTIFICATION, extra);
+      }
+      const record = replayed ? undefined : recordable(message, created);
+      if (!record) return inner.call(transport, message, extra);
+      // Recorded before the server sees the message, so before it answers: the client's next
+      // request, wherever it lands, finds the record.
+      void (async () => {
+        try {
+          const s = await this.#s();
+          if (record.kind === 'initialize') {
+            created = true;
+            const requested = String(message.params?.protocolVersion ?? '');
+            const stored = await s.sessions.create({
+              id: sessionId,
+              principal: '',
+              protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : SUPPORTED_PROTOCOL_VERSIONS[0]!,
+              initializeParams: message.params ?? {},
+            });
+            this.#state.set(sessionId, stored);
+          } else {
+            const revision = await s.sessions.update(sessionId, record.change);
+            const state = this.#state.get(sessionId);
+            if (revision !== undefined) {
+              if (state) this.#state.set(sessionId, { ...applyChange(state, record.change), revision });
+              // Other replicas holding a transport of this session replay the change into theirs.
+              await this.#publish({ type: 'changed', sessionId, revision, origin: this.#origin });
+            }
+          }
+        } catch (err) {
+          this.#log(`could not record session state (${String(message.method)}): ${(err as Error).message}`);
+        }
+        inner.call(transport, message, extra);
+      })();
+    };
+  }
+
+  /**
+   * Routes what the server sends to the client across replicas (spec §Sending Messages to the
+   * Server, §Listening for Messages from the Server): wraps `transport.send` so that
+   * - a server-to-client request gets a client-facing id from `router.outgoing`, naming this replica;
+   *   the client's answer, on whichever replica it lands, comes back here and is handed, with the
+   *   server's original id, to the transport's `onmessage` (the SDK's `Protocol` resolves its request);
+   * - a request or notification sent outside a request (no `relatedRequestId`: the standalone stream)
+   *   is appended to the session's standalone stream in the shared streams, which the replica holding
+   *   the client's GET delivers (notifications the server sends while its handshake is replayed are
+   *   dropped: the client saw them when the session was created);
+   * - the server's `notifications/cancelled` for a rewritten request names the client-facing id.
+   */
+  #route(sessionId: string, transport: T, inner: NonNullable<RegistryTransport['onmessage']>): void {
+    const send = transport.send;
+    if (typeof send !== 'function') return;
+    const stores = this.#sync();
+    transport.send = async (message: JsonRpcMessage, options?: { relatedRequestId?: unknown }) => {
+      // A request another replica's server queued for a task (delivered here by tasks/result) already has its client-facing id.
+      const out = isRequest(message) && isRewrittenId(message.id) ? message : toClientMessage(stores.router, sessionId, message, (response) => inner.call(transport, response, undefined));
+      // In the session's context: the transport's event store appends to this session's streams.
+      if (options?.relatedRequestId !== undefined || isResponse(message)) return await runInSession(sessionId, () => send.call(transport, out, options));
+      if (isNotification(message) && (this.#replaying.has(transport) || this.#replayCtx.getStore() === transport)) return;
+      let stored: boolean;
+      try {
+        stored = await appendStandalone(stores.streams, sessionId, out);
+      } catch (err) {
+        // A request fails (the SDK rejects its promise); a lost notification is logged, as the SDK
+        // drops one when no GET stream is open.
+        if (isRequest(message)) throw err;
+        this.#log(`could not send a notification on the standalone stream: ${(err as Error).message}`);
+        return;
+      }
+      // The session was deleted: a notification has nobody to go to; a request can never be answered.
+      if (!stored && isRequest(message)) throw new Error('the session no longer exists');
+    };
+    const handle = transport.handleRequest;
+    transport.handleRequest = (...args: unknown[]) => runInSession(sessionId, () => handle.apply(transport, args));
+    const removeInbox = setSessionInbox(sessionId, (response) => inner.call(transport, response, undefined));
+    const onclose = transport.onclose;
+    transport.onclose = () => {
+      removeInbox();
+      stores.router.forget(sessionId);
+      onclose?.call(transport);
+    };
+  }
+
+  // ------------------------------------------------------------------ session events (the proxy's channel)
+
+  #channel(s: RuntimeStores): string {
+    return `${s.keyPrefix}${SESSION_EVENTS_CHANNEL}`;
+  }
+
+  /** Subscribes, once, to the session events every replica (and `mcp-migrate proxy`) publishes. */
+  #listen(): Promise<void> {
+    this.#listening ??= (async () => {
+      const s = await this.#s();
+      await s.bus.subscribe(this.#channel(s), (raw) => this.#onEvent(raw));
+    })().catch((err: unknown) => {
+      this.#listening = undefined;
+      this.#log(`could not subscribe to session events: ${(err as Error).message}`);
+    });
+    return this.#listening;
+  }
+
+  async #publish(event: SessionEvent): Promise<void> {
+    try {
+      const s = await this.#s();
+      await s.bus.publish(this.#channel(s), JSON.stringify(event));
+    } catch (err) {
+      this.#log(`could not publish a session event: ${(err as Error).message}`);
+    }
+  }
+
+  #onEvent(raw: string): void {
+    const event = parseSessionEvent(raw);
+    if (!event || event.origin === this.#origin) return;
+    const local = this.#local.get(event.sessionId);
+    const restoring = this.#pending.has(event.sessionId);
+    if (event.type === 'terminated') {
+      // Deleted on another replica: close the transport now rather than on the session's next request here.
+      if (!local) return;
+      void local
+        .close()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.#local.get(event.sessionId) === local) this.delete(event.sessionId);
+        });
+    } else if (event.type === 'changed' && (local || restoring)) {
+      // A restore in progress may have loaded the record before this change: check once it is done.
+      const known = this.#state.get(event.sessionId)?.revision ?? (restoring ? -1 : Infinity);
+      if (known < event.revision) this.#syncState(event.sessionId);
+    }
+  }
+
+  /**
+   * Replays into this replica's transport the state changes recorded elsewhere (`stateSync`: the
+   * `logging/setLevel`, `resources/subscribe` and `resources/unsubscribe` requests that move it to
+   * the stored state), as the proxy does for its upstream sessions. Requests for the session wait for it.
+   */
+  #syncState(sessionId: string): void {
+    const previous = this.#syncing.get(sessionId) ?? this.#pending.get(sessionId)?.catch(() => undefined) ?? Promise.resolve();
+    const run: Promise<void> = previous
+      .then(async () => {
+        const s = await this.#s();
+        const record = await s.sessions.load(sessionId);
+        const transport = this.#local.get(sessionId);
+        const from = this.#state.get(sessionId);
+        if (!record || !transport || !from || record.revision <= from.revision) return;
+        for (const message of stateSync(from, record)) await this.#replay(transport, record, message, undefined);
+        if (this.#local.get(sessionId) === transport) this.#state.set(sessionId, record);
+      })
+      .catch((err: unknown) => this.#log(`could not apply a session change from another replica: ${(err as Error).message}`))
+      .finally(() => {
+        if (this.#syncing.get(sessionId) === run) this.#syncing.delete(sessionId);
+      });
+    this.#syncing.set(sessionId, run);
+  }
+
+  async #reply(sessionId: string, response: JsonRpcResponse, transport: T, inner: NonNullable<RegistryTransport['onmessage']>, extra: unknown): Promise<void> {
+    try {
+      const s = await this.#s();
+      if ((await s.router.reply(sessionId, response)) === 'unknown') inner.call(transport, response, extra);
+    } catch (err) {
+      this.#log(`could not route an answer to a server-initiated request: ${(err as Error).message}`);
+    }
+  }
+}
+
+type Recordable = { kind: 'initialize' } | { kind: 'change'; change: NonNullable<ReturnType<typeof sessionChangeOf>> };
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** What the registry records of a client message: the session's `initialize` (once), or its replayable state change. */
+function recordable(message: { method?: unknown; params?: Record<string, unknown> }, created: boolean): Recordable | undefined {
+  if (message.method === HANDSHAKE_METHODS.initialize) return created ? undefined : { kind: 'initialize' };
+  const change = sessionChangeOf(message as JsonRpcMessage);
+  return change ? { kind: 'change', change } : undefined;
+}

@@ -1,0 +1,105 @@
+/**
+ * Syntax helpers shared by the analyzer's passes and the rules: function-like nodes, callee names,
+ * expression unwrapping. Pure functions of the syntax tree; no type checker, no state.
+ */
+import { ts } from 'ts-morph';
+
+export type FunctionLike =
+  | ts.FunctionDeclaration
+  | ts.FunctionExpression
+  | ts.ArrowFunction
+  | ts.MethodDeclaration
+  | ts.ConstructorDeclaration
+  | ts.GetAccessorDeclaration;
+
+export function isFunctionLike(node: ts.Node): node is FunctionLike {
+  return (
+    ts.isFunctionDeclaration(node) ||
+    ts.isFunctionExpression(node) ||
+    ts.isArrowFunction(node) ||
+    ts.isMethodDeclaration(node) ||
+    ts.isConstructorDeclaration(node) ||
+    ts.isGetAccessorDeclaration(node)
+  );
+}
+
+/** Strips parentheses, casts, `!`, `satisfies` and `await`. */
+export function skipOuter(node: ts.Expression): ts.Expression {
+  let n = node;
+  for (;;) {
+    if (
+      ts.isParenthesizedExpression(n) ||
+      ts.isAsExpression(n) ||
+      ts.isNonNullExpression(n) ||
+      ts.isTypeAssertionExpression(n) ||
+      ts.isSatisfiesExpression(n) ||
+      ts.isAwaitExpression(n)
+    ) {
+      n = n.expression;
+    } else return n;
+  }
+}
+
+export function propertyNameText(name: ts.PropertyName | ts.BindingName | ts.MemberName): string | undefined {
+  if (ts.isIdentifier(name) || ts.isStringLiteralLike(name) || ts.isNumericLiteral(name)) return name.text;
+  if (ts.isPrivateIdentifier(name)) return name.text;
+  return undefined;
+}
+
+export function calleeName(call: ts.CallExpression | ts.NewExpression): string | undefined {
+  const callee = skipOuter(call.expression);
+  if (ts.isIdentifier(callee)) return callee.text;
+  if (ts.isPropertyAccessExpression(callee)) return callee.name.text;
+  return undefined;
+}
+
+export function functionOf(node: ts.Expression): ts.ArrowFunction | ts.FunctionExpression | undefined {
+  const e = skipOuter(node);
+  return ts.isArrowFunction(e) || ts.isFunctionExpression(e) ? e : undefined;
+}
+
+/** The name a function is called by: its own (`function f`) or the variable it initializes (`const f = () => …`). */
+export function functionName(fn: FunctionLike): string | undefined {
+  if (fn.name && ts.isIdentifier(fn.name)) return fn.name.text;
+  const parent = fn.parent;
+  return parent && ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name) ? parent.name.text : undefined;
+}
+
+export function enclosingFunction(node: ts.Node): FunctionLike | undefined {
+  let n: ts.Node | undefined = node.parent;
+  while (n && !isFunctionLike(n)) n = n.parent;
+  return n as FunctionLike | undefined;
+}
+
+export function isUndefinedLiteral(e: ts.Expression): boolean {
+  return (
+    (ts.isIdentifier(e) && e.text === 'undefined') ||
+    e.kind === ts.SyntaxKind.NullKeyword ||
+    ts.isVoidExpression(e)
+  );
+}
+
+/** The expressions a function returns (expression bodies and `return x;` not inside nested functions). */
+export function returnedExpressions(fn: FunctionLike): ts.Expression[] {
+  if (!fn.body) return [];
+  if (!ts.isBlock(fn.body)) return [fn.body];
+  const out: ts.Expression[] = [];
+  const visit = (node: ts.Node): void => {
+    if (isFunctionLike(node) || ts.isClassLike(node)) return;
+    if (ts.isReturnStatement(node) && node.expression) out.push(node.expression);
+    ts.forEachChild(node, visit);
+  };
+  ts.forEachChild(fn.body, visit);
+  return out;
+}
+
+/** True for a declaration at module top level (`let x` directly in the source file). */
+export function isModuleLevel(decl: ts.Node): boolean {
+  const statement = decl.parent?.parent;
+  return !!statement && ts.isVariableStatement(statement) && ts.isSourceFile(statement.parent);
+}
+
+export function isInside(node: ts.Node, container: ts.Node): boolean {
+  for (let n: ts.Node | undefined = node; n; n = n.parent) if (n === container) return true;
+  return false;
+}

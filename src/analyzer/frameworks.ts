@@ -1,0 +1,121 @@
+/**
+ * MCP server frameworks that keep the sessions of Streamable HTTP inside themselves (in
+ * `node_modules`, or bundled beside the server), and what each offers to run behind a round-robin
+ * load balancer. The framework is recognized from the code: the start call's callee resolves (through
+ * the type checker) to the framework's API, imported from its package or declared in bundled code
+ * under the same name — never from the server's own name.
+ *
+ * | package | sessionful when | offers |
+ * |---|---|---|
+ * | `fastmcp` | `server.start({ transportType: 'httpStream', httpStream })` without `httpStream.stateless: true` | `stateless: true` (each request its own session; README "Stateless mode") when the server uses no session-bound API |
+ * | `fastify-mcp` | `app.register(streamableHttp, { stateful: true, … })` | nothing that keeps a session: its `Sessions` map is in-process and `stateful: false` creates the server per request |
+ * | `mcp-framework` | `new MCPServer({ transport: { type: 'http-stream' } })` | nothing: its `session` options are not read by the HTTP transport (0.2.x) |
+ */
+import { ts } from 'ts-morph';
+
+export interface FrameworkSessions {
+  /** The framework's npm package. */
+  framework: string;
+  /** The node the finding is reported on: the start call, or the registry the server hands the framework. */
+  node: ts.Node;
+  /** What the code calls, for the finding's symbol. */
+  api: string;
+  /** The configuration change that makes the framework keep nothing per session, when it is safe; else why not. */
+  change: { kind: 'stateless'; options: ts.ObjectLiteralExpression } | { kind: 'none'; why: string };
+}
+
+/** Session-bound fastmcp APIs: a server using them needs its sessions, so `stateless: true` would break it. */
+const FASTMCP_SESSION_API = /\.(requestSampling|roots|sessions)\b|\.on\(\s*['"](connect|disconnect|rootsChanged)['"]/;
+
+/** The framework start a call or `new` expression is, if it is one (see the table above). */
+export function frameworkSessions(node: ts.Node, checker: ts.TypeChecker, programFiles: readonly ts.SourceFile[]): FrameworkSessions | undefined {
+  if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression)) {
+    const method = node.expression.name.text;
+    if (method === 'start' && isFrom(checker, node.expression.expression, 'FastMCP', 'fastmcp', 'type')) return fastmcp(node, checker, programFiles);
+    if (method === 'register' && node.arguments[0] && isFrom(checker, node.arguments[0], 'streamableHttp', 'fastify-mcp', 'symbol')) {
+      const options = objectOf(node.arguments[1], checker);
+      if (options && literal(prop(options, 'stateful')) === true) {
+        // The registry the server hands the framework (`sessions: new Sessions()`), else the call.
+        const sessions = options.properties.find((p) => p.name && ts.isIdentifier(p.name) && p.name.text === 'sessions');
+        return { framework: 'fastify-mcp', node: sessions ?? node, api: 'streamableHttp', change: { kind: 'none', why: 'fastify-mcp keeps each session\'s transport in its in-process `Sessions` map, and its `stateful: false` mode creates the MCP server per request (state the server keeps per session would be lost)' } };
+      }
+    }
+  }
+  if (ts.isNewExpression(node) && isFrom(checker, node.expression, 'MCPServer', 'mcp-framework', 'symbol')) {
+    const options = objectOf(node.arguments?.[0], checker);
+    const transport = objectOf(options && prop(options, 'transport'), checker);
+    if (transport && literal(prop(transport, 'type')) === 'http-stream') {
+      return { framework: 'mcp-framework', node, api: 'MCPServer', change: { kind: 'none', why: 'mcp-framework keeps each session\'s transport in its HTTP transport\'s in-process map and offers no shared session store (its `session` options are not read by that transport)' } };
+    }
+  }
+  return undefined;
+}
+
+function fastmcp(call: ts.CallExpression, checker: ts.TypeChecker, files: readonly ts.SourceFile[]): FrameworkSessions | undefined {
+  const options = objectOf(call.arguments[0], checker);
+  if (!options || literal(prop(options, 'transportType')) !== 'httpStream') return undefined;
+  const http = objectOf(prop(options, 'httpStream'), checker);
+  if (!http || literal(prop(http, 'stateless')) === true) return undefined;
+  const uses = files.filter((f) => !f.isDeclarationFile && !/[\\/]node_modules[\\/]/.test(f.fileName) && FASTMCP_SESSION_API.test(f.text)).map((f) => FASTMCP_SESSION_API.exec(f.text)![0]);
+  const change: FrameworkSessions['change'] =
+    uses.length > 0
+      ? { kind: 'none', why: `the server uses fastmcp's sessions (\`${uses[0]}\`), which its stateless mode does not keep` }
+      : { kind: 'stateless', options: http };
+  return { framework: 'fastmcp', node: call, api: 'FastMCP.start', change };
+}
+
+/**
+ * Whether `expr` is the framework's API `name` (`'symbol'`), or an instance made with `new name(…)`
+ * (`'type'`): imported from the package `pkg` (installed or not), declared in that package under
+ * `node_modules`, or declared under that name in analyzed code (a bundle that carries the framework).
+ */
+function isFrom(checker: ts.TypeChecker, expr: ts.Node, name: string, pkg: string, by: 'type' | 'symbol'): boolean {
+  let target: ts.Node | undefined = expr;
+  if (by === 'type') {
+    const d = ts.isIdentifier(expr) ? checker.getSymbolAtLocation(expr)?.getDeclarations()?.[0] : undefined;
+    const init = d && ts.isVariableDeclaration(d) ? d.initializer : ts.isNewExpression(expr) ? expr : undefined;
+    target = init && ts.isNewExpression(init) ? init.expression : undefined;
+  }
+  if (!target || !ts.isIdentifier(target)) return false;
+  const symbol = checker.getSymbolAtLocation(target);
+  if (!symbol) return false;
+  const decl = symbol.getDeclarations()?.[0];
+  if (decl && ts.isImportSpecifier(decl)) {
+    const module = (decl.parent.parent.parent.moduleSpecifier as ts.StringLiteral).text;
+    const imported = (decl.propertyName ?? decl.name).text;
+    if (module === pkg) return imported === name;
+  }
+  const resolved = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+  if (resolved.getName() !== name) return false;
+  const file = resolved.getDeclarations()?.[0]?.getSourceFile().fileName ?? '';
+  const inPackage = file.split(/[\\/]/).join('/').includes(`/node_modules/${pkg}/`);
+  return inPackage || (file !== '' && !/[\\/]node_modules[\\/]/.test(file));
+}
+
+/** The object literal an expression is, directly or through a `const`/`let` initializer. */
+function objectOf(expr: ts.Node | undefined, checker: ts.TypeChecker): ts.ObjectLiteralExpression | undefined {
+  if (!expr) return undefined;
+  if (ts.isObjectLiteralExpression(expr)) return expr;
+  if (ts.isIdentifier(expr)) {
+    const d = checker.getSymbolAtLocation(expr)?.getDeclarations()?.[0];
+    if (d && ts.isVariableDeclaration(d) && d.initializer && ts.isObjectLiteralExpression(d.initializer)) return d.initializer;
+  }
+  return undefined;
+}
+
+function prop(o: ts.ObjectLiteralExpression, name: string): ts.Expression | undefined {
+  for (const p of o.properties) {
+    if (ts.isPropertyAssignment(p) && (ts.isIdentifier(p.name) || ts.isStringLiteral(p.name)) && p.name.text === name) return p.initializer;
+    if (ts.isShorthandPropertyAssignment(p) && p.name.text === name) return p.name;
+  }
+  return undefined;
+}
+
+function literal(e: ts.Expression | undefined): string | boolean | undefined {
+  while (e && (ts.isAsExpression(e) || ts.isParenthesizedExpression(e) || ts.isSatisfiesExpression(e))) e = e.expression;
+  if (!e) return undefined;
+  if (ts.isStringLiteral(e) || ts.isNoSubstitutionTemplateLiteral(e)) return e.text;
+  if (e.kind === ts.SyntaxKind.TrueKeyword) return true;
+  if (e.kind === ts.SyntaxKind.FalseKeyword) return false;
+  return undefined;
+}

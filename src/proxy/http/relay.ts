@@ -1,0 +1,240 @@
+import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { HOP_BY_HOP_HEADERS } from './util.js';
+
+/**
+ * The one HTTP relay of the proxy: requests to another HTTP server over pooled keep-alive connections,
+ * and answers relayed back to the client with as few socket writes as possible. Used by the HTTP
+ * upstream (client POSTs relayed to the MCP server) and by owner affinity (requests forwarded to the
+ * replica that owns the session).
+ */
+
+/** Pooled sockets idle for this long are closed: shorter than common server keep-alive timeouts (Node's 5 s). */
+const FREE_SOCKET_TIMEOUT_MS = 4_000;
+/** How often idle pooled sockets are looked at (so one is closed after 3 to 4 s idle). */
+const FREE_SOCKET_SWEEP_MS = 1_000;
+
+/**
+ * A keep-alive agent whose idle sockets are closed after {@link FREE_SOCKET_TIMEOUT_MS}, so a socket the
+ * other side is closing at that moment is never reused (→ ECONNRESET, 502). One sweep timer per agent,
+ * instead of Node's per-socket inactivity timeout (`timeout`), which is re-armed on every read and write.
+ */
+function keepAliveAgent(module: typeof http | typeof https): http.Agent {
+  const freedAt = new WeakMap<object, number>();
+  // https.Agent extends http.Agent: one base type for both.
+  const Base = module.Agent as typeof http.Agent;
+  const agent = new (class extends Base {
+    // Node reads the result (true: keep the socket); @types/node declares void.
+    override keepSocketAlive(socket: Duplex): void {
+      freedAt.set(socket, Date.now());
+      return super.keepSocketAlive(socket);
+    }
+  })({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
+  const sweep = setInterval(() => {
+    const stale = Date.now() - (FREE_SOCKET_TIMEOUT_MS - FREE_SOCKET_SWEEP_MS);
+    for (const sockets of Object.values(agent.freeSockets)) {
+      for (const socket of sockets ?? []) if ((freedAt.get(socket) ?? 0) <= stale) socket.destroy();
+    }
+  }, FREE_SOCKET_SWEEP_MS);
+  sweep.unref();
+  const destroy = agent.destroy.bind(agent);
+  agent.destroy = () => {
+    clearInterval(sweep);
+    destroy();
+  };
+  return agent;
+}
+
+/**
+ * How long the head of an answer may wait for its first body bytes before it is sent on its own.
+ * Sending it together with the first bytes (usually the whole answer) saves a write per request.
+ */
+export const HEAD_DEFER_MS = 50;
+
+/** One HTTP(S) origin reached over a keep-alive agent; the URL is parsed once, not per request. */
+export class HttpTarget {
+  /** `Host` header value of every request. */
+  readonly host: string;
+  readonly #module: typeof http | typeof https;
+  readonly #agent: http.Agent;
+  readonly #options: { protocol: string; hostname: string; port: number | undefined; auth?: string };
+
+  constructor(url: URL) {
+    this.#module = url.protocol === 'https:' ? https : http;
+    this.#agent = keepAliveAgent(this.#module);
+    this.host = url.host;
+    this.#options = {
+      protocol: url.protocol,
+      // `[::1]` → `::1` for the socket; the Host header keeps the brackets.
+      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      port: url.port ? Number(url.port) : undefined,
+    };
+    if (url.username || url.password) this.#options.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  }
+
+  /**
+   * Starts one request and ends its body; the caller listens for `response` and `error`. `headers` is
+   * an object, or a flat `[name, value, …]` list that includes `host` (the per-request hot path, which
+   * skips Node's per-header bookkeeping).
+   */
+  send(method: string, path: string, headers: OutgoingHttpHeaders | string[], body?: Buffer | string): ClientRequest {
+    const req = this.#module.request({ ...this.#options, method, path, headers, agent: this.#agent });
+    req.end(body);
+    return req;
+  }
+
+  /** Closes pooled connections. */
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/**
+ * A request's headers for the next hop as a flat `[name, value, …]` list: `host` first, then the
+ * client's headers minus `drop` (lower-case names), then `extra`. Built in one pass: this runs per request.
+ */
+export function requestHeaders(headers: IncomingHttpHeaders, host: string, drop: ReadonlySet<string>, extra: readonly string[] = []): string[] {
+  const out = ['host', host];
+  for (const name in headers) {
+    if (drop.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  for (const v of extra) out.push(v);
+  return out;
+}
+
+/** Response headers always dropped by the relay: hop-by-hop ones (RFC 9110 §7.6.1). */
+export const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
+
+/**
+ * An answer's headers for the client as a flat list: the other side's, in its order and spelling, minus
+ * `drop` (lower-case names). `contentLength` replaces its `Content-Length` when given.
+ */
+export function responseHeaders(raw: readonly string[], drop: ReadonlySet<string>, contentLength?: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (drop.has(lower) || (contentLength !== undefined && lower === 'content-length')) continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
+  if (contentLength !== undefined) out.push('content-length', String(contentLength));
+  return out;
+}
+
+/** Statuses that must not carry a body, hence no `Content-Length` of ours either. */
+const isBodyless = (status: number) => status === 204 || status === 304 || (status >= 100 && status < 200);
+
+export interface RelayOptions {
+  /** Response headers not passed on (besides hop-by-hop ones, which the caller includes). */
+  drop: ReadonlySet<string>;
+  /** Send the head at once (a stream the client may wait on); otherwise with the first body bytes, or after {@link HEAD_DEFER_MS}. */
+  flushHead: boolean;
+  /** Keep up to this many bytes of the relayed body as text, for {@link onBroken}. */
+  keep?: number;
+  /**
+   * The answer broke off before its end (the other side died): return what to write before ending the
+   * client's response cleanly (`''` to just end it), or `undefined` to cut it (the client sees the
+   * failure). `relayed` is the kept text, if it stayed within {@link keep}. Default: cut.
+   */
+  onBroken?: (relayed: string | undefined) => string | undefined;
+}
+
+/**
+ * Relays an answer to the client as it arrives, with as few socket writes as possible:
+ * - chunks that arrive together are written together, one write per event-loop turn (`setImmediate`),
+ *   so nothing waits longer than the current turn: SSE events still stream unbuffered;
+ * - unless `flushHead`, the head goes out with the first body bytes (or after {@link HEAD_DEFER_MS});
+ * - an answer complete before anything was written (the usual case) goes out as head, body and end in
+ *   one write, with a `Content-Length` instead of chunked framing.
+ * Backpressure: `res` is paused while the client's socket buffer is full. The caller ends the other side
+ * when the client goes away.
+ */
+export function relayResponse(res: IncomingMessage, out: ServerResponse, o: RelayOptions): void {
+  const status = res.statusCode ?? 502;
+  let chunks: Buffer[] = [];
+  let size = 0;
+  let headSent = false;
+  let scheduled = false;
+  let headTimer: NodeJS.Timeout | undefined;
+  let kept: string | undefined = o.keep !== undefined ? '' : undefined;
+  const gone = () => out.destroyed || out.writableEnded;
+
+  const sendHead = () => {
+    headSent = true;
+    clearTimeout(headTimer);
+    out.writeHead(status, responseHeaders(res.rawHeaders, o.drop));
+  };
+  const writeChunks = () => {
+    let ok = true;
+    for (const c of chunks) ok = out.write(c) && ok;
+    chunks = [];
+    size = 0;
+    if (!ok && !res.isPaused()) {
+      res.pause();
+      out.once('drain', () => res.resume());
+    }
+  };
+  const flush = () => {
+    scheduled = false;
+    if (chunks.length === 0 || gone() || res.readableEnded) return;
+    if (!headSent) sendHead();
+    writeChunks();
+  };
+  if (o.flushHead) {
+    sendHead();
+    out.flushHeaders();
+  } else {
+    // Armed only if the answer is not over by the next turn (the usual answer is): no timer per request.
+    setImmediate(() => {
+      if (headSent || gone() || res.readableEnded) return;
+      headTimer = setTimeout(() => {
+        if (!headSent && !gone()) {
+          sendHead();
+          out.flushHeaders();
+        }
+      }, HEAD_DEFER_MS);
+    });
+  }
+  res.on('data', (c: Buffer) => {
+    if (kept !== undefined) kept = kept.length + c.length <= o.keep! ? kept + c.toString('utf8') : undefined;
+    chunks.push(c);
+    size += c.length;
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  });
+  res.once('end', () => {
+    if (gone()) return;
+    if (!headSent) {
+      headSent = true;
+      clearTimeout(headTimer);
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      const bodyless = isBodyless(status);
+      out.writeHead(status, responseHeaders(res.rawHeaders, o.drop, bodyless ? undefined : body.length));
+      out.end(bodyless ? undefined : body);
+      return;
+    }
+    writeChunks();
+    out.end();
+  });
+  let broken = false;
+  const onBroken = () => {
+    if (broken || res.complete) return;
+    broken = true;
+    clearTimeout(headTimer);
+    if (gone()) return;
+    const tail = o.onBroken?.(kept);
+    if (tail === undefined) return void out.destroy();
+    if (!headSent) sendHead();
+    writeChunks();
+    out.end(tail);
+  };
+  res.on('error', onBroken);
+  res.once('aborted', onBroken);
+  res.once('close', onBroken);
+}

@@ -1,0 +1,135 @@
+import type http from 'node:http';
+import net from 'node:net';
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+
+/** On shutdown, how long idle keep-alive connections stay open for one last request, ms. */
+const KEEP_ALIVE_DRAIN_MS = 1_000;
+
+/** What a shutdown runs, in order, around the drain (see {@link Lifecycle.shutdown}). */
+export interface ShutdownSteps {
+  /** First: stop getting new work from other replicas (owner affinity deregisters). */
+  leave(): Promise<void>;
+  /** Once connections are refused: end the fronts' own long-lived streams (2026-07-28 listens, held exchanges). */
+  endStreams(): void;
+  /** Last: close everything ({@link McpProxy.close}). */
+  close(): Promise<void>;
+}
+
+/**
+ * A replica's life: requests in flight, open standalone streams, draining and shutdown
+ * (docs/proxy.md §Graceful shutdown). The one place that knows whether the replica still takes work;
+ * what a draining replica keeps serving belongs here.
+ */
+export class Lifecycle {
+  /** Set by {@link shutdown}: `/readyz` answers 503 and responses carry `Connection: close`. */
+  #draining = false;
+  /** Requests being answered, except standalone GET SSE streams. */
+  #inFlight = 0;
+  #onIdle: (() => void) | undefined;
+  /** Open standalone GET SSE streams, ended with a `retry:` line on shutdown. */
+  readonly #streams = new Set<ServerResponse>();
+  #shuttingDown: Promise<number> | undefined;
+
+  constructor(
+    readonly server: http.Server,
+    readonly logger: Logger,
+  ) {}
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Marks the replica as closing (no readiness, `Connection: close`). */
+  stopAccepting(): void {
+    this.#draining = true;
+  }
+
+  /**
+   * Counts one HTTP exchange until its response closes (then `onClose` runs): a standalone stream
+   * (`stream`) is ended by shutdown, anything else is waited for.
+   */
+  track(res: ServerResponse, stream: boolean, onClose?: () => void): void {
+    if (stream) this.#streams.add(res);
+    else this.#inFlight++;
+    if (this.#draining) res.setHeader('connection', 'close');
+    res.once('close', () => {
+      onClose?.();
+      if (stream) this.#streams.delete(res);
+      else this.#done();
+    });
+  }
+
+  /** Counts work that outlives its HTTP request (a detached exchange) as in flight. */
+  trackWork(work: Promise<unknown>): void {
+    this.#inFlight++;
+    void work.finally(() => this.#done());
+  }
+
+  #done(): void {
+    if (--this.#inFlight === 0) this.#onIdle?.();
+  }
+
+  /**
+   * Graceful shutdown: `steps.leave()`, not ready (`unreadyGraceMs` for load balancers to notice), no new
+   * connections, standalone streams ended with `retry: 1000`, in-flight requests given up to
+   * `timeoutMs`, then `steps.close()`. Resolves to the requests the timeout cut off. Idempotent.
+   */
+  shutdown(steps: ShutdownSteps, { timeoutMs = 10_000, unreadyGraceMs = 0 } = {}): Promise<number> {
+    this.#shuttingDown ??= (async () => {
+      this.#draining = true;
+      await steps.leave();
+      this.logger.info({ inFlight: this.#inFlight, streams: this.#streams.size, timeoutMs }, 'draining');
+      if (unreadyGraceMs > 0) await new Promise((r) => setTimeout(r, unreadyGraceMs));
+      // Stop accepting connections but keep open keep-alive connections for their next request (answered
+      // with `Connection: close`) for up to KEEP_ALIVE_DRAIN_MS: closing an idle one now races with a
+      // request a load balancer is just sending on it, which it then sees reset (and nginx does not retry
+      // a POST). `http.Server.close` would close idle connections at once.
+      net.Server.prototype.close.call(this.server);
+      // Standalone GET streams never end by themselves: tell clients to reconnect (elsewhere) soon.
+      for (const res of this.#streams) endStream(res);
+      steps.endStreams();
+      await this.#drain(timeoutMs);
+      const cut = this.#inFlight;
+      if (cut > 0) this.logger.warn({ inFlight: cut }, 'shutdown timeout: ending requests still in flight');
+      await steps.close();
+      return cut;
+    })();
+    return this.#shuttingDown;
+  }
+
+  /** Waits until nothing is in flight and the keep-alive grace is over (or no connection is left), at most `timeoutMs`. */
+  async #drain(timeoutMs: number): Promise<void> {
+    const stopAt = Date.now() + timeoutMs;
+    const keepAliveUntil = Date.now() + Math.min(KEEP_ALIVE_DRAIN_MS, timeoutMs);
+    while (Date.now() < stopAt) {
+      if (this.#inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          this.#onIdle = resolve;
+          timer = setTimeout(resolve, stopAt - Date.now());
+        });
+        clearTimeout(timer);
+        this.#onIdle = undefined;
+        continue;
+      }
+      if (Date.now() >= keepAliveUntil || (await openConnections(this.server)) === 0) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
+function openConnections(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
+}
+
+/** Ends a standalone SSE stream with a `retry:` line so the client reconnects after 1 s. */
+function endStream(res: ServerResponse): void {
+  if (res.writableEnded || res.destroyed) return;
+  if (!res.headersSent) {
+    res.destroy();
+    return;
+  }
+  // Destroyed once flushed: a relayed stream may still try to write to it.
+  res.end('retry: 1000\n\n', () => res.destroy());
+}

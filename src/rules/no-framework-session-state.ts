@@ -1,0 +1,48 @@
+import { ts } from 'ts-morph';
+import { frameworkSessions } from '../analyzer/frameworks.js';
+import { createRule } from './create-rule.js';
+
+/**
+ * Finds MCP server frameworks started in a mode that keeps each Streamable HTTP session inside the
+ * framework (`src/analyzer/frameworks.ts`): the state is in `node_modules` (or bundled framework
+ * code), where no codemod of the server's own code can reach it.
+ */
+export default createRule({
+  meta: {
+    id: 'no-framework-session-state',
+    category: 'session-registry',
+    severity: 'error',
+    description: 'An MCP framework started in a mode that keeps each session in the framework, in process',
+    fix: 'proxy',
+  },
+  create: (ctx) => {
+    const files: ts.SourceFile[] = [];
+    const candidates: ts.Node[] = [];
+    return {
+      [ts.SyntaxKind.SourceFile]: (node) => void files.push(node as ts.SourceFile),
+      [ts.SyntaxKind.CallExpression]: (node) => void candidates.push(node),
+      [ts.SyntaxKind.NewExpression]: (node) => void candidates.push(node),
+      end() {
+        for (const node of candidates) {
+          const found = frameworkSessions(node, ctx.checker, files);
+          if (!found) continue;
+          const why = `${found.framework} (\`${found.api}\`) keeps each Streamable HTTP session inside the framework, in this process: behind a round-robin load balancer the next request of a session lands on a replica whose framework has never seen it, and the client gets 400/404.`;
+          if (found.change.kind === 'stateless') {
+            ctx.report({
+              node: found.node,
+              symbol: found.api,
+              fix: 'transform:framework-sessions',
+              message: `${why} The framework offers a stateless mode (\`stateless: true\`: every request is served on its own), and this server uses none of its session-bound APIs. Run \`mcp-migrate apply\` to set it, or put the server behind \`mcp-migrate proxy\`.`,
+            });
+          } else {
+            ctx.report({
+              node: found.node,
+              symbol: found.api,
+              message: `${why} No configuration of the framework keeps the sessions elsewhere: ${found.change.why}. Run one \`mcp-migrate proxy --store redis://… --upstream http://127.0.0.1:<port>/mcp\` beside each replica (\`--affinity owner\` if its tools keep state per session, which replay cannot rebuild; otherwise the default \`--affinity none\`), see docs/proxy.md.`,
+            });
+          }
+        }
+      },
+    };
+  },
+});

@@ -1,0 +1,151 @@
+import { ts } from 'ts-morph';
+import { skipOuter } from '../analyzer/ast.js';
+import { IN_MEMORY_TASK_CLASSES } from '../analyzer/sdk-types.js';
+import { createRule, type RuleContext } from './create-rule.js';
+
+/** Members of the SDK's `TaskStore` and `TaskMessageQueue` interfaces (experimental tasks, SDK 1.2x+). */
+const TASK_STORE_MEMBERS = ['createTask', 'getTask', 'storeTaskResult', 'getTaskResult', 'updateTaskStatus', 'listTasks'];
+const TASK_QUEUE_MEMBERS = ['enqueue', 'dequeue', 'dequeueAll'];
+const COLLECTION = /^(new (Map|Set|WeakMap|Array)\b|\[|\{)/;
+
+type Role = 'store' | 'queue';
+
+/** A class that keeps its data in process memory: a field initialized (or set in the constructor) to a collection. */
+function keepsDataInMemory(cls: ts.ClassLikeDeclaration): boolean {
+  let found = false;
+  const visit = (n: ts.Node): void => {
+    if (found) return;
+    if (ts.isPropertyDeclaration(n) && n.initializer && COLLECTION.test(skipOuter(n.initializer).getText())) found = true;
+    else if (
+      ts.isBinaryExpression(n) &&
+      n.operatorToken.kind === ts.SyntaxKind.EqualsToken &&
+      ts.isPropertyAccessExpression(n.left) &&
+      n.left.expression.kind === ts.SyntaxKind.ThisKeyword &&
+      COLLECTION.test(skipOuter(n.right).getText())
+    ) {
+      found = true;
+    } else ts.forEachChild(n, visit);
+  };
+  cls.members.forEach(visit);
+  return found;
+}
+
+/** The SDK interface a class provides, by its declared heritage or structurally (every member of the interface). */
+function roleOf(cls: ts.ClassLikeDeclaration, sdkName: string | undefined): Role | undefined {
+  if (sdkName === 'TaskStore' || sdkName === 'InMemoryTaskStore') return 'store';
+  if (sdkName === 'TaskMessageQueue' || sdkName === 'InMemoryTaskMessageQueue') return 'queue';
+  const names = new Set(cls.members.map((m) => (m.name && (ts.isIdentifier(m.name) || ts.isPrivateIdentifier(m.name)) ? m.name.text : '')));
+  if (TASK_STORE_MEMBERS.every((m) => names.has(m))) return 'store';
+  if (TASK_QUEUE_MEMBERS.every((m) => names.has(m))) return 'queue';
+  return undefined;
+}
+
+/** Where the instance is kept: the variable, property or field it initializes, else the `new` itself. */
+function holderOf(expr: ts.NewExpression): { node: ts.Node; name?: string } {
+  let n: ts.Node = expr;
+  while (n.parent && (ts.isParenthesizedExpression(n.parent) || ts.isAsExpression(n.parent) || ts.isSatisfiesExpression(n.parent))) n = n.parent;
+  const parent = n.parent;
+  if (parent && (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)) && ts.isIdentifier(parent.name)) {
+    return { node: parent.name, name: parent.name.text };
+  }
+  if (parent && ts.isBinaryExpression(parent) && parent.right === n && ts.isPropertyAccessExpression(parent.left)) return { node: parent.left.name, name: parent.left.name.text };
+  return { node: expr };
+}
+
+const WHAT: Record<Role, string> = {
+  store: 'the tasks it creates (each bound to the session that created it), their status and their results',
+  queue: 'the messages queued for each task (the elicitation and sampling requests delivered through `tasks/result`)',
+};
+const FAILS: Record<Role, string> = {
+  store: "the client's `tasks/get`, `tasks/result`, `tasks/list` or `tasks/cancel` reaches a replica whose store has never seen the task, and fails",
+  queue: "the client's `tasks/result` reaches a replica whose queue is empty, so the task's queued requests are never delivered",
+};
+
+interface Candidate {
+  expr: ts.NewExpression;
+  role: Role;
+  isSdkClass: boolean;
+  className: string;
+  holder: { node: ts.Node; name?: string };
+}
+
+function candidate(ctx: RuleContext, expr: ts.NewExpression): Candidate | undefined {
+  const callee = skipOuter(expr.expression);
+  const symbol = ctx.flow.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee);
+  const cls = symbol?.declarations?.find((d): d is ts.ClassLikeDeclaration => ts.isClassDeclaration(d) || ts.isClassExpression(d));
+  const sdkName = ctx.flow.sdk.sdkNameOfExpression(expr.expression);
+  const isSdkClass = !!sdkName && IN_MEMORY_TASK_CLASSES.has(sdkName) && (!cls || !ctx.isAnalyzed(cls.getSourceFile()));
+  let role: Role | undefined;
+  if (isSdkClass) role = sdkName === 'InMemoryTaskStore' ? 'store' : 'queue';
+  else if (cls && ctx.isAnalyzed(cls.getSourceFile())) {
+    role = roleOf(cls, sdkName);
+    if (role && !(sdkName && IN_MEMORY_TASK_CLASSES.has(sdkName)) && !keepsDataInMemory(cls)) role = undefined;
+  }
+  if (!role) return undefined;
+  return { expr, role, isSdkClass, className: isSdkClass ? sdkName! : (cls?.name?.text ?? 'class'), holder: holderOf(expr) };
+}
+
+/** The object literals (server options) the instance is put in, directly or through its variable. */
+function optionLiterals(ctx: RuleContext, c: Candidate): ts.Node[] {
+  const out: ts.Node[] = [];
+  const holderParent = c.holder.node.parent;
+  if (holderParent && ts.isPropertyAssignment(holderParent)) out.push(holderParent.parent);
+  const symbol = holderParent && ts.isVariableDeclaration(holderParent) ? ctx.flow.symbolAt(c.holder.node) : undefined;
+  if (symbol) {
+    const visit = (n: ts.Node): void => {
+      if (ts.isShorthandPropertyAssignment(n) && ctx.checker.getShorthandAssignmentValueSymbol(n) === symbol) out.push(n.parent);
+      else if (ts.isPropertyAssignment(n) && ts.isIdentifier(n.initializer) && ctx.flow.symbolAt(n.initializer) === symbol) out.push(n.parent);
+      ts.forEachChild(n, visit);
+    };
+    visit(c.holder.node.getSourceFile());
+  }
+  return out;
+}
+
+/**
+ * Finds in-memory task stores and task message queues (SDK experimental tasks): the SDK's
+ * `InMemoryTaskStore` / `InMemoryTaskMessageQueue`, classes derived from them, and the project's own
+ * implementations of `TaskStore` / `TaskMessageQueue` that keep their data in process memory.
+ */
+export default createRule({
+  meta: {
+    id: 'no-in-memory-task-store',
+    category: 'session-keyed-state',
+    severity: 'error',
+    description: 'In-memory task store or task message queue (SDK experimental tasks), whose tasks belong to sessions',
+    fix: 'transform:task-store',
+  },
+  create: (ctx) => {
+    const found: Candidate[] = [];
+    return {
+      [ts.SyntaxKind.NewExpression](node: ts.Node) {
+        const c = candidate(ctx, node as ts.NewExpression);
+        if (c) found.push(c);
+      },
+      end() {
+        // A queue given to the same server as a store is reported with the store (one fix for both).
+        const paired = new Map<Candidate, Candidate>();
+        for (const queue of found.filter((c) => c.role === 'queue')) {
+          const literals = optionLiterals(ctx, queue);
+          const store = found.find((c) => c.role === 'store' && optionLiterals(ctx, c).some((l) => literals.includes(l)));
+          if (store && store.isSdkClass === queue.isSdkClass) paired.set(queue, store);
+        }
+        for (const c of found) {
+          if (paired.has(c)) continue;
+          const queue = [...paired].find(([, store]) => store === c)?.[0];
+          const name = c.holder.name ?? c.className;
+          const what = queue ? `${WHAT.store}, and with \`${queue.holder.name ?? queue.className}\` (a \`${queue.className}\`) ${WHAT.queue},` : WHAT[c.role];
+          const todo = c.isSdkClass
+            ? "Run `mcp-migrate apply --store redis` to replace it with the runtime's Redis-backed task store and queue, shared by every replica and expiring with each task's TTL."
+            : `\`${c.className}\` is the project's own in-memory implementation, which no codemod rewrites: back it with a shared store (the runtime's Redis task store and queue from \`mcp-migrate/runtime\`), or run \`mcp-migrate proxy --affinity owner\`.`;
+          ctx.report({
+            node: c.holder.node,
+            symbol: name,
+            fix: c.isSdkClass ? 'transform:task-store' : 'manual',
+            message: `\`${name}\` is a \`${c.className}\`: ${what} live in this process's memory. ` + `Behind a round-robin load balancer ${FAILS[c.role]}. ` + todo,
+          });
+        }
+      },
+    };
+  },
+});

@@ -1,0 +1,266 @@
+/**
+ * Issue 13 on the example servers of `@modelcontextprotocol/sdk` 1.32.2 that open sessions over
+ * Streamable HTTP (`dist/esm/examples/server/`, see `test/helpers/sdk-examples.ts`). For each:
+ *
+ * - the original passes 10 of 10 sessions with the official SDK client on one instance, and none of
+ *   10 behind a real round-robin nginx over 3 instances;
+ * - `mcp-migrate apply --store redis` (the built CLI, on a copy of the SDK package) exits 0 and says the
+ *   server is ready for any number of replicas only when its analysis of the rewritten code finds
+ *   nothing that breaks round-robin; otherwise it exits 1 and lists what remains (file:line, why);
+ * - three replicas of the migrated copy behind the same nginx, with a real redis-server as the store,
+ *   pass 10 of 10 sessions, including the server's own per-session state read back on other replicas:
+ *   elicitation answers, a logging level set on one replica and applied where the tool runs, tasks
+ *   created on one replica and read with `tasks/get` / `tasks/result` on others, a POST stream the
+ *   server closes (`closeSSEStream`) resumed with `Last-Event-ID` on another replica.
+ *
+ * `elicitationUrlExample` is checked for its apply outcome only: it requires OAuth from a demo
+ * authorization server that each process runs with its tokens in memory, so no replica accepts
+ * another's token whatever apply does.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CallToolResultSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  copySdk,
+  migrateSdkExample,
+  pollUntil,
+  runClientSessions,
+  startNginx,
+  startRedis,
+  startSdkExample,
+  stopAllProcesses,
+  type ClientSessionsOptions,
+  type ClientSessionsReport,
+  type ManagedProcess,
+  type NginxInstance,
+  type RedisInstance,
+  type ServerCopy,
+} from '../helpers/index.js';
+
+type Session = Omit<ClientSessionsOptions, 'sessions' | 'concurrency'>;
+
+const SESSIONS = 10;
+const REPLICAS = 3;
+
+const text = (r: unknown): string => JSON.stringify((r as { content?: unknown }).content ?? r);
+const fail = (what: string): never => {
+  throw new Error(what);
+};
+
+interface ExampleCase {
+  name: string;
+  /** Rule ids apply must list as remaining (exit 1); empty: ready (exit 0). */
+  remaining: string[];
+  session?: Session;
+  /** What the migrated run must show in the nginx access log, beyond every session using several replicas. */
+  acrossReplicas?: (report: ClientSessionsReport, upstreamOf: (tag: string) => string | undefined) => void;
+}
+
+const answerElicitation = (content: Record<string, unknown>) => (client: import('@modelcontextprotocol/sdk/client/index.js').Client) =>
+  client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content }));
+const base = { timeoutMs: 60_000, expectGone: true } as const;
+
+const CASES: ExampleCase[] = [
+  {
+    name: 'elicitationFormExample',
+    remaining: [],
+    session: {
+      ...base,
+      capabilities: { elicitation: { form: {} } },
+      setup: answerElicitation({ username: 'ada', email: 'ada@example.com', password: 'correct-horse', newsletter: true }),
+      steps: async (client, _i, s) => {
+        s.step('register_user (form elicitation answered on any replica)');
+        const r = await client.callTool({ name: 'register_user', arguments: {} }, undefined, { timeout: 20_000 });
+        if (!text(r).includes('Username: ada') || !text(r).includes('Newsletter: Yes')) fail(`unexpected result ${text(r)}`);
+      },
+    },
+  },
+  {
+    name: 'jsonResponseStreamableHttp',
+    remaining: [],
+    session: {
+      ...base,
+      // It serves no DELETE (nor GET): its sessions end when they idle out.
+      terminate: false,
+      steps: async (client, _i, s) => {
+        s.step('greet');
+        const r = await client.callTool({ name: 'greet', arguments: { name: 'Grace' } });
+        if (!text(r).includes('Hello, Grace!')) fail(`unexpected result ${text(r)}`);
+        s.step('multi-greet');
+        const m = await client.callTool({ name: 'multi-greet', arguments: { name: 'Grace' } }, undefined, { timeout: 20_000 });
+        if (!text(m).includes('Good morning, Grace!')) fail(`unexpected result ${text(m)}`);
+      },
+    },
+  },
+  {
+    name: 'simpleStreamableHttp',
+    remaining: [],
+    session: {
+      ...base,
+      capabilities: { elicitation: { form: {} } },
+      setup: answerElicitation({ name: 'Ada Lovelace', email: 'ada@example.com' }),
+      steps: async (client, _i, s) => {
+        s.step('logging/setLevel info, then multi-greet on another replica logs info but not debug');
+        await client.setLoggingLevel('info');
+        const m = await client.callTool({ name: 'multi-greet', arguments: { name: 'Ada' } }, undefined, { timeout: 20_000 });
+        if (!text(m).includes('Good morning, Ada!')) fail(`unexpected result ${text(m)}`);
+        if (!(await pollUntil(() => s.logs.some((l) => l.includes('Sending second greeting to Ada')), 10_000))) fail(`logs: ${s.logs.join(' | ')}`);
+        if (s.logs.some((l) => l.includes('Starting multi-greet'))) fail(`a debug message passed the level set with logging/setLevel: ${s.logs.join(' | ')}`);
+        s.step('collect-user-info (elicitation answered on any replica)');
+        const c = await client.callTool({ name: 'collect-user-info', arguments: { infoType: 'contact' } }, undefined, { timeout: 20_000 });
+        if (!text(c).includes('Ada Lovelace')) fail(`unexpected result ${text(c)}`);
+        s.step('delay as a task: created on one replica, tasks/get and tasks/result on others');
+        let taskId: string | undefined;
+        let result = '';
+        for await (const msg of client.experimental.tasks.callToolStream({ name: 'delay', arguments: { duration: 300 } }, CallToolResultSchema, { task: { ttl: 60_000 } })) {
+          if (msg.type === 'taskCreated') taskId = msg.task.taskId;
+          else if (msg.type === 'result') result = text(msg.result);
+          else if (msg.type === 'error') throw msg.error;
+        }
+        if (!taskId || !result.includes('Completed 300ms delay')) fail(`task ${taskId}: ${result}`);
+        const got = await client.experimental.tasks.getTask(taskId!);
+        if (got.status !== 'completed') fail(`tasks/get: ${JSON.stringify(got)}`);
+        const listed = await client.experimental.tasks.listTasks();
+        if (!listed.tasks.some((t) => t.taskId === taskId)) fail('tasks/list does not list the task');
+      },
+    },
+  },
+  {
+    name: 'ssePollingExample',
+    remaining: [],
+    session: {
+      ...base,
+      steps: async (client, _i, s) => {
+        s.step('long-task: the server closes the POST stream, the client resumes it with Last-Event-ID (on another replica)');
+        const r = await client.request({ method: 'tools/call', params: { name: 'long-task', arguments: {} } }, CallToolResultSchema, { timeout: 30_000 });
+        if (!text(r).includes('Long task completed successfully!')) fail(`unexpected result ${text(r)}`);
+        if (!(await pollUntil(() => s.logs.some((l) => l.includes('Progress: 100%')), 10_000))) fail(`logs: ${s.logs.join(' | ')}`);
+      },
+    },
+    acrossReplicas: (report, upstreamOf) => {
+      // The resumed stream (a GET with the POST stream's Last-Event-ID) was served by another replica than the one running the tool.
+      let elsewhere = 0;
+      for (const o of report.outcomes) {
+        const call = o.requests.find((r) => r.rpc === 'tools/call:long-task');
+        const resumes = o.requests.filter((r) => r.method === 'GET' && r.lastEventId && /^t[0-9a-z]+_/.test(r.lastEventId));
+        expect(resumes.length, `session ${o.sessionId} resumed its POST stream`).toBeGreaterThanOrEqual(1);
+        if (call && resumes.some((r) => upstreamOf(r.tag) !== upstreamOf(call.tag))) elsewhere++;
+      }
+      expect(elsewhere).toBeGreaterThanOrEqual(3);
+    },
+  },
+  {
+    name: 'sseAndStreamableHttpCompatibleServer',
+    remaining: ['no-sse-server-transport'],
+    session: {
+      ...base,
+      steps: async (client, _i, s) => {
+        s.step('start-notification-stream: notifications reach the GET stream wherever it is');
+        const r = await client.callTool({ name: 'start-notification-stream', arguments: { interval: 50, count: 3 } }, undefined, { timeout: 20_000 });
+        if (!text(r).includes('Started sending periodic notifications')) fail(`unexpected result ${text(r)}`);
+        if (!(await pollUntil(() => s.logs.filter((l) => l.includes('Periodic notification')).length >= 3, 10_000))) fail(`logs: ${s.logs.join(' | ')}`);
+      },
+    },
+  },
+  {
+    name: 'standaloneSseWithGetStreamableHttp',
+    remaining: ['no-per-session-timer'],
+    session: {
+      ...base,
+      // It serves no DELETE.
+      terminate: false,
+      steps: async (client, _i, s) => {
+        s.step('resources/list and read');
+        const list = await client.listResources();
+        if (!list.resources.some((r) => r.name === 'example-resource')) fail(`resources: ${JSON.stringify(list.resources.map((r) => r.name))}`);
+        const read = await client.readResource({ uri: 'https://mcp-example.com/dynamic/example-resource' });
+        if (!JSON.stringify(read).includes('Initial content for example-resource')) fail(JSON.stringify(read));
+      },
+    },
+  },
+  {
+    name: 'simpleTaskInteractive',
+    remaining: ['no-in-memory-task-store'],
+    session: {
+      ...base,
+      steps: async (client, _i, s) => {
+        s.step('tools/list');
+        const tools = await client.listTools();
+        if (!tools.tools.some((t) => t.name === 'confirm_delete')) fail(JSON.stringify(tools.tools.map((t) => t.name)));
+      },
+    },
+  },
+  { name: 'elicitationUrlExample', remaining: ['no-session-keyed-state'] },
+];
+
+let redis: RedisInstance;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+
+afterAll(async () => {
+  await stopAllProcesses();
+  await redis?.stop();
+});
+
+describe.each(CASES)('SDK example $name', (c) => {
+  let original: ServerCopy | undefined;
+  let migrated: (ServerCopy & { applyOutput: string; applyExitCode: number }) | undefined;
+  const started: Array<{ stop(): Promise<unknown> }> = [];
+
+  beforeAll(async () => {
+    original = copySdk(`original-${c.name}`);
+    migrated = await migrateSdkExample(c.name);
+  }, 120_000);
+
+  afterAll(async () => {
+    // This example's processes only: Redis serves the next one.
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    original?.remove();
+    migrated?.remove();
+  });
+
+  async function behindNginx(replicas: Array<{ process: ManagedProcess; hostPort: string }>): Promise<NginxInstance> {
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    started.push(nginx, ...replicas.map((r) => r.process));
+    return nginx;
+  }
+
+  it(`apply ${c.remaining.length ? `exits 1 and lists what remains (${c.remaining.join(', ')})` : 'exits 0: ready for any number of replicas'}`, () => {
+    const out = migrated!.applyOutput;
+    if (c.remaining.length === 0) {
+      expect(migrated!.applyExitCode, out).toBe(0);
+      expect(out).toMatch(/Ready for any number of replicas/);
+    } else {
+      expect(migrated!.applyExitCode, out).toBe(1);
+      expect(out).toMatch(/Not ready for round-robin: \d+ finding/);
+      for (const rule of c.remaining) expect(out).toMatch(new RegExp(`${c.name}\\.js:\\d+ +${rule} `));
+    }
+    expect(out).toMatch(/\[transport-registry\]/);
+  });
+
+  it.runIf(!!c.session)('the original passes every session direct, and none behind round-robin nginx over 3 instances', async () => {
+    const [direct] = await startSdkExample(original!.dir, c.name, 1);
+    started.push(direct!.process);
+    const alone = await runClientSessions(`http://${direct!.hostPort}/mcp`, { ...c.session!, sessions: SESSIONS, concurrency: 2 });
+    expect(alone.errors).toEqual([]);
+    const nginx = await behindNginx(await startSdkExample(original!.dir, c.name, REPLICAS));
+    // One session at a time: each session's second request deterministically reaches another replica.
+    const rr = await runClientSessions(nginx.url, { ...c.session!, sessions: SESSIONS, concurrency: 1 });
+    expect(rr.ok, rr.errors.join('\n')).toBe(0);
+  }, 300_000);
+
+  it.runIf(!!c.session)(`the migrated copy, 3 replicas behind round-robin nginx with Redis, passes ${SESSIONS} of ${SESSIONS} sessions across replicas`, async () => {
+    const replicas = await startSdkExample(migrated!.dir, c.name, REPLICAS, redis.url);
+    const nginx = await behindNginx(replicas);
+    const report = await runClientSessions(nginx.url, { ...c.session!, sessions: SESSIONS, concurrency: 2 });
+    const logs = report.failed ? replicas.map((r) => `--- ${r.process.name}\n${r.process.output().slice(-3000)}`).join('\n') : '';
+    expect(report.errors, logs).toEqual([]);
+    // No affinity: every session was served by more than one replica.
+    const perSession = new Map<string, Set<string>>();
+    for (const e of nginx.accessLog()) if (e.sessionId) perSession.set(e.sessionId, (perSession.get(e.sessionId) ?? new Set()).add(e.upstream));
+    for (const o of report.outcomes) expect(perSession.get(o.sessionId!)?.size ?? 0, `session ${o.sessionId}`).toBeGreaterThanOrEqual(2);
+    const log = nginx.accessLog();
+    c.acrossReplicas?.(report, (tag) => log.find((e) => new URLSearchParams(e.uri.split('?')[1] ?? '').get('t') === tag)?.upstream);
+  }, 300_000);
+});

@@ -1,0 +1,248 @@
+/**
+ * `mcp-migrate apply --store redis` on real servers of other stacks than server-everything, installed
+ * from npm (devDependencies) and copied into a temporary directory at test time (never committed).
+ * For each: the original passes direct and fails behind a plain round-robin nginx over 3 replicas;
+ * the copy that apply (the built CLI) migrated passes 10 of 10 sessions of the official SDK client
+ * behind the same nginx with a real redis-server; where apply cannot migrate, it exits 1 and names
+ * what remains.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { analyze } from '../../src/analyzer/index.js';
+import {
+  EVERYTHING_STDIO_COMMAND,
+  REPO_ROOT,
+  getFreePort,
+  spawnManaged,
+  copyServer,
+  runApply,
+  runClientSessions,
+  startNginx,
+  startRedis,
+  startServerReplicas,
+  stopAllProcesses,
+  type ApplyRun,
+  type ClientSessionsOptions,
+  type ManagedProcess,
+  type NginxInstance,
+  type RedisInstance,
+  type ServerCopy,
+} from '../helpers/index.js';
+
+const SESSIONS = 10;
+const REPLICAS = 3;
+
+/** What a describe block starts: stopped and removed after its tests (registers the `afterAll`). */
+function held(): { nginxes: NginxInstance[]; copies: ServerCopy[]; redis?: RedisInstance } {
+  const h: { nginxes: NginxInstance[]; copies: ServerCopy[]; redis?: RedisInstance } = { nginxes: [], copies: [] };
+  afterAll(async () => {
+    for (const n of h.nginxes) await n.stop();
+    await stopAllProcesses();
+    await h.redis?.stop();
+    for (const c of h.copies) c.remove();
+  });
+  return h;
+}
+
+type Replica = { process: ManagedProcess; hostPort: string };
+
+/** The unmigrated server: every session passes on one replica, and every session breaks behind round-robin nginx over 3. */
+async function expectOriginalBreaksBehindNginx(
+  start: (count: number, name: string) => Promise<Replica[]>,
+  name: string,
+  opts: Omit<ClientSessionsOptions, 'sessions'>,
+  nginxes: NginxInstance[],
+): Promise<void> {
+  const [one] = await start(1, `${name}-direct`);
+  const direct = await runClientSessions(`http://${one!.hostPort}/mcp`, { ...opts, sessions: SESSIONS });
+  expect(direct.errors).toEqual([]);
+  await one!.process.stop();
+  const replicas = await start(REPLICAS, `${name}-original`);
+  const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+  nginxes.push(nginx);
+  // One session at a time: nginx rotates over the replicas per request, so every session's second
+  // request reaches another replica (concurrent sessions could land on one replica by chance).
+  const balanced = await runClientSessions(nginx.url, { ...opts, sessions: SESSIONS, concurrency: 1 });
+  expect(balanced.failed, balanced.errors.join('\n')).toBe(SESSIONS);
+  for (const r of replicas) await r.process.stop();
+}
+
+const text = (r: unknown): string => (r as { content: { text: string }[] }).content.map((c) => c.text).join('\n');
+
+describe('fastmcp 4.20.16 (framework: sessions inside mcp-proxy, in node_modules): its shipped example server custom-routes', () => {
+  const FASTMCP = path.join(REPO_ROOT, 'node_modules', 'fastmcp');
+  const ENTRY = 'dist/examples/custom-routes.js';
+  const AUTH = { authorization: 'Bearer user-token' };
+  const env = (port: number) => ({ FASTMCP_PORT: String(port) });
+  // What a client of this server does: its tools and its resource, several requests per session.
+  const steps = async (client: Client): Promise<void> => {
+    const tools = (await client.listTools()).tools.map((t) => t.name).sort();
+    expect(tools).toEqual(['create_user', 'get_stats', 'list_users']);
+    for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'list_users', arguments: {} }))).toContain('Found 2 users');
+    expect(text(await client.callTool({ name: 'get_stats', arguments: {} }))).toContain('Total Users: 2');
+    const users = (await client.readResource({ uri: 'resource://users' })).contents[0] as { text: string };
+    expect((JSON.parse(users.text) as unknown[]).length).toBe(2);
+    await client.ping();
+  };
+  let original: ServerCopy;
+  let migrated: ServerCopy;
+  let applied: ApplyRun;
+  let redis: RedisInstance;
+  const h = held();
+  const nginxes = h.nginxes;
+
+  beforeAll(async () => {
+    original = copyServer('stacks-fastmcp-original', FASTMCP, ['dist', 'package.json']);
+    migrated = copyServer('stacks-fastmcp', FASTMCP, ['dist', 'package.json']);
+    h.copies.push(original, migrated);
+    applied = await runApply(migrated.dir, [ENTRY]);
+    redis = h.redis = await startRedis();
+  });
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args: [ENTRY], env }), 'fastmcp', { headers: AUTH, steps }, nginxes);
+  });
+
+  it('apply sets the framework\'s stateless mode, exits 0 and adds no dependency (no rewritten code imports the runtime)', async () => {
+    expect(applied.code, applied.output).toBe(0);
+    expect(applied.output).toContain('[framework-sessions]');
+    const before = fs.readFileSync(path.join(FASTMCP, ENTRY), 'utf8');
+    const after = fs.readFileSync(path.join(migrated.dir, ENTRY), 'utf8');
+    expect(after).toBe(before.replace('httpStream: { port: PORT }', 'httpStream: { port: PORT, stateless: true }'));
+    expect(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(FASTMCP, 'package.json'), 'utf8'));
+  });
+
+  it('3 migrated replicas behind round-robin nginx pass 10 of 10 sessions; the authenticated principal is checked on every replica', async () => {
+    const replicas = await startServerReplicas(migrated.dir, REPLICAS, 'fastmcp-migrated', { args: [ENTRY], env, storeUrl: redis.url });
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const report = await runClientSessions(nginx.url, { sessions: SESSIONS, headers: AUTH, steps });
+    expect(report.errors).toEqual([]);
+    expect(report.ok).toBe(SESSIONS);
+    // Requests went to every replica (nginx's access log names the upstream of each).
+    const upstreams = new Set(nginx.accessLog().map((e) => e.upstream));
+    expect(upstreams.size).toBe(REPLICAS);
+    // Without credentials, every replica refuses (the principal is per request, not remembered per session).
+    const refused = await runClientSessions(nginx.url, { sessions: REPLICAS, steps: async () => undefined });
+    expect(refused.failed).toBe(REPLICAS);
+  });
+});
+
+describe('a hono server of WebStandardStreamableHTTPServerTransport sessions (the web-transport-registry fixture, run as a program)', () => {
+  const FIXTURE = path.join(REPO_ROOT, 'fixtures', 'transforms', 'web-transport-registry', 'hono-map');
+  const args = ['--import', 'tsx', 'server.ts'];
+  const env = (port: number) => ({ PORT: String(port) });
+  // Every request of the session reaches a server that knows it, with the id the client holds.
+  const steps = (ids: string[]) => async (client: Client, i: number): Promise<void> => {
+    for (let n = 0; n < 4; n++) ids[i] = `${ids[i] ?? ''}${text(await client.callTool({ name: 'whoami', arguments: {} }))};`;
+    await client.ping();
+  };
+  let original: ServerCopy;
+  let migrated: ServerCopy;
+  let applied: ApplyRun;
+  let redis: RedisInstance;
+  const h = held();
+  const nginxes = h.nginxes;
+
+  const copy = (prefix: string): ServerCopy => {
+    const c = copyServer(prefix, FIXTURE, []);
+    fs.copyFileSync(path.join(FIXTURE, 'input.ts'), path.join(c.dir, 'server.ts'));
+    fs.writeFileSync(path.join(c.dir, 'package.json'), JSON.stringify({ name: 'hono-sessions', private: true, type: 'module' }, null, 2) + '\n');
+    return c;
+  };
+
+  beforeAll(async () => {
+    original = copy('stacks-hono-original');
+    migrated = copy('stacks-hono');
+    h.copies.push(original, migrated);
+    applied = await runApply(migrated.dir, ['server.ts']);
+    redis = h.redis = await startRedis();
+  });
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args, env }), 'hono', { steps: steps([]) }, nginxes);
+  });
+
+  it('apply rewrites the registry (web-transport-registry) exactly as the fixture expects', () => {
+    expect(applied.code, applied.output).toBe(0);
+    expect(applied.output).toContain('[web-transport-registry]');
+    expect(fs.readFileSync(path.join(migrated.dir, 'server.ts'), 'utf8')).toBe(fs.readFileSync(path.join(FIXTURE, 'expected.ts'), 'utf8'));
+  });
+
+  it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions, each request answered with the session\'s own id on every replica, and DELETE ends it everywhere', async () => {
+    const replicas = await startServerReplicas(migrated.dir, REPLICAS, 'hono-migrated', { args, env, storeUrl: redis.url });
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const seen: string[] = [];
+    const report = await runClientSessions(nginx.url, { sessions: SESSIONS, steps: steps(seen) });
+    expect(report.errors).toEqual([]);
+    expect(report.ok).toBe(SESSIONS);
+    // whoami answers extra.sessionId: the id the client holds, from whichever replica served the call.
+    for (const [i, id] of report.sessionIds.entries()) expect(seen.some((s) => s === `${id};`.repeat(4)), `session ${i}`).toBe(true);
+    const log = nginx.accessLog();
+    expect(new Set(log.map((e) => e.upstream)).size).toBe(REPLICAS);
+    // Each session's requests were spread over the replicas: at least one session used all three.
+    const bySession = new Map<string, Set<string>>();
+    for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
+    expect(Math.max(...[...bySession.values()].map((s) => s.size))).toBe(REPLICAS);
+    // After the client's DELETE, no replica knows the session.
+    const deleted = log.filter((e) => e.method === 'DELETE').map((e) => e.sessionId!);
+    expect(deleted.length).toBe(SESSIONS);
+    for (const r of replicas) {
+      const res = await fetch(`http://${r.hostPort}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': deleted[0]!, 'mcp-protocol-version': '2025-06-18' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      expect(res.status).toBe(404);
+    }
+  });
+});
+
+describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP in front of a stdio server', () => {
+  const MCP_PROXY = path.join(REPO_ROOT, 'node_modules', 'mcp-proxy');
+  const args = (port: number) => ['dist/bin/mcp-proxy.mjs', '--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', ...EVERYTHING_STDIO_COMMAND];
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toContain(`m${i}`);
+    await client.ping();
+  };
+  let original: ServerCopy;
+  let migrated: ServerCopy;
+  let applied: ApplyRun;
+  const h = held();
+  const nginxes = h.nginxes;
+
+  beforeAll(async () => {
+    original = copyServer('stacks-mcp-proxy-original', MCP_PROXY, ['dist', 'package.json']);
+    migrated = copyServer('stacks-mcp-proxy', MCP_PROXY, ['dist', 'package.json']);
+    h.copies.push(original, migrated);
+    applied = await runApply(migrated.dir, ['dist']);
+  });
+
+  /** Replicas on free ports (the port is an argument, not an environment variable). */
+  const start = async (dir: string, count: number, name: string) =>
+    await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const port = await getFreePort();
+        const proc = spawnManaged(process.execPath, args(port), { name: `${name}-${i}`, cwd: dir, maxOutputBytes: 256 * 1024 });
+        await proc.waitForPort(port, 20_000);
+        return { process: proc, hostPort: `127.0.0.1:${port}` };
+      }),
+    );
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    await expectOriginalBreaksBehindNginx((n, name) => start(original.dir, n, name), 'mcp-proxy', { steps }, nginxes);
+  });
+
+  it('apply cannot migrate its session registry: it exits 1 and names what remains, which the analysis of the result still reports', async () => {
+    // The transport is created inside a helper, and its registry is reached through parameters: no transform rewrites it.
+    expect(applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-stateful-session-id-generator/);
+    expect(applied.output).toMatch(/no-sse-server-transport/);
+    expect(applied.code, applied.output).toBe(1);
+    const after = await analyze({ paths: [path.join(migrated.dir, 'dist')], cwd: migrated.dir });
+    expect(after.findings.map((f) => f.ruleId)).toContain('no-stateful-session-id-generator');
+    expect(after.verdict.kind).not.toBe('stateless');
+  });
+});
