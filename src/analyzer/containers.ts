@@ -92,6 +92,8 @@ export class SessionContainerIndex {
   private readonly typed: Array<{ decl: Declaration; kind: ContainerKind; valueTypes: ts.TypeNode[] }> = [];
   /** Class fields and module variables declared with a class or interface type: maybe holders of a class-based store. */
   private readonly holderCandidates: Declaration[] = [];
+  /** Destructuring defaults and object-literal properties initialized with `new C()`: maybe holders of a class-based store. */
+  private readonly storeCreations: Array<ts.BindingElement | ts.PropertyAssignment> = [];
   private readonly parameterRoots = new Map<ts.ParameterDeclaration, SessionContainer[]>();
   /** Containers found only because their values carry a session id (keyed by something else). */
   private readonly byValueOnly = new Set<ts.Node>();
@@ -102,6 +104,11 @@ export class SessionContainerIndex {
 
   /** Called by the engine for every node of every analyzed file. */
   visit(node: ts.Node): void {
+    // `sessions = new Sessions<T>()` as a destructuring default or an options property: maybe where a
+    // class-based store is chosen (decided in `finish`, once the store classes are known).
+    if (ts.isNewExpression(node) && (ts.isBindingElement(node.parent) || ts.isPropertyAssignment(node.parent)) && node.parent.initializer === node) {
+      this.storeCreations.push(node.parent);
+    }
     if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression)) {
       const method = node.expression.name.text;
       const receiver = node.expression.expression;
@@ -283,12 +290,19 @@ export class SessionContainerIndex {
       }
     }
     if (stores.size === 0) return;
+    for (const decl of this.storeCreations) {
+      const made = skipOuter((decl.initializer as ts.NewExpression).expression);
+      const store = stores.get(this.flow.symbolAt(ts.isPropertyAccessExpression(made) ? made.name : made)!);
+      if (!store || isInside(decl, store) || !this.flow.isStatefulFile(decl.getSourceFile())) continue;
+      const node = declName(decl);
+      if (!this.byNode.has(node)) this.byNode.set(node, { ...this.container(node, 'store', 'holder'), isRegistry: true, serializable: false, store });
+    }
     for (const decl of this.holderCandidates) {
       const typeNode = (decl as ts.PropertyDeclaration).type;
       if (!typeNode || !ts.isTypeReferenceNode(typeNode) || !this.flow.isStatefulFile(decl.getSourceFile())) continue;
       const name = ts.isIdentifier(typeNode.typeName) ? typeNode.typeName : typeNode.typeName.right;
       const typeSymbol = this.flow.symbolAt(name);
-      if (!typeSymbol || stores.has(typeSymbol)) continue;
+      if (!typeSymbol?.declarations?.length || stores.has(typeSymbol)) continue;
       const store = this.flow.subclassesOf(typeSymbol).find((cls) => cls.name && stores.has(this.flow.symbolAt(cls.name)!));
       if (!store || isInside(decl, store)) continue;
       const node = declName(decl);

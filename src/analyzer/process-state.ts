@@ -50,6 +50,8 @@ export interface ProcessStateWrite {
 
 interface Context {
   fn: FunctionLike;
+  /** When `fn`'s return value is being judged for one call: that call and its caller's context (binds `fn`'s parameters). */
+  call?: { site: ts.CallExpression; caller: Context };
   /** What `this` is in `fn` when it was reached through a call on a holder (`holder.method()`). */
   thisHolder?: Holder;
   registrar: string;
@@ -76,6 +78,11 @@ const FS_WRITES = new Set(['writeFile', 'writeFileSync', 'appendFile', 'appendFi
 const FS_READS = new Set(['readFile', 'readFileSync', 'createReadStream']);
 const FS_MODULE = /^(node:)?fs(\/promises)?$/;
 const MCP_PACKAGE = /[\\/]node_modules[\\/]@modelcontextprotocol[\\/]/;
+/** Events that end a request or its response (node:http, express, fastify raw objects). */
+const REQUEST_END_EVENTS = new Set(['close', 'finish', 'end']);
+/** Client-side SDK code: the `Client` of SDK v1/v2 and MCP Apps (`ext-apps`), which run in the host, not in a server. */
+const CLIENT_SIDE_PATH = /[\\/](client|ext-apps)[\\/]/;
+const CLIENT_SIDE_SPECIFIER = /^@modelcontextprotocol\/(client|sdk\/client|ext-apps)\b/;
 /** The SDK `Server`'s accessors for the client's `initialize` parameters and roots (v1 and v2). */
 const CLIENT_ACCESSORS = new Set(['getClientCapabilities', 'getClientVersion', 'listRoots']);
 const MAX_DEPTH = 6;
@@ -126,7 +133,7 @@ export class ProcessStateIndex {
       if (this.isProgramCode(node)) this.programFunctions.push(node);
       const found = this.isProgramCode(node) ? registrationThroughWrappers(node) : undefined;
       // Handlers an MCP client registers (for sampling, elicitation, roots) run in the client, not in a server.
-      if (found && !(found.call && this.isClientRegistration(found.call))) this.handlers.set(node, found.reg);
+      if (found && !this.isClientRegistration(found.call ?? node.parent)) this.handlers.set(node, found.reg);
     }
     else if (ts.isCallExpression(node)) {
       const name = calleeName(node);
@@ -228,7 +235,7 @@ export class ProcessStateIndex {
       const known = this.writerNames.has(method);
       if (!known && !ADDERS.has(method)) return;
       const receiver = this.targetOf(callee.expression, ctx, 0);
-      if (receiver && ADDERS.has(method) && this.isCollection(callee.expression)) {
+      if (receiver && ADDERS.has(method) && this.isCollection(callee.expression, receiver.field ?? receiver.holder)) {
         out.push({ kind: 'mutate', target: receiver, node: call, ctx });
         return;
       }
@@ -322,10 +329,18 @@ export class ProcessStateIndex {
   }
 
   /** A built-in collection by type; an untyped value (plain JavaScript) counts, since the mutator's name is all there is. */
-  private isCollection(expr: ts.Expression): boolean {
+  /**
+   * Is the receiver a collection (Array, Map, Set…)? When its type is unknown (untyped JavaScript, or a
+   * declared type from a package that is not installed), what the holder is given decides: a collection
+   * literal or constructor, or nothing known (then it may be one); a metric counter's `add` is not.
+   */
+  private isCollection(expr: ts.Expression, holder: Holder): boolean {
     try {
       const type = this.flow.checker.getTypeAtLocation(expr);
-      if (type.flags & ts.TypeFlags.Any) return true;
+      if (type.flags & ts.TypeFlags.Any) {
+        const values = this.valuesOf(holder);
+        return values.length === 0 || values.some((v) => isCollectionValue(v));
+      }
       const parts = type.isUnion() ? type.types : [type];
       return parts.some((t) => COLLECTION_TYPES.has(t.getSymbol()?.getName() ?? '') || this.flow.checker.isArrayType(t));
     } catch {
@@ -422,6 +437,17 @@ export class ProcessStateIndex {
     return receiver && !receiver.field ? this.methodsOfHeldValue(receiver.holder, callee.name.text) : [];
   }
 
+  /** The expressions a holder is initialized or assigned with (its declaration's initializer, assignments to it). */
+  private valuesOf(holder: Holder): ts.Expression[] {
+    const symbol = this.flow.symbolAt(holder.node);
+    const decl = symbol?.valueDeclaration;
+    const out: ts.Expression[] = [];
+    if (decl && (ts.isVariableDeclaration(decl) || ts.isPropertyDeclaration(decl)) && decl.initializer) out.push(decl.initializer);
+    if (decl && ts.isBinaryExpression(decl)) out.push(decl.right);
+    if (symbol) out.push(...(this.flow.assignments.get(symbol) ?? []).filter((v) => !out.includes(v)));
+    return out;
+  }
+
   // ---------------------------------------------------------------- what a write writes
 
   private assignmentIsState(assign: ts.BinaryExpression, ctx: Context): boolean {
@@ -439,7 +465,7 @@ export class ProcessStateIndex {
   }
 
   private mutationIsState(call: ts.CallExpression, ctx: Context): boolean {
-    if (this.isMemoized(call)) return false;
+    if (this.isMemoized(call) || isRemovedWhenRequestEnds(call)) return false;
     return call.arguments.some((a) => !this.isNumber(a) && !isArithmetic(skipOuter(a)) && this.isRequestData(a, ctx, 0));
   }
 
@@ -453,7 +479,7 @@ export class ProcessStateIndex {
   }
 
   /**
-   * A memoizing cache: the function that writes `c.set(k, v)` also reads `c.get(k)` / `c.has(k)` and
+   * A memoizing cache: the function that writes `c.set(k, v)` first reads `c.get(k)` / `c.has(k)` and
    * returns what it read, or stores back the variable it read into.
    */
   private isMemoized(write: ts.CallExpression): boolean {
@@ -465,8 +491,10 @@ export class ProcessStateIndex {
     const keyText = skipOuter(key).getText();
     const readVars = new Set<ts.Symbol>();
     let returnsRead = false;
+    // A memo reads the key before it writes it (`const hit = c.get(k); if (hit) return hit; … c.set(k, v)`);
+    // a read after the write returns what the session just stored.
     const isRead = (n: ts.Node): boolean =>
-      ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.expression.getText() === receiverText &&
+      n.pos < write.pos && ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.expression.getText() === receiverText &&
       ['get', 'has', 'peek'].includes(n.expression.name.text) && !!n.arguments[0] && skipOuter(n.arguments[0]).getText() === keyText;
     const visit = (n: ts.Node): void => {
       if (ts.isVariableDeclaration(n) && n.pos < write.pos && n.initializer && ts.isIdentifier(n.name) && containsNode(n.initializer, isRead)) {
@@ -489,6 +517,8 @@ export class ProcessStateIndex {
    */
   isRequestData(expr: ts.Node, ctx: Context, depth: number): boolean {
     if (depth > MAX_DEPTH) return false;
+    // A value judged for one call depends on that call's arguments: not memoized.
+    if (ctx.call) return this.computeRequestData(expr, ctx, depth);
     const memo = this.requestMemo.get(expr);
     if (memo !== undefined) return memo;
     this.requestMemo.set(expr, false); // cycle guard
@@ -519,7 +549,9 @@ export class ProcessStateIndex {
       if (ts.isCallExpression(n) && depth < MAX_DEPTH) {
         for (const fn of this.flow.callees(n)) {
           if (!fn.body || !this.isProgramCode(fn)) continue;
-          if (returnedExpressions(fn).some((r) => this.isRequestData(r, { ...ctx, fn }, depth + 1))) {
+          // The callee's parameters are this call's arguments (`createCounter('fixed.name')` returns
+          // nothing of the session even when other call sites pass request data).
+          if (returnedExpressions(fn).some((r) => this.isRequestData(r, { ...ctx, fn, call: { site: n, caller: ctx } }, depth + 1))) {
             found = true;
             return;
           }
@@ -548,6 +580,10 @@ export class ProcessStateIndex {
         return call.arguments.some((a) => a !== fn && this.isRequestData(a, ctx, depth + 1));
       }
       const index = fn.parameters.indexOf(decl as ts.ParameterDeclaration);
+      if (ctx.call && ctx.fn === fn) {
+        const arg = ctx.call.site.arguments[index];
+        return !!arg && this.isRequestData(arg, ctx.call.caller, depth + 1);
+      }
       return this.callSites(fn).some((site) => {
         const arg = site.arguments[index];
         const caller = enclosingFunction(site);
@@ -581,19 +617,23 @@ export class ProcessStateIndex {
     return ts.isIdentifier(root) && this.isSdkObject(root, 0);
   }
 
-  /** `client.setRequestHandler(…)` on an object of the SDK's `Client` class (by its declaration or its import). */
-  private isClientRegistration(call: ts.CallExpression): boolean {
-    const callee = skipOuter(call.expression);
-    if (!ts.isPropertyAccessExpression(callee)) return false;
+  /**
+   * `client.setRequestHandler(…)` or `app.ontoolresult = …` on an object of a client-side SDK class (the
+   * SDK's `Client`, an MCP App in the host's UI), by its declaration or its import.
+   */
+  private isClientRegistration(site: ts.Node | undefined): boolean {
+    if (!site) return false;
+    const callee = ts.isCallExpression(site) ? skipOuter(site.expression) : ts.isBinaryExpression(site) ? skipOuter(site.left) : undefined;
+    if (!callee || !ts.isPropertyAccessExpression(callee)) return false;
     try {
       const decl = this.flow.checker.getTypeAtLocation(callee.expression).getSymbol()?.declarations?.[0];
-      if (decl) return MCP_PACKAGE.test(decl.getSourceFile().fileName) && /[\\/]client[\\/]/.test(decl.getSourceFile().fileName);
+      if (decl) return MCP_PACKAGE.test(decl.getSourceFile().fileName) && CLIENT_SIDE_PATH.test(decl.getSourceFile().fileName);
     } catch {
       /* no type information */
     }
     let root: ts.Expression = skipOuter(callee.expression);
     while (ts.isPropertyAccessExpression(root)) root = skipOuter(root.expression);
-    return ts.isIdentifier(root) && this.importedFrom(root, 0, (spec) => /^@modelcontextprotocol\/(client|sdk\/client)\b/.test(spec));
+    return ts.isIdentifier(root) && this.importedFrom(root, 0, (spec) => CLIENT_SIDE_SPECIFIER.test(spec));
   }
 
   private isSdkObject(id: ts.Identifier, depth: number): boolean {
@@ -755,11 +795,42 @@ function mentions(value: ts.Expression, target: ts.Expression): boolean {
   return containsNode(value, (n) => (ts.isIdentifier(n) || ts.isPropertyAccessExpression(n)) && n.getText() === text);
 }
 
-function containsNode(root: ts.Node, pred: (n: ts.Node) => boolean): boolean {
+/** True when `pred` holds for `root` or any node under it. */
+export function containsNode(root: ts.Node, pred: (n: ts.Node) => boolean): boolean {
   if (pred(root)) return true;
   return !!ts.forEachChild(root, (c) => (containsNode(c, pred) ? true : undefined));
 }
 
 function sameTarget(a: Target, b: Target): boolean {
   return a.holder.node === b.holder.node && a.field?.node === b.field?.node;
+}
+
+/**
+ * `set.add(conn); res.on('close', () => set.delete(conn))`: an entry the same function removes when the
+ * request or its response ends (a `close`/`finish`/`end` listener) lives one request, not a session.
+ */
+function isRemovedWhenRequestEnds(write: ts.CallExpression): boolean {
+  const callee = skipOuter(write.expression);
+  const fn = enclosingFunction(write);
+  if (!ts.isPropertyAccessExpression(callee) || !fn?.body) return false;
+  const receiver = callee.expression.getText();
+  return containsNode(fn.body, (n) => {
+    if (!ts.isCallExpression(n) || !['on', 'once', 'addListener'].includes(calleeName(n) ?? '')) return false;
+    const [event, listener] = n.arguments;
+    if (!event || !ts.isStringLiteralLike(event) || !REQUEST_END_EVENTS.has(event.text) || !listener) return false;
+    return containsNode(listener, (d) => ts.isCallExpression(d) && ts.isPropertyAccessExpression(d.expression) &&
+      ['delete', 'splice', 'pop', 'shift'].includes(d.expression.name.text) && d.expression.expression.getText() === receiver);
+  });
+}
+
+/** `[]`, `new Map()`, `new Set()`, `Array.from(…)`, `[...x]`: a value that is a collection by its shape. */
+function isCollectionValue(value: ts.Expression): boolean {
+  const v = skipOuter(value);
+  if (ts.isArrayLiteralExpression(v)) return true;
+  if (ts.isNewExpression(v) || ts.isCallExpression(v)) {
+    const callee = skipOuter(v.expression);
+    const name = ts.isIdentifier(callee) ? callee.text : ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression) ? callee.expression.text : undefined;
+    return !!name && (COLLECTION_TYPES.has(name) || name === 'Array');
+  }
+  return false;
 }

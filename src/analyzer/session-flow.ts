@@ -233,7 +233,9 @@ export class SessionFlow {
           for (const t of clause.types) {
             const e = skipOuter(t.expression);
             const base = this.symbolAt(ts.isPropertyAccessExpression(e) ? e.name : e);
-            if (base) addTo(heritage, base, cls);
+            // An unresolved import (a package that is not installed) is the checker's one `unknown` symbol:
+            // it would make every class with an unresolved base a subclass of every unresolved type.
+            if (base?.declarations?.length) addTo(heritage, base, cls);
           }
         }
       }

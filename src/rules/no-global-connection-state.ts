@@ -1,5 +1,5 @@
 import { ts } from 'ts-morph';
-import { ProcessStateIndex, type ProcessStateWrite } from '../analyzer/process-state.js';
+import { containsNode, ProcessStateIndex, type ProcessStateWrite } from '../analyzer/process-state.js';
 import type { Fix } from '../analyzer/types.js';
 import { createRule } from './create-rule.js';
 
@@ -68,8 +68,20 @@ export default createRule({
           g.writes.push(w);
           groups.set(node, g);
         };
-        for (const w of index.writes()) {
+        const writes = index.writes();
+        // A file written with state already reported in memory (`writeFile(path, JSON.stringify(this.config))`)
+        // is that state's on-disk copy: the in-memory finding names it.
+        const inMemory = new Set(writes.filter((w) => w.kind === 'memory').flatMap((w) => (w.field ? [w.holder.node, w.field.node] : [w.holder.node])));
+        const copiesMemoryState = (w: ProcessStateWrite): boolean =>
+          ts.isCallExpression(w.node) &&
+          w.node.arguments.slice(1).some((arg) => containsNode(arg, (n) => {
+            const decl = (ts.isIdentifier(n) || ts.isPrivateIdentifier(n)) ? ctx.flow.symbolAt(n)?.valueDeclaration : undefined;
+            const name = decl && (decl as ts.NamedDeclaration).name;
+            return !!name && inMemory.has(name);
+          }));
+        for (const w of writes) {
           if (sessionKeyed.has(w.holder.node) || (w.field && sessionKeyed.has(w.field.node))) continue;
+          if (w.kind === 'file' && copiesMemoryState(w)) continue;
           if (w.kind === 'file') {
             add(w.node, (w.field ?? w.holder).name, w);
             continue;
