@@ -78,6 +78,11 @@ const FS_WRITES = new Set(['writeFile', 'writeFileSync', 'appendFile', 'appendFi
 const FS_READS = new Set(['readFile', 'readFileSync', 'createReadStream']);
 const FS_MODULE = /^(node:)?fs(\/promises)?$/;
 const MCP_PACKAGE = /[\\/]node_modules[\\/]@modelcontextprotocol[\\/]/;
+/** Framework base classes whose method the framework calls per request (mcp-framework's tools, resources, prompts). */
+const FRAMEWORK_HANDLERS = new Map([['MCPTool', 'execute'], ['MCPResource', 'read'], ['MCPPrompt', 'generateMessages']]);
+const FRAMEWORK_PACKAGES = /^mcp-framework(\/|$)/;
+/** Platform id generators (node:crypto, Web Crypto): a key made with one is new to this request. */
+const ID_MINTERS = new Set(['randomUUID', 'randomBytes']);
 /** Events that end a request or its response (node:http, express, fastify raw objects). */
 const REQUEST_END_EVENTS = new Set(['close', 'finish', 'end']);
 /** Client-side SDK code: the `Client` of SDK v1/v2 and MCP Apps (`ext-apps`), which run in the host, not in a server. */
@@ -134,6 +139,7 @@ export class ProcessStateIndex {
       const found = this.isProgramCode(node) ? registrationThroughWrappers(node) : undefined;
       // Handlers an MCP client registers (for sampling, elicitation, roots) run in the client, not in a server.
       if (found && !this.isClientRegistration(found.call ?? node.parent)) this.handlers.set(node, found.reg);
+      else if (ts.isMethodDeclaration(node) && this.isProgramCode(node) && this.isFrameworkHandler(node)) this.handlers.set(node, { registrar: memberName(node)! });
     }
     else if (ts.isCallExpression(node)) {
       const name = calleeName(node);
@@ -148,6 +154,25 @@ export class ProcessStateIndex {
       if (/^Stdio\w*Transport$/.test(cls)) this.transports.stdio = true;
       else if (/(StreamableHTTP|SSE)\w*Transport$/.test(cls)) this.transports.http = true;
     }
+  }
+
+  /**
+   * A class-based framework handler: `execute` of a class extending `MCPTool` (mcp-framework), `read` of
+   * an `MCPResource`, `generateMessages` of an `MCPPrompt`; the framework calls it per request. The base
+   * class is recognized by its import from the framework's package.
+   */
+  private isFrameworkHandler(method: ts.MethodDeclaration): boolean {
+    const name = memberName(method);
+    const cls = method.parent;
+    if (!name || !ts.isClassLike(cls)) return false;
+    for (const clause of cls.heritageClauses ?? []) {
+      if (clause.token !== ts.SyntaxKind.ExtendsKeyword) continue;
+      const base = clause.types[0] && skipOuter(clause.types[0].expression);
+      if (!base || !ts.isIdentifier(base)) continue;
+      const handlerMethod = FRAMEWORK_HANDLERS.get(base.text);
+      if (handlerMethod === name && this.importedFrom(base, 0, (spec) => FRAMEWORK_PACKAGES.test(spec))) return true;
+    }
+    return false;
   }
 
   /** True when the server speaks MCP over stdio only: the process is the session. */
@@ -466,7 +491,21 @@ export class ProcessStateIndex {
 
   private mutationIsState(call: ts.CallExpression, ctx: Context): boolean {
     if (this.isMemoized(call) || isRemovedWhenRequestEnds(call)) return false;
+    // `pages.set(randomUUID(), page)`: an entry under an id the request minted is found only by a later
+    // request that was given the id (a handle), so it outlives the request.
+    if (calleeName(call) === 'set' && call.arguments.length >= 2 && this.isMintedId(call.arguments[0]!, 0)) return true;
     return call.arguments.some((a) => !this.isNumber(a) && !isArithmetic(skipOuter(a)) && this.isRequestData(a, ctx, 0));
+  }
+
+  /** An id minted here: `crypto.randomUUID()` / `randomBytes(…)` (node:crypto, Web Crypto), directly or through a local. */
+  private isMintedId(expr: ts.Expression, depth: number): boolean {
+    const e = skipOuter(expr);
+    if (depth > 3) return false;
+    if (ts.isCallExpression(e)) return ID_MINTERS.has(calleeName(e) ?? '') || (ts.isPropertyAccessExpression(e.expression) && this.isMintedId(e.expression.expression, depth + 1));
+    if (ts.isTemplateExpression(e)) return e.templateSpans.some((span) => this.isMintedId(span.expression, depth + 1));
+    if (!ts.isIdentifier(e)) return false;
+    const decl = this.flow.symbolAt(e)?.valueDeclaration;
+    return !!decl && ts.isVariableDeclaration(decl) && !isModuleLevel(decl) && !!decl.initializer && this.isMintedId(decl.initializer, depth + 1);
   }
 
   private isNumber(expr: ts.Expression): boolean {
