@@ -518,8 +518,8 @@ export class ProcessStateIndex {
   }
 
   /**
-   * A memoizing cache: the function that writes `c.set(k, v)` first reads `c.get(k)` / `c.has(k)` and
-   * returns what it read, or stores back the variable it read into.
+   * A memoizing cache: the function that writes `c.set(k, v)` looks `k` up first (`c.get(k)` / `c.has(k)`)
+   * and returns what it reads, or stores back the variable it read into.
    */
   private isMemoized(write: ts.CallExpression): boolean {
     const callee = skipOuter(write.expression) as ts.PropertyAccessExpression;
@@ -530,11 +530,12 @@ export class ProcessStateIndex {
     const keyText = skipOuter(key).getText();
     const readVars = new Set<ts.Symbol>();
     let returnsRead = false;
-    // A memo reads the key before it writes it (`const hit = c.get(k); if (hit) return hit; … c.set(k, v)`);
-    // a read after the write returns what the session just stored.
     const isRead = (n: ts.Node): boolean =>
-      n.pos < write.pos && ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.expression.getText() === receiverText &&
+      ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.expression.getText() === receiverText &&
       ['get', 'has', 'peek'].includes(n.expression.name.text) && !!n.arguments[0] && skipOuter(n.arguments[0]).getText() === keyText;
+    // A memo looks the key up before it writes it (`if (!c.has(k)) c.set(k, v)`, `const hit = c.get(k)`);
+    // a function that only reads after writing returns what the session just stored.
+    if (!containsNode(fn.body, (n) => n.pos < write.pos && isRead(n))) return false;
     const visit = (n: ts.Node): void => {
       if (ts.isVariableDeclaration(n) && n.pos < write.pos && n.initializer && ts.isIdentifier(n.name) && containsNode(n.initializer, isRead)) {
         const s = this.flow.symbolAt(n.name);
