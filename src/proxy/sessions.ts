@@ -21,6 +21,17 @@ export interface LocalSession {
    * notifications, as a relayed GET stream kept it busy before).
    */
   holds?: number;
+  /** Owner affinity: requests of the session being served by this replica (see {@link SessionManager.begin}). */
+  active?: number;
+  /** Owner affinity: set while this replica hands the session over (graceful shutdown); requests wait for it. */
+  releasing?: Promise<void> | undefined;
+  /**
+   * Owner affinity: what the previous owner handed over (`SessionRecord.handover`), kept from the claim
+   * until this replica's upstream session of it is open.
+   */
+  handover?: string | undefined;
+  /** Owner affinity: this replica claimed the session with nothing handed over, so one handshake replay is allowed. */
+  replayable?: boolean;
   /** @internal single-flight of opening (replay) and state sync */
   opening?: Promise<UpstreamSession> | undefined;
   syncing?: Promise<void> | undefined;
@@ -59,6 +70,13 @@ export interface SessionManagerOptions {
   logger: Logger;
   /** Called once per upstream session opened by handshake replay (metrics). */
   onHandshakeReplay?: () => void;
+  /**
+   * Owner affinity with `--on-owner-loss end`: called instead of a handshake replay when a session this
+   * replica owns has lost its upstream session (crashed child, upstream that forgot it, eviction, idle
+   * reaping) and nothing was handed over: it ends the session, and the request gets 404. Absent: such
+   * sessions are reopened by replay (replay mode, `--on-owner-loss replay`).
+   */
+  endLost?: (session: LocalSession) => Promise<void>;
 }
 
 function stateOf(record: SessionRecord): AppliedState {
@@ -199,20 +217,33 @@ export class SessionManager {
   }
 
   async #open(session: LocalSession, req: IncomingMessage): Promise<UpstreamSession> {
+    const owner = session.record.owner;
+    if (owner !== undefined && owner !== this.replicaId) throw new Error('internal: no upstream session may be opened for a session another replica owns');
+    const handover = session.handover;
+    const adopt = handover !== undefined ? this.#o.connector.adopt : undefined;
+    if (!adopt && owner !== undefined && !session.replayable && this.#o.endLost) {
+      // Its state lived in the upstream session that is gone: end the session rather than go on without it.
+      await this.#o.endLost(session);
+      throw new SessionGoneError();
+    }
     await this.reserve();
     let up: UpstreamSession;
     try {
-      up = await this.#o.connector.replay({ sessionId: session.id, record: session.record, req });
+      up = adopt
+        ? await adopt.call(this.#o.connector, { sessionId: session.id, record: session.record, handover: handover!, req })
+        : await this.#o.connector.replay({ sessionId: session.id, record: session.record, req });
     } finally {
       this.#reserved--;
+      session.handover = undefined;
     }
+    session.replayable = false;
     if (this.#sessions.get(session.id) !== session) {
       // Terminated while we replayed.
       await up.close('terminated');
       throw new SessionGoneError();
     }
-    this.#o.onHandshakeReplay?.();
-    this.#o.logger.debug({ session: sessionFingerprint(session.id) }, 'opened upstream session by handshake replay');
+    if (!adopt) this.#o.onHandshakeReplay?.();
+    this.#o.logger.debug({ session: sessionFingerprint(session.id) }, adopt ? 'went on with the upstream session handed over' : 'opened upstream session by handshake replay');
     session.upstream = up;
     return up;
   }
@@ -265,6 +296,22 @@ export class SessionManager {
     const event: SessionEvent = { type: 'changed', sessionId: session.id, revision, origin: this.replicaId };
     this.#o.bus.publish(this.#o.busChannel, JSON.stringify(event)).catch(() => undefined);
     return true;
+  }
+
+  /** Counts a request of `session` as being served here until the returned function is called (owner affinity's hand-over waits for it). */
+  begin(session: LocalSession): () => void {
+    session.active = (session.active ?? 0) + 1;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      session.active = Math.max(0, (session.active ?? 1) - 1);
+    };
+  }
+
+  /** Local sessions (owner affinity's hand-over walks those it owns). */
+  all(): IterableIterator<LocalSession> {
+    return this.#sessions.values();
   }
 
   /**

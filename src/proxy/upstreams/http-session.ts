@@ -512,6 +512,21 @@ export class HttpUpstreamSession implements UpstreamSession {
     this.#lastActivity = Date.now();
   }
 
+  /** The upstream's own session id and `InitializeResult`: all another replica needs to go on with it (`HttpUpstreamConnector.adopt`). */
+  handover(): string | undefined {
+    if (this.#closed) return undefined;
+    return JSON.stringify({
+      upstreamSessionId: this.upstreamSessionId ?? null,
+      initializeResult: this.initializeResult ?? null,
+      standaloneLastEventId: this.#standaloneLastEventId ?? null,
+    });
+  }
+
+  /** Before {@link startStandalone}: resume the upstream's standalone stream after this event id (a session handed over). */
+  resumeStandaloneAfter(eventId: string): void {
+    this.#standaloneLastEventId = eventId;
+  }
+
   async close(reason: CloseReason): Promise<void> {
     const wasClosed = this.#closed;
     this.#closed = true;
@@ -522,7 +537,7 @@ export class HttpUpstreamSession implements UpstreamSession {
     this.connector.context.router.forget(this.sessionId);
     for (const req of this.#streams) req.destroy();
     this.#streams.clear();
-    if (wasClosed && reason !== 'deleted') return;
+    if ((wasClosed && reason !== 'deleted') || reason === 'handover') return;
     if (this.upstreamSessionId === undefined) return;
     // Tell the upstream to free the session (spec §Session Management 5). Best effort, bounded.
     try {

@@ -12,6 +12,7 @@ import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue } fr
 import {
   localUpstreamContext,
   UpstreamError,
+  type AppliedState,
   type InitializeOutcome,
   type UpstreamConnector,
   type UpstreamContext,
@@ -146,18 +147,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
         `upstream refused the replayed initialize (HTTP ${res.statusCode}${response && 'error' in response ? `, ${response.error.message}` : ''})`,
       );
     }
-    const session = new HttpUpstreamSession(
-      this,
-      args.sessionId,
-      headerValue(res.headers, SESSION_ID_HEADER),
-      {
-        revision: args.record.revision,
-        ...(args.record.loggingLevel !== undefined ? { loggingLevel: args.record.loggingLevel } : {}),
-        subscriptions: [...args.record.subscriptions],
-      },
-      args.record.protocolVersion,
-      args.req.headers,
-    );
+    const session = new HttpUpstreamSession(this, args.sessionId, headerValue(res.headers, SESSION_ID_HEADER), appliedOf(args.record), args.record.protocolVersion, args.req.headers);
     session.initializeResult = response.result;
     try {
       // Before `initialized`, so what the server sends right after it (e.g. `roots/list`) is not missed.
@@ -171,8 +161,33 @@ export class HttpUpstreamConnector implements UpstreamConnector {
     return session;
   }
 
+  async adopt(args: { sessionId: string; record: SessionRecord; handover: string; req: IncomingMessage }): Promise<UpstreamSession> {
+    let h: { upstreamSessionId?: unknown; initializeResult?: unknown; standaloneLastEventId?: unknown };
+    try {
+      h = JSON.parse(args.handover) as typeof h;
+    } catch {
+      throw new UpstreamError('the upstream session handed over cannot be read');
+    }
+    const upstreamSid = typeof h.upstreamSessionId === 'string' ? h.upstreamSessionId : undefined;
+    const session = new HttpUpstreamSession(this, args.sessionId, upstreamSid, appliedOf(args.record), args.record.protocolVersion, args.req.headers);
+    if (h.initializeResult && typeof h.initializeResult === 'object') session.initializeResult = h.initializeResult as Record<string, unknown>;
+    if (typeof h.standaloneLastEventId === 'string') session.resumeStandaloneAfter(h.standaloneLastEventId);
+    session.initialized = true;
+    await session.startStandalone();
+    return session;
+  }
+
   async close(): Promise<void> {
     this.#target.close();
   }
+}
+
+/** The replayable state a record's upstream session reflects once replayed or handed over. */
+function appliedOf(record: SessionRecord): AppliedState {
+  return {
+    revision: record.revision,
+    ...(record.loggingLevel !== undefined ? { loggingLevel: record.loggingLevel } : {}),
+    subscriptions: [...record.subscriptions],
+  };
 }
 
