@@ -539,10 +539,26 @@ export class SessionContainerIndex {
     });
   }
 
+  #sessionful: Set<ts.Node> | undefined;
+
+  /** `new X({ sessionIdGenerator: … })` and `new SSEServerTransport(…)`: constructions of sessionful transports. */
+  private sessionfulConstructions(): Set<ts.Node> {
+    if (!this.#sessionful) {
+      this.#sessionful = new Set<ts.Node>(this.flow.sseTransports);
+      for (const prop of this.flow.statefulGenerators) {
+        const options = prop.parent;
+        if (ts.isObjectLiteralExpression(options) && ts.isNewExpression(options.parent)) this.#sessionful.add(options.parent);
+      }
+    }
+    return this.#sessionful;
+  }
+
   private holdsRegistryValue(value: ts.Expression, depth: number): boolean {
     if (depth > 3) return false;
     const e = skipOuter(value);
-    if (ts.isNewExpression(e)) return isRegistryValueKind(this.flow.sdk.kindOfValue(e));
+    // A transport by its type, or by how it is built: with a session id generator (framework transports
+    // such as `@hono/mcp`'s, whose package may not be installed).
+    if (ts.isNewExpression(e)) return isRegistryValueKind(this.flow.sdk.kindOfValue(e)) || this.sessionfulConstructions().has(e);
     if (ts.isObjectLiteralExpression(e)) {
       return e.properties.some((p) => {
         if (ts.isPropertyAssignment(p)) return this.holdsRegistryValue(p.initializer, depth + 1);

@@ -79,6 +79,8 @@ export class SessionFlow {
   private readonly returns: Array<{ fn: ts.Node; term: Term }> = [];
   /** `const { scope } = options` / `function f({ scope })`: the binding holds what the property holds (resolved lazily). */
   private readonly bindingEdges: Array<{ name: ts.Identifier; pattern: ts.ObjectBindingPattern; key: string }> = [];
+  /** Object-literal properties whose contextual member is tainted lazily, when their value carries a session id. */
+  private readonly literalEdges: Array<{ prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment; term: Term }> = [];
   /** Calls whose result stands for a session (an id minted once per session, see `session-scope.ts`). */
   private readonly extraSources = new Set<ts.Node>();
   private readonly callEdges: CallEdge[] = [];
@@ -219,22 +221,15 @@ export class SessionFlow {
   subclassesOf(symbol: ts.Symbol): ts.ClassLikeDeclaration[] {
     if (!this.#heritage) {
       const heritage = new Map<ts.Symbol, ts.ClassLikeDeclaration[]>();
-      const visit = (node: ts.Node): void => {
-        if (ts.isClassLike(node)) {
-          for (const clause of node.heritageClauses ?? []) {
-            for (const t of clause.types) {
-              const e = skipOuter(t.expression);
-              const base = this.symbolAt(ts.isPropertyAccessExpression(e) ? e.name : e);
-              if (!base) continue;
-              const list = heritage.get(base);
-              if (list) list.push(node);
-              else heritage.set(base, [node]);
-            }
+      for (const cls of this.projectClasses()) {
+        for (const clause of cls.heritageClauses ?? []) {
+          for (const t of clause.types) {
+            const e = skipOuter(t.expression);
+            const base = this.symbolAt(ts.isPropertyAccessExpression(e) ? e.name : e);
+            if (base) addTo(heritage, base, cls);
           }
         }
-        ts.forEachChild(node, visit);
-      };
-      for (const file of this.files) visit(file);
+      }
       this.#heritage = heritage;
     }
     const out: ts.ClassLikeDeclaration[] = [];
@@ -310,22 +305,31 @@ export class SessionFlow {
   private classesWithMember(name: string): ts.ClassLikeDeclaration[] {
     if (!this.#classesByMember) {
       const index = new Map<string, ts.ClassLikeDeclaration[]>();
-      const visit = (node: ts.Node): void => {
-        if (ts.isClassLike(node)) {
-          for (const m of node.members) {
-            const t = m.name && propertyNameText(m.name);
-            if (!t) continue;
-            const list = index.get(t);
-            if (list) list.push(node);
-            else index.set(t, [node]);
-          }
+      for (const cls of this.projectClasses()) {
+        for (const m of cls.members) {
+          const t = m.name && propertyNameText(m.name);
+          if (t) addTo(index, t, cls);
         }
-        ts.forEachChild(node, visit);
-      };
-      for (const file of this.files) visit(file);
+      }
       this.#classesByMember = index;
     }
     return this.#classesByMember.get(name) ?? [];
+  }
+
+  #classes: ts.ClassLikeDeclaration[] | undefined;
+
+  /** Every class declaration and expression of the program's files (collected once). */
+  private projectClasses(): ts.ClassLikeDeclaration[] {
+    if (!this.#classes) {
+      const out: ts.ClassLikeDeclaration[] = [];
+      const visit = (node: ts.Node): void => {
+        if (ts.isClassLike(node)) out.push(node);
+        ts.forEachChild(node, visit);
+      };
+      for (const file of this.files) visit(file);
+      this.#classes = out;
+    }
+    return this.#classes;
   }
 
   /** The `new` expressions in the program that construct `cls` (by name first, then resolved). */
@@ -475,21 +479,27 @@ export class SessionFlow {
   private collectLiteralProperty(prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment, value: ts.Expression): void {
     const term = ts.isShorthandPropertyAssignment(prop) ? this.shorthandTerm(prop) : this.term(value);
     if (term === null) return;
-    const name = propertyNameText(prop.name);
-    if (name === undefined) return;
-    const targets: ts.Symbol[] = [];
+    if (propertyNameText(prop.name) === undefined) return;
     const own = this.symbolAt(prop.name);
-    if (own) targets.push(own);
+    if (own) this.edges.push({ target: own, term });
+    // The interface member the literal fills is resolved only once its value turns out to carry a session
+    // id: contextual typing of every object literal would cost more than the rest of the analysis.
+    this.literalEdges.push({ prop, term });
+  }
+
+  /** The property of the literal's contextual type (the declared member it fills), if any. */
+  private contextualProperty(prop: ts.PropertyAssignment | ts.ShorthandPropertyAssignment): ts.Symbol | undefined {
+    const name = propertyNameText(prop.name);
+    if (name === undefined) return undefined;
     try {
       const contextualType = this.checker.getContextualType(prop.parent as ts.ObjectLiteralExpression);
       // An optional parameter's type is `T | undefined`: its properties are T's.
-      const contextual = contextualType && this.checker.getNonNullableType(contextualType).getProperty(name);
-      if (contextual && contextual !== own) targets.push(contextual);
+      return contextualType && this.checker.getNonNullableType(contextualType).getProperty(name);
     } catch {
-      /* no contextual type */
+      return undefined;
     }
-    for (const target of targets) this.edges.push({ target, term });
   }
+
 
   private shorthandTerm(prop: ts.ShorthandPropertyAssignment): Term | null {
     const symbol = this.checker.getShorthandAssignmentValueSymbol(prop);
@@ -732,6 +742,7 @@ export class SessionFlow {
     const doneCalls = new Set<CallEdge>();
     const donePropEdges = new Set<number>();
     const doneBindings = new Set<number>();
+    const doneLiterals = new Set<number>();
     // Bounded: each round taints at least one new symbol or function, and there are finitely many.
     for (let round = 0; round < 1000; round++) {
       let changed = false;
@@ -743,6 +754,12 @@ export class SessionFlow {
         donePropEdges.add(i);
         const symbol = this.symbolAt(target.name);
         if (symbol) changed = this.taint(symbol) || changed;
+      });
+      this.literalEdges.forEach(({ prop, term }, i) => {
+        if (doneLiterals.has(i) || !this.evaluate(term)) return;
+        doneLiterals.add(i);
+        const contextual = this.contextualProperty(prop);
+        if (contextual) changed = this.taint(contextual) || changed;
       });
       this.bindingEdges.forEach(({ name, pattern, key }, i) => {
         if (doneBindings.has(i) || !this.taintedPropNames.has(key)) return;
@@ -802,6 +819,12 @@ export class SessionFlow {
   get sourceFiles(): readonly ts.SourceFile[] {
     return this.files;
   }
+}
+
+function addTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 /** The bodies of a class's member named `name`: a method, or a field holding a function. */

@@ -170,24 +170,16 @@ export function workspaceResolver(root: string):
   };
 }
 
+const EXTENSIONS: Record<string, ts.Extension> = {
+  '.tsx': ts.Extension.Tsx,
+  '.mts': ts.Extension.Mts,
+  '.cts': ts.Extension.Cts,
+  '.js': ts.Extension.Js,
+  '.jsx': ts.Extension.Jsx,
+  '.mjs': ts.Extension.Mjs,
+  '.cjs': ts.Extension.Cjs,
+};
+
 function extensionOf(file: string): ts.Extension {
-  const ext = path.extname(file);
-  switch (ext) {
-    case '.tsx':
-      return ts.Extension.Tsx;
-    case '.mts':
-      return ts.Extension.Mts;
-    case '.cts':
-      return ts.Extension.Cts;
-    case '.js':
-      return ts.Extension.Js;
-    case '.jsx':
-      return ts.Extension.Jsx;
-    case '.mjs':
-      return ts.Extension.Mjs;
-    case '.cjs':
-      return ts.Extension.Cjs;
-    default:
-      return ts.Extension.Ts;
-  }
+  return EXTENSIONS[path.extname(file)] ?? ts.Extension.Ts;
 }
