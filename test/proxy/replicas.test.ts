@@ -39,7 +39,7 @@ async function replica(upstream?: UpstreamConnector): Promise<TestProxy> {
   await waitForRedis(client, 5_000);
   const store = new RedisSessionStore({ client });
   const bus = new RedisMessageBus(client);
-  return await startTestProxy({ store, bus, ...(upstream ? { upstream } : {}) });
+  return await startTestProxy({ affinity: 'replay', store, bus, ...(upstream ? { upstream } : {}) });
 }
 
 function pidOf(p: TestProxy, sid: string): number | undefined {
@@ -142,7 +142,7 @@ describe('two replicas sharing Redis (stdio upstream)', () => {
     try {
       const client = createRedisClient(own.url);
       await waitForRedis(client, 5_000);
-      const p = await startTestProxy({ store: new RedisSessionStore({ client }), bus: new RedisMessageBus(client) });
+      const p = await startTestProxy({ affinity: 'replay', store: new RedisSessionStore({ client }), bus: new RedisMessageBus(client) });
       const sid = await rawInitialize(p.url);
       await own.kill();
       const r = await rawPost(p.url, call(1, 'down'), { 'mcp-session-id': sid });
