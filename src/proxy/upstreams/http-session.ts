@@ -485,7 +485,7 @@ export class HttpUpstreamSession implements UpstreamSession {
       });
       this.#inflight++;
       try {
-        const { req, res } = await this.connector.request('POST', headers, body);
+        const { req, res } = await this.connector.request('POST', headers, body, this.connector.handshakeTimeoutMs);
         const reply = await readAll(req, res, MAX_BUFFERED_REPLY, this.connector.handshakeTimeoutMs);
         const status = res.statusCode ?? 502;
         if (this.upstreamSessionId !== undefined && isLostSession(status, reply)) {
@@ -541,7 +541,7 @@ export class HttpUpstreamSession implements UpstreamSession {
     if (this.upstreamSessionId === undefined) return;
     // Tell the upstream to free the session (spec §Session Management 5). Best effort, bounded.
     try {
-      const { req, res } = await this.connector.request('DELETE', { [SESSION_ID_HEADER]: this.upstreamSessionId });
+      const { req, res } = await this.connector.request('DELETE', { [SESSION_ID_HEADER]: this.upstreamSessionId }, undefined, 2_000);
       await readAll(req, res, MAX_ERROR_BODY, 2_000).catch(() => undefined);
     } catch (err) {
       this.connector.logger.debug({ err: (err as Error).message, reason }, 'upstream DELETE failed');

@@ -88,12 +88,30 @@ export class HttpUpstreamConnector implements UpstreamConnector {
     return this.#target.send(method, this.#path, headers, body);
   }
 
-  /** Sends one request upstream; resolves when the response head arrives. */
-  request(method: string, headers: OutgoingHttpHeaders, body?: Buffer | string): Promise<UpstreamReply> {
+  /**
+   * Sends one request upstream; resolves when the response head arrives. `headTimeoutMs`: the longest
+   * wait for that head (the handshake's requests pass `handshakeTimeoutMs`), then the request is
+   * destroyed and the promise rejects with a 504 {@link UpstreamError}: no client waits on an
+   * upstream that accepted the connection but never answers.
+   */
+  request(method: string, headers: OutgoingHttpHeaders, body?: Buffer | string, headTimeoutMs?: number): Promise<UpstreamReply> {
     return new Promise((resolve, reject) => {
       const req = this.send(method, headers, body);
-      req.once('response', (res) => resolve({ req, res }));
-      req.once('error', (err) => reject(new UpstreamError(`upstream ${method} failed: ${err.message}`, 502, { cause: err })));
+      const timer =
+        headTimeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              reject(new UpstreamError(`upstream ${method} not answered within ${headTimeoutMs} ms`, 504));
+              req.destroy();
+            }, headTimeoutMs);
+      req.once('response', (res) => {
+        clearTimeout(timer);
+        resolve({ req, res });
+      });
+      req.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new UpstreamError(`upstream ${method} failed: ${err.message}`, 502, { cause: err }));
+      });
     });
   }
 
@@ -103,7 +121,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
       'content-type': 'application/json',
       'content-length': args.raw.length,
     };
-    const { req, res } = await this.request('POST', headers, args.raw);
+    const { req, res } = await this.request('POST', headers, args.raw, this.handshakeTimeoutMs);
     const body = await readAll(req, res, MAX_BUFFERED_REPLY, this.handshakeTimeoutMs);
     const status = res.statusCode ?? 502;
     const response = status >= 200 && status < 300 ? extractResponse(res, body, args.message.id) : undefined;
@@ -139,7 +157,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
     };
-    const { req, res } = await this.request('POST', headers, body);
+    const { req, res } = await this.request('POST', headers, body, this.handshakeTimeoutMs);
     const reply = await readAll(req, res, MAX_BUFFERED_REPLY, this.handshakeTimeoutMs);
     const response = res.statusCode === 200 ? extractResponse(res, reply, (init as JsonRpcRequest).id) : undefined;
     if (!response || !('result' in response)) {
