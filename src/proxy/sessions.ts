@@ -87,6 +87,9 @@ function stateOf(record: SessionRecord): AppliedState {
   };
 }
 
+/** How long a replica remembers an ended session, ms: far longer than a store round trip, and a few thousand ids at most. */
+const ENDED_MEMORY_MS = 60_000;
+
 /**
  * The per-replica session table: caches records after their first load (so a steady-state request costs
  * one store `touch`), opens upstream sessions by handshake replay, keeps them in sync with the
@@ -97,6 +100,12 @@ export class SessionManager {
   readonly replicaId: string;
   readonly #o: SessionManagerOptions;
   readonly #sessions = new Map<string, LocalSession>();
+  /**
+   * Sessions ended lately (DELETE here, or a `terminated` event), id → when. A request that loaded the
+   * record just before the termination, and a termination event heard before that load returned, would
+   * otherwise bring the session back here and open an upstream session nobody ever closes.
+   */
+  readonly #ended = new Map<string, number>();
   #reserved = 0;
   #reaper: NodeJS.Timeout | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
@@ -154,6 +163,8 @@ export class SessionManager {
       return cached;
     }
     const record = await this.#o.store.load(id);
+    // A termination heard while the record was on its way: the session is gone, the record is stale.
+    if (this.#ended.has(id)) return undefined;
     if (!record || record.principal !== principal) {
       if (cached) await this.drop(id, 'terminated');
       return undefined;
@@ -238,8 +249,9 @@ export class SessionManager {
     }
     session.replayable = false;
     if (this.#sessions.get(session.id) !== session) {
-      // Terminated while we replayed.
-      await up.close('terminated');
+      // Terminated (or handed on) while we replayed or adopted it.
+      this.#o.logger.info({ session: sessionFingerprint(session.id), adopted: adopt !== undefined }, 'the session ended while its upstream session was being opened');
+      await up.close(adopt ? 'handover' : 'terminated');
       throw new SessionGoneError();
     }
     if (!adopt) this.#o.onHandshakeReplay?.();
@@ -331,6 +343,7 @@ export class SessionManager {
 
   /** Forgets a session locally and closes its upstream session. */
   async drop(id: string, reason: CloseReason): Promise<void> {
+    if (reason === 'terminated' || reason === 'deleted') this.#remember(id);
     const session = this.#sessions.get(id);
     if (!session) return;
     this.#sessions.delete(id);
@@ -368,9 +381,22 @@ export class SessionManager {
     await Promise.all(ids.map((id) => this.drop(id, 'shutdown')));
   }
 
+  /** Remembers an ended session for {@link ENDED_MEMORY_MS} (see {@link resolve}). */
+  #remember(id: string): void {
+    const now = Date.now();
+    this.#ended.delete(id);
+    this.#ended.set(id, now);
+    // Oldest first (insertion order): forget those past the memory.
+    for (const [old, at] of this.#ended) {
+      if (now - at < ENDED_MEMORY_MS) break;
+      this.#ended.delete(old);
+    }
+  }
+
   #onEvent(raw: string): void {
     const event = parseSessionEvent(raw);
     if (!event || event.origin === this.replicaId) return;
+    if (event.type === 'terminated') this.#remember(event.sessionId);
     const session = this.#sessions.get(event.sessionId);
     if (!session) return;
     if (event.type === 'terminated') void this.drop(event.sessionId, 'terminated');

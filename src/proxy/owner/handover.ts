@@ -53,16 +53,21 @@ function isIdle(s: LocalSession): boolean {
   return (s.active ?? 0) === 0 && !s.upstream?.busy && !s.opening && !s.syncing;
 }
 
-/** Whether the session's upstream session can go on at another replica. */
+/**
+ * Whether the session's upstream session can go on at another replica: an open one that can move, or
+ * one handed over to this replica that it has not opened yet (no request came since it claimed it).
+ */
 function movable(s: LocalSession): boolean {
-  return s.upstream !== undefined && !s.upstream.closed && s.upstream.handover !== undefined;
+  if (s.upstream === undefined || s.upstream.closed) return s.handover !== undefined;
+  return s.upstream.handover !== undefined;
 }
 
 /** Lets go of one session (see {@link handOverAll}); requests for it wait on `s.releasing` meanwhile. */
 function handOver(ctx: HandoverContext, s: LocalSession): Promise<void> {
   s.releasing = (async () => {
     const up = s.upstream && !s.upstream.closed ? s.upstream : undefined;
-    const handover = up?.handover?.();
+    // Not opened here yet: what the previous owner handed over goes on to the next one as it is.
+    const handover = up ? up.handover?.() : s.handover;
     const log = ctx.logger.child({ session: sessionFingerprint(s.id) });
     if (handover === undefined && ctx.onOwnerLoss === 'end') {
       ctx.count('ended');

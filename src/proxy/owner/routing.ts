@@ -357,7 +357,11 @@ export class OwnerRouting {
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message, session: sessionFingerprint(s.id) }, 'could not end a session whose state is gone');
     }
-    if (!deleted) return void (await this.#o.sessions.drop(s.id, 'terminated'));
+    if (!deleted) {
+      // Another replica owns it now (or it is gone): what this replica holds of it is stale.
+      this.#o.logger.info({ session: sessionFingerprint(s.id), why }, 'lost the upstream session of a session this replica no longer owns');
+      return void (await this.#o.sessions.drop(s.id, 'evicted'));
+    }
     if (why === 'upstream_lost') this.#ended.labels('upstream_lost').inc();
     this.#o.logger.info({ session: sessionFingerprint(s.id), why }, 'ended the session: the state it held is gone (--on-owner-loss end)');
     await this.#afterEnd(s.id);
