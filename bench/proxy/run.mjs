@@ -382,7 +382,7 @@ function table(results) {
   const cols = results;
   const row = (name, f) => `| ${name} | ${cols.map(f).join(' | ')} |`;
   const byKey = Object.fromEntries(results.map((r) => [r.key, r]));
-  const baselineOf = { 'proxy-stdio': 'direct-stdio', 'supergateway-stdio': 'direct-stdio', 'proxy-http': 'direct-http', 'proxy-stdio-base': 'direct-stdio', 'proxy-http-base': 'direct-http' };
+  const baselineOf = { 'proxy-stdio': 'direct-stdio', 'supergateway-stdio': 'direct-stdio', 'proxy-http': 'direct-http', 'proxy-3-nginx': 'direct-http', 'proxy-stdio-base': 'direct-stdio', 'proxy-http-base': 'direct-http' };
   const added = (r, k) => {
     const base = byKey[baselineOf[r.key]];
     return base ? `+${fmt(r[k] - base[k])}` : '–';
@@ -422,6 +422,8 @@ function ratios(results) {
   pair('proxy-stdio', 'direct-stdio', '`proxy-stdio` / `direct-stdio`');
   pair('supergateway-stdio', 'direct-stdio', '`supergateway-stdio` / `direct-stdio`');
   pair('proxy-http', 'direct-http', '`proxy-http` / `direct-http`');
+  pair('proxy-3-nginx', 'direct-http', '`proxy-3-nginx` / `direct-http`');
+  pair('proxy-3-nginx', 'proxy-http', '`proxy-3-nginx` / `proxy-http`');
   pair('proxy-stdio-base', 'direct-stdio', '`proxy-stdio-base` / `direct-stdio`');
   pair('proxy-http-base', 'direct-http', '`proxy-http-base` / `direct-http`');
   pair('proxy-stdio', 'proxy-stdio-base', '`proxy-stdio` / `proxy-stdio-base`');
