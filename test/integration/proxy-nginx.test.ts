@@ -110,7 +110,7 @@ describe.each<UpstreamKind>(['stdio', 'http'])('mcp-migrate proxy × 3 behind ro
     // Every session reached at least one replica that had not created it, which loaded the record.
     expect(calls('hgetall')).toBeGreaterThanOrEqual(SESSIONS);
     // DELETE removed every record: nothing is left behind (but the replica registry of owner routing).
-    expect((await redis.keys('*')).filter((k) => !k.startsWith('mcpm:replicas:'))).toEqual([]);
+    expect((await redis.keys('*')).filter((k) => !k.startsWith('mcpm:replicas:') && k !== 'mcpm:replica-set')).toEqual([]);
   });
 
   it('keeps every replica subscribed to the session-events channel', async () => {
