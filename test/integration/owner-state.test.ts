@@ -83,8 +83,8 @@ const processState: StateServer = {
   name: 'process-state server (Streamable HTTP, one per replica)',
   upstream: async (i) => ({ upstream: (await startProcessStateServer({ name: `process-state-${i}` })).url }),
   write: async (client, tag) => {
-    await client.callTool({ name: PROCESS_STATE_TOOLS.write, arguments: { path: `/work/${tag}` } });
-    return () => `/work/${tag}`;
+    await client.callTool({ name: PROCESS_STATE_TOOLS.write, arguments: { path: `/srv/sessions/${tag}` } });
+    return () => `/srv/sessions/${tag}`;
   },
   read: async (client) => textOf(await client.callTool({ name: PROCESS_STATE_TOOLS.read, arguments: {} })),
 };
