@@ -108,7 +108,7 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
     edit(genProp.getStart(), genProp.getEnd(), `sessionIdGenerator: ${genAccess}.sessionIdGenerator(sessionIdGenerator)`);
   }
   const fnName = uniqueName(sf, 'openSession');
-  const { args, params } = openerParams(opening);
+  const { args, callArgs, params } = openerParams(opening, ctx.isTypeScript(sf));
   const registryText = newRegistry(target, shape, ts, isObject) + (asMethod ? `.opener((${args.join(', ')}) => this.${fnName}(${args.join(', ')}))` : '');
   ctx.replace(sf, init.getStart(), init.getEnd(), registryText);
   for (const t of target.typeNodes) {
@@ -117,7 +117,7 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   }
   ctx.importRuntime(sf, shape.kind === 'entry' ? 'SessionEntryRegistry' : 'SessionTransportRegistry');
   insertOpener(ctx, sf, target, opening, inner, { fnName, params, asMethod, ts, created });
-  ctx.replace(sf, opening.start, opening.end, `${opening.declaredHere ? 'const ' : ''}${opening.transportVar} = await ${asMethod ? 'this.' : ''}${fnName}(${args.join(', ')});`);
+  ctx.replace(sf, opening.start, opening.end, `${opening.declaredHere ? 'const ' : ''}${opening.transportVar} = await ${asMethod ? 'this.' : ''}${fnName}(${callArgs.join(', ')});`);
   const guarded = insertGuards(ctx, sf, target, opening);
   const what = shape.kind === 'entry' ? `a SessionEntryRegistry (its entries' \`${shape.property}\` are the transports)` : 'a SessionTransportRegistry';
   ctx.changed(f, `\`${target.name}\` is ${what}: handshakes are stored, sessions restored on any replica by replaying \`initialize\` through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded)`);
@@ -174,6 +174,7 @@ function checkOpeningCode(opening: OpeningCode, asMethod: boolean): string | und
       if (!d || d.getSourceFile() !== s.getSourceFile() || !within(d, handler) || inside(d)) continue;
       if (Node.isParameterDeclaration(d) && d.getParent() === handler) continue;
       if (id.getText() === transportVar) continue;
+      if (Node.isVariableDeclaration(d) && knownFalsy(d, opening)) continue;
       return `the session-opening code uses \`${id.getText()}\`, a local of the request handler: move what it needs into the opening code, then extract it into a function registered with \`registry.opener(fn)\` (docs/apply.md)`;
     }
   }
@@ -186,15 +187,58 @@ function checkOpeningCode(opening: OpeningCode, asMethod: boolean): string | und
   return undefined;
 }
 
-/** Arguments the handler passes to the opener (its leading parameters up to the last one the opening code uses), and their declarations. */
-function openerParams(opening: OpeningCode): { args: string[]; params: string } {
+/**
+ * Arguments the handler passes to the opener, and their declarations: its leading parameters up to
+ * the last one the opening code uses (the registry passes the restoring request's, `(req, res)`),
+ * then the handler's locals the opening code reads where they are known to be falsy ({@link knownFalsy}),
+ * which a restore leaves `undefined` as in a creation without them.
+ */
+function openerParams(opening: OpeningCode, ts: boolean): { args: string[]; callArgs: string[]; params: string } {
   const params = opening.handler.getParameters();
+  const uses = (d: Node): boolean => opening.statements.some((s) => s.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => id.getSymbol()?.getDeclarations()[0] === d));
+  const locals = opening.handler.getDescendantsOfKind(SyntaxKind.VariableDeclaration).filter((d) => d.getEnd() <= opening.start && uses(d) && knownFalsy(d, opening));
   let used = 0;
   params.forEach((p, i) => {
-    const name = p.getName();
-    if (opening.statements.some((s) => s.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => id.getText() === name && id.getSymbol()?.getDeclarations()[0] === p))) used = i + 1;
+    if (uses(p)) used = i + 1;
   });
-  return { args: params.slice(0, used).map((p) => p.getName()), params: params.slice(0, used).map((p) => p.getText()).join(', ') };
+  if (locals.length > 0) used = Math.max(used, Math.min(2, params.length));
+  const leading = params.slice(0, used);
+  const localParams = locals.map((d) => (ts ? `${d.getName()}?: ${d.getType().getText(d)}` : d.getName()));
+  return {
+    args: leading.map((p) => p.getName()),
+    callArgs: [...leading.map((p) => p.getName()), ...locals.map((d) => d.getName())],
+    params: [...leading.map((p) => p.getText()), ...localParams].join(', '),
+  };
+}
+
+/**
+ * A `const` of the handler that the opening code can only see falsy: the code sits in the branch of an
+ * `if` whose condition requires it (`!sessionId`, `!sessionId && isInitializeRequest(body)`, `sessionId
+ * === undefined`, `== null`), or in the `else` of `if (sessionId)`. Typically the request's
+ * `Mcp-Session-Id` header, absent on `initialize`; a restore, which has no such request, passes nothing.
+ */
+function knownFalsy(d: import('ts-morph').VariableDeclaration, opening: OpeningCode): boolean {
+  const list = d.getParent();
+  if (!Node.isVariableDeclarationList(list) || list.getDeclarationKind() !== 'const' || !Node.isIdentifier(d.getNameNode())) return false;
+  const isD = (n: Node): boolean => Node.isIdentifier(n) && n.getSymbol()?.getDeclarations()[0] === d;
+  const requiresFalsy = (c: Node): boolean => {
+    const e = Node.isParenthesizedExpression(c) ? c.getExpression() : c;
+    if (Node.isPrefixUnaryExpression(e) && e.getOperatorToken() === SyntaxKind.ExclamationToken) return isD(e.getOperand());
+    if (!Node.isBinaryExpression(e)) return false;
+    const op = e.getOperatorToken().getKind();
+    if (op === SyntaxKind.AmpersandAmpersandToken) return requiresFalsy(e.getLeft()) || requiresFalsy(e.getRight());
+    const nullish = (n: Node): boolean => n.getText() === 'undefined' || n.getKind() === SyntaxKind.NullKeyword;
+    const eq = op === SyntaxKind.EqualsEqualsToken || (op === SyntaxKind.EqualsEqualsEqualsToken && e.getRight().getText() === 'undefined') || (op === SyntaxKind.EqualsEqualsEqualsToken && e.getLeft().getText() === 'undefined');
+    return eq && ((isD(e.getLeft()) && nullish(e.getRight())) || (isD(e.getRight()) && nullish(e.getLeft())));
+  };
+  const first = opening.statements[0]!;
+  for (let n: Node | undefined = first; n && n !== opening.handler; n = n.getParent()) {
+    const p = n.getParent();
+    if (!p || !Node.isIfStatement(p)) continue;
+    if (p.getThenStatement() === n && requiresFalsy(p.getExpression())) return true;
+    if (p.getElseStatement() === n && isD(p.getExpression())) return true;
+  }
+  return false;
 }
 
 function newRegistry(target: RegistryTarget, shape: Shape, ts: boolean, isObject: boolean): string {

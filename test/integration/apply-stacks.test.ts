@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { analyze } from '../../src/analyzer/index.js';
 import {
   EVERYTHING_STDIO_COMMAND,
@@ -244,5 +245,118 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
     const after = await analyze({ paths: [path.join(migrated.dir, 'dist')], cwd: migrated.dir });
     expect(after.findings.map((f) => f.ruleId)).toContain('no-stateful-session-id-generator');
     expect(after.verdict.kind).not.toBe('stateless');
+  });
+});
+
+describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in front of a stdio server, one child process per session', () => {
+  const SUPERGATEWAY = path.join(REPO_ROOT, 'node_modules', 'supergateway');
+  const stdio = EVERYTHING_STDIO_COMMAND.map((a) => JSON.stringify(a)).join(' ');
+  const args = (port: number) => ['dist/index.js', '--stdio', stdio, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--streamableHttpPath', '/mcp', '--logLevel', 'none'];
+  const capabilities = { elicitation: {} };
+  const setup = (client: Client): void =>
+    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { name: 'Ada Lovelace', check: true } }));
+  // The session's child process answers; its elicitation (a request on the tool call's POST stream) is answered by the client in a later POST.
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toContain(`m${i}`);
+    expect(text(await client.callTool({ name: 'trigger-elicitation-request', arguments: {} }, undefined, { timeout: 20_000 }))).toContain('Ada Lovelace');
+    await client.ping();
+  };
+  const opts = { steps, capabilities, setup, expectGone: true };
+  let original: ServerCopy;
+  let migrated: ServerCopy;
+  let applied: ApplyRun;
+  let redis: RedisInstance;
+  const h = held();
+  const nginxes = h.nginxes;
+
+  beforeAll(async () => {
+    original = copyServer('stacks-supergateway-original', SUPERGATEWAY, ['dist', 'package.json']);
+    migrated = copyServer('stacks-supergateway', SUPERGATEWAY, ['dist', 'package.json']);
+    h.copies.push(original, migrated);
+    applied = await runApply(migrated.dir, ['dist']);
+    redis = h.redis = await startRedis();
+  });
+
+  const start = async (dir: string, count: number, name: string, storeUrl?: string) =>
+    await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const port = await getFreePort();
+        const proc = spawnManaged(process.execPath, args(port), { name: `${name}-${i}`, cwd: dir, env: storeUrl ? { MCP_MIGRATE_STORE: storeUrl } : {}, maxOutputBytes: 256 * 1024 });
+        await proc.waitForPort(port, 20_000);
+        return { process: proc, hostPort: `127.0.0.1:${port}` };
+      }),
+    );
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    await expectOriginalBreaksBehindNginx((n, name) => start(original.dir, n, name), 'supergateway', opts, nginxes);
+  });
+
+  it('apply rewrites its Streamable HTTP registry (the header id the opening code logs is passed in, undefined on a restore), and exits 1 with what remains: the legacy SSE gateway, the idle-timeout timers and the per-child closures', () => {
+    expect(applied.output).toMatch(/stdioToStatefulStreamableHttp\.js:\d+\s+\[transport-registry\] `transports` is a SessionTransportRegistry/);
+    const code = fs.readFileSync(path.join(migrated.dir, 'dist', 'gateways', 'stdioToStatefulStreamableHttp.js'), 'utf8');
+    expect(code).toContain('transport = await openSession(req, res, sessionId);');
+    expect(code).toContain('transports.opener(openSession);');
+    expect(applied.output).toMatch(/stdioToSse\.js:\d+\s+no-sse-server-transport/);
+    expect(applied.output).toMatch(/sessionAccessCounter\.js:\d+\s+no-per-session-timer/);
+    expect(applied.code, applied.output).toBe(1);
+    expect(JSON.parse(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8')).dependencies).toHaveProperty('@mcp-migrate/runtime');
+  });
+
+  it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions (without --sessionTimeout): each session\'s child is re-spawned by replay on every replica, and elicitation answers reach the replica that asked', async () => {
+    const replicas = await start(migrated.dir, REPLICAS, 'supergateway-migrated', redis.url);
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const report = await runClientSessions(nginx.url, { ...opts, sessions: SESSIONS, concurrency: 1 });
+    expect(report.errors).toEqual([]);
+    expect(report.ok).toBe(SESSIONS);
+    const log = nginx.accessLog();
+    const upstreamOf = (tag: string) => log.find((e) => new URLSearchParams(e.uri.split('?')[1] ?? '').get('t') === tag)?.upstream;
+    // The client's elicitation answer landed on another replica than the tool call that asked.
+    const crossed = report.outcomes.filter((o) => {
+      const call = o.requests.find((r) => r.rpc === 'tools/call:trigger-elicitation-request');
+      const answer = o.requests.find((r) => r.rpc === 'response');
+      return call && answer && upstreamOf(call.tag) !== upstreamOf(answer.tag);
+    });
+    expect(crossed.length).toBeGreaterThanOrEqual(3);
+    const bySession = new Map<string, Set<string>>();
+    for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
+    expect(Math.min(...[...bySession.values()].map((s) => s.size))).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s web-standard transport, shipped as one 6 MB bundle)', () => {
+  const GIT_SERVER = path.join(REPO_ROOT, 'node_modules', '@cyanheads', 'git-mcp-server');
+  const env = (port: number) => ({ MCP_TRANSPORT_TYPE: 'http', MCP_HTTP_PORT: String(port), MCP_HTTP_HOST: '127.0.0.1', MCP_HTTP_MAX_PORT_RETRIES: '0', MCP_LOG_LEVEL: 'error' });
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 3; i++) expect((await client.listTools()).tools.map((t) => t.name)).toContain('git_status');
+    await client.ping();
+  };
+  let original: ServerCopy;
+  let migrated: ServerCopy;
+  let applied: ApplyRun;
+  const h = held();
+  const nginxes = h.nginxes;
+
+  beforeAll(async () => {
+    original = copyServer('stacks-git-mcp-original', GIT_SERVER, ['dist', 'package.json']);
+    migrated = copyServer('stacks-git-mcp', GIT_SERVER, ['dist', 'package.json']);
+    h.copies.push(original, migrated);
+    // The analysis of a 164,000-line bundle takes minutes of CPU on a loaded machine.
+    applied = await runApply(migrated.dir, ['dist']);
+  }, 900_000);
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args: ['dist/index.js'], env }), 'git-mcp', { steps }, nginxes);
+  });
+
+  it('apply cannot migrate it: @hono/mcp\'s transport is not one the registry restores, so it exits 1, names the registry and the generator, and adds no dependency', async () => {
+    expect(applied.output).toMatch(/index\.js:\d+\s+no-session-transport-registry `transports`: `StreamableHTTPTransport` is not a Node Streamable HTTP transport/);
+    expect(applied.output).toMatch(/index\.js:\d+\s+no-stateful-session-id-generator/);
+    expect(applied.output).not.toContain('ready for any number of replicas');
+    expect(applied.code, applied.output).toBe(1);
+    expect(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(GIT_SERVER, 'package.json'), 'utf8'));
+    // Only markers were added: the bundle's code is unchanged otherwise.
+    const strip = (s: string) => s.replace(/[ \t]*\/\* @mcp-migrate-todo [^\n]*\*\/\n/g, '');
+    expect(strip(fs.readFileSync(path.join(migrated.dir, 'dist', 'index.js'), 'utf8'))).toBe(fs.readFileSync(path.join(GIT_SERVER, 'dist', 'index.js'), 'utf8'));
   });
 });
