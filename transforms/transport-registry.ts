@@ -82,7 +82,7 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   const objectEdits: Array<[number, number, string]> = [];
   if (isObject) {
     for (const site of target.sites) {
-      const edit = objectAccess(site);
+      const edit = objectAccess(site, ctx.isTypeScript(sf));
       if (edit === undefined) return `\`${target.name}\` is used as a plain object (${site.getParentOrThrow().getText().slice(0, 60)}): replace it by hand with a SessionTransportRegistry`;
       if (edit) objectEdits.push(edit);
     }
@@ -203,11 +203,13 @@ function openerParams(opening: OpeningCode, ts: boolean): { args: string[]; call
   });
   if (locals.length > 0) used = Math.max(used, Math.min(2, params.length));
   const leading = params.slice(0, used);
+  // Contextually typed handler parameters (`createServer(async (req, res) => …)`) get their type written out.
+  const typed = (p: import('ts-morph').ParameterDeclaration): string => (ts && !p.getTypeNode() ? `${p.getText()}: ${p.getType().getText(p)}` : p.getText());
   const localParams = locals.map((d) => (ts ? `${d.getName()}?: ${d.getType().getText(d)}` : d.getName()));
   return {
     args: leading.map((p) => p.getName()),
     callArgs: [...leading.map((p) => p.getName()), ...locals.map((d) => d.getName())],
-    params: [...leading.map((p) => p.getText()), ...localParams].join(', '),
+    params: [...leading.map((p) => (locals.length > 0 ? typed(p) : p.getText())), ...localParams].join(', '),
   };
 }
 
@@ -352,8 +354,11 @@ function within(n: Node, outer: Node): boolean {
   return n.getSourceFile() === outer.getSourceFile() && n.getStart() >= outer.getStart() && n.getEnd() <= outer.getEnd();
 }
 
-/** The edit for one site of an object registry (`null`: no change needed; `undefined`: unsupported). */
-function objectAccess(site: Expression): [number, number, string] | null | undefined {
+/**
+ * The edit for one site of an object registry (`null`: no change needed; `undefined`: unsupported).
+ * In TypeScript a read whose value is used keeps the element access's type (`T`, not `Map.get`'s `T | undefined`) with `!`.
+ */
+function objectAccess(site: Expression, ts: boolean): [number, number, string] | null | undefined {
   const p = site.getParentOrThrow();
   const name = site.getText();
   if (Node.isVariableDeclaration(p)) return null;
@@ -364,7 +369,9 @@ function objectAccess(site: Expression): [number, number, string] | null | undef
       return [gp.getStart(), gp.getEnd(), `${name}.set(${key}, ${gp.getRight().getText()})`];
     }
     if (Node.isDeleteExpression(gp)) return [gp.getStart(), gp.getEnd(), `${name}.delete(${key})`];
-    return [p.getStart(), p.getEnd(), `${name}.get(${key})`];
+    // Only where the value is used as one (assigned, declared, a member read), not where it is tested.
+    const used = (Node.isBinaryExpression(gp) && gp.getRight() === p && gp.getOperatorToken().getKind() === SyntaxKind.EqualsToken) || Node.isVariableDeclaration(gp) || (Node.isPropertyAccessExpression(gp) && gp.getExpression() === p);
+    return [p.getStart(), p.getEnd(), `${name}.get(${key})${ts && used ? '!' : ''}`];
   }
   if (Node.isBinaryExpression(p) && p.getRight() === site && p.getOperatorToken().getKind() === SyntaxKind.InKeyword) {
     return [p.getStart(), p.getEnd(), `${name}.has(${p.getLeft().getText()})`];
