@@ -4,7 +4,9 @@
  * For each: the original passes direct and fails behind a plain round-robin nginx over 3 replicas;
  * the copy that apply (the built CLI) migrated passes 10 of 10 sessions of the official SDK client
  * behind the same nginx with a real redis-server; where apply cannot migrate, it exits 1 and names
- * what remains.
+ * what remains. Servers: fastmcp (framework), supergateway (express on node:http, a child process per
+ * session), @cyanheads/git-mcp-server (hono and @hono/mcp in one bundle), mcp-proxy (node:http bundle),
+ * and a hono fixture (written here, not from npm). docs/apply.md tabulates the results.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -48,6 +50,33 @@ function held(): { nginxes: NginxInstance[]; copies: ServerCopy[]; redis?: Redis
 }
 
 type Replica = { process: ManagedProcess; hostPort: string };
+
+/**
+ * Two copies of an installed server's `dist` and `package.json`: the original, and one that `apply`
+ * (the built CLI) migrated, made in the block's `beforeAll`; removed with the block's other copies.
+ */
+function originalAndMigrated(h: { copies: ServerCopy[] }, prefix: string, sourceDir: string, applyPaths: readonly string[], timeoutMs?: number) {
+  const pair = {} as { original: ServerCopy; migrated: ServerCopy; applied: ApplyRun };
+  beforeAll(async () => {
+    pair.original = copyServer(`${prefix}-original`, sourceDir, ['dist', 'package.json']);
+    pair.migrated = copyServer(prefix, sourceDir, ['dist', 'package.json']);
+    h.copies.push(pair.original, pair.migrated);
+    pair.applied = await runApply(pair.migrated.dir, applyPaths);
+  }, timeoutMs);
+  return pair;
+}
+
+/** Replicas of a server that takes its port as an argument: `node <args(port)>` in `dir`, each on a free port. */
+async function startWithPortArgument(dir: string, count: number, name: string, args: (port: number) => string[], storeUrl?: string): Promise<Replica[]> {
+  return await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const port = await getFreePort();
+      const proc = spawnManaged(process.execPath, args(port), { name: `${name}-${i}`, cwd: dir, env: storeUrl ? { MCP_MIGRATE_STORE: storeUrl } : {}, maxOutputBytes: 256 * 1024 });
+      await proc.waitForPort(port, 20_000);
+      return { process: proc, hostPort: `127.0.0.1:${port}` };
+    }),
+  );
+}
 
 /** The unmigrated server: every session passes on one replica, and every session breaks behind round-robin nginx over 3. */
 async function expectOriginalBreaksBehindNginx(
@@ -209,36 +238,17 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
     for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toContain(`m${i}`);
     await client.ping();
   };
-  let original: ServerCopy;
-  let migrated: ServerCopy;
-  let applied: ApplyRun;
   const h = held();
   const nginxes = h.nginxes;
-
-  beforeAll(async () => {
-    original = copyServer('stacks-mcp-proxy-original', MCP_PROXY, ['dist', 'package.json']);
-    migrated = copyServer('stacks-mcp-proxy', MCP_PROXY, ['dist', 'package.json']);
-    h.copies.push(original, migrated);
-    applied = await runApply(migrated.dir, ['dist']);
-  });
-
-  /** Replicas on free ports (the port is an argument, not an environment variable). */
-  const start = async (dir: string, count: number, name: string) =>
-    await Promise.all(
-      Array.from({ length: count }, async (_, i) => {
-        const port = await getFreePort();
-        const proc = spawnManaged(process.execPath, args(port), { name: `${name}-${i}`, cwd: dir, maxOutputBytes: 256 * 1024 });
-        await proc.waitForPort(port, 20_000);
-        return { process: proc, hostPort: `127.0.0.1:${port}` };
-      }),
-    );
+  const pair = originalAndMigrated(h, 'stacks-mcp-proxy', MCP_PROXY, ['dist']);
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    await expectOriginalBreaksBehindNginx((n, name) => start(original.dir, n, name), 'mcp-proxy', { steps }, nginxes);
+    await expectOriginalBreaksBehindNginx((n, name) => startWithPortArgument(pair.original.dir, n, name, args), 'mcp-proxy', { steps }, nginxes);
   });
 
   it('apply cannot migrate its session registry: it exits 1 and names what remains, which the analysis of the result still reports', async () => {
     // The transport is created inside a helper, and its registry is reached through parameters: no transform rewrites it.
+    const { applied, migrated } = pair;
     expect(applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-stateful-session-id-generator/);
     expect(applied.output).toMatch(/no-sse-server-transport/);
     expect(applied.code, applied.output).toBe(1);
@@ -262,36 +272,21 @@ describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in
     await client.ping();
   };
   const opts = { steps, capabilities, setup, expectGone: true };
-  let original: ServerCopy;
-  let migrated: ServerCopy;
-  let applied: ApplyRun;
   let redis: RedisInstance;
   const h = held();
   const nginxes = h.nginxes;
+  const pair = originalAndMigrated(h, 'stacks-supergateway', SUPERGATEWAY, ['dist']);
 
   beforeAll(async () => {
-    original = copyServer('stacks-supergateway-original', SUPERGATEWAY, ['dist', 'package.json']);
-    migrated = copyServer('stacks-supergateway', SUPERGATEWAY, ['dist', 'package.json']);
-    h.copies.push(original, migrated);
-    applied = await runApply(migrated.dir, ['dist']);
     redis = h.redis = await startRedis();
   });
 
-  const start = async (dir: string, count: number, name: string, storeUrl?: string) =>
-    await Promise.all(
-      Array.from({ length: count }, async (_, i) => {
-        const port = await getFreePort();
-        const proc = spawnManaged(process.execPath, args(port), { name: `${name}-${i}`, cwd: dir, env: storeUrl ? { MCP_MIGRATE_STORE: storeUrl } : {}, maxOutputBytes: 256 * 1024 });
-        await proc.waitForPort(port, 20_000);
-        return { process: proc, hostPort: `127.0.0.1:${port}` };
-      }),
-    );
-
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    await expectOriginalBreaksBehindNginx((n, name) => start(original.dir, n, name), 'supergateway', opts, nginxes);
+    await expectOriginalBreaksBehindNginx((n, name) => startWithPortArgument(pair.original.dir, n, name, args), 'supergateway', opts, nginxes);
   });
 
   it('apply rewrites its Streamable HTTP registry (the header id the opening code logs is passed in, undefined on a restore), and exits 1 with what remains: the legacy SSE gateway, the idle-timeout timers and the per-child closures', () => {
+    const { applied, migrated } = pair;
     expect(applied.output).toMatch(/stdioToStatefulStreamableHttp\.js:\d+\s+\[transport-registry\] `transports` is a SessionTransportRegistry/);
     const code = fs.readFileSync(path.join(migrated.dir, 'dist', 'gateways', 'stdioToStatefulStreamableHttp.js'), 'utf8');
     expect(code).toContain('transport = await openSession(req, res, sessionId);');
@@ -303,7 +298,7 @@ describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in
   });
 
   it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions (without --sessionTimeout): each session\'s child is re-spawned by replay on every replica, and elicitation answers reach the replica that asked', async () => {
-    const replicas = await start(migrated.dir, REPLICAS, 'supergateway-migrated', redis.url);
+    const replicas = await startWithPortArgument(pair.migrated.dir, REPLICAS, 'supergateway-migrated', args, redis.url);
     const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     nginxes.push(nginx);
     const report = await runClientSessions(nginx.url, { ...opts, sessions: SESSIONS, concurrency: 1 });
@@ -331,25 +326,17 @@ describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s web-standard tran
     for (let i = 0; i < 3; i++) expect((await client.listTools()).tools.map((t) => t.name)).toContain('git_status');
     await client.ping();
   };
-  let original: ServerCopy;
-  let migrated: ServerCopy;
-  let applied: ApplyRun;
   const h = held();
   const nginxes = h.nginxes;
-
-  beforeAll(async () => {
-    original = copyServer('stacks-git-mcp-original', GIT_SERVER, ['dist', 'package.json']);
-    migrated = copyServer('stacks-git-mcp', GIT_SERVER, ['dist', 'package.json']);
-    h.copies.push(original, migrated);
-    // The analysis of a 164,000-line bundle takes minutes of CPU on a loaded machine.
-    applied = await runApply(migrated.dir, ['dist']);
-  }, 900_000);
+  // The analysis of a 164,000-line bundle takes minutes of CPU on a loaded machine.
+  const pair = originalAndMigrated(h, 'stacks-git-mcp', GIT_SERVER, ['dist'], 900_000);
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args: ['dist/index.js'], env }), 'git-mcp', { steps }, nginxes);
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(pair.original.dir, n, name, { args: ['dist/index.js'], env }), 'git-mcp', { steps }, nginxes);
   });
 
   it('apply cannot migrate it: @hono/mcp\'s transport is not one the registry restores, so it exits 1, names the registry and the generator, and adds no dependency', async () => {
+    const { applied, migrated } = pair;
     expect(applied.output).toMatch(/index\.js:\d+\s+no-session-transport-registry `transports`: `StreamableHTTPTransport` is not a Node Streamable HTTP transport/);
     expect(applied.output).toMatch(/index\.js:\d+\s+no-stateful-session-id-generator/);
     expect(applied.output).not.toContain('ready for any number of replicas');
