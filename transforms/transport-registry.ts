@@ -12,7 +12,9 @@
  * 3. the session-opening code (`support/opening-code.ts`: from the transport's creation, with the
  *    declarations only it uses, to `handleRequest`; guards such as a capacity check stay in the
  *    handler) moves into `async function openSession(…)` registered with `<registry>.opener(…)` (a
- *    method of the class for a class field); the handler calls it;
+ *    method of the class for a class field); the handler calls it, passing the handler's consts the
+ *    code reads where they are known falsy (the `Mcp-Session-Id` header under `if (!sessionId && …)`),
+ *    which a restore leaves `undefined`;
  * 4. every request handler that uses the registry starts with
  *    `if (!(await <registry>.prepareNode(req, res))) return;` (restore an unknown id, 404, DELETE).
  *
