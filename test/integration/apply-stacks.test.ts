@@ -6,7 +6,7 @@
  * behind the same nginx with a real redis-server; where apply cannot migrate, it exits 1 and names
  * what remains. Servers: fastmcp (framework), supergateway (express on node:http, a child process per
  * session), @cyanheads/git-mcp-server (hono and @hono/mcp in one bundle), mcp-proxy (node:http bundle),
- * and a hono fixture (written here, not from npm). docs/apply.md tabulates the results.
+ * and, written here (not from npm), a hono app and a fastify server on the fastify-mcp plugin. docs/apply.md tabulates the results.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -345,5 +345,48 @@ describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s web-standard tran
     // Only markers were added: the bundle's code is unchanged otherwise.
     const strip = (s: string) => s.replace(/[ \t]*\/\* @mcp-migrate-todo [^\n]*\*\/\n/g, '');
     expect(strip(fs.readFileSync(path.join(migrated.dir, 'dist', 'index.js'), 'utf8'))).toBe(fs.readFileSync(path.join(GIT_SERVER, 'dist', 'index.js'), 'utf8'));
+  });
+});
+
+describe('the fastify-mcp 3.0.0 plugin in its stateful mode (framework: the sessions are kept by its code in node_modules; the server is written here)', () => {
+  const SERVERS = path.join(REPO_ROOT, 'test', 'helpers', 'servers');
+  const args = ['server.mjs'];
+  const env = (port: number) => ({ PORT: String(port) });
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toBe(`m${i}`);
+    await client.ping();
+  };
+  let original: ServerCopy;
+  let migrated: ServerCopy;
+  let applied: ApplyRun;
+  const h = held();
+
+  const copy = (prefix: string): ServerCopy => {
+    const c = copyServer(prefix, SERVERS, []);
+    fs.copyFileSync(path.join(SERVERS, 'fastify-mcp-sessions.mjs'), path.join(c.dir, 'server.mjs'));
+    fs.writeFileSync(path.join(c.dir, 'package.json'), JSON.stringify({ name: 'fastify-mcp-sessions', private: true, type: 'module' }, null, 2) + '\n');
+    return c;
+  };
+
+  beforeAll(async () => {
+    original = copy('stacks-fastify-mcp-original');
+    migrated = copy('stacks-fastify-mcp');
+    h.copies.push(original, migrated);
+    applied = await runApply(migrated.dir, ['server.mjs']);
+  });
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    // Another replica answers the session's requests 400 ("No valid session ID"), not 404.
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args, env }), 'fastify-mcp', { steps }, h.nginxes);
+  });
+
+  it('apply cannot edit the plugin: it exits 1, says to run the server behind mcp-migrate proxy, and adds no dependency', () => {
+    expect(applied.output).toMatch(/server\.mjs:\d+\s+no-framework-session-state `streamableHttp`/);
+    expect(applied.output).toContain('mcp-migrate proxy');
+    expect(applied.output).not.toContain('ready for any number of replicas');
+    expect(applied.code, applied.output).toBe(1);
+    expect(JSON.parse(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8'))).not.toHaveProperty('dependencies');
+    const strip = (s: string) => s.replace(/[ \t]*\/\* @mcp-migrate-todo [^\n]*\*\/\n/g, '');
+    expect(strip(fs.readFileSync(path.join(migrated.dir, 'server.mjs'), 'utf8'))).toBe(fs.readFileSync(path.join(SERVERS, 'fastify-mcp-sessions.mjs'), 'utf8'));
   });
 });
