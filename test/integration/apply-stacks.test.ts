@@ -52,19 +52,29 @@ function held(): { nginxes: NginxInstance[]; copies: ServerCopy[]; redis?: Redis
 type Replica = { process: ManagedProcess; hostPort: string };
 
 /**
- * Two copies of an installed server's `dist` and `package.json`: the original, and one that `apply`
- * (the built CLI) migrated, made in the block's `beforeAll`; removed with the block's other copies.
+ * Two copies of a server (`copy`: by default an installed package's `dist` and `package.json`): the
+ * original, and one that `apply` (the built CLI) migrated, made in the block's `beforeAll`; removed
+ * with the block's other copies.
  */
-function originalAndMigrated(h: { copies: ServerCopy[] }, prefix: string, sourceDir: string, applyPaths: readonly string[], timeoutMs?: number) {
+function originalAndMigrated(h: { copies: ServerCopy[] }, prefix: string, copy: string | ((prefix: string) => ServerCopy), applyPaths: readonly string[], timeoutMs?: number) {
+  const make = typeof copy === 'string' ? (p: string) => copyServer(p, copy, ['dist', 'package.json']) : copy;
   const pair = {} as { original: ServerCopy; migrated: ServerCopy; applied: ApplyRun };
   beforeAll(async () => {
-    pair.original = copyServer(`${prefix}-original`, sourceDir, ['dist', 'package.json']);
-    pair.migrated = copyServer(prefix, sourceDir, ['dist', 'package.json']);
+    pair.original = make(`${prefix}-original`);
+    pair.migrated = make(prefix);
     h.copies.push(pair.original, pair.migrated);
     pair.applied = await runApply(pair.migrated.dir, applyPaths);
   }, timeoutMs);
   return pair;
 }
+
+/** A copy of one server file written here (`source`), as `as` in an ES module package of its own. */
+const oneFileServer = (source: string, as: string) => (prefix: string): ServerCopy => {
+  const c = copyServer(prefix, path.dirname(source), []);
+  fs.copyFileSync(source, path.join(c.dir, as));
+  fs.writeFileSync(path.join(c.dir, 'package.json'), JSON.stringify({ name: `${prefix}-server`, private: true, type: 'module' }, null, 2) + '\n');
+  return c;
+};
 
 /** Replicas of a server that takes its port as an argument: `node <args(port)>` in `dir`, each on a free port. */
 async function startWithPortArgument(dir: string, count: number, name: string, args: (port: number) => string[], storeUrl?: string): Promise<Replica[]> {
@@ -116,36 +126,30 @@ describe('fastmcp 4.20.16 (framework: sessions inside mcp-proxy, in node_modules
     expect((JSON.parse(users.text) as unknown[]).length).toBe(2);
     await client.ping();
   };
-  let original: ServerCopy;
-  let migrated: ServerCopy;
-  let applied: ApplyRun;
   let redis: RedisInstance;
   const h = held();
   const nginxes = h.nginxes;
+  const pair = originalAndMigrated(h, 'stacks-fastmcp', FASTMCP, [ENTRY]);
 
   beforeAll(async () => {
-    original = copyServer('stacks-fastmcp-original', FASTMCP, ['dist', 'package.json']);
-    migrated = copyServer('stacks-fastmcp', FASTMCP, ['dist', 'package.json']);
-    h.copies.push(original, migrated);
-    applied = await runApply(migrated.dir, [ENTRY]);
     redis = h.redis = await startRedis();
   });
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args: [ENTRY], env }), 'fastmcp', { headers: AUTH, steps }, nginxes);
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(pair.original.dir, n, name, { args: [ENTRY], env }), 'fastmcp', { headers: AUTH, steps }, nginxes);
   });
 
   it('apply sets the framework\'s stateless mode, exits 0 and adds no dependency (no rewritten code imports the runtime)', async () => {
-    expect(applied.code, applied.output).toBe(0);
-    expect(applied.output).toContain('[framework-sessions]');
+    expect(pair.applied.code, pair.applied.output).toBe(0);
+    expect(pair.applied.output).toContain('[framework-sessions]');
     const before = fs.readFileSync(path.join(FASTMCP, ENTRY), 'utf8');
-    const after = fs.readFileSync(path.join(migrated.dir, ENTRY), 'utf8');
+    const after = fs.readFileSync(path.join(pair.migrated.dir, ENTRY), 'utf8');
     expect(after).toBe(before.replace('httpStream: { port: PORT }', 'httpStream: { port: PORT, stateless: true }'));
-    expect(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(FASTMCP, 'package.json'), 'utf8'));
+    expect(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(FASTMCP, 'package.json'), 'utf8'));
   });
 
   it('3 migrated replicas behind round-robin nginx pass 10 of 10 sessions; the authenticated principal is checked on every replica', async () => {
-    const replicas = await startServerReplicas(migrated.dir, REPLICAS, 'fastmcp-migrated', { args: [ENTRY], env, storeUrl: redis.url });
+    const replicas = await startServerReplicas(pair.migrated.dir, REPLICAS, 'fastmcp-migrated', { args: [ENTRY], env, storeUrl: redis.url });
     const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     nginxes.push(nginx);
     const report = await runClientSessions(nginx.url, { sessions: SESSIONS, headers: AUTH, steps });
@@ -169,40 +173,27 @@ describe('a hono server of WebStandardStreamableHTTPServerTransport sessions (th
     for (let n = 0; n < 4; n++) ids[i] = `${ids[i] ?? ''}${text(await client.callTool({ name: 'whoami', arguments: {} }))};`;
     await client.ping();
   };
-  let original: ServerCopy;
-  let migrated: ServerCopy;
-  let applied: ApplyRun;
   let redis: RedisInstance;
   const h = held();
   const nginxes = h.nginxes;
-
-  const copy = (prefix: string): ServerCopy => {
-    const c = copyServer(prefix, FIXTURE, []);
-    fs.copyFileSync(path.join(FIXTURE, 'input.ts'), path.join(c.dir, 'server.ts'));
-    fs.writeFileSync(path.join(c.dir, 'package.json'), JSON.stringify({ name: 'hono-sessions', private: true, type: 'module' }, null, 2) + '\n');
-    return c;
-  };
+  const pair = originalAndMigrated(h, 'stacks-hono', oneFileServer(path.join(FIXTURE, 'input.ts'), 'server.ts'), ['server.ts']);
 
   beforeAll(async () => {
-    original = copy('stacks-hono-original');
-    migrated = copy('stacks-hono');
-    h.copies.push(original, migrated);
-    applied = await runApply(migrated.dir, ['server.ts']);
     redis = h.redis = await startRedis();
   });
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args, env }), 'hono', { steps: steps([]) }, nginxes);
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(pair.original.dir, n, name, { args, env }), 'hono', { steps: steps([]) }, nginxes);
   });
 
   it('apply rewrites the registry (web-transport-registry) exactly as the fixture expects', () => {
-    expect(applied.code, applied.output).toBe(0);
-    expect(applied.output).toContain('[web-transport-registry]');
-    expect(fs.readFileSync(path.join(migrated.dir, 'server.ts'), 'utf8')).toBe(fs.readFileSync(path.join(FIXTURE, 'expected.ts'), 'utf8'));
+    expect(pair.applied.code, pair.applied.output).toBe(0);
+    expect(pair.applied.output).toContain('[web-transport-registry]');
+    expect(fs.readFileSync(path.join(pair.migrated.dir, 'server.ts'), 'utf8')).toBe(fs.readFileSync(path.join(FIXTURE, 'expected.ts'), 'utf8'));
   });
 
   it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions, each request answered with the session\'s own id on every replica, and DELETE ends it everywhere', async () => {
-    const replicas = await startServerReplicas(migrated.dir, REPLICAS, 'hono-migrated', { args, env, storeUrl: redis.url });
+    const replicas = await startServerReplicas(pair.migrated.dir, REPLICAS, 'hono-migrated', { args, env, storeUrl: redis.url });
     const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     nginxes.push(nginx);
     const seen: string[] = [];
@@ -248,11 +239,10 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
 
   it('apply cannot migrate its session registry: it exits 1 and names what remains, which the analysis of the result still reports', async () => {
     // The transport is created inside a helper, and its registry is reached through parameters: no transform rewrites it.
-    const { applied, migrated } = pair;
-    expect(applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-stateful-session-id-generator/);
-    expect(applied.output).toMatch(/no-sse-server-transport/);
-    expect(applied.code, applied.output).toBe(1);
-    const after = await analyze({ paths: [path.join(migrated.dir, 'dist')], cwd: migrated.dir });
+    expect(pair.applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-stateful-session-id-generator/);
+    expect(pair.applied.output).toMatch(/no-sse-server-transport/);
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    const after = await analyze({ paths: [path.join(pair.migrated.dir, 'dist')], cwd: pair.migrated.dir });
     expect(after.findings.map((f) => f.ruleId)).toContain('no-stateful-session-id-generator');
     expect(after.verdict.kind).not.toBe('stateless');
   });
@@ -283,18 +273,18 @@ describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
     await expectOriginalBreaksBehindNginx((n, name) => startWithPortArgument(pair.original.dir, n, name, args), 'supergateway', opts, nginxes);
-  });
+    // A child process per session (per replica, once migrated): slow on a loaded machine, so a wider bound.
+  }, 300_000);
 
   it('apply rewrites its Streamable HTTP registry (the header id the opening code logs is passed in, undefined on a restore), and exits 1 with what remains: the legacy SSE gateway, the idle-timeout timers and the per-child closures', () => {
-    const { applied, migrated } = pair;
-    expect(applied.output).toMatch(/stdioToStatefulStreamableHttp\.js:\d+\s+\[transport-registry\] `transports` is a SessionTransportRegistry/);
-    const code = fs.readFileSync(path.join(migrated.dir, 'dist', 'gateways', 'stdioToStatefulStreamableHttp.js'), 'utf8');
+    expect(pair.applied.output).toMatch(/stdioToStatefulStreamableHttp\.js:\d+\s+\[transport-registry\] `transports` is a SessionTransportRegistry/);
+    const code = fs.readFileSync(path.join(pair.migrated.dir, 'dist', 'gateways', 'stdioToStatefulStreamableHttp.js'), 'utf8');
     expect(code).toContain('transport = await openSession(req, res, sessionId);');
     expect(code).toContain('transports.opener(openSession);');
-    expect(applied.output).toMatch(/stdioToSse\.js:\d+\s+no-sse-server-transport/);
-    expect(applied.output).toMatch(/sessionAccessCounter\.js:\d+\s+no-per-session-timer/);
-    expect(applied.code, applied.output).toBe(1);
-    expect(JSON.parse(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8')).dependencies).toHaveProperty('@mcp-migrate/runtime');
+    expect(pair.applied.output).toMatch(/stdioToSse\.js:\d+\s+no-sse-server-transport/);
+    expect(pair.applied.output).toMatch(/sessionAccessCounter\.js:\d+\s+no-per-session-timer/);
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).dependencies).toHaveProperty('@mcp-migrate/runtime');
   });
 
   it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions (without --sessionTimeout): each session\'s child is re-spawned by replay on every replica, and elicitation answers reach the replica that asked', async () => {
@@ -316,7 +306,7 @@ describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in
     const bySession = new Map<string, Set<string>>();
     for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
     expect(Math.min(...[...bySession.values()].map((s) => s.size))).toBeGreaterThanOrEqual(2);
-  });
+  }, 300_000);
 });
 
 describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s web-standard transport, shipped as one 6 MB bundle)', () => {
@@ -336,15 +326,14 @@ describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s web-standard tran
   });
 
   it('apply cannot migrate it: @hono/mcp\'s transport is not one the registry restores, so it exits 1, names the registry and the generator, and adds no dependency', async () => {
-    const { applied, migrated } = pair;
-    expect(applied.output).toMatch(/index\.js:\d+\s+no-session-transport-registry `transports`: `StreamableHTTPTransport` is not a Node Streamable HTTP transport/);
-    expect(applied.output).toMatch(/index\.js:\d+\s+no-stateful-session-id-generator/);
-    expect(applied.output).not.toContain('ready for any number of replicas');
-    expect(applied.code, applied.output).toBe(1);
-    expect(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(GIT_SERVER, 'package.json'), 'utf8'));
+    expect(pair.applied.output).toMatch(/index\.js:\d+\s+no-session-transport-registry `transports`: `StreamableHTTPTransport` is not a Node Streamable HTTP transport/);
+    expect(pair.applied.output).toMatch(/index\.js:\d+\s+no-stateful-session-id-generator/);
+    expect(pair.applied.output).not.toContain('ready for any number of replicas');
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    expect(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(GIT_SERVER, 'package.json'), 'utf8'));
     // Only markers were added: the bundle's code is unchanged otherwise.
     const strip = (s: string) => s.replace(/[ \t]*\/\* @mcp-migrate-todo [^\n]*\*\/\n/g, '');
-    expect(strip(fs.readFileSync(path.join(migrated.dir, 'dist', 'index.js'), 'utf8'))).toBe(fs.readFileSync(path.join(GIT_SERVER, 'dist', 'index.js'), 'utf8'));
+    expect(strip(fs.readFileSync(path.join(pair.migrated.dir, 'dist', 'index.js'), 'utf8'))).toBe(fs.readFileSync(path.join(GIT_SERVER, 'dist', 'index.js'), 'utf8'));
   });
 });
 
@@ -356,37 +345,21 @@ describe('the fastify-mcp 3.0.0 plugin in its stateful mode (framework: the sess
     for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toBe(`m${i}`);
     await client.ping();
   };
-  let original: ServerCopy;
-  let migrated: ServerCopy;
-  let applied: ApplyRun;
   const h = held();
-
-  const copy = (prefix: string): ServerCopy => {
-    const c = copyServer(prefix, SERVERS, []);
-    fs.copyFileSync(path.join(SERVERS, 'fastify-mcp-sessions.mjs'), path.join(c.dir, 'server.mjs'));
-    fs.writeFileSync(path.join(c.dir, 'package.json'), JSON.stringify({ name: 'fastify-mcp-sessions', private: true, type: 'module' }, null, 2) + '\n');
-    return c;
-  };
-
-  beforeAll(async () => {
-    original = copy('stacks-fastify-mcp-original');
-    migrated = copy('stacks-fastify-mcp');
-    h.copies.push(original, migrated);
-    applied = await runApply(migrated.dir, ['server.mjs']);
-  });
+  const pair = originalAndMigrated(h, 'stacks-fastify-mcp', oneFileServer(path.join(SERVERS, 'fastify-mcp-sessions.mjs'), 'server.mjs'), ['server.mjs']);
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
     // Another replica answers the session's requests 400 ("No valid session ID"), not 404.
-    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args, env }), 'fastify-mcp', { steps }, h.nginxes);
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(pair.original.dir, n, name, { args, env }), 'fastify-mcp', { steps }, h.nginxes);
   });
 
   it('apply cannot edit the plugin: it exits 1, says to run the server behind mcp-migrate proxy, and adds no dependency', () => {
-    expect(applied.output).toMatch(/server\.mjs:\d+\s+no-framework-session-state `streamableHttp`/);
-    expect(applied.output).toContain('mcp-migrate proxy');
-    expect(applied.output).not.toContain('ready for any number of replicas');
-    expect(applied.code, applied.output).toBe(1);
-    expect(JSON.parse(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8'))).not.toHaveProperty('dependencies');
+    expect(pair.applied.output).toMatch(/server\.mjs:\d+\s+no-framework-session-state `streamableHttp`/);
+    expect(pair.applied.output).toContain('mcp-migrate proxy');
+    expect(pair.applied.output).not.toContain('ready for any number of replicas');
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8'))).not.toHaveProperty('dependencies');
     const strip = (s: string) => s.replace(/[ \t]*\/\* @mcp-migrate-todo [^\n]*\*\/\n/g, '');
-    expect(strip(fs.readFileSync(path.join(migrated.dir, 'server.mjs'), 'utf8'))).toBe(fs.readFileSync(path.join(SERVERS, 'fastify-mcp-sessions.mjs'), 'utf8'));
+    expect(strip(fs.readFileSync(path.join(pair.migrated.dir, 'server.mjs'), 'utf8'))).toBe(fs.readFileSync(path.join(SERVERS, 'fastify-mcp-sessions.mjs'), 'utf8'));
   });
 });
