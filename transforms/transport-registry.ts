@@ -12,7 +12,9 @@
  * 3. the session-opening code (`support/opening-code.ts`: from the transport's creation, with the
  *    declarations only it uses, to `handleRequest`; guards such as a capacity check stay in the
  *    handler) moves into `async function openSession(…)` registered with `<registry>.opener(…)` (a
- *    method of the class for a class field); the handler calls it;
+ *    method of the class for a class field); the handler calls it, passing the handler's consts the
+ *    code reads where they are known falsy (the `Mcp-Session-Id` header under `if (!sessionId && …)`),
+ *    which a restore leaves `undefined`;
  * 4. every request handler that uses the registry starts with
  *    `if (!(await <registry>.prepareNode(req, res))) return;` (restore an unknown id, 404, DELETE).
  *
@@ -82,7 +84,7 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   const objectEdits: Array<[number, number, string]> = [];
   if (isObject) {
     for (const site of target.sites) {
-      const edit = objectAccess(site);
+      const edit = objectAccess(site, ctx.isTypeScript(sf));
       if (edit === undefined) return `\`${target.name}\` is used as a plain object (${site.getParentOrThrow().getText().slice(0, 60)}): replace it by hand with a SessionTransportRegistry`;
       if (edit) objectEdits.push(edit);
     }
@@ -108,7 +110,7 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
     edit(genProp.getStart(), genProp.getEnd(), `sessionIdGenerator: ${genAccess}.sessionIdGenerator(sessionIdGenerator)`);
   }
   const fnName = uniqueName(sf, 'openSession');
-  const { args, params } = openerParams(opening);
+  const { args, callArgs, params } = openerParams(opening, ctx.isTypeScript(sf));
   const registryText = newRegistry(target, shape, ts, isObject) + (asMethod ? `.opener((${args.join(', ')}) => this.${fnName}(${args.join(', ')}))` : '');
   ctx.replace(sf, init.getStart(), init.getEnd(), registryText);
   for (const t of target.typeNodes) {
@@ -117,7 +119,7 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   }
   ctx.importRuntime(sf, shape.kind === 'entry' ? 'SessionEntryRegistry' : 'SessionTransportRegistry');
   insertOpener(ctx, sf, target, opening, inner, { fnName, params, asMethod, ts, created });
-  ctx.replace(sf, opening.start, opening.end, `${opening.declaredHere ? 'const ' : ''}${opening.transportVar} = await ${asMethod ? 'this.' : ''}${fnName}(${args.join(', ')});`);
+  ctx.replace(sf, opening.start, opening.end, `${opening.declaredHere ? 'const ' : ''}${opening.transportVar} = await ${asMethod ? 'this.' : ''}${fnName}(${callArgs.join(', ')});`);
   const guarded = insertGuards(ctx, sf, target, opening);
   const what = shape.kind === 'entry' ? `a SessionEntryRegistry (its entries' \`${shape.property}\` are the transports)` : 'a SessionTransportRegistry';
   ctx.changed(f, `\`${target.name}\` is ${what}: handshakes are stored, sessions restored on any replica by replaying \`initialize\` through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded)`);
@@ -174,6 +176,7 @@ function checkOpeningCode(opening: OpeningCode, asMethod: boolean): string | und
       if (!d || d.getSourceFile() !== s.getSourceFile() || !within(d, handler) || inside(d)) continue;
       if (Node.isParameterDeclaration(d) && d.getParent() === handler) continue;
       if (id.getText() === transportVar) continue;
+      if (Node.isVariableDeclaration(d) && knownFalsy(d, opening)) continue;
       return `the session-opening code uses \`${id.getText()}\`, a local of the request handler: move what it needs into the opening code, then extract it into a function registered with \`registry.opener(fn)\` (docs/apply.md)`;
     }
   }
@@ -186,15 +189,60 @@ function checkOpeningCode(opening: OpeningCode, asMethod: boolean): string | und
   return undefined;
 }
 
-/** Arguments the handler passes to the opener (its leading parameters up to the last one the opening code uses), and their declarations. */
-function openerParams(opening: OpeningCode): { args: string[]; params: string } {
+/**
+ * Arguments the handler passes to the opener, and their declarations: its leading parameters up to
+ * the last one the opening code uses (the registry passes the restoring request's, `(req, res)`),
+ * then the handler's locals the opening code reads where they are known to be falsy ({@link knownFalsy}),
+ * which a restore leaves `undefined` as in a creation without them.
+ */
+function openerParams(opening: OpeningCode, ts: boolean): { args: string[]; callArgs: string[]; params: string } {
   const params = opening.handler.getParameters();
+  const uses = (d: Node): boolean => opening.statements.some((s) => s.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => id.getSymbol()?.getDeclarations()[0] === d));
+  const locals = opening.handler.getDescendantsOfKind(SyntaxKind.VariableDeclaration).filter((d) => d.getEnd() <= opening.start && uses(d) && knownFalsy(d, opening));
   let used = 0;
   params.forEach((p, i) => {
-    const name = p.getName();
-    if (opening.statements.some((s) => s.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => id.getText() === name && id.getSymbol()?.getDeclarations()[0] === p))) used = i + 1;
+    if (uses(p)) used = i + 1;
   });
-  return { args: params.slice(0, used).map((p) => p.getName()), params: params.slice(0, used).map((p) => p.getText()).join(', ') };
+  if (locals.length > 0) used = Math.max(used, Math.min(2, params.length));
+  const leading = params.slice(0, used);
+  // Contextually typed handler parameters (`createServer(async (req, res) => …)`) get their type written out.
+  const typed = (p: import('ts-morph').ParameterDeclaration): string => (ts && !p.getTypeNode() ? `${p.getText()}: ${p.getType().getText(p)}` : p.getText());
+  const localParams = locals.map((d) => (ts ? `${d.getName()}?: ${d.getType().getText(d)}` : d.getName()));
+  return {
+    args: leading.map((p) => p.getName()),
+    callArgs: [...leading.map((p) => p.getName()), ...locals.map((d) => d.getName())],
+    params: [...leading.map((p) => (locals.length > 0 ? typed(p) : p.getText())), ...localParams].join(', '),
+  };
+}
+
+/**
+ * A `const` of the handler that the opening code can only see falsy: the code sits in the branch of an
+ * `if` whose condition requires it (`!sessionId`, `!sessionId && isInitializeRequest(body)`, `sessionId
+ * === undefined`, `== null`), or in the `else` of `if (sessionId)`. Typically the request's
+ * `Mcp-Session-Id` header, absent on `initialize`; a restore, which has no such request, passes nothing.
+ */
+function knownFalsy(d: import('ts-morph').VariableDeclaration, opening: OpeningCode): boolean {
+  const list = d.getParent();
+  if (!Node.isVariableDeclarationList(list) || list.getDeclarationKind() !== 'const' || !Node.isIdentifier(d.getNameNode())) return false;
+  const isD = (n: Node): boolean => Node.isIdentifier(n) && n.getSymbol()?.getDeclarations()[0] === d;
+  const requiresFalsy = (c: Node): boolean => {
+    const e = Node.isParenthesizedExpression(c) ? c.getExpression() : c;
+    if (Node.isPrefixUnaryExpression(e) && e.getOperatorToken() === SyntaxKind.ExclamationToken) return isD(e.getOperand());
+    if (!Node.isBinaryExpression(e)) return false;
+    const op = e.getOperatorToken().getKind();
+    if (op === SyntaxKind.AmpersandAmpersandToken) return requiresFalsy(e.getLeft()) || requiresFalsy(e.getRight());
+    const nullish = (n: Node): boolean => n.getText() === 'undefined' || n.getKind() === SyntaxKind.NullKeyword;
+    const eq = op === SyntaxKind.EqualsEqualsToken || (op === SyntaxKind.EqualsEqualsEqualsToken && e.getRight().getText() === 'undefined') || (op === SyntaxKind.EqualsEqualsEqualsToken && e.getLeft().getText() === 'undefined');
+    return eq && ((isD(e.getLeft()) && nullish(e.getRight())) || (isD(e.getRight()) && nullish(e.getLeft())));
+  };
+  const first = opening.statements[0]!;
+  for (let n: Node | undefined = first; n && n !== opening.handler; n = n.getParent()) {
+    const p = n.getParent();
+    if (!p || !Node.isIfStatement(p)) continue;
+    if (p.getThenStatement() === n && requiresFalsy(p.getExpression())) return true;
+    if (p.getElseStatement() === n && isD(p.getExpression())) return true;
+  }
+  return false;
 }
 
 function newRegistry(target: RegistryTarget, shape: Shape, ts: boolean, isObject: boolean): string {
@@ -308,8 +356,11 @@ function within(n: Node, outer: Node): boolean {
   return n.getSourceFile() === outer.getSourceFile() && n.getStart() >= outer.getStart() && n.getEnd() <= outer.getEnd();
 }
 
-/** The edit for one site of an object registry (`null`: no change needed; `undefined`: unsupported). */
-function objectAccess(site: Expression): [number, number, string] | null | undefined {
+/**
+ * The edit for one site of an object registry (`null`: no change needed; `undefined`: unsupported).
+ * In TypeScript a read whose value is used keeps the element access's type (`T`, not `Map.get`'s `T | undefined`) with `!`.
+ */
+function objectAccess(site: Expression, ts: boolean): [number, number, string] | null | undefined {
   const p = site.getParentOrThrow();
   const name = site.getText();
   if (Node.isVariableDeclaration(p)) return null;
@@ -320,7 +371,9 @@ function objectAccess(site: Expression): [number, number, string] | null | undef
       return [gp.getStart(), gp.getEnd(), `${name}.set(${key}, ${gp.getRight().getText()})`];
     }
     if (Node.isDeleteExpression(gp)) return [gp.getStart(), gp.getEnd(), `${name}.delete(${key})`];
-    return [p.getStart(), p.getEnd(), `${name}.get(${key})`];
+    // Only where the value is used as one (assigned, declared, a member read), not where it is tested.
+    const used = (Node.isBinaryExpression(gp) && gp.getRight() === p && gp.getOperatorToken().getKind() === SyntaxKind.EqualsToken) || Node.isVariableDeclaration(gp) || (Node.isPropertyAccessExpression(gp) && gp.getExpression() === p);
+    return [p.getStart(), p.getEnd(), `${name}.get(${key})${ts && used ? '!' : ''}`];
   }
   if (Node.isBinaryExpression(p) && p.getRight() === site && p.getOperatorToken().getKind() === SyntaxKind.InKeyword) {
     return [p.getStart(), p.getEnd(), `${name}.has(${p.getLeft().getText()})`];

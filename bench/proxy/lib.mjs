@@ -108,6 +108,53 @@ export async function stopAll() {
   await Promise.all([...live].map((p) => p.stop()));
 }
 
+// ---------------------------------------------------------------- nginx
+
+/**
+ * nginx in the foreground with plain round-robin over `upstreams` (`host:port` list) and upstream
+ * keep-alive, everything under a fresh temp prefix (the same proxying settings as the tests' nginx).
+ */
+export async function startNginx(upstreams, location = '/mcp') {
+  const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-bench-nginx-'));
+  fs.mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
+  const port = await freePort();
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const conf = `${asRoot ? 'user root;\n' : ''}worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/tmp/client_body;
+  proxy_temp_path ${prefix}/tmp/proxy;
+  fastcgi_temp_path ${prefix}/tmp/fastcgi;
+  uwsgi_temp_path ${prefix}/tmp/uwsgi;
+  scgi_temp_path ${prefix}/tmp/scgi;
+  upstream replicas {
+${upstreams.map((u) => `    server ${u} max_fails=0;`).join('\n')}
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location ${location} {
+      proxy_pass http://replicas;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 3600s;
+    }
+  }
+}
+`;
+  fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
+  const binary = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((f) => fs.existsSync(f)) ?? 'nginx';
+  const proc = start('nginx', binary, ['-e', `${prefix}/error.log`, '-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;']);
+  await waitForPort(port, 10_000, proc);
+  return { url: `http://127.0.0.1:${port}${location}`, proc };
+}
+
 // ---------------------------------------------------------------- redis
 
 export async function startRedis() {

@@ -16,6 +16,10 @@
 //   proxy-stdio         mcp-migrate proxy (Redis store) → stdio
 //   direct-http         server-everything streamableHttp
 //   proxy-http          mcp-migrate proxy (Redis store) → server-everything streamableHttp sidecar
+//   proxy-3-nginx       3 mcp-migrate proxy replicas with default flags (owner routing) behind nginx
+//                       round-robin → one server-everything streamableHttp; 2 of 3 requests are
+//                       forwarded to the session's owner. Compare with direct-http (one direct server).
+//                       Its CPU figure is the 3 replicas' (nginx excluded).
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -29,6 +33,7 @@ import {
   openStdioSession,
   percentile,
   post,
+  startNginx,
   runLoad,
   start,
   startRedis,
@@ -133,6 +138,19 @@ const TARGETS = [
       return { a: await proxyReplica('proxy-http-a', redis.url, sa), b: await proxyReplica('proxy-http-b', redis.url, sb) };
     },
   },
+  {
+    key: 'proxy-3-nginx',
+    label: '3 × mcp-migrate proxy (default flags) behind nginx → one streamableHttp',
+    redis: true,
+    async up(redis) {
+      const upstream = await everythingHttp('everything-shared');
+      const replicas = [];
+      for (const n of ['a', 'b', 'c']) replicas.push(await proxyReplica(`proxy-owner-${n}`, redis.url, upstream));
+      const nginx = await startNginx(replicas.map((r) => new URL(r.url).host));
+      // Sessions open through nginx too; the cold row's "other replica" is nginx again (a forward, 2 times in 3).
+      return { a: nginx, b: nginx, pids: replicas.map((r) => r.proc.pid) };
+    },
+  },
   ...(baselineCli ? baselineTargets(baselineCli) : []),
 ].filter((t) => !onlyArg || onlyArg.split(',').some((k) => t.key === k || t.key === `${k}-base`));
 
@@ -202,10 +220,10 @@ async function prepare(t, redis, agent) {
       },
     };
   }
-  const { a, b } = await t.up(redis);
+  const { a, b, pids } = await t.up(redis);
   return {
-    // The gateway's own process (proxy or supergateway), not the MCP server behind it.
-    gatewayPid: t.key.startsWith('direct') ? undefined : a.proc.pid,
+    // The gateway's own processes (proxy replicas or supergateway), not the MCP server behind them.
+    gatewayPids: t.key.startsWith('direct') ? [] : (pids ?? [a.proc.pid]),
     async open() {
       const s0 = performance.now();
       const sid = await openHttpSession(a.url, agent);
@@ -259,15 +277,24 @@ async function measureAll(targets) {
     };
     /** Run a steady-state phase of target `i`, attributing Redis commands and gateway CPU time to it. */
     const counted = async (i, requests, fn) => {
-      const pid = handles[i].gatewayPid;
-      const cpu0 = pid ? cpuMs(pid) : undefined;
+      const pids = handles[i].gatewayPids ?? [];
+      const cpuOf = () => {
+        let sum = 0;
+        for (const pid of pids) {
+          const ms = cpuMs(pid);
+          if (ms === undefined) return undefined;
+          sum += ms;
+        }
+        return pids.length > 0 ? sum : undefined;
+      };
+      const cpu0 = cpuOf();
       const before = targets[i].redis ? await redis.commandStats() : undefined;
       const value = await fn();
       if (before) {
         for (const [cmd, n] of statsDelta(before, await redis.commandStats())) results[i].redisCalls.set(cmd, (results[i].redisCalls.get(cmd) ?? 0) + n);
         results[i].redisRequests += requests;
       }
-      const cpu1 = pid ? cpuMs(pid) : undefined;
+      const cpu1 = cpuOf();
       if (cpu0 !== undefined && cpu1 !== undefined) {
         results[i].cpu += cpu1 - cpu0;
         results[i].cpuRequests += requests;
@@ -355,7 +382,7 @@ function table(results) {
   const cols = results;
   const row = (name, f) => `| ${name} | ${cols.map(f).join(' | ')} |`;
   const byKey = Object.fromEntries(results.map((r) => [r.key, r]));
-  const baselineOf = { 'proxy-stdio': 'direct-stdio', 'supergateway-stdio': 'direct-stdio', 'proxy-http': 'direct-http', 'proxy-stdio-base': 'direct-stdio', 'proxy-http-base': 'direct-http' };
+  const baselineOf = { 'proxy-stdio': 'direct-stdio', 'supergateway-stdio': 'direct-stdio', 'proxy-http': 'direct-http', 'proxy-3-nginx': 'direct-http', 'proxy-stdio-base': 'direct-stdio', 'proxy-http-base': 'direct-http' };
   const added = (r, k) => {
     const base = byKey[baselineOf[r.key]];
     return base ? `+${fmt(r[k] - base[k])}` : '–';
@@ -395,6 +422,8 @@ function ratios(results) {
   pair('proxy-stdio', 'direct-stdio', '`proxy-stdio` / `direct-stdio`');
   pair('supergateway-stdio', 'direct-stdio', '`supergateway-stdio` / `direct-stdio`');
   pair('proxy-http', 'direct-http', '`proxy-http` / `direct-http`');
+  pair('proxy-3-nginx', 'direct-http', '`proxy-3-nginx` / `direct-http`');
+  pair('proxy-3-nginx', 'proxy-http', '`proxy-3-nginx` / `proxy-http`');
   pair('proxy-stdio-base', 'direct-stdio', '`proxy-stdio-base` / `direct-stdio`');
   pair('proxy-http-base', 'direct-http', '`proxy-http-base` / `direct-http`');
   pair('proxy-stdio', 'proxy-stdio-base', '`proxy-stdio` / `proxy-stdio-base`');

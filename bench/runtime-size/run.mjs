@@ -4,7 +4,11 @@
  * depends on `@modelcontextprotocol/sdk` (as the SDK example servers do), with and without what
  * `mcp-migrate apply` adds to its package.json, and the size of `node_modules` in each.
  *
- *   npm run build && node bench/runtime-size/run.mjs [--sdk 1.32.2] [--keep]
+ *   npm run build && node bench/runtime-size/run.mjs [--sdk 1.32.2 | --server <name>@<version>] [--keep]
+ *
+ * `--server` takes a published server instead of the SDK alone (`--server supergateway@4.0.0`, a server
+ * apply migrates): its production dependencies are the unmigrated install, and apply's migrated copy
+ * keeps them and adds `@mcp-migrate/runtime`.
  *
  * 1. `npm pack` of `packages/runtime` (`@mcp-migrate/runtime`) and of the repository root
  *    (`mcp-migrate`, the CLI, which apply added to package.json before the runtime was its own package).
@@ -28,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const { values: opts } = parseArgs({ options: { sdk: { type: 'string', default: '1.32.2' }, keep: { type: 'boolean', default: false } } });
+const { values: opts } = parseArgs({ options: { sdk: { type: 'string', default: '1.32.2' }, server: { type: 'string' }, keep: { type: 'boolean', default: false } } });
 const BUDGET_KIB = 5 * 1024;
 
 const work = mkdtempSync(join(tmpdir(), 'mcp-migrate-size-'));
@@ -71,7 +75,10 @@ try {
   const runtimeTgz = pack(join(REPO, 'packages/runtime'));
   const cliTgz = pack(REPO);
   const ioredisRange = JSON.parse(readFileSync(join(REPO, 'packages/runtime/package.json'), 'utf8')).dependencies.ioredis;
-  const sdk = { '@modelcontextprotocol/sdk': opts.sdk };
+  const at = opts.server?.lastIndexOf('@') ?? -1;
+  if (opts.server && at <= 0) throw new Error(`--server wants <name>@<version>, got ${opts.server}`);
+  const serverSpec = opts.server ? `${opts.server.slice(0, at)}@${opts.server.slice(at + 1)}` : `@modelcontextprotocol/sdk@${opts.sdk}`;
+  const sdk = opts.server ? { [opts.server.slice(0, at)]: opts.server.slice(at + 1) } : { '@modelcontextprotocol/sdk': opts.sdk };
   const rows = [
     install('server', sdk),
     install('ioredis', { ioredis: ioredisRange }),
@@ -82,7 +89,7 @@ try {
   const [server, ioredis, migrated, old] = rows;
   const mb = (kib) => (kib / 1024).toFixed(1);
   const labels = {
-    server: `unmigrated server (\`@modelcontextprotocol/sdk@${opts.sdk}\`)`,
+    server: `unmigrated server (\`${serverSpec}\`)`,
     ioredis: '`ioredis` alone',
     migrated: 'migrated now: server + `@mcp-migrate/runtime`',
     'migrated-old': 'migrated before: server + `mcp-migrate` + `ioredis`',

@@ -33,7 +33,7 @@ export const CAUSES: Record<CauseId, CauseText> = {
     title: 'Sessions are lost on other replicas',
     why: 'A request carrying a live Mcp-Session-Id reached a replica that does not know the session (404, or 400 "No valid session ID"): each replica keeps its sessions in its own memory.',
     fix: [
-      'No code change: run `mcp-migrate proxy --store redis://… --upstream <server>` in front of every replica (replay mode, `--affinity none`, rebuilds the handshake; `--affinity owner` also keeps hidden per-session state).',
+      'No code change: run `mcp-migrate proxy --store redis://… --upstream <server>` in front of every replica (owner routing, its default, keeps each session on the replica that opened it, per-session state and all; `--affinity replay` rebuilds only the handshake, for servers that keep nothing else).',
       'Or rewrite the server: `mcp-migrate apply --store redis` moves its session registry and session maps to Redis.',
       ANALYZE,
       'Sticky routing on the Mcp-Session-Id header is a stopgap (clients do not return sticky cookies, and a replica restart still loses its sessions).',
@@ -51,7 +51,7 @@ export const CAUSES: Record<CauseId, CauseText> = {
     title: 'State a tool wrote is lost on other replicas',
     why: 'A later request of the same session read back a different value (--write/--read): the value lives in the memory of the replica that served the write. Replaying the handshake cannot rebuild it.',
     fix: [
-      '`mcp-migrate proxy --affinity owner`: the replica that created a session keeps serving it and the others forward to it.',
+      '`mcp-migrate proxy` (owner routing, its default; not `--affinity replay`): the replica that created a session keeps serving it and the others forward to it.',
       'Or `mcp-migrate apply --store redis` if the state is a session-keyed map it can move to Redis.',
       ANALYZE,
     ],

@@ -5,7 +5,6 @@
 import type { Logger } from 'pino';
 import {
   BusServerRequestRouter,
-  MemoryReplicaRegistry,
   newReplicaId,
   parseStoreUrl,
   RedisReplicaRegistry,
@@ -18,6 +17,7 @@ import {
   type StoreSpec,
 } from '@mcp-migrate/runtime';
 import { createLogger, type LogLevel } from './logger.js';
+import { externalBaseUrl } from './owner/advertise.js';
 import { checkAdvertiseUrl, createProxy, isLoopbackHost, type McpProxy } from './server.js';
 import { HttpUpstreamConnector } from './upstreams/http.js';
 import { StdioUpstreamConnector } from './upstreams/stdio.js';
@@ -56,13 +56,18 @@ export interface ProxyConfig {
   maxSessions: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
-  /** Longest wait for in-flight requests on graceful shutdown, ms. Default 10,000. */
+  /** Longest graceful shutdown (sessions handed over, in-flight requests finished), ms. Default 10,000. */
   shutdownTimeoutMs?: number;
-  /** `owner`: owner affinity (docs/proxy.md "Owner affinity"). Default `none` (handshake replay on any replica). */
-  affinity?: 'none' | 'owner';
-  /** Owner affinity: `http(s)://HOST:PORT` other replicas reach this one at. Default: from `host` and the bound port. */
+  /**
+   * `owner` (the default): owner routing (docs/proxy.md "Owner routing"). `replay`: handshake replay on
+   * any replica, for servers whose per-session state the handshake rebuilds. `none`: deprecated name of `replay`.
+   */
+  affinity?: 'owner' | 'replay' | 'none';
+  /** Owner routing: `end` (default) or `replay` a session whose owner, or the owner's upstream session, is lost. */
+  onOwnerLoss?: 'end' | 'replay';
+  /** Owner routing: `http(s)://HOST:PORT` other replicas reach this one at. Default: from `host` and the bound port. */
   advertiseUrl?: string;
-  /** Owner affinity: replica registry heartbeat period, ms (registrations live 3 periods). Default 1,000. */
+  /** Owner routing: replica registry heartbeat period, ms (registrations live 3 periods). Default 1,000. */
   heartbeatIntervalMs?: number;
   /** Serve 2026-07-28 clients too (the modern front). Default true. */
   modern?: boolean;
@@ -120,17 +125,19 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     throw new ProxyConfigError((err as Error).message);
   }
   const prefix = config.storePrefix ?? 'mcpm:';
-  const affinity = config.affinity ?? 'none';
+  const affinity = config.affinity === 'replay' || config.affinity === 'none' ? 'replay' : 'owner';
+  if (config.affinity === 'none') logger.warn('--affinity none is deprecated: it is --affinity replay');
   let advertiseUrl: string | undefined;
   if (affinity === 'owner') {
-    if (config.advertiseUrl !== undefined) {
-      try {
-        advertiseUrl = checkAdvertiseUrl(config.advertiseUrl);
-      } catch (err) {
-        throw new ProxyConfigError((err as Error).message);
-      }
-    } else if (isAllInterfaces(config.host)) {
-      throw new ProxyConfigError('--affinity owner: listening on all interfaces, so give --advertise-url http://HOST:PORT (the address other replicas reach this one at)');
+    try {
+      if (config.advertiseUrl !== undefined) advertiseUrl = checkAdvertiseUrl(config.advertiseUrl);
+      // Several replicas share a Redis store: on all interfaces, the address the others use must be clear now.
+      else if (!isMemory && isAllInterfaces(config.host)) advertiseUrl = externalBaseUrl(config.port);
+    } catch (err) {
+      throw new ProxyConfigError((err as Error).message);
+    }
+    if (advertiseUrl !== undefined && config.port === 0 && config.advertiseUrl === undefined) {
+      throw new ProxyConfigError('owner routing: listening on all interfaces on port 0, so give --advertise-url http://HOST:PORT');
     }
   }
 
@@ -154,7 +161,8 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   let registry: ReplicaRegistry | undefined;
   if (affinity === 'owner') {
     const heartbeat = config.heartbeatIntervalMs ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {};
-    registry = stores.redis ? new RedisReplicaRegistry({ client: stores.redis, keyPrefix: prefix, ...heartbeat, onError: stores.onError }) : new MemoryReplicaRegistry(heartbeat);
+    // A memory store means one replica: createProxy's own in-process registry, reached by nobody else.
+    if (stores.redis) registry = new RedisReplicaRegistry({ client: stores.redis, keyPrefix: prefix, ...heartbeat, onError: stores.onError });
   }
   if (stores.redis && !(await waitForRedis(stores.redis))) logger.warn('Redis is not reachable yet; requests get 503 until it is');
   const { sessions: store, bus, streams } = stores;
@@ -180,6 +188,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     idleTimeoutMs: config.idleTimeoutMs,
     ...(config.legacySse ? { legacySse: config.legacySse } : {}),
     affinity,
+    onOwnerLoss: config.onOwnerLoss ?? 'end',
     ...(advertiseUrl ? { advertiseUrl } : {}),
     ...(registry ? { registry } : {}),
     modern: config.modern === false ? false : { ...(config.modernStateTtlMs !== undefined ? { stateTtlMs: config.modernStateTtlMs } : {}) },
@@ -193,7 +202,16 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     throw err;
   }
   logger.info(
-    { url: bound.url, store: storeSpec.kind, upstream: connector.kind, maxSessions: config.maxSessions, replica: replicaId, affinity, ...(config.legacySse ? { legacySse: config.legacySse } : {}) },
+    {
+      url: bound.url,
+      store: storeSpec.kind,
+      upstream: connector.kind,
+      maxSessions: config.maxSessions,
+      replica: replicaId,
+      affinity,
+      ...(affinity === 'owner' ? { onOwnerLoss: config.onOwnerLoss ?? 'end', advertiseUrl: proxy.advertisedUrl } : {}),
+      ...(config.legacySse ? { legacySse: config.legacySse } : {}),
+    },
     'listening',
   );
   return {

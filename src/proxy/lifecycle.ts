@@ -8,8 +8,13 @@ const KEEP_ALIVE_DRAIN_MS = 1_000;
 
 /** What a shutdown runs, in order, around the drain (see {@link Lifecycle.shutdown}). */
 export interface ShutdownSteps {
-  /** First: stop getting new work from other replicas (owner affinity deregisters). */
-  leave(): Promise<void>;
+  /**
+   * Owner routing, first: take no new sessions, serve the sessions this replica owns until each is
+   * idle and hand it over then, or at `deadline` (ms since the epoch) at the latest (`OwnerRouting.drain`).
+   * The port keeps accepting connections meanwhile: the load balancer and the other replicas still
+   * send this replica the requests of the sessions it serves.
+   */
+  handOver?(deadline: number): Promise<void>;
   /** Once connections are refused: end the fronts' own long-lived streams (2026-07-28 listens, held exchanges). */
   endStreams(): void;
   /** Last: close everything ({@link McpProxy.close}). */
@@ -71,16 +76,21 @@ export class Lifecycle {
   }
 
   /**
-   * Graceful shutdown: `steps.leave()`, not ready (`unreadyGraceMs` for load balancers to notice), no new
-   * connections, standalone streams ended with `retry: 1000`, in-flight requests given up to
-   * `timeoutMs`, then `steps.close()`. Resolves to the requests the timeout cut off. Idempotent.
+   * Graceful shutdown: not ready (`unreadyGraceMs` for load balancers to notice), `steps.handOver` (owner
+   * routing), no new connections, standalone streams ended with `retry: 1000`, in-flight requests given
+   * what is left of `timeoutMs` (at least the keep-alive grace), then `steps.close()`. Resolves to the
+   * requests the timeout cut off. Idempotent.
    */
   shutdown(steps: ShutdownSteps, { timeoutMs = 10_000, unreadyGraceMs = 0 } = {}): Promise<number> {
     this.#shuttingDown ??= (async () => {
+      const deadline = Date.now() + timeoutMs;
       this.#draining = true;
-      await steps.leave();
       this.logger.info({ inFlight: this.#inFlight, streams: this.#streams.size, timeoutMs }, 'draining');
       if (unreadyGraceMs > 0) await new Promise((r) => setTimeout(r, unreadyGraceMs));
+      if (steps.handOver) {
+        await steps.handOver(deadline);
+        this.logger.info({ inFlight: this.#inFlight }, 'sessions handed over');
+      }
       // Stop accepting connections but keep open keep-alive connections for their next request (answered
       // with `Connection: close`) for up to KEEP_ALIVE_DRAIN_MS: closing an idle one now races with a
       // request a load balancer is just sending on it, which it then sees reset (and nginx does not retry
@@ -89,7 +99,7 @@ export class Lifecycle {
       // Standalone GET streams never end by themselves: tell clients to reconnect (elsewhere) soon.
       for (const res of this.#streams) endStream(res);
       steps.endStreams();
-      await this.#drain(timeoutMs);
+      await this.#drain(Math.max(deadline - Date.now(), KEEP_ALIVE_DRAIN_MS));
       const cut = this.#inFlight;
       if (cut > 0) this.logger.warn({ inFlight: cut }, 'shutdown timeout: ending requests still in flight');
       await steps.close();

@@ -11,7 +11,7 @@ const METHODS = ['GET', 'POST', 'DELETE', 'HEAD', 'OTHER'] as const;
 /** Status code classes (`status` label). */
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** Store operations (`op` label of the store latency histogram). */
-const STORE_OPS = ['create', 'load', 'touch', 'update', 'claim', 'delete', 'ping'] as const;
+const STORE_OPS = ['create', 'load', 'touch', 'update', 'claim', 'release', 'delete', 'ping'] as const;
 type StoreOp = (typeof STORE_OPS)[number];
 /** Store latencies kept before they are observed without waiting for a scrape (bounds memory when nobody scrapes). */
 const PENDING_MAX = 1024;
@@ -163,6 +163,8 @@ export class ProxyMetrics {
       touch: (id: string) => timed('touch', store.touch(id)),
       update: (id: string, change: SessionChange) => timed('update', store.update(id, change)),
       claimOwner: (id: string, expected: string | undefined, next: string) => timed('claim', store.claimOwner(id, expected, next)),
+      releaseOwner: (id: string, current: string, handover?: string) => timed('release', store.releaseOwner(id, current, handover)),
+      deleteIfOwner: (id: string, owner: string) => timed('delete', store.deleteIfOwner(id, owner)),
       delete: (id: string) => timed('delete', store.delete(id)),
       ping: () => timed('ping', store.ping()),
       close: () => store.close(),

@@ -32,7 +32,7 @@ import { serveOperator, type OperatorPaths } from './operator.js';
 import { originPolicy } from './origins.js';
 import { advertisedUrl } from './owner/advertise.js';
 import { OwnerRouting } from './owner/routing.js';
-import { SessionManager } from './sessions.js';
+import { SessionManager, type LocalSession } from './sessions.js';
 import type { UpstreamConnector } from './upstreams/upstream.js';
 import { VerifiedIdCache } from './verified-ids.js';
 
@@ -101,17 +101,29 @@ export interface ProxyOptions {
   /** Serve the legacy HTTP+SSE transport (2024-11-05) on these paths too (see `fronts/legacy-sse.ts`). Off when absent. */
   legacySse?: LegacySseOptions;
   /**
-   * `owner`: the replica that created a session keeps serving it and other replicas forward to it
-   * (docs/proxy.md "Owner affinity"). Default `none`: any replica serves any session by handshake replay.
+   * `owner` (the default): the replica that created a session keeps serving it and other replicas
+   * forward to it, so state the server keeps per session in memory stays with the session (docs/proxy.md
+   * "Owner routing"). `replay`: any replica serves any session by handshake replay, for servers whose
+   * per-session state the handshake rebuilds (the analyzer's `stateless` and `proxy-replay` verdicts).
+   * `none` is a deprecated name of `replay`.
    */
-  affinity?: 'none' | 'owner';
+  affinity?: 'owner' | 'replay' | 'none';
   /**
-   * Owner affinity: the base URL other replicas forward to, `http(s)://HOST:PORT` (no path). Default:
-   * `http://<bound address>:<port>`; required when listening on all interfaces.
+   * Owner routing: what happens to a session whose state is gone (its owner replica died, or the
+   * owner's upstream session was lost). `end` (the default): the session ends, and the client's next
+   * request gets 404 (it initializes again). `replay`: another replica (or the owner) claims it and
+   * serves it by handshake replay, without what tool calls wrote (declare the server replay-safe).
+   */
+  onOwnerLoss?: 'end' | 'replay';
+  /**
+   * Owner routing: the base URL other replicas forward to, `http(s)://HOST:PORT` (no path). Default:
+   * `http://<bound address>:<port>`; on all interfaces, the host's one non-internal address (see `advertisedUrl`).
    */
   advertiseUrl?: string;
-  /** Owner affinity: the replica registry shared by all replicas. Default: an in-process one (one replica). */
+  /** Owner routing: the replica registry shared by all replicas. Default: an in-process one (one replica). */
   registry?: ReplicaRegistry;
+  /** Owner routing: the longest wait for a TCP connection to another replica, ms; then it counts as unreachable. Default 2,000. */
+  ownerConnectTimeoutMs?: number;
   /**
    * Serve 2026-07-28 (stateless) clients on the same endpoint (see `docs/modern.md`). Default true.
    * An object tunes the front (`ModernFrontOptions`: `stateTtlMs`, the
@@ -136,6 +148,8 @@ export interface McpProxy {
   readonly metrics: ProxyMetrics;
   /** False once {@link shutdown} has begun (`/readyz` answers 503). */
   readonly accepting: boolean;
+  /** Owner routing: the URL other replicas forward to (after {@link listen}); `undefined` in replay mode. */
+  readonly advertisedUrl: string | undefined;
   /**
    * Graceful shutdown: marks the replica not ready, waits `unreadyGraceMs` (default 0) so load
    * balancers notice, stops accepting connections, ends standalone GET SSE streams after a
@@ -168,6 +182,10 @@ export function createProxy(options: ProxyOptions): McpProxy {
   const connector = options.upstream;
   connector.attach({ streams, router, logger, onStandaloneMessage: () => metrics.standaloneMessages.inc() });
   const busChannel = options.busChannel ?? `mcpm:${SESSION_EVENTS_CHANNEL}`;
+  const affinity = options.affinity === 'replay' || options.affinity === 'none' ? 'replay' : 'owner';
+  const onOwnerLoss = options.onOwnerLoss ?? 'end';
+  // Assigned below; the session table ends a session whose upstream session is lost through it.
+  let owner: OwnerRouting | undefined;
   const sessions = new SessionManager({
     replicaId,
     store,
@@ -178,21 +196,26 @@ export function createProxy(options: ProxyOptions): McpProxy {
     idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
     logger,
     onHandshakeReplay: () => metrics.handshakeReplays.inc(),
+    ...(affinity === 'owner' && onOwnerLoss === 'end' ? { endLost: (s: LocalSession) => owner!.endOwned(s, 'upstream_lost') } : {}),
   });
   sessionsRef = sessions;
   const started = Promise.all([sessions.start(), router.ready]).then(() => undefined);
   const codec = new SessionIdCodec(options.sessionSecrets);
   const verifier = new VerifiedIdCache(codec);
   const principalHeader = (options.principalHeader ?? 'authorization').toLowerCase();
-  const owner =
-    options.affinity === 'owner'
+  owner =
+    affinity === 'owner'
       ? new OwnerRouting({
           replicaId,
           registry: options.registry ?? new MemoryReplicaRegistry(),
           sessions,
           store,
+          streams,
+          router,
           bus,
           busChannel,
+          onOwnerLoss,
+          ...(options.ownerConnectTimeoutMs !== undefined ? { connectTimeoutMs: options.ownerConnectTimeoutMs } : {}),
           sessionSecrets: options.sessionSecrets,
           metricsRegistry: metrics.registry,
           logger,
@@ -230,6 +253,8 @@ export function createProxy(options: ProxyOptions): McpProxy {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       lifecycle.stopAccepting();
+      // Whatever this replica still owns is let go of now (handed over, released or ended), never left to a dead owner.
+      await owner?.drain(Date.now());
       await owner?.close();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -258,11 +283,14 @@ export function createProxy(options: ProxyOptions): McpProxy {
     get accepting() {
       return !lifecycle.draining;
     },
+    get advertisedUrl() {
+      return owner?.url;
+    },
     shutdown: (opts) =>
       lifecycle.shutdown(
         {
-          // Other replicas take this one's sessions over at once instead of after missed heartbeats.
-          leave: async () => await owner?.deregister(),
+          // Owner routing: new sessions go to other replicas; those this one owns are served until idle, then handed over.
+          ...(owner ? { handOver: (deadline: number) => owner!.drain(deadline) } : {}),
           endStreams: () => modern?.close(),
           close,
         },
@@ -281,7 +309,8 @@ export function createProxy(options: ProxyOptions): McpProxy {
       const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       if (owner) {
         try {
-          await owner.start(advertisedUrl(options.advertiseUrl, addr));
+          // One replica on its own (no shared registry) is reached by nobody else: its own address will do.
+          await owner.start(advertisedUrl(options.advertiseUrl, addr, { alone: options.registry === undefined }));
         } catch (err) {
           await close().catch(() => undefined);
           throw err;

@@ -21,6 +21,17 @@ export interface LocalSession {
    * notifications, as a relayed GET stream kept it busy before).
    */
   holds?: number;
+  /** Owner affinity: requests of the session being served by this replica (see {@link SessionManager.begin}). */
+  active?: number;
+  /** Owner affinity: set while this replica hands the session over (graceful shutdown); requests wait for it. */
+  releasing?: Promise<void> | undefined;
+  /**
+   * Owner affinity: what the previous owner handed over (`SessionRecord.handover`), kept from the claim
+   * until this replica's upstream session of it is open.
+   */
+  handover?: string | undefined;
+  /** Owner affinity: this replica claimed the session with nothing handed over, so one handshake replay is allowed. */
+  replayable?: boolean;
   /** @internal single-flight of opening (replay) and state sync */
   opening?: Promise<UpstreamSession> | undefined;
   syncing?: Promise<void> | undefined;
@@ -59,6 +70,13 @@ export interface SessionManagerOptions {
   logger: Logger;
   /** Called once per upstream session opened by handshake replay (metrics). */
   onHandshakeReplay?: () => void;
+  /**
+   * Owner affinity with `--on-owner-loss end`: called instead of a handshake replay when a session this
+   * replica owns has lost its upstream session (crashed child, upstream that forgot it, eviction, idle
+   * reaping) and nothing was handed over: it ends the session, and the request gets 404. Absent: such
+   * sessions are reopened by replay (replay mode, `--on-owner-loss replay`).
+   */
+  endLost?: (session: LocalSession) => Promise<void>;
 }
 
 function stateOf(record: SessionRecord): AppliedState {
@@ -68,6 +86,9 @@ function stateOf(record: SessionRecord): AppliedState {
     subscriptions: [...record.subscriptions],
   };
 }
+
+/** How long a replica remembers an ended session, ms: far longer than a store round trip, and a few thousand ids at most. */
+const ENDED_MEMORY_MS = 60_000;
 
 /**
  * The per-replica session table: caches records after their first load (so a steady-state request costs
@@ -79,6 +100,12 @@ export class SessionManager {
   readonly replicaId: string;
   readonly #o: SessionManagerOptions;
   readonly #sessions = new Map<string, LocalSession>();
+  /**
+   * Sessions ended lately (DELETE here, or a `terminated` event), id → when. A request that loaded the
+   * record just before the termination, and a termination event heard before that load returned, would
+   * otherwise bring the session back here and open an upstream session nobody ever closes.
+   */
+  readonly #ended = new Map<string, number>();
   #reserved = 0;
   #reaper: NodeJS.Timeout | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
@@ -136,6 +163,8 @@ export class SessionManager {
       return cached;
     }
     const record = await this.#o.store.load(id);
+    // A termination heard while the record was on its way: the session is gone, the record is stale.
+    if (this.#ended.has(id)) return undefined;
     if (!record || record.principal !== principal) {
       if (cached) await this.drop(id, 'terminated');
       return undefined;
@@ -199,20 +228,34 @@ export class SessionManager {
   }
 
   async #open(session: LocalSession, req: IncomingMessage): Promise<UpstreamSession> {
+    const owner = session.record.owner;
+    if (owner !== undefined && owner !== this.replicaId) throw new Error('internal: no upstream session may be opened for a session another replica owns');
+    const handover = session.handover;
+    const adopt = handover !== undefined ? this.#o.connector.adopt : undefined;
+    if (!adopt && owner !== undefined && !session.replayable && this.#o.endLost) {
+      // Its state lived in the upstream session that is gone: end the session rather than go on without it.
+      await this.#o.endLost(session);
+      throw new SessionGoneError();
+    }
     await this.reserve();
     let up: UpstreamSession;
     try {
-      up = await this.#o.connector.replay({ sessionId: session.id, record: session.record, req });
+      up = adopt
+        ? await adopt.call(this.#o.connector, { sessionId: session.id, record: session.record, handover: handover!, req })
+        : await this.#o.connector.replay({ sessionId: session.id, record: session.record, req });
     } finally {
       this.#reserved--;
+      session.handover = undefined;
     }
+    session.replayable = false;
     if (this.#sessions.get(session.id) !== session) {
-      // Terminated while we replayed.
-      await up.close('terminated');
+      // Terminated (or handed on) while we replayed or adopted it.
+      this.#o.logger.info({ session: sessionFingerprint(session.id), adopted: adopt !== undefined }, 'the session ended while its upstream session was being opened');
+      await up.close(adopt ? 'handover' : 'terminated');
       throw new SessionGoneError();
     }
-    this.#o.onHandshakeReplay?.();
-    this.#o.logger.debug({ session: sessionFingerprint(session.id) }, 'opened upstream session by handshake replay');
+    if (!adopt) this.#o.onHandshakeReplay?.();
+    this.#o.logger.debug({ session: sessionFingerprint(session.id) }, adopt ? 'went on with the upstream session handed over' : 'opened upstream session by handshake replay');
     session.upstream = up;
     return up;
   }
@@ -267,6 +310,22 @@ export class SessionManager {
     return true;
   }
 
+  /** Counts a request of `session` as being served here until the returned function is called (owner affinity's hand-over waits for it). */
+  begin(session: LocalSession): () => void {
+    session.active = (session.active ?? 0) + 1;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      session.active = Math.max(0, (session.active ?? 1) - 1);
+    };
+  }
+
+  /** Local sessions (owner affinity's hand-over walks those it owns). */
+  all(): IterableIterator<LocalSession> {
+    return this.#sessions.values();
+  }
+
   /**
    * Keeps the session's local upstream session from being reaped or evicted (a client standalone GET
    * stream is open on this replica) until the returned function is called.
@@ -284,6 +343,7 @@ export class SessionManager {
 
   /** Forgets a session locally and closes its upstream session. */
   async drop(id: string, reason: CloseReason): Promise<void> {
+    if (reason === 'terminated' || reason === 'deleted') this.#remember(id);
     const session = this.#sessions.get(id);
     if (!session) return;
     this.#sessions.delete(id);
@@ -321,9 +381,22 @@ export class SessionManager {
     await Promise.all(ids.map((id) => this.drop(id, 'shutdown')));
   }
 
+  /** Remembers an ended session for {@link ENDED_MEMORY_MS} (see {@link resolve}). */
+  #remember(id: string): void {
+    const now = Date.now();
+    this.#ended.delete(id);
+    this.#ended.set(id, now);
+    // Oldest first (insertion order): forget those past the memory.
+    for (const [old, at] of this.#ended) {
+      if (now - at < ENDED_MEMORY_MS) break;
+      this.#ended.delete(old);
+    }
+  }
+
   #onEvent(raw: string): void {
     const event = parseSessionEvent(raw);
     if (!event || event.origin === this.replicaId) return;
+    if (event.type === 'terminated') this.#remember(event.sessionId);
     const session = this.#sessions.get(event.sessionId);
     if (!session) return;
     if (event.type === 'terminated') void this.drop(event.sessionId, 'terminated');

@@ -38,7 +38,7 @@ export default createRule({
             ctx.report({
               node: found.node,
               symbol: found.api,
-              message: `${why} No configuration of the framework keeps the sessions elsewhere: ${found.change.why}. Run one \`mcp-migrate proxy --store redis://… --upstream http://127.0.0.1:<port>/mcp\` beside each replica (\`--affinity owner\` if its tools keep state per session, which replay cannot rebuild; otherwise the default \`--affinity none\`), see docs/proxy.md.`,
+              message: `${why} No configuration of the framework keeps the sessions elsewhere: ${found.change.why}. Run one \`mcp-migrate proxy --store redis://… --upstream http://127.0.0.1:<port>/mcp\` beside each replica (its default owner routing keeps state its tools hold per session; \`--affinity replay\` only if the handshake rebuilds all of it), see docs/proxy.md.`,
             });
           }
         }

@@ -20,3 +20,4 @@ export * from './client-sessions.js';
 export * from './process-state-server.js';
 export * from './redis-parts.js';
 export * from './replica-clients.js';
+export * from './stuck-listener.js';

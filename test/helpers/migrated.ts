@@ -86,13 +86,37 @@ export interface ServerCopy {
 
 /**
  * Copies `entries` (files or folders, relative to `sourceDir`: an installed package's `dist`,
- * its `package.json`) into a new temporary directory named after `prefix`, with linked `node_modules`.
+ * its `package.json`) into a new temporary directory named after `prefix`, with linked `node_modules`:
+ * this repository's, overlaid with the package's own nested `node_modules` (the versions it was
+ * installed with, where they differ from the hoisted ones).
  */
 export function copyServer(prefix: string, sourceDir: string, entries: readonly string[]): ServerCopy {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mcp-migrate-${prefix}-`));
   for (const e of entries) fs.cpSync(path.join(sourceDir, e), path.join(dir, e), { recursive: true });
   linkRepoNodeModules(dir);
+  overlayLinks(path.join(sourceDir, 'node_modules'), path.join(dir, 'node_modules'));
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Links each package of `from` into `into`, replacing what is there; a scope folder becomes a real folder of links. */
+function overlayLinks(from: string, into: string): void {
+  if (!fs.existsSync(from)) return;
+  for (const entry of fs.readdirSync(from)) {
+    if (entry.startsWith('.')) continue;
+    const target = path.join(into, entry);
+    if (entry.startsWith('@')) {
+      const linked = fs.existsSync(target) && fs.lstatSync(target).isSymbolicLink() ? fs.realpathSync(target) : undefined;
+      if (linked) {
+        fs.unlinkSync(target);
+        fs.mkdirSync(target);
+        for (const p of fs.readdirSync(linked)) fs.symlinkSync(path.join(linked, p), path.join(target, p));
+      } else fs.mkdirSync(target, { recursive: true });
+      overlayLinks(path.join(from, entry), target);
+      continue;
+    }
+    fs.rmSync(target, { force: true, recursive: false });
+    fs.symlinkSync(path.join(from, entry), target);
+  }
 }
 
 /** What `mcp-migrate apply` (the built CLI) did to a copy: its exit code and output (an exit 1 is a result, not an error). */

@@ -17,10 +17,14 @@
  * authorization server that each process runs with its tokens in memory, so no replica accepts
  * another's token whatever apply does.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallToolResultSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   copySdk,
+  SDK_ROOT,
+  SDK_SESSION_EXAMPLES,
   migrateSdkExample,
   pollUntil,
   runClientSessions,
@@ -191,6 +195,17 @@ const CASES: ExampleCase[] = [
   },
   { name: 'elicitationUrlExample', remaining: ['no-session-keyed-state'] },
 ];
+
+it('covers every example of the installed SDK that opens sessions over Streamable HTTP (a transport built with a session id generator)', () => {
+  const dir = path.join(SDK_ROOT, 'dist', 'esm', 'examples', 'server');
+  const sessionful = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.js') && /StreamableHTTPServerTransport\(\{[^}]*sessionIdGenerator:\s*(?!\s|undefined)/s.test(fs.readFileSync(path.join(dir, f), 'utf8')))
+    .map((f) => f.slice(0, -'.js'.length));
+  expect(sessionful.length).toBeGreaterThanOrEqual(8);
+  expect(CASES.map((c) => c.name).sort()).toEqual(sessionful.sort());
+  expect(SDK_SESSION_EXAMPLES.map((e) => e.name).sort()).toEqual(sessionful.sort());
+});
 
 let redis: RedisInstance;
 

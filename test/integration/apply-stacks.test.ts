@@ -4,12 +4,15 @@
  * For each: the original passes direct and fails behind a plain round-robin nginx over 3 replicas;
  * the copy that apply (the built CLI) migrated passes 10 of 10 sessions of the official SDK client
  * behind the same nginx with a real redis-server; where apply cannot migrate, it exits 1 and names
- * what remains.
+ * what remains. Servers: fastmcp (framework), supergateway (express on node:http, a child process per
+ * session), @cyanheads/git-mcp-server (hono and @hono/mcp in one bundle), mcp-proxy (node:http bundle),
+ * and, written here (not from npm), a hono app and a fastify server on the fastify-mcp plugin. docs/apply.md tabulates the results.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { analyze } from '../../src/analyzer/index.js';
 import {
   EVERYTHING_STDIO_COMMAND,
@@ -47,6 +50,43 @@ function held(): { nginxes: NginxInstance[]; copies: ServerCopy[]; redis?: Redis
 }
 
 type Replica = { process: ManagedProcess; hostPort: string };
+
+/**
+ * Two copies of a server (`copy`: by default an installed package's `dist` and `package.json`): the
+ * original, and one that `apply` (the built CLI) migrated, made in the block's `beforeAll`; removed
+ * with the block's other copies.
+ */
+function originalAndMigrated(h: { copies: ServerCopy[] }, prefix: string, copy: string | ((prefix: string) => ServerCopy), applyPaths: readonly string[], timeoutMs?: number) {
+  const make = typeof copy === 'string' ? (p: string) => copyServer(p, copy, ['dist', 'package.json']) : copy;
+  const pair = {} as { original: ServerCopy; migrated: ServerCopy; applied: ApplyRun };
+  beforeAll(async () => {
+    pair.original = make(`${prefix}-original`);
+    pair.migrated = make(prefix);
+    h.copies.push(pair.original, pair.migrated);
+    pair.applied = await runApply(pair.migrated.dir, applyPaths);
+  }, timeoutMs);
+  return pair;
+}
+
+/** A copy of one server file written here (`source`), as `as` in an ES module package of its own. */
+const oneFileServer = (source: string, as: string) => (prefix: string): ServerCopy => {
+  const c = copyServer(prefix, path.dirname(source), []);
+  fs.copyFileSync(source, path.join(c.dir, as));
+  fs.writeFileSync(path.join(c.dir, 'package.json'), JSON.stringify({ name: `${prefix}-server`, private: true, type: 'module' }, null, 2) + '\n');
+  return c;
+};
+
+/** Replicas of a server that takes its port as an argument: `node <args(port)>` in `dir`, each on a free port. */
+async function startWithPortArgument(dir: string, count: number, name: string, args: (port: number) => string[], storeUrl?: string): Promise<Replica[]> {
+  return await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const port = await getFreePort();
+      const proc = spawnManaged(process.execPath, args(port), { name: `${name}-${i}`, cwd: dir, env: storeUrl ? { MCP_MIGRATE_STORE: storeUrl } : {}, maxOutputBytes: 256 * 1024 });
+      await proc.waitForPort(port, 20_000);
+      return { process: proc, hostPort: `127.0.0.1:${port}` };
+    }),
+  );
+}
 
 /** The unmigrated server: every session passes on one replica, and every session breaks behind round-robin nginx over 3. */
 async function expectOriginalBreaksBehindNginx(
@@ -86,36 +126,30 @@ describe('fastmcp 4.20.16 (framework: sessions inside mcp-proxy, in node_modules
     expect((JSON.parse(users.text) as unknown[]).length).toBe(2);
     await client.ping();
   };
-  let original: ServerCopy;
-  let migrated: ServerCopy;
-  let applied: ApplyRun;
   let redis: RedisInstance;
   const h = held();
   const nginxes = h.nginxes;
+  const pair = originalAndMigrated(h, 'stacks-fastmcp', FASTMCP, [ENTRY]);
 
   beforeAll(async () => {
-    original = copyServer('stacks-fastmcp-original', FASTMCP, ['dist', 'package.json']);
-    migrated = copyServer('stacks-fastmcp', FASTMCP, ['dist', 'package.json']);
-    h.copies.push(original, migrated);
-    applied = await runApply(migrated.dir, [ENTRY]);
     redis = h.redis = await startRedis();
   });
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args: [ENTRY], env }), 'fastmcp', { headers: AUTH, steps }, nginxes);
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(pair.original.dir, n, name, { args: [ENTRY], env }), 'fastmcp', { headers: AUTH, steps }, nginxes);
   });
 
   it('apply sets the framework\'s stateless mode, exits 0 and adds no dependency (no rewritten code imports the runtime)', async () => {
-    expect(applied.code, applied.output).toBe(0);
-    expect(applied.output).toContain('[framework-sessions]');
+    expect(pair.applied.code, pair.applied.output).toBe(0);
+    expect(pair.applied.output).toContain('[framework-sessions]');
     const before = fs.readFileSync(path.join(FASTMCP, ENTRY), 'utf8');
-    const after = fs.readFileSync(path.join(migrated.dir, ENTRY), 'utf8');
+    const after = fs.readFileSync(path.join(pair.migrated.dir, ENTRY), 'utf8');
     expect(after).toBe(before.replace('httpStream: { port: PORT }', 'httpStream: { port: PORT, stateless: true }'));
-    expect(fs.readFileSync(path.join(migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(FASTMCP, 'package.json'), 'utf8'));
+    expect(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(FASTMCP, 'package.json'), 'utf8'));
   });
 
   it('3 migrated replicas behind round-robin nginx pass 10 of 10 sessions; the authenticated principal is checked on every replica', async () => {
-    const replicas = await startServerReplicas(migrated.dir, REPLICAS, 'fastmcp-migrated', { args: [ENTRY], env, storeUrl: redis.url });
+    const replicas = await startServerReplicas(pair.migrated.dir, REPLICAS, 'fastmcp-migrated', { args: [ENTRY], env, storeUrl: redis.url });
     const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     nginxes.push(nginx);
     const report = await runClientSessions(nginx.url, { sessions: SESSIONS, headers: AUTH, steps });
@@ -139,40 +173,27 @@ describe('a hono server of WebStandardStreamableHTTPServerTransport sessions (th
     for (let n = 0; n < 4; n++) ids[i] = `${ids[i] ?? ''}${text(await client.callTool({ name: 'whoami', arguments: {} }))};`;
     await client.ping();
   };
-  let original: ServerCopy;
-  let migrated: ServerCopy;
-  let applied: ApplyRun;
   let redis: RedisInstance;
   const h = held();
   const nginxes = h.nginxes;
-
-  const copy = (prefix: string): ServerCopy => {
-    const c = copyServer(prefix, FIXTURE, []);
-    fs.copyFileSync(path.join(FIXTURE, 'input.ts'), path.join(c.dir, 'server.ts'));
-    fs.writeFileSync(path.join(c.dir, 'package.json'), JSON.stringify({ name: 'hono-sessions', private: true, type: 'module' }, null, 2) + '\n');
-    return c;
-  };
+  const pair = originalAndMigrated(h, 'stacks-hono', oneFileServer(path.join(FIXTURE, 'input.ts'), 'server.ts'), ['server.ts']);
 
   beforeAll(async () => {
-    original = copy('stacks-hono-original');
-    migrated = copy('stacks-hono');
-    h.copies.push(original, migrated);
-    applied = await runApply(migrated.dir, ['server.ts']);
     redis = h.redis = await startRedis();
   });
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(original.dir, n, name, { args, env }), 'hono', { steps: steps([]) }, nginxes);
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(pair.original.dir, n, name, { args, env }), 'hono', { steps: steps([]) }, nginxes);
   });
 
   it('apply rewrites the registry (web-transport-registry) exactly as the fixture expects', () => {
-    expect(applied.code, applied.output).toBe(0);
-    expect(applied.output).toContain('[web-transport-registry]');
-    expect(fs.readFileSync(path.join(migrated.dir, 'server.ts'), 'utf8')).toBe(fs.readFileSync(path.join(FIXTURE, 'expected.ts'), 'utf8'));
+    expect(pair.applied.code, pair.applied.output).toBe(0);
+    expect(pair.applied.output).toContain('[web-transport-registry]');
+    expect(fs.readFileSync(path.join(pair.migrated.dir, 'server.ts'), 'utf8')).toBe(fs.readFileSync(path.join(FIXTURE, 'expected.ts'), 'utf8'));
   });
 
   it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions, each request answered with the session\'s own id on every replica, and DELETE ends it everywhere', async () => {
-    const replicas = await startServerReplicas(migrated.dir, REPLICAS, 'hono-migrated', { args, env, storeUrl: redis.url });
+    const replicas = await startServerReplicas(pair.migrated.dir, REPLICAS, 'hono-migrated', { args, env, storeUrl: redis.url });
     const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     nginxes.push(nginx);
     const seen: string[] = [];
@@ -208,41 +229,137 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
     for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toContain(`m${i}`);
     await client.ping();
   };
-  let original: ServerCopy;
-  let migrated: ServerCopy;
-  let applied: ApplyRun;
   const h = held();
   const nginxes = h.nginxes;
-
-  beforeAll(async () => {
-    original = copyServer('stacks-mcp-proxy-original', MCP_PROXY, ['dist', 'package.json']);
-    migrated = copyServer('stacks-mcp-proxy', MCP_PROXY, ['dist', 'package.json']);
-    h.copies.push(original, migrated);
-    applied = await runApply(migrated.dir, ['dist']);
-  });
-
-  /** Replicas on free ports (the port is an argument, not an environment variable). */
-  const start = async (dir: string, count: number, name: string) =>
-    await Promise.all(
-      Array.from({ length: count }, async (_, i) => {
-        const port = await getFreePort();
-        const proc = spawnManaged(process.execPath, args(port), { name: `${name}-${i}`, cwd: dir, maxOutputBytes: 256 * 1024 });
-        await proc.waitForPort(port, 20_000);
-        return { process: proc, hostPort: `127.0.0.1:${port}` };
-      }),
-    );
+  const pair = originalAndMigrated(h, 'stacks-mcp-proxy', MCP_PROXY, ['dist']);
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
-    await expectOriginalBreaksBehindNginx((n, name) => start(original.dir, n, name), 'mcp-proxy', { steps }, nginxes);
+    await expectOriginalBreaksBehindNginx((n, name) => startWithPortArgument(pair.original.dir, n, name, args), 'mcp-proxy', { steps }, nginxes);
   });
 
   it('apply cannot migrate its session registry: it exits 1 and names what remains, which the analysis of the result still reports', async () => {
     // The transport is created inside a helper, and its registry is reached through parameters: no transform rewrites it.
-    expect(applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-stateful-session-id-generator/);
-    expect(applied.output).toMatch(/no-sse-server-transport/);
-    expect(applied.code, applied.output).toBe(1);
-    const after = await analyze({ paths: [path.join(migrated.dir, 'dist')], cwd: migrated.dir });
+    expect(pair.applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-stateful-session-id-generator/);
+    expect(pair.applied.output).toMatch(/no-sse-server-transport/);
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    const after = await analyze({ paths: [path.join(pair.migrated.dir, 'dist')], cwd: pair.migrated.dir });
     expect(after.findings.map((f) => f.ruleId)).toContain('no-stateful-session-id-generator');
     expect(after.verdict.kind).not.toBe('stateless');
+  });
+});
+
+describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in front of a stdio server, one child process per session', () => {
+  const SUPERGATEWAY = path.join(REPO_ROOT, 'node_modules', 'supergateway');
+  const stdio = EVERYTHING_STDIO_COMMAND.map((a) => JSON.stringify(a)).join(' ');
+  const args = (port: number) => ['dist/index.js', '--stdio', stdio, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--streamableHttpPath', '/mcp', '--logLevel', 'none'];
+  const capabilities = { elicitation: {} };
+  const setup = (client: Client): void =>
+    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { name: 'Ada Lovelace', check: true } }));
+  // The session's child process answers; its elicitation (a request on the tool call's POST stream) is answered by the client in a later POST.
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toContain(`m${i}`);
+    expect(text(await client.callTool({ name: 'trigger-elicitation-request', arguments: {} }, undefined, { timeout: 20_000 }))).toContain('Ada Lovelace');
+    await client.ping();
+  };
+  const opts = { steps, capabilities, setup, expectGone: true };
+  let redis: RedisInstance;
+  const h = held();
+  const nginxes = h.nginxes;
+  const pair = originalAndMigrated(h, 'stacks-supergateway', SUPERGATEWAY, ['dist']);
+
+  beforeAll(async () => {
+    redis = h.redis = await startRedis();
+  });
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    await expectOriginalBreaksBehindNginx((n, name) => startWithPortArgument(pair.original.dir, n, name, args), 'supergateway', opts, nginxes);
+    // A child process per session (per replica, once migrated): slow on a loaded machine, so a wider bound.
+  }, 300_000);
+
+  it('apply rewrites its Streamable HTTP registry (the header id the opening code logs is passed in, undefined on a restore), and exits 1 with what remains: the legacy SSE gateway, the idle-timeout timers and the per-child closures', () => {
+    expect(pair.applied.output).toMatch(/stdioToStatefulStreamableHttp\.js:\d+\s+\[transport-registry\] `transports` is a SessionTransportRegistry/);
+    const code = fs.readFileSync(path.join(pair.migrated.dir, 'dist', 'gateways', 'stdioToStatefulStreamableHttp.js'), 'utf8');
+    expect(code).toContain('transport = await openSession(req, res, sessionId);');
+    expect(code).toContain('transports.opener(openSession);');
+    expect(pair.applied.output).toMatch(/stdioToSse\.js:\d+\s+no-sse-server-transport/);
+    expect(pair.applied.output).toMatch(/sessionAccessCounter\.js:\d+\s+no-per-session-timer/);
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).dependencies).toHaveProperty('@mcp-migrate/runtime');
+  });
+
+  it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions (without --sessionTimeout): each session\'s child is re-spawned by replay on every replica, and elicitation answers reach the replica that asked', async () => {
+    const replicas = await startWithPortArgument(pair.migrated.dir, REPLICAS, 'supergateway-migrated', args, redis.url);
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const report = await runClientSessions(nginx.url, { ...opts, sessions: SESSIONS, concurrency: 1 });
+    expect(report.errors).toEqual([]);
+    expect(report.ok).toBe(SESSIONS);
+    const log = nginx.accessLog();
+    const upstreamOf = (tag: string) => log.find((e) => new URLSearchParams(e.uri.split('?')[1] ?? '').get('t') === tag)?.upstream;
+    // The client's elicitation answer landed on another replica than the tool call that asked.
+    const crossed = report.outcomes.filter((o) => {
+      const call = o.requests.find((r) => r.rpc === 'tools/call:trigger-elicitation-request');
+      const answer = o.requests.find((r) => r.rpc === 'response');
+      return call && answer && upstreamOf(call.tag) !== upstreamOf(answer.tag);
+    });
+    expect(crossed.length).toBeGreaterThanOrEqual(3);
+    const bySession = new Map<string, Set<string>>();
+    for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
+    expect(Math.min(...[...bySession.values()].map((s) => s.size))).toBeGreaterThanOrEqual(2);
+  }, 300_000);
+});
+
+describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s web-standard transport, shipped as one 6 MB bundle)', () => {
+  const GIT_SERVER = path.join(REPO_ROOT, 'node_modules', '@cyanheads', 'git-mcp-server');
+  const env = (port: number) => ({ MCP_TRANSPORT_TYPE: 'http', MCP_HTTP_PORT: String(port), MCP_HTTP_HOST: '127.0.0.1', MCP_HTTP_MAX_PORT_RETRIES: '0', MCP_LOG_LEVEL: 'error' });
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 3; i++) expect((await client.listTools()).tools.map((t) => t.name)).toContain('git_status');
+    await client.ping();
+  };
+  const h = held();
+  const nginxes = h.nginxes;
+  // The analysis of a 164,000-line bundle takes minutes of CPU on a loaded machine.
+  const pair = originalAndMigrated(h, 'stacks-git-mcp', GIT_SERVER, ['dist'], 900_000);
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(pair.original.dir, n, name, { args: ['dist/index.js'], env }), 'git-mcp', { steps }, nginxes);
+  });
+
+  it('apply cannot migrate it: @hono/mcp\'s transport is not one the registry restores, so it exits 1, names the registry and the generator, and adds no dependency', async () => {
+    expect(pair.applied.output).toMatch(/index\.js:\d+\s+no-session-transport-registry `transports`: `StreamableHTTPTransport` is not a Node Streamable HTTP transport/);
+    expect(pair.applied.output).toMatch(/index\.js:\d+\s+no-stateful-session-id-generator/);
+    expect(pair.applied.output).not.toContain('ready for any number of replicas');
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    expect(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(GIT_SERVER, 'package.json'), 'utf8'));
+    // Only markers were added: the bundle's code is unchanged otherwise.
+    const strip = (s: string) => s.replace(/[ \t]*\/\* @mcp-migrate-todo [^\n]*\*\/\n/g, '');
+    expect(strip(fs.readFileSync(path.join(pair.migrated.dir, 'dist', 'index.js'), 'utf8'))).toBe(fs.readFileSync(path.join(GIT_SERVER, 'dist', 'index.js'), 'utf8'));
+  });
+});
+
+describe('the fastify-mcp 3.0.0 plugin in its stateful mode (framework: the sessions are kept by its code in node_modules; the server is written here)', () => {
+  const SERVERS = path.join(REPO_ROOT, 'test', 'helpers', 'servers');
+  const args = ['server.mjs'];
+  const env = (port: number) => ({ PORT: String(port) });
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 3; i++) expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toBe(`m${i}`);
+    await client.ping();
+  };
+  const h = held();
+  const pair = originalAndMigrated(h, 'stacks-fastify-mcp', oneFileServer(path.join(SERVERS, 'fastify-mcp-sessions.mjs'), 'server.mjs'), ['server.mjs']);
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    // Another replica answers the session's requests 400 ("No valid session ID"), not 404.
+    await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(pair.original.dir, n, name, { args, env }), 'fastify-mcp', { steps }, h.nginxes);
+  });
+
+  it('apply cannot edit the plugin: it exits 1, says to run the server behind mcp-migrate proxy, and adds no dependency', () => {
+    expect(pair.applied.output).toMatch(/server\.mjs:\d+\s+no-framework-session-state `streamableHttp`/);
+    expect(pair.applied.output).toContain('mcp-migrate proxy');
+    expect(pair.applied.output).not.toContain('ready for any number of replicas');
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8'))).not.toHaveProperty('dependencies');
+    const strip = (s: string) => s.replace(/[ \t]*\/\* @mcp-migrate-todo [^\n]*\*\/\n/g, '');
+    expect(strip(fs.readFileSync(path.join(pair.migrated.dir, 'server.mjs'), 'utf8'))).toBe(fs.readFileSync(path.join(SERVERS, 'fastify-mcp-sessions.mjs'), 'utf8'));
   });
 });

@@ -4,8 +4,8 @@
  * 3-master Redis Cluster on loopback (`startRedisCluster()`, reached with `--store redis+cluster://…`
  * or `MCP_MIGRATE_STORE=redis+cluster://…`):
  *   - 3 `mcp-migrate proxy` replicas behind plain round-robin nginx serve the 50-session SDK scenario
- *     against server-everything with zero failures, for stdio and for Streamable HTTP upstreams, and
- *     with `--affinity owner` (replica registry, owner claims, forwarding) for an HTTP upstream;
+ *     against server-everything with zero failures, for stdio and for Streamable HTTP upstreams, with
+ *     owner routing (the default: replica registry, owner claims, forwarding) and with `--affinity replay`;
  *   - 3 replicas of server-everything migrated by `mcp-migrate apply` do the same, with no proxy.
  * The records land on every master (hash-tagged keys spread over the slots), every replica's
  * pub/sub subscription works across nodes, and nothing is left behind after DELETE.
@@ -48,9 +48,12 @@ async function leavesNoSessionKey(store: RedisStoreInstance): Promise<string[]> 
   return await store.keys('mcpm:{*');
 }
 
-/** Upstream kind, and the proxy's session mode: replay (the default) or `--affinity owner` (replica registry, owner claims, forwarding). */
+/** Upstream kind, and the proxy's session mode: owner routing (the default: replica registry, owner claims, forwarding) or `--affinity replay`. */
+// A stdio upstream runs with the default only: in replay mode each of the 3 replicas starts its own
+// child per session (150 Node processes for 50 sessions), which on a loaded 2-core CI machine makes
+// replays slower than the SDK client's 60 s request timeout (see docs/reliability.md, "Findings").
 const PROXY_RUNS: [upstream: 'stdio' | 'http', mode: 'replay' | 'owner'][] = [
-  ['stdio', 'replay'],
+  ['stdio', 'owner'],
   ['http', 'replay'],
   ['http', 'owner'],
 ];
@@ -63,7 +66,7 @@ describe.each(PROXY_RUNS)(`mcp-migrate proxy × 3 behind round-robin nginx, stor
 
   beforeAll(async () => {
     store = await startRedisStore(STORE_KIND, { name: `cluster-it-${kind}-${mode}` });
-    const modeArgs = mode === 'owner' ? ['--affinity', 'owner'] : [];
+    const modeArgs = mode === 'replay' ? ['--affinity', 'replay'] : [];
     proxies = await Promise.all(
       Array.from({ length: REPLICAS }, async (_, i) => {
         if (kind === 'stdio') {
@@ -127,7 +130,8 @@ describe.each(PROXY_RUNS)(`mcp-migrate proxy × 3 behind round-robin nginx, stor
   it('closes the upstream sessions on every replica once the sessions are deleted', async () => {
     type Health = { status: string; store: string; upstreamSessions: number };
     let health: Health[] = [];
-    for (let i = 0; i < 50; i += 1) {
+    // Bounded but generous: other replicas learn of a DELETE over pub/sub, and a loaded machine is slow.
+    for (let i = 0; i < 300; i += 1) {
       health = await Promise.all(proxies.map(async (p) => (await (await fetch(`http://${p.hostPort}/healthz`)).json()) as Health));
       if (health.every((h) => h.upstreamSessions === 0)) break;
       await new Promise((r) => setTimeout(r, 100));

@@ -2,7 +2,9 @@
  * Issue 5: every server-to-client path of the 2025-era protocols works across replicas.
  * Real redis-server, real nginx (plain round-robin, no affinity), three real `mcp-migrate proxy`
  * processes over ONE server-everything in `streamableHttp` mode (HTTP upstream), the official SDK
- * client with sampling, elicitation and roots handlers. Plus a smaller stdio-upstream run.
+ * client with sampling, elicitation and roots handlers. Plus a smaller stdio-upstream run. Each in both
+ * session modes: owner routing (the default; answers reach the asking owner by forwarding) and
+ * `--affinity replay` (answers reach the replica that asked over the bus).
  *
  * What crossed replicas is read from the proxies themselves: the `x-mcp-migrate-replica` header of
  * every answer, the replica id inside rewritten server-request ids (`mcp-migrate:s:<replica>:<n>`),
@@ -110,7 +112,13 @@ async function until(check: () => boolean | Promise<boolean>, ms: number): Promi
   return await check();
 }
 
-describe('server-to-client traffic across 3 replicas behind round-robin nginx (HTTP upstream: one server-everything)', () => {
+/** The proxy's two session modes: owner routing (the default) and `--affinity replay`. */
+const MODES = [
+  ['owner routing (default)', [] as string[]],
+  ['--affinity replay', ['--affinity', 'replay']],
+] as const;
+
+describe.each(MODES)('server-to-client traffic across 3 replicas behind round-robin nginx (HTTP upstream: one server-everything), %s', (mode, modeArgs) => {
   let redis: RedisInstance;
   let everything: EverythingHttp;
   let proxies: ProxyReplica[] = [];
@@ -119,7 +127,7 @@ describe('server-to-client traffic across 3 replicas behind round-robin nginx (H
 
   beforeAll(async () => {
     [redis, everything] = await Promise.all([startRedis(), startEverythingHttp({ name: 'everything-shared' })]);
-    proxies = await Promise.all(Array.from({ length: REPLICAS }, (_, i) => startProxyReplica({ store: redis.url, upstream: everything.url, name: `proxy-xr-${i}` })));
+    proxies = await Promise.all(Array.from({ length: REPLICAS }, (_, i) => startProxyReplica({ store: redis.url, upstream: everything.url, name: `proxy-xr-${i}`, extraArgs: [...modeArgs] })));
     nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort), path: '/mcp' });
     for (const p of proxies) {
       const id = (await fetch(`http://${p.hostPort}/healthz`)).headers.get('x-mcp-migrate-replica');
@@ -158,9 +166,12 @@ describe('server-to-client traffic across 3 replicas behind round-robin nginx (H
       expect(a.status).toBe(202);
       expect(replicaOf.has(a.askedBy!)).toBe(true);
     }
-    // Round-robin put many answers on another replica than the one whose upstream session asked.
     const crossed = answers.filter((a) => a.askedBy !== a.replica);
-    expect(crossed.length).toBeGreaterThan(0);
+    // Owner routing: only the owner's upstream session asks, and an answer that reaches another replica is
+    // forwarded to it (the answer's replica header is the owner's). Replay: round-robin put many answers on
+    // another replica than the one whose upstream session asked, and the bus took them there.
+    if (modeArgs.length === 0) expect(crossed).toEqual([]);
+    else expect(crossed.length).toBeGreaterThan(0);
     // Counted by the replicas too (at least these: an answer still in flight when a client closed is
     // counted by the replica but not recorded here).
     let remote = 0;
@@ -315,7 +326,7 @@ describe('server-to-client traffic across 3 replicas behind round-robin nginx (H
   });
 });
 
-describe('server-initiated requests across 3 replicas behind round-robin nginx (stdio upstream)', () => {
+describe.each(MODES)('server-initiated requests across 3 replicas behind round-robin nginx (stdio upstream), %s', (mode, modeArgs) => {
   let redis: RedisInstance;
   let proxies: ProxyReplica[] = [];
   let nginx: NginxInstance;
@@ -324,7 +335,7 @@ describe('server-initiated requests across 3 replicas behind round-robin nginx (
     redis = await startRedis();
     proxies = await Promise.all(
       Array.from({ length: REPLICAS }, (_, i) =>
-        startProxyReplica({ store: redis.url, command: EVERYTHING_STDIO_COMMAND, name: `proxy-xr-stdio-${i}`, extraArgs: ['--handshake-timeout', '30'] }),
+        startProxyReplica({ store: redis.url, command: EVERYTHING_STDIO_COMMAND, name: `proxy-xr-stdio-${i}`, extraArgs: ['--handshake-timeout', '30', ...modeArgs] }),
       ),
     );
     nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort), path: '/mcp' });
@@ -350,6 +361,8 @@ describe('server-initiated requests across 3 replicas behind round-robin nginx (
     }
     const answers = served.filter((x) => x.kind === 'answer');
     expect(answers.every((a) => a.status === 202)).toBe(true);
-    expect(answers.filter((a) => a.askedBy !== a.replica).length).toBeGreaterThan(0);
+    const crossed = answers.filter((a) => a.askedBy !== a.replica);
+    if (modeArgs.length === 0) expect(crossed).toEqual([]);
+    else expect(crossed.length).toBeGreaterThan(0);
   });
 });

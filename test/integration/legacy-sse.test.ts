@@ -2,9 +2,10 @@
  * What issue 5 must show for the legacy HTTP+SSE transport (2024-11-05): clients using the official
  * SDK's `SSEClientTransport` work through the same three replicas behind plain round-robin nginx as
  * Streamable HTTP clients, side by side. The SSE stream (`GET /sse`) is held by one replica while
- * the POSTs to the endpoint it announced land on all three; each replica serves them from its own
- * upstream session (handshake replay), and every server message reaches the stream holder through
- * the shared session stream in Redis. A server-initiated request (`sampling/createMessage` from
+ * the POSTs to the endpoint it announced land on all three; with default flags (owner routing) the
+ * session's owner serves them all (the others forward them to it), and every server message reaches
+ * the stream holder through the shared session stream in Redis. (`--affinity replay`, where each
+ * replica serves them from its own upstream session, is tested in process: test/proxy/legacy-sse.test.ts.) A server-initiated request (`sampling/createMessage` from
  * server-everything's `trigger-sampling-request`) is answered by a POST that any replica may receive.
  *
  * Real redis-server, real nginx, three real proxy processes (the built CLI), server-everything as
@@ -242,7 +243,7 @@ describe.each([
     expect(streamable.passed).toBe(streamableSessions);
   });
 
-  it("posted each legacy session's messages to replicas other than the one holding its SSE stream", () => {
+  it("spread each legacy session's messages over the replicas, and one replica (the session's owner) served them all", () => {
     const allPostReplicas = new Set<string>();
     for (const r of legacy) {
       const get = r.exchanges.find((e) => e.method === 'GET' && e.path === '/sse');
@@ -253,10 +254,13 @@ describe.each([
         expect(p.replica, `session #${r.index}: no replica header on a POST`).toBeTruthy();
         allPostReplicas.add(p.replica!);
       }
-      // Round robin over 3 replicas: most POSTs of a session land away from its stream holder.
-      expect(posts.filter((p) => p.replica !== get!.replica).length, `session #${r.index}`).toBeGreaterThan(0);
+      // Owner routing (the default): whichever replica nginx chose, the owner served the POST (its header).
+      expect(new Set(posts.map((p) => p.replica)).size, `session #${r.index}`).toBe(1);
     }
-    expect(allPostReplicas.size).toBe(REPLICAS);
+    // Round robin sent the POSTs to every replica, and the sessions' owners are spread over them too.
+    const landed = new Set(nginx.accessLog().filter((e) => e.method === 'POST' && e.uri.startsWith('/message')).map((e) => e.upstream));
+    expect(landed.size).toBe(REPLICAS);
+    expect(allPostReplicas.size).toBeGreaterThan(1);
   });
 
   it("routed each legacy client's answer to a server-initiated request to the replica whose upstream session asked", async () => {
@@ -270,8 +274,9 @@ describe.each([
     // One sampling answer per legacy session (the Streamable HTTP scenario answers none).
     expect(answers.local + answers.remote).toBe(legacySessions);
     expect(answers.unknown).toBe(0);
-    // Round robin sends the answer POST to another replica than the tool call's, most of the time.
-    expect(answers.remote).toBeGreaterThan(0);
+    // Owner routing: an answer POST that lands on another replica is forwarded to the owner, whose
+    // upstream session asked, so the owner routes it locally.
+    expect(answers.local).toBe(legacySessions);
   });
 
   it('leaves no upstream session open once every session ended', async () => {

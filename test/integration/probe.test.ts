@@ -5,7 +5,7 @@
  *   (b) 3 `mcp-migrate proxy` replicas (Redis) behind the same kind of nginx → exit 0, also for the
  *       legacy HTTP+SSE endpoint, with the requests spread over the three replicas;
  *   (c) proxy replicas in front of a server whose tools write per-process state, `--write`/`--read`:
- *       replay mode (`--affinity none`) → the lost state is reported; owner mode → exit 0;
+ *       replay mode (`--affinity replay`) → the lost state is reported; owner mode → exit 0;
  *   (d) the same proxy endpoint serves 2026-07-28 requests: era `dual`, and the 2026-07-28 checks pass.
  * Real redis-server, nginx, proxies and MCP servers; 10 sessions per run.
  */
@@ -142,7 +142,7 @@ describe('(b, d) 3 mcp-migrate proxy replicas (Redis) behind round-robin nginx',
 
 describe('(c) proxy replicas in front of a server with per-process state (cd/pwd)', () => {
   let redis: RedisInstance;
-  const nginx: Record<'none' | 'owner', NginxInstance | undefined> = { none: undefined, owner: undefined };
+  const nginx: Record<'replay' | 'owner', NginxInstance | undefined> = { replay: undefined, owner: undefined };
   const write = `${PROCESS_STATE_TOOLS.write} {"path": "/srv/{{session}}"}`;
   const read = PROCESS_STATE_TOOLS.read;
   // This server sends nothing on the GET stream: a short wait keeps ten sessions in a row quick.
@@ -151,7 +151,7 @@ describe('(c) proxy replicas in front of a server with per-process state (cd/pwd
     redis = await startRedis();
     // One server process per replica, as in a real deployment: each has its own working directory.
     const sidecars = await Promise.all(Array.from({ length: REPLICAS }, (_, i) => startProcessStateServer({ name: `probe-state-${i}` })));
-    for (const affinity of ['none', 'owner'] as const) {
+    for (const affinity of ['replay', 'owner'] as const) {
       const proxies = await Promise.all(
         sidecars.map((s, i) =>
           startProxyReplica({ store: redis.url, upstream: s.url, name: `probe-${affinity}-${i}`, extraArgs: ['--affinity', affinity, '--store-prefix', `${affinity}:`] }),
@@ -161,19 +161,19 @@ describe('(c) proxy replicas in front of a server with per-process state (cd/pwd
     }
   });
   afterAll(async () => {
-    await nginx.none?.stop();
+    await nginx.replay?.stop();
     await nginx.owner?.stop();
     await stopAllProcesses();
     await redis?.stop();
   });
 
-  it('replay mode (--affinity none): exit 1, the state a tool wrote is lost on other replicas', async () => {
-    const { run, report } = await probe([nginx.none!.url, ...common]);
+  it('replay mode (--affinity replay): exit 1, the state a tool wrote is lost on other replicas', async () => {
+    const { run, report } = await probe([nginx.replay!.url, ...common]);
     expect(run.code).toBe(1);
     expect(causeIds(report), failures(report)).toEqual(['state-lost-across-replicas']);
     const cause = report.verdict.causes[0]!;
     expect(cause.sessions).toBeGreaterThanOrEqual(8);
-    expect(cause.fix[0]).toMatch(/--affinity owner/);
+    expect(cause.fix[0]).toMatch(/owner routing, its default/);
     // Each lost read names the replica it was served on, and it is not the one that served the write.
     const lost = report.sessions.flatMap((s) => s.checks.filter((c) => c.symptom === 'state-mismatch'));
     expect(lost.length).toBeGreaterThan(0);
@@ -183,7 +183,7 @@ describe('(c) proxy replicas in front of a server with per-process state (cd/pwd
     expect(passed(report, 'streamable-http', 'write')).toBe(10);
   });
 
-  it('owner mode (--affinity owner): exit 0, every read returns the session\'s own value', async () => {
+  it('owner mode (--affinity owner, the default): exit 0, every read returns the session\'s own value', async () => {
     const { run, report } = await probe([nginx.owner!.url, ...common]);
     expect(run.code, failures(report)).toBe(0);
     expect(passed(report, 'streamable-http', 'read')).toBe(30);

@@ -44,7 +44,7 @@ async function replica(upstream: UpstreamConnector): Promise<TestProxy> {
   const streams = new RedisSessionStreams({ client, bus, keyPrefix });
   const replicaId = newReplicaId();
   const router = new BusServerRequestRouter({ bus, replicaId, channelPrefix: keyPrefix });
-  return await startTestProxy({ store, bus, busChannel: `${keyPrefix}session-events`, streams, router, replicaId, upstream });
+  return await startTestProxy({ affinity: 'replay', store, bus, busChannel: `${keyPrefix}session-events`, streams, router, replicaId, upstream });
 }
 
 async function pair(kind: 'http' | 'stdio' = 'http'): Promise<[TestProxy, TestProxy]> {

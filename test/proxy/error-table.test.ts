@@ -17,12 +17,15 @@ import {
   SessionTransportRegistry,
   BusServerRequestRouter,
   MemoryKeyValueStore,
+  MemoryReplicaDirectory,
+  MemoryReplicaRegistry,
   type ErrorKind,
   type RuntimeStores,
   type SessionStore,
 } from '@mcp-migrate/runtime';
 import { SessionGoneError, UpstreamError, type ProxyOptions, type UpstreamConnector } from '../../src/proxy/index.js';
-import { closeAll, INIT_PARAMS, SECRET, startTestProxy, type TestProxy } from '../helpers/in-process-proxy.js';
+import { closeAll, connectClient, INIT_PARAMS, SECRET, startTestProxy, type TestProxy } from '../helpers/in-process-proxy.js';
+import { startStuckListener } from '../helpers/stuck-listener.js';
 
 afterAll(closeAll);
 
@@ -46,6 +49,8 @@ const EXPECTED: Record<ErrorKind, [status: number, code: number]> = {
   storeUnavailable: [503, -32000],
   capacity: [503, -32000],
   ownerChanging: [503, -32000],
+  ownerUnreachable: [503, -32000],
+  draining: [503, -32000],
   gatewayTimeout: [504, -32603],
 };
 
@@ -107,6 +112,8 @@ function storeThatFails(down: () => boolean): SessionStore {
     touch: guard((id) => inner.touch(id)),
     update: guard((id, c) => inner.update(id, c)),
     claimOwner: guard((id, e, n) => inner.claimOwner(id, e, n)),
+    releaseOwner: guard((id, c, h) => inner.releaseOwner(id, c, h)),
+    deleteIfOwner: guard((id, o) => inner.deleteIfOwner(id, o)),
     delete: guard((id) => inner.delete(id)),
     ping: guard(() => inner.ping()),
     close: () => inner.close(),
@@ -235,14 +242,42 @@ describe('the error table on every front: requests the fronts refuse', () => {
     const s = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
     expectRow('misdirected', await answerOf(await post(tp.url, toolsList, { ...s, 'x-mcp-migrate-forwarded': 'ghost;AAAAAAAAAAAAAAAAAAAAAA' })), 'owner affinity');
     await tp.close();
-    // Every claim loses (another replica always wins the compare-and-set) and the winner is never registered.
+    // Every claim loses (another replica always wins the compare-and-set) and the winner is never
+    // registered (with --on-owner-loss replay: with end, the first round would end the session).
     const store = new MemorySessionStore();
-    store.claimOwner = async () => false;
-    const ghost = await startTestProxy({ store, affinity: 'owner', upstream: failingConnector(() => new Error('not reached')) });
+    store.claimOwner = async () => ({ claimed: false });
+    const ghost = await startTestProxy({ store, affinity: 'owner', onOwnerLoss: 'replay', upstream: failingConnector(() => new Error('not reached')) });
     const { id, principal } = new SessionIdCodec([SECRET]).mint(undefined);
     await store.create({ id, principal, protocolVersion: '2025-06-18', initializeParams: INIT_PARAMS, owner: 'ghost' });
     expectRow('ownerChanging', await answerOf(await post(ghost.url, toolsList, { ...s, 'mcp-session-id': id })), 'owner affinity');
     await ghost.close();
+  });
+
+  it('owner routing: an owner that is registered but takes no connection (503, retry), a new legacy stream on a replica that shuts down (503)', async () => {
+    const stuck = await startStuckListener();
+    try {
+      // The owner's registration is alive (a frozen process keeps it until its TTL; here it does not expire).
+      const directory = new MemoryReplicaDirectory();
+      directory.entries.set('frozen', { url: stuck.url, expiresAt: Number.MAX_SAFE_INTEGER, accepting: true });
+      const store = new MemorySessionStore();
+      const tp = await startTestProxy({ store, registry: new MemoryReplicaRegistry({ directory }), ownerConnectTimeoutMs: 300, upstream: failingConnector(() => new Error('not reached')) });
+      const { id, principal } = new SessionIdCodec([SECRET]).mint(undefined);
+      await store.create({ id, principal, protocolVersion: '2025-06-18', initializeParams: INIT_PARAMS, owner: 'frozen' });
+      const answer = await answerOf(await post(tp.url, toolsList, { 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18' }));
+      expectRow('ownerUnreachable', answer, 'owner routing');
+      expect(answer.retryAfter).toBe('1');
+      expect((await store.load(id))?.owner).toBe('frozen'); // neither ended nor taken over
+      await tp.close();
+    } finally {
+      await stuck.stop();
+    }
+    // A stdio session cannot move: with --on-owner-loss end it is served until the drain time ends.
+    const tp = await startTestProxy({ legacySse: { ssePath: '/sse', messagePath: '/message' } });
+    const { client } = await connectClient(tp.url);
+    const shutdown = tp.proxy.shutdown({ timeoutMs: 3_000 });
+    expectRow('draining', await answerOf(await fetch(tp.url.replace(/\/mcp$/, '/sse'), { headers: { accept: 'text/event-stream' } })), 'legacy HTTP+SSE');
+    await client.close().catch(() => undefined);
+    await shutdown;
   });
 });
 

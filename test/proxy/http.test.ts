@@ -58,7 +58,7 @@ describe('proxy with a Streamable HTTP upstream (server-everything)', () => {
     const port = await getFreePort();
     let own = await startEverythingHttp({ name: 'everything-restart-test', port });
     try {
-      const p = await startTestProxy({ upstream: httpConnector(own.url) });
+      const p = await startTestProxy({ onOwnerLoss: 'replay', upstream: httpConnector(own.url) });
       const { client, transport } = await connectClient(p.url);
       await client.setLoggingLevel('debug');
       await client.subscribeResource({ uri: 'demo://resource/static/document/architecture.md' });

@@ -247,6 +247,7 @@ async function cluster(n = 2, extra: { keepAliveMs?: number; allowedOrigins?: st
     connectors.push(connector);
     replicas.push(
       await startTestProxy({
+        affinity: 'replay',
         store: shared(store),
         bus: shared(bus),
         upstream: connector,

@@ -79,8 +79,8 @@ describe('/metrics', () => {
   it('serves parseable Prometheus text whose counters move with a session, per proxy', async () => {
     const store = new MemorySessionStore();
     const bus = new MemoryMessageBus();
-    const a = await startTestProxy({ store, bus });
-    const b = await startTestProxy({ store, bus });
+    const a = await startTestProxy({ affinity: 'replay', store, bus });
+    const b = await startTestProxy({ affinity: 'replay', store, bus });
     const before = await scrape(a.url);
     expect(before.get('mcp_migrate_sessions_created_total')).toBe(0);
     expect(before.get('mcp_migrate_sessions_open')).toBe(0);
@@ -114,7 +114,8 @@ describe('/metrics', () => {
 
 describe('/readyz and graceful shutdown (in process)', () => {
   it('is 200, then 503 while draining; in-flight requests finish, GET streams get retry:, new connections are refused', async () => {
-    const tp = await startTestProxy();
+    // Replay mode: a stdio session's owner would serve it until the drain time ends (owner.test.ts).
+    const tp = await startTestProxy({ affinity: 'replay' });
     const root = base(tp.url);
     const ok = await fetch(`${root}/readyz`);
     expect(ok.status).toBe(200);
@@ -183,7 +184,7 @@ function childPids(stderr: string): number[] {
 
 describe('SIGTERM (built CLI)', () => {
   it('drains: the in-flight request completes, new connections are refused, the GET stream gets retry:, exit 0', async () => {
-    const { run, url, port } = await startCli(['--shutdown-timeout', '8']);
+    const { run, url, port } = await startCli(['--affinity', 'replay', '--shutdown-timeout', '8']);
     const sid = await rawInitialize(url);
     const headers = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
     const stream = await openGetStream(url, sid);
@@ -208,7 +209,7 @@ describe('SIGTERM (built CLI)', () => {
   });
 
   it('ends requests still in flight after --shutdown-timeout and exits 0', async () => {
-    const { run, url } = await startCli(['--shutdown-timeout', '1']);
+    const { run, url } = await startCli(['--affinity', 'replay', '--shutdown-timeout', '1']);
     const sid = await rawInitialize(url);
     const slow = rawPost(url, slowCall(3, 30), { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }).catch((e: Error) => e);
     await new Promise((r) => setTimeout(r, 300));

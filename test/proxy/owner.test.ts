@@ -11,6 +11,7 @@ import {
   RedisMessageBus,
   RedisReplicaRegistry,
   RedisSessionStore,
+  RedisSessionStreams,
   waitForRedis,
 } from '@mcp-migrate/runtime';
 import { createProxy, ForwardingMac, FORWARDED_HEADER, type McpProxy } from '../../src/proxy/index.js';
@@ -48,15 +49,18 @@ afterEach(async () => {
 });
 
 /** One replica with its own Redis connections, as a separate process would have. */
-async function replica(opts: { port?: number; affinity?: 'owner' | 'none'; heartbeatIntervalMs?: number } = {}): Promise<Replica> {
+async function replica(opts: { port?: number; affinity?: 'owner' | 'replay'; onOwnerLoss?: 'end' | 'replay'; heartbeatIntervalMs?: number } = {}): Promise<Replica> {
   const client = createRedisClient(redis.url);
   await waitForRedis(client, 5_000);
   const registry = new RedisReplicaRegistry({ client, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_MS });
+  const bus = new RedisMessageBus(client);
   const proxy = createProxy({
     store: new RedisSessionStore({ client }),
-    bus: new RedisMessageBus(client),
+    bus,
+    streams: new RedisSessionStreams({ client, bus }),
     registry,
-    affinity: opts.affinity ?? 'owner',
+    ...(opts.affinity ? { affinity: opts.affinity } : {}),
+    ...(opts.onOwnerLoss ? { onOwnerLoss: opts.onOwnerLoss } : {}),
     upstream: httpConnector(everything.url),
     sessionSecrets: [SECRET],
     logger,
@@ -134,7 +138,7 @@ describe('owner affinity: forwarding to the owner', () => {
   });
 
   it('control: without owner affinity the same calls reach two upstream sessions, and the hidden state splits', async () => {
-    const [a, b] = [await replica({ affinity: 'none' }), await replica({ affinity: 'none' })];
+    const [a, b] = [await replica({ affinity: 'replay' }), await replica({ affinity: 'replay' })];
     const sid = await rawInitialize(a.url);
     expect(await ownerOf(sid)).toBeNull();
     expect(await toggle(a.url, sid, 1)).toBe('Started');
@@ -170,7 +174,7 @@ describe('owner affinity: forwarding to the owner', () => {
     expect(b.proxy.sessions.peek(sid)?.upstream).toBeUndefined();
   });
 
-  it('forwards a standalone GET stream: the owner\'s server messages reach a client connected to another replica; the owner\'s shutdown ends it with retry:', async () => {
+  it('a standalone GET stream on another replica gets the owner\'s server messages (shared session streams, no upstream session there); a graceful shutdown of the owner hands its HTTP upstream session over with its state', async () => {
     const [a, b, c] = [await replica(), await replica(), await replica()];
     const sid = await rawInitialize(a.url);
     const ac = new AbortController();
@@ -193,8 +197,16 @@ describe('owner affinity: forwarding to the owner', () => {
       expect(text).toMatch(logLine);
       expect(text.match(logLine)![0]).toMatch(/level[- ]message/); // server-everything's simulated log text
       expect(b.proxy.sessions.peek(sid)?.upstream).toBeUndefined();
-      // The owner drains: its standalone streams end with a retry: line, which reaches the client through b.
-      const shutdown = a.proxy.shutdown({ timeoutMs: 2_000 });
+      // The owner shuts down with the session idle: it hands its upstream session over (no DELETE
+      // upstream), and the replica that serves the next request goes on with it: the hidden state holds.
+      await a.proxy.shutdown({ timeoutMs: 5_000 });
+      expect(await metric(a, 'mcp_migrate_owner_handovers_total', { outcome: 'handed_over' })).toBe(1);
+      expect(await ownerOf(sid)).toBeNull();
+      expect(await toggle(c.url, sid, 2)).toBe('Stopped');
+      expect(await ownerOf(sid)).toBe(c.id);
+      expect(await metric(c, 'mcp_migrate_handshake_replays_total')).toBe(0);
+      // b's stream outlived the owner's shutdown; b's own shutdown ends it with a retry: line.
+      const shutdown = b.proxy.shutdown({ timeoutMs: 2_000 });
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
@@ -259,9 +271,47 @@ describe('owner affinity: forwarding header', () => {
   });
 });
 
-describe('owner affinity: takeover', () => {
-  it('takes the session over when the owner stops answering: same session id, served by replay; the cut-off old owner drops its upstream session', async () => {
+describe('owner routing: a dead owner, by default', () => {
+  it('ends the session: the next request, on any replica, gets 404 naming the loss; no replica replays the handshake', async () => {
     const [a, b, c] = [await replica(), await replica(), await replica()];
+    const sid = await rawInitialize(a.url);
+    await echo(b.url, sid, 1, 'before');
+    await crash(a);
+    const r = await rawPost(b.url, call(2, 'echo', { message: 'after the crash' }), headersFor(sid));
+    expect(r.status, r.text).toBe(404);
+    expect(r.json()).toMatchObject({ error: { code: -32001, message: expect.stringContaining('gone') } });
+    expect(await redis.command('EXISTS', `mcpm:{${sid}}:session`)).toBe(0);
+    expect((await rawPost(c.url, call(3, 'echo', { message: 'x' }), headersFor(sid))).status).toBe(404);
+    expect(await metric(b, 'mcp_migrate_owner_sessions_ended_total', { reason: 'owner_lost' })).toBe(1);
+    for (const x of [b, c]) expect(await metric(x, 'mcp_migrate_handshake_replays_total')).toBe(0);
+    // A new session works at once.
+    await echo(c.url, await rawInitialize(c.url), 4, 'new session');
+  });
+
+  it('a graceful shutdown serves the request in flight to its end, then hands the session over: no request fails, nothing is taken over from a dead owner', async () => {
+    const [a, b] = [await replica(), await replica()];
+    const sid = await rawInitialize(a.url);
+    expect(await toggle(b.url, sid, 1)).toBe('Started');
+    const long = rawPost(b.url, call(2, 'trigger-long-running-operation', { duration: 1, steps: 2 }), headersFor(sid));
+    await sleep(200);
+    const shutdown = a.proxy.shutdown({ timeoutMs: 10_000 });
+    const answer = await long;
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.text).toContain('Long running operation completed');
+    expect(await shutdown).toBe(0);
+    expect(await toggle(b.url, sid, 3)).toBe('Stopped'); // the upstream session went on at b, state and all
+    expect(await metric(b, 'mcp_migrate_owner_forwards_total', { outcome: 'owner_down' })).toBe(0);
+    expect(await metric(b, 'mcp_migrate_handshake_replays_total')).toBe(0);
+    expect(await ownerOf(sid)).toBe(b.id);
+  });
+});
+
+/** Owner loss handled by handshake replay (`--on-owner-loss replay`), for servers declared replay-safe. */
+const REPLAY = { onOwnerLoss: 'replay' } as const;
+
+describe('owner affinity: takeover (--on-owner-loss replay)', () => {
+  it('takes the session over when the owner stops answering: same session id, served by replay; the cut-off old owner drops its upstream session', async () => {
+    const [a, b, c] = [await replica(REPLAY), await replica(REPLAY), await replica(REPLAY)];
     const sid = await rawInitialize(a.url);
     await echo(b.url, sid, 1, 'before');
     await echo(c.url, sid, 2, 'before');
@@ -286,7 +336,7 @@ describe('owner affinity: takeover', () => {
   });
 
   it('when the owner dies while its SSE answer is being relayed, the client gets a JSON-RPC error at once, and its retry is served after a takeover', async () => {
-    const [a, b] = [await replica(), await replica()];
+    const [a, b] = [await replica(REPLAY), await replica(REPLAY)];
     const sid = await rawInitialize(a.url);
     const res = await fetch(b.url, {
       method: 'POST',
@@ -316,7 +366,7 @@ describe('owner affinity: takeover', () => {
   });
 
   it('when the owner missed its heartbeats (hung: port open, no answer), a waiting forward gives up and takes over', async () => {
-    const [a, b] = [await replica(), await replica()];
+    const [a, b] = [await replica(REPLAY), await replica(REPLAY)];
     const sid = await rawInitialize(a.url);
     await echo(b.url, sid, 1, 'before');
     // a hangs: it accepts connections but never answers, and its heartbeats stop.
@@ -329,28 +379,26 @@ describe('owner affinity: takeover', () => {
     a.proxy.server.closeAllConnections();
   });
 
-  it('a replica that shuts down deregisters first: the others take over without trying to reach it', async () => {
-    const [a, b] = [await replica(), await replica()];
+  it('a replica that shuts down with the session idle hands it over at once: the others claim it without trying to reach it', async () => {
+    const [a, b] = [await replica(REPLAY), await replica(REPLAY)];
     const sid = await rawInitialize(a.url);
     await echo(b.url, sid, 1, 'before');
     await a.proxy.shutdown({ timeoutMs: 2_000 });
-    await sleep(HEARTBEAT_MS + 150); // past b's lookup cache (one heartbeat interval)
     await echo(b.url, sid, 2, 'after the shutdown');
-    expect(await metric(b, 'mcp_migrate_owner_forwards_total', { outcome: 'owner_unregistered' })).toBe(1);
     expect(await metric(b, 'mcp_migrate_owner_forwards_total', { outcome: 'owner_down' })).toBe(0);
     expect(await metric(b, 'mcp_migrate_owner_takeovers_total')).toBe(1);
+    expect(await metric(b, 'mcp_migrate_handshake_replays_total')).toBe(0); // went on with a's upstream session
     expect(await ownerOf(sid)).toBe(b.id);
   });
 
   it('a request forwarded to a new replica at the dead owner\'s address gets 421 there and is served by the sender after a takeover', async () => {
     // Long heartbeats: the dead owner's registration outlives the restart.
-    const a = await replica({ heartbeatIntervalMs: 2_000 });
-    const b = await replica({ heartbeatIntervalMs: 2_000 });
+    const a = await replica({ heartbeatIntervalMs: 2_000, onOwnerLoss: 'replay' });
+    const b = await replica({ heartbeatIntervalMs: 2_000, onOwnerLoss: 'replay' });
     const sid = await rawInitialize(a.url);
     await echo(b.url, sid, 1, 'before');
-    await crash(a);
-    await a.proxy.close();
-    const a2 = await replica({ port: a.port, heartbeatIntervalMs: 2_000 });
+    await crash(a); // its port is free; a itself is closed after the test (close() would hand its sessions over)
+    const a2 = await replica({ port: a.port, heartbeatIntervalMs: 2_000, onOwnerLoss: 'replay' });
     expect(a2.id).not.toBe(a.id);
     expect(await b.registry.lookup(a.id, { fresh: true })).toBe(`http://127.0.0.1:${a.port}`);
     await echo(b.url, sid, 2, 'after the restart');
@@ -364,7 +412,7 @@ describe('owner affinity: takeover', () => {
   });
 
   it('many replicas noticing a dead owner at once: exactly one claims the session, the others forward to it', async () => {
-    const rs = [await replica(), await replica(), await replica(), await replica()];
+    const rs = [await replica(REPLAY), await replica(REPLAY), await replica(REPLAY), await replica(REPLAY)];
     const [a, ...others] = rs as [Replica, ...Replica[]];
     const sid = await rawInitialize(a.url);
     for (const [i, r] of others.entries()) await echo(r.url, sid, 10 + i, 'warm');
@@ -400,7 +448,7 @@ describe('owner affinity: store cost', () => {
 });
 
 describe('owner affinity: configuration', () => {
-  it('maps the CLI flags and refuses an all-interfaces listener without --advertise-url, and an advertised URL with a path', async () => {
+  it('maps the CLI flags (owner routing and --on-owner-loss end by default), derives the advertised URL on all interfaces or refuses to guess, and refuses an advertised URL with a path', async () => {
     const { proxyConfigFromArgs } = await import('../../src/cli/commands/proxy.js');
     const { startProxy, ProxyConfigError } = await import('../../src/proxy/index.js');
     const base = {
@@ -418,21 +466,32 @@ describe('owner affinity: configuration', () => {
       _: [],
     };
     const defaults = proxyConfigFromArgs(base);
-    expect(defaults).toMatchObject({ affinity: 'none', heartbeatIntervalMs: 1_000 });
+    // Owner routing is the default, and a lost owner ends its sessions unless the operator says otherwise.
+    expect(defaults).toMatchObject({ affinity: 'owner', onOwnerLoss: 'end', heartbeatIntervalMs: 1_000 });
     expect(defaults.advertiseUrl).toBeUndefined();
-    const owner = proxyConfigFromArgs({ ...base, 'idle-timeout': undefined, affinity: 'owner', 'heartbeat-interval': 0.5, 'advertise-url': 'http://10.0.0.5:8080' });
+    expect(proxyConfigFromArgs({ ...base, 'on-owner-loss': 'replay' })).toMatchObject({ affinity: 'owner', onOwnerLoss: 'replay' });
+    const replay = proxyConfigFromArgs({ ...base, 'idle-timeout': undefined, affinity: 'replay' });
+    expect(replay).toMatchObject({ affinity: 'replay', idleTimeoutMs: 300_000 });
+    expect(replay.onOwnerLoss).toBeUndefined();
+    expect(() => proxyConfigFromArgs({ ...base, affinity: 'replay', 'on-owner-loss': 'replay' })).toThrow(/--on-owner-loss applies to owner routing only/);
+    const owner = proxyConfigFromArgs({ ...base, 'idle-timeout': undefined, 'heartbeat-interval': 0.5, 'advertise-url': 'http://10.0.0.5:8080' });
     // The owner's upstream session holds the hidden state: by default it lives as long as the session.
     expect(owner).toMatchObject({ affinity: 'owner', heartbeatIntervalMs: 500, advertiseUrl: 'http://10.0.0.5:8080', idleTimeoutMs: 3_600_000 });
-    expect(proxyConfigFromArgs({ ...base, 'idle-timeout': undefined }).idleTimeoutMs).toBe(300_000);
-    expect(proxyConfigFromArgs({ ...base, 'idle-timeout': 60, affinity: 'owner' }).idleTimeoutMs).toBe(60_000);
+    expect(proxyConfigFromArgs({ ...base, 'idle-timeout': 60 }).idleTimeoutMs).toBe(60_000);
     expect(() => proxyConfigFromArgs({ ...base, 'heartbeat-interval': 0 })).toThrow(/--heartbeat-interval/);
-    await expect(startProxy({ ...proxyConfigFromArgs({ ...base, affinity: 'owner' }), logger })).rejects.toThrow(ProxyConfigError);
-    await expect(startProxy({ ...proxyConfigFromArgs({ ...base, affinity: 'owner' }), logger })).rejects.toThrow(/--advertise-url/);
+    // A shared store on all interfaces: the address others forward to is the host's one external address, or must be given.
+    const { soleExternalAddress } = await import('../../src/proxy/owner/advertise.js');
+    const nic = (address: string, family: 'IPv4' | 'IPv6', internal = false) => ({ address, family, internal, netmask: '', mac: '', cidr: null }) as never;
+    expect(soleExternalAddress({ lo: [nic('127.0.0.1', 'IPv4', true)], eth0: [nic('10.1.2.3', 'IPv4'), nic('fe80::1', 'IPv6')] })).toBe('10.1.2.3');
+    expect(() => soleExternalAddress({ eth0: [nic('10.1.2.3', 'IPv4')], eth1: [nic('192.168.0.2', 'IPv4')] })).toThrow(/--advertise-url/);
+    expect(() => soleExternalAddress({ lo: [nic('127.0.0.1', 'IPv4', true)] })).toThrow(/no external address/);
+    await expect(startProxy({ ...proxyConfigFromArgs({ ...base, store: redis.url }), sessionSecrets: [SECRET], logger })).rejects.toThrow(/give --advertise-url/);
     await expect(
-      startProxy({ ...proxyConfigFromArgs({ ...base, affinity: 'owner', 'advertise-url': 'http://10.0.0.5:8080/mcp' }), logger }),
+      startProxy({ ...proxyConfigFromArgs({ ...base, 'advertise-url': 'http://10.0.0.5:8080/mcp' }), logger }),
     ).rejects.toThrow(/without path/);
+    await expect(startProxy({ ...proxyConfigFromArgs({ ...base, 'advertise-url': 'http://10.0.0.5:8080/mcp' }), logger })).rejects.toThrow(ProxyConfigError);
     // On loopback the advertised URL is derived from the bound address.
-    const running = await startProxy({ ...proxyConfigFromArgs({ ...base, listen: '127.0.0.1:0', affinity: 'owner' }), logger });
+    const running = await startProxy({ ...proxyConfigFromArgs({ ...base, listen: '127.0.0.1:0' }), logger });
     try {
       expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
     } finally {

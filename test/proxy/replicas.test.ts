@@ -39,7 +39,7 @@ async function replica(upstream?: UpstreamConnector): Promise<TestProxy> {
   await waitForRedis(client, 5_000);
   const store = new RedisSessionStore({ client });
   const bus = new RedisMessageBus(client);
-  return await startTestProxy({ store, bus, ...(upstream ? { upstream } : {}) });
+  return await startTestProxy({ affinity: 'replay', store, bus, ...(upstream ? { upstream } : {}) });
 }
 
 function pidOf(p: TestProxy, sid: string): number | undefined {
@@ -119,6 +119,33 @@ describe('two replicas sharing Redis (stdio upstream)', () => {
     expect((await rawPost(b.url, call(3, 'x'), { 'mcp-session-id': sid })).status).toBe(404);
   });
 
+  it('a DELETE heard while another replica was loading the record ends that request too: no upstream session is opened for the deleted session', async () => {
+    const a = await replica();
+    // b's store hands out a record read before the DELETE only after b has heard of the DELETE.
+    let gate: Promise<void> | undefined;
+    let open!: () => void;
+    class SlowLoad extends RedisSessionStore {
+      override async load(id: string) {
+        const record = await super.load(id);
+        if (gate) await gate;
+        return record;
+      }
+    }
+    const client = createRedisClient(redis.url);
+    await waitForRedis(client, 5_000);
+    const b = await startTestProxy({ affinity: 'replay', store: new SlowLoad({ client }), bus: new RedisMessageBus(client) });
+    const sid = await rawInitialize(a.url);
+    gate = new Promise<void>((r) => (open = r));
+    const pending = rawPost(b.url, call(1, 'x'), { 'mcp-session-id': sid });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await fetch(a.url, { method: 'DELETE', headers: { 'mcp-session-id': sid } })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500)); // the terminated event reaches b over Redis pub/sub
+    open();
+    expect((await pending).status).toBe(404);
+    expect(b.proxy.sessions.peek(sid)).toBeUndefined();
+    expect(b.proxy.sessions.openUpstreams).toBe(0);
+  });
+
   it('costs exactly one Redis command (PEXPIRE) per steady-state request', async () => {
     const a = await replica();
     const b = await replica();
@@ -142,7 +169,7 @@ describe('two replicas sharing Redis (stdio upstream)', () => {
     try {
       const client = createRedisClient(own.url);
       await waitForRedis(client, 5_000);
-      const p = await startTestProxy({ store: new RedisSessionStore({ client }), bus: new RedisMessageBus(client) });
+      const p = await startTestProxy({ affinity: 'replay', store: new RedisSessionStore({ client }), bus: new RedisMessageBus(client) });
       const sid = await rawInitialize(p.url);
       await own.kill();
       const r = await rawPost(p.url, call(1, 'down'), { 'mcp-session-id': sid });

@@ -55,7 +55,7 @@ describe('proxy with a stdio upstream (server-everything)', () => {
   });
 
   it('replays the handshake in a new child after the child crashes', async () => {
-    const p = await startTestProxy();
+    const p = await startTestProxy({ onOwnerLoss: 'replay' });
     const { client, transport } = await connectClient(p.url);
     const sid = transport.sessionId!;
     await client.setLoggingLevel('error');
@@ -73,6 +73,24 @@ describe('proxy with a stdio upstream (server-everything)', () => {
     expect(up.applied).toMatchObject({ loggingLevel: 'error', subscriptions: ['demo://resource/static/document/architecture.md'] });
     expect(transport.sessionId).toBe(sid); // the client never noticed
     await client.close();
+  });
+
+  it('by default (owner routing, --on-owner-loss end) a crashed child ends its session: the next request gets 404, and the SDK client starts a new session', async () => {
+    const p = await startTestProxy();
+    const { client, transport } = await connectClient(p.url);
+    const sid = transport.sessionId!;
+    process.kill(childPid(p, sid), 'SIGKILL');
+    expect(await pollUntil(() => p.proxy.sessions.peek(sid)?.upstream?.closed === true)).toBe(true);
+    // What the child held is gone: no replay on a new child pretends otherwise.
+    const r = await rawPost(p.url, { jsonrpc: '2.0', id: 5, method: 'tools/list' }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+    expect(r.status).toBe(404);
+    expect(await p.proxy.options.store.load(sid)).toBeUndefined();
+    await expect(client.callTool({ name: 'echo', arguments: { message: 'x' } })).rejects.toThrow(/404|Session not found/);
+    await client.close();
+    const again = await connectClient(p.url);
+    expect(again.transport.sessionId).not.toBe(sid);
+    expect((await again.client.callTool({ name: 'echo', arguments: { message: 'new' } })).content).toEqual([{ type: 'text', text: 'Echo: new' }]);
+    await again.client.close();
   });
 
   it('answers requests in flight with an error when the child dies', async () => {
@@ -165,7 +183,7 @@ describe('proxy with a stdio upstream (server-everything)', () => {
   });
 
   it('does not forward a duplicate notifications/initialized after a replay', async () => {
-    const p = await startTestProxy();
+    const p = await startTestProxy({ onOwnerLoss: 'replay' });
     const init = await rawPost(p.url, {
       jsonrpc: '2.0',
       id: 1,
@@ -184,7 +202,7 @@ describe('proxy with a stdio upstream (server-everything)', () => {
   });
 
   it('limits child processes with --max-sessions, evicting the least recently used idle one', async () => {
-    const p = await startTestProxy({ maxSessions: 2 });
+    const p = await startTestProxy({ onOwnerLoss: 'replay', maxSessions: 2 });
     const a = await rawInitialize(p.url);
     const b = await rawInitialize(p.url);
     const pidA = childPid(p, a);
@@ -213,7 +231,7 @@ describe('proxy with a stdio upstream (server-everything)', () => {
   });
 
   it('reaps idle children but keeps the session', async () => {
-    const p = await startTestProxy({ idleTimeoutMs: 300 });
+    const p = await startTestProxy({ onOwnerLoss: 'replay', idleTimeoutMs: 300 });
     const sid = await rawInitialize(p.url);
     const pid = childPid(p, sid);
     expect(await pollUntil(() => !isAlive(pid), 5_000)).toBe(true);

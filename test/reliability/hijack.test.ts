@@ -47,8 +47,8 @@ beforeAll(async () => {
   redis = await startRedis();
   const everything = await startEverythingHttp({ name: 'hijack-everything' });
   [longLived, shortLived] = await Promise.all([
-    startProxyReplica({ store: redis.url, upstream: everything.url, name: 'hijack-proxy-long', extraArgs: ['--allowed-origins', ALLOWED_ORIGIN] }),
-    startProxyReplica({ store: redis.url, upstream: everything.url, name: 'hijack-proxy-short', extraArgs: ['--session-ttl', String(SHORT_TTL_S)] }),
+    startProxyReplica({ store: redis.url, upstream: everything.url, name: 'hijack-proxy-long', extraArgs: ['--affinity', 'replay', '--allowed-origins', ALLOWED_ORIGIN] }),
+    startProxyReplica({ store: redis.url, upstream: everything.url, name: 'hijack-proxy-short', extraArgs: ['--affinity', 'replay', '--session-ttl', String(SHORT_TTL_S)] }),
   ]);
   clientL = new KeepAliveClient(longLived.url, CONCURRENCY);
   clientS = new KeepAliveClient(shortLived.url, CONCURRENCY);

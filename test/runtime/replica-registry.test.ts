@@ -1,7 +1,8 @@
 /**
  * Owner affinity's runtime pieces, on a real redis-server, on a 3-master Redis Cluster and in memory: the replica registry
- * (heartbeats, expiry when heartbeats stop, deregistration, the lookup cache, down marks) and the
- * session record's `owner` with its compare-and-set `claimOwner`.
+ * (heartbeats, expiry when heartbeats stop, deregistration, the lookup cache, down marks, draining and
+ * the replicas that take new sessions) and the session record's `owner` with its compare-and-set
+ * `claimOwner`, the graceful hand-over (`releaseOwner`, `handover`) and `deleteIfOwner`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
@@ -105,6 +106,29 @@ function registryContract(name: string, pair: Pair, interval: number) {
       expect(await a.lookup(id)).toBe('http://127.0.0.1:4005');
       await a.deregister();
     });
+
+    it('accepting lists the other live replicas that take new sessions; a draining one stays registered but leaves the list', async () => {
+      const [a, b] = await pair();
+      const [ida, idb] = [uniq('replica'), uniq('replica')];
+      await a.register({ replicaId: ida, url: 'http://127.0.0.1:4006' });
+      await b.register({ replicaId: idb, url: 'http://127.0.0.1:4007' });
+      expect(await b.accepting()).toEqual([ida]); // not itself
+      expect(await a.accepting()).toEqual([idb]);
+      await a.drain();
+      await sleep(interval + 50); // b's cache of the list is one interval old at most
+      expect(await b.accepting()).toEqual([]);
+      await sleep(a.ttlMs + interval); // heartbeats go on while draining: forwards still reach a
+      expect(await b.lookup(ida, { fresh: true })).toBe('http://127.0.0.1:4006');
+      await a.deregister();
+      expect(await b.lookup(ida, { fresh: true })).toBeUndefined();
+      const c = (await pair())[0];
+      const idc = uniq('replica');
+      await c.register({ replicaId: idc, url: 'http://127.0.0.1:4008' });
+      await c.close(); // killed: no more heartbeats, and it leaves the list once its registration expired
+      await sleep(c.ttlMs + interval * 2);
+      expect(await b.accepting()).toEqual([]);
+      await b.deregister();
+    });
   });
 }
 
@@ -144,7 +168,7 @@ describe.each(REDIS_STORE_KINDS)('on Redis (%s)', (kind) => {
     await s.claimOwner(id, 'b', 'c');
     const stats = await store.commandStats();
     const counted = Object.fromEntries([...stats.entries()].filter(([cmd]) => cmd !== 'info' && cmd !== 'config|resetstat' && !cmd.startsWith('cluster')).map(([k, v]) => [k, v.calls]));
-    expect(counted).toEqual({ evalsha: 1, exists: 1, hget: 1, hset: 1, pexpire: 1 });
+    expect(counted).toEqual({ evalsha: 1, exists: 1, hget: 2, hset: 1, hdel: 1, pexpire: 1 });
     expect(await store.command('HGET', `${s.keyPrefix}{${id}}:session`, 'owner')).toBe('c');
   });
 });
@@ -159,12 +183,12 @@ registryContract(
 );
 
 describe('RedisReplicaRegistry specifics', () => {
-  it('is one key per replica with a TTL of three intervals, one SET per heartbeat and at most one GET per interval per looked-up replica', async () => {
+  it('is one key per replica with a TTL of three intervals (and the set of those taking new sessions), one SET per heartbeat and at most one GET per interval per looked-up replica', async () => {
     const keyPrefix = `${uniq('layout')}:`;
     const a = new RedisReplicaRegistry({ client: await newClient(), keyPrefix, heartbeatIntervalMs: 200 });
     const b = new RedisReplicaRegistry({ client: await newClient(), keyPrefix, heartbeatIntervalMs: 5_000 });
     await a.register({ replicaId: 'r1', url: 'http://127.0.0.1:4010' });
-    expect(await redis.keys(`${keyPrefix}*`)).toEqual([`${keyPrefix}replicas:r1`]);
+    expect((await redis.keys(`${keyPrefix}*`)).sort()).toEqual([`${keyPrefix}replica-set`, `${keyPrefix}replicas:r1`]);
     const pttl = Number(await redis.command('PTTL', `${keyPrefix}replicas:r1`));
     expect(pttl).toBeGreaterThan(400);
     expect(pttl).toBeLessThanOrEqual(600);
@@ -212,6 +236,9 @@ const input = (id: string, owner?: string) => ({
   ...(owner !== undefined ? { owner } : {}),
 });
 
+const CLAIMED = { claimed: true };
+const NOT_CLAIMED = { claimed: false };
+
 function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionStore>) {
   describe(`${name}: session owner and claimOwner`, () => {
     it('stores the owner given at creation and loads it back; no owner without one', async () => {
@@ -228,12 +255,12 @@ function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionSt
       const store = await make();
       const id = uniq('s');
       await store.create(input(id, 'dead'));
-      expect(await store.claimOwner(id, 'someone-else', 'r2')).toBe(false);
-      expect(await store.claimOwner(id, undefined, 'r2')).toBe(false);
+      expect(await store.claimOwner(id, 'someone-else', 'r2')).toEqual(NOT_CLAIMED);
+      expect(await store.claimOwner(id, undefined, 'r2')).toEqual(NOT_CLAIMED);
       expect((await store.load(id))?.owner).toBe('dead');
-      expect(await store.claimOwner(id, 'dead', 'r2')).toBe(true);
+      expect(await store.claimOwner(id, 'dead', 'r2')).toEqual(CLAIMED);
       expect((await store.load(id))?.owner).toBe('r2');
-      expect(await store.claimOwner(id, 'dead', 'r3')).toBe(false); // r2 was first
+      expect(await store.claimOwner(id, 'dead', 'r3')).toEqual(NOT_CLAIMED); // r2 was first
       expect((await store.load(id))?.owner).toBe('r2');
     });
 
@@ -241,15 +268,50 @@ function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionSt
       const store = await make();
       const id = uniq('s');
       await store.create(input(id));
-      expect(await store.claimOwner(id, undefined, 'r1')).toBe(true);
+      expect(await store.claimOwner(id, undefined, 'r1')).toEqual(CLAIMED);
       expect((await store.load(id))?.owner).toBe('r1');
+    });
+
+    it('a graceful hand-over releases only its own session, keeps the handover for the next claim, which clears it', async () => {
+      const store = await make();
+      const id = uniq('s');
+      await store.create(input(id, 'r1'));
+      expect(await store.releaseOwner(id, 'r2', 'h')).toBe(false); // not r2's
+      expect(await store.releaseOwner(uniq('never'), 'r1')).toBe(false);
+      expect(await store.releaseOwner(id, 'r1', '{"upstreamSessionId":"u-1"}')).toBe(true);
+      const released = await store.load(id);
+      expect(released).not.toHaveProperty('owner');
+      expect(released?.handover).toBe('{"upstreamSessionId":"u-1"}');
+      expect(await store.claimOwner(id, 'r1', 'r2')).toEqual(NOT_CLAIMED); // r1 let go of it
+      expect(await store.claimOwner(id, undefined, 'r2')).toEqual({ claimed: true, handover: '{"upstreamSessionId":"u-1"}' });
+      expect(await store.load(id)).not.toHaveProperty('handover');
+      expect(await store.claimOwner(id, 'r2', 'r3')).toEqual(CLAIMED); // handed over once only
+      // Released without anything to hand over: the next owner replays.
+      expect(await store.releaseOwner(id, 'r3')).toBe(true);
+      expect(await store.claimOwner(id, undefined, 'r4')).toEqual(CLAIMED);
+    });
+
+    it('deleteIfOwner ends a session only while the given owner holds it', async () => {
+      const store = await make();
+      const id = uniq('s');
+      await store.create(input(id, 'dead'));
+      expect(await store.claimOwner(id, 'dead', 'alive')).toEqual(CLAIMED);
+      expect(await store.deleteIfOwner(id, 'dead')).toBe(false); // claimed meanwhile: not ended
+      expect((await store.load(id))?.owner).toBe('alive');
+      expect(await store.deleteIfOwner(id, 'alive')).toBe(true);
+      expect(await store.load(id)).toBeUndefined();
+      expect(await store.deleteIfOwner(id, 'alive')).toBe(false);
+      const unowned = uniq('s');
+      await store.create(input(unowned));
+      expect(await store.deleteIfOwner(unowned, 'alive')).toBe(false);
+      expect(await store.load(unowned)).toBeDefined();
     });
 
     it('lets exactly one of many concurrent claimers win', async () => {
       const store = await make();
       const id = uniq('s');
       await store.create(input(id, 'dead'));
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.claimOwner(id, 'dead', `r${i}`)));
+      const results = (await Promise.all(Array.from({ length: 20 }, (_, i) => store.claimOwner(id, 'dead', `r${i}`)))).map((r) => r.claimed);
       expect(results.filter(Boolean)).toHaveLength(1);
       expect((await store.load(id))?.owner).toBe(`r${results.indexOf(true)}`);
     });
@@ -259,12 +321,12 @@ function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionSt
       const gone = uniq('s');
       await store.create(input(gone, 'dead'));
       await store.delete(gone);
-      expect(await store.claimOwner(gone, 'dead', 'r1')).toBe(false);
+      expect(await store.claimOwner(gone, 'dead', 'r1')).toEqual(NOT_CLAIMED);
       expect(await store.load(gone)).toBeUndefined();
       const live = uniq('s');
       await store.create(input(live, 'dead'));
       await sleep(250);
-      expect(await store.claimOwner(live, 'dead', 'r1')).toBe(true);
+      expect(await store.claimOwner(live, 'dead', 'r1')).toEqual(CLAIMED);
       await sleep(250); // 500 ms after creation, 250 ms after the claim
       expect(await store.touch(live)).toBe(true);
     });

@@ -77,7 +77,7 @@ async function expiry(): Promise<boolean> {
   const redis = await startRedisStore(STORE);
   try {
     const sidecar = await startEverythingHttp({ name: 'mem-sidecar' });
-    const replica = await startProxyReplica({ store: redis.url, upstream: sidecar.url, name: 'mem-proxy', extraArgs: ['--session-ttl', String(TTL), '--idle-timeout', String(IDLE)] });
+    const replica = await startProxyReplica({ store: redis.url, upstream: sidecar.url, name: 'mem-proxy', extraArgs: ['--affinity', 'replay', '--session-ttl', String(TTL), '--idle-timeout', String(IDLE)] });
     const pid = replica.process.pid;
     const client = new KeepAliveClient(replica.url, 32);
     // Warm-up: code paths JIT-compiled and pools allocated before the baseline.
@@ -159,7 +159,7 @@ async function soak(): Promise<boolean> {
           store: redis.url,
           command: EVERYTHING_STDIO_COMMAND,
           name: `soak-proxy-${i}`,
-          extraArgs: ['--session-ttl', String(SOAK_TTL_S), '--idle-timeout', '10', '--max-sessions', '40', '--handshake-timeout', '30'],
+          extraArgs: ['--affinity', 'replay', '--session-ttl', String(SOAK_TTL_S), '--idle-timeout', '10', '--max-sessions', '40', '--handshake-timeout', '30'],
         }),
       ),
     );

@@ -131,7 +131,7 @@ async function main(): Promise<number> {
     const replicas: ProxyReplica[] = await Promise.all(
       [0, 1, 2].map(async (i) => {
         const sidecar = await startEverythingHttp({ name: `kill-sidecar-${i}` });
-        return startProxyReplica({ store: redis.url, upstream: sidecar.url, name: `kill-proxy-${i}`, port: await getFreePort() });
+        return startProxyReplica({ store: redis.url, upstream: sidecar.url, name: `kill-proxy-${i}`, port: await getFreePort(), extraArgs: ['--affinity', 'replay'] });
       }),
     );
     const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp', failover: true });

@@ -44,6 +44,8 @@ export const ERROR_ANSWERS = {
   storeUnavailable: { status: 503, code: ErrorCode.ServerError, message: 'Service Unavailable: session store unavailable', headers: RETRY },
   capacity: { status: 503, code: ErrorCode.ServerError, message: 'Service Unavailable: too many sessions on this replica', headers: RETRY },
   ownerChanging: { status: 503, code: ErrorCode.ServerError, message: 'Service Unavailable: the owner of this session keeps changing', headers: RETRY },
+  ownerUnreachable: { status: 503, code: ErrorCode.ServerError, message: 'Service Unavailable: the replica serving this session does not answer', headers: RETRY },
+  draining: { status: 503, code: ErrorCode.ServerError, message: 'Service Unavailable: this replica is shutting down', headers: RETRY },
   gatewayTimeout: { status: 504, code: ErrorCode.InternalError, message: 'Gateway Timeout' },
 } as const satisfies Record<string, ErrorAnswer>;
 

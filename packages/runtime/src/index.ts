@@ -7,7 +7,7 @@
  */
 export type { SessionRecord, NewSessionRecord, SessionChange } from './session-record.js';
 export { applyChange, sessionChangeOf } from './session-record.js';
-export type { SessionStore } from './session-store.js';
+export type { OwnerClaim, SessionStore } from './session-store.js';
 export { SessionStoreUnavailableError } from './session-store.js';
 export { MemorySessionStore, type MemorySessionStoreOptions } from './memory-store.js';
 export {

@@ -1,5 +1,5 @@
 import { applyChange, newRecord, type NewSessionRecord, type SessionChange, type SessionRecord } from './session-record.js';
-import type { SessionStore } from './session-store.js';
+import type { OwnerClaim, SessionStore } from './session-store.js';
 
 export interface MemorySessionStoreOptions {
   /** Sliding TTL of a record, in milliseconds. Default 3,600,000 (one hour). */
@@ -67,12 +67,32 @@ export class MemorySessionStore implements SessionStore {
     return entry.record.revision;
   }
 
-  async claimOwner(id: string, expected: string | undefined, next: string): Promise<boolean> {
+  async claimOwner(id: string, expected: string | undefined, next: string): Promise<OwnerClaim> {
     if (next.length === 0) throw new RangeError('claimOwner: the new owner must be a non-empty replica id');
     const entry = this.#live(id);
-    if (!entry || (entry.record.owner ?? '') !== (expected ?? '')) return false;
+    if (!entry || (entry.record.owner ?? '') !== (expected ?? '')) return { claimed: false };
+    const handover = entry.record.handover;
     entry.record.owner = next;
+    delete entry.record.handover;
     this.#refresh(entry);
+    return handover === undefined ? { claimed: true } : { claimed: true, handover };
+  }
+
+  async releaseOwner(id: string, current: string, handover?: string): Promise<boolean> {
+    if (current.length === 0) throw new RangeError('releaseOwner: the current owner must be a non-empty replica id');
+    const entry = this.#live(id);
+    if (!entry || entry.record.owner !== current) return false;
+    delete entry.record.owner;
+    if (handover !== undefined && handover !== '') entry.record.handover = handover;
+    else delete entry.record.handover;
+    return true;
+  }
+
+  async deleteIfOwner(id: string, owner: string): Promise<boolean> {
+    if (owner.length === 0) throw new RangeError('deleteIfOwner: the owner must be a non-empty replica id');
+    const entry = this.#live(id);
+    if (!entry || entry.record.owner !== owner) return false;
+    this.#entries.delete(id);
     return true;
   }
 

@@ -40,7 +40,13 @@ export type SessionEvent =
    * previous owner looked dead. Other replicas update their cached record; a previous owner that was
    * only partitioned closes its upstream session of it once idle.
    */
-  | { type: 'owner'; sessionId: string; owner: string; origin: string };
+  | { type: 'owner'; sessionId: string; owner: string; origin: string }
+  /**
+   * Owner affinity: the owner (`origin`) handed the session over on graceful shutdown
+   * (`SessionStore.releaseOwner`): the record has no owner now, and the next replica that serves the
+   * session claims it. Others update their cached record.
+   */
+  | { type: 'released'; sessionId: string; origin: string };
 
 /**
  * A {@link SessionEvent} received on the bus, or `undefined` for a message that is not one (not JSON,

@@ -1,7 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { parseStoreUrl, type RedisNodeAddress } from './redis-url.js';
 import { newRecord, type NewSessionRecord, type SessionChange, type SessionRecord } from './session-record.js';
-import { SessionStoreUnavailableError, type SessionStore } from './session-store.js';
+import { SessionStoreUnavailableError, type OwnerClaim, type SessionStore } from './session-store.js';
 
 /**
  * Records a change of replayable state atomically, only if the record still exists. One key, so it
@@ -15,22 +15,45 @@ return redis.call('HINCRBY', KEYS[1], 'revision', 1)
 `;
 
 /**
- * Owner affinity: sets the `owner` field to ARGV[2] only if it is ARGV[1] now ('' = no owner), and
- * refreshes the TTL. -1: no record; 0: another owner; 1: claimed. One key (Cluster-safe), atomic.
+ * Owner affinity: sets the `owner` field to ARGV[2] only if it is ARGV[1] now ('' = no owner), clears
+ * `handover`, and refreshes the TTL. -1: no record; 0: another owner; {1, handover or ''}: claimed. One
+ * key (Cluster-safe), atomic.
  */
 const CLAIM_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local current = redis.call('HGET', KEYS[1], 'owner')
 if current == false then current = '' end
 if current ~= ARGV[1] then return 0 end
+local handover = redis.call('HGET', KEYS[1], 'handover')
+if handover == false then handover = '' end
 redis.call('HSET', KEYS[1], 'owner', ARGV[2])
+redis.call('HDEL', KEYS[1], 'handover')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, handover}
+`;
+
+/**
+ * Owner affinity, graceful hand-over: removes `owner` if it is ARGV[1] now and sets `handover` to
+ * ARGV[2] ('' = none). 0: not the owner, or no record; 1: released.
+ */
+const RELEASE_LUA = `
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'owner', 'handover')
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'handover', ARGV[2]) end
 return 1
+`;
+
+/** Owner affinity, `--on-owner-loss end`: deletes the record if its `owner` is ARGV[1]. 1: deleted. */
+const DELETE_IF_OWNER_LUA = `
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
 `;
 
 interface ScriptedClient {
   mcpmUpdate(key: string, ttlMs: number, op: 'set' | 'del', field: string, value: string): Promise<number>;
-  mcpmClaim(key: string, expected: string, next: string, ttlMs: number): Promise<number>;
+  mcpmClaim(key: string, expected: string, next: string, ttlMs: number): Promise<number | [number, string]>;
+  mcpmRelease(key: string, current: string, handover: string): Promise<number>;
+  mcpmDeleteIfOwner(key: string, owner: string): Promise<number>;
 }
 
 const SUBSCRIPTION_FIELD_PREFIX = 'sub:';
@@ -50,14 +73,15 @@ export interface RedisSessionStoreOptions {
  * {@link SessionStore} on Redis (ioredis), Redis Cluster ready.
  *
  * Layout: one hash per session at `<prefix>{<sid>}:session` with the fields `principal`,
- * `protocolVersion`, `initializeParams` (JSON), `loggingLevel`, `createdAt`, `revision`, `owner`
- * (owner affinity only) and one `sub:<uri>` field per resource subscription; its `PEXPIRE` is the sliding TTL. The hash tag `{<sid>}`
+ * `protocolVersion`, `initializeParams` (JSON), `loggingLevel`, `createdAt`, `revision`, `owner` and
+ * `handover` (owner affinity only) and one `sub:<uri>` field per resource subscription; its `PEXPIRE` is the sliding TTL. The hash tag `{<sid>}`
  * puts every key of one session (this hash, and the event-stream and channel keys of later
  * releases, see `sessionKey`) in one cluster slot.
  *
  * Costs: {@link touch} = 1 `PEXPIRE` (the only command of a steady-state request);
  * {@link load} = `HGETALL` + `PEXPIRE` in one pipelined round trip; {@link update} = 1 `EVALSHA`
- * (a Lua script, atomic); {@link claimOwner} = 1 `EVALSHA` (compare-and-set);
+ * (a Lua script, atomic); {@link claimOwner}, {@link releaseOwner} and {@link deleteIfOwner} = 1
+ * `EVALSHA` each (compare-and-set);
  * {@link create} = one `MULTI` round trip; {@link delete} = 1 `DEL`.
  * Every failure to reach Redis rejects with {@link SessionStoreUnavailableError}.
  */
@@ -77,6 +101,8 @@ export class RedisSessionStore implements SessionStore {
     // defineCommand is idempotent per name; several stores may share one client.
     c.defineCommand('mcpmUpdate', { numberOfKeys: 1, lua: UPDATE_LUA });
     c.defineCommand('mcpmClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
+    c.defineCommand('mcpmRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+    c.defineCommand('mcpmDeleteIfOwner', { numberOfKeys: 1, lua: DELETE_IF_OWNER_LUA });
     this.#scripts = c as unknown as ScriptedClient;
   }
 
@@ -128,6 +154,7 @@ export class RedisSessionStore implements SessionStore {
     const now = Date.now();
     const loggingLevel = h.get('loggingLevel');
     const owner = h.get('owner');
+    const handover = h.get('handover');
     return {
       id,
       principal,
@@ -140,6 +167,7 @@ export class RedisSessionStore implements SessionStore {
       ttlMs: this.ttlMs,
       revision: Number(h.get('revision') ?? 0),
       ...(owner !== undefined && owner !== '' ? { owner } : {}),
+      ...(handover !== undefined && handover !== '' ? { handover } : {}),
     };
   }
 
@@ -172,10 +200,22 @@ export class RedisSessionStore implements SessionStore {
     return revision < 0 ? undefined : revision;
   }
 
-  async claimOwner(id: string, expected: string | undefined, next: string): Promise<boolean> {
+  async claimOwner(id: string, expected: string | undefined, next: string): Promise<OwnerClaim> {
     if (next.length === 0) throw new RangeError('claimOwner: the new owner must be a non-empty replica id');
     const result = await this.#run(() => this.#scripts.mcpmClaim(this.recordKey(id), expected ?? '', next, this.ttlMs));
-    return result === 1;
+    if (!Array.isArray(result)) return { claimed: false };
+    const handover = String(result[1] ?? '');
+    return handover === '' ? { claimed: true } : { claimed: true, handover };
+  }
+
+  async releaseOwner(id: string, current: string, handover?: string): Promise<boolean> {
+    if (current.length === 0) throw new RangeError('releaseOwner: the current owner must be a non-empty replica id');
+    return (await this.#run(() => this.#scripts.mcpmRelease(this.recordKey(id), current, handover ?? ''))) === 1;
+  }
+
+  async deleteIfOwner(id: string, owner: string): Promise<boolean> {
+    if (owner.length === 0) throw new RangeError('deleteIfOwner: the owner must be a non-empty replica id');
+    return (await this.#run(() => this.#scripts.mcpmDeleteIfOwner(this.recordKey(id), owner))) === 1;
   }
 
   async delete(id: string): Promise<boolean> {

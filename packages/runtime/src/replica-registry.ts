@@ -10,7 +10,9 @@ import { SessionStoreUnavailableError } from './session-store.js';
  * cut off from the store) disappears from the registry within three intervals. A replica that shuts
  * down on purpose {@link ReplicaRegistry.deregister}s first, so others take its sessions over at once.
  * {@link ReplicaRegistry.lookup} answers from a short local cache (one interval), so forwarding a
- * request to a session's owner does not cost a store command per request.
+ * request to a session's owner does not cost a store command per request. A replica that drains
+ * ({@link ReplicaRegistry.drain}) stays registered, so forwards still reach the sessions it serves,
+ * but is no longer among those {@link ReplicaRegistry.accepting} new sessions.
  */
 export interface ReplicaRegistry {
   /** Heartbeat period, ms. */
@@ -31,6 +33,18 @@ export interface ReplicaRegistry {
   lookup(replicaId: string, options?: { fresh?: boolean }): Promise<string | undefined>;
   /** Treats `replicaId` as gone for one TTL on this replica only (e.g. it refused a connection). */
   markDown(replicaId: string): void;
+  /**
+   * Graceful shutdown, first step: this replica keeps its registration (heartbeats go on, so
+   * forwards to the sessions it still serves keep coming) but leaves the set of replicas
+   * {@link accepting} new sessions. Never rejects.
+   */
+  drain(): Promise<void>;
+  /**
+   * Ids of the other live replicas that take new sessions (registered and not draining), in no
+   * particular order; from a cache up to one heartbeat interval old. Rejects with
+   * `SessionStoreUnavailableError` if the store cannot be reached.
+   */
+  accepting(): Promise<string[]>;
   /** Stops heartbeats and removes this replica's registration (graceful shutdown). Never rejects. */
   deregister(): Promise<void>;
   /**
@@ -71,7 +85,9 @@ abstract class BaseReplicaRegistry implements ReplicaRegistry {
   protected readonly now: () => number;
   readonly #cache = new Map<string, { url: string | undefined; until: number }>();
   readonly #down = new Map<string, number>();
+  #accepting: { ids: string[]; until: number } | undefined;
   #self: ReplicaInfo | undefined;
+  #draining = false;
   #timer: NodeJS.Timeout | undefined;
   #beating = false;
 
@@ -85,13 +101,17 @@ abstract class BaseReplicaRegistry implements ReplicaRegistry {
     this.now = options.now ?? Date.now;
   }
 
-  protected abstract write(info: ReplicaInfo, ttlMs: number): Promise<void>;
+  /** Writes (refreshes) a registration; `accepting`: whether it is offered for new sessions. */
+  protected abstract write(info: ReplicaInfo, ttlMs: number, accepting: boolean): Promise<void>;
   protected abstract read(replicaId: string): Promise<string | undefined>;
+  /** Ids of live registrations offered for new sessions. */
+  protected abstract readAccepting(): Promise<string[]>;
   protected abstract remove(replicaId: string): Promise<void>;
 
   async register(self: ReplicaInfo): Promise<void> {
     if (self.replicaId.length === 0) throw new RangeError('replica id must not be empty');
     this.#self = { ...self };
+    this.#draining = false;
     this.#cache.set(self.replicaId, { url: self.url, until: Number.POSITIVE_INFINITY });
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = setInterval(() => void this.#beat(), this.heartbeatIntervalMs);
@@ -104,7 +124,7 @@ abstract class BaseReplicaRegistry implements ReplicaRegistry {
     if (!self || this.#beating) return; // a slow store must not pile heartbeats up
     this.#beating = true;
     try {
-      await this.write(self, this.ttlMs);
+      await this.write(self, this.ttlMs, !this.#draining);
     } catch (err) {
       this.#onError(err as Error);
     } finally {
@@ -132,6 +152,20 @@ abstract class BaseReplicaRegistry implements ReplicaRegistry {
     if (replicaId === this.#self?.replicaId) return;
     this.#down.set(replicaId, this.now() + this.ttlMs);
     this.#cache.delete(replicaId);
+  }
+
+  async drain(): Promise<void> {
+    if (!this.#self || this.#draining) return;
+    this.#draining = true;
+    await this.#beat();
+  }
+
+  async accepting(): Promise<string[]> {
+    const now = this.now();
+    if (this.#accepting && this.#accepting.until > now) return this.#accepting.ids;
+    const ids = (await this.readAccepting()).filter((id) => id !== this.#self?.replicaId && !((this.#down.get(id) ?? 0) > now));
+    this.#accepting = { ids, until: this.now() + this.#cacheMs };
+    return ids;
   }
 
   async deregister(): Promise<void> {
@@ -169,7 +203,7 @@ abstract class BaseReplicaRegistry implements ReplicaRegistry {
  * each entry expires like a Redis key with a TTL.
  */
 export class MemoryReplicaDirectory {
-  readonly entries = new Map<string, { url: string; expiresAt: number }>();
+  readonly entries = new Map<string, { url: string; expiresAt: number; accepting: boolean }>();
 }
 
 /** In-process {@link ReplicaRegistry}: replicas in one process sharing a {@link MemoryReplicaDirectory}. */
@@ -181,8 +215,13 @@ export class MemoryReplicaRegistry extends BaseReplicaRegistry {
     this.directory = options.directory ?? new MemoryReplicaDirectory();
   }
 
-  protected async write(info: ReplicaInfo, ttlMs: number): Promise<void> {
-    this.directory.entries.set(info.replicaId, { url: info.url, expiresAt: this.now() + ttlMs });
+  protected async write(info: ReplicaInfo, ttlMs: number, accepting: boolean): Promise<void> {
+    this.directory.entries.set(info.replicaId, { url: info.url, expiresAt: this.now() + ttlMs, accepting });
+  }
+
+  protected async readAccepting(): Promise<string[]> {
+    const now = this.now();
+    return [...this.directory.entries].filter(([, e]) => e.accepting && e.expiresAt > now).map(([id]) => id);
   }
 
   protected async read(replicaId: string): Promise<string | undefined> {
@@ -202,9 +241,12 @@ export class MemoryReplicaRegistry extends BaseReplicaRegistry {
 
 /**
  * {@link ReplicaRegistry} on Redis: one string key per replica, `<prefix>replicas:<replicaId>` = its
- * URL, written with `SET … PX <ttl>` on every heartbeat (one command per replica per interval),
- * read with `GET` (at most once per interval per looked-up replica, thanks to the cache), removed with
- * `DEL`. One key per command, so it runs unchanged on Redis Cluster.
+ * URL, written with `SET … PX <ttl>` on every heartbeat, read with `GET` (at most once per interval per
+ * looked-up replica, thanks to the cache), removed with `DEL`; and the sorted set `<prefix>replica-set`
+ * of the replicas that take new sessions (score: when the registration expires, ms), refreshed with
+ * `ZADD` and pruned with `ZREMRANGEBYSCORE` on each heartbeat (a draining replica `ZREM`s itself
+ * instead), read with `ZRANGEBYSCORE` only by a draining replica. Three commands per replica per
+ * interval, none per request. One key per command, so it runs unchanged on Redis Cluster.
  */
 export class RedisReplicaRegistry extends BaseReplicaRegistry {
   readonly keyPrefix: string;
@@ -222,8 +264,26 @@ export class RedisReplicaRegistry extends BaseReplicaRegistry {
     return `${this.keyPrefix}replicas:${replicaId}`;
   }
 
-  protected async write(info: ReplicaInfo, ttlMs: number): Promise<void> {
-    await this.#client.set(this.key(info.replicaId), info.url, 'PX', ttlMs);
+  /** The sorted set of the replicas that take new sessions. */
+  get setKey(): string {
+    return `${this.keyPrefix}replica-set`;
+  }
+
+  protected async write(info: ReplicaInfo, ttlMs: number, accepting: boolean): Promise<void> {
+    const now = this.now();
+    await Promise.all([
+      this.#client.set(this.key(info.replicaId), info.url, 'PX', ttlMs),
+      accepting ? this.#client.zadd(this.setKey, now + ttlMs, info.replicaId) : this.#client.zrem(this.setKey, info.replicaId),
+      this.#client.zremrangebyscore(this.setKey, '-inf', now),
+    ]);
+  }
+
+  protected async readAccepting(): Promise<string[]> {
+    try {
+      return await this.#client.zrangebyscore(this.setKey, this.now(), '+inf');
+    } catch (err) {
+      throw new SessionStoreUnavailableError(`Redis replica registry unavailable: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   protected async read(replicaId: string): Promise<string | undefined> {
@@ -235,6 +295,6 @@ export class RedisReplicaRegistry extends BaseReplicaRegistry {
   }
 
   protected async remove(replicaId: string): Promise<void> {
-    await this.#client.del(this.key(replicaId));
+    await Promise.all([this.#client.del(this.key(replicaId)), this.#client.zrem(this.setKey, replicaId)]);
   }
 }

@@ -31,11 +31,19 @@ export interface SessionRecord {
    */
   revision: number;
   /**
-   * Owner affinity (`mcp-migrate proxy --affinity owner`): the replica id of the replica that holds the
+   * Owner affinity (`mcp-migrate proxy`, the default): the replica id of the replica that holds the
    * session's upstream session and serves it; other replicas forward to it. Changed only by
-   * {@link SessionStore.claimOwner} (a compare-and-set). Absent in the default replay mode.
+   * {@link SessionStore.claimOwner} (a compare-and-set). Absent in replay mode, and between a
+   * graceful hand-over ({@link SessionStore.releaseOwner}) and the next claim.
    */
   owner?: string;
+  /**
+   * Owner affinity: what the previous owner handed over with the session when it shut down gracefully
+   * (opaque to the store; the proxy's upstream connector reads it, e.g. the HTTP upstream's own session
+   * id, so the next owner goes on with the same upstream session). Set by
+   * {@link SessionStore.releaseOwner}, returned and cleared by the next {@link SessionStore.claimOwner}.
+   */
+  handover?: string;
 }
 
 /** What a caller supplies to create a record; the store fills in times and the revision. */

@@ -21,11 +21,24 @@ export interface SessionStore {
   update(id: string, change: SessionChange): Promise<number | undefined>;
   /**
    * Owner affinity: atomically sets the record's `owner` to `next` if it is `expected` now
-   * (`undefined` = no owner), and refreshes the TTL. Resolves to true if it did; false if the owner
-   * was something else (another replica claimed first) or the record is gone. One round trip (Redis:
-   * one `EVALSHA` on one key).
+   * (`undefined` = no owner), clears its `handover` and refreshes the TTL. Resolves to
+   * `{ claimed: true, handover }` (what the previous owner handed over, if it released the session
+   * gracefully) if it did; `{ claimed: false }` if the owner was something else (another replica
+   * claimed first) or the record is gone. One round trip (Redis: one `EVALSHA` on one key).
    */
-  claimOwner(id: string, expected: string | undefined, next: string): Promise<boolean>;
+  claimOwner(id: string, expected: string | undefined, next: string): Promise<OwnerClaim>;
+  /**
+   * Owner affinity, graceful hand-over: atomically removes the record's `owner` if it is `current`
+   * now, and stores `handover` (or none) for the next claim. Resolves to false if another replica owns
+   * the session or the record is gone. One round trip (Redis: one `EVALSHA`).
+   */
+  releaseOwner(id: string, current: string, handover?: string): Promise<boolean>;
+  /**
+   * Owner affinity, `--on-owner-loss end`: deletes the record only if its `owner` is `owner` now
+   * (the owner that was found gone), so a session another replica claimed meanwhile is never ended.
+   * Resolves to whether it deleted. One round trip (Redis: one `EVALSHA`).
+   */
+  deleteIfOwner(id: string, owner: string): Promise<boolean>;
   /** Deletes a record; resolves to whether it existed. */
   delete(id: string): Promise<boolean>;
   /** Resolves when the store answers (health checks). */
@@ -35,6 +48,9 @@ export interface SessionStore {
   /** The sliding TTL applied to every record, in milliseconds. */
   readonly ttlMs: number;
 }
+
+/** What {@link SessionStore.claimOwner} came to. */
+export type OwnerClaim = { claimed: false } | { claimed: true; handover?: string };
 
 /**
  * The store could not be reached or did not answer in time (Redis down, connection lost, command

@@ -25,7 +25,8 @@ export interface ProxyArgs {
   'handshake-timeout': number;
   'shutdown-timeout'?: number;
   'store-prefix': string;
-  affinity?: 'none' | 'owner';
+  affinity?: 'owner' | 'replay' | 'none';
+  'on-owner-loss'?: 'end' | 'replay';
   'advertise-url'?: string;
   'heartbeat-interval'?: number;
   modern?: boolean;
@@ -75,6 +76,11 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
   } catch (err) {
     throw new ProxyConfigError(`--store: ${(err as Error).message}`);
   }
+  const affinity = argv.affinity ?? 'owner';
+  const owner = affinity === 'owner';
+  if (!owner && argv['on-owner-loss'] !== undefined) {
+    throw new ProxyConfigError(`--on-owner-loss applies to owner routing only; --affinity ${affinity} has no owners (every replica replays the handshake)`);
+  }
   const legacy = argv['legacy-sse'] ?? true;
   const ssePath = argv['sse-path'] ?? '/sse';
   const messagePath = argv['message-path'] ?? '/message';
@@ -98,12 +104,13 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     allowedOrigins: splitList(argv['allowed-origins']),
     maxBodyBytes: Math.floor(positive('max-body-bytes', argv['max-body-bytes'])),
     maxSessions: Math.floor(positive('max-sessions', argv['max-sessions'] ?? (stdio ? 100 : 1000))),
-    // With owner affinity the owner's upstream session holds the hidden state: by default keep it as
+    // With owner routing the owner's upstream session holds the session's state: by default keep it as
     // long as the session itself lives.
-    idleTimeoutMs: positive('idle-timeout', argv['idle-timeout'] ?? (argv.affinity === 'owner' ? argv['session-ttl'] : 300)) * 1000,
+    idleTimeoutMs: positive('idle-timeout', argv['idle-timeout'] ?? (owner ? argv['session-ttl'] : 300)) * 1000,
     handshakeTimeoutMs: positive('handshake-timeout', argv['handshake-timeout']) * 1000,
     shutdownTimeoutMs: positive('shutdown-timeout', argv['shutdown-timeout'] ?? 10) * 1000,
-    affinity: argv.affinity ?? 'none',
+    affinity,
+    ...(owner ? { onOwnerLoss: argv['on-owner-loss'] ?? 'end' } : {}),
     ...(argv['advertise-url'] !== undefined ? { advertiseUrl: argv['advertise-url'] } : {}),
     heartbeatIntervalMs: positive('heartbeat-interval', argv['heartbeat-interval'] ?? 1) * 1000,
     modern: argv.modern ?? true,
@@ -168,7 +175,7 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
       .option('idle-timeout', {
         describe: 'Close a local upstream session unused for this many seconds (the session itself lives on)',
         type: 'number',
-        defaultDescription: '300; the --session-ttl with --affinity owner',
+        defaultDescription: 'the --session-ttl; 300 with --affinity replay',
         requiresArg: true,
       })
       .option('session-ttl', { describe: 'Seconds without any request after which a session expires (sliding)', type: 'number', default: 3600, requiresArg: true })
@@ -179,23 +186,33 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         requiresArg: true,
       })
       .option('shutdown-timeout', {
-        describe: 'On SIGTERM/SIGINT, seconds to let in-flight requests finish before ending them',
+        describe: 'On SIGTERM/SIGINT, seconds to serve owned sessions until idle and hand them over, and to let in-flight requests finish',
         type: 'number',
         default: 10,
         requiresArg: true,
       })
       .option('affinity', {
-        describe: 'none: any replica serves any session by handshake replay; owner: the replica that created a session keeps serving it, others forward to it (for servers with hidden per-session state)',
-        choices: ['none', 'owner'] as const,
-        default: 'none' as const,
+        describe:
+          'owner: the replica that created a session serves it, the others forward to it (keeps state the server holds per session in memory); ' +
+          'replay: any replica serves any session by handshake replay, only for servers whose per-session state the handshake rebuilds ' +
+          '(analyze verdict stateless or proxy-replay); none: deprecated name of replay',
+        choices: ['owner', 'replay', 'none'] as const,
+        default: 'owner' as const,
+      })
+      .option('on-owner-loss', {
+        describe:
+          'Owner routing: when a session\'s owner dies (or loses its upstream session), end: the session ends and the client\'s next request gets 404 (it initializes again); ' +
+          'replay: another replica takes it over by handshake replay, without what tool calls wrote (declare the server replay-safe)',
+        choices: ['end', 'replay'] as const,
+        defaultDescription: 'end',
       })
       .option('advertise-url', {
-        describe: 'With --affinity owner: http://HOST:PORT other replicas reach this one at. Default: from --listen (required when listening on all interfaces)',
+        describe: 'Owner routing: http://HOST:PORT other replicas reach this one at. Default: from --listen; on all interfaces, the host\'s one external address',
         type: 'string',
         requiresArg: true,
       })
       .option('heartbeat-interval', {
-        describe: 'With --affinity owner: seconds between replica registry heartbeats; a replica silent for 3 intervals counts as gone',
+        describe: 'Owner routing: seconds between replica registry heartbeats; a replica silent for 3 intervals counts as gone',
         type: 'number',
         default: 1,
         requiresArg: true,

@@ -107,6 +107,8 @@ export async function initializeSession(
   ctx: FrontContext,
   a: { sessionId: string; principal: string; req: IncomingMessage; raw: Buffer; init: JsonRpcRequest; owner?: string | undefined },
 ): Promise<InitializeOutcome & { created?: LocalSession }> {
+  // Owner routing: the record names this replica only once other replicas can find it in the registry.
+  if (a.owner !== undefined) await ctx.owner?.ready;
   await ctx.sessions.reserve();
   let created: LocalSession | undefined;
   try {

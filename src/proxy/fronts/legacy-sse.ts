@@ -157,6 +157,8 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: FrontContex
 
   async function openStream(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!acceptsOf(req).sse) return writeErrorAnswer(res, 'notAcceptable');
+    // A legacy session lives as long as its stream: none starts on a replica that is shutting down.
+    if (ctx.lifecycle.draining) return writeErrorAnswer(res, 'draining');
     const credential = headerValue(req.headers, ctx.principalHeader);
     // Resumption (after a graceful shutdown, on any replica): `Last-Event-ID` names the session; it
     // must verify for this principal and the session must still exist.
@@ -200,6 +202,11 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: FrontContex
             return;
           }
           if (streamClosed) return;
+          // Owner routing: the owner's upstream session produces the messages; nobody else opens one.
+          if (ctx.owner && session.record.owner !== undefined && session.record.owner !== ctx.owner.replicaId) {
+            holding = false;
+            return;
+          }
           release = sessions.hold(session);
           if (!sessions.readyUpstream(session)) {
             sessions.upstreamFor(session, req).catch((err: unknown) => {
@@ -363,7 +370,9 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: FrontContex
     if (batch && !allowsBatches(protocolVersion)) {
       return writeErrorAnswer(res, 'invalidRequest', { detail: `JSON-RPC batches are not supported in protocol version ${protocolVersion}` });
     }
-    await exchangePost(req, res, session, messages);
+    // Owner routing: the owner serves the message (its answers reach the stream through the session stream).
+    if (ctx.owner) session = await ctx.owner.route(session, req, res, body.raw);
+    if (session) await exchangePost(req, res, session, messages);
   }
 
   /** Answers to server-initiated requests go to the router; the rest through this replica's upstream session. */
@@ -400,10 +409,13 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: FrontContex
   }
 
   async function initialize(req: IncomingMessage, res: ServerResponse, sid: string, principal: string, raw: Buffer, init: JsonRpcRequest): Promise<void> {
+    const owner = ctx.owner;
+    // Owner routing: a replica that shuts down passes new sessions on to one that stays.
+    if (owner && (!owner.acceptNew(req, res, sid) || (await owner.forwardNew(req, res, raw, sid)))) return;
     try {
       // One session per SSE stream: its id is initialized once.
       if (await store.load(sid)) return writeErrorAnswer(res, 'invalidRequest', { id: init.id, detail: 'session already initialized' });
-      const outcome = await initializeSession(ctx, { sessionId: sid, principal, req, raw, init });
+      const outcome = await initializeSession(ctx, { sessionId: sid, principal, req, raw, init, owner: owner?.replicaId });
       // The upstream's answer could not be read (HTTP error): pass it on as the POST's answer.
       if (!outcome.response) return outcome.respond(res, {});
       await streams.append(sid, STANDALONE_STREAM, outcome.response);

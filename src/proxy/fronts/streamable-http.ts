@@ -15,6 +15,7 @@ import {
   type JsonRpcRequest,
 } from '@mcp-migrate/runtime';
 import { answerFailure } from '../errors.js';
+import { FORWARDED_HEADER } from '../owner/forwarding-mac.js';
 import { runExchange } from '../exchange.js';
 import { headerValue } from '../http/util.js';
 import type { LocalSession } from '../sessions.js';
@@ -69,8 +70,11 @@ export class StreamableHttpFront {
     return { sid, pending };
   }
 
-  /** The session of a request, or `undefined` once answered (404, 503, or forwarded to its owner). */
-  async #session(req: IncomingMessage, res: ServerResponse, pending: Promise<LocalSession | undefined>, raw?: Buffer): Promise<LocalSession | undefined> {
+  /**
+   * The session of a request, or `undefined` once answered (404, 503, or forwarded to its owner).
+   * `route`: a POST goes through owner routing; a GET stream is served by any replica (from the session's streams).
+   */
+  async #session(req: IncomingMessage, res: ServerResponse, pending: Promise<LocalSession | undefined>, raw?: Buffer, route = true): Promise<LocalSession | undefined> {
     let session: LocalSession | undefined;
     try {
       session = await pending;
@@ -82,7 +86,7 @@ export class StreamableHttpFront {
       writeErrorAnswer(res, 'sessionNotFound');
       return undefined;
     }
-    return this.ctx.owner ? await this.ctx.owner.route(session, req, res, raw) : session;
+    return this.ctx.owner && route ? await this.ctx.owner.route(session, req, res, raw) : session;
   }
 
   async #post(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -142,6 +146,9 @@ export class StreamableHttpFront {
   }
 
   async #initialize(req: IncomingMessage, res: ServerResponse, raw: Buffer, init: JsonRpcRequest): Promise<void> {
+    const owner = this.ctx.owner;
+    // Owner routing: a replica that shuts down passes new sessions on to one that stays.
+    if (owner && (!owner.acceptNew(req, res) || (await owner.forwardNew(req, res, raw)))) return;
     const { id, principal } = this.ctx.codec.mint(headerValue(req.headers, this.ctx.principalHeader));
     try {
       const outcome = await initializeSession(this.ctx, { sessionId: id, principal, req, raw, init, owner: this.ctx.owner?.replicaId });
@@ -154,18 +161,18 @@ export class StreamableHttpFront {
   /**
    * A client GET: an SSE stream served by the proxy itself from the session's streams (spec §Listening
    * for Messages from the Server, §Resumability and Redelivery; the runtime's `serveSessionStream`, shared
-   * with apply's `SessionTransportRegistry`). While a standalone stream is open here, this replica keeps
-   * an upstream session for the session open, so its notifications keep coming.
+   * with apply's `SessionTransportRegistry`), on whichever replica receives it, owner or not. While a
+   * standalone stream is open here, this replica keeps its upstream session of the session open, so its
+   * notifications keep coming; in owner routing only the owner has one (opened by nobody else).
    */
   async #get(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const owner = this.ctx.owner;
-    const cached = owner?.cachedOwner(req);
-    if (cached && (await owner!.forwardCached(cached, req, res))) return;
     const { sid, pending } = this.#resolve(req);
     if (sid === undefined || !pending) return writeErrorAnswer(res, 'sessionRequired');
     if (!(headerValue(req.headers, 'accept') ?? '').includes('text/event-stream')) return writeErrorAnswer(res, 'notAcceptable');
-    const session = await this.#session(req, res, pending);
+    if (this.ctx.owner && req.headers[FORWARDED_HEADER] !== undefined) return writeErrorAnswer(res, 'misdirected', { detail: 'GET streams are not forwarded' });
+    const session = await this.#session(req, res, pending, undefined, false);
     if (!session) return;
+    const holdsUpstream = !this.ctx.owner || session.record.owner === this.ctx.owner.replicaId;
     const { sessions, metrics, logger } = this.ctx;
     try {
       await serveSessionStream(res, {
@@ -182,7 +189,7 @@ export class StreamableHttpFront {
           if (!standalone) return;
           metrics.standaloneStreams.inc();
           const release = sessions.hold(session);
-          if (!sessions.readyUpstream(session)) {
+          if (holdsUpstream && !sessions.readyUpstream(session)) {
             sessions.upstreamFor(session, req).catch((err: unknown) => {
               logger.warn({ err: (err as Error).message, session: sessionFingerprint(session.id) }, 'could not open an upstream session for a standalone stream');
             });

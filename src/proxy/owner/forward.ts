@@ -5,8 +5,14 @@ import { relayResponse, requestHeaders, RESPONSE_HOP_BY_HOP, type HttpTarget } f
 import { FORWARDED_HEADER, MISDIRECTED_HEADER } from './forwarding-mac.js';
 import { unansweredErrors } from './unanswered.js';
 
-/** What one forward to a session's owner came to. `retry`: a reused keep-alive connection was reset before any answer. */
-export type ForwardOutcome = 'done' | 'down' | 'misdirected' | 'retry';
+/**
+ * What one forward to a session's owner came to. `down`: the owner is gone (connection refused, reset
+ * before any answer on a fresh connection, or its registration expired while its answer was awaited).
+ * `unreachable`: no TCP connection within the connect timeout, which a live but overloaded or cut-off
+ * owner also causes (the caller asks the registry). `retry`: a reused keep-alive connection was reset
+ * before any answer.
+ */
+export type ForwardOutcome = 'done' | 'down' | 'unreachable' | 'misdirected' | 'retry';
 
 /** How much of a relayed POST SSE stream is kept to tell, if it breaks, which requests got no response. */
 const KEPT_SSE_BYTES = 256 * 1024;
@@ -84,7 +90,7 @@ export function attemptForward(a: ForwardAttempt, mayRetry: boolean): Promise<Fo
       if (settled) return;
       if (a.res.destroyed || a.res.writableEnded) return settle('done');
       if (mayRetry && out.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) return settle('retry');
-      settle('down');
+      settle(err.code === 'ETIMEDOUT' ? 'unreachable' : 'down');
     });
   });
 }

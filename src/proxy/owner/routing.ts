@@ -1,15 +1,18 @@
 /**
- * Owner affinity (`mcp-migrate proxy --affinity owner`, docs/proxy.md "Owner affinity"): for servers
- * with hidden per-session state that no handshake replay rebuilds (the analyzer's `owner-routing`
- * verdict), the replica that created a session keeps serving it. Other replicas forward the client's
- * HTTP request to it; if it is gone, one of them claims the session and serves it by handshake replay,
- * so the client keeps its `Mcp-Session-Id` and never initializes again.
+ * Owner routing (`mcp-migrate proxy`, the default `--affinity owner`; docs/proxy.md "Owner routing"):
+ * the replica that created a session keeps serving it, so state the server keeps per session in its
+ * own memory stays with the session. Other replicas forward the client's HTTP request to it. When the
+ * owner is gone, `--on-owner-loss` decides: `end` (the default) ends the session, so the client's next
+ * request gets 404 and it initializes again (spec §Session Management), instead of going on without
+ * what its tool calls wrote; `replay` lets one replica claim the session and serve it by handshake
+ * replay (for servers whose per-session state the handshake rebuilds). A replica that shuts down
+ * gracefully hands its sessions over once idle (see `handover.ts`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { parseSessionEvent, writeErrorAnswer, type MessageBus, type SessionEvent } from '@mcp-migrate/runtime';
-import type { ReplicaRegistry } from '@mcp-migrate/runtime';
+import type { ReplicaRegistry, ServerRequestRouter, SessionStreams } from '@mcp-migrate/runtime';
 import { sessionFingerprint, SESSION_ID_HEADER } from '@mcp-migrate/runtime';
 import type { SessionStore } from '@mcp-migrate/runtime';
 import { HttpTarget } from '../http/relay.js';
@@ -17,6 +20,7 @@ import { headerValue } from '../http/util.js';
 import type { LocalSession, SessionManager } from '../sessions.js';
 import { attemptForward, forwardHeaders, type ForwardOutcome } from './forward.js';
 import { FORWARDED_HEADER, ForwardingMac, MISDIRECTED_HEADER } from './forwarding-mac.js';
+import { handOverAll, type HandoverCount } from './handover.js';
 import { OwnerCache } from './owner-cache.js';
 import { OwnerWatcher } from './owner-watcher.js';
 
@@ -28,6 +32,11 @@ const MAX_ROUNDS = 3;
 /** Polling of a local upstream session that must be closed once idle, and the longest wait, ms. */
 const RELEASE_POLL_MS = 250;
 const RELEASE_MAX_WAIT_MS = 60_000;
+/** Replicas tried when a draining replica passes a new or handed-over session on. */
+const HAND_OFF_TRIES = 3;
+
+/** What happens to a session whose owner is gone: `end` it (404), or `replay` (claimed, served by handshake replay). */
+export type OwnerLossPolicy = 'end' | 'replay';
 
 export interface OwnerRoutingOptions {
   /** This replica's id (`SessionManager.replicaId`): the value of `owner` in records it owns. */
@@ -35,9 +44,15 @@ export interface OwnerRoutingOptions {
   registry: ReplicaRegistry;
   sessions: SessionManager;
   store: SessionStore;
+  /** The session streams (deleted with a session that ends). */
+  streams: SessionStreams;
+  /** Pending server-initiated requests (forgotten with a session that ends). */
+  router: ServerRequestRouter;
   bus: MessageBus;
   /** Channel of {@link SessionEvent}s (takeovers are announced there as `owner` events). */
   busChannel: string;
+  /** `--on-owner-loss`. */
+  onOwnerLoss: OwnerLossPolicy;
   /** The session secrets (the first signs forwarding headers, all verify). */
   sessionSecrets: readonly string[];
   /** Where the forwarding counters are registered (the proxy's own registry). */
@@ -47,19 +62,25 @@ export interface OwnerRoutingOptions {
   fail: (res: ServerResponse, err: unknown) => void;
   /** Whether a session id verifies for a request's credential (the proxy's cached verifier). */
   verify: (sessionId: string, req: IncomingMessage) => boolean;
-  /** Longest wait for a TCP connection to the owner before it counts as down, ms. Default 2,000. */
+  /** Longest wait for a TCP connection to the owner before it counts as unreachable, ms. Default 2,000. */
   connectTimeoutMs?: number;
 }
 
 /** What one forward came to. */
 type ForwardResult = Exclude<ForwardOutcome, 'retry'>;
 /** `outcome` label values of `mcp_migrate_owner_forwards_total`. */
-const FORWARD_COUNTS = ['ok', 'owner_down', 'owner_unregistered', 'misdirected', 'broken'] as const;
+const FORWARD_COUNTS = ['ok', 'owner_down', 'owner_unregistered', 'owner_unreachable', 'misdirected', 'broken'] as const;
 type ForwardCount = (typeof FORWARD_COUNTS)[number];
+/** What reaching a session's owner came to: answered there, it moved, it is gone, or it does not answer but is registered. */
+type OwnerVerdict = 'done' | 'misdirected' | 'lost' | 'unsure';
+
+/** Why a request for a session whose owner is gone got 404 (the error's detail). */
+export const OWNER_LOST_DETAIL = 'the replica that held this session is gone, and its state with it; initialize a new session';
 
 /**
  * Routes requests of sessions owned by other replicas (see the module comment). One per proxy;
- * {@link route} and {@link routeDelete} are the hooks the Streamable HTTP front calls once a session is resolved; {@link cachedOwner} and {@link forwardCached} its steady path before that.
+ * {@link route} and {@link routeDelete} are the hooks the fronts call once a session is resolved;
+ * {@link cachedOwner} and {@link forwardCached} the steady path before that.
  */
 export class OwnerRouting {
   readonly replicaId: string;
@@ -71,15 +92,21 @@ export class OwnerRouting {
   /** Owners of sessions this replica forwarded, so the steady path neither loads the record nor touches the store. */
   readonly #owners = new OwnerCache();
   /** A request whose forward to its cached owner failed: {@link route} goes on from that result instead of trying the same owner again. */
-  readonly #tried = new WeakMap<IncomingMessage, { owner: string; result: 'down' | 'misdirected' }>();
+  readonly #tried = new WeakMap<IncomingMessage, { owner: string; result: 'down' | 'unreachable' | 'misdirected' }>();
   readonly #forwards: Map<ForwardCount, { inc(): void }> = new Map();
   /** Owners with forwards awaiting their answer, checked against the registry once per registration TTL. */
   readonly #watcher: OwnerWatcher;
   readonly #received: Counter<'outcome'>;
   readonly #takeovers: Counter;
+  readonly #ended: Counter<'reason'>;
+  readonly #handovers: Counter<'outcome'>;
   readonly #releasing = new Set<string>();
   #selfUrl: string | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
+  #registered!: () => void;
+  /** Resolves once this replica is in the registry: no session is created before others can find its owner. */
+  readonly ready = new Promise<void>((resolve) => (this.#registered = resolve));
+  #draining = false;
   #closed = false;
 
   constructor(options: OwnerRoutingOptions) {
@@ -91,20 +118,32 @@ export class OwnerRouting {
     const registers = [options.metricsRegistry];
     const forwards = new Counter({
       name: 'mcp_migrate_owner_forwards_total',
-      help: 'Owner affinity: requests for sessions owned by another replica, by outcome (ok: answered by the owner; owner_down: the owner could not be reached and the session was taken over; owner_unregistered: the owner was not in the replica registry; misdirected: the target was no longer the owner; broken: the owner\'s answer broke off mid-stream)',
+      help: 'Owner routing: requests for sessions owned by another replica, by outcome (ok: answered by the owner; owner_down: the owner was gone; owner_unregistered: the owner was not in the replica registry; owner_unreachable: no connection to a registered owner, answered 503; misdirected: the target was no longer the owner; broken: the owner\'s answer broke off mid-stream)',
       labelNames: ['outcome'],
       registers,
     });
     for (const o of FORWARD_COUNTS) this.#forwards.set(o, forwards.labels(o));
     this.#received = new Counter({
       name: 'mcp_migrate_owner_forwarded_received_total',
-      help: 'Owner affinity: requests forwarded to this replica by another one (served, or refused with 421)',
+      help: 'Owner routing: requests forwarded to this replica by another one (served, or refused with 421)',
       labelNames: ['outcome'],
       registers,
     });
     this.#takeovers = new Counter({
       name: 'mcp_migrate_owner_takeovers_total',
-      help: 'Owner affinity: sessions this replica claimed (their owner was gone, or they had none) and serves by handshake replay',
+      help: 'Owner routing: sessions this replica claimed (handed over, never owned, or their owner was gone with --on-owner-loss replay)',
+      registers,
+    });
+    this.#ended = new Counter({
+      name: 'mcp_migrate_owner_sessions_ended_total',
+      help: 'Owner routing, --on-owner-loss end: sessions this replica ended because the state they held was gone (owner_lost: their owner replica; upstream_lost: the owner\'s own upstream session)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#handovers = new Counter({
+      name: 'mcp_migrate_owner_handovers_total',
+      help: 'Owner routing, graceful shutdown: sessions this replica let go of (handed_over: with their upstream session; released: to be replayed; ended: their state could not move)',
+      labelNames: ['outcome'],
       registers,
     });
   }
@@ -113,10 +152,11 @@ export class OwnerRouting {
   async start(url: string): Promise<void> {
     this.#selfUrl = url;
     await this.registry.register({ replicaId: this.replicaId, url });
+    this.#registered();
     try {
       this.#unsubscribe = await this.#o.bus.subscribe(this.#o.busChannel, (m) => this.#onEvent(m));
     } catch (err) {
-      this.#o.logger.warn({ err: (err as Error).message }, 'owner affinity: could not subscribe to session events');
+      this.#o.logger.warn({ err: (err as Error).message }, 'owner routing: could not subscribe to session events');
     }
   }
 
@@ -125,9 +165,32 @@ export class OwnerRouting {
     return this.#selfUrl;
   }
 
-  /** Removes this replica from the registry (first step of a graceful shutdown). Never rejects. */
-  async deregister(): Promise<void> {
-    await this.registry.deregister();
+  /** True once {@link drain} began: new and handed-over sessions go to other replicas. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Graceful shutdown: stops taking new sessions (the registry no longer offers this replica), serves
+   * the sessions it owns until each is idle, and hands each over then (see `handover.ts`); whatever is
+   * still owned at `deadline` (ms since the epoch) is handed over regardless. Never rejects.
+   */
+  async drain(deadline: number): Promise<void> {
+    this.#draining = true;
+    await this.registry.drain();
+    await handOverAll(
+      {
+        replicaId: this.replicaId,
+        sessions: this.#o.sessions,
+        store: this.#o.store,
+        logger: this.#o.logger,
+        onOwnerLoss: this.#o.onOwnerLoss,
+        announce: (event) => this.#publish(event),
+        end: (s) => this.endOwned(s, 'handover'),
+        count: (outcome: HandoverCount) => this.#handovers.labels(outcome).inc(),
+      },
+      deadline,
+    );
   }
 
   /** Deregisters, stops listening and closes idle forwarding connections. */
@@ -158,7 +221,7 @@ export class OwnerRouting {
   /**
    * Forwards a request to its cached owner ({@link cachedOwner}). Resolves true once answered; false if
    * the owner is gone from the registry, unreachable or no longer the owner (421): the cache entry is
-   * dropped and the caller serves the request the full way (load, forward or take over).
+   * dropped and the caller serves the request the full way (load, forward, end or take over).
    */
   async forwardCached(c: { sessionId: string; owner: string }, req: IncomingMessage, res: ServerResponse, body?: Buffer): Promise<boolean> {
     let url: string | undefined;
@@ -177,45 +240,43 @@ export class OwnerRouting {
   }
 
   /**
-   * The hook for POST and GET, called once the session id is verified and the session resolved.
-   * Resolves to the session to serve locally (owned here, just claimed, or forwarded to us), or to
-   * `undefined` when the request was answered (forwarded to the owner, or an error). `body` is the
-   * POST body as received (it is kept so that a request can still be served here if the owner turns
-   * out to be down). Never rejects.
+   * The hook for POST (both transports), called once the session id is verified and the session
+   * resolved. Resolves to the session to serve here (owned here, just claimed, or forwarded to us), or
+   * to `undefined` when the request was answered: forwarded to the owner, or an error (404 when the
+   * session ended because its owner was gone, 421, 503). `body` is the POST body as received. Never rejects.
    */
   async route(session: LocalSession, req: IncomingMessage, res: ServerResponse, body?: Buffer): Promise<LocalSession | undefined> {
     const forwarded = req.headers[FORWARDED_HEADER];
-    if (forwarded !== undefined) return this.#acceptForwarded(session, res, forwarded) ? session : undefined;
-    let s = session;
     try {
+      if (forwarded !== undefined) {
+        const s = await this.#acceptForwarded(session, res, forwarded);
+        return s && this.#serving(s, res);
+      }
+      let s = session;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const owner = s.record.owner;
-        if (owner === this.replicaId) return s;
-        if (owner !== undefined) {
-          const url = await this.registry.lookup(owner);
-          if (url !== undefined && url !== this.#selfUrl) {
-            this.#release(s);
-            const tried = this.#tried.get(req);
-            this.#tried.delete(req);
-            const result = tried?.owner === owner ? tried.result : await this.#forward(url, owner, s.id, req, res, body);
-            if (result === 'done') {
-              this.#owners.set(s.id, owner);
-              return undefined;
-            }
-            if (result === 'misdirected') {
-              const fresh = await this.#reload(s);
-              if (!fresh) return this.#gone(res);
-              s = fresh;
-              if (s.record.owner !== owner) continue; // it moved: route again
-            }
-            this.registry.markDown(owner);
-          } else {
-            this.#count('owner_unregistered');
+        let misdirected = false;
+        if (s.releasing) await s.releasing; // handed over meanwhile: the reload below says to whom
+        else if (owner === this.replicaId) return this.#serving(s, res);
+        else if (owner === undefined) {
+          // Never owned, or handed over on a graceful shutdown: the replica that serves it next claims it.
+          if (this.#draining && (await this.#handOff(s.id, req, res, body))) return undefined;
+          if (await this.#claim(s, undefined)) return this.#serving(s, res);
+        } else {
+          const verdict = await this.#toOwner(s, owner, req, res, body);
+          if (verdict === 'done') return undefined;
+          if (verdict === 'unsure') return void writeErrorAnswer(res, 'ownerUnreachable');
+          misdirected = verdict === 'misdirected';
+          if (verdict === 'lost') {
+            if (this.#o.onOwnerLoss === 'end') {
+              if (await this.#endLost(s, owner)) return void writeErrorAnswer(res, 'sessionNotFound', { detail: OWNER_LOST_DETAIL });
+            } else if (await this.#claim(s, owner)) return this.#serving(s, res);
           }
         }
-        if (await this.#claim(s, owner)) return s;
         const fresh = await this.#reload(s);
         if (!fresh) return this.#gone(res);
+        // 421 from the owner's address while the record still names it: another process listens there now.
+        if (misdirected && fresh.record.owner === owner) this.registry.markDown(owner!);
         s = fresh;
       }
       writeErrorAnswer(res, 'ownerChanging');
@@ -224,6 +285,33 @@ export class OwnerRouting {
       this.#o.fail(res, err);
       return undefined;
     }
+  }
+
+  /**
+   * A new session (`initialize`) on a draining replica goes to a replica that takes new sessions, so
+   * no session starts on a replica about to go. Resolves true if forwarded and answered; false: serve
+   * it here (not draining, no other replica, or it came forwarded). `sessionId`: the id the client
+   * sent (legacy HTTP+SSE), else none.
+   */
+  async forwardNew(req: IncomingMessage, res: ServerResponse, body: Buffer, sessionId = ''): Promise<boolean> {
+    if (!this.#draining || req.headers[FORWARDED_HEADER] !== undefined) return false;
+    return await this.#handOff(sessionId, req, res, body);
+  }
+
+  /**
+   * Checks the forwarding header of a request that creates a session (`initialize`): true to serve it
+   * (no header, or one this replica verifies); false once answered 421.
+   */
+  acceptNew(req: IncomingMessage, res: ServerResponse, sessionId = ''): boolean {
+    const header = req.headers[FORWARDED_HEADER];
+    if (header === undefined) return true;
+    const value = Array.isArray(header) ? header.join(',') : header;
+    if (this.#mac.verify(value, sessionId, this.replicaId) !== undefined) {
+      this.#received.labels('served').inc();
+      return true;
+    }
+    this.#misdirected(res, 'forwarding header not valid for this replica');
+    return false;
   }
 
   /**
@@ -257,20 +345,124 @@ export class OwnerRouting {
     return result === 'done';
   }
 
-  #acceptForwarded(session: LocalSession, res: ServerResponse, header: string | string[]): boolean {
+  /**
+   * `--on-owner-loss end`: ends a session this replica owns whose state is gone (its upstream session
+   * was lost, or could not be handed over): the record, its streams and pending server requests are
+   * deleted and every replica hears of it, so the client's next request gets 404. Never rejects.
+   */
+  async endOwned(s: LocalSession, why: 'upstream_lost' | 'handover'): Promise<void> {
+    let deleted = false;
+    try {
+      deleted = await this.#o.store.deleteIfOwner(s.id, this.replicaId);
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message, session: sessionFingerprint(s.id) }, 'could not end a session whose state is gone');
+    }
+    if (!deleted) {
+      // Another replica owns it now (or it is gone): what this replica holds of it is stale.
+      this.#o.logger.info({ session: sessionFingerprint(s.id), why }, 'lost the upstream session of a session this replica no longer owns');
+      return void (await this.#o.sessions.drop(s.id, 'evicted'));
+    }
+    if (why === 'upstream_lost') this.#ended.labels('upstream_lost').inc();
+    this.#o.logger.info({ session: sessionFingerprint(s.id), why }, 'ended the session: the state it held is gone (--on-owner-loss end)');
+    await this.#afterEnd(s.id);
+  }
+
+  /** Drops what is left of an ended session here and everywhere: local upstream session, streams, pending server requests, other replicas' copies. */
+  async #afterEnd(id: string): Promise<void> {
+    this.#owners.delete(id);
+    this.#o.router.forget(id);
+    await this.#o.sessions.drop(id, 'deleted');
+    await this.#o.sessions.announceTermination(id);
+    await this.#o.streams.delete(id).catch((err: unknown) => this.#o.logger.warn({ err: (err as Error).message }, 'could not delete the session streams'));
+  }
+
+  /** `--on-owner-loss end`: ends a session whose owner `owner` is gone, unless another replica claimed it meanwhile. */
+  async #endLost(s: LocalSession, owner: string): Promise<boolean> {
+    if (!(await this.#o.store.deleteIfOwner(s.id, owner))) return false;
+    this.#ended.labels('owner_lost').inc();
+    this.#o.logger.info({ session: sessionFingerprint(s.id), owner }, 'ended the session: its owner is gone, and its state with it (--on-owner-loss end)');
+    await this.#afterEnd(s.id);
+    return true;
+  }
+
+  /** Counts the request as served here until its response closes (a hand-over waits for it). */
+  #serving(s: LocalSession, res: ServerResponse): LocalSession {
+    res.once('close', this.#o.sessions.begin(s));
+    return s;
+  }
+
+  /**
+   * Forwards to the owner named by the record: `done` (answered there), `misdirected` (421: the record
+   * must be reloaded), `lost` (the owner is gone: refused, reset, unregistered), `unsure` (no
+   * connection, but still registered: 503, as ending or taking over a live owner's session would be wrong).
+   */
+  async #toOwner(s: LocalSession, owner: string, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): Promise<OwnerVerdict> {
+    const tried = this.#tried.get(req);
+    this.#tried.delete(req);
+    let url = await this.registry.lookup(owner);
+    // An owner the cache says is unregistered may just have registered: ask once more before acting on it.
+    if (url === undefined && tried === undefined) url = await this.registry.lookup(owner, { fresh: true });
+    if (url === undefined || url === this.#selfUrl) {
+      this.#count('owner_unregistered');
+      return 'lost';
+    }
+    this.#release(s);
+    const result = tried?.owner === owner ? tried.result : await this.#forward(url, owner, s.id, req, res, body);
+    if (result === 'done') {
+      this.#owners.set(s.id, owner);
+      return 'done';
+    }
+    if (result === 'misdirected') return 'misdirected';
+    if (result === 'unreachable' && (await this.registry.lookup(owner, { fresh: true })) !== undefined) return 'unsure';
+    this.registry.markDown(owner);
+    return 'lost';
+  }
+
+  /** Passes a request on to a replica that takes new sessions (this one drains). True once answered there. */
+  async #handOff(sessionId: string, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): Promise<boolean> {
+    let ids: string[];
+    try {
+      ids = [...(await this.registry.accepting())];
+    } catch {
+      return false;
+    }
+    for (let i = 0; i < HAND_OFF_TRIES && ids.length > 0; i++) {
+      const id = ids.splice(Math.floor(Math.random() * ids.length), 1)[0]!;
+      const url = await this.registry.lookup(id).catch(() => undefined);
+      if (url === undefined || url === this.#selfUrl) continue;
+      const result = await this.#forward(url, id, sessionId, req, res, body);
+      if (result === 'done') return true;
+      if (result === 'down') this.registry.markDown(id);
+      if (res.headersSent) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A forwarded request: served here if the header verifies and this replica owns the session, or
+   * claims it now (never owned, or handed over); else 421, and the sender reloads and routes again.
+   */
+  async #acceptForwarded(session: LocalSession, res: ServerResponse, header: string | string[]): Promise<LocalSession | undefined> {
     const value = Array.isArray(header) ? header.join(',') : header;
     if (this.#mac.verify(value, session.id, this.replicaId) === undefined) {
       this.#misdirected(res, 'forwarding header not valid for this replica');
-      return false;
+      return undefined;
     }
-    const owner = session.record.owner;
-    if (owner !== undefined && owner !== this.replicaId) {
-      // Our record says another replica took the session over: the sender's view is older than ours.
-      this.#misdirected(res, 'this replica no longer owns the session');
-      return false;
+    let s = session;
+    if (s.releasing) {
+      await s.releasing;
+      const fresh = await this.#reload(s);
+      if (!fresh) return this.#gone(res);
+      s = fresh;
     }
-    this.#received.labels('served').inc();
-    return true;
+    const owner = s.record.owner;
+    if (owner === this.replicaId || (owner === undefined && !this.#draining && (await this.#claim(s, undefined)))) {
+      this.#received.labels('served').inc();
+      return s;
+    }
+    // Another replica owns it by our view, or we hand our sessions over: the sender's view is older than ours.
+    this.#misdirected(res, 'this replica does not own the session');
+    return undefined;
   }
 
   #misdirected(res: ServerResponse, why: string): void {
@@ -287,15 +479,33 @@ export class OwnerRouting {
     this.#forwards.get(outcome)!.inc();
   }
 
-  /** Compare-and-set the owner from `expected` to this replica; on success the local record says so too. */
+  /**
+   * Compare-and-set the owner from `expected` to this replica; on success the local record says so too,
+   * and the session's next upstream session is the one handed over, or (nothing handed over) one
+   * handshake replay. A local upstream session left from an earlier ownership is closed: it missed
+   * what the owners in between did.
+   */
   async #claim(s: LocalSession, expected: string | undefined): Promise<boolean> {
-    if (!(await this.#o.store.claimOwner(s.id, expected, this.replicaId))) return false;
-    s.record = { ...s.record, owner: this.replicaId };
+    const claim = await this.#o.store.claimOwner(s.id, expected, this.replicaId);
+    if (!claim.claimed) return false;
+    const { handover: _dropped, ...record } = s.record;
+    s.record = { ...record, owner: this.replicaId };
+    if (claim.handover !== undefined) s.handover = claim.handover;
+    else s.replayable = true;
+    const stale = s.upstream;
+    s.upstream = undefined;
+    if (stale && !stale.closed) void stale.close('evicted').catch(() => undefined);
     this.#takeovers.inc();
-    this.#o.logger.info({ session: sessionFingerprint(s.id), previous: expected ?? null }, 'took the session over (owner affinity)');
-    const event: SessionEvent = { type: 'owner', sessionId: s.id, owner: this.replicaId, origin: this.replicaId };
-    this.#o.bus.publish(this.#o.busChannel, JSON.stringify(event)).catch(() => undefined);
+    this.#o.logger.info(
+      { session: sessionFingerprint(s.id), previous: expected ?? null, handedOver: claim.handover !== undefined },
+      'claimed the session (owner routing)',
+    );
+    this.#publish({ type: 'owner', sessionId: s.id, owner: this.replicaId, origin: this.replicaId });
     return true;
+  }
+
+  #publish(event: SessionEvent): void {
+    this.#o.bus.publish(this.#o.busChannel, JSON.stringify(event)).catch(() => undefined);
   }
 
   /** Reloads the record from the store (one round trip). `undefined`: the session is gone. */
@@ -334,6 +544,15 @@ export class OwnerRouting {
     const event = parseSessionEvent(raw);
     if (!event || event.origin === this.replicaId) return;
     if (event.type === 'terminated') return this.#owners.delete(event.sessionId);
+    if (event.type === 'released') {
+      this.#owners.delete(event.sessionId);
+      const s = this.#o.sessions.peek(event.sessionId);
+      if (s?.record.owner === event.origin) {
+        const { owner: _gone, ...record } = s.record;
+        s.record = record;
+      }
+      return;
+    }
     if (event.type !== 'owner') return;
     this.#owners.update(event.sessionId, event.owner);
     const s = this.#o.sessions.peek(event.sessionId);
@@ -342,14 +561,14 @@ export class OwnerRouting {
     this.#release(s);
   }
 
-    /** Forwards the request to `url`; one more attempt on a fresh connection if a reused keep-alive one was reset. */
+  /** Forwards the request to `url`; one more attempt on a fresh connection if a reused keep-alive one was reset. */
   async #forward(url: string, owner: string, sessionId: string, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): Promise<ForwardResult> {
     let target = this.#targets.get(url);
     if (!target) {
       try {
         target = new HttpTarget(new URL(url));
       } catch {
-        this.#o.logger.warn({ owner }, 'owner affinity: the registry holds an invalid URL for the owner');
+        this.#o.logger.warn({ owner }, 'owner routing: the registry holds an invalid URL for the owner');
         this.#count('owner_down');
         return 'down';
       }
@@ -371,8 +590,9 @@ export class OwnerRouting {
     if (result === 'retry') result = 'down';
     if (result === 'down') {
       this.#count('owner_down');
-      this.#o.logger.info({ session: sessionFingerprint(sessionId), owner }, 'owner unreachable; taking the session over');
-    } else if (result === 'misdirected') this.#count('misdirected');
+      this.#o.logger.info({ session: sessionFingerprint(sessionId), owner }, 'owner unreachable');
+    } else if (result === 'unreachable') this.#count('owner_unreachable');
+    else if (result === 'misdirected') this.#count('misdirected');
     return result;
   }
 }

@@ -485,7 +485,7 @@ export class HttpUpstreamSession implements UpstreamSession {
       });
       this.#inflight++;
       try {
-        const { req, res } = await this.connector.request('POST', headers, body);
+        const { req, res } = await this.connector.request('POST', headers, body, this.connector.handshakeTimeoutMs);
         const reply = await readAll(req, res, MAX_BUFFERED_REPLY, this.connector.handshakeTimeoutMs);
         const status = res.statusCode ?? 502;
         if (this.upstreamSessionId !== undefined && isLostSession(status, reply)) {
@@ -512,6 +512,21 @@ export class HttpUpstreamSession implements UpstreamSession {
     this.#lastActivity = Date.now();
   }
 
+  /** The upstream's own session id and `InitializeResult`: all another replica needs to go on with it (`HttpUpstreamConnector.adopt`). */
+  handover(): string | undefined {
+    if (this.#closed) return undefined;
+    return JSON.stringify({
+      upstreamSessionId: this.upstreamSessionId ?? null,
+      initializeResult: this.initializeResult ?? null,
+      standaloneLastEventId: this.#standaloneLastEventId ?? null,
+    });
+  }
+
+  /** Before {@link startStandalone}: resume the upstream's standalone stream after this event id (a session handed over). */
+  resumeStandaloneAfter(eventId: string): void {
+    this.#standaloneLastEventId = eventId;
+  }
+
   async close(reason: CloseReason): Promise<void> {
     const wasClosed = this.#closed;
     this.#closed = true;
@@ -522,11 +537,11 @@ export class HttpUpstreamSession implements UpstreamSession {
     this.connector.context.router.forget(this.sessionId);
     for (const req of this.#streams) req.destroy();
     this.#streams.clear();
-    if (wasClosed && reason !== 'deleted') return;
+    if ((wasClosed && reason !== 'deleted') || reason === 'handover') return;
     if (this.upstreamSessionId === undefined) return;
     // Tell the upstream to free the session (spec §Session Management 5). Best effort, bounded.
     try {
-      const { req, res } = await this.connector.request('DELETE', { [SESSION_ID_HEADER]: this.upstreamSessionId });
+      const { req, res } = await this.connector.request('DELETE', { [SESSION_ID_HEADER]: this.upstreamSessionId }, undefined, 2_000);
       await readAll(req, res, MAX_ERROR_BODY, 2_000).catch(() => undefined);
     } catch (err) {
       this.connector.logger.debug({ err: (err as Error).message, reason }, 'upstream DELETE failed');

@@ -12,6 +12,7 @@ import { forwardableRequestHeaders, forwardableResponseHeaders, headerValue } fr
 import {
   localUpstreamContext,
   UpstreamError,
+  type AppliedState,
   type InitializeOutcome,
   type UpstreamConnector,
   type UpstreamContext,
@@ -87,12 +88,30 @@ export class HttpUpstreamConnector implements UpstreamConnector {
     return this.#target.send(method, this.#path, headers, body);
   }
 
-  /** Sends one request upstream; resolves when the response head arrives. */
-  request(method: string, headers: OutgoingHttpHeaders, body?: Buffer | string): Promise<UpstreamReply> {
+  /**
+   * Sends one request upstream; resolves when the response head arrives. `headTimeoutMs`: the longest
+   * wait for that head (the handshake's requests pass `handshakeTimeoutMs`), then the request is
+   * destroyed and the promise rejects with a 504 {@link UpstreamError}: no client waits on an
+   * upstream that accepted the connection but never answers.
+   */
+  request(method: string, headers: OutgoingHttpHeaders, body?: Buffer | string, headTimeoutMs?: number): Promise<UpstreamReply> {
     return new Promise((resolve, reject) => {
       const req = this.send(method, headers, body);
-      req.once('response', (res) => resolve({ req, res }));
-      req.once('error', (err) => reject(new UpstreamError(`upstream ${method} failed: ${err.message}`, 502, { cause: err })));
+      const timer =
+        headTimeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              reject(new UpstreamError(`upstream ${method} not answered within ${headTimeoutMs} ms`, 504));
+              req.destroy();
+            }, headTimeoutMs);
+      req.once('response', (res) => {
+        clearTimeout(timer);
+        resolve({ req, res });
+      });
+      req.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new UpstreamError(`upstream ${method} failed: ${err.message}`, 502, { cause: err }));
+      });
     });
   }
 
@@ -102,7 +121,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
       'content-type': 'application/json',
       'content-length': args.raw.length,
     };
-    const { req, res } = await this.request('POST', headers, args.raw);
+    const { req, res } = await this.request('POST', headers, args.raw, this.handshakeTimeoutMs);
     const body = await readAll(req, res, MAX_BUFFERED_REPLY, this.handshakeTimeoutMs);
     const status = res.statusCode ?? 502;
     const response = status >= 200 && status < 300 ? extractResponse(res, body, args.message.id) : undefined;
@@ -138,7 +157,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
     };
-    const { req, res } = await this.request('POST', headers, body);
+    const { req, res } = await this.request('POST', headers, body, this.handshakeTimeoutMs);
     const reply = await readAll(req, res, MAX_BUFFERED_REPLY, this.handshakeTimeoutMs);
     const response = res.statusCode === 200 ? extractResponse(res, reply, (init as JsonRpcRequest).id) : undefined;
     if (!response || !('result' in response)) {
@@ -146,18 +165,7 @@ export class HttpUpstreamConnector implements UpstreamConnector {
         `upstream refused the replayed initialize (HTTP ${res.statusCode}${response && 'error' in response ? `, ${response.error.message}` : ''})`,
       );
     }
-    const session = new HttpUpstreamSession(
-      this,
-      args.sessionId,
-      headerValue(res.headers, SESSION_ID_HEADER),
-      {
-        revision: args.record.revision,
-        ...(args.record.loggingLevel !== undefined ? { loggingLevel: args.record.loggingLevel } : {}),
-        subscriptions: [...args.record.subscriptions],
-      },
-      args.record.protocolVersion,
-      args.req.headers,
-    );
+    const session = new HttpUpstreamSession(this, args.sessionId, headerValue(res.headers, SESSION_ID_HEADER), appliedOf(args.record), args.record.protocolVersion, args.req.headers);
     session.initializeResult = response.result;
     try {
       // Before `initialized`, so what the server sends right after it (e.g. `roots/list`) is not missed.
@@ -171,8 +179,33 @@ export class HttpUpstreamConnector implements UpstreamConnector {
     return session;
   }
 
+  async adopt(args: { sessionId: string; record: SessionRecord; handover: string; req: IncomingMessage }): Promise<UpstreamSession> {
+    let h: { upstreamSessionId?: unknown; initializeResult?: unknown; standaloneLastEventId?: unknown };
+    try {
+      h = JSON.parse(args.handover) as typeof h;
+    } catch {
+      throw new UpstreamError('the upstream session handed over cannot be read');
+    }
+    const upstreamSid = typeof h.upstreamSessionId === 'string' ? h.upstreamSessionId : undefined;
+    const session = new HttpUpstreamSession(this, args.sessionId, upstreamSid, appliedOf(args.record), args.record.protocolVersion, args.req.headers);
+    if (h.initializeResult && typeof h.initializeResult === 'object') session.initializeResult = h.initializeResult as Record<string, unknown>;
+    if (typeof h.standaloneLastEventId === 'string') session.resumeStandaloneAfter(h.standaloneLastEventId);
+    session.initialized = true;
+    await session.startStandalone();
+    return session;
+  }
+
   async close(): Promise<void> {
     this.#target.close();
   }
+}
+
+/** The replayable state a record's upstream session reflects once replayed or handed over. */
+function appliedOf(record: SessionRecord): AppliedState {
+  return {
+    revision: record.revision,
+    ...(record.loggingLevel !== undefined ? { loggingLevel: record.loggingLevel } : {}),
+    subscriptions: [...record.subscriptions],
+  };
 }
 

@@ -110,11 +110,20 @@ export interface UpstreamSession {
    * lost the session, or {@link UpstreamError} on failure.
    */
   sendRuntime(messages: JsonRpcMessage[], protocolVersion: string, req: IncomingMessage): Promise<void>;
-  /** Ends the upstream session (HTTP `DELETE` upstream, or stop the child) and any open streams. */
+  /**
+   * Owner affinity's graceful hand-over: what another replica needs to go on with this very upstream
+   * session ({@link UpstreamConnector.adopt}), or `undefined` if it cannot move (a stdio child ends with
+   * its replica). Close it with `handover` afterwards.
+   */
+  handover?(): string | undefined;
+  /**
+   * Ends the upstream session (HTTP `DELETE` upstream, or stop the child) and any open streams.
+   * `handover`: this replica lets go of it (streams closed, no `DELETE`), another one goes on with it.
+   */
   close(reason: CloseReason): Promise<void>;
 }
 
-export type CloseReason = 'deleted' | 'terminated' | 'idle' | 'evicted' | 'shutdown' | 'lost' | 'failed';
+export type CloseReason = 'deleted' | 'terminated' | 'idle' | 'evicted' | 'shutdown' | 'lost' | 'failed' | 'handover';
 
 /** The upstream's answer to a client's `initialize`. */
 export interface InitializeOutcome {
@@ -138,6 +147,12 @@ export interface UpstreamConnector {
   initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest }): Promise<InitializeOutcome>;
   /** Opens an upstream session for an existing session by replaying its handshake (`handshakeReplay`). */
   replay(args: { sessionId: string; record: SessionRecord; req: IncomingMessage }): Promise<UpstreamSession>;
+  /**
+   * Owner affinity: goes on with the upstream session another replica handed over on graceful shutdown
+   * (`handover`, from its {@link UpstreamSession.handover}), without a new handshake. Absent when upstream
+   * sessions cannot move. If the upstream turns out not to know it, its first exchange reports `lost`.
+   */
+  adopt?(args: { sessionId: string; record: SessionRecord; handover: string; req: IncomingMessage }): Promise<UpstreamSession>;
   /** Releases shared resources (keep-alive sockets). Sessions are closed by their owner. */
   close(): Promise<void>;
 }
