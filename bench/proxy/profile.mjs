@@ -8,6 +8,8 @@
 //   node bench/proxy/profile.mjs --count 5000 --top 40    # more requests, longer tables
 //   node bench/proxy/profile.mjs --cli other/dist/src/cli/index.js   # profile another build (A/B)
 //   node bench/proxy/profile.mjs --keep                   # keep the .cpuprofile (path printed)
+//   node bench/proxy/profile.mjs --forwarder              # owner routing: profile a replica that forwards
+//                                                         # every request to the session's owner (another replica)
 //
 // Needs: `npm run build`, redis-server on PATH. Loopback only; everything is stopped at the end.
 import fs from 'node:fs';
@@ -29,6 +31,7 @@ const count = Number(opt('--count', '3000'));
 const warmup = Number(opt('--warmup', '500'));
 const top = Number(opt('--top', '25'));
 const keep = args.includes('--keep');
+const forwarder = args.includes('--forwarder');
 const log = (...a) => console.error('[profile]', ...a);
 
 async function main() {
@@ -44,13 +47,22 @@ async function main() {
   } else {
     upstreamArgs = ['--', process.execPath, EVERYTHING, 'stdio'];
   }
+  const proxyArgs = (port) => [cli, 'proxy', '--listen', `127.0.0.1:${port}`, '--store', redis.url, '--session-secret', SECRET, '--log-level', 'warn', ...upstreamArgs];
   const port = await freePort();
-  const argv = ['--cpu-prof', '--cpu-prof-dir', dir, cli, 'proxy', '--listen', `127.0.0.1:${port}`, '--store', redis.url, '--session-secret', SECRET, '--log-level', 'warn', ...upstreamArgs];
-  const proxy = start('proxy', process.execPath, argv);
+  const proxy = start('proxy', process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, ...proxyArgs(port)]);
   await waitForPort(port, 20_000, proxy);
   const url = `http://127.0.0.1:${port}/mcp`;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const sid = await openHttpSession(url, agent);
+  let sid;
+  if (forwarder) {
+    // The session is opened on an unprofiled owner replica; the profiled one only forwards.
+    const ownerPort = await freePort();
+    const owner = start('owner', process.execPath, proxyArgs(ownerPort));
+    await waitForPort(ownerPort, 20_000, owner);
+    sid = await openHttpSession(`http://127.0.0.1:${ownerPort}/mcp`, agent);
+  } else {
+    sid = await openHttpSession(url, agent);
+  }
   log(`warm-up: ${warmup} calls`);
   for (let i = 0; i < warmup; i += 1) await httpEcho(url, agent, sid);
   const cpu0 = cpuMs(proxy.pid);
@@ -72,7 +84,7 @@ async function main() {
   const summary = summarize(profile, measuredMs, tailMs);
   const perRequest = ((cpu1 - cpu0) * 1000) / count;
   const lines = [];
-  lines.push(`Proxy in front of ${upstreamKind}, ${cli === path.join(ROOT, 'dist', 'src', 'cli', 'index.js') ? 'this build' : cli}; Node ${process.version}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')}.`);
+  lines.push(`${forwarder ? 'Forwarding replica (owner routing; the owner is' : 'Proxy'} in front of ${upstreamKind}${forwarder ? ')' : ''}, ${cli === path.join(ROOT, 'dist', 'src', 'cli', 'index.js') ? 'this build' : cli}; Node ${process.version}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')}.`);
   lines.push(`${count} sequential tools/call echo after ${warmup} warm-up calls: proxy CPU ${Math.round(perRequest)} µs per request (procfs, user + system); profiled JavaScript + native busy time in the measured window ${Math.round((summary.busyUs / count))} µs per request (GC ${Math.round(summary.gcUs / count)} µs).`);
   lines.push('');
   lines.push('| self µs/request | share | function | where |');

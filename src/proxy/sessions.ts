@@ -15,6 +15,8 @@ export interface LocalSession {
   /** The record must be reloaded before use (another replica changed replayable state, or bus gap). */
   stale: boolean;
   lastUsed: number;
+  /** When this replica last refreshed the record's TTL (load, create or `touch`), ms since the epoch. */
+  touchedAt?: number;
   /**
    * Client standalone GET streams open on this replica for the session: while there is one, the
    * local upstream session is neither reaped nor evicted (it keeps producing the session's
@@ -77,6 +79,13 @@ export interface SessionManagerOptions {
    * sessions are reopened by replay (replay mode, `--on-owner-loss replay`).
    */
   endLost?: (session: LocalSession) => Promise<void>;
+  /**
+   * Owner affinity: a session this replica owns is `touch`ed at most once per this many ms (the TTL
+   * refresh is coalesced; the owner sees every request, DELETE included, so it needs no store command to
+   * know the session still exists). Absent or 0: every request touches (replay mode, where another
+   * replica's DELETE is only seen by the next `touch`).
+   */
+  ownedTouchEveryMs?: number;
 }
 
 function stateOf(record: SessionRecord): AppliedState {
@@ -155,11 +164,15 @@ export class SessionManager {
   async resolve(id: string, principal: string): Promise<LocalSession | undefined> {
     const cached = this.#sessions.get(id);
     if (cached && !cached.stale) {
-      if (!(await this.#o.store.touch(id))) {
-        await this.drop(id, 'terminated');
-        return undefined;
+      const now = Date.now();
+      if (!this.#touchedLately(cached, now)) {
+        if (!(await this.#o.store.touch(id))) {
+          await this.drop(id, 'terminated');
+          return undefined;
+        }
+        cached.touchedAt = now;
       }
-      cached.lastUsed = Date.now();
+      cached.lastUsed = now;
       return cached;
     }
     const record = await this.#o.store.load(id);
@@ -173,10 +186,11 @@ export class SessionManager {
     if (current) {
       current.record = record;
       current.stale = false;
-      current.lastUsed = Date.now();
+      current.lastUsed = current.touchedAt = Date.now();
       return current;
     }
-    const session: LocalSession = { id, record, upstream: undefined, stale: false, lastUsed: Date.now() };
+    const now = Date.now();
+    const session: LocalSession = { id, record, upstream: undefined, stale: false, lastUsed: now, touchedAt: now };
     this.#sessions.set(id, session);
     return session;
   }
@@ -287,7 +301,8 @@ export class SessionManager {
   /** Registers a session created by this replica's `initialize` (consumes a {@link reserve}). */
   adopt(record: SessionRecord, upstream: UpstreamSession): LocalSession {
     this.#reserved--;
-    const session: LocalSession = { id: record.id, record, upstream, stale: false, lastUsed: Date.now() };
+    const now = Date.now();
+    const session: LocalSession = { id: record.id, record, upstream, stale: false, lastUsed: now, touchedAt: now };
     this.#sessions.set(record.id, session);
     return session;
   }
@@ -379,6 +394,17 @@ export class SessionManager {
     await this.#unsubscribe?.().catch(() => undefined);
     const ids = [...this.#sessions.keys()];
     await Promise.all(ids.map((id) => this.drop(id, 'shutdown')));
+  }
+
+  /**
+   * Whether a request may skip the `touch`: owner affinity, a session this replica owns, TTL refreshed
+   * less than `ownedTouchEveryMs` ago. So the record expires between `ttl - ownedTouchEveryMs` and `ttl`
+   * after the last request.
+   */
+  #touchedLately(session: LocalSession, now: number): boolean {
+    const every = this.#o.ownedTouchEveryMs ?? 0;
+    if (every <= 0 || session.touchedAt === undefined || session.record.owner !== this.replicaId) return false;
+    return now - session.touchedAt < every;
   }
 
   /** Remembers an ended session for {@link ENDED_MEMORY_MS} (see {@link resolve}). */

@@ -112,7 +112,9 @@ function relayOwnerAnswer(up: IncomingMessage, a: ForwardAttempt): void {
   });
   relayResponse(up, res, {
     drop: RESPONSE_HOP_BY_HOP,
-    flushHead: sse,
+    // An SSE answer of known length is complete (the owner wrote it at once): its head goes with its
+    // body, in one write. Only an open-ended stream's head is passed on at once, as the owner sent it.
+    flushHead: sse && up.headers['content-length'] === undefined,
     ...(sse && !isGet && body ? { keep: KEPT_SSE_BYTES } : {}),
     onBroken: (relayed) => {
       a.onBroken();
