@@ -15,7 +15,7 @@ const GUIDANCE: Record<string, string> = {
   'no-per-session-closure-state':
     'state captured per session in the server factory is rebuilt only by what replaying `initialize` re-runs; move what tools write into `createSessionMap(name)` keyed by `extra.sessionId`, or run `mcp-migrate proxy --affinity owner`',
   'no-global-connection-state':
-    'module-level state about "the" connected client is shared by every session of this replica and missing on the others; key it by session id in `createSessionMap(name)` (@mcp-migrate/runtime) or read it from the request',
+    'process state that requests write is shared by every session of this replica and missing on the others; per-session data: key it by session id in `createSessionMap(name)` (@mcp-migrate/runtime) or read it from the request; data every session shares: move it to a store all replicas read; or run `mcp-migrate proxy` (owner routing)',
   'no-sse-server-transport':
     'the legacy HTTP+SSE transport keeps the stream in this process and cannot be restored by replay; serve Streamable HTTP (already migrated in this server if it has one) or run this endpoint behind `mcp-migrate proxy`',
   'no-stateful-session-id-generator':
