@@ -2,7 +2,7 @@ import path from 'node:path';
 import { ts } from 'ts-morph';
 import { enclosingFunction, functionName, isFunctionLike, isInside, skipOuter, type FunctionLike } from '../analyzer/ast.js';
 import { handlerRegistration, isReplayedHandler } from '../analyzer/handlers.js';
-import { isUndefinedValue, sessionScope, type SessionField } from '../analyzer/session-scope.js';
+import { isUndefinedValue, sessionScope, type SessionField, type SessionScope } from '../analyzer/session-scope.js';
 import { createRule, type RuleContext } from './create-rule.js';
 
 const MUTATORS = new Set(['set', 'add', 'push', 'delete', 'clear', 'splice', 'unshift', 'pop', 'shift']);
@@ -96,6 +96,74 @@ function reportFactoryVariables(ctx: RuleContext, factory: FunctionLike): void {
   }
 }
 
+const CHILD_PROCESS_MODULE = /^(node:)?child_process$/;
+const SPAWNERS = new Set(['spawn', 'fork', 'exec', 'execFile']);
+
+/** The module a declaration was imported or required from (`import { spawn } from 'node:child_process'`, `const cp = require('child_process')`). */
+function moduleOf(decl: ts.Node | undefined): string | undefined {
+  const spec = decl && ts.findAncestor(decl, (n) => ts.isImportDeclaration(n) || ts.isVariableDeclaration(n));
+  if (spec && ts.isImportDeclaration(spec) && ts.isStringLiteral(spec.moduleSpecifier)) return spec.moduleSpecifier.text;
+  const init = spec && ts.isVariableDeclaration(spec) && spec.initializer ? skipOuter(spec.initializer) : undefined;
+  if (init && ts.isCallExpression(init) && ts.isIdentifier(init.expression) && init.expression.text === 'require' && init.arguments[0] && ts.isStringLiteral(init.arguments[0])) return init.arguments[0].text;
+  return undefined;
+}
+
+/**
+ * The value is an operating-system child process: typed `ChildProcess…` by `node:child_process`, or (without
+ * Node's types) the result of its `spawn`/`fork`/`exec`/`execFile`, imported or required from that module.
+ */
+function isChildProcess(ctx: RuleContext, expr: ts.Expression): boolean {
+  const type = ctx.checker.getTypeAtLocation(expr);
+  const typeSymbol = type.getSymbol() ?? type.aliasSymbol;
+  if (typeSymbol && /^ChildProcess/.test(typeSymbol.getName()) && (typeSymbol.declarations ?? []).some((d) => /[\\/]child_process\.d\.ts$/.test(d.getSourceFile().fileName))) return true;
+  const call = skipOuter(expr);
+  if (!ts.isCallExpression(call)) return false;
+  const callee = skipOuter(call.expression);
+  const name = ts.isPropertyAccessExpression(callee) ? callee.name : ts.isIdentifier(callee) ? callee : undefined;
+  if (!name || !SPAWNERS.has(name.text)) return false;
+  const holder = ts.isPropertyAccessExpression(callee) ? skipOuter(callee.expression) : name;
+  if (!ts.isIdentifier(holder)) return false;
+  const symbol = ctx.checker.getSymbolAtLocation(holder);
+  const from = moduleOf(symbol?.declarations?.[0]);
+  return !!from && CHILD_PROCESS_MODULE.test(from);
+}
+
+/**
+ * A child process spawned by per-session code and kept for the session's later traffic (a closure the
+ * session-opening code leaves behind uses it): the process, with whatever its own memory holds, is the
+ * session's state and exists in the replica that opened the session only.
+ */
+function reportSessionProcesses(ctx: RuleContext, scope: SessionScope, decls: ts.VariableDeclaration[]): void {
+  for (const decl of decls) {
+    if (!ts.isIdentifier(decl.name) || !decl.initializer || !ctx.isAnalyzed(decl.getSourceFile())) continue;
+    // Per-session code, or the session-opening block of a request handler itself (not a function nested there).
+    const opening = scope.regions.some((r) => isInside(decl, r) && enclosingFunction(decl) === enclosingFunction(r));
+    if (!opening && !scope.isPerSessionCode(decl)) continue;
+    if (!isChildProcess(ctx, decl.initializer)) continue;
+    const owner = enclosingFunction(decl);
+    const symbol = ctx.flow.symbolAt(decl.name);
+    if (!owner?.body || !symbol) continue;
+    let kept = false;
+    const visit = (n: ts.Node): void => {
+      if (kept) return;
+      if (ts.isIdentifier(n) && n !== decl.name && ctx.flow.symbolAt(n) === symbol && enclosingFunction(n) !== owner) kept = true;
+      else ts.forEachChild(n, visit);
+    };
+    visit(owner.body);
+    if (!kept) continue;
+    const name = decl.name.text;
+    ctx.report({
+      node: decl.name,
+      symbol: name,
+      fix: 'manual',
+      message:
+        `\`${name}\` is a child process spawned once per session and used by the callbacks the session-opening code leaves behind, so the process (and all it holds in memory) runs only on the replica that opened the session. ` +
+        "Behind a round-robin load balancer the session's other requests reach replicas with no such process, or with another session's. " +
+        'Handshake replay cannot rebuild what the process accumulated: run `mcp-migrate proxy --affinity owner` so the replica that spawned it keeps serving the session.',
+    });
+  }
+}
+
 /** The function constructs an MCP server (`new McpServer(…)`, `new Server(…)`) itself. */
 function buildsServer(ctx: RuleContext, fn: FunctionLike): boolean {
   let found = false;
@@ -155,7 +223,7 @@ function reportField(ctx: RuleContext, field: SessionField, site: ts.NewExpressi
 /**
  * Finds state whose lifetime is one session: variables of per-session code (a function that runs where
  * a sessionful transport is opened, directly or through calls) written by the handlers it registers, a
- * session id such code binds its handlers to, and the fields of objects created once per session that
+ * session id such code binds its handlers to, a child process it spawns and keeps, and the fields of objects created once per session that
  * requests change.
  */
 export default createRule({
@@ -166,20 +234,27 @@ export default createRule({
     description: 'State created once per session: factory closures and the fields of per-session objects',
     fix: 'manual',
   },
-  create: (ctx) => ({
-    end() {
-      const scope = sessionScope(ctx.flow);
-      for (const fn of scope.functions) {
-        if (!ctx.isAnalyzed(fn.getSourceFile()) || !isFunctionLike(fn)) continue;
-        reportFactoryVariables(ctx, fn);
-        reportCapturedSessionIds(ctx, fn);
-      }
-      for (const [cls, sites] of scope.classes) {
-        if (!ctx.isAnalyzed(cls.getSourceFile())) continue;
-        for (const field of scope.sessionFields(cls)) {
-          if (isInside(field.node, cls)) reportField(ctx, field, sites[0]!);
+  create: (ctx) => {
+    const variables: ts.VariableDeclaration[] = [];
+    return {
+      [ts.SyntaxKind.VariableDeclaration](node: ts.Node) {
+        variables.push(node as ts.VariableDeclaration);
+      },
+      end() {
+        const scope = sessionScope(ctx.flow);
+        reportSessionProcesses(ctx, scope, variables);
+        for (const fn of scope.functions) {
+          if (!ctx.isAnalyzed(fn.getSourceFile()) || !isFunctionLike(fn)) continue;
+          reportFactoryVariables(ctx, fn);
+          reportCapturedSessionIds(ctx, fn);
         }
-      }
-    },
-  }),
+        for (const [cls, sites] of scope.classes) {
+          if (!ctx.isAnalyzed(cls.getSourceFile())) continue;
+          for (const field of scope.sessionFields(cls)) {
+            if (isInside(field.node, cls)) reportField(ctx, field, sites[0]!);
+          }
+        }
+      },
+    };
+  },
 });

@@ -152,7 +152,7 @@ function sweepReason(ctx: RuleContext, scope: SessionScope, call: ts.CallExpress
 }
 
 /**
- * A handle kept in a class field is anchored on the field's declaration (the state); `null` when the
+ * A per-session timer's handle kept in a class field is anchored on the field's declaration (the state); `null` when the
  * field belongs to a per-session object and is written after construction, since
  * `no-per-session-closure-state` reports that field.
  */
@@ -256,7 +256,8 @@ export default createRule({
           if (reason) reasons.set(call, reason);
         }
         for (const [call, reason] of reasons) {
-          const anchor = fieldAnchor(ctx, scope, call);
+          // A sweep's state is the session map it walks, reported on its own: the finding is where the sweep starts.
+          const anchor = reason.kind === 'sweep' ? undefined : fieldAnchor(ctx, scope, call);
           if (anchor === null) continue; // the per-session object's field is reported as such
           const replayed = reason.kind !== 'sweep' && startedByReplay(scope, call);
           ctx.report({ node: anchor ?? call, ...message(call, reason, replayed), fix: replayed ? 'proxy' : 'manual' });
