@@ -34,11 +34,10 @@ describe('transform fixtures', () => {
     expect(await runTransform(c.transform, c.expected, c.ext, { findings: c.name.endsWith('no-change') ? c.findings : undefined })).toEqual(expected);
   });
 
-  it('every transform is idempotent on the full pipeline too (all transforms on every expected output)', async () => {
-    for (const c of cases) {
-      const once = await runAll(readTree(c.expected, c.ext));
-      expect(await runAll(once), `${c.transform}/${c.name}`).toEqual(once);
-    }
+  // One test per case: each runs every transform twice, which is a few seconds of analysis on a loaded machine.
+  it.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))('the full pipeline is idempotent on %s (all transforms, twice)', async (_, c) => {
+    const once = await runAll(readTree(c.expected, c.ext));
+    expect(await runAll(once)).toEqual(once);
   });
 
   it('event-store: a server file gets the same text whether it or the folder around it (with the store class) is analyzed', async () => {
