@@ -70,7 +70,7 @@ describe('mcp-migrate apply', () => {
     const written = readFileSync(join(dir, 'client-state.js'), 'utf8');
     const markerLine = written.split('\n').findIndex((l) => l.includes('@mcp-migrate-todo no-global-connection-state')) + 1;
     // The line cited is the state's own line in the written file (just below its marker).
-    expect(r.stdout).toMatch(new RegExp(`client-state\\.js:${markerLine + 1} +no-global-connection-state \`clientCapabilities\`: module-level state`));
+    expect(r.stdout).toMatch(new RegExp(`client-state\\.js:${markerLine + 1} +no-global-connection-state \`clientCapabilities\`: process state that requests write`));
     const partial = await runCli(['apply', '.', '--force', '--allow-partial'], { cwd: dir });
     expect(partial.code).toBe(0);
     expect(partial.stdout).toMatch(/changed 0 files/);
