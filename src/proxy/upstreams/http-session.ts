@@ -109,6 +109,13 @@ export class HttpUpstreamSession implements UpstreamSession {
     return this.#exchange(headers, post.raw, post.res, expected);
   }
 
+  /** The bookkeeping when an upstream POST ends, however it ends: no longer in flight, and the session was active now. */
+  #requestEnded(req: ClientRequest): void {
+    this.#streams.delete(req);
+    this.#inflight--;
+    this.#lastActivity = Date.now();
+  }
+
   /**
    * One client POST: sends it upstream and relays the answer. Resolves `done` once the client's
    * response is over (or the client went away), `lost` if the upstream no longer knows the session
@@ -139,9 +146,7 @@ export class HttpUpstreamSession implements UpstreamSession {
         settled = true;
         if (grace) clearTimeout(grace);
         out.off('close', onClientClose);
-        this.#streams.delete(req);
-        this.#inflight--;
-        this.#lastActivity = Date.now();
+        this.#requestEnded(req);
         if (result instanceof UpstreamError) reject(result);
         else resolve(result);
       };
@@ -314,9 +319,7 @@ export class HttpUpstreamSession implements UpstreamSession {
         if (settled) return;
         settled = true;
         signal?.removeEventListener('abort', onAbort);
-        this.#streams.delete(req);
-        this.#inflight--;
-        this.#lastActivity = Date.now();
+        this.#requestEnded(req);
         if (result instanceof UpstreamError) reject(result);
         else resolve(result);
       };
