@@ -6,6 +6,11 @@ import { defineConfig } from 'vitest/config';
  * HTTP). Everything else is the `unit` project (`npm run test:unit`: in process, no Redis, no nginx, under a
  * minute). `npm test` runs both. The helpers that start Redis or nginx refuse to run in the unit project
  * (`test/helpers/project-guard.ts`), so a misfiled test fails loudly instead of passing slowly.
+ *
+ * The unit project runs its files in shared workers (`isolate: false`): ts-morph and TypeScript load once
+ * per worker, not once per file, and the analyzer's parsed declaration files (compiler-host.ts) serve
+ * every fixture of every file. Unit tests therefore must not leave module state behind (no `vi.mock`,
+ * fake timers restored, env restored); the integration project keeps one process per file.
  */
 const INTEGRATION = [
   'test/integration/**/*.test.ts',
@@ -53,7 +58,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION, env: { MCP_MIGRATE_TEST_PROJECT: 'unit' } },
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION, env: { MCP_MIGRATE_TEST_PROJECT: 'unit' }, isolate: false },
       },
       { extends: true, test: { name: 'integration', include: INTEGRATION } },
     ],

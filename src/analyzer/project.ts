@@ -1,5 +1,6 @@
 /**
- * Loads the analyzed program with ts-morph.
+ * Loads the analyzed program (TypeScript's compiler API through ts-morph's bundled copy; see
+ * compiler-host.ts for the host).
  *
  * - A path that is (or contains, at its top) a `tsconfig.json` is loaded through it, so path
  *   aliases and project references resolve as the server's own build sees them; JavaScript files
@@ -12,7 +13,8 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Project, ts } from 'ts-morph';
+import { ts } from 'ts-morph';
+import { analyzerHost } from './compiler-host.js';
 import { UsageError, type AnalysisWarning } from './types.js';
 import { nestedProjectFiles, workspaceResolver } from './workspaces.js';
 
@@ -22,7 +24,6 @@ const TEST_FILE = /(^|[\\/])(__tests__|__mocks__)[\\/]|\.(test|spec)\.[cm]?[jt]s
 
 export interface LoadedProject {
   root: string;
-  project: Project;
   program: ts.Program;
   checker: ts.TypeChecker;
   /** The files to analyze (parsed without syntax errors), sorted by path. */
@@ -96,6 +97,16 @@ function findTsconfig(absolute: string[]): string | undefined {
   return existsSync(candidate) && statSync(only).isDirectory() ? candidate : undefined;
 }
 
+/**
+ * The options and files of a tsconfig, as `tsc -p` reads them.
+ * @throws Error when the file is not valid JSON (the caller falls back to the files under the path).
+ */
+function parseTsconfig(tsconfig: string): ts.ParsedCommandLine {
+  const read = ts.readConfigFile(tsconfig, ts.sys.readFile);
+  if (read.error) throw new Error(ts.flattenDiagnosticMessageText(read.error.messageText, ' '));
+  return ts.parseJsonConfigFileContent(read.config, ts.sys, path.dirname(tsconfig), undefined, tsconfig);
+}
+
 /** Source files of the projects a tsconfig references (TypeScript project references), recursively. */
 function referencedFiles(tsconfig: string, seen: Set<string>): string[] {
   if (seen.has(tsconfig)) return [];
@@ -124,41 +135,34 @@ export function loadProject(paths: string[], cwd: string, fileFilter?: (absolute
   const { root, absolute } = resolveRoot(paths, cwd);
   const warnings: AnalysisWarning[] = [];
   const tsconfig = findTsconfig(absolute);
-  let project: Project;
+  let options = COMPILER_OPTIONS;
+  let configFiles: string[] = [];
   const wanted = new Set<string>();
-  // Workspace packages imported by name resolve to their sources (see workspaces.ts).
-  const resolutionHost = workspaceResolver(root);
   if (tsconfig) {
     try {
-      project = new Project({ tsConfigFilePath: tsconfig, skipFileDependencyResolution: true, compilerOptions: { allowJs: true, noEmit: true }, resolutionHost });
-      for (const sf of project.getSourceFiles()) {
-        const f = sf.getFilePath();
-        if (isAnalyzable(f) && !f.split('/').includes('node_modules')) wanted.add(path.resolve(f));
-      }
+      const parsed = parseTsconfig(tsconfig);
+      options = { ...parsed.options, allowJs: true, noEmit: true };
+      configFiles = parsed.fileNames.map((f) => path.resolve(f));
+      for (const f of configFiles) if (isAnalyzable(f) && !f.split(path.sep).includes('node_modules')) wanted.add(f);
       // A solution-style tsconfig (`references` to the packages of a monorepo) stands for its projects.
       for (const f of referencedFiles(tsconfig, new Set())) if (isAnalyzable(f) && !f.split(path.sep).includes('node_modules')) wanted.add(f);
       // A monorepo whose root tsconfig covers only its own top-level files: each package's project counts.
       for (const f of nestedProjectFiles(path.dirname(tsconfig))) if (isAnalyzable(f) && !f.split(path.sep).includes('node_modules')) wanted.add(f);
     } catch (error) {
       warnings.push({ file: rel(root, tsconfig), message: `tsconfig could not be read (${(error as Error).message}); analyzing the files under the path instead` });
-      project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true, resolutionHost });
     }
     // Sources the tsconfig leaves out (plain JavaScript beside it) are still analyzed.
     if (wanted.size === 0) for (const f of listSourceFiles(path.dirname(tsconfig))) wanted.add(f);
   } else {
-    project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true, resolutionHost });
     for (const p of absolute) for (const f of listSourceFiles(p)) wanted.add(f);
   }
   const sorted = [...wanted].filter((f) => !fileFilter || fileFilter(f)).sort();
   if (sorted.length === 0) {
     throw new UsageError(`no source files (${[...SOURCE_EXTENSIONS].join(' ')}) found under ${absolute.map((p) => path.relative(cwd, p) || '.').join(', ')}`);
   }
-  for (const f of sorted) if (!project.getSourceFile(f)) project.addSourceFileAtPath(f);
-  // Texts given in place of the files on disk (apply's rewritten text).
-  for (const [f, text] of texts ?? []) project.getSourceFile(f)?.replaceWithText(text);
-  project.resolveSourceFileDependencies();
-
-  const program = project.getProgram().compilerObject;
+  // Workspace packages imported by name resolve to their sources (see workspaces.ts).
+  const host = analyzerHost(options, texts, workspaceResolver(root));
+  const program = ts.createProgram({ rootNames: [...new Set([...configFiles, ...sorted])], options, host });
   const checker = program.getTypeChecker();
   const files: ts.SourceFile[] = [];
   for (const f of sorted) {
@@ -179,7 +183,7 @@ export function loadProject(paths: string[], cwd: string, fileFilter?: (absolute
     }
     files.push(sf);
   }
-  return { root, project, program, checker, files, warnings };
+  return { root, program, checker, files, warnings };
 }
 
 export function rel(root: string, file: string): string {

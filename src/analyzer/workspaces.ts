@@ -14,6 +14,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ts } from 'ts-morph';
+import type { ResolverFactory } from './compiler-host.js';
 
 const SKIPPED_DIRS = new Set(['node_modules', '.git', 'coverage', '.next', '.turbo', '.cache', 'dist', 'build', 'out', 'lib']);
 /** How deep below the root nested projects and packages are looked for (`packages/scope/name` is 3). */
@@ -143,12 +144,10 @@ function resolveIn(packages: Map<string, WorkspacePackage>, spec: string): strin
 }
 
 /**
- * A ts-morph resolution host that resolves like the compiler and, for a specifier the compiler cannot
+ * A module resolver (for compiler-host.ts) that resolves like the compiler and, for a specifier the compiler cannot
  * resolve, falls back to the workspace packages under `root`. `undefined` when there are none.
  */
-export function workspaceResolver(root: string):
-  | ((host: ts.ModuleResolutionHost, options: () => ts.CompilerOptions) => { resolveModuleNames: (names: string[], containingFile: string) => Array<ts.ResolvedModuleFull | undefined> })
-  | undefined {
+export function workspaceResolver(root: string): ResolverFactory | undefined {
   const packages = new Map<string, WorkspacePackage>();
   for (const dir of dirsWith(root, 'package.json')) {
     const pkg = readPackage(dir);
