@@ -1,5 +1,6 @@
 import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HOP_BY_HOP_HEADERS } from './util.js';
 
@@ -15,26 +16,51 @@ const FREE_SOCKET_TIMEOUT_MS = 4_000;
 /** How often idle pooled sockets are looked at (so one is closed after 3 to 4 s idle). */
 const FREE_SOCKET_SWEEP_MS = 1_000;
 
+/** When a pooled socket was last returned to the pool (ms since the epoch). */
+const FREED_AT = Symbol('freedAt');
+/** A pooled socket as the agent sees it: Node's `_httpMessage` is the request it last carried. */
+type FreedSocket = Socket & { [FREED_AT]?: number; _httpMessage?: { res?: IncomingMessage | null } | null };
+/** TCP keep-alive probe delay of pooled sockets, ms (Node's default). */
+const KEEP_ALIVE_MSECS = 1_000;
+
+/** Whether a `Keep-Alive: timeout=N` hint (seconds) leaves under a second to reuse the socket (Node's own rule). */
+function keepAliveHintTooShort(hint: string): boolean {
+  const m = /^timeout=(\d+)/.exec(hint);
+  return m !== null && Number.parseInt(m[1]!, 10) * 1000 - 1000 <= 0;
+}
+
 /**
  * A keep-alive agent whose idle sockets are closed after {@link FREE_SOCKET_TIMEOUT_MS}, so a socket the
  * other side is closing at that moment is never reused (→ ECONNRESET, 502). One sweep timer per agent,
  * instead of Node's per-socket inactivity timeout (`timeout`), which is re-armed on every read and write.
  */
 function keepAliveAgent(module: typeof http | typeof https): http.Agent {
-  const freedAt = new WeakMap<object, number>();
   // https.Agent extends http.Agent: one base type for both.
   const Base = module.Agent as typeof http.Agent;
   const agent = new (class extends Base {
-    // Node reads the result (true: keep the socket); @types/node declares void.
+    /**
+     * Node's `keepSocketAlive` (Node 20): TCP keep-alive on, socket unref'd, and not kept if the server's
+     * `Keep-Alive: timeout=N` hint leaves less than a second. The hint is read from the answer's
+     * `rawHeaders`: Node's own reads `res.headers`, which builds the answer's header object only for
+     * that. This runs once per request. Node reads the result (true: keep); @types/node declares void.
+     */
     override keepSocketAlive(socket: Duplex): void {
-      freedAt.set(socket, Date.now());
-      return super.keepSocketAlive(socket);
+      const s = socket as FreedSocket;
+      const res = s._httpMessage?.res;
+      const hint = res ? rawHeader(res.rawHeaders, 'keep-alive') : undefined;
+      if (hint !== undefined && keepAliveHintTooShort(hint)) return false as unknown as void;
+      s.setKeepAlive(true, KEEP_ALIVE_MSECS);
+      s.unref();
+      if (s.timeout) s.setTimeout(0);
+      // A property of the socket, not a WeakMap entry.
+      s[FREED_AT] = Date.now();
+      return true as unknown as void;
     }
-  })({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
+  })({ keepAlive: true, keepAliveMsecs: KEEP_ALIVE_MSECS, maxFreeSockets: 256, scheduling: 'lifo' });
   const sweep = setInterval(() => {
     const stale = Date.now() - (FREE_SOCKET_TIMEOUT_MS - FREE_SOCKET_SWEEP_MS);
     for (const sockets of Object.values(agent.freeSockets)) {
-      for (const socket of sockets ?? []) if ((freedAt.get(socket) ?? 0) <= stale) socket.destroy();
+      for (const socket of sockets ?? []) if (((socket as FreedSocket)[FREED_AT] ?? 0) <= stale) socket.destroy();
     }
   }, FREE_SOCKET_SWEEP_MS);
   sweep.unref();
@@ -105,6 +131,19 @@ export function requestHeaders(headers: IncomingHttpHeaders, host: string, drop:
   }
   for (const v of extra) out.push(v);
   return out;
+}
+
+/**
+ * The first value of header `name` (lower-case) in a `rawHeaders` list, or `undefined`. Reading an
+ * answer's headers this way spares Node building its `headers` object (which it does lazily, on first
+ * access, for every header): this runs per request.
+ */
+export function rawHeader(raw: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === name.length && n.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
 }
 
 /** Response headers always dropped by the relay: hop-by-hop ones (RFC 9110 §7.6.1). */

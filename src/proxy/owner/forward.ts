@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { HOP_BY_HOP_HEADERS } from '../http/util.js';
-import { relayResponse, requestHeaders, RESPONSE_HOP_BY_HOP, type HttpTarget } from '../http/relay.js';
+import { rawHeader, relayResponse, requestHeaders, RESPONSE_HOP_BY_HOP, type HttpTarget } from '../http/relay.js';
 import { FORWARDED_HEADER, MISDIRECTED_HEADER } from './forwarding-mac.js';
 import { unansweredErrors } from './unanswered.js';
 
@@ -78,7 +78,7 @@ export function attemptForward(a: ForwardAttempt, mayRetry: boolean): Promise<Fo
       if (!settled) out.destroy(Object.assign(new Error('owner left the replica registry'), { code: 'EOWNERGONE' }));
     });
     out.on('response', (up) => {
-      if (up.statusCode === 421 && up.headers[MISDIRECTED_HEADER] !== undefined) {
+      if (up.statusCode === 421 && rawHeader(up.rawHeaders, MISDIRECTED_HEADER) !== undefined) {
         up.resume();
         return settle('misdirected');
       }
@@ -104,7 +104,7 @@ export function attemptForward(a: ForwardAttempt, mayRetry: boolean): Promise<Fo
 function relayOwnerAnswer(up: IncomingMessage, a: ForwardAttempt): void {
   const res = a.res;
   if (res.destroyed || res.writableEnded) return void up.destroy();
-  const sse = String(up.headers['content-type'] ?? '').includes('text/event-stream');
+  const sse = (rawHeader(up.rawHeaders, 'content-type') ?? '').includes('text/event-stream');
   const isGet = a.req.method === 'GET';
   const body = a.body;
   res.once('close', () => {
@@ -114,7 +114,7 @@ function relayOwnerAnswer(up: IncomingMessage, a: ForwardAttempt): void {
     drop: RESPONSE_HOP_BY_HOP,
     // An SSE answer of known length is complete (the owner wrote it at once): its head goes with its
     // body, in one write. Only an open-ended stream's head is passed on at once, as the owner sent it.
-    flushHead: sse && up.headers['content-length'] === undefined,
+    flushHead: sse && rawHeader(up.rawHeaders, 'content-length') === undefined,
     ...(sse && !isGet && body ? { keep: KEPT_SSE_BYTES } : {}),
     onBroken: (relayed) => {
       a.onBroken();

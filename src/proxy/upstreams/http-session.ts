@@ -13,7 +13,7 @@ import {
   type JsonRpcMessage,
   type JsonRpcResponse,
 } from '@mcp-migrate/runtime';
-import { relayResponse, responseHeaders, HEAD_DEFER_MS } from '../http/relay.js';
+import { rawHeader, relayResponse, responseHeaders, HEAD_DEFER_MS } from '../http/relay.js';
 import { forwardableRequestHeaders } from '../http/util.js';
 import { isMessageEvent, readSse, type SseEvent } from '../http/sse.js';
 import { ClientSseWriter, type MessageTarget } from '../http/sse-writer.js';
@@ -191,7 +191,7 @@ export class HttpUpstreamSession implements UpstreamSession {
           }, settle);
           return;
         }
-        const contentType = res.headers['content-type'];
+        const contentType = rawHeader(res.rawHeaders, 'content-type');
         if (status === 200 && contentType !== undefined && contentType.startsWith('text/event-stream')) {
           writer = new ClientSseWriter({
             res: out,
@@ -331,7 +331,7 @@ export class HttpUpstreamSession implements UpstreamSession {
       req.once('error', (err) => settle(new UpstreamError(`upstream POST failed: ${err.message}`, 502, { cause: err })));
       req.once('response', (res) => {
         const status = res.statusCode ?? 502;
-        const contentType = res.headers['content-type'] ?? '';
+        const contentType = rawHeader(res.rawHeaders, 'content-type') ?? '';
         if (status >= 200 && status < 300 && contentType.startsWith('text/event-stream')) {
           this.#readSse(res, target, () => settle('done'), () => settle(new UpstreamError('upstream SSE answer broke off')));
           return;
