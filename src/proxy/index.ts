@@ -56,6 +56,8 @@ export interface ProxyConfig {
   maxSessions: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
+  /** The whole-request deadline (`ProxyOptions.requestTimeoutMs`), ms. Default 45,000. */
+  requestTimeoutMs?: number;
   /** Longest graceful shutdown (sessions handed over, in-flight requests finished), ms. Default 10,000. */
   shutdownTimeoutMs?: number;
   /**
@@ -186,6 +188,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     maxBodyBytes: config.maxBodyBytes,
     maxSessions: config.maxSessions,
     idleTimeoutMs: config.idleTimeoutMs,
+    ...(config.requestTimeoutMs !== undefined ? { requestTimeoutMs: config.requestTimeoutMs } : {}),
     ...(config.legacySse ? { legacySse: config.legacySse } : {}),
     affinity,
     onOwnerLoss: config.onOwnerLoss ?? 'end',

@@ -25,6 +25,7 @@ import { createLegacySseFront, type LegacySseFront, type LegacySseOptions } from
 import { ModernFront, type ModernTuning } from './fronts/modern/front.js';
 import { StreamableHttpFront } from './fronts/streamable-http.js';
 import { headerValue } from './http/util.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, RequestDeadlines, requestArrived } from './deadline.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import { ProxyMetrics } from './metrics.js';
@@ -125,6 +126,12 @@ export interface ProxyOptions {
   /** Owner routing: the longest wait for a TCP connection to another replica, ms; then it counts as unreachable. Default 2,000. */
   ownerConnectTimeoutMs?: number;
   /**
+   * The whole-request deadline, ms from a request's arrival (`deadline.ts`): the proxy's own work on it
+   * (session lookup, handshake replay or hand-over, state re-sync, a new session's `initialize`) that is
+   * not done by then is answered 504 (`gatewayTimeout`). Default {@link DEFAULT_REQUEST_TIMEOUT_MS} (45,000).
+   */
+  requestTimeoutMs?: number;
+  /**
    * Serve 2026-07-28 (stateless) clients on the same endpoint (see `docs/modern.md`). Default true.
    * An object tunes the front (`ModernFrontOptions`: `stateTtlMs`, the
    * lifetime of an MRTR `requestState`, default 600,000 ms; `heartbeatMs`; `inputWindowMs`; `keepAliveMs`).
@@ -198,6 +205,7 @@ export function createProxy(options: ProxyOptions): McpProxy {
     onHandshakeReplay: () => metrics.handshakeReplays.inc(),
     ...(affinity === 'owner' && onOwnerLoss === 'end' ? { endLost: (s: LocalSession) => owner!.endOwned(s, 'upstream_lost') } : {}),
     ...(affinity === 'owner' ? { ownedTouchEveryMs: ownedTouchEveryMs(store.ttlMs) } : {}),
+    deadlines: new RequestDeadlines(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
   });
   sessionsRef = sessions;
   const started = Promise.all([sessions.start(), router.ready]).then(() => undefined);
@@ -376,6 +384,7 @@ interface Dispatch {
 function requestHandler(d: Dispatch): (req: IncomingMessage, res: ServerResponse) => void {
   const debug = d.logger.isLevelEnabled('debug');
   return (req, res) => {
+    requestArrived(req);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);

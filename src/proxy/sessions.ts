@@ -5,6 +5,7 @@ import { parseSessionEvent, type MessageBus, type SessionEvent } from '@mcp-migr
 import { applyChange, type SessionChange, type SessionRecord } from '@mcp-migrate/runtime';
 import { sessionFingerprint } from '@mcp-migrate/runtime';
 import type { AnsweredError, SessionStore } from '@mcp-migrate/runtime';
+import type { RequestDeadlines } from './deadline.js';
 import type { AppliedState, CloseReason, UpstreamConnector, UpstreamSession } from './upstreams/upstream.js';
 
 /** This replica's view of one session: the cached record and, if open, its upstream session. */
@@ -57,6 +58,19 @@ export class SessionGoneError extends Error implements AnsweredError {
   }
 }
 
+/**
+ * Owner routing: the session's upstream session is gone here, and another replica owns the session now
+ * (it was handed over while this request waited). Not ended: → HTTP 503 (`ownerChanging`, `Retry-After`),
+ * and the client's retry is routed to the new owner.
+ */
+export class SessionMovedError extends Error implements AnsweredError {
+  readonly answer = 'ownerChanging';
+  constructor() {
+    super('the session moved to another replica');
+    this.name = 'SessionMovedError';
+  }
+}
+
 export interface SessionManagerOptions {
   /** This replica's id (`McpProxy.replicaId`), to ignore its own bus events. */
   replicaId: string;
@@ -75,10 +89,11 @@ export interface SessionManagerOptions {
   /**
    * Owner affinity with `--on-owner-loss end`: called instead of a handshake replay when a session this
    * replica owns has lost its upstream session (crashed child, upstream that forgot it, eviction, idle
-   * reaping) and nothing was handed over: it ends the session, and the request gets 404. Absent: such
-   * sessions are reopened by replay (replay mode, `--on-owner-loss replay`).
+   * reaping) and nothing was handed over: it ends the session, and the request gets 404; it resolves
+   * false if another replica owns the session by now (nothing ended; the request gets 503 and its retry
+   * goes there). Absent: such sessions are reopened by replay (replay mode, `--on-owner-loss replay`).
    */
-  endLost?: (session: LocalSession) => Promise<void>;
+  endLost?: (session: LocalSession) => Promise<boolean>;
   /**
    * Owner affinity: a session this replica owns is `touch`ed at most once per this many ms (the TTL
    * refresh is coalesced; the owner sees every request, DELETE included, so it needs no store command to
@@ -86,6 +101,8 @@ export interface SessionManagerOptions {
    * replica's DELETE is only seen by the next `touch`).
    */
   ownedTouchEveryMs?: number;
+  /** The whole-request deadline (`--request-timeout`): opening and re-syncing an upstream session for a request ends by it. Absent: no deadline. */
+  deadlines?: RequestDeadlines;
 }
 
 function stateOf(record: SessionRecord): AppliedState {
@@ -107,6 +124,8 @@ const ENDED_MEMORY_MS = 60_000;
 export class SessionManager {
   /** This replica's id, to ignore its own bus events. */
   readonly replicaId: string;
+  /** See {@link SessionManagerOptions.deadlines}. */
+  readonly deadlines: RequestDeadlines | undefined;
   readonly #o: SessionManagerOptions;
   readonly #sessions = new Map<string, LocalSession>();
   /**
@@ -122,6 +141,7 @@ export class SessionManager {
   constructor(options: SessionManagerOptions) {
     this.#o = options;
     this.replicaId = options.replicaId;
+    this.deadlines = options.deadlines;
   }
 
   /** Subscribes to session events and starts idle reaping. */
@@ -209,9 +229,15 @@ export class SessionManager {
   /**
    * A usable upstream session for `session`: the open one, or a new one by handshake replay; then
    * re-synced (`logging/setLevel`, `resources/(un)subscribe`) if the record changed since.
-   * `req` supplies the client's headers (e.g. `Authorization`) for an HTTP upstream.
+   * `req` supplies the client's headers (e.g. `Authorization`) for an HTTP upstream. Rejects with
+   * `RequestDeadlineError` (504) once `req`'s deadline passes (the opening goes on, for the next request).
    */
-  async upstreamFor(session: LocalSession, req: IncomingMessage): Promise<UpstreamSession> {
+  upstreamFor(session: LocalSession, req: IncomingMessage): Promise<UpstreamSession> {
+    const work = this.#upstreamFor(session, req);
+    return this.deadlines ? this.deadlines.race(req, work, 'opening the upstream session') : work;
+  }
+
+  async #upstreamFor(session: LocalSession, req: IncomingMessage): Promise<UpstreamSession> {
     let up = session.upstream;
     if (up?.closed) {
       session.upstream = up = undefined;
@@ -248,7 +274,7 @@ export class SessionManager {
     const adopt = handover !== undefined ? this.#o.connector.adopt : undefined;
     if (!adopt && owner !== undefined && !session.replayable && this.#o.endLost) {
       // Its state lived in the upstream session that is gone: end the session rather than go on without it.
-      await this.#o.endLost(session);
+      if (!(await this.#o.endLost(session))) throw new SessionMovedError();
       throw new SessionGoneError();
     }
     await this.reserve();

@@ -38,6 +38,8 @@ describe('proxyConfigFromArgs', () => {
     expect(c.principalHeader).toBe('authorization');
     expect(c.idleTimeoutMs).toBe(300_000);
     expect(c.sessionTtlMs).toBe(3_600_000);
+    expect(c.requestTimeoutMs).toBe(45_000);
+    expect(proxyConfigFromArgs({ ...base, 'request-timeout': 20, '--': ['node'] }).requestTimeoutMs).toBe(20_000);
   });
   it('builds an HTTP config with HTTP defaults, secrets and origin lists', () => {
     const c = proxyConfigFromArgs({
@@ -58,6 +60,7 @@ describe('proxyConfigFromArgs', () => {
     expect(() => proxyConfigFromArgs({ ...base, path: 'mcp', '--': ['node'] })).toThrow(/--path/);
     expect(() => proxyConfigFromArgs({ ...base, 'max-sessions': 0, '--': ['node'] })).toThrow(/--max-sessions/);
     expect(() => proxyConfigFromArgs({ ...base, 'idle-timeout': Number.NaN, '--': ['node'] })).toThrow(/--idle-timeout/);
+    expect(() => proxyConfigFromArgs({ ...base, 'request-timeout': 0, '--': ['node'] })).toThrow(/--request-timeout/);
   });
 });
 

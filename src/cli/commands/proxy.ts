@@ -24,6 +24,7 @@ export interface ProxyArgs {
   'session-ttl': number;
   'handshake-timeout': number;
   'shutdown-timeout'?: number;
+  'request-timeout'?: number;
   'store-prefix': string;
   affinity?: 'owner' | 'replay' | 'none';
   'on-owner-loss'?: 'end' | 'replay';
@@ -109,6 +110,7 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     idleTimeoutMs: positive('idle-timeout', argv['idle-timeout'] ?? (owner ? argv['session-ttl'] : 300)) * 1000,
     handshakeTimeoutMs: positive('handshake-timeout', argv['handshake-timeout']) * 1000,
     shutdownTimeoutMs: positive('shutdown-timeout', argv['shutdown-timeout'] ?? 10) * 1000,
+    requestTimeoutMs: positive('request-timeout', argv['request-timeout'] ?? 45) * 1000,
     affinity,
     ...(owner ? { onOwnerLoss: argv['on-owner-loss'] ?? 'end' } : {}),
     ...(argv['advertise-url'] !== undefined ? { advertiseUrl: argv['advertise-url'] } : {}),
@@ -183,6 +185,14 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         describe: 'Seconds to wait for each upstream handshake reply (a stdio server must start within it)',
         type: 'number',
         default: 30,
+        requiresArg: true,
+      })
+      .option('request-timeout', {
+        describe:
+          'Seconds the proxy may spend on a client request before its messages reach the MCP server (session lookup, handshake replay, state re-sync, a new session\'s initialize), ' +
+          'however many waits that chains; then 504. Keep it under the client\'s own request timeout (60 s in the SDK). The server\'s own time on a tool call is not limited',
+        type: 'number',
+        default: 45,
         requiresArg: true,
       })
       .option('shutdown-timeout', {

@@ -111,8 +111,18 @@ export async function initializeSession(
   if (a.owner !== undefined) await ctx.owner?.ready;
   await ctx.sessions.reserve();
   let created: LocalSession | undefined;
+  let reserved = true;
   try {
-    const outcome = await ctx.connector.initialize({ sessionId: a.sessionId, req: a.req, raw: a.raw, message: a.init });
+    const init = ctx.connector.initialize({ sessionId: a.sessionId, req: a.req, raw: a.raw, message: a.init });
+    const deadlines = ctx.sessions.deadlines;
+    const outcome = deadlines
+      ? await deadlines.race(a.req, init, 'the upstream initialize', (late) => void late.session?.close('failed').catch(() => undefined)).catch((err: unknown) => {
+          // Past the deadline: the room stays reserved until the upstream initialize ends.
+          reserved = false;
+          void init.catch(() => undefined).finally(() => ctx.sessions.release());
+          throw err;
+        })
+      : await init;
     const response = outcome.response;
     if (!outcome.session || !response || !('result' in response)) {
       await outcome.session?.close('failed');
@@ -137,6 +147,6 @@ export async function initializeSession(
     ctx.logger.debug({ session: sessionFingerprint(a.sessionId), protocolVersion }, 'session created');
     return { ...outcome, created };
   } finally {
-    if (!created) ctx.sessions.release();
+    if (!created && reserved) ctx.sessions.release();
   }
 }

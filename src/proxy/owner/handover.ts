@@ -19,7 +19,7 @@ export interface HandoverContext {
   /** Publishes a session event to the other replicas. */
   announce(event: SessionEvent): void;
   /** Ends a session this replica owns (record, streams, everywhere): `OwnerRouting.endOwned`. */
-  end(s: LocalSession): Promise<void>;
+  end(s: LocalSession): Promise<unknown>;
   count(outcome: HandoverCount): void;
 }
 
@@ -74,8 +74,10 @@ function handOver(ctx: HandoverContext, s: LocalSession): Promise<void> {
       await ctx.end(s);
       return;
     }
-    // Its streams first, so the next owner's own standalone GET upstream does not meet ours.
+    // Its streams first, so the next owner's own standalone GET upstream does not meet ours. What was
+    // handed over to this replica goes on with the record: nothing here may open it any more.
     s.upstream = undefined;
+    s.handover = undefined;
     if (up) await up.close(handover !== undefined ? 'handover' : 'shutdown').catch(() => undefined);
     let released = false;
     try {

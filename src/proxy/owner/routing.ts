@@ -248,20 +248,18 @@ export class OwnerRouting {
   async route(session: LocalSession, req: IncomingMessage, res: ServerResponse, body?: Buffer): Promise<LocalSession | undefined> {
     const forwarded = req.headers[FORWARDED_HEADER];
     try {
-      if (forwarded !== undefined) {
-        const s = await this.#acceptForwarded(session, res, forwarded);
-        return s && this.#serving(s, res);
-      }
+      if (forwarded !== undefined) return await this.#acceptForwarded(session, res, forwarded);
       let s = session;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const owner = s.record.owner;
         let misdirected = false;
-        if (s.releasing) await s.releasing; // handed over meanwhile: the reload below says to whom
-        else if (owner === this.replicaId) return this.#serving(s, res);
-        else if (owner === undefined) {
+        if (owner === this.replicaId) {
+          if (this.#serve(s, res)) return s;
+          // Handed over meanwhile: the reload below says to whom.
+        } else if (owner === undefined) {
           // Never owned, or handed over on a graceful shutdown: the replica that serves it next claims it.
           if (this.#draining && (await this.#handOff(s.id, req, res, body))) return undefined;
-          if (await this.#claim(s, undefined)) return this.#serving(s, res);
+          if ((await this.#claim(s, undefined)) && this.#serve(s, res)) return s;
         } else {
           const verdict = await this.#toOwner(s, owner, req, res, body);
           if (verdict === 'done') return undefined;
@@ -270,9 +268,11 @@ export class OwnerRouting {
           if (verdict === 'lost') {
             if (this.#o.onOwnerLoss === 'end') {
               if (await this.#endLost(s, owner)) return void writeErrorAnswer(res, 'sessionNotFound', { detail: OWNER_LOST_DETAIL });
-            } else if (await this.#claim(s, owner)) return this.#serving(s, res);
+            } else if ((await this.#claim(s, owner)) && this.#serve(s, res)) return s;
           }
         }
+        // A hand-over under way (this replica's drain began at an await above, before the request was counted): wait, then follow the session.
+        if (s.releasing) await s.releasing;
         const fresh = await this.#reload(s);
         if (!fresh) return this.#gone(res);
         // 421 from the owner's address while the record still names it: another process listens there now.
@@ -348,9 +348,11 @@ export class OwnerRouting {
   /**
    * `--on-owner-loss end`: ends a session this replica owns whose state is gone (its upstream session
    * was lost, or could not be handed over): the record, its streams and pending server requests are
-   * deleted and every replica hears of it, so the client's next request gets 404. Never rejects.
+   * deleted and every replica hears of it, so the client's next request gets 404. Resolves false, and
+   * ends nothing, if the store says this replica does not own it any more (another one serves it, with
+   * what state it has: the request must go there, not end the session). Never rejects.
    */
-  async endOwned(s: LocalSession, why: 'upstream_lost' | 'handover'): Promise<void> {
+  async endOwned(s: LocalSession, why: 'upstream_lost' | 'handover'): Promise<boolean> {
     let deleted = false;
     try {
       deleted = await this.#o.store.deleteIfOwner(s.id, this.replicaId);
@@ -360,11 +362,13 @@ export class OwnerRouting {
     if (!deleted) {
       // Another replica owns it now (or it is gone): what this replica holds of it is stale.
       this.#o.logger.info({ session: sessionFingerprint(s.id), why }, 'lost the upstream session of a session this replica no longer owns');
-      return void (await this.#o.sessions.drop(s.id, 'evicted'));
+      await this.#o.sessions.drop(s.id, 'evicted');
+      return false;
     }
     if (why === 'upstream_lost') this.#ended.labels('upstream_lost').inc();
     this.#o.logger.info({ session: sessionFingerprint(s.id), why }, 'ended the session: the state it held is gone (--on-owner-loss end)');
     await this.#afterEnd(s.id);
+    return true;
   }
 
   /** Drops what is left of an ended session here and everywhere: local upstream session, streams, pending server requests, other replicas' copies. */
@@ -385,8 +389,15 @@ export class OwnerRouting {
     return true;
   }
 
-  /** Counts the request as served here until its response closes (a hand-over waits for it). */
-  #serving(s: LocalSession, res: ServerResponse): LocalSession {
+  /**
+   * Counts the request as served here until its response closes, so a hand-over waits for it; in the
+   * same synchronous step as the caller's ownership check, since a drain that starts at any `await` in
+   * between takes an uncounted session for idle and hands it over under the request. `undefined`: a
+   * hand-over of the session is under way (it began at such an `await`); the caller waits for it
+   * (`s.releasing`) and routes the request where the session went.
+   */
+  #serve(s: LocalSession, res: ServerResponse): LocalSession | undefined {
+    if (s.releasing) return undefined;
     res.once('close', this.#o.sessions.begin(s));
     return s;
   }
@@ -449,16 +460,20 @@ export class OwnerRouting {
       return undefined;
     }
     let s = session;
-    if (s.releasing) {
-      await s.releasing;
-      const fresh = await this.#reload(s);
-      if (!fresh) return this.#gone(res);
-      s = fresh;
-    }
-    const owner = s.record.owner;
-    if (owner === this.replicaId || (owner === undefined && !this.#draining && (await this.#claim(s, undefined)))) {
-      this.#received.labels('served').inc();
-      return s;
+    // Twice at most: a hand-over that begins while this replica claims the session is waited for once.
+    for (let round = 0; round < 2; round++) {
+      if (s.releasing) {
+        await s.releasing;
+        const fresh = await this.#reload(s);
+        if (!fresh) return this.#gone(res);
+        s = fresh;
+      }
+      const owner = s.record.owner;
+      if (owner !== this.replicaId && !(owner === undefined && !this.#draining && (await this.#claim(s, undefined)))) break;
+      if (this.#serve(s, res)) {
+        this.#received.labels('served').inc();
+        return s;
+      }
     }
     // Another replica owns it by our view, or we hand our sessions over: the sender's view is older than ours.
     this.#misdirected(res, 'this replica does not own the session');
