@@ -64,7 +64,6 @@ function shared(): Shared {
  * `Request` of its own, so a restored session's handshake must reach it through the app's route.
  */
 class ContextTransport extends WebStandardStreamableHTTPServerTransport {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   override handleRequest(c: any): Promise<Response> {
     if (c instanceof Request || typeof c?.req?.raw !== 'object') throw new TypeError('handleRequest takes the hono Context');
     return super.handleRequest(c.req.raw as Request);
