@@ -325,7 +325,7 @@ describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s context transport
   // one directory is what its replicas share (its default in-memory provider is per process). Only the
   // migrated replicas use it: with it, 1 of 10 concurrent sessions of the original, direct, failed to
   // connect in two runs here (not investigated; the sessions with a working directory run one at a time).
-  const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-git-storage-'));
+  let storage = '';
   const sharedStorageEnv = (port: number) => ({ ...env(port), STORAGE_PROVIDER_TYPE: 'filesystem', STORAGE_FILESYSTEM_PATH: storage });
   const steps = async (client: Client): Promise<void> => {
     for (let i = 0; i < 3; i++) expect((await client.listTools()).tools.map((t) => t.name)).toContain('git_status');
@@ -335,14 +335,18 @@ describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s context transport
   const nginxes = h.nginxes;
   // Two repositories on branches of their own: a session sets one as its working directory, and its
   // later requests (on other replicas) must report that repository's branch.
-  const repos = ['alpha', 'beta'].map((branch) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mcp-migrate-git-repo-${branch}-`));
-    execFileSync('git', ['init', '-q', '-b', `branch-${branch}`], { cwd: dir });
-    execFileSync('git', ['-c', 'user.email=test@example.invalid', '-c', 'user.name=test', 'commit', '-q', '--allow-empty', '-m', 'init'], { cwd: dir });
-    return { dir, branch: `branch-${branch}` };
+  const repos: { dir: string; branch: string }[] = [];
+  beforeAll(() => {
+    storage = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-git-storage-'));
+    for (const branch of ['branch-alpha', 'branch-beta']) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mcp-migrate-git-repo-${branch}-`));
+      execFileSync('git', ['init', '-q', '-b', branch], { cwd: dir });
+      execFileSync('git', ['-c', 'user.email=test@example.invalid', '-c', 'user.name=test', 'commit', '-q', '--allow-empty', '-m', 'init'], { cwd: dir });
+      repos.push({ dir, branch });
+    }
   });
   afterAll(() => {
-    for (const d of [storage, ...repos.map((r) => r.dir)]) fs.rmSync(d, { recursive: true, force: true });
+    for (const d of [storage, ...repos.map((r) => r.dir)]) if (d) fs.rmSync(d, { recursive: true, force: true });
   });
   // The analysis of a 164,000-line bundle takes minutes of CPU on a loaded machine.
   const pair = originalAndMigrated(h, 'stacks-git-mcp', GIT_SERVER, ['dist'], 900_000);
