@@ -1,17 +1,21 @@
 /**
- * `web-transport-registry`: a `Map` of the SDK's `WebStandardStreamableHTTPServerTransport` keyed by
- * session id, in a hono app, becomes the runtime's `SessionTransportRegistry({ kind: 'web' })`
- * (docs/apply.md):
+ * `web-transport-registry`: a `Map` of the SDK's `WebStandardStreamableHTTPServerTransport` (or of
+ * @hono/mcp's `StreamableHTTPTransport`, which takes the hono `Context`) keyed by session id, in a hono
+ * app, becomes the runtime's `SessionTransportRegistry({ kind: 'web' })` (docs/apply.md):
  *
  * 1. `new Map()` → `new SessionTransportRegistry({ kind: 'web' })`;
  * 2. `sessionIdGenerator: g` → `sessionIdGenerator: transports.sessionIdGenerator(g)`;
- * 3. in each route handler that uses the registry, just before the first statement that uses it (so
- *    the handler's own checks, such as authentication, still run first):
+ * 3. in each route handler that uses the registry (itself, or through a helper function it calls),
+ *    just before the first statement that uses it (so the handler's own checks, such as
+ *    authentication, still run first):
  *    `const sessionResponse = await transports.prepareRequest(c.req.raw); if (sessionResponse) return sessionResponse;`
  *    (restore on an unknown id, 404, DELETE, GET from the shared session streams);
  * 4. `transports.entry((request) => app.fetch(request))` after the route: a replica that has never
- *    seen a session rebuilds it by running the stored `initialize` through the app itself, so the
- *    server's own session-opening code needs no extraction (packages/runtime/src/web-entry.ts).
+ *    seen a session rebuilds it by running the stored `initialize` (then the rest of the handshake)
+ *    through the app itself, so the server's own session-opening code needs no extraction and the
+ *    runtime never calls the transport directly (packages/runtime/src/web-entry.ts).
+ *
+ * In a bundle, hono and @hono/mcp are recognized by the bundled module that declares their classes.
  *
  * It takes the `transport-registry` findings whose transport is web-standard (it runs before that
  * transform, which rewrites Node transports only). Where the platform cannot hold a Redis connection
@@ -21,15 +25,23 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Node, SyntaxKind, type ArrowFunction, type FunctionExpression, type Identifier, type SourceFile, type VariableDeclaration } from 'ts-morph';
+import { bundleSegments, segmentAt } from '../src/analyzer/bundle.js';
 import { indentOf } from '../src/apply/edits.js';
 import { defineTransform, type LocatedFinding, type TransformContext } from './define-transform.js';
 
 const WEB_TRANSPORT = 'WebStandardStreamableHTTPServerTransport';
-/** Transports that handle a framework's request object rather than a `Request` (hono's `@hono/mcp`). */
+/**
+ * Transports that handle a framework's request object rather than a `Request` (hono's `@hono/mcp`):
+ * a restored session's handshake is replayed through the app's entry point, whose route hands each
+ * message to the transport in the framework's own context (packages/runtime/src/web-entry.ts).
+ */
 const CONTEXT_TRANSPORT = 'StreamableHTTPTransport';
 const CONTEXT_TRANSPORT_MODULE = '@hono/mcp';
+const HONO_MODULE = 'hono';
 const HONO_ROUTE = /^(all|post|get|delete|on|use)$/;
 type Handler = ArrowFunction | FunctionExpression;
+/** A use of the registry in a route handler: a reference, or a call of a helper that holds one. */
+type Use = { handler: Handler; app: string; node: Node };
 
 export default defineTransform({
   id: 'web-transport-registry',
@@ -57,7 +69,7 @@ export default defineTransform({
         continue;
       }
       const ctor = webCtor(g)!;
-      ctx.todo(g, platformLimit(ctx, g.sourceFile) ?? unsupportedCtor(ctor) ?? `this sessionful \`${ctor}\` is not kept in a \`Map\` registry apply could rewrite: keep it in a \`new SessionTransportRegistry({ kind: 'web' })\` (@mcp-migrate/runtime), call \`registry.prepareRequest(request)\` first in the handler and register \`registry.entry((request) => app.fetch(request))\` (docs/apply.md), or run the server behind \`mcp-migrate proxy --upstream <its URL>\``);
+      ctx.todo(g, platformLimit(ctx, g.sourceFile) ?? `this sessionful \`${ctor}\` is not kept in a \`Map\` registry apply could rewrite: keep it in a \`new SessionTransportRegistry({ kind: 'web' })\` (@mcp-migrate/runtime), call \`registry.prepareRequest(request)\` first in the handler and register \`registry.entry((request) => app.fetch(request))\` (docs/apply.md), or run the server behind \`mcp-migrate proxy --upstream <its URL>\``);
     }
   },
 });
@@ -68,25 +80,53 @@ function webCtor(g: LocatedFinding): string | undefined {
   if (!created || !Node.isNewExpression(created)) return undefined;
   const ctor = created.getExpression().getText().split('.').at(-1)!;
   if (ctor === WEB_TRANSPORT) return ctor;
-  return ctor === CONTEXT_TRANSPORT && importedFrom(created.getExpression()) === CONTEXT_TRANSPORT_MODULE ? ctor : undefined;
+  const expr = created.getExpression();
+  const id = Node.isPropertyAccessExpression(expr) ? expr.getNameNode() : expr;
+  return moduleOf(id) === CONTEXT_TRANSPORT_MODULE && isClassNamed(id, CONTEXT_TRANSPORT) ? CONTEXT_TRANSPORT : undefined;
 }
 
-/** The module an identifier is imported from (`undefined` for a local or global). */
-function importedFrom(id: Node): string | undefined {
+/**
+ * The module an identifier's declaration comes from: the specifier it is imported from, or, in a
+ * bundle, the package whose bundled module declares it (src/analyzer/bundle.ts); `undefined` for
+ * the application's own code or a global.
+ */
+function moduleOf(id: Node): string | undefined {
   const d = id.getSymbol()?.getDeclarations()[0];
-  const imp = d?.getFirstAncestorByKind(SyntaxKind.ImportDeclaration);
-  return imp?.getModuleSpecifierValue();
+  if (!d) return undefined;
+  const imp = d.getFirstAncestorByKind(SyntaxKind.ImportDeclaration);
+  if (imp) return imp.getModuleSpecifierValue();
+  const segments = bundleSegmentsOf(d.getSourceFile());
+  return segments ? segmentAt(segments, d.getStart())?.dependency?.name : undefined;
+}
+
+const segmentsByFile = new WeakMap<SourceFile, ReturnType<typeof bundleSegments> | null>();
+function bundleSegmentsOf(sf: SourceFile): ReturnType<typeof bundleSegments> {
+  if (!segmentsByFile.has(sf)) segmentsByFile.set(sf, bundleSegments(sf.getFilePath(), sf.getFullText()) ?? null);
+  return segmentsByFile.get(sf) ?? undefined;
+}
+
+/**
+ * Whether `id` names the class `name`: imported under that name, or, in a bundle, declared as that
+ * class (a bundler renames a class whose name is taken, `var StreamableHTTPTransport2 = class …`,
+ * but keeps the name a class expression gives itself or the name of the variable holding it).
+ */
+function isClassNamed(id: Node, name: string): boolean {
+  const d = id.getSymbol()?.getDeclarations()[0];
+  if (!d) return false;
+  if (Node.isImportSpecifier(d)) return d.getName() === name;
+  if (Node.isClassDeclaration(d)) return d.getName() === name;
+  if (Node.isVariableDeclaration(d)) {
+    const init = d.getInitializer();
+    const own = init && Node.isClassExpression(init) ? init.getName() : undefined;
+    return own === name || own === `_${name}` || d.getName().replace(/\d+$/, '') === name;
+  }
+  return false;
 }
 
 function feeds(g: LocatedFinding, registry: LocatedFinding): boolean {
   const decl = registry.node.getParent();
   if (!decl || !Node.isVariableDeclaration(decl)) return false;
   return new RegExp(`\\b${decl.getName()}\\b`).test(g.node.getParentOrThrow().getText());
-}
-
-function unsupportedCtor(ctor: string): string | undefined {
-  if (ctor !== CONTEXT_TRANSPORT) return undefined;
-  return `\`${ctor}\` (@hono/mcp) handles a hono \`Context\`, which the runtime cannot rebuild on another replica: use the SDK's \`WebStandardStreamableHTTPServerTransport\` (same options, \`transport.handleRequest(c.req.raw)\`) and run \`mcp-migrate apply\` again, or run the server behind \`mcp-migrate proxy --upstream <its URL>\``;
 }
 
 /** Why the runtime's Redis stores cannot run where this file runs, if they cannot. */
@@ -109,7 +149,7 @@ function hasUp(dir: string, root: string, names: string[]): boolean {
 /** Rewrites one registry of web-standard transports; returns the reason when it cannot. */
 function rewrite(ctx: TransformContext, f: LocatedFinding, gen: LocatedFinding): string | undefined {
   const sf = f.sourceFile;
-  const limit = platformLimit(ctx, sf) ?? unsupportedCtor(webCtor(gen)!);
+  const limit = platformLimit(ctx, sf);
   if (limit) return limit;
   const decl = f.node.getParent();
   if (!decl || !Node.isVariableDeclaration(decl) || !Node.isIdentifier(decl.getNameNode())) {
@@ -123,12 +163,14 @@ function rewrite(ctx: TransformContext, f: LocatedFinding, gen: LocatedFinding):
   const refs = (decl.getNameNode() as Identifier).findReferencesAsNodes();
   if (refs.some((r) => r.getSourceFile() !== sf)) return "the registry is used from other files: replace it by hand with `new SessionTransportRegistry({ kind: 'web' })`, call `prepareRequest` in each handler and register `entry` (docs/apply.md)";
   const handlers = new Map<Handler, string>();
+  const uses: Node[] = [];
   for (const r of refs) {
     if (r.getParent() === decl) continue;
-    const h = honoHandler(r);
-    if (!h) continue;
-    if (typeof h === 'string') return h;
-    handlers.set(h.handler, h.app);
+    for (const u of usesOf(r)) {
+      if (typeof u === 'string') return u;
+      handlers.set(u.handler, u.app);
+      uses.push(u.node);
+    }
   }
   if (handlers.size === 0) return 'no hono route handler uses the registry: call `registry.prepareRequest(request)` first in the request handler and register `registry.entry(fetch)` with the server\'s web-standard entry point by hand (docs/apply.md)';
   const apps = new Set(handlers.values());
@@ -160,7 +202,7 @@ function rewrite(ctx: TransformContext, f: LocatedFinding, gen: LocatedFinding):
     // Before the first statement that uses the registry: what the handler checks first (authentication,
     // the request's shape) still runs first, for every request.
     const statements = body.getStatements();
-    const first = statements.find((st) => refs.some((r) => r.getStart() >= st.getStart() && r.getEnd() <= st.getEnd())) ?? statements[0];
+    const first = statements.find((st) => uses.some((r) => r.getStart() >= st.getStart() && r.getEnd() <= st.getEnd())) ?? statements[0];
     const variable = uniqueName(sf, 'sessionResponse');
     const guard = `const ${variable} = await ${name}.prepareRequest(${c}.req.raw);`;
     if (first) {
@@ -174,6 +216,26 @@ function rewrite(ctx: TransformContext, f: LocatedFinding, gen: LocatedFinding):
   ctx.changed(f, `\`${name}\` is a SessionTransportRegistry for web-standard transports: handshakes are stored, sessions restored on any replica by running the stored \`initialize\` through \`${app}.fetch\`, unknown ids get 404 (${handlers.size} route handler${handlers.size === 1 ? '' : 's'} guarded)`);
   ctx.changed(gen, `\`sessionIdGenerator\` re-issues the stored id when \`${name}\` restores a session`);
   return undefined;
+}
+
+/**
+ * The route handlers that use the registry through `ref`: the one it is in, or, for a reference in
+ * a helper function (`const sessionTransport = (id) => transports.get(id)`), each handler that calls
+ * that helper; a reason when one is a handler apply cannot guard.
+ */
+function usesOf(ref: Node): (Use | string)[] {
+  const h = honoHandler(ref);
+  if (h) return [typeof h === 'string' ? h : { ...h, node: ref }];
+  const fn = ref.getFirstAncestor((a): a is Handler => Node.isArrowFunction(a) || Node.isFunctionExpression(a));
+  const holder = fn?.getParent();
+  if (!holder || !Node.isVariableDeclaration(holder) || !Node.isIdentifier(holder.getNameNode())) return [];
+  const out: (Use | string)[] = [];
+  for (const call of (holder.getNameNode() as Identifier).findReferencesAsNodes()) {
+    if (call === holder.getNameNode()) continue;
+    const c = honoHandler(call);
+    if (c) out.push(typeof c === 'string' ? c : { ...c, node: call });
+  }
+  return out;
 }
 
 /**
@@ -197,13 +259,16 @@ function honoHandler(ref: Node): { handler: Handler; app: string } | string | un
   return undefined;
 }
 
+/** Whether `id` holds a hono app: `new Hono()` (imported from hono, or bundled from its package), possibly chained (`.basePath('/api')`). */
 function isHonoApp(id: Identifier): boolean {
   const d = id.getSymbol()?.getDeclarations()[0];
   if (!d || !Node.isVariableDeclaration(d)) return false;
   let init = d.getInitializer();
   // `new Hono().basePath('/api')`
   while (init && Node.isCallExpression(init) && Node.isPropertyAccessExpression(init.getExpression())) init = (init.getExpression() as import('ts-morph').PropertyAccessExpression).getExpression();
-  return !!init && Node.isNewExpression(init) && init.getExpression().getText() === 'Hono';
+  if (!init || !Node.isNewExpression(init)) return false;
+  const ctor = init.getExpression();
+  return ctor.getText() === 'Hono' || (Node.isIdentifier(ctor) && moduleOf(ctor) === HONO_MODULE);
 }
 
 /** Why `app.fetch` is not the entry point that serves the route (the app is mounted into another one). */

@@ -5,10 +5,12 @@
  * the copy that apply (the built CLI) migrated passes 10 of 10 sessions of the official SDK client
  * behind the same nginx with a real redis-server; where apply cannot migrate, it exits 1 and names
  * what remains. Servers: fastmcp (framework), supergateway (express on node:http, a child process per
- * session), @cyanheads/git-mcp-server (hono and @hono/mcp in one bundle), mcp-proxy (node:http bundle),
+ * session), @cyanheads/git-mcp-server (hono and @hono/mcp in one bundle, migrated), mcp-proxy (node:http bundle),
  * and, written here (not from npm), a hono app and a fastify server on the fastify-mcp plugin. docs/apply.md tabulates the results.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -316,15 +318,36 @@ describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in
   }, 300_000);
 });
 
-describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s web-standard transport, shipped as one 6 MB bundle)', () => {
+describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s context transport, shipped as one 6 MB bundle)', () => {
   const GIT_SERVER = path.join(REPO_ROOT, 'node_modules', '@cyanheads', 'git-mcp-server');
   const env = (port: number) => ({ MCP_TRANSPORT_TYPE: 'http', MCP_HTTP_PORT: String(port), MCP_HTTP_HOST: '127.0.0.1', MCP_HTTP_MAX_PORT_RETRIES: '0', MCP_LOG_LEVEL: 'error' });
+  // Its working directory is kept by its storage provider, per tenant: the filesystem provider over
+  // one directory is what its replicas share (its default in-memory provider is per process). Only the
+  // migrated replicas use it: with it, 1 of 10 concurrent sessions of the original, direct, failed to
+  // connect in two runs here (not investigated; the sessions with a working directory run one at a time).
+  let storage = '';
+  const sharedStorageEnv = (port: number) => ({ ...env(port), STORAGE_PROVIDER_TYPE: 'filesystem', STORAGE_FILESYSTEM_PATH: storage });
   const steps = async (client: Client): Promise<void> => {
     for (let i = 0; i < 3; i++) expect((await client.listTools()).tools.map((t) => t.name)).toContain('git_status');
     await client.ping();
   };
   const h = held();
   const nginxes = h.nginxes;
+  // Two repositories on branches of their own: a session sets one as its working directory, and its
+  // later requests (on other replicas) must report that repository's branch.
+  const repos: { dir: string; branch: string }[] = [];
+  beforeAll(() => {
+    storage = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-git-storage-'));
+    for (const branch of ['branch-alpha', 'branch-beta']) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mcp-migrate-git-repo-${branch}-`));
+      execFileSync('git', ['init', '-q', '-b', branch], { cwd: dir });
+      execFileSync('git', ['-c', 'user.email=test@example.invalid', '-c', 'user.name=test', 'commit', '-q', '--allow-empty', '-m', 'init'], { cwd: dir });
+      repos.push({ dir, branch });
+    }
+  });
+  afterAll(() => {
+    for (const d of [storage, ...repos.map((r) => r.dir)]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  });
   // The analysis of a 164,000-line bundle takes minutes of CPU on a loaded machine.
   const pair = originalAndMigrated(h, 'stacks-git-mcp', GIT_SERVER, ['dist'], 900_000);
 
@@ -332,15 +355,55 @@ describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s web-standard tran
     await expectOriginalBreaksBehindNginx((n, name) => startServerReplicas(pair.original.dir, n, name, { args: ['dist/index.js'], env }), 'git-mcp', { steps }, nginxes);
   });
 
-  it('apply cannot migrate it: @hono/mcp\'s transport is not one the registry restores, so it exits 1, names the registry and the generator, and adds no dependency', async () => {
-    expect(pair.applied.output).toMatch(/index\.js:\d+\s+no-session-transport-registry `transports`: `StreamableHTTPTransport` is not a Node Streamable HTTP transport/);
-    expect(pair.applied.output).toMatch(/index\.js:\d+\s+no-stateful-session-id-generator/);
+  it('apply rewrites the registry of @hono/mcp transports in the bundle\'s application code (3 route handlers, one through a helper), adds only the runtime, and exits 1 with what remains', () => {
+    expect(pair.applied.output).toMatch(/index\.js:\d+\s+\[web-transport-registry\] `transports` is a SessionTransportRegistry for web-standard transports: .*\(3 route handlers guarded\)/);
+    expect(pair.applied.output).toMatch(/index\.js:\d+\s+\[web-transport-registry\] `sessionIdGenerator` re-issues the stored id/);
+    // What remains (findings of the analyzer on the result; they may change as rules change): process
+    // state its logger writes and session-keyed maps, none of them the session registry.
+    const remaining = pair.applied.output.slice(pair.applied.output.indexOf('Not ready for round-robin'));
+    expect(remaining).toMatch(/index\.js:\d+\s+no-(global-connection-state|session-keyed-state) /);
+    expect(remaining).not.toMatch(/no-session-transport-registry|no-stateful-session-id-generator/);
     expect(pair.applied.output).not.toContain('ready for any number of replicas');
     expect(pair.applied.code, pair.applied.output).toBe(1);
-    expect(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).toBe(fs.readFileSync(path.join(GIT_SERVER, 'package.json'), 'utf8'));
-    // Only markers were added: the bundle's code is unchanged otherwise.
-    const strip = (s: string) => s.replace(/[ \t]*\/\* @mcp-migrate-todo [^\n]*\*\/\n/g, '');
-    expect(strip(fs.readFileSync(path.join(pair.migrated.dir, 'dist', 'index.js'), 'utf8'))).toBe(fs.readFileSync(path.join(GIT_SERVER, 'dist', 'index.js'), 'utf8'));
+    const deps = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
+    expect(Object.keys(deps(pair.migrated.dir)).filter((d) => !(d in deps(GIT_SERVER)))).toEqual(['@mcp-migrate/runtime']);
+  });
+
+  it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions: the working directory a session sets on one replica is what git_status reads on the others, and DELETE ends it everywhere', async () => {
+    const redis = (h.redis = await startRedis());
+    const replicas = await startServerReplicas(pair.migrated.dir, REPLICAS, 'git-mcp-migrated', { args: ['dist/index.js'], env: sharedStorageEnv, storeUrl: redis.url });
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const statusOf = (r: unknown) => JSON.parse(text(r)) as { currentBranch?: string };
+    const report = await runClientSessions(nginx.url, {
+      sessions: SESSIONS,
+      // One session at a time: the working directory is the tenant's, which every session here shares.
+      concurrency: 1,
+      timeoutMs: 60_000,
+      steps: async (client, i) => {
+        const repo = repos[i % repos.length]!;
+        expect(text(await client.callTool({ name: 'git_set_working_dir', arguments: { path: repo.dir } }))).toContain(repo.dir);
+        for (let n = 0; n < 2; n++) expect(statusOf(await client.callTool({ name: 'git_status', arguments: {} })).currentBranch).toBe(repo.branch);
+        await steps(client);
+      },
+    });
+    expect(report.errors).toEqual([]);
+    expect(report.ok).toBe(SESSIONS);
+    const log = nginx.accessLog();
+    const bySession = new Map<string, Set<string>>();
+    for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
+    // Every session's requests reached every replica (one session at a time, nginx rotating per request).
+    expect([...bySession.values()].map((s) => s.size)).toEqual(Array(SESSIONS).fill(REPLICAS));
+    const deleted = log.filter((e) => e.method === 'DELETE').map((e) => e.sessionId!);
+    expect(deleted.length).toBe(SESSIONS);
+    for (const r of replicas) {
+      const res = await fetch(`http://${r.hostPort}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': deleted[0]!, 'mcp-protocol-version': '2025-06-18' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      expect(res.status).toBe(404);
+    }
   });
 });
 

@@ -58,7 +58,19 @@ function shared(): Shared {
   return s;
 }
 
-async function replica(name: string, sh: Shared): Promise<Replica> {
+/**
+ * A transport whose `handleRequest` takes the framework's context rather than a `Request`, as @hono/mcp's
+ * `StreamableHTTPTransport` does (`transport.handleRequest(c)`): the registry cannot call it with a
+ * `Request` of its own, so a restored session's handshake must reach it through the app's route.
+ */
+class ContextTransport extends WebStandardStreamableHTTPServerTransport {
+  override handleRequest(c: any): Promise<Response> {
+    if (c instanceof Request || typeof c?.req?.raw !== 'object') throw new TypeError('handleRequest takes the hono Context');
+    return super.handleRequest(c.req.raw as Request);
+  }
+}
+
+async function replica(name: string, sh: Shared, opts: { contextTransport?: boolean } = {}): Promise<Replica> {
   const router = new BusServerRequestRouter({ bus: sh.bus, replicaId: `w${name}` });
   await router.ready;
   const stores: RuntimeStores = { kind: 'memory', sessions: sh.sessions, kv: sh.kv, keyPrefix: 'mcpm:', ttlMs: 3_600_000, bus: sh.bus, streams: sh.streams, router, ready: async () => {}, close: async () => {} };
@@ -77,7 +89,7 @@ async function replica(name: string, sh: Shared): Promise<Replica> {
     r.authorizations.push(c.req.header('authorization'));
     const sessionId = c.req.header('mcp-session-id');
     const existing = sessionId ? transports.get(sessionId) : undefined;
-    if (existing) return existing.handleRequest(c.req.raw);
+    if (existing) return opts.contextTransport ? existing.handleRequest(c as never) : existing.handleRequest(c.req.raw);
     if (sessionId) return c.json({ error: 'unknown session' }, 404);
     r.opened++;
     const server = new McpServer({ name: `web-${name}`, version: '1.0.0' }, { capabilities: { logging: {} } });
@@ -93,14 +105,15 @@ async function replica(name: string, sh: Shared): Promise<Replica> {
       await server.sendLoggingMessage({ level: 'info', data: `from ${name}` }, extra.sessionId);
       return { content: [{ type: 'text', text: 'sent' }] };
     });
-    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+    const Transport = opts.contextTransport ? ContextTransport : WebStandardStreamableHTTPServerTransport;
+    const transport: WebStandardStreamableHTTPServerTransport = new Transport({
       sessionIdGenerator: transports.sessionIdGenerator(() => crypto.randomUUID()),
       onsessioninitialized: (id) => {
         transports.set(id, transport);
       },
     });
     await server.connect(transport);
-    return transport.handleRequest(c.req.raw);
+    return opts.contextTransport ? transport.handleRequest(c as never) : transport.handleRequest(c.req.raw);
   });
   transports.entry((request) => app.fetch(request));
   cleanups.push(async () => {
@@ -173,6 +186,33 @@ describe('SessionTransportRegistry: web-standard transports restored through the
       expect(after.status, r.name).toBe(404);
       expect(((await after.json()) as { error: { code: number } }).error.code).toBe(-32001);
     }
+  });
+
+  it('restores a transport whose handleRequest takes the framework context (as @hono/mcp\'s does) by replaying the whole handshake through the app, the logging level included', async () => {
+    const sh = shared();
+    const replicas = [await replica('a', sh, { contextTransport: true }), await replica('b', sh, { contextTransport: true }), await replica('c', sh, { contextTransport: true })];
+    const lb = roundRobin(replicas);
+    const { client, transport, logs } = await connect(lb.fetch);
+    // Recorded with the handshake on the replica that gets it, replayed into the others' servers.
+    await client.setLoggingLevel('error');
+    const served = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const [who, id] = text(await client.callTool({ name: 'whoami', arguments: {} })).split(':');
+      served.add(who!);
+      expect(id).toBe(transport.sessionId);
+    }
+    expect([...served].sort()).toEqual(['a', 'b', 'c']);
+    expect(replicas.map((r) => r.opened)).toEqual([1, 1, 1]);
+    expect(lb.log.filter((l) => l.status >= 400)).toEqual([]);
+    // An info message is below the session's level on every replica: none reaches the client, while
+    // the same session at level info gets one (below).
+    for (let i = 0; i < 3; i++) await client.callTool({ name: 'notify', arguments: {} });
+    await client.setLoggingLevel('info');
+    await client.callTool({ name: 'notify', arguments: {} });
+    const end = Date.now() + 5_000;
+    while (logs.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(logs).toEqual([expect.stringMatching(/^from [abc]$/)]);
   });
 
   it('routes a server-initiated request and a standalone-stream notification across replicas', async () => {

@@ -134,4 +134,4 @@ export {
   type TaskStoreOptions,
 } from './task-stores.js';
 export { setSessionInbox, sessionInbox } from './session-inbox.js';
-export { replayInitializeRequest, type WebEntry } from './web-entry.js';
+export { replayInitializeRequest, replaySessionRequest, type WebEntry } from './web-entry.js';

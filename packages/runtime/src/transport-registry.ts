@@ -16,7 +16,7 @@ import { setSessionInbox } from './session-inbox.js';
 import { applyChange, sessionChangeOf, type SessionRecord } from './session-record.js';
 import { SessionStoreUnavailableError } from './session-store.js';
 import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
-import { replayInitializeRequest, type WebEntry } from './web-entry.js';
+import { replayInitializeRequest, replaySessionRequest, type WebEntry } from './web-entry.js';
 
 /** What the registry needs of a Streamable HTTP server transport (SDK v1 and v2, Node or web-standard). */
 export interface RegistryTransport {
@@ -351,7 +351,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     try {
       // Through the entry point, the server itself has already handled the stored initialize.
       for (const message of handshakeReplay(record).slice(viaEntry ? 1 : 0)) {
-        await this.#replay(transport, record, message, auth);
+        if (viaEntry) await this.#replayThroughEntry(transport, record, message, a, b);
+        else await this.#replay(transport, record, message, auth);
       }
     } catch (err) {
       await transport.close().catch(() => undefined);
@@ -376,6 +377,18 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
       throw new Error(`replaying initialize through the server's entry point failed: ${response.status} ${text.slice(0, 200)}${transport ? '' : ' (no transport was registered under the stored id)'}`);
     }
     return transport;
+  }
+
+  /**
+   * Sends one replayed handshake message (after `initialize`) through the server's entry point, as a
+   * `POST` with the session's id: the server's own route hands it to its transport, whatever that
+   * transport's `handleRequest` takes (a `Request`, or a framework's context such as @hono/mcp's). The
+   * reply is read and discarded.
+   */
+  async #replayThroughEntry(transport: T, record: SessionRecord, message: JsonRpcRequest | JsonRpcNotification, incoming: Request, rest: unknown): Promise<void> {
+    const request = replaySessionRequest(incoming, message, record.id, record.protocolVersion);
+    const response = await this.#replayCtx.run(transport, () => this.#restoring.run(record.id, () => this.#entry!(request, ...(rest === undefined ? [] : [rest]))));
+    await response.text();
   }
 
   /** Sends one replayed message through the transport's public `handleRequest`; the reply is read and discarded. */
