@@ -8,6 +8,8 @@
  * | package | sessionful when | offers |
  * |---|---|---|
  * | `fastmcp` | `server.start({ transportType: 'httpStream', httpStream })` without `httpStream.stateless: true` | `stateless: true` (each request its own session; README "Stateless mode") when the server uses no session-bound API |
+ * | `fastmcp` (1.x–3.x) | `server.start({ transportType: 'sse', sse })`: one `FastMCPSession` per SSE connection in the server's session list, reported where the server is created | nothing: the legacy SSE mode has no stateless or shared-store option |
+ * | `mcp-use` | `new MCPServer(options)` (`mcp-use/server`) without `stateless: true` and without both a `sessionStore` and a `streamManager`: its default `InMemorySessionStore` and `InMemoryStreamManager` | `sessionStore: new RedisSessionStore(…)` plus `streamManager: new RedisStreamManager(…)` (mcp-use docs, "Redis storage"), or `stateless: true` when no tool uses the session |
  * | `fastify-mcp` | `app.register(streamableHttp, { stateful: true, … })` | nothing that keeps a session: its `Sessions` map is in-process and `stateful: false` creates the server per request |
  * | `mcp-framework` | `new MCPServer({ transport: { type: 'http-stream' } })` | nothing: its `session` options are not read by the HTTP transport (0.2.x) |
  */
@@ -21,7 +23,7 @@ export interface FrameworkSessions {
   /** What the code calls, for the finding's symbol. */
   api: string;
   /** The configuration change that makes the framework keep nothing per session, when it is safe; else why not. */
-  change: { kind: 'stateless'; options: ts.ObjectLiteralExpression } | { kind: 'none'; why: string };
+  change: { kind: 'stateless'; options: ts.ObjectLiteralExpression } | { kind: 'none'; why: string } | { kind: 'configure'; how: string };
 }
 
 /** Session-bound fastmcp APIs: a server using them needs its sessions, so `stateless: true` would break it. */
@@ -41,6 +43,7 @@ export function frameworkSessions(node: ts.Node, checker: ts.TypeChecker, progra
       }
     }
   }
+  if (ts.isNewExpression(node) && isFrom(checker, node.expression, 'MCPServer', 'mcp-use', 'symbol')) return mcpUse(node, checker);
   if (ts.isNewExpression(node) && isFrom(checker, node.expression, 'MCPServer', 'mcp-framework', 'symbol')) {
     const options = objectOf(node.arguments?.[0], checker);
     const transport = objectOf(options && prop(options, 'transport'), checker);
@@ -51,7 +54,31 @@ export function frameworkSessions(node: ts.Node, checker: ts.TypeChecker, progra
   return undefined;
 }
 
+/**
+ * The `transportType: 'sse'` property of a fastmcp start call (any of the option objects it may be
+ * given: `start(cond ? { transportType: 'stdio' } : { transportType: 'sse', sse })`), if there is one:
+ * the legacy HTTP+SSE transport, served by fastmcp itself.
+ */
+export function fastmcpLegacySse(node: ts.Node, checker: ts.TypeChecker): ts.Node | undefined {
+  if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(node.expression) || node.expression.name.text !== 'start') return undefined;
+  if (!isFrom(checker, node.expression.expression, 'FastMCP', 'fastmcp', 'type')) return undefined;
+  for (const options of objectsOf(node.arguments[0], checker)) {
+    const type = prop(options, 'transportType');
+    if (literal(type) === 'sse') return type!.parent;
+  }
+  return undefined;
+}
+
 function fastmcp(call: ts.CallExpression, checker: ts.TypeChecker, files: readonly ts.SourceFile[]): FrameworkSessions | undefined {
+  if (fastmcpLegacySse(call, checker)) {
+    const receiver = (call.expression as ts.PropertyAccessExpression).expression;
+    return {
+      framework: 'fastmcp',
+      node: constructionOf(receiver, checker) ?? call,
+      api: 'FastMCP',
+      change: { kind: 'none', why: 'in its legacy SSE mode fastmcp keeps one `FastMCPSession` (its own MCP server and SSE transport) per connection in the `FastMCP` instance\'s session list, and that mode has no stateless or shared-store option' },
+    };
+  }
   const options = objectOf(call.arguments[0], checker);
   if (!options || literal(prop(options, 'transportType')) !== 'httpStream') return undefined;
   const http = objectOf(prop(options, 'httpStream'), checker);
@@ -62,6 +89,32 @@ function fastmcp(call: ts.CallExpression, checker: ts.TypeChecker, files: readon
       ? { kind: 'none', why: `the server uses fastmcp's sessions (\`${uses[0]}\`), which its stateless mode does not keep` }
       : { kind: 'stateless', options: http };
   return { framework: 'fastmcp', node: call, api: 'FastMCP.start', change };
+}
+
+/**
+ * mcp-use's `MCPServer` serves Streamable HTTP with sessions in its default in-memory session store and
+ * stream manager unless it is stateless or given both stores (mcp-use docs, "Session management").
+ */
+function mcpUse(node: ts.NewExpression, checker: ts.TypeChecker): FrameworkSessions | undefined {
+  const options = objectOf(node.arguments?.[0], checker);
+  if (options && literal(prop(options, 'stateless')) === true) return undefined;
+  if (options && prop(options, 'sessionStore') && prop(options, 'streamManager')) return undefined;
+  return {
+    framework: 'mcp-use',
+    node,
+    api: 'MCPServer',
+    change: {
+      kind: 'configure',
+      how: 'give `MCPServer` a shared `sessionStore` and `streamManager` (`RedisSessionStore` and `RedisStreamManager` from `mcp-use/server`) so that every replica finds every session, or `stateless: true` if no tool needs the session (sampling, elicitation, notifications)',
+    },
+  };
+}
+
+/** The `new X(…)` an identifier was initialized with (`const server = new FastMCP(…)`), if any. */
+function constructionOf(expr: ts.Node, checker: ts.TypeChecker): ts.NewExpression | undefined {
+  const d = ts.isIdentifier(expr) ? checker.getSymbolAtLocation(expr)?.getDeclarations()?.[0] : undefined;
+  const init = d && ts.isVariableDeclaration(d) ? d.initializer : undefined;
+  return init && ts.isNewExpression(init) ? init : undefined;
 }
 
 /**
@@ -83,7 +136,7 @@ function isFrom(checker: ts.TypeChecker, expr: ts.Node, name: string, pkg: strin
   if (decl && ts.isImportSpecifier(decl)) {
     const module = (decl.parent.parent.parent.moduleSpecifier as ts.StringLiteral).text;
     const imported = (decl.propertyName ?? decl.name).text;
-    if (module === pkg) return imported === name;
+    if (module === pkg || module.startsWith(`${pkg}/`)) return imported === name;
   }
   const resolved = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
   if (resolved.getName() !== name) return false;
@@ -101,6 +154,20 @@ function objectOf(expr: ts.Node | undefined, checker: ts.TypeChecker): ts.Object
     if (d && ts.isVariableDeclaration(d) && d.initializer && ts.isObjectLiteralExpression(d.initializer)) return d.initializer;
   }
   return undefined;
+}
+
+/** Every object literal an expression may be: itself, a `const` initializer, either branch of a conditional. */
+function objectsOf(expr: ts.Node | undefined, checker: ts.TypeChecker, depth = 0): ts.ObjectLiteralExpression[] {
+  if (!expr || depth > 3) return [];
+  let e = expr;
+  while (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e)) e = e.expression;
+  if (ts.isObjectLiteralExpression(e)) return [e];
+  if (ts.isConditionalExpression(e)) return [...objectsOf(e.whenTrue, checker, depth + 1), ...objectsOf(e.whenFalse, checker, depth + 1)];
+  if (ts.isIdentifier(e)) {
+    const d = checker.getSymbolAtLocation(e)?.getDeclarations()?.[0];
+    if (d && ts.isVariableDeclaration(d)) return objectsOf(d.initializer, checker, depth + 1);
+  }
+  return [];
 }
 
 function prop(o: ts.ObjectLiteralExpression, name: string): ts.Expression | undefined {

@@ -26,13 +26,19 @@ export default createRule({
         for (const node of candidates) {
           const found = frameworkSessions(node, ctx.checker, files);
           if (!found) continue;
-          const why = `${found.framework} (\`${found.api}\`) keeps each Streamable HTTP session inside the framework, in this process: behind a round-robin load balancer the next request of a session lands on a replica whose framework has never seen it, and the client gets 400/404.`;
+          const why = `${found.framework} (\`${found.api}\`) keeps each MCP session inside the framework, in this process: behind a round-robin load balancer the next request of a session lands on a replica whose framework has never seen it, and the client gets 400/404.`;
           if (found.change.kind === 'stateless') {
             ctx.report({
               node: found.node,
               symbol: found.api,
               fix: 'transform:framework-sessions',
               message: `${why} The framework offers a stateless mode (\`stateless: true\`: every request is served on its own), and this server uses none of its session-bound APIs. Run \`mcp-migrate apply\` to set it, or put the server behind \`mcp-migrate proxy\`.`,
+            });
+          } else if (found.change.kind === 'configure') {
+            ctx.report({
+              node: found.node,
+              symbol: found.api,
+              message: `${why} The framework can keep its sessions outside the process: ${found.change.how}. Otherwise run one \`mcp-migrate proxy --store redis://… --upstream http://127.0.0.1:<port>/mcp\` beside each replica, see docs/proxy.md.`,
             });
           } else {
             ctx.report({
