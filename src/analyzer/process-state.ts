@@ -25,6 +25,7 @@
  * `fs.rename`, …) and also reads back. It is on this replica's disk only.
  */
 import { ts } from 'ts-morph';
+import { frameworkHandler } from './framework-handlers.js';
 import { handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 
@@ -140,6 +141,11 @@ export class ProcessStateIndex {
       // Handlers an MCP client registers (for sampling, elicitation, roots) run in the client, not in a server.
       if (found && !this.isClientRegistration(found.call ?? node.parent)) this.handlers.set(node, found.reg);
       else if (ts.isMethodDeclaration(node) && this.isProgramCode(node) && this.isFrameworkHandler(node)) this.handlers.set(node, { registrar: memberName(node)! });
+      else if (!found && this.isProgramCode(node)) {
+        // fastmcp tool objects, mcp-use definitions, xmcp's file-routed tools (src/analyzer/framework-handlers.ts).
+        const framework = frameworkHandler(node, this.flow.checker);
+        if (framework) this.handlers.set(node, { registrar: framework.registrar });
+      }
     }
     else if (ts.isCallExpression(node)) {
       const name = calleeName(node);
