@@ -12,6 +12,7 @@
  * | `mcp-use` | `new MCPServer(options)` (`mcp-use/server`) without `stateless: true` and without both a `sessionStore` and a `streamManager`: its default `InMemorySessionStore` and `InMemoryStreamManager` | `sessionStore: new RedisSessionStore(…)` plus `streamManager: new RedisStreamManager(…)` (mcp-use docs, "Redis storage"), or `stateless: true` when no tool uses the session |
  * | `fastify-mcp` | `app.register(streamableHttp, { stateful: true, … })` | nothing that keeps a session: its `Sessions` map is in-process and `stateful: false` creates the server per request |
  * | `mcp-framework` | `new MCPServer({ transport: { type: 'http-stream' } })` | nothing: its `session` options are not read by the HTTP transport (0.2.x) |
+ * | `agents` (Cloudflare) | a class extending `McpAgent` (`agents/mcp`) whose fields request code writes ({@link durableAgentFields}) | nothing to change on Workers: `McpAgent.serve()` routes every request of a session to the session's own Durable Object (owner routing by the platform) |
  */
 import { ts } from 'ts-morph';
 
@@ -108,6 +109,50 @@ function mcpUse(node: ts.NewExpression, checker: ts.TypeChecker): FrameworkSessi
       how: 'give `MCPServer` a shared `sessionStore` and `streamManager` (`RedisSessionStore` and `RedisStreamManager` from `mcp-use/server`) so that every replica finds every session, or `stateless: true` if no tool needs the session (sampling, elicitation, notifications)',
     },
   };
+}
+
+/** A field of a Cloudflare `McpAgent` subclass that holds its session's state (see {@link durableAgentFields}). */
+export interface DurableAgentField {
+  /** The field's declaration. */
+  node: ts.PropertyDeclaration;
+  /** `Class.field`. */
+  name: string;
+  agent: string;
+  /** `storage`: it holds what wraps the Durable Object's `ctx.storage`; `handler`: a request handler writes it. */
+  how: 'storage' | 'handler';
+}
+
+/**
+ * Fields of a class extending Cloudflare's `McpAgent` (package `agents`) that hold the session's state.
+ * `McpAgent.serve()` / `serveSSE()` give each MCP session its own Durable Object, an instance of the
+ * class (agents docs, "McpAgent"), so what its methods write after construction belongs to one session:
+ * a field assigned a value built from the object's `this.ctx.storage` (the session's durable storage,
+ * as request code reaches it), or a field a registered request handler assigns. Fields set only by
+ * initializers or the constructor are the same in every object and are not reported.
+ */
+export function durableAgentFields(cls: ts.ClassLikeDeclaration, checker: ts.TypeChecker, isHandler: (fn: ts.Node) => boolean): DurableAgentField[] {
+  const base = cls.heritageClauses?.find((c) => c.token === ts.SyntaxKind.ExtendsKeyword)?.types[0]?.expression;
+  if (!cls.name || !base || !ts.isIdentifier(base) || !isFrom(checker, base, 'McpAgent', 'agents', 'symbol')) return [];
+  const fields = new Map<string, ts.PropertyDeclaration>();
+  for (const m of cls.members) if (ts.isPropertyDeclaration(m) && (ts.isIdentifier(m.name) || ts.isPrivateIdentifier(m.name))) fields.set(m.name.text, m);
+  const out = new Map<ts.PropertyDeclaration, DurableAgentField>();
+  const visit = (n: ts.Node, inHandler: boolean): void => {
+    const handler = inHandler || ((ts.isArrowFunction(n) || ts.isFunctionExpression(n)) && isHandler(n));
+    if (ts.isBinaryExpression(n) && n.operatorToken.kind === ts.SyntaxKind.EqualsToken && ts.isPropertyAccessExpression(n.left) && n.left.expression.kind === ts.SyntaxKind.ThisKeyword) {
+      const field = fields.get(n.left.name.text);
+      const how = readsDurableStorage(n.right) ? 'storage' : handler ? 'handler' : undefined;
+      if (field && how && !out.has(field)) out.set(field, { node: field, name: `${cls.name!.text}.${n.left.name.text}`, agent: cls.name!.text, how });
+    }
+    ts.forEachChild(n, (c) => visit(c, handler));
+  };
+  for (const m of cls.members) if (!ts.isConstructorDeclaration(m) && !ts.isPropertyDeclaration(m)) visit(m, false);
+  return [...out.values()];
+}
+
+/** The expression reads `this.ctx.storage` (the Durable Object's storage). */
+function readsDurableStorage(e: ts.Node): boolean {
+  if (ts.isPropertyAccessExpression(e) && e.name.text === 'storage' && ts.isPropertyAccessExpression(e.expression) && e.expression.name.text === 'ctx' && e.expression.expression.kind === ts.SyntaxKind.ThisKeyword) return true;
+  return !!ts.forEachChild(e, (c) => readsDurableStorage(c) || undefined);
 }
 
 /** The `new X(…)` an identifier was initialized with (`const server = new FastMCP(…)`), if any. */
