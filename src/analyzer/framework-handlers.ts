@@ -30,9 +30,21 @@ const FRAMEWORK_CLASS = { fastmcp: 'FastMCP', 'mcp-use': 'MCPServer' } as const;
 const XMCP_CONFIG = ['xmcp.config.ts', 'xmcp.config.js', 'xmcp.config.mjs', 'xmcp.config.cjs', 'xmcp.config.json'];
 const XMCP_DEFAULT_DIRS = { tools: 'src/tools', prompts: 'src/prompts', resources: 'src/resources' };
 
-/** The framework handler `fn` is, if it is one (see the table above). */
-export function frameworkHandler(fn: FunctionLike, checker: ts.TypeChecker): FrameworkHandler | undefined {
-  return objectHandler(fn, checker) ?? contextTyped(fn, checker) ?? xmcpDefaultExport(fn);
+/**
+ * The framework handler `fn` is, if it is one (see the table above). `imported`: the packages the
+ * program imports anywhere ({@link programImports}); the fastmcp and mcp-use checks, which resolve
+ * symbols, run only in programs that use those frameworks.
+ */
+export function frameworkHandler(fn: FunctionLike, checker: ts.TypeChecker, imported: ReadonlySet<string>): FrameworkHandler | undefined {
+  const objects = imported.has('fastmcp') || imported.has('mcp-use') ? objectHandler(fn, checker) : undefined;
+  return objects ?? (imported.has('fastmcp') ? contextTyped(fn, checker) : undefined) ?? xmcpDefaultExport(fn);
+}
+
+/** Every package the files import from (`mcp-use` for `mcp-use/server`). */
+export function programImports(files: readonly ts.SourceFile[]): Set<string> {
+  const out = new Set<string>();
+  for (const sf of files) for (const p of importedPackages(sf)) out.add(p);
+  return out;
 }
 
 /** `server.addTool({ execute })`, `server.tool({ name, cb })`: the function is a handler property of the registered object. */

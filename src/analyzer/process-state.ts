@@ -25,7 +25,7 @@
  * `fs.rename`, …) and also reads back. It is on this replica's disk only.
  */
 import { ts } from 'ts-morph';
-import { frameworkHandler } from './framework-handlers.js';
+import { frameworkHandler, programImports } from './framework-handlers.js';
 import { handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 
@@ -115,6 +115,8 @@ export class ProcessStateIndex {
   /** Module-level holders found written with session data (their symbols). */
   private readonly sessionHolders = new Set<ts.Symbol | undefined>();
   #writes: ProcessStateWrite[] | undefined;
+  /** The packages the program imports (computed on first use), which gate the framework-handler checks. */
+  private imports: Set<string> | undefined;
 
   constructor(
     private readonly flow: SessionFlow,
@@ -143,7 +145,8 @@ export class ProcessStateIndex {
       else if (ts.isMethodDeclaration(node) && this.isProgramCode(node) && this.isFrameworkHandler(node)) this.handlers.set(node, { registrar: memberName(node)! });
       else if (!found && this.isProgramCode(node)) {
         // fastmcp tool objects, mcp-use definitions, xmcp's file-routed tools (src/analyzer/framework-handlers.ts).
-        const framework = frameworkHandler(node, this.flow.checker);
+        this.imports ??= programImports(this.flow.sourceFiles);
+        const framework = frameworkHandler(node, this.flow.checker, this.imports);
         if (framework) this.handlers.set(node, { registrar: framework.registrar });
       }
     }
