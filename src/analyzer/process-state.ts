@@ -25,9 +25,9 @@
  * `fs.rename`, …) and also reads back. It is on this replica's disk only.
  */
 import { ts } from 'ts-morph';
-import { frameworkHandler, programImports } from './framework-handlers.js';
 import { handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
+import { frameworkHandler, programImports } from './framework-handlers.js';
 
 /** Where process state is held: a module-level variable or a static field (its declaration's name node). */
 export interface Holder {
@@ -110,13 +110,13 @@ export class ProcessStateIndex {
   /** Names of the program's functions and methods: a method call by another name (`res.json()`) cannot reach them. */
   private readonly programFunctionNames = new Set<string>();
   private readonly programFunctions: FunctionLike[] = [];
+  /** The packages the program imports (computed on first use), which gate the framework-handler checks. */
+  private imports: Set<string> | undefined;
   /** Names of functions that may write outside themselves, directly or through the functions they call (by name). */
   private writerNames = new Set<string>();
   /** Module-level holders found written with session data (their symbols). */
   private readonly sessionHolders = new Set<ts.Symbol | undefined>();
   #writes: ProcessStateWrite[] | undefined;
-  /** The packages the program imports (computed on first use), which gate the framework-handler checks. */
-  private imports: Set<string> | undefined;
 
   constructor(
     private readonly flow: SessionFlow,
