@@ -8,8 +8,11 @@
  * | package | sessionful when | offers |
  * |---|---|---|
  * | `fastmcp` | `server.start({ transportType: 'httpStream', httpStream })` without `httpStream.stateless: true` | `stateless: true` (each request its own session; README "Stateless mode") when the server uses no session-bound API |
+ * | `fastmcp` (1.x–3.x) | `server.start({ transportType: 'sse', sse })`: one `FastMCPSession` per SSE connection in the server's session list, reported where the server is created | nothing: the legacy SSE mode has no stateless or shared-store option |
+ * | `mcp-use` | `new MCPServer(options)` (`mcp-use/server`) without `stateless: true` and without both a `sessionStore` and a `streamManager`: its default `InMemorySessionStore` and `InMemoryStreamManager` | `sessionStore: new RedisSessionStore(…)` plus `streamManager: new RedisStreamManager(…)` (mcp-use docs, "Redis storage"), or `stateless: true` when no tool uses the session |
  * | `fastify-mcp` | `app.register(streamableHttp, { stateful: true, … })` | nothing that keeps a session: its `Sessions` map is in-process and `stateful: false` creates the server per request |
  * | `mcp-framework` | `new MCPServer({ transport: { type: 'http-stream' } })` | nothing: its `session` options are not read by the HTTP transport (0.2.x) |
+ * | `agents` (Cloudflare) | a class extending `McpAgent` (`agents/mcp`) whose fields request code writes ({@link durableAgentFields}) | nothing to change on Workers: `McpAgent.serve()` routes every request of a session to the session's own Durable Object (owner routing by the platform) |
  */
 import { ts } from 'ts-morph';
 
@@ -21,7 +24,7 @@ export interface FrameworkSessions {
   /** What the code calls, for the finding's symbol. */
   api: string;
   /** The configuration change that makes the framework keep nothing per session, when it is safe; else why not. */
-  change: { kind: 'stateless'; options: ts.ObjectLiteralExpression } | { kind: 'none'; why: string };
+  change: { kind: 'stateless'; options: ts.ObjectLiteralExpression } | { kind: 'none'; why: string } | { kind: 'configure'; how: string };
 }
 
 /** Session-bound fastmcp APIs: a server using them needs its sessions, so `stateless: true` would break it. */
@@ -41,6 +44,7 @@ export function frameworkSessions(node: ts.Node, checker: ts.TypeChecker, progra
       }
     }
   }
+  if (ts.isNewExpression(node) && isFrom(checker, node.expression, 'MCPServer', 'mcp-use', 'symbol')) return mcpUse(node, checker);
   if (ts.isNewExpression(node) && isFrom(checker, node.expression, 'MCPServer', 'mcp-framework', 'symbol')) {
     const options = objectOf(node.arguments?.[0], checker);
     const transport = objectOf(options && prop(options, 'transport'), checker);
@@ -51,7 +55,31 @@ export function frameworkSessions(node: ts.Node, checker: ts.TypeChecker, progra
   return undefined;
 }
 
+/**
+ * The `transportType: 'sse'` property of a fastmcp start call (any of the option objects it may be
+ * given: `start(cond ? { transportType: 'stdio' } : { transportType: 'sse', sse })`), if there is one:
+ * the legacy HTTP+SSE transport, served by fastmcp itself.
+ */
+export function fastmcpLegacySse(node: ts.Node, checker: ts.TypeChecker): ts.Node | undefined {
+  if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(node.expression) || node.expression.name.text !== 'start') return undefined;
+  if (!isFrom(checker, node.expression.expression, 'FastMCP', 'fastmcp', 'type')) return undefined;
+  for (const options of objectsOf(node.arguments[0], checker)) {
+    const type = prop(options, 'transportType');
+    if (literal(type) === 'sse') return type!.parent;
+  }
+  return undefined;
+}
+
 function fastmcp(call: ts.CallExpression, checker: ts.TypeChecker, files: readonly ts.SourceFile[]): FrameworkSessions | undefined {
+  if (fastmcpLegacySse(call, checker)) {
+    const receiver = (call.expression as ts.PropertyAccessExpression).expression;
+    return {
+      framework: 'fastmcp',
+      node: constructionOf(receiver, checker) ?? call,
+      api: 'FastMCP',
+      change: { kind: 'none', why: 'in its legacy SSE mode fastmcp keeps one `FastMCPSession` (its own MCP server and SSE transport) per connection in the `FastMCP` instance\'s session list, and that mode has no stateless or shared-store option' },
+    };
+  }
   const options = objectOf(call.arguments[0], checker);
   if (!options || literal(prop(options, 'transportType')) !== 'httpStream') return undefined;
   const http = objectOf(prop(options, 'httpStream'), checker);
@@ -62,6 +90,76 @@ function fastmcp(call: ts.CallExpression, checker: ts.TypeChecker, files: readon
       ? { kind: 'none', why: `the server uses fastmcp's sessions (\`${uses[0]}\`), which its stateless mode does not keep` }
       : { kind: 'stateless', options: http };
   return { framework: 'fastmcp', node: call, api: 'FastMCP.start', change };
+}
+
+/**
+ * mcp-use's `MCPServer` serves Streamable HTTP with sessions in its default in-memory session store and
+ * stream manager unless it is stateless or given both stores (mcp-use docs, "Session management").
+ */
+function mcpUse(node: ts.NewExpression, checker: ts.TypeChecker): FrameworkSessions | undefined {
+  const options = objectOf(node.arguments?.[0], checker);
+  if (options && literal(prop(options, 'stateless')) === true) return undefined;
+  if (options && prop(options, 'sessionStore') && prop(options, 'streamManager')) return undefined;
+  return {
+    framework: 'mcp-use',
+    node,
+    api: 'MCPServer',
+    change: {
+      kind: 'configure',
+      how: 'give `MCPServer` a shared `sessionStore` and `streamManager` (`RedisSessionStore` and `RedisStreamManager` from `mcp-use/server`) so that every replica finds every session, or `stateless: true` if no tool needs the session (sampling, elicitation, notifications)',
+    },
+  };
+}
+
+/** A field of a Cloudflare `McpAgent` subclass that holds its session's state (see {@link durableAgentFields}). */
+export interface DurableAgentField {
+  /** The field's declaration. */
+  node: ts.PropertyDeclaration;
+  /** `Class.field`. */
+  name: string;
+  agent: string;
+  /** `storage`: it holds what wraps the Durable Object's `ctx.storage`; `handler`: a request handler writes it. */
+  how: 'storage' | 'handler';
+}
+
+/**
+ * Fields of a class extending Cloudflare's `McpAgent` (package `agents`) that hold the session's state.
+ * `McpAgent.serve()` / `serveSSE()` give each MCP session its own Durable Object, an instance of the
+ * class (agents docs, "McpAgent"), so what its methods write after construction belongs to one session:
+ * a field assigned a value built from the object's `this.ctx.storage` (the session's durable storage,
+ * as request code reaches it), or a field a registered request handler assigns. Fields set only by
+ * initializers or the constructor are the same in every object and are not reported.
+ */
+export function durableAgentFields(cls: ts.ClassLikeDeclaration, checker: ts.TypeChecker, isHandler: (fn: ts.Node) => boolean): DurableAgentField[] {
+  const base = cls.heritageClauses?.find((c) => c.token === ts.SyntaxKind.ExtendsKeyword)?.types[0]?.expression;
+  if (!cls.name || !base || !ts.isIdentifier(base) || !isFrom(checker, base, 'McpAgent', 'agents', 'symbol')) return [];
+  const fields = new Map<string, ts.PropertyDeclaration>();
+  for (const m of cls.members) if (ts.isPropertyDeclaration(m) && (ts.isIdentifier(m.name) || ts.isPrivateIdentifier(m.name))) fields.set(m.name.text, m);
+  const out = new Map<ts.PropertyDeclaration, DurableAgentField>();
+  const visit = (n: ts.Node, inHandler: boolean): void => {
+    const handler = inHandler || ((ts.isArrowFunction(n) || ts.isFunctionExpression(n)) && isHandler(n));
+    if (ts.isBinaryExpression(n) && n.operatorToken.kind === ts.SyntaxKind.EqualsToken && ts.isPropertyAccessExpression(n.left) && n.left.expression.kind === ts.SyntaxKind.ThisKeyword) {
+      const field = fields.get(n.left.name.text);
+      const how = readsDurableStorage(n.right) ? 'storage' : handler ? 'handler' : undefined;
+      if (field && how && !out.has(field)) out.set(field, { node: field, name: `${cls.name!.text}.${n.left.name.text}`, agent: cls.name!.text, how });
+    }
+    ts.forEachChild(n, (c) => visit(c, handler));
+  };
+  for (const m of cls.members) if (!ts.isConstructorDeclaration(m) && !ts.isPropertyDeclaration(m)) visit(m, false);
+  return [...out.values()];
+}
+
+/** The expression reads `this.ctx.storage` (the Durable Object's storage). */
+function readsDurableStorage(e: ts.Node): boolean {
+  if (ts.isPropertyAccessExpression(e) && e.name.text === 'storage' && ts.isPropertyAccessExpression(e.expression) && e.expression.name.text === 'ctx' && e.expression.expression.kind === ts.SyntaxKind.ThisKeyword) return true;
+  return !!ts.forEachChild(e, (c) => readsDurableStorage(c) || undefined);
+}
+
+/** The `new X(…)` an identifier was initialized with (`const server = new FastMCP(…)`), if any. */
+function constructionOf(expr: ts.Node, checker: ts.TypeChecker): ts.NewExpression | undefined {
+  const d = ts.isIdentifier(expr) ? checker.getSymbolAtLocation(expr)?.getDeclarations()?.[0] : undefined;
+  const init = d && ts.isVariableDeclaration(d) ? d.initializer : undefined;
+  return init && ts.isNewExpression(init) ? init : undefined;
 }
 
 /**
@@ -83,7 +181,7 @@ function isFrom(checker: ts.TypeChecker, expr: ts.Node, name: string, pkg: strin
   if (decl && ts.isImportSpecifier(decl)) {
     const module = (decl.parent.parent.parent.moduleSpecifier as ts.StringLiteral).text;
     const imported = (decl.propertyName ?? decl.name).text;
-    if (module === pkg) return imported === name;
+    if (module === pkg || module.startsWith(`${pkg}/`)) return imported === name;
   }
   const resolved = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
   if (resolved.getName() !== name) return false;
@@ -101,6 +199,20 @@ function objectOf(expr: ts.Node | undefined, checker: ts.TypeChecker): ts.Object
     if (d && ts.isVariableDeclaration(d) && d.initializer && ts.isObjectLiteralExpression(d.initializer)) return d.initializer;
   }
   return undefined;
+}
+
+/** Every object literal an expression may be: itself, a `const` initializer, either branch of a conditional. */
+function objectsOf(expr: ts.Node | undefined, checker: ts.TypeChecker, depth = 0): ts.ObjectLiteralExpression[] {
+  if (!expr || depth > 3) return [];
+  let e = expr;
+  while (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e)) e = e.expression;
+  if (ts.isObjectLiteralExpression(e)) return [e];
+  if (ts.isConditionalExpression(e)) return [...objectsOf(e.whenTrue, checker, depth + 1), ...objectsOf(e.whenFalse, checker, depth + 1)];
+  if (ts.isIdentifier(e)) {
+    const d = checker.getSymbolAtLocation(e)?.getDeclarations()?.[0];
+    if (d && ts.isVariableDeclaration(d)) return objectsOf(d.initializer, checker, depth + 1);
+  }
+  return [];
 }
 
 function prop(o: ts.ObjectLiteralExpression, name: string): ts.Expression | undefined {

@@ -27,6 +27,7 @@
 import { ts } from 'ts-morph';
 import { handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
+import { frameworkHandler, programImports } from './framework-handlers.js';
 
 /** Where process state is held: a module-level variable or a static field (its declaration's name node). */
 export interface Holder {
@@ -109,6 +110,8 @@ export class ProcessStateIndex {
   /** Names of the program's functions and methods: a method call by another name (`res.json()`) cannot reach them. */
   private readonly programFunctionNames = new Set<string>();
   private readonly programFunctions: FunctionLike[] = [];
+  /** The packages the program imports (computed on first use), which gate the framework-handler checks. */
+  private imports: Set<string> | undefined;
   /** Names of functions that may write outside themselves, directly or through the functions they call (by name). */
   private writerNames = new Set<string>();
   /** Module-level holders found written with session data (their symbols). */
@@ -140,6 +143,12 @@ export class ProcessStateIndex {
       // Handlers an MCP client registers (for sampling, elicitation, roots) run in the client, not in a server.
       if (found && !this.isClientRegistration(found.call ?? node.parent)) this.handlers.set(node, found.reg);
       else if (ts.isMethodDeclaration(node) && this.isProgramCode(node) && this.isFrameworkHandler(node)) this.handlers.set(node, { registrar: memberName(node)! });
+      else if (!found && this.isProgramCode(node)) {
+        // fastmcp tool objects, mcp-use definitions, xmcp's file-routed tools (src/analyzer/framework-handlers.ts).
+        this.imports ??= programImports(this.flow.sourceFiles);
+        const framework = frameworkHandler(node, this.flow.checker, this.imports);
+        if (framework) this.handlers.set(node, { registrar: framework.registrar });
+      }
     }
     else if (ts.isCallExpression(node)) {
       const name = calleeName(node);

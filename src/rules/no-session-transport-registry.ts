@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { ts } from 'ts-morph';
+import { connectionRegistry } from '../analyzer/connection-registry.js';
 import { createRule } from './create-rule.js';
 
 const WHY =
@@ -8,7 +10,8 @@ const WHY =
  * Finds in-process registries of transports or MCP server instances keyed by session id: however the
  * registry is reached (a parameter, an object-literal property, a class field), containers whose
  * declared values are sessionful transports or servers, and the fields that hold a class-based store
- * keeping such a registry.
+ * keeping such a registry; and a custom transport (an SDK `Transport` implementation) that keeps each
+ * client's connection (a WebSocket) in a keyed field, one client session per connection.
  */
 export default createRule({
   meta: {
@@ -19,6 +22,19 @@ export default createRule({
     fix: 'transform:transport-registry',
   },
   create: (ctx) => ({
+    [ts.SyntaxKind.ClassDeclaration](node: ts.Node) {
+      const found = connectionRegistry(node as ts.ClassDeclaration, ctx.flow);
+      if (!found) return;
+      ctx.report({
+        node: found.field.name,
+        symbol: found.name,
+        fix: 'manual',
+        message:
+          `\`${found.name}\` keeps each client's ${found.connection} connection inside the custom transport \`${found.transport}\`, in this process: every connection is one client session multiplexed onto this process's MCP server, and the session's state exists only here. ` +
+          'Behind a round-robin load balancer a client that reconnects lands on another replica, which has never seen it, and starts over; no proxy or codemod moves a live socket. ' +
+          'Serve Streamable HTTP instead (its sessions can be kept in a shared store), or keep each client on one replica (sticky routing by connection) and say so in the deployment.',
+      });
+    },
     end() {
       for (const c of ctx.containers()) {
         if (!c.isRegistry) continue;
