@@ -102,10 +102,14 @@ export async function routeAnswers(ctx: FrontContext, sessionId: string, message
  * record is created (before the answer goes out, so the client's next request may reach any replica)
  * with the protocol version the upstream negotiated, and the session is this replica's. The caller
  * writes the answer (`outcome.respond`). Rejects like the exchange path (503, 502/504).
+ *
+ * `signal` aborts when the client went away (see `clientGoneSignal`): then nothing is left behind, no
+ * upstream session (a child process) and no record of a session nobody knows the id of, and the call
+ * rejects with {@link ClientGoneError}, whatever the upstream answered.
  */
 export async function initializeSession(
   ctx: FrontContext,
-  a: { sessionId: string; principal: string; req: IncomingMessage; raw: Buffer; init: JsonRpcRequest; owner?: string | undefined },
+  a: { sessionId: string; principal: string; req: IncomingMessage; raw: Buffer; init: JsonRpcRequest; owner?: string | undefined; signal?: AbortSignal },
 ): Promise<InitializeOutcome & { created?: LocalSession }> {
   // Owner routing: the record names this replica only once other replicas can find it in the registry.
   if (a.owner !== undefined) await ctx.owner?.ready;
@@ -113,7 +117,8 @@ export async function initializeSession(
   let created: LocalSession | undefined;
   let reserved = true;
   try {
-    const init = ctx.connector.initialize({ sessionId: a.sessionId, req: a.req, raw: a.raw, message: a.init });
+    if (a.signal?.aborted) throw new ClientGoneError();
+    const init = ctx.connector.initialize({ sessionId: a.sessionId, req: a.req, raw: a.raw, message: a.init, ...(a.signal ? { signal: a.signal } : {}) });
     const deadlines = ctx.sessions.deadlines;
     const outcome = deadlines
       ? await deadlines.race(a.req, init, 'the upstream initialize', (late) => void late.session?.close('failed').catch(() => undefined)).catch((err: unknown) => {
@@ -124,8 +129,9 @@ export async function initializeSession(
         })
       : await init;
     const response = outcome.response;
-    if (!outcome.session || !response || !('result' in response)) {
+    if (!outcome.session || !response || !('result' in response) || a.signal?.aborted) {
       await outcome.session?.close('failed');
+      if (a.signal?.aborted) throw new ClientGoneError();
       return outcome;
     }
     const protocolVersion = negotiatedProtocolVersion(response.result, a.init.params);
@@ -142,11 +148,24 @@ export async function initializeSession(
       await outcome.session.close('failed');
       throw err;
     }
+    if (a.signal?.aborted) {
+      await outcome.session.close('failed');
+      await ctx.store.delete(a.sessionId).catch(() => undefined);
+      throw new ClientGoneError();
+    }
     created = ctx.sessions.adopt(record, outcome.session);
     ctx.metrics.sessionsCreated.inc();
     ctx.logger.debug({ session: sessionFingerprint(a.sessionId), protocolVersion }, 'session created');
     return { ...outcome, created };
   } finally {
     if (!created && reserved) ctx.sessions.release();
+  }
+}
+
+/** The client went away before its `initialize` was answered: there is nobody to answer. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('the client went away before initialize was answered');
+    this.name = 'ClientGoneError';
   }
 }

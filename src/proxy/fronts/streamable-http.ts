@@ -17,7 +17,7 @@ import {
 import { answerFailure } from '../errors.js';
 import { FORWARDED_HEADER } from '../owner/forwarding-mac.js';
 import { runExchange } from '../exchange.js';
-import { headerValue } from '../http/util.js';
+import { clientGoneSignal, headerValue } from '../http/util.js';
 import type { LocalSession } from '../sessions.js';
 import type { ClientPost } from '../upstreams/upstream.js';
 import { initializeSession, isAnswerToRewritten, messagesOf, parsePostBody, readRawPostBody, routeAnswers } from './client-post.js';
@@ -150,11 +150,16 @@ export class StreamableHttpFront {
     // Owner routing: a replica that shuts down passes new sessions on to one that stays.
     if (owner && (!owner.acceptNew(req, res) || (await owner.forwardNew(req, res, raw)))) return;
     const { id, principal } = this.ctx.codec.mint(headerValue(req.headers, this.ctx.principalHeader));
+    // A client that gives up (its request timeout) must not leave a session, or a child process, behind.
+    const gone = clientGoneSignal(res);
     try {
-      const outcome = await initializeSession(this.ctx, { sessionId: id, principal, req, raw, init, owner: this.ctx.owner?.replicaId });
+      const outcome = await initializeSession(this.ctx, { sessionId: id, principal, req, raw, init, owner: this.ctx.owner?.replicaId, signal: gone.signal });
       outcome.respond(res, outcome.created ? { [SESSION_ID_HEADER]: id } : {});
     } catch (err) {
-      answerFailure(res, err, this.ctx.logger, init.id);
+      if (gone.signal.aborted) this.ctx.logger.info({ err: (err as Error).message }, 'client went away during initialize; its upstream session was closed');
+      else answerFailure(res, err, this.ctx.logger, init.id);
+    } finally {
+      gone.dispose();
     }
   }
 

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus those the proxy always rewrites. Lower-case. */
 export const HOP_BY_HOP_HEADERS: readonly string[] = [
@@ -116,4 +116,18 @@ function drain(req: IncomingMessage, limit: number): void {
   });
   req.on('error', () => undefined);
   req.resume();
+}
+
+/**
+ * A signal that aborts when `res` closes before its answer was sent in full: the client went away
+ * (its own request timeout, a closed connection, a load balancer's cut). `dispose()` stops watching.
+ */
+export function clientGoneSignal(res: ServerResponse): { signal: AbortSignal; dispose(): void } {
+  const ctl = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) ctl.abort();
+  };
+  if (res.destroyed) onClose();
+  else res.once('close', onClose);
+  return { signal: ctl.signal, dispose: () => res.off('close', onClose) };
 }

@@ -81,11 +81,12 @@ export class StdioUpstreamConnector implements UpstreamConnector {
     return new StdioUpstreamSession(this.options, sessionId, this.context);
   }
 
-  async initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest }): Promise<InitializeOutcome> {
+  async initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest; signal?: AbortSignal }): Promise<InitializeOutcome> {
+    if (args.signal?.aborted) throw new UpstreamError('the client went away before initialize was sent');
     const session = this.#spawn(args.sessionId);
     let response: JsonRpcResponse;
     try {
-      response = await session.request(args.message, this.options.handshakeTimeoutMs);
+      response = await session.request(args.message, this.options.handshakeTimeoutMs, args.signal);
     } catch (err) {
       await session.close('failed');
       throw err;
@@ -213,16 +214,35 @@ class StdioUpstreamSession implements UpstreamSession {
     this.#child.stdin!.write(JSON.stringify(message) + '\n');
   }
 
-  /** Sends one request and resolves with its response (used for `initialize`). */
-  request(message: JsonRpcRequest, timeoutMs: number): Promise<JsonRpcResponse> {
+  /**
+   * Sends one request and resolves with its response (used for the handshake). Rejects with
+   * {@link UpstreamError}: 504 after `timeoutMs`, 502 when the child exits or `signal` aborts (the
+   * client went away). The caller closes the session on rejection.
+   */
+  request(message: JsonRpcRequest, timeoutMs: number, signal?: AbortSignal): Promise<JsonRpcResponse> {
     if (this.closed) return Promise.reject(new UpstreamError('MCP server process is not running'));
+    if (signal?.aborted) return Promise.reject(new UpstreamError(`the client went away before ${message.method} was sent`));
     const key = idKey(message.id);
     return new Promise<JsonRpcResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const settle = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         this.#waiters.delete(key);
+      };
+      const onAbort = (): void => {
+        settle();
+        reject(new UpstreamError(`the client went away while waiting for the MCP server to answer ${message.method}`));
+      };
+      const timer = setTimeout(() => {
+        settle();
         reject(new UpstreamError(`MCP server did not answer ${message.method} within ${timeoutMs} ms`, 504));
       }, timeoutMs);
-      this.#waiters.set(key, { resolve, reject, timer });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.set(key, {
+        resolve: (r) => (settle(), resolve(r)),
+        reject: (e) => (settle(), reject(e)),
+        timer,
+      });
       this.#write(message);
     });
   }

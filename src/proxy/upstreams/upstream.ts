@@ -143,8 +143,11 @@ export interface UpstreamConnector {
    * context (memory streams, local router).
    */
   attach(context: UpstreamContext): void;
-  /** Forwards a client's `initialize` on a new upstream session. */
-  initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest }): Promise<InitializeOutcome>;
+  /**
+   * Forwards a client's `initialize` on a new upstream session. `signal` aborts when the client went away:
+   * the connector then stops waiting, closes what it opened and rejects (nothing is left behind).
+   */
+  initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest; signal?: AbortSignal }): Promise<InitializeOutcome>;
   /** Opens an upstream session for an existing session by replaying its handshake (`handshakeReplay`). */
   replay(args: { sessionId: string; record: SessionRecord; req: IncomingMessage }): Promise<UpstreamSession>;
   /**
