@@ -25,6 +25,7 @@
  * `fs.rename`, …) and also reads back. It is on this replica's disk only.
  */
 import { ts } from 'ts-morph';
+import { DiSingletons, importsDiPackage } from './di-singletons.js';
 import { handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 
@@ -114,12 +115,21 @@ export class ProcessStateIndex {
   /** Module-level holders found written with session data (their symbols). */
   private readonly sessionHolders = new Set<ts.Symbol | undefined>();
   #writes: ProcessStateWrite[] | undefined;
+  /** Singletons of dependency-injection containers (`container.resolve(Store)`), which are holders too. */
+  private readonly di: DiSingletons;
+  #usesDi: boolean | undefined;
 
   constructor(
     private readonly flow: SessionFlow,
     /** The analyzed program's own code (not declaration files, not bundled third-party modules). */
     private readonly isProgramCode: (node: ts.Node) => boolean,
-  ) {}
+  ) {
+    this.di = new DiSingletons({
+      symbolAt: (n) => this.flow.symbolAt(n),
+      importedFrom: (id, accept) => this.importedFrom(id, 0, accept),
+      callsNamed: (name) => this.callsByName.get(name) ?? [],
+    });
+  }
 
   /** Called for every node of every analyzed file. */
   visit(node: ts.Node): void {
@@ -231,7 +241,8 @@ export class ProcessStateIndex {
       // A handler registered inside another handler is reached on its own, with its own registration.
       if (n !== ctx.fn && isFunctionLike(n) && this.handlers.has(n)) return;
       if (ts.isBinaryExpression(n) && isAssignment(n.operatorToken.kind)) {
-        const target = this.targetOf(n.left, ctx, 0);
+        // Assigning a local rebinds the local (`digest = hash(body)` after `let digest = cache.get(body)`).
+        const target = this.isLocalVariable(n.left) ? undefined : this.targetOf(n.left, ctx, 0);
         if (target) out.push({ kind: 'assign', target, node: n, ctx });
       } else if (ts.isCallExpression(n)) {
         this.visitCall(n, ctx, enqueue, out);
@@ -243,6 +254,12 @@ export class ProcessStateIndex {
       ts.forEachChild(n, visit);
     };
     if (ctx.fn.body) visit(ctx.fn.body);
+  }
+
+  private isLocalVariable(expr: ts.Expression): boolean {
+    const e = skipOuter(expr);
+    const decl = ts.isIdentifier(e) ? this.flow.symbolAt(e)?.valueDeclaration : undefined;
+    return !!decl && ts.isVariableDeclaration(decl) && !isModuleLevel(decl);
   }
 
   private visitCall(call: ts.CallExpression, ctx: Context, enqueue: (ctx: Context) => void, out: Candidate[]): void {
@@ -338,6 +355,10 @@ export class ProcessStateIndex {
    * for JavaScript whose variables have no declared type.
    */
   private methodsOfHeldValue(holder: Holder, method: string): FunctionLike[] {
+    if (ts.isClassLike(holder.node.parent)) {
+      const own = holder.node.parent.members.find((x): x is ts.MethodDeclaration => ts.isMethodDeclaration(x) && x.name.getText() === method);
+      return own ? [own] : [];
+    }
     const symbol = this.flow.symbolAt(holder.node);
     const decl = symbol?.valueDeclaration;
     const values = [...(symbol ? [...(this.flow.assignments.get(symbol) ?? []), ...(this.propertyValues.get(symbol) ?? [])] : [])];
@@ -363,6 +384,7 @@ export class ProcessStateIndex {
     try {
       const type = this.flow.checker.getTypeAtLocation(expr);
       if (type.flags & ts.TypeFlags.Any) {
+        if (ts.isClassLike(holder.node.parent)) return false; // a DI singleton: its methods, not a collection's
         const values = this.valuesOf(holder);
         return values.length === 0 || values.some((v) => isCollectionValue(v));
       }
@@ -386,13 +408,26 @@ export class ProcessStateIndex {
       if (decl && ts.isPropertyDeclaration(decl) && hasStatic(decl)) return { holder: { node: decl.name, name: qualifiedName(decl) } };
       if (decl && ts.isGetAccessorDeclaration(decl) && hasStatic(decl)) return this.returnedTarget(decl, ctx, depth);
       const inner = this.targetOf(e.expression, ctx, depth + 1);
-      if (!inner) return undefined;
+      if (!inner) return this.singletonByType(e);
       if (!inner.field && skipOuter(e.expression).kind === ts.SyntaxKind.ThisKeyword && decl && isFieldDeclaration(decl)) {
         return { holder: inner.holder, field: { node: declaredName(decl), name: qualifiedName(decl) } };
       }
       return inner;
     }
     if (ts.isElementAccessExpression(e)) return this.targetOf(e.expression, ctx, depth + 1);
+    // `this.store.get(tenant) ?? new Map()`: an entry of a held collection (a nested container) is held too.
+    if (ts.isBinaryExpression(e) && (e.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken || e.operatorToken.kind === ts.SyntaxKind.BarBarToken)) {
+      return this.targetOf(e.left, ctx, depth + 1);
+    }
+    if (ts.isCallExpression(e) && ts.isPropertyAccessExpression(skipOuter(e.expression)) && (skipOuter(e.expression) as ts.PropertyAccessExpression).name.text === 'get') {
+      const receiver = (skipOuter(e.expression) as ts.PropertyAccessExpression).expression;
+      const inner = this.targetOf(receiver, ctx, depth + 1);
+      if (inner && this.isCollection(receiver, inner.field ?? inner.holder)) return inner;
+    }
+    if (ts.isCallExpression(e) && e.arguments.length > 0 && this.usesDi()) {
+      const cls = this.di.resolvedSingleton(e);
+      return cls ? classHolder(cls) : undefined;
+    }
     if (ts.isCallExpression(e) && e.arguments.length === 0) {
       for (const fn of this.flow.callees(e)) {
         if (!this.isProgramCode(fn)) continue;
@@ -411,7 +446,32 @@ export class ProcessStateIndex {
     return undefined;
   }
 
+  /**
+   * A value whose declared type is a class the dependency-injection container keeps one of
+   * (`deps.storage` typed `StorageService`, registered as a singleton): the singleton itself.
+   */
+  private singletonByType(e: ts.Identifier | ts.PropertyAccessExpression): Target | undefined {
+    if (!this.usesDi()) return undefined;
+    try {
+      const cls = this.flow.checker.getTypeAtLocation(e).getSymbol()?.declarations?.find(ts.isClassLike);
+      return cls && this.isProgramCode(cls) && this.di.isSingleton(cls) ? classHolder(cls) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Does the program import a dependency-injection container package? Computed once. */
+  private usesDi(): boolean {
+    this.#usesDi ??= [...new Set(this.programFunctions.map((f) => f.getSourceFile()))].some(importsDiPackage);
+    return this.#usesDi;
+  }
+
   private identifierTarget(id: ts.Identifier, ctx: Context, depth: number): Target | undefined {
+    const target = this.declaredTarget(id, ctx, depth);
+    return target ?? this.singletonByType(id);
+  }
+
+  private declaredTarget(id: ts.Identifier, ctx: Context, depth: number): Target | undefined {
     const decl = this.flow.symbolAt(id)?.valueDeclaration;
     if (!decl) return undefined;
     if (ts.isVariableDeclaration(decl)) {
@@ -704,6 +764,11 @@ export class ProcessStateIndex {
 }
 
 type Registration = NonNullable<ReturnType<typeof handlerRegistration>>;
+
+/** A dependency-injection singleton as a holder: reported at its class's name. */
+function classHolder(cls: ts.ClassLikeDeclaration): Target | undefined {
+  return cls.name ? { holder: { node: cls.name, name: cls.name.text } } : undefined;
+}
 
 /**
  * Names of the functions that may write state outside themselves (an assignment or collection mutation
