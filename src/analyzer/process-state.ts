@@ -26,7 +26,8 @@
  */
 import { ts } from 'ts-morph';
 import { DiSingletons, importsDiPackage } from './di-singletons.js';
-import { handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
+import { enclosingHandler, handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
+import { sessionScope } from './session-scope.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 
 /** Where process state is held: a module-level variable or a static field (its declaration's name node). */
@@ -92,6 +93,10 @@ const CLIENT_SIDE_SPECIFIER = /^@modelcontextprotocol\/(client|sdk\/client|ext-a
 /** The SDK `Server`'s accessors for the client's `initialize` parameters and roots (v1 and v2). */
 const CLIENT_ACCESSORS = new Set(['getClientCapabilities', 'getClientVersion', 'listRoots']);
 const MAX_DEPTH = 6;
+/** Node's child-process starters and the module they come from; writes to an upstream peer. */
+const CHILD_SPAWNERS = new Set(['spawn', 'fork']);
+const CHILD_PROCESS_MODULE = /^(node:)?child_process$/;
+const UPSTREAM_WRITES = new Set(['write', 'send']);
 
 /**
  * Collects handlers and call sites during the engine's walk ({@link visit}), then computes the process
@@ -115,6 +120,7 @@ export class ProcessStateIndex {
   /** Module-level holders found written with session data (their symbols). */
   private readonly sessionHolders = new Set<ts.Symbol | undefined>();
   #writes: ProcessStateWrite[] | undefined;
+  private readonly upstreamMemo = new Map<ts.VariableDeclaration, boolean>();
   /** Singletons of dependency-injection containers (`container.resolve(Store)`), which are holders too. */
   private readonly di: DiSingletons;
   #usesDi: boolean | undefined;
@@ -256,6 +262,32 @@ export class ProcessStateIndex {
     if (ctx.fn.body) visit(ctx.fn.body);
   }
 
+  /**
+   * An upstream MCP peer made once for the process and spoken to by every session: a child process
+   * (`spawn`/`fork` from `node:child_process`) or an SDK client transport created outside any handler
+   * and outside per-session code (a gateway's start-up function). The upstream session lives in it.
+   */
+  private isSharedUpstream(decl: ts.VariableDeclaration): boolean {
+    const memo = this.upstreamMemo.get(decl);
+    if (memo !== undefined) return memo;
+    let result = false;
+    const init = decl.initializer && skipOuter(decl.initializer);
+    if (init && (ts.isCallExpression(init) || ts.isNewExpression(init))) {
+      const callee = skipOuter(init.expression);
+      const upstream = ts.isCallExpression(init)
+        ? ts.isIdentifier(callee) && CHILD_SPAWNERS.has(callee.text) && this.importedFrom(callee, 0, (spec) => CHILD_PROCESS_MODULE.test(spec))
+        : /ClientTransport$/.test(this.flow.sdk.sdkNameOfExpression(init.expression) ?? '');
+      result = upstream && !enclosingHandler(decl) && !sessionScope(this.flow).isPerSessionCode(decl);
+    }
+    this.upstreamMemo.set(decl, result);
+    return result;
+  }
+
+  private isUpstreamHolder(holder: Holder): boolean {
+    const decl = holder.node.parent;
+    return !!decl && ts.isVariableDeclaration(decl) && this.isSharedUpstream(decl);
+  }
+
   private isLocalVariable(expr: ts.Expression): boolean {
     const e = skipOuter(expr);
     const decl = ts.isIdentifier(e) ? this.flow.symbolAt(e)?.valueDeclaration : undefined;
@@ -272,6 +304,14 @@ export class ProcessStateIndex {
           if (target) out.push({ kind: FS_WRITES.has(method) ? 'file-write' : 'file-read', target, node: call, ctx });
         }
         return;
+      }
+      // `child.stdin.write(msg)`, `upstream.send(msg)`: a session's message written to the process's one upstream peer.
+      if (UPSTREAM_WRITES.has(method)) {
+        const upstream = this.targetOf(callee.expression, ctx, 0);
+        if (upstream && this.isUpstreamHolder(upstream.holder)) {
+          out.push({ kind: 'mutate', target: { holder: upstream.holder }, node: call, ctx });
+          return;
+        }
       }
       // Only calls that can reach a write are resolved: the checker's work is most of the cost on a large program.
       const known = this.writerNames.has(method);
@@ -476,6 +516,7 @@ export class ProcessStateIndex {
     if (!decl) return undefined;
     if (ts.isVariableDeclaration(decl)) {
       if (isModuleLevel(decl) && ts.isIdentifier(decl.name)) return { holder: { node: decl.name, name: decl.name.text } };
+      if (ts.isIdentifier(decl.name) && this.isSharedUpstream(decl)) return { holder: { node: decl.name, name: decl.name.text } };
       // A local alias of a holder (`const recorder = Recorder.getInstance()`).
       if (decl.initializer && ts.isIdentifier(decl.name) && !isModuleLevel(decl)) return this.targetOf(decl.initializer, ctx, depth + 1);
       return undefined;
