@@ -270,17 +270,20 @@ export class ProcessStateIndex {
   private isSharedUpstream(decl: ts.VariableDeclaration): boolean {
     const memo = this.upstreamMemo.get(decl);
     if (memo !== undefined) return memo;
-    let result = false;
-    const init = decl.initializer && skipOuter(decl.initializer);
-    if (init && (ts.isCallExpression(init) || ts.isNewExpression(init))) {
-      const callee = skipOuter(init.expression);
-      const upstream = ts.isCallExpression(init)
-        ? ts.isIdentifier(callee) && CHILD_SPAWNERS.has(callee.text) && this.importedFrom(callee, 0, (spec) => CHILD_PROCESS_MODULE.test(spec))
-        : /ClientTransport$/.test(this.flow.sdk.sdkNameOfExpression(init.expression) ?? '');
-      result = upstream && !enclosingHandler(decl) && !sessionScope(this.flow).isPerSessionCode(decl);
-    }
+    this.upstreamMemo.set(decl, false);
+    // Its initializer or a later assignment (`let child = null; … child = spawn(cmd)`) makes it.
+    const symbol = this.flow.symbolAt(decl.name);
+    const values = [...(decl.initializer ? [decl.initializer] : []), ...((symbol && this.flow.assignments.get(symbol)) ?? [])];
+    const result = values.some((v) => this.createsUpstream(skipOuter(v)) && !enclosingHandler(v) && !sessionScope(this.flow).isPerSessionCode(v));
     this.upstreamMemo.set(decl, result);
     return result;
+  }
+
+  private createsUpstream(e: ts.Expression): boolean {
+    if (ts.isNewExpression(e)) return /ClientTransport$/.test(this.flow.sdk.sdkNameOfExpression(e.expression) ?? '');
+    if (!ts.isCallExpression(e)) return false;
+    const callee = skipOuter(e.expression);
+    return ts.isIdentifier(callee) && CHILD_SPAWNERS.has(callee.text) && this.importedFrom(callee, 0, (spec) => CHILD_PROCESS_MODULE.test(spec));
   }
 
   private isUpstreamHolder(holder: Holder): boolean {
