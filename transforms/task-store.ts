@@ -16,7 +16,7 @@
  * behaviour is in-process: waiters, resolvers), constructor arguments, and holders used through
  * members the SDK interfaces do not have (`cleanup()`, `getAllTasks()`).
  */
-import { Node, SyntaxKind, type CallExpression, type Identifier, type ImportDeclaration, type ImportSpecifier, type NewExpression, type TypeNode } from 'ts-morph';
+import { Node, SyntaxKind, type CallExpression, type Identifier, type ImportDeclaration, type ImportSpecifier, type NewExpression, type PropertyDeclaration, type TypeNode } from 'ts-morph';
 import { defineTransform, type LocatedFinding, type TransformContext } from './define-transform.js';
 
 const REPLACEMENTS: Record<string, { factory: string; type: string; members: readonly string[] }> = {
@@ -103,7 +103,8 @@ function creation(node: Node): NewExpression | CallExpression | undefined {
   if (Node.isNewExpression(node) || Node.isCallExpression(node)) return node;
   const p = node.getParent();
   let init: Node | undefined;
-  if (p && (Node.isVariableDeclaration(p) || Node.isPropertyAssignment(p) || Node.isPropertyDeclaration(p))) init = p.getInitializer();
+  if (p && Node.isPropertyDeclaration(p)) init = fieldCreation(p);
+  else if (p && (Node.isVariableDeclaration(p) || Node.isPropertyAssignment(p))) init = p.getInitializer();
   else if (p && Node.isPropertyAccessExpression(p)) {
     const b = p.getParent();
     if (b && Node.isBinaryExpression(b) && b.getLeft() === p && b.getOperatorToken().getKind() === SyntaxKind.EqualsToken) init = b.getRight();
@@ -113,6 +114,23 @@ function creation(node: Node): NewExpression | CallExpression | undefined {
   }
   const e = unwrap(init);
   return e && (Node.isNewExpression(e) || Node.isCallExpression(e)) ? e : undefined;
+}
+
+/**
+ * What a field is created with: its initializer, or else the one `this.<field> = new …` of its class
+ * (the analyzer reports a field assigned in the constructor at its declaration).
+ */
+function fieldCreation(field: PropertyDeclaration): Node | undefined {
+  const init = field.getInitializer();
+  if (init && (Node.isNewExpression(init) || Node.isCallExpression(init))) return init;
+  const cls = field.getParent();
+  const assigned = cls.getDescendantsOfKind(SyntaxKind.BinaryExpression).filter((b) => {
+    const left = b.getLeft();
+    return b.getOperatorToken().getKind() === SyntaxKind.EqualsToken && Node.isPropertyAccessExpression(left) &&
+      left.getExpression().getKind() === SyntaxKind.ThisKeyword && left.getName() === field.getName();
+  });
+  const created = assigned.map((b) => b.getRight()).filter((r) => Node.isNewExpression(r) || Node.isCallExpression(r));
+  return created.length === 1 ? created[0] : init;
 }
 
 /** The SDK class a callee names, through its import (`import { InMemoryTaskStore as Store }`). */
@@ -133,6 +151,12 @@ function holderOf(created: NewExpression): { refs: Node[]; typeNode?: TypeNode }
   const p = n.getParent();
   if (p && (Node.isVariableDeclaration(p) || Node.isPropertyDeclaration(p)) && Node.isIdentifier(p.getNameNode())) {
     return { refs: (p.getNameNode() as Identifier).findReferencesAsNodes(), typeNode: p.getTypeNode() };
+  }
+  // `this.queue = new …` in the class's code: the field declared for it.
+  const left = p && Node.isBinaryExpression(p) && p.getRight() === n ? p.getLeft() : undefined;
+  const field = left && Node.isPropertyAccessExpression(left) && left.getExpression().getKind() === SyntaxKind.ThisKeyword ? left.getNameNode().getSymbol()?.getDeclarations()[0] : undefined;
+  if (field && Node.isPropertyDeclaration(field) && Node.isIdentifier(field.getNameNode())) {
+    return { refs: (field.getNameNode() as Identifier).findReferencesAsNodes(), typeNode: field.getTypeNode() };
   }
   return undefined;
 }

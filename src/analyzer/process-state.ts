@@ -25,7 +25,9 @@
  * `fs.rename`, …) and also reads back. It is on this replica's disk only.
  */
 import { ts } from 'ts-morph';
-import { handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
+import { DiSingletons, importsDiPackage } from './di-singletons.js';
+import { enclosingHandler, handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
+import { sessionScope } from './session-scope.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 import { frameworkHandler, programImports } from './framework-handlers.js';
 
@@ -92,6 +94,10 @@ const CLIENT_SIDE_SPECIFIER = /^@modelcontextprotocol\/(client|sdk\/client|ext-a
 /** The SDK `Server`'s accessors for the client's `initialize` parameters and roots (v1 and v2). */
 const CLIENT_ACCESSORS = new Set(['getClientCapabilities', 'getClientVersion', 'listRoots']);
 const MAX_DEPTH = 6;
+/** Node's child-process starters and the module they come from; writes to an upstream peer. */
+const CHILD_SPAWNERS = new Set(['spawn', 'fork']);
+const CHILD_PROCESS_MODULE = /^(node:)?child_process$/;
+const UPSTREAM_WRITES = new Set(['write', 'send']);
 
 /**
  * Collects handlers and call sites during the engine's walk ({@link visit}), then computes the process
@@ -117,12 +123,22 @@ export class ProcessStateIndex {
   /** Module-level holders found written with session data (their symbols). */
   private readonly sessionHolders = new Set<ts.Symbol | undefined>();
   #writes: ProcessStateWrite[] | undefined;
+  private readonly upstreamMemo = new Map<ts.VariableDeclaration, boolean>();
+  /** Singletons of dependency-injection containers (`container.resolve(Store)`), which are holders too. */
+  private readonly di: DiSingletons;
+  #usesDi: boolean | undefined;
 
   constructor(
     private readonly flow: SessionFlow,
     /** The analyzed program's own code (not declaration files, not bundled third-party modules). */
     private readonly isProgramCode: (node: ts.Node) => boolean,
-  ) {}
+  ) {
+    this.di = new DiSingletons({
+      symbolAt: (n) => this.flow.symbolAt(n),
+      importedFrom: (id, accept) => this.importedFrom(id, 0, accept),
+      callsNamed: (name) => this.callsByName.get(name) ?? [],
+    });
+  }
 
   /** Called for every node of every analyzed file. */
   visit(node: ts.Node): void {
@@ -240,7 +256,8 @@ export class ProcessStateIndex {
       // A handler registered inside another handler is reached on its own, with its own registration.
       if (n !== ctx.fn && isFunctionLike(n) && this.handlers.has(n)) return;
       if (ts.isBinaryExpression(n) && isAssignment(n.operatorToken.kind)) {
-        const target = this.targetOf(n.left, ctx, 0);
+        // Assigning a local rebinds the local (`digest = hash(body)` after `let digest = cache.get(body)`).
+        const target = this.isLocalVariable(n.left) ? undefined : this.targetOf(n.left, ctx, 0);
         if (target) out.push({ kind: 'assign', target, node: n, ctx });
       } else if (ts.isCallExpression(n)) {
         this.visitCall(n, ctx, enqueue, out);
@@ -254,6 +271,41 @@ export class ProcessStateIndex {
     if (ctx.fn.body) visit(ctx.fn.body);
   }
 
+  /**
+   * An upstream MCP peer made once for the process and spoken to by every session: a child process
+   * (`spawn`/`fork` from `node:child_process`) or an SDK client transport created outside any handler
+   * and outside per-session code (a gateway's start-up function). The upstream session lives in it.
+   */
+  private isSharedUpstream(decl: ts.VariableDeclaration): boolean {
+    const memo = this.upstreamMemo.get(decl);
+    if (memo !== undefined) return memo;
+    this.upstreamMemo.set(decl, false);
+    // Its initializer or a later assignment (`let child = null; … child = spawn(cmd)`) makes it.
+    const symbol = this.flow.symbolAt(decl.name);
+    const values = [...(decl.initializer ? [decl.initializer] : []), ...((symbol && this.flow.assignments.get(symbol)) ?? [])];
+    const result = values.some((v) => this.createsUpstream(skipOuter(v)) && !enclosingHandler(v) && !sessionScope(this.flow).isPerSessionCode(v));
+    this.upstreamMemo.set(decl, result);
+    return result;
+  }
+
+  private createsUpstream(e: ts.Expression): boolean {
+    if (ts.isNewExpression(e)) return /ClientTransport$/.test(this.flow.sdk.sdkNameOfExpression(e.expression) ?? '');
+    if (!ts.isCallExpression(e)) return false;
+    const callee = skipOuter(e.expression);
+    return ts.isIdentifier(callee) && CHILD_SPAWNERS.has(callee.text) && this.importedFrom(callee, 0, (spec) => CHILD_PROCESS_MODULE.test(spec));
+  }
+
+  private isUpstreamHolder(holder: Holder): boolean {
+    const decl = holder.node.parent;
+    return !!decl && ts.isVariableDeclaration(decl) && this.isSharedUpstream(decl);
+  }
+
+  private isLocalVariable(expr: ts.Expression): boolean {
+    const e = skipOuter(expr);
+    const decl = ts.isIdentifier(e) ? this.flow.symbolAt(e)?.valueDeclaration : undefined;
+    return !!decl && ts.isVariableDeclaration(decl) && !isModuleLevel(decl);
+  }
+
   private visitCall(call: ts.CallExpression, ctx: Context, enqueue: (ctx: Context) => void, out: Candidate[]): void {
     const callee = skipOuter(call.expression);
     if (ts.isPropertyAccessExpression(callee)) {
@@ -264,6 +316,14 @@ export class ProcessStateIndex {
           if (target) out.push({ kind: FS_WRITES.has(method) ? 'file-write' : 'file-read', target, node: call, ctx });
         }
         return;
+      }
+      // `child.stdin.write(msg)`, `upstream.send(msg)`: a session's message written to the process's one upstream peer.
+      if (UPSTREAM_WRITES.has(method)) {
+        const upstream = this.targetOf(callee.expression, ctx, 0);
+        if (upstream && this.isUpstreamHolder(upstream.holder)) {
+          out.push({ kind: 'mutate', target: { holder: upstream.holder }, node: call, ctx });
+          return;
+        }
       }
       // Only calls that can reach a write are resolved: the checker's work is most of the cost on a large program.
       const known = this.writerNames.has(method);
@@ -347,6 +407,10 @@ export class ProcessStateIndex {
    * for JavaScript whose variables have no declared type.
    */
   private methodsOfHeldValue(holder: Holder, method: string): FunctionLike[] {
+    if (ts.isClassLike(holder.node.parent)) {
+      const own = holder.node.parent.members.find((x): x is ts.MethodDeclaration => ts.isMethodDeclaration(x) && x.name.getText() === method);
+      return own ? [own] : [];
+    }
     const symbol = this.flow.symbolAt(holder.node);
     const decl = symbol?.valueDeclaration;
     const values = [...(symbol ? [...(this.flow.assignments.get(symbol) ?? []), ...(this.propertyValues.get(symbol) ?? [])] : [])];
@@ -372,6 +436,7 @@ export class ProcessStateIndex {
     try {
       const type = this.flow.checker.getTypeAtLocation(expr);
       if (type.flags & ts.TypeFlags.Any) {
+        if (ts.isClassLike(holder.node.parent)) return false; // a DI singleton: its methods, not a collection's
         const values = this.valuesOf(holder);
         return values.length === 0 || values.some((v) => isCollectionValue(v));
       }
@@ -395,13 +460,26 @@ export class ProcessStateIndex {
       if (decl && ts.isPropertyDeclaration(decl) && hasStatic(decl)) return { holder: { node: decl.name, name: qualifiedName(decl) } };
       if (decl && ts.isGetAccessorDeclaration(decl) && hasStatic(decl)) return this.returnedTarget(decl, ctx, depth);
       const inner = this.targetOf(e.expression, ctx, depth + 1);
-      if (!inner) return undefined;
+      if (!inner) return this.singletonByType(e);
       if (!inner.field && skipOuter(e.expression).kind === ts.SyntaxKind.ThisKeyword && decl && isFieldDeclaration(decl)) {
         return { holder: inner.holder, field: { node: declaredName(decl), name: qualifiedName(decl) } };
       }
       return inner;
     }
     if (ts.isElementAccessExpression(e)) return this.targetOf(e.expression, ctx, depth + 1);
+    // `this.store.get(tenant) ?? new Map()`: an entry of a held collection (a nested container) is held too.
+    if (ts.isBinaryExpression(e) && (e.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken || e.operatorToken.kind === ts.SyntaxKind.BarBarToken)) {
+      return this.targetOf(e.left, ctx, depth + 1);
+    }
+    if (ts.isCallExpression(e) && ts.isPropertyAccessExpression(skipOuter(e.expression)) && (skipOuter(e.expression) as ts.PropertyAccessExpression).name.text === 'get') {
+      const receiver = (skipOuter(e.expression) as ts.PropertyAccessExpression).expression;
+      const inner = this.targetOf(receiver, ctx, depth + 1);
+      if (inner && this.isCollection(receiver, inner.field ?? inner.holder)) return inner;
+    }
+    if (ts.isCallExpression(e) && e.arguments.length > 0 && this.usesDi()) {
+      const cls = this.di.resolvedSingleton(e);
+      return cls ? classHolder(cls) : undefined;
+    }
     if (ts.isCallExpression(e) && e.arguments.length === 0) {
       for (const fn of this.flow.callees(e)) {
         if (!this.isProgramCode(fn)) continue;
@@ -420,11 +498,37 @@ export class ProcessStateIndex {
     return undefined;
   }
 
+  /**
+   * A value whose declared type is a class the dependency-injection container keeps one of
+   * (`deps.storage` typed `StorageService`, registered as a singleton): the singleton itself.
+   */
+  private singletonByType(e: ts.Identifier | ts.PropertyAccessExpression): Target | undefined {
+    if (!this.usesDi()) return undefined;
+    try {
+      const cls = this.flow.checker.getTypeAtLocation(e).getSymbol()?.declarations?.find(ts.isClassLike);
+      return cls && this.isProgramCode(cls) && this.di.isSingleton(cls) ? classHolder(cls) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Does the program import a dependency-injection container package? Computed once. */
+  private usesDi(): boolean {
+    this.#usesDi ??= [...new Set(this.programFunctions.map((f) => f.getSourceFile()))].some(importsDiPackage);
+    return this.#usesDi;
+  }
+
   private identifierTarget(id: ts.Identifier, ctx: Context, depth: number): Target | undefined {
+    const target = this.declaredTarget(id, ctx, depth);
+    return target ?? this.singletonByType(id);
+  }
+
+  private declaredTarget(id: ts.Identifier, ctx: Context, depth: number): Target | undefined {
     const decl = this.flow.symbolAt(id)?.valueDeclaration;
     if (!decl) return undefined;
     if (ts.isVariableDeclaration(decl)) {
       if (isModuleLevel(decl) && ts.isIdentifier(decl.name)) return { holder: { node: decl.name, name: decl.name.text } };
+      if (ts.isIdentifier(decl.name) && this.isSharedUpstream(decl)) return { holder: { node: decl.name, name: decl.name.text } };
       // A local alias of a holder (`const recorder = Recorder.getInstance()`).
       if (decl.initializer && ts.isIdentifier(decl.name) && !isModuleLevel(decl)) return this.targetOf(decl.initializer, ctx, depth + 1);
       return undefined;
@@ -713,6 +817,11 @@ export class ProcessStateIndex {
 }
 
 type Registration = NonNullable<ReturnType<typeof handlerRegistration>>;
+
+/** A dependency-injection singleton as a holder: reported at its class's name. */
+function classHolder(cls: ts.ClassLikeDeclaration): Target | undefined {
+  return cls.name ? { holder: { node: cls.name, name: cls.name.text } } : undefined;
+}
 
 /**
  * Names of the functions that may write state outside themselves (an assignment or collection mutation

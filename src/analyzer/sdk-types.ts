@@ -74,9 +74,10 @@ function importedSdkName(decl: ts.Declaration): string | undefined {
   let spec: ts.Node | undefined = decl;
   if (ts.isImportSpecifier(decl)) spec = decl.parent.parent.parent;
   else if (ts.isImportClause(decl)) spec = decl.parent;
+  else if (ts.isExportSpecifier(decl)) spec = decl.parent.parent; // a re-export: `export { X } from '@modelcontextprotocol/…'`
   else return undefined;
-  if (!ts.isImportDeclaration(spec) || !ts.isStringLiteral(spec.moduleSpecifier) || !SDK_MODULE.test(spec.moduleSpecifier.text)) return undefined;
-  return ts.isImportSpecifier(decl) ? (decl.propertyName ?? decl.name).text : undefined;
+  if ((!ts.isImportDeclaration(spec) && !ts.isExportDeclaration(spec)) || !spec.moduleSpecifier || !ts.isStringLiteral(spec.moduleSpecifier) || !SDK_MODULE.test(spec.moduleSpecifier.text)) return undefined;
+  return ts.isImportSpecifier(decl) || ts.isExportSpecifier(decl) ? (decl.propertyName ?? decl.name).text : undefined;
 }
 
 export class SdkTypes {
@@ -117,7 +118,9 @@ export class SdkTypes {
         // Resolve the alias (a re-export chain ending in the SDK, or a project module).
         try {
           const target = this.checker.getAliasedSymbol(symbol);
-          if (target !== symbol) return this.sdkNameOf(target, depth + 1);
+          // Unresolved (the SDK not installed): one hop, to a project module's re-export of the SDK's name.
+          const next = target.declarations?.length ? target : this.checker.getImmediateAliasedSymbol(symbol);
+          if (next && next !== symbol) return this.sdkNameOf(next, depth + 1);
         } catch {
           /* unresolved */
         }

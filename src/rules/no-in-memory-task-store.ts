@@ -40,15 +40,23 @@ function roleOf(cls: ts.ClassLikeDeclaration, sdkName: string | undefined): Role
   return undefined;
 }
 
-/** Where the instance is kept: the variable, property or field it initializes, else the `new` itself. */
-function holderOf(expr: ts.NewExpression): { node: ts.Node; name?: string } {
+/**
+ * Where the instance is kept: the variable, property or field it initializes, else the `new` itself.
+ * A field assigned in the class's code (`this.store = new InMemoryTaskStore()` in the constructor) is
+ * reported at the field's declaration, where the holder is declared.
+ */
+function holderOf(ctx: RuleContext, expr: ts.NewExpression): { node: ts.Node; name?: string } {
   let n: ts.Node = expr;
   while (n.parent && (ts.isParenthesizedExpression(n.parent) || ts.isAsExpression(n.parent) || ts.isSatisfiesExpression(n.parent))) n = n.parent;
   const parent = n.parent;
   if (parent && (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)) && ts.isIdentifier(parent.name)) {
     return { node: parent.name, name: parent.name.text };
   }
-  if (parent && ts.isBinaryExpression(parent) && parent.right === n && ts.isPropertyAccessExpression(parent.left)) return { node: parent.left.name, name: parent.left.name.text };
+  if (parent && ts.isBinaryExpression(parent) && parent.right === n && ts.isPropertyAccessExpression(parent.left)) {
+    const field = parent.left.expression.kind === ts.SyntaxKind.ThisKeyword ? ctx.flow.symbolAt(parent.left.name)?.valueDeclaration : undefined;
+    if (field && ts.isPropertyDeclaration(field) && ts.isIdentifier(field.name)) return { node: field.name, name: field.name.text };
+    return { node: parent.left.name, name: parent.left.name.text };
+  }
   return { node: expr };
 }
 
@@ -82,7 +90,7 @@ function candidate(ctx: RuleContext, expr: ts.NewExpression): Candidate | undefi
     if (role && !(sdkName && IN_MEMORY_TASK_CLASSES.has(sdkName)) && !keepsDataInMemory(cls)) role = undefined;
   }
   if (!role) return undefined;
-  return { expr, role, isSdkClass, className: isSdkClass ? sdkName! : (cls?.name?.text ?? 'class'), holder: holderOf(expr) };
+  return { expr, role, isSdkClass, className: isSdkClass ? sdkName! : (cls?.name?.text ?? 'class'), holder: holderOf(ctx, expr) };
 }
 
 /** The object literals (server options) the instance is put in, directly or through its variable. */

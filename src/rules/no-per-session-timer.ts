@@ -117,7 +117,7 @@ function sweepReason(ctx: RuleContext, scope: SessionScope, call: ts.CallExpress
   for (let f = enclosingFunction(call); f; f = enclosingFunction(f)) if (runsPerRequest(f) || scope.functions.has(f)) return undefined;
   if (scope.isPerSessionCode(call)) return undefined;
   const callback = call.arguments[0];
-  if (!callback) return undefined;
+  if (!callback || isOneShot(ctx, call)) return undefined;
   const bodies: ts.Node[] = [];
   const fn = functionOf(callback);
   if (fn) bodies.push(fn);
@@ -149,6 +149,29 @@ function sweepReason(ctx: RuleContext, scope: SessionScope, call: ts.CallExpress
     if (hit) return { kind: 'sweep', container: hit.name };
   }
   return undefined;
+}
+
+/**
+ * A `setTimeout` whose handle nobody keeps and whose callback does not start it again (no call of the
+ * function that started it): a deferred call that runs once, not a sweep schedule.
+ */
+function isOneShot(ctx: RuleContext, call: ts.CallExpression): boolean {
+  if (calleeName(call) !== 'setTimeout' || handleTarget(call)) return false;
+  const starter = enclosingFunction(call);
+  const callback = call.arguments[0]!;
+  return !starter || !containsCallOf(ctx, callback, starter);
+}
+
+function containsCallOf(ctx: RuleContext, root: ts.Node, fn: FunctionLike): boolean {
+  if (ts.isIdentifier(skipOuter(root as ts.Expression)) && ctx.flow.symbolAt(skipOuter(root as ts.Expression))?.valueDeclaration === fn) return true;
+  let found = false;
+  const visit = (n: ts.Node): void => {
+    if (found) return;
+    if (ts.isCallExpression(n) && ctx.flow.callees(n).includes(fn)) found = true;
+    else ts.forEachChild(n, visit);
+  };
+  visit(root);
+  return found;
 }
 
 /**
