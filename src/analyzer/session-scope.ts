@@ -61,10 +61,15 @@ export class SessionScope {
     if (flow.isStateful) this.compute();
   }
 
-  /** True when `node` runs once per session: in per-session code, not inside a request handler nested there. */
+  /**
+   * True when `node` runs once per session: in per-session code, not inside a request handler nested
+   * there. The session-opening block of a request handler (the `initialize` branch of `POST /mcp`)
+   * is per-session code although the handler around it runs per request.
+   */
   isPerSessionCode(node: ts.Node): boolean {
     for (let fn = enclosingFunction(node); fn; fn = enclosingFunction(fn)) {
       if (this.functions.has(fn)) return true;
+      if (this.regions.some((r) => isInside(node, r) && isInside(r, fn!))) return true;
       if (runsPerRequest(fn)) return false;
       if (this.regions.some((r) => isInside(fn!, r))) return true;
     }

@@ -136,9 +136,8 @@ function isChildProcess(ctx: RuleContext, expr: ts.Expression): boolean {
 function reportSessionProcesses(ctx: RuleContext, scope: SessionScope, decls: ts.VariableDeclaration[]): void {
   for (const decl of decls) {
     if (!ts.isIdentifier(decl.name) || !decl.initializer || !ctx.isAnalyzed(decl.getSourceFile())) continue;
-    // Per-session code, or the session-opening block of a request handler itself (not a function nested there).
-    const opening = scope.regions.some((r) => isInside(decl, r) && enclosingFunction(decl) === enclosingFunction(r));
-    if (!opening && !scope.isPerSessionCode(decl)) continue;
+    // Per-session code (the session-opening block of a request handler included).
+    if (!scope.isPerSessionCode(decl)) continue;
     if (!isChildProcess(ctx, decl.initializer)) continue;
     const owner = enclosingFunction(decl);
     const symbol = ctx.flow.symbolAt(decl.name);
