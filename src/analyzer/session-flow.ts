@@ -208,7 +208,8 @@ export class SessionFlow {
       else if ((ts.isVariableDeclaration(decl) || ts.isPropertyAssignment(decl) || ts.isPropertyDeclaration(decl)) && decl.initializer) {
         const init = skipOuter(decl.initializer);
         if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) out.push(init);
-      } else if (ts.isClassDeclaration(decl) || ts.isClassExpression(decl)) {
+      } else if (ts.isPropertyDeclaration(decl)) out.push(...this.functionsStoredIn(decl));
+      else if (ts.isClassDeclaration(decl) || ts.isClassExpression(decl)) {
         const ctor = decl.members.find(ts.isConstructorDeclaration);
         if (ctor) out.push(ctor);
       }
@@ -373,6 +374,35 @@ export class SessionFlow {
   }
 
   /**
+   * A field declared without a value that its class assigns a function to (`this._factory = factory`
+   * in the constructor): the function expressions assigned, or passed for the parameter assigned.
+   */
+  private functionsStoredIn(field: ts.PropertyDeclaration): FunctionLike[] {
+    const name = field.name && propertyNameText(field.name);
+    const cls = field.parent;
+    if (!name || !ts.isClassLike(cls)) return [];
+    const out: FunctionLike[] = [];
+    const visit = (n: ts.Node): void => {
+      if (n !== cls && ts.isClassLike(n)) return;
+      if (ts.isBinaryExpression(n) && n.operatorToken.kind === ts.SyntaxKind.EqualsToken) {
+        const left = skipOuter(n.left);
+        if (ts.isPropertyAccessExpression(left) && left.expression.kind === ts.SyntaxKind.ThisKeyword && left.name.text === name) {
+          const value = skipOuter(n.right);
+          const fn = functionOf(value);
+          if (fn) out.push(fn);
+          else if (ts.isIdentifier(value)) {
+            const decl = this.symbolAt(value)?.valueDeclaration;
+            if (decl && ts.isParameter(decl)) out.push(...this.functionsPassedFor(decl));
+          }
+        }
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(cls);
+    return out;
+  }
+
+  /**
    * `function withSession(extra, fn) { return fn(extra.sessionId) }`: calling the parameter `fn` calls
    * whatever function expressions the call sites of `withSession` pass in its place (one level).
    */
@@ -380,6 +410,14 @@ export class SessionFlow {
     const owner = param.parent;
     if (!isFunctionLike(owner)) return [];
     const index = owner.parameters.indexOf(param);
+    // A constructor's parameter: what each `new` of its class passes (`new ServerList(async () => createServer())`).
+    if (ts.isConstructorDeclaration(owner)) {
+      if (index < 0) return [];
+      return this.instantiationsOf(owner.parent).flatMap((site) => {
+        const fn = site.arguments?.[index] && functionOf(site.arguments[index]!);
+        return fn ? [fn] : [];
+      });
+    }
     const name = functionName(owner);
     if (!name || index < 0) return [];
     const out: FunctionLike[] = [];
