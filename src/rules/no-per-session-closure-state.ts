@@ -175,13 +175,61 @@ function buildsServer(ctx: RuleContext, fn: FunctionLike): boolean {
   return found;
 }
 
+/** `x` is known falsy where `node` runs: inside the then-branch of `if (!x && …)`. */
+function knownFalsyAt(ctx: RuleContext, node: ts.Node, symbol: ts.Symbol): boolean {
+  for (let n: ts.Node = node; n.parent && !isFunctionLike(n); n = n.parent) {
+    const parent = n.parent;
+    if (!ts.isIfStatement(parent) || parent.thenStatement !== n) continue;
+    const terms: ts.Expression[] = [];
+    const split = (e: ts.Expression): void => {
+      const x = skipOuter(e);
+      if (ts.isBinaryExpression(x) && x.operatorToken.kind === ts.SyntaxKind.AmpersandAmpersandToken) {
+        split(x.left);
+        split(x.right);
+      } else terms.push(x);
+    };
+    split(parent.expression);
+    const negated = (t: ts.Expression): boolean => ts.isPrefixUnaryExpression(t) && t.operator === ts.SyntaxKind.ExclamationToken && ts.isIdentifier(skipOuter(t.operand)) && ctx.flow.symbolAt(skipOuter(t.operand)) === symbol;
+    if (terms.some(negated)) return true;
+  }
+  return false;
+}
+
+/**
+ * The parameter never holds a session id: only read (never assigned), optional, and every call of
+ * the function passes nothing for it or a value known falsy there (`if (!sessionId && …)
+ * openSession(req, res, sessionId)`, the header of a request that opens a session). A call through a
+ * reference (a session opener the transport registry runs to restore a session) passes nothing, so it
+ * is `undefined` there too.
+ */
+function carriesNoSessionId(ctx: RuleContext, factory: FunctionLike, param: ts.ParameterDeclaration, symbol: ts.Symbol): boolean {
+  if (!param.questionToken && !(param.initializer && isUndefinedValue(param.initializer))) return false;
+  const index = factory.parameters.indexOf(param);
+  const sites = ctx.flow.callSitesOf(factory);
+  for (const site of sites) {
+    const arg = site.arguments?.[index];
+    if (!arg) continue;
+    const value = skipOuter(arg);
+    const argSymbol = ts.isIdentifier(value) ? ctx.flow.symbolAt(value) : undefined;
+    if (!isUndefinedValue(value) && !(argSymbol && knownFalsyAt(ctx, site, argSymbol))) return false;
+  }
+  let written = false;
+  const visit = (n: ts.Node): void => {
+    if (written) return;
+    if (ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment && ts.isIdentifier(skipOuter(n.left)) && ctx.flow.symbolAt(skipOuter(n.left)) === symbol) written = true;
+    else ts.forEachChild(n, visit);
+  };
+  if (factory.body) visit(factory.body);
+  return !written && sites.length > 0;
+}
+
 /** A session id taken by a per-session server factory and captured by the handlers it registers: the server is bound to that session. */
 function reportCapturedSessionIds(ctx: RuleContext, factory: FunctionLike): void {
   if (!buildsServer(ctx, factory)) return;
   for (const param of factory.parameters) {
     if (!ts.isIdentifier(param.name)) continue;
     const symbol = ctx.flow.symbolAt(param.name);
-    if (!symbol || !ctx.flow.isSessionIdSymbol(symbol)) continue;
+    if (!symbol || !ctx.flow.isSessionIdSymbol(symbol) || carriesNoSessionId(ctx, factory, param, symbol)) continue;
     let captured = false;
     const visit = (n: ts.Node): void => {
       if (captured) return;
