@@ -5,7 +5,7 @@
  * client goes away, or whose request deadline passes, leaves the queue having started nothing.
  */
 import fs from 'node:fs';
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, expect, it, onTestFinished } from 'vitest';
@@ -128,4 +128,22 @@ it('a waiter past the request deadline gets 504 from the error table and leaves 
   expect(g.started()).toHaveLength(1);
   expect(g.p.proxy.sessions.size).toBe(0);
   expect(g.p.proxy.sessions.openUpstreams).toBe(0);
+});
+
+it('a handshake replay waits for a place like a new session does', async () => {
+  const g = await startGated(1);
+  const record = await new MemorySessionStore().create({ id: 'replayed-session', principal: '', protocolVersion: INIT_PARAMS.protocolVersion, initializeParams: INIT_PARAMS });
+  const held = await g.upstream.starts.acquire(60_000);
+  const replay = g.upstream.replay({ sessionId: record.id, record, req: {} as IncomingMessage });
+  expect(await pollUntil(() => g.upstream.starts.waiting === 1)).toBe(true);
+  expect(g.started()).toHaveLength(0);
+
+  held();
+  expect(await pollUntil(() => g.started().length === 1)).toBe(true);
+  expect(g.upstream.starts.starting).toBe(1);
+  g.answer(g.started()[0]!);
+  const session = await replay;
+  expect(session.initialized).toBe(true);
+  expect(g.upstream.starts.starting).toBe(0);
+  await session.close('terminated');
 });
