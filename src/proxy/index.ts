@@ -28,6 +28,7 @@ export { OwnerRouting, ForwardingMac, FORWARDED_HEADER, MISDIRECTED_HEADER, unan
 export { ProxyMetrics } from './metrics.js';
 export { HttpUpstreamConnector, type HttpUpstreamOptions } from './upstreams/http.js';
 export { StdioUpstreamConnector, childEnvironment, type StdioUpstreamOptions, type StdioUpstreamSession } from './upstreams/stdio.js';
+export { StartLimit, DEFAULT_MAX_STARTING } from './upstreams/start-limit.js';
 export { createLegacySseFront, type LegacySseFront, type LegacySseOptions } from './fronts/legacy-sse.js';
 export type { FrontContext } from './fronts/context.js';
 export { SessionManager, CapacityError, SessionGoneError, type LocalSession } from './sessions.js';
@@ -56,6 +57,8 @@ export interface ProxyConfig {
   maxSessions: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
+  /** stdio upstream: most children starting at once (`--max-starting`). Default `DEFAULT_MAX_STARTING`. */
+  maxStarting?: number;
   /** The whole-request deadline (`ProxyOptions.requestTimeoutMs`), ms. Default 45,000. */
   requestTimeoutMs?: number;
   /** Longest graceful shutdown (sessions handed over, in-flight requests finished), ms. Default 10,000. */
@@ -155,6 +158,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
       command: config.upstream.command,
       args: config.upstream.args,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
+      ...(config.maxStarting !== undefined ? { maxStarting: config.maxStarting } : {}),
       logger,
     });
   }

@@ -40,6 +40,8 @@ describe('proxyConfigFromArgs', () => {
     expect(c.sessionTtlMs).toBe(3_600_000);
     expect(c.requestTimeoutMs).toBe(45_000);
     expect(proxyConfigFromArgs({ ...base, 'request-timeout': 20, '--': ['node'] }).requestTimeoutMs).toBe(20_000);
+    expect(c.maxStarting).toBeUndefined(); // the connector's default, DEFAULT_MAX_STARTING
+    expect(proxyConfigFromArgs({ ...base, 'max-starting': 2, '--': ['node'] }).maxStarting).toBe(2);
   });
   it('builds an HTTP config with HTTP defaults, secrets and origin lists', () => {
     const c = proxyConfigFromArgs({
@@ -61,6 +63,9 @@ describe('proxyConfigFromArgs', () => {
     expect(() => proxyConfigFromArgs({ ...base, 'max-sessions': 0, '--': ['node'] })).toThrow(/--max-sessions/);
     expect(() => proxyConfigFromArgs({ ...base, 'idle-timeout': Number.NaN, '--': ['node'] })).toThrow(/--idle-timeout/);
     expect(() => proxyConfigFromArgs({ ...base, 'request-timeout': 0, '--': ['node'] })).toThrow(/--request-timeout/);
+    expect(() => proxyConfigFromArgs({ ...base, 'max-starting': 1.5, '--': ['node'] })).toThrow(/--max-starting must be a positive integer/);
+    expect(() => proxyConfigFromArgs({ ...base, 'max-starting': 0, '--': ['node'] })).toThrow(/--max-starting/);
+    expect(() => proxyConfigFromArgs({ ...base, 'max-starting': 2, upstream: 'http://x/mcp' })).toThrow(/--max-starting bounds stdio/);
   });
 });
 

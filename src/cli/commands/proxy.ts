@@ -5,7 +5,7 @@
  * and configuration errors, including a port that cannot be bound.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { LOG_LEVELS, ProxyConfigError, startProxy, type LogLevel, type ProxyConfig } from '../../proxy/index.js';
+import { DEFAULT_MAX_STARTING, LOG_LEVELS, ProxyConfigError, startProxy, type LogLevel, type ProxyConfig } from '../../proxy/index.js';
 import { parseStoreUrl } from '@mcp-migrate/runtime';
 import { ExitCode } from '../exit-codes.js';
 
@@ -23,6 +23,7 @@ export interface ProxyArgs {
   'idle-timeout'?: number;
   'session-ttl': number;
   'handshake-timeout': number;
+  'max-starting'?: number;
   'shutdown-timeout'?: number;
   'request-timeout'?: number;
   'store-prefix': string;
@@ -70,6 +71,11 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     return v;
   };
   const stdio = argv.upstream === undefined;
+  const positiveInteger = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v <= 0) throw new ProxyConfigError(`--${name} must be a positive integer, got ${v}`);
+    return v;
+  };
+  if (!stdio && argv['max-starting'] !== undefined) throw new ProxyConfigError('--max-starting bounds stdio child processes; it does not apply to --upstream URL');
   // Repeating --store (yargs gives an array) is a mistake: a cluster's seed nodes go in one URL.
   if (Array.isArray(argv.store)) throw new ProxyConfigError('give --store once; list a cluster\'s seed nodes in one URL: redis+cluster://HOST:PORT,HOST:PORT,…');
   try {
@@ -109,6 +115,7 @@ export function proxyConfigFromArgs(argv: ProxyArgs): ProxyConfig {
     // long as the session itself lives.
     idleTimeoutMs: positive('idle-timeout', argv['idle-timeout'] ?? (owner ? argv['session-ttl'] : 300)) * 1000,
     handshakeTimeoutMs: positive('handshake-timeout', argv['handshake-timeout']) * 1000,
+    ...(argv['max-starting'] !== undefined ? { maxStarting: positiveInteger('max-starting', argv['max-starting']) } : {}),
     shutdownTimeoutMs: positive('shutdown-timeout', argv['shutdown-timeout'] ?? 10) * 1000,
     requestTimeoutMs: positive('request-timeout', argv['request-timeout'] ?? 45) * 1000,
     affinity,
@@ -185,6 +192,13 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         describe: 'Seconds to wait for each upstream handshake reply (a stdio server must start within it)',
         type: 'number',
         default: 30,
+        requiresArg: true,
+      })
+      .option('max-starting', {
+        describe:
+          'stdio upstream: most MCP server processes this replica starts at once (spawn until initialize answered); more wait their turn, first come first served, within --handshake-timeout',
+        type: 'number',
+        defaultDescription: String(DEFAULT_MAX_STARTING),
         requiresArg: true,
       })
       .option('request-timeout', {

@@ -118,8 +118,15 @@ export async function initializeSession(
   let reserved = true;
   try {
     if (a.signal?.aborted) throw new ClientGoneError();
-    const init = ctx.connector.initialize({ sessionId: a.sessionId, req: a.req, raw: a.raw, message: a.init, ...(a.signal ? { signal: a.signal } : {}) });
     const deadlines = ctx.sessions.deadlines;
+    const init = ctx.connector.initialize({
+      sessionId: a.sessionId,
+      req: a.req,
+      raw: a.raw,
+      message: a.init,
+      ...(a.signal ? { signal: a.signal } : {}),
+      ...(deadlines ? { deadline: deadlines.of(a.req) } : {}),
+    });
     const outcome = deadlines
       ? await deadlines.race(a.req, init, 'the upstream initialize', (late) => void late.session?.close('failed').catch(() => undefined)).catch((err: unknown) => {
           // Past the deadline: the room stays reserved until the upstream initialize ends.

@@ -33,6 +33,7 @@ import {
 } from './upstream.js';
 
 import { HttpTarget, PostExchange, SinkTarget } from './stdio-exchange.js';
+import { DEFAULT_MAX_STARTING, StartLimit } from './start-limit.js';
 
 export interface StdioUpstreamOptions {
   command: string;
@@ -41,8 +42,10 @@ export interface StdioUpstreamOptions {
   cwd?: string;
   /** Environment of the children. Default: the proxy's minus every `MCP_MIGRATE_*` variable. */
   env?: NodeJS.ProcessEnv;
-  /** Time limit for each handshake message, ms. */
+  /** Time limit for each handshake message, ms; a child's start (waiting for a place, then `initialize`) counts within it. */
   handshakeTimeoutMs: number;
+  /** Most children starting at once, spawn until `initialize` answered (`--max-starting`). Default {@link DEFAULT_MAX_STARTING}. */
+  maxStarting?: number;
   logger: Logger;
 }
 
@@ -66,7 +69,11 @@ export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.P
 export class StdioUpstreamConnector implements UpstreamConnector {
   readonly kind = 'stdio' as const;
   #context: UpstreamContext | undefined;
-  constructor(readonly options: StdioUpstreamOptions) {}
+  /** Children starting now and starts waiting for a place (`--max-starting`); new sessions and replays alike. */
+  readonly starts: StartLimit;
+  constructor(readonly options: StdioUpstreamOptions) {
+    this.starts = new StartLimit(options.maxStarting ?? DEFAULT_MAX_STARTING);
+  }
 
   attach(context: UpstreamContext): void {
     this.#context = context;
@@ -77,20 +84,35 @@ export class StdioUpstreamConnector implements UpstreamConnector {
     return (this.#context ??= localUpstreamContext(this.options.logger));
   }
 
-  #spawn(sessionId: string): StdioUpstreamSession {
-    return new StdioUpstreamSession(this.options, sessionId, this.context);
-  }
-
-  async initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest; signal?: AbortSignal }): Promise<InitializeOutcome> {
-    if (args.signal?.aborted) throw new UpstreamError('the client went away before initialize was sent');
-    const session = this.#spawn(args.sessionId);
-    let response: JsonRpcResponse;
+  /**
+   * Starts a child once {@link starts} has a place and sends it `initialize`; the place is released when
+   * the child answered (or failed). The wait and the answer together get the handshake timeout, and the
+   * wait ends at `deadline` (ms since the epoch) too. Rejects like {@link StdioUpstreamSession.request};
+   * a child that did not answer is stopped first.
+   */
+  async #start(sessionId: string, message: JsonRpcRequest, signal?: AbortSignal, deadline = Infinity): Promise<[StdioUpstreamSession, JsonRpcResponse]> {
+    const began = Date.now();
+    const timeoutMs = this.options.handshakeTimeoutMs;
+    const release = await this.starts.acquire(Math.min(timeoutMs, deadline - began), signal);
+    let session: StdioUpstreamSession;
     try {
-      response = await session.request(args.message, this.options.handshakeTimeoutMs, args.signal);
+      session = new StdioUpstreamSession(this.options, sessionId, this.context);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    try {
+      const left = Math.max(1, timeoutMs - (Date.now() - began));
+      return [session, await session.request(message, left, signal).finally(release)];
     } catch (err) {
       await session.close('failed');
       throw err;
     }
+  }
+
+  async initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest; signal?: AbortSignal; deadline?: number }): Promise<InitializeOutcome> {
+    if (args.signal?.aborted) throw new UpstreamError('the client went away before initialize was sent');
+    const [session, response] = await this.#start(args.sessionId, args.message, args.signal, args.deadline);
     const ok = 'result' in response;
     if (!ok) await session.close('failed');
     else if ('result' in response) session.initializeResult = response.result;
@@ -112,10 +134,9 @@ export class StdioUpstreamConnector implements UpstreamConnector {
   }
 
   async replay(args: { sessionId: string; record: SessionRecord; req: IncomingMessage }): Promise<UpstreamSession> {
-    const session = this.#spawn(args.sessionId);
     const [init, ...rest] = handshakeReplay(args.record);
+    const [session, response] = await this.#start(args.sessionId, init as JsonRpcRequest);
     try {
-      const response = await session.request(init as JsonRpcRequest, this.options.handshakeTimeoutMs);
       if (!('result' in response)) throw new UpstreamError(`MCP server refused the replayed initialize: ${response.error.message}`);
       session.initializeResult = response.result;
       await session.sendRuntime(rest, args.record.protocolVersion);

@@ -146,8 +146,10 @@ export interface UpstreamConnector {
   /**
    * Forwards a client's `initialize` on a new upstream session. `signal` aborts when the client went away:
    * the connector then stops waiting, closes what it opened and rejects (nothing is left behind).
+   * `deadline` (ms since the epoch, the request's `--request-timeout`): a connector that waits before
+   * starting anything (stdio `--max-starting`) gives up waiting then, having started nothing.
    */
-  initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest; signal?: AbortSignal }): Promise<InitializeOutcome>;
+  initialize(args: { sessionId: string; req: IncomingMessage; raw: Buffer; message: JsonRpcRequest; signal?: AbortSignal; deadline?: number }): Promise<InitializeOutcome>;
   /** Opens an upstream session for an existing session by replaying its handshake (`handshakeReplay`). */
   replay(args: { sessionId: string; record: SessionRecord; req: IncomingMessage }): Promise<UpstreamSession>;
   /**
