@@ -19,7 +19,7 @@ import type { Finding, Verdict } from './types.js';
  * which is reported where the application does it. A bundled framework's session state counts.
  */
 export function decideVerdict(findings: readonly Finding[]): Verdict {
-  const deciding = findings.map((f, i) => ({ f, i })).filter(({ f }) => f.category !== 'server-initiated-request' && !isSdkInternal(f));
+  const deciding = findings.map((f, i) => ({ f, i })).filter(({ f }) => decidesVerdict(f));
   const pick = (pred: (f: Finding) => boolean) => deciding.filter(({ f }) => pred(f)).map(({ i }) => i);
   if (deciding.length === 0) {
     return {
@@ -49,6 +49,15 @@ export function decideVerdict(findings: readonly Finding[]): Verdict {
     summary: `Rewritable by \`mcp-migrate apply --store redis\`: all ${deciding.length} finding(s) have a codemod that moves the state to a shared store.`,
     decidingFindings: deciding.map(({ i }) => i),
   };
+}
+
+/**
+ * Whether a finding is state that breaks round-robin and so decides the verdict (and `apply`'s "still
+ * breaks" list): every finding but the informational server-initiated-request notes and the SDK's own
+ * bookkeeping inside a bundled copy of it (see {@link decideVerdict}).
+ */
+export function decidesVerdict(f: Finding): boolean {
+  return f.category !== 'server-initiated-request' && !isSdkInternal(f);
 }
 
 /** A finding inside a bundled copy of the MCP SDK itself. */

@@ -17,6 +17,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { analyze } from '../analyzer/engine.js';
 import { loadProject } from '../analyzer/project.js';
+import { decidesVerdict } from '../analyzer/verdict.js';
 import { UsageError, type AnalysisResult, type Finding } from '../analyzer/types.js';
 import { transforms as allTransforms } from '../../transforms/index.js';
 import type { Transform } from '../../transforms/define-transform.js';
@@ -94,7 +95,7 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   const changedFiles = [...rewritten].filter(([f, t]) => original.get(f) !== t);
   const after = changedFiles.length === 0 ? analysis : await analyze({ paths: options.paths, cwd: options.cwd, texts: new Map(changedFiles) });
   const check = runPass(root, rewritten, after.findings, rewriting);
-  const remainingFindings = after.findings.filter((f) => breaksRoundRobin(f) && check.outcomes.get(f)?.outcome !== 'skipped');
+  const remainingFindings = after.findings.filter((f) => decidesVerdict(f) && check.outcomes.get(f)?.outcome !== 'skipped');
   // 3. Mark what remains and has no marker yet.
   const unmarked = remainingFindings.filter((f) => check.outcomes.get(f)?.outcome !== 'todo');
   const last = runPass(root, rewritten, unmarked, markers);
@@ -120,11 +121,6 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
     })
     .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
   return { root, analysis, after, changes, notes, remaining, packageJson: packageJsonChange(root, changes) };
-}
-
-/** Whether a finding keeps a server from working behind a plain round-robin load balancer (the verdict's deciding findings). */
-export function breaksRoundRobin(f: Finding): boolean {
-  return f.category !== 'server-initiated-request';
 }
 
 /** Writes the planned changes. */

@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSegments, dependencyOf } from '../../src/analyzer/bundle.js';
 import { analyze, type AnalysisResult } from '../../src/analyzer/index.js';
+import { planApply } from '../../src/apply/engine.js';
 import { REPO_ROOT } from '../helpers/rule-tester.js';
 
 let dir: string;
@@ -55,6 +56,14 @@ describe('a bundled server', () => {
   it('decides the verdict on the application\'s state only', () => {
     expect(result.verdict.kind).toBe('owner-routing');
     expect(result.verdict.decidingFindings.map((i) => result.findings[i]!.symbol)).toEqual(['currentProject']);
+  });
+
+  it('leaves the SDK\'s own bookkeeping out of what apply says still breaks, as the verdict does', async () => {
+    const plan = await planApply({ paths: [bundle], cwd: dir, store: 'redis' });
+    const remaining = plan.remaining.map((r) => r.symbol);
+    expect(remaining).toContain('currentProject');
+    expect(plan.after.findings.some((f) => f.symbol === '_loggingLevels' && f.dependency)).toBe(true);
+    expect(remaining).not.toContain('_loggingLevels');
   });
 
   it('finds the same attribution from the source map when the bundle has no path comments', async () => {
