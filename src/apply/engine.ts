@@ -15,8 +15,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ts } from 'ts-morph';
 import { analyze } from '../analyzer/engine.js';
-import { loadProject } from '../analyzer/project.js';
 import { decidesVerdict } from '../analyzer/verdict.js';
 import { UsageError, type AnalysisResult, type Finding } from '../analyzer/types.js';
 import { transforms as allTransforms } from '../../transforms/index.js';
@@ -85,8 +85,14 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   const markers = selected.filter((t) => t.id === 'todo-markers');
   const analysis = await analyze({ paths: options.paths, cwd: options.cwd });
   const root = analysis.root;
+  // The analyzed files' texts, read as the compiler read them (a UTF-8 BOM dropped), so the findings'
+  // offsets hold; no second program is built for them.
   const original = new Map<string, string>();
-  for (const sf of loadProject(options.paths, options.cwd).files) original.set(path.resolve(sf.fileName), sf.text);
+  for (const f of analysis.files ?? []) {
+    const absolute = path.resolve(root, f);
+    const text = ts.sys.readFile(absolute);
+    if (text !== undefined) original.set(absolute, text);
+  }
 
   // 1. Rewrite.
   const first = runPass(root, original, analysis.findings, rewriting);
