@@ -1,33 +1,15 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/analyzer/types.js';
 import { didYouMean } from '../../src/gate/did-you-mean.js';
 import { configSchema, fileFilter, findConfigFile, loadConfig, validate } from '../../src/gate/index.js';
 import { rules } from '../../src/rules/index.js';
 import { REPO_ROOT } from '../helpers/rule-tester.js';
+import { tempTrees } from '../helpers/temp-tree.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-/** A temporary tree from `files` (relative path → content); directories end with `/`. */
-function tree(files: Record<string, string>): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mcp-migrate-config-'));
-  dirs.push(dir);
-  for (const [rel, content] of Object.entries(files)) {
-    const full = path.join(dir, rel);
-    if (rel.endsWith('/')) mkdirSync(full, { recursive: true });
-    else {
-      mkdirSync(path.dirname(full), { recursive: true });
-      writeFileSync(full, content);
-    }
-  }
-  return dir;
-}
+const tree = tempTrees('mcp-migrate-config');
 
 function problemsOf(value: unknown): string {
   try {
