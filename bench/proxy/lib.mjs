@@ -6,6 +6,26 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository's root folder. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** server-everything's entry (argument `stdio` or `streamableHttp`), installed as a devDependency. */
+export const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+/** The `--session-secret` every bench replica shares (loopback only). */
+export const SECRET = 'bench-secret-0123456789abcdef-not-for-production';
+
+/** Runs a bench's `main`: exit 0 when it resolves; on a rejection, print it, stop every started process, exit 1. */
+export function runMain(main) {
+  main().then(
+    () => process.exit(0),
+    async (err) => {
+      console.error(err);
+      await stopAll();
+      process.exit(1);
+    },
+  );
+}
 
 const handedOut = new Set();
 

@@ -18,13 +18,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { cpuMs, freePort, httpEcho, openHttpSession, percentile, runLoad, start, startRedis, statsDelta, stopAll, waitForPort } from './lib.mjs';
+import { cpuMs, EVERYTHING, freePort, httpEcho, openHttpSession, percentile, ROOT, runLoad, runMain, SECRET, start, startRedis, statsDelta, stopAll, waitForPort } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'index.js');
-const SECRET = 'bench-secret-0123456789abcdef-not-for-production';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -180,11 +176,4 @@ async function main() {
   await redis.stop().catch(() => undefined);
 }
 
-main().then(
-  () => process.exit(0),
-  async (err) => {
-    console.error(err);
-    await stopAll();
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -16,12 +16,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { cpuMs, freePort, httpEcho, openHttpSession, start, startRedis, stopAll, waitForPort } from './lib.mjs';
+import { cpuMs, EVERYTHING, freePort, httpEcho, openHttpSession, ROOT, runMain, SECRET, start, startRedis, stopAll, waitForPort } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
-const SECRET = 'bench-secret-0123456789abcdef-not-for-production';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -139,11 +135,4 @@ function shortFile(url) {
   return rel.startsWith('..') ? p.replace(/^.*\/(dist|src)\//, '$1/') : rel;
 }
 
-main().then(
-  () => process.exit(0),
-  async (err) => {
-    console.error(err);
-    await stopAll();
-    process.exit(1);
-  },
-);
+runMain(main);

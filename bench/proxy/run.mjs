@@ -24,29 +24,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import {
-  cpuMs,
-  freePort,
-  httpEcho,
-  openHttpSession,
-  openStdioSession,
-  percentile,
-  post,
-  startNginx,
-  runLoad,
-  start,
-  startRedis,
-  statsDelta,
-  stopAll,
-  waitForPort,
-} from './lib.mjs';
+import { cpuMs, EVERYTHING, freePort, httpEcho, openHttpSession, openStdioSession, percentile, post, ROOT, runLoad, SECRET, start, startNginx, startRedis, statsDelta, stopAll, waitForPort } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 const SUPERGATEWAY = path.join(ROOT, 'node_modules', 'supergateway', 'dist', 'index.js');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'index.js');
-const SECRET = 'bench-secret-0123456789abcdef-not-for-production';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

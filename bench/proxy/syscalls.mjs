@@ -15,12 +15,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { freePort, httpEcho, openHttpSession, start, startRedis, stopAll, waitForPort } from './lib.mjs';
+import { EVERYTHING, freePort, httpEcho, openHttpSession, ROOT, runMain, SECRET, start, startRedis, stopAll, waitForPort } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
-const SECRET = 'bench-secret-0123456789abcdef-not-for-production';
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const cli = path.resolve(opt('--cli', path.join(ROOT, 'dist', 'src', 'cli', 'index.js')));
@@ -84,11 +80,4 @@ async function main() {
   console.log(lines.join('\n'));
 }
 
-main().then(
-  () => process.exit(0),
-  async (err) => {
-    console.error(err);
-    await stopAll();
-    process.exit(1);
-  },
-);
+runMain(main);
