@@ -28,6 +28,7 @@ import {
   startRedis,
   startServerReplicas,
   stopAllProcesses,
+  type AccessLogEntry,
   type ApplyRun,
   type ClientSessionsOptions,
   type ManagedProcess,
@@ -109,6 +110,27 @@ async function expectOriginalBreaksBehindNginx(
   const balanced = await runClientSessions(nginx.url, { ...opts, sessions: SESSIONS, concurrency: 1 });
   expect(balanced.failed, balanced.errors.join('\n')).toBe(SESSIONS);
   for (const r of replicas) await r.process.stop();
+}
+
+/** The replicas (`host:port`) each session's requests reached, from nginx's access log. */
+function replicasBySession(log: readonly AccessLogEntry[]): Map<string, Set<string>> {
+  const bySession = new Map<string, Set<string>>();
+  for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
+  return bySession;
+}
+
+/** Every session was DELETEd by its client, and afterwards every replica answers 404 for a deleted one. */
+async function expectDeletedEverywhere(replicas: readonly { hostPort: string }[], log: readonly AccessLogEntry[]): Promise<void> {
+  const deleted = log.filter((e) => e.method === 'DELETE').map((e) => e.sessionId!);
+  expect(deleted.length).toBe(SESSIONS);
+  for (const r of replicas) {
+    const res = await fetch(`http://${r.hostPort}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': deleted[0]!, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(404);
+  }
 }
 
 const text = (r: unknown): string => (r as { content: { text: string }[] }).content.map((c) => c.text).join('\n');
@@ -214,20 +236,10 @@ describe('a hono server of WebStandardStreamableHTTPServerTransport sessions (th
     const log = nginx.accessLog();
     expect(new Set(log.map((e) => e.upstream)).size).toBe(REPLICAS);
     // Each session's requests were spread over the replicas: at least one session used all three.
-    const bySession = new Map<string, Set<string>>();
-    for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
+    const bySession = replicasBySession(log);
     expect(Math.max(...[...bySession.values()].map((s) => s.size))).toBe(REPLICAS);
     // After the client's DELETE, no replica knows the session.
-    const deleted = log.filter((e) => e.method === 'DELETE').map((e) => e.sessionId!);
-    expect(deleted.length).toBe(SESSIONS);
-    for (const r of replicas) {
-      const res = await fetch(`http://${r.hostPort}/mcp`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': deleted[0]!, 'mcp-protocol-version': '2025-06-18' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-      });
-      expect(res.status).toBe(404);
-    }
+    await expectDeletedEverywhere(replicas, log);
   });
 });
 
@@ -312,8 +324,7 @@ describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in
       return call && answer && upstreamOf(call.tag) !== upstreamOf(answer.tag);
     });
     expect(crossed.length).toBeGreaterThanOrEqual(3);
-    const bySession = new Map<string, Set<string>>();
-    for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
+    const bySession = replicasBySession(log);
     expect(Math.min(...[...bySession.values()].map((s) => s.size))).toBeGreaterThanOrEqual(2);
   }, 300_000);
 });
@@ -390,20 +401,10 @@ describe('@cyanheads/git-mcp-server 2.15.3 (hono, @hono/mcp\'s context transport
     expect(report.errors).toEqual([]);
     expect(report.ok).toBe(SESSIONS);
     const log = nginx.accessLog();
-    const bySession = new Map<string, Set<string>>();
-    for (const e of log) if (e.sessionId) bySession.set(e.sessionId, (bySession.get(e.sessionId) ?? new Set()).add(e.upstream));
+    const bySession = replicasBySession(log);
     // Every session's requests reached every replica (one session at a time, nginx rotating per request).
     expect([...bySession.values()].map((s) => s.size)).toEqual(Array(SESSIONS).fill(REPLICAS));
-    const deleted = log.filter((e) => e.method === 'DELETE').map((e) => e.sessionId!);
-    expect(deleted.length).toBe(SESSIONS);
-    for (const r of replicas) {
-      const res = await fetch(`http://${r.hostPort}/mcp`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': deleted[0]!, 'mcp-protocol-version': '2025-06-18' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-      });
-      expect(res.status).toBe(404);
-    }
+    await expectDeletedEverywhere(replicas, log);
   });
 });
 
