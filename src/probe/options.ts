@@ -42,6 +42,11 @@ export interface ProbeOptions {
   notify?: ToolCallSpec;
   /** How long to wait for a message on the held GET stream after the trigger. */
   notifyWaitMs: number;
+  /**
+   * How long after its handshake a Streamable HTTP session stays open for requests the server sends on
+   * its own (roots/list after `notifications/initialized`, sampling, elicitation), so their answers are checked.
+   */
+  askWaitMs: number;
   /** Size of the padded `ping` of the `large-body` check (off when absent). */
   bodyBytes?: number;
   /** Idle time with the GET stream held before the session ends (off when 0). */

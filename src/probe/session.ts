@@ -62,7 +62,7 @@ async function sessionChecks(p: SessionProbe, client: Client, transport: Streama
   await notification(p, get, pending);
   await idle(p, client);
   p.add(streamCheck(p, get, sessionId));
-  await answersSent(p, get);
+  await answersSent(p, get, p.log.last((e) => e.rpc === 'notifications/initialized')?.at ?? p.started);
   const answers = answerCheck(p.log.exchanges);
   if (answers) p.add(answers);
   await endSession(p, transport, sessionId);
@@ -208,10 +208,17 @@ export function streamCheck(p: SessionProbe, get: Exchange | undefined, sessionI
   return pass('get-stream', `held for ${Math.round((p.run.clock() - get.at) / 1000)} s${get.replica ? ` on replica ${get.replica}` : ''}`, get);
 }
 
-/** Waits (briefly) until the client has answered every server-initiated request that reached the GET stream. */
-async function answersSent(p: SessionProbe, get: Exchange | undefined): Promise<void> {
-  const asked = (): number => (get?.stream?.messages ?? []).filter((m) => !m.method.startsWith('notifications/') && m.method !== 'response' && m.method !== 'unparsable').length;
+/**
+ * Keeps the session open until `--ask-wait` after `handshakeAt` unless the server has already sent a
+ * request of its own on the GET stream (servers often ask for roots a moment after
+ * `notifications/initialized`; ending the session first would leave the answer check with nothing),
+ * then waits (briefly) until the client has answered every such request.
+ */
+async function answersSent(p: SessionProbe, get: Exchange | undefined, handshakeAt: number): Promise<void> {
+  const stream = get?.status === 200 ? get.stream : undefined;
+  const asked = (): number => (stream?.messages ?? []).filter((m) => !m.method.startsWith('notifications/') && m.method !== 'response' && m.method !== 'unparsable').length;
   const answered = (): number => p.log.exchanges.filter((e) => e.rpc === 'response' && (e.status !== undefined || e.network !== undefined)).length;
+  if (stream) await p.log.waitFor(() => asked() > 0 || stream.endedAt !== undefined, Math.min(handshakeAt + p.run.opts.askWaitMs - p.run.clock(), p.timeout()));
   await p.log.waitFor(() => answered() >= asked(), Math.min(GET_WAIT_MS, p.timeout()));
 }
 

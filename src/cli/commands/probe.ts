@@ -31,6 +31,7 @@ export interface ProbeArgs {
   expect?: string;
   notify?: string;
   'notify-wait': number;
+  'ask-wait': number;
   'body-bytes'?: number;
   hold: number;
   'replica-header': string;
@@ -59,6 +60,7 @@ export const probeCommand: CommandModule<object, ProbeArgs> = {
       .option('expect', { describe: 'Text every --read result must contain ({{session}} substituted). Default: the session\'s value when --write uses {{session}}, else the first read', type: 'string', requiresArg: true })
       .option('notify', { describe: "A tool call that makes the server send a notification on the GET stream: 'TOOL {JSON args}'", type: 'string', requiresArg: true })
       .option('notify-wait', { describe: 'Seconds to wait for a message on the held GET stream after the trigger', type: 'number', default: 2 })
+      .option('ask-wait', { describe: 'Seconds each session stays open after its handshake for requests the server sends on its own (roots/list, sampling), so their answers are checked', type: 'number', default: 2 })
       .option('body-bytes', { describe: 'Also send a ping padded to this many bytes (finds balancer body limits, e.g. 2000000)', type: 'number', requiresArg: true })
       .option('hold', { describe: 'Seconds each session idles with its GET stream open before it ends (finds idle timeouts, e.g. 65)', type: 'number', default: 0 })
       .option('replica-header', { describe: 'Response header naming the replica that answered', type: 'string', default: DEFAULT_REPLICA_HEADER })
@@ -106,6 +108,7 @@ export function probeOptionsFromArgs(a: ProbeArgs): ProbeOptions {
     ...(a.expect !== undefined ? { expect: a.expect } : {}),
     ...(a.notify !== undefined ? { notify: parseToolCall('--notify', a.notify) } : {}),
     notifyWaitMs: seconds('notify-wait', a['notify-wait'], 0),
+    askWaitMs: seconds('ask-wait', a['ask-wait'], 0),
     ...(a['body-bytes'] !== undefined ? { bodyBytes: count('body-bytes', a['body-bytes'], 1) } : {}),
     holdMs: seconds('hold', a.hold, 0),
   };
