@@ -17,6 +17,9 @@ import { startProxyReplica, type ProxyReplica } from './proxy.js';
  * - `http`: a server-everything of its own over Streamable HTTP (a sidecar per replica);
  * - `{ url }`: one HTTP upstream every replica shares.
  */
+/** The replicas' `--handshake-timeout` for a stdio upstream, in seconds. */
+const STDIO_HANDSHAKE_TIMEOUT_S = 30;
+
 export type EverythingUpstream = 'stdio' | 'http' | { url: string };
 
 export interface ProxyClusterOptions {
@@ -38,6 +41,11 @@ export interface ProxyCluster {
   readonly nginx: NginxInstance;
   /** The balanced MCP endpoint: `http://127.0.0.1:<nginx port>/mcp`. */
   readonly url: string;
+  /**
+   * A client request timeout (ms) that outlasts what the replicas may take to open a session: for a stdio
+   * upstream the handshake timeout plus 10 s (an `initialize` may wait for a child start under load), else 15 s.
+   */
+  readonly requestTimeoutMs: number;
   /** The last `lines` log lines of each replica at level warn or above, for failure messages. */
   warnings(lines?: number): string;
   /** Stops nginx (the replicas stop with `stopAllProcesses()`). */
@@ -51,7 +59,7 @@ export async function startProxyCluster(o: ProxyClusterOptions): Promise<ProxyCl
   const replicas = await Promise.all(
     Array.from({ length: o.replicas ?? 3 }, async (_, i) => {
       const name = `${o.name}-${i}`;
-      if (upstream === 'stdio') return startProxyReplica({ store: o.store, command: EVERYTHING_STDIO_COMMAND, name, extraArgs: ['--handshake-timeout', '30', ...extraArgs] });
+      if (upstream === 'stdio') return startProxyReplica({ store: o.store, command: EVERYTHING_STDIO_COMMAND, name, extraArgs: ['--handshake-timeout', String(STDIO_HANDSHAKE_TIMEOUT_S), ...extraArgs] });
       const url = upstream === 'http' ? (await startEverythingHttp({ name: `${o.name}-sidecar-${i}` })).url : upstream.url;
       return startProxyReplica({ store: o.store, upstream: url, name, extraArgs });
     }),
@@ -61,6 +69,7 @@ export async function startProxyCluster(o: ProxyClusterOptions): Promise<ProxyCl
     replicas,
     nginx,
     url: `http://127.0.0.1:${nginx.port}/mcp`,
+    requestTimeoutMs: upstream === 'stdio' ? STDIO_HANDSHAKE_TIMEOUT_S * 1000 + 10_000 : 15_000,
     warnings: (lines = 20) => replicaWarnings(replicas, lines),
     stop: () => nginx.stop(),
   };

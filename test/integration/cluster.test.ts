@@ -66,8 +66,9 @@ describe.each(PROXY_RUNS)(`mcp-migrate proxy × 3 behind round-robin nginx, stor
   beforeAll(async () => {
     store = await startRedisStore(STORE_KIND, { name: `cluster-it-${kind}-${mode}` });
     const modeArgs = mode === 'replay' ? ['--affinity', 'replay'] : [];
-    ({ replicas: proxies, nginx } = await startProxyCluster({ store: store.url, upstream: kind, name: `cluster-proxy-${kind}-${mode}`, replicas: REPLICAS, extraArgs: modeArgs }));
-    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
+    const cluster = await startProxyCluster({ store: store.url, upstream: kind, name: `cluster-proxy-${kind}-${mode}`, replicas: REPLICAS, extraArgs: modeArgs });
+    ({ replicas: proxies, nginx } = cluster);
+    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10, requestTimeoutMs: cluster.requestTimeoutMs });
     console.log(`proxy on Redis ${STORE_KIND} (${kind} upstream, ${mode} mode): ${formatReport(report)}`);
   }, 300_000); // 50 sessions of stdio children on 3 replicas take over a minute on a loaded 2-core machine
 

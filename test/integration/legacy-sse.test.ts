@@ -206,7 +206,7 @@ describe.each([
     base = `http://127.0.0.1:${nginx.port}`;
     [legacy, streamable] = await Promise.all([
       runLegacySessions(base, legacySessions, 4),
-      runScenarios(`${base}/mcp`, { sessions: streamableSessions, concurrency: 4 }),
+      runScenarios(`${base}/mcp`, { sessions: streamableSessions, concurrency: 4, requestTimeoutMs: cluster.requestTimeoutMs }),
     ]);
     const posts = legacy.flatMap((r) => {
       const holder = r.exchanges.find((e) => e.method === 'GET')?.replica;

@@ -38,7 +38,7 @@ describe.each<UpstreamKind>(['stdio', 'http'])('mcp-migrate proxy × 3 behind ro
     redis = await startRedis();
     cluster = await startProxyCluster({ store: redis.url, upstream: kind, name: `proxy-${kind}`, replicas: REPLICAS });
     ({ replicas: proxies, nginx } = cluster);
-    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
+    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10, requestTimeoutMs: cluster.requestTimeoutMs });
     console.log(`proxy (${kind} upstream): ${formatReport(report)}`);
   });
 
