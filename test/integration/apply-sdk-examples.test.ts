@@ -38,7 +38,9 @@ import {
   type NginxInstance,
   type RedisInstance,
   type ServerCopy,
+  type SessionContext,
 } from '../helpers/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 
 type Session = Omit<ClientSessionsOptions, 'sessions' | 'concurrency'>;
 
@@ -57,11 +59,55 @@ interface ExampleCase {
   session?: Session;
   /** What the migrated run must show in the nginx access log, beyond every session using several replicas. */
   acrossReplicas?: (report: ClientSessionsReport, upstreamOf: (tag: string) => string | undefined) => void;
+  /** What the direct run on one original must show, beyond every session passing. */
+  direct?: (report: ClientSessionsReport) => void;
 }
 
 const answerElicitation = (content: Record<string, unknown>) => (client: import('@modelcontextprotocol/sdk/client/index.js').Client) =>
   client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content }));
 const base = { timeoutMs: 60_000, expectGone: true } as const;
+
+/** One `resources/read` of a resource added by a session's timer: the request's tag, the tag of the `resources/list` that showed it. */
+interface TimerRead {
+  tag: string;
+  listedBy: string;
+  ok: boolean;
+  result: string;
+}
+const timerReads = new Map<number, TimerRead[]>();
+const lastTag = (s: SessionContext, rpc: string): string => [...s.requests].reverse().find((r) => r.rpc === rpc)?.tag ?? fail(`no ${rpc} sent`);
+
+/**
+ * Lists resources (each list is a request of its own, so round-robin moves between replicas) until one
+ * added by the per-session timer shows (bounded: 30 s), then reads it 3 times. A read either returns the
+ * content the timer gave it or fails with "not found"; any other content fails the session.
+ */
+async function readTimerResource(client: Client, s: SessionContext): Promise<TimerRead[]> {
+  let added: { uri: string; name: string } | undefined;
+  let listedBy = '';
+  const deadline = Date.now() + 30_000;
+  while (!added && Date.now() < deadline) {
+    const list = await client.listResources();
+    listedBy = lastTag(s, 'resources/list');
+    added = list.resources.find((r) => r.name !== 'example-resource');
+    if (!added) await new Promise((r) => setTimeout(r, 500));
+  }
+  if (!added) fail('no resource added by the timer within 30 s');
+  const reads: TimerRead[] = [];
+  for (let k = 0; k < 3; k++) {
+    try {
+      const read = await client.readResource({ uri: added!.uri });
+      const result = JSON.stringify(read);
+      if (!result.includes(`Content for ${added!.name}`)) fail(`wrong content for ${added!.uri}: ${result}`);
+      reads.push({ tag: lastTag(s, 'resources/read'), listedBy, ok: true, result });
+    } catch (e) {
+      const result = e instanceof Error ? e.message : String(e);
+      if (!/not found/i.test(result)) throw e;
+      reads.push({ tag: lastTag(s, 'resources/read'), listedBy, ok: false, result });
+    }
+  }
+  return reads;
+}
 
 const CASES: ExampleCase[] = [
   {
@@ -172,13 +218,32 @@ const CASES: ExampleCase[] = [
       ...base,
       // It serves no DELETE.
       terminate: false,
-      steps: async (client, _i, s) => {
+      steps: async (client, i, s) => {
         s.step('resources/list and read');
         const list = await client.listResources();
         if (!list.resources.some((r) => r.name === 'example-resource')) fail(`resources: ${JSON.stringify(list.resources.map((r) => r.name))}`);
         const read = await client.readResource({ uri: 'https://mcp-example.com/dynamic/example-resource' });
         if (!JSON.stringify(read).includes('Initial content for example-resource')) fail(JSON.stringify(read));
+        s.step('a resource the per-session timer added (every 5 s), then read 3 times: its content, or "not found", never other content');
+        timerReads.set(i, await readTimerResource(client, s));
       },
+    },
+    // Direct, one process holds the session's server: every read of what its timer added succeeds.
+    direct: (report) => {
+      for (const o of report.outcomes.keys()) expect(timerReads.get(o)?.every((r) => r.ok), JSON.stringify(timerReads.get(o))).toBe(true);
+    },
+    // Migrated, each replica that serves the session runs its own timer (the marked `setInterval`): a
+    // resource exists only on the replica whose timer added it; elsewhere reading it is an error.
+    acrossReplicas: (report, upstreamOf) => {
+      let elsewhere = 0;
+      for (const [i, o] of report.outcomes.entries()) {
+        for (const r of timerReads.get(i) ?? []) {
+          const same = upstreamOf(r.tag) === upstreamOf(r.listedBy);
+          expect(r.ok, `session ${o.sessionId}: read ${r.tag} on ${upstreamOf(r.tag)}, listed on ${upstreamOf(r.listedBy)}: ${r.result}`).toBe(same);
+          if (!same) elsewhere++;
+        }
+      }
+      expect(elsewhere).toBeGreaterThanOrEqual(3);
     },
   },
   {
@@ -259,6 +324,7 @@ describe.each(CASES)('SDK example $name', (c) => {
     started.push(direct!.process);
     const alone = await runClientSessions(`http://${direct!.hostPort}/mcp`, { ...c.session!, sessions: SESSIONS, concurrency: 2 });
     expect(alone.errors).toEqual([]);
+    c.direct?.(alone);
     const nginx = await behindNginx(await startSdkExample(original!.dir, c.name, REPLICAS));
     // One session at a time: each session's second request deterministically reaches another replica.
     const rr = await runClientSessions(nginx.url, { ...c.session!, sessions: SESSIONS, concurrency: 1 });
