@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CallToolResultSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateTaskResultSchema, ElicitRequestSchema, GetTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   copySdk,
   SDK_ROOT,
@@ -70,14 +70,43 @@ const answerElicitation = (content: Record<string, unknown>) => (client: import(
   client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content }));
 const base = { timeoutMs: 60_000, expectGone: true } as const;
 
-/** One `resources/read` of a resource added by a session's timer: the request's tag, the tag of the `resources/list` that showed it. */
-interface TimerRead {
+/** One read of something a replica made (a resource its timer added, a task): the request's tag, the tag of the request that showed or made it. */
+interface ReplicaRead {
   tag: string;
   listedBy: string;
   ok: boolean;
   result: string;
 }
-const timerReads = new Map<number, TimerRead[]>();
+const timerReads = new Map<number, ReplicaRead[]>();
+const taskReads = new Map<number, ReplicaRead[]>();
+
+/** Each read succeeded exactly when nginx sent it to the replica that made the thing read, and at least 3 reads went elsewhere. */
+function expectOnlyWhereMade(report: ClientSessionsReport, reads: Map<number, ReplicaRead[]>, upstreamOf: (tag: string) => string | undefined): void {
+  let elsewhere = 0;
+  for (const [i, o] of report.outcomes.entries()) {
+    for (const r of reads.get(i) ?? []) {
+      const same = upstreamOf(r.tag) === upstreamOf(r.listedBy);
+      expect(r.ok, `session ${o.sessionId}: read ${r.tag} on ${upstreamOf(r.tag)}, made on ${upstreamOf(r.listedBy)}: ${r.result}`).toBe(same);
+      if (!same) elsewhere++;
+    }
+  }
+  expect(elsewhere).toBeGreaterThanOrEqual(3);
+}
+
+/**
+ * Calls `confirm_delete` as a task (its execution then waits for an elicitation delivered through
+ * `tasks/result`, which is not asked for here), then `tasks/get` 3 times. A read either returns this
+ * task (working or waiting for input) or fails with "not found"; anything else fails the session.
+ */
+async function getOwnTask(client: Client, s: SessionContext): Promise<ReplicaRead[]> {
+  const created = await client.request({ method: 'tools/call', params: { name: 'confirm_delete', arguments: { filename: 'a.txt' }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
+  const listedBy = lastTag(s, 'tools/call:confirm_delete');
+  const { taskId } = created.task;
+  return await readThrice(s, 'tasks/get', listedBy, async () => {
+    const got = await client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema);
+    return { result: JSON.stringify(got), right: got.taskId === taskId && ['working', 'input_required'].includes(got.status) };
+  });
+}
 const lastTag = (s: SessionContext, rpc: string): string => [...s.requests].reverse().find((r) => r.rpc === rpc)?.tag ?? fail(`no ${rpc} sent`);
 
 /**
@@ -85,7 +114,7 @@ const lastTag = (s: SessionContext, rpc: string): string => [...s.requests].reve
  * added by the per-session timer shows (bounded: 30 s), then reads it 3 times. A read either returns the
  * content the timer gave it or fails with "not found"; any other content fails the session.
  */
-async function readTimerResource(client: Client, s: SessionContext): Promise<TimerRead[]> {
+async function readTimerResource(client: Client, s: SessionContext): Promise<ReplicaRead[]> {
   let added: { uri: string; name: string } | undefined;
   let listedBy = '';
   const deadline = Date.now() + 30_000;
@@ -96,18 +125,30 @@ async function readTimerResource(client: Client, s: SessionContext): Promise<Tim
     if (!added) await new Promise((r) => setTimeout(r, 500));
   }
   if (!added) fail('no resource added by the timer within 30 s');
-  const reads: TimerRead[] = [];
+  return await readThrice(s, 'resources/read', listedBy, async () => {
+    const result = JSON.stringify(await client.readResource({ uri: added!.uri }));
+    return { result, right: result.includes(`Content for ${added!.name}`) };
+  });
+}
+
+/**
+ * Sends a read 3 times (round-robin moves each to another replica). A read that answers must answer
+ * right (`right`), else the session fails; one that fails must fail with "not found".
+ */
+async function readThrice(s: SessionContext, rpc: string, listedBy: string, read: () => Promise<{ result: string; right: boolean }>): Promise<ReplicaRead[]> {
+  const reads: ReplicaRead[] = [];
   for (let k = 0; k < 3; k++) {
+    let answer: { result: string; right: boolean };
     try {
-      const read = await client.readResource({ uri: added!.uri });
-      const result = JSON.stringify(read);
-      if (!result.includes(`Content for ${added!.name}`)) fail(`wrong content for ${added!.uri}: ${result}`);
-      reads.push({ tag: lastTag(s, 'resources/read'), listedBy, ok: true, result });
+      answer = await read();
     } catch (e) {
       const result = e instanceof Error ? e.message : String(e);
       if (!/not found/i.test(result)) throw e;
-      reads.push({ tag: lastTag(s, 'resources/read'), listedBy, ok: false, result });
+      reads.push({ tag: lastTag(s, rpc), listedBy, ok: false, result });
+      continue;
     }
+    if (!answer.right) fail(`${rpc} answered wrong: ${answer.result}`);
+    reads.push({ tag: lastTag(s, rpc), listedBy, ok: true, result: answer.result });
   }
   return reads;
 }
@@ -237,17 +278,7 @@ const CASES: ExampleCase[] = [
     },
     // Migrated, each replica that serves the session runs its own timer (the marked `setInterval`): a
     // resource exists only on the replica whose timer added it; elsewhere reading it is an error.
-    acrossReplicas: (report, upstreamOf) => {
-      let elsewhere = 0;
-      for (const [i, o] of report.outcomes.entries()) {
-        for (const r of timerReads.get(i) ?? []) {
-          const same = upstreamOf(r.tag) === upstreamOf(r.listedBy);
-          expect(r.ok, `session ${o.sessionId}: read ${r.tag} on ${upstreamOf(r.tag)}, listed on ${upstreamOf(r.listedBy)}: ${r.result}`).toBe(same);
-          if (!same) elsewhere++;
-        }
-      }
-      expect(elsewhere).toBeGreaterThanOrEqual(3);
-    },
+    acrossReplicas: (report, upstreamOf) => expectOnlyWhereMade(report, timerReads, upstreamOf),
   },
   {
     name: 'simpleTaskInteractive',
@@ -260,12 +291,21 @@ const CASES: ExampleCase[] = [
     ],
     session: {
       ...base,
-      steps: async (client, _i, s) => {
+      steps: async (client, i, s) => {
         s.step('tools/list');
         const tools = await client.listTools();
         if (!tools.tools.some((t) => t.name === 'confirm_delete')) fail(JSON.stringify(tools.tools.map((t) => t.name)));
+        s.step('confirm_delete as a task, then tasks/get 3 times: the task, or "not found", never another answer');
+        taskReads.set(i, await getOwnTask(client, s));
       },
     },
+    // Direct, one process holds the task store: every tasks/get finds the task.
+    direct: (report) => {
+      for (const o of report.outcomes.keys()) expect(taskReads.get(o)?.every((r) => r.ok), JSON.stringify(taskReads.get(o))).toBe(true);
+    },
+    // Migrated, its own task store stays in each process (marked, exit 1): the task exists on the replica that
+    // created it; tasks/get elsewhere is an error, never a wrong success.
+    acrossReplicas: (report, upstreamOf) => expectOnlyWhereMade(report, taskReads, upstreamOf),
   },
   {
     name: 'elicitationUrlExample',
