@@ -5,6 +5,7 @@
 //   node bench/proxy/owner.mjs --quick    # smaller counts, for a smoke check
 //   node bench/proxy/owner.mjs --json out.json
 //   node bench/proxy/owner.mjs --baseline ../old/dist/src/cli/index.js   # A/B: owner-base and forwarded-base from another build
+//   node bench/proxy/owner.mjs --floor    # also the floor of a hop: bare relays (bench/proxy/bare-relay.mjs) in front of A
 //
 // Needs: `npm run build` (dist/src/cli/index.js), redis-server on PATH. Loopback only.
 // Two `mcp-migrate proxy --affinity owner` replicas A and B share one Redis and one server-everything
@@ -12,6 +13,8 @@
 // session, raw HTTP POSTs through a keep-alive http.Agent, every answer checked:
 //   owner        the request reaches A (the owner): served locally
 //   forwarded    the request reaches B: B forwards it to A over HTTP and streams the answer back
+//   floor-http, floor-undici, floor-tcp   (--floor) the request reaches a bare relay with no proxy logic in
+//                front of A (node:http client, undici dispatch, or an L4 byte pipe): what one hop costs at least
 //   replay       for reference, `--affinity replay`: two replay-mode replicas C and D (their own key
 //                prefix), session opened on C, requests to D, which serves them on its own upstream session
 import fs from 'node:fs';
@@ -25,6 +28,7 @@ const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'index.js');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const floor = args.includes('--floor');
 const baselineCli = args.includes('--baseline') ? path.resolve(args[args.indexOf('--baseline') + 1]) : undefined;
 const scale = quick ? 0.1 : 1;
 const ROUNDS = 5;
@@ -69,6 +73,14 @@ async function main() {
       { name: 'owner-base', desc: 'request to the owner, other build', url: e.url, sid: baseSid, procs: [e, f] },
       { name: 'forwarded-base', desc: 'request forwarded to the owner, other build', url: f.url, sid: baseSid, procs: [e, f] },
     );
+  }
+  if (floor) {
+    for (const kind of ['http', 'undici', 'tcp']) {
+      const port = await freePort();
+      const relay = start(`bare-${kind}`, process.execPath, [path.join(ROOT, 'bench', 'proxy', 'bare-relay.mjs'), kind, String(port), new URL(a.url).origin]);
+      await waitForPort(port, 20_000, relay);
+      targets.push({ name: `floor-${kind}`, desc: `bare ${kind} relay in front of the owner A`, url: `http://127.0.0.1:${port}/mcp`, sid: ownedSid, procs: [a, { proc: relay }] });
+    }
   }
   for (const t of targets) {
     t.lat = [];
@@ -124,7 +136,7 @@ async function main() {
   const signed = (x) => `${x >= 0 ? '+' : '−'}${f(Math.abs(x))}`;
   const cols = targets.map((t) => t.name);
   const row = (label, fn) => `| ${label} | ${targets.map(fn).join(' | ')} |`;
-  const ownerOf = (t) => (t.name.startsWith('forwarded') ? by[t.name.replace('forwarded', 'owner')] : undefined);
+  const ownerOf = (t) => (t.name.startsWith('forwarded') ? by[t.name.replace('forwarded', 'owner')] : t.name.startsWith('floor-') ? by.owner : undefined);
   const lines = [];
   lines.push(`Owner routing, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} at the end.`);
   lines.push(`${ROUNDS} rounds × ${N.latency} sequential calls (latency) and ${N.throughput} calls at concurrency ${CONCURRENCY} (throughput) per target, interleaved.`);
@@ -151,6 +163,8 @@ async function main() {
   ratio('owner', 'replay');
   ratio('forwarded-base', 'owner-base');
   ratio('forwarded', 'forwarded-base');
+  for (const kind of ['http', 'undici', 'tcp']) ratio(`floor-${kind}`, 'owner');
+  for (const kind of ['http', 'undici', 'tcp']) ratio('forwarded', `floor-${kind}`);
   // Issue 14's goals for a forwarded request, against the request its owner serves.
   const fw = by.forwarded;
   const ow = by.owner;
