@@ -86,19 +86,24 @@ async function main() {
     t.lat = [];
     t.rps = [];
     t.cpu = 0;
+    t.entryCpu = 0;
     t.requests = 0;
     t.redis = new Map();
     log(`warm-up ${t.name}`);
     for (let i = 0; i < N.warmup; i += 1) await httpEcho(t.url, agent, t.sid);
   }
 
+  // The replica the client's request reaches (the forwarder, for `forwarded`; a bare relay, for `floor-*`).
+  const entry = (t) => t.procs.find((p) => p.url === t.url) ?? t.procs[1];
   const measured = async (t, fn, count) => {
     const cpu0 = t.procs.reduce((s, p) => s + (cpuMs(p.proc.pid) ?? 0), 0);
+    const e0 = cpuMs(entry(t).proc.pid) ?? 0;
     const st0 = await redis.commandStats();
     const r = await fn();
     const st1 = await redis.commandStats();
     const cpu1 = t.procs.reduce((s, p) => s + (cpuMs(p.proc.pid) ?? 0), 0);
     t.cpu += cpu1 - cpu0;
+    t.entryCpu += (cpuMs(entry(t).proc.pid) ?? 0) - e0;
     t.requests += count;
     for (const [k, v] of statsDelta(st0, st1)) t.redis.set(k, (t.redis.get(k) ?? 0) + v);
     return r;
@@ -124,6 +129,7 @@ async function main() {
     t.p99 = percentile(t.lat, 99);
     t.throughput = median(t.rps);
     t.cpuPerReq = (t.cpu * 1000) / t.requests;
+    t.entryCpuPerReq = (t.entryCpu * 1000) / t.requests;
     // Heartbeats (`SET … PX`, `ZADD` and `ZREMRANGEBYSCORE` of the accepting set, once per owner-mode
     // replica per interval) depend on time, not on requests.
     const HEARTBEAT = new Set(['info', 'set', 'zadd', 'zremrangebyscore', 'zrem']);
@@ -148,6 +154,7 @@ async function main() {
   lines.push(row('added by the forward, p50 / p99 (ms)', (t) => (ownerOf(t) ? `${signed(t.p50 - ownerOf(t).p50)} / ${signed(t.p99 - ownerOf(t).p99)}` : '–')));
   lines.push(row(`throughput, concurrency ${CONCURRENCY} (req/s, median of rounds)`, (t) => String(Math.round(t.throughput))));
   lines.push(row('proxy CPU per request, both replicas (µs)', (t) => String(Math.round(t.cpuPerReq))));
+  lines.push(row('CPU of the replica or relay the request reaches, per request (µs)', (t) => String(Math.round(t.entryCpuPerReq))));
   lines.push(row('CPU per request / the owner-served request', (t) => (ownerOf(t) ? `${f(t.cpuPerReq / ownerOf(t).cpuPerReq)}×` : '–')));
   lines.push(row('Redis commands per request (heartbeats excluded)', (t) => `${f(t.redisPerReq)} (${t.redisDetail})`));
   lines.push('');
@@ -163,6 +170,7 @@ async function main() {
   ratio('owner', 'replay');
   ratio('forwarded-base', 'owner-base');
   ratio('forwarded', 'forwarded-base');
+  if (by['forwarded-base']) lines.push(`| forwarder alone: \`forwarded\` / \`forwarded-base\` | | | | ${f(by.forwarded.entryCpuPerReq / by['forwarded-base'].entryCpuPerReq)}× |`);
   for (const kind of ['http', 'undici', 'tcp']) ratio(`floor-${kind}`, 'owner');
   for (const kind of ['http', 'undici', 'tcp']) ratio('forwarded', `floor-${kind}`);
   // Issue 14's goals for a forwarded request, against the request its owner serves.
@@ -180,7 +188,7 @@ async function main() {
     fs.writeFileSync(
       jsonOut,
       JSON.stringify(
-        targets.map(({ name, p50, p99, throughput, cpuPerReq, redisPerReq }) => ({ name, p50, p99, throughput, cpuPerReq, redisPerReq })),
+        targets.map(({ name, p50, p99, throughput, cpuPerReq, entryCpuPerReq, redisPerReq }) => ({ name, p50, p99, throughput, cpuPerReq, entryCpuPerReq, redisPerReq })),
         null,
         2,
       ),
