@@ -4,7 +4,7 @@ import { Client, Pool, type Dispatcher } from 'undici';
  * An HTTP origin reached through undici's `Pool.dispatch()` with a raw handler: no request or response
  * stream objects, the answer's header list as undici parsed it. About 0.64× of node:http's client CPU
  * per request on a keep-alive POST (`bench/proxy/clients.mjs`). Idle connections follow the origin's
- * `Keep-Alive: timeout` hint (closed a second before it) and are checked for a pending close before
+ * `Keep-Alive: timeout` hint (closed two seconds before it, undici's default threshold) and are checked for a pending close before
  * reuse (undici's idle socket validation).
  */
 export class DispatchTarget {
@@ -24,8 +24,11 @@ export class DispatchTarget {
   }
 
   /**
-   * Starts one request with `body` (`headers`: a flat `[name, value, …]` list with no `host`, no
-   * hop-by-hop header and no `expect`, which undici refuses). The handler is undici's raw one.
+   * Starts one request with `body` (`headers`: a flat `[name, value, …]` list, `host` at most once, no
+   * hop-by-hop header and no `expect`, which undici refuses). The handler is undici's raw (legacy)
+   * one: `onConnect`, `onHeaders` with the raw header buffers, `onData`, `onComplete`, `onError`;
+   * undici 7 marks it deprecated in its types but runs it as is, while a handler of its newer API gets
+   * the answer's headers parsed into an object first (what this path avoids).
    */
   dispatch(method: Dispatcher.HttpMethod, path: string, headers: string[], body: Buffer | undefined, handler: DispatchHandler): void {
     handler.reusedSocket = false;
