@@ -5,6 +5,7 @@
 //   node bench/proxy/owner.mjs --quick    # smaller counts, for a smoke check
 //   node bench/proxy/owner.mjs --json out.json
 //   node bench/proxy/owner.mjs --baseline ../old/dist/src/cli/index.js   # A/B: owner-base and forwarded-base from another build
+//   node bench/proxy/owner.mjs --floor    # also the floor of a hop: bare relays (bench/proxy/bare-relay.mjs) in front of A
 //
 // Needs: `npm run build` (dist/src/cli/index.js), redis-server on PATH. Loopback only.
 // Two `mcp-migrate proxy --affinity owner` replicas A and B share one Redis and one server-everything
@@ -12,6 +13,8 @@
 // session, raw HTTP POSTs through a keep-alive http.Agent, every answer checked:
 //   owner        the request reaches A (the owner): served locally
 //   forwarded    the request reaches B: B forwards it to A over HTTP and streams the answer back
+//   floor-http, floor-undici, floor-tcp   (--floor) the request reaches a bare relay with no proxy logic in
+//                front of A (node:http client, undici dispatch, or an L4 byte pipe): what one hop costs at least
 //   replay       for reference, `--affinity replay`: two replay-mode replicas C and D (their own key
 //                prefix), session opened on C, requests to D, which serves them on its own upstream session
 import fs from 'node:fs';
@@ -25,6 +28,7 @@ const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'index.js');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const floor = args.includes('--floor');
 const baselineCli = args.includes('--baseline') ? path.resolve(args[args.indexOf('--baseline') + 1]) : undefined;
 const scale = quick ? 0.1 : 1;
 const ROUNDS = 5;
@@ -70,23 +74,36 @@ async function main() {
       { name: 'forwarded-base', desc: 'request forwarded to the owner, other build', url: f.url, sid: baseSid, procs: [e, f] },
     );
   }
+  if (floor) {
+    for (const kind of ['http', 'undici', 'tcp']) {
+      const port = await freePort();
+      const relay = start(`bare-${kind}`, process.execPath, [path.join(ROOT, 'bench', 'proxy', 'bare-relay.mjs'), kind, String(port), new URL(a.url).origin]);
+      await waitForPort(port, 20_000, relay);
+      targets.push({ name: `floor-${kind}`, desc: `bare ${kind} relay in front of the owner A`, url: `http://127.0.0.1:${port}/mcp`, sid: ownedSid, procs: [a, { proc: relay }] });
+    }
+  }
   for (const t of targets) {
     t.lat = [];
     t.rps = [];
     t.cpu = 0;
+    t.entryCpu = 0;
     t.requests = 0;
     t.redis = new Map();
     log(`warm-up ${t.name}`);
     for (let i = 0; i < N.warmup; i += 1) await httpEcho(t.url, agent, t.sid);
   }
 
+  // The replica the client's request reaches (the forwarder, for `forwarded`; a bare relay, for `floor-*`).
+  const entry = (t) => t.procs.find((p) => p.url === t.url) ?? t.procs[1];
   const measured = async (t, fn, count) => {
     const cpu0 = t.procs.reduce((s, p) => s + (cpuMs(p.proc.pid) ?? 0), 0);
+    const e0 = cpuMs(entry(t).proc.pid) ?? 0;
     const st0 = await redis.commandStats();
     const r = await fn();
     const st1 = await redis.commandStats();
     const cpu1 = t.procs.reduce((s, p) => s + (cpuMs(p.proc.pid) ?? 0), 0);
     t.cpu += cpu1 - cpu0;
+    t.entryCpu += (cpuMs(entry(t).proc.pid) ?? 0) - e0;
     t.requests += count;
     for (const [k, v] of statsDelta(st0, st1)) t.redis.set(k, (t.redis.get(k) ?? 0) + v);
     return r;
@@ -112,6 +129,7 @@ async function main() {
     t.p99 = percentile(t.lat, 99);
     t.throughput = median(t.rps);
     t.cpuPerReq = (t.cpu * 1000) / t.requests;
+    t.entryCpuPerReq = (t.entryCpu * 1000) / t.requests;
     // Heartbeats (`SET … PX`, `ZADD` and `ZREMRANGEBYSCORE` of the accepting set, once per owner-mode
     // replica per interval) depend on time, not on requests.
     const HEARTBEAT = new Set(['info', 'set', 'zadd', 'zremrangebyscore', 'zrem']);
@@ -124,7 +142,7 @@ async function main() {
   const signed = (x) => `${x >= 0 ? '+' : '−'}${f(Math.abs(x))}`;
   const cols = targets.map((t) => t.name);
   const row = (label, fn) => `| ${label} | ${targets.map(fn).join(' | ')} |`;
-  const ownerOf = (t) => (t.name.startsWith('forwarded') ? by[t.name.replace('forwarded', 'owner')] : undefined);
+  const ownerOf = (t) => (t.name.startsWith('forwarded') ? by[t.name.replace('forwarded', 'owner')] : t.name.startsWith('floor-') ? by.owner : undefined);
   const lines = [];
   lines.push(`Owner routing, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} at the end.`);
   lines.push(`${ROUNDS} rounds × ${N.latency} sequential calls (latency) and ${N.throughput} calls at concurrency ${CONCURRENCY} (throughput) per target, interleaved.`);
@@ -136,6 +154,7 @@ async function main() {
   lines.push(row('added by the forward, p50 / p99 (ms)', (t) => (ownerOf(t) ? `${signed(t.p50 - ownerOf(t).p50)} / ${signed(t.p99 - ownerOf(t).p99)}` : '–')));
   lines.push(row(`throughput, concurrency ${CONCURRENCY} (req/s, median of rounds)`, (t) => String(Math.round(t.throughput))));
   lines.push(row('proxy CPU per request, both replicas (µs)', (t) => String(Math.round(t.cpuPerReq))));
+  lines.push(row('CPU of the replica or relay the request reaches, per request (µs)', (t) => String(Math.round(t.entryCpuPerReq))));
   lines.push(row('CPU per request / the owner-served request', (t) => (ownerOf(t) ? `${f(t.cpuPerReq / ownerOf(t).cpuPerReq)}×` : '–')));
   lines.push(row('Redis commands per request (heartbeats excluded)', (t) => `${f(t.redisPerReq)} (${t.redisDetail})`));
   lines.push('');
@@ -151,6 +170,9 @@ async function main() {
   ratio('owner', 'replay');
   ratio('forwarded-base', 'owner-base');
   ratio('forwarded', 'forwarded-base');
+  if (by['forwarded-base']) lines.push(`| forwarder alone: \`forwarded\` / \`forwarded-base\` | | | | ${f(by.forwarded.entryCpuPerReq / by['forwarded-base'].entryCpuPerReq)}× |`);
+  for (const kind of ['http', 'undici', 'tcp']) ratio(`floor-${kind}`, 'owner');
+  for (const kind of ['http', 'undici', 'tcp']) ratio('forwarded', `floor-${kind}`);
   // Issue 14's goals for a forwarded request, against the request its owner serves.
   const fw = by.forwarded;
   const ow = by.owner;
@@ -166,7 +188,7 @@ async function main() {
     fs.writeFileSync(
       jsonOut,
       JSON.stringify(
-        targets.map(({ name, p50, p99, throughput, cpuPerReq, redisPerReq }) => ({ name, p50, p99, throughput, cpuPerReq, redisPerReq })),
+        targets.map(({ name, p50, p99, throughput, cpuPerReq, entryCpuPerReq, redisPerReq }) => ({ name, p50, p99, throughput, cpuPerReq, entryCpuPerReq, redisPerReq })),
         null,
         2,
       ),

@@ -45,13 +45,13 @@ class RecordingStore extends MemorySessionStore {
   }
 }
 
-/** A proxy in front of {@link GATED_SERVER}; `dir` holds its pid and answer files. */
+/** A proxy in front of {@link GATED_SERVER} (also serving the legacy HTTP+SSE front on `/sse` and `/message`); `dir` holds its pid and answer files. */
 async function startGated(handshakeTimeoutMs?: number) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-migrate-gated-'));
   onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
   const store = new RecordingStore();
   const upstream = new StdioUpstreamConnector({ command: process.execPath, args: ['-e', GATED_SERVER, dir], handshakeTimeoutMs: handshakeTimeoutMs ?? 30_000, logger });
-  const p = await startTestProxy({ store, upstream });
+  const p = await startTestProxy({ store, upstream, legacySse: { ssePath: '/sse', messagePath: '/message' } });
   const pidFile = path.join(dir, 'pid');
   /** The child's pid, once it has started. */
   const childPid = async (): Promise<number> => {
@@ -105,4 +105,66 @@ it('an initialize the child does not answer within the handshake timeout gets 50
   expect(r.json()).toMatchObject({ id: 1, error: { code: ERROR_ANSWERS.gatewayTimeout.code, message: expect.stringContaining('did not answer initialize') } });
   // The answer comes once the child has exited; on a slow machine it may not even have written its pid.
   await g.expectNothingLeft(g.startedPid());
+});
+
+/** A request to the proxy that the test ends (`cut`) as a client that gives up does; `ended` resolves once it is closed. */
+function openRequest(url: URL, method: 'GET' | 'POST', headers: http.OutgoingHttpHeaders) {
+  const req = http.request({ host: '127.0.0.1', port: url.port, path: url.pathname + url.search, method, headers });
+  const ended = new Promise<void>((resolve) => {
+    req.on('error', () => resolve());
+    req.on('close', () => resolve());
+  });
+  const response = new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
+  return { req, ended, response };
+}
+
+/** A legacy SSE stream (GET /sse) and the message endpoint its `endpoint` event names. */
+async function openLegacyStream(base: string) {
+  const s = openRequest(new URL('/sse', base), 'GET', { accept: 'text/event-stream' });
+  s.req.end();
+  const res = await s.response;
+  expect(res.statusCode).toBe(200);
+  res.setEncoding('utf8');
+  let text = '';
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    res.on('data', (chunk: string) => {
+      text += chunk;
+      const m = /event: endpoint\ndata: (\S+)\n/.exec(text);
+      if (m) resolve(m[1]!);
+    });
+    res.once('end', () => reject(new Error(`SSE stream ended before its endpoint event: ${text}`)));
+  });
+  return { stream: s, endpoint: new URL(endpoint, base) };
+}
+
+const LEGACY_INITIALIZE = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { ...INIT_PARAMS, protocolVersion: '2024-11-05' } });
+
+it('legacy HTTP+SSE: an initialize whose POST the client cut stops its child and creates no session', async () => {
+  const g = await startGated();
+  const { stream, endpoint } = await openLegacyStream(g.p.url);
+  const post = openRequest(endpoint, 'POST', { 'content-type': 'application/json' });
+  post.req.end(LEGACY_INITIALIZE);
+  const pid = await g.childPid();
+  post.req.destroy();
+  await post.ended;
+
+  g.answer();
+  await g.expectNothingLeft(pid);
+  stream.req.destroy();
+});
+
+it('legacy HTTP+SSE: an initialize whose SSE stream closed stops its child, creates no session and answers its POST 404', async () => {
+  const g = await startGated();
+  const { stream, endpoint } = await openLegacyStream(g.p.url);
+  const post = openRequest(endpoint, 'POST', { 'content-type': 'application/json' });
+  post.req.end(LEGACY_INITIALIZE);
+  const pid = await g.childPid();
+  // The client goes away by closing its stream (the session's lifetime); its POST stays open.
+  stream.req.destroy();
+  await stream.ended;
+
+  const res = await post.response;
+  expect(res.statusCode).toBe(404);
+  g.answer();
+  await g.expectNothingLeft(pid);
 });

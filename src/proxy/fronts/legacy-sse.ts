@@ -22,7 +22,7 @@ import {
 } from '@mcp-migrate/runtime';
 import { answerFailure, logFailure } from '../errors.js';
 import { runExchange } from '../exchange.js';
-import { acceptsOf, headerValue } from '../http/util.js';
+import { acceptsOf, clientGoneSignal, headerValue } from '../http/util.js';
 import { SSE_KEEPALIVE } from '../http/sse.js';
 import type { LocalSession } from '../sessions.js';
 import type { ExchangeSink } from '../upstreams/upstream.js';
@@ -112,6 +112,8 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: FrontContex
   /** Refresh period of the record's TTL while its SSE stream is open. */
   const touchEveryMs = Math.max(1_000, Math.min(store.ttlMs / 3, 30_000));
   const open = new Set<ServerResponse>();
+  /** The SSE stream open on this replica for each session id (its client's end of the session). */
+  const streamOf = new Map<string, ServerResponse>();
 
   function pathOf(url: string | undefined): string {
     const u = url ?? '/';
@@ -241,6 +243,7 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: FrontContex
 
     res.writeHead(200, SSE_HEADERS);
     open.add(res);
+    streamOf.set(sid, res);
     const closed = new Promise<void>((resolve) => res.once('close', resolve));
     let follow: StreamFollow;
     try {
@@ -305,6 +308,7 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: FrontContex
     release?.();
     ctx.metrics.standaloneStreams.dec();
     open.delete(res);
+    if (streamOf.get(sid) === res) streamOf.delete(sid);
     clearInterval(keepAlive);
     clearInterval(touch);
     await follow.close().catch(() => undefined);
@@ -412,17 +416,44 @@ export function createLegacySseFront(options: LegacySseOptions, ctx: FrontContex
     const owner = ctx.owner;
     // Owner routing: a replica that shuts down passes new sessions on to one that stays.
     if (owner && (!owner.acceptNew(req, res, sid) || (await owner.forwardNew(req, res, raw, sid)))) return;
+    const gone = initializeGoneSignal(res, sid);
     try {
       // One session per SSE stream: its id is initialized once.
       if (await store.load(sid)) return writeErrorAnswer(res, 'invalidRequest', { id: init.id, detail: 'session already initialized' });
-      const outcome = await initializeSession(ctx, { sessionId: sid, principal, req, raw, init, owner: owner?.replicaId });
+      const outcome = await initializeSession(ctx, { sessionId: sid, principal, req, raw, init, owner: owner?.replicaId, signal: gone.signal });
       // The upstream's answer could not be read (HTTP error): pass it on as the POST's answer.
       if (!outcome.response) return outcome.respond(res, {});
       await streams.append(sid, STANDALONE_STREAM, outcome.response);
       accepted(res);
     } catch (err) {
-      fail(res, err, init.id);
+      if (!gone.signal.aborted) return fail(res, err, init.id);
+      logger.info({ session: sessionFingerprint(sid) }, 'client went away during initialize; its upstream session was closed');
+      // The POST may still be open (its SSE stream closed): the session is over.
+      if (!res.headersSent && !res.destroyed) writeErrorAnswer(res, 'sessionNotFound', { id: init.id });
+    } finally {
+      gone.dispose();
     }
+  }
+
+  /**
+   * Aborts when the client of an initialize went away, so it leaves no upstream session (a child
+   * process) and no record behind: its POST closed before the answer (as `clientGoneSignal` on the
+   * Streamable HTTP front), or the session's SSE stream on this replica closed (the session lives as
+   * long as its stream, SDK 1.x `SSEServerTransport`). A stream ended by the proxy (superseded,
+   * shutdown) does not abort. A stream on another replica is not watched.
+   */
+  function initializeGoneSignal(res: ServerResponse, sid: string): { signal: AbortSignal; dispose(): void } {
+    const post = clientGoneSignal(res);
+    const stream = streamOf.get(sid);
+    if (!stream) return post;
+    const sse = clientGoneSignal(stream);
+    return {
+      signal: AbortSignal.any([post.signal, sse.signal]),
+      dispose: () => {
+        post.dispose();
+        sse.dispose();
+      },
+    };
   }
 
   /**

@@ -182,96 +182,147 @@ export interface RelayOptions {
   onBroken?: (relayed: string | undefined) => string | undefined;
 }
 
+/** The source of a relayed answer, as the relay sees it: it can be paused while the client's socket buffer is full. */
+export interface RelayFlow {
+  pause(): void;
+  resume(): void;
+}
+
 /**
- * Relays an answer to the client as it arrives, with as few socket writes as possible:
+ * Writes an answer to the client as it arrives, with as few socket writes as possible:
  * - chunks that arrive together are written together, one write per event-loop turn (`setImmediate`),
  *   so nothing waits longer than the current turn: SSE events still stream unbuffered;
  * - unless `flushHead`, the head goes out with the first body bytes (or after {@link HEAD_DEFER_MS});
  * - an answer complete before anything was written (the usual case) goes out as head, body and end in
  *   one write, with a `Content-Length` instead of chunked framing.
- * Backpressure: `res` is paused while the client's socket buffer is full. The caller ends the other side
- * when the client goes away.
+ * Backpressure: the source is paused while the client's socket buffer is full. The source calls
+ * {@link head} once, then {@link data} per chunk, then {@link end} or {@link broken}. One writer for both
+ * kinds of source: a node:http `IncomingMessage` ({@link relayResponse}) and an undici dispatch handler
+ * (http/dispatch.ts).
  */
-export function relayResponse(res: IncomingMessage, out: ServerResponse, o: RelayOptions): void {
-  const status = res.statusCode ?? 502;
-  let chunks: Buffer[] = [];
-  let size = 0;
-  let headSent = false;
-  let scheduled = false;
-  let headTimer: NodeJS.Timeout | undefined;
-  let kept: string | undefined = o.keep !== undefined ? '' : undefined;
-  const gone = () => out.destroyed || out.writableEnded;
+export class ResponseWriter {
+  #status = 502;
+  #raw: readonly string[] = [];
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #headSent = false;
+  #scheduled = false;
+  #ended = false;
+  #paused = false;
+  #headTimer: NodeJS.Timeout | undefined;
+  #kept: string | undefined;
 
-  const sendHead = () => {
-    headSent = true;
-    clearTimeout(headTimer);
-    out.writeHead(status, responseHeaders(res.rawHeaders, o.drop));
-  };
-  const writeChunks = () => {
+  constructor(
+    readonly out: ServerResponse,
+    readonly o: RelayOptions,
+    readonly flow: RelayFlow,
+  ) {
+    this.#kept = o.keep !== undefined ? '' : undefined;
+  }
+
+  #gone(): boolean {
+    return this.out.destroyed || this.out.writableEnded;
+  }
+
+  #sendHead(): void {
+    this.#headSent = true;
+    clearTimeout(this.#headTimer);
+    this.out.writeHead(this.#status, responseHeaders(this.#raw, this.o.drop));
+  }
+
+  #writeChunks(): void {
     let ok = true;
-    for (const c of chunks) ok = out.write(c) && ok;
-    chunks = [];
-    size = 0;
-    if (!ok && !res.isPaused()) {
-      res.pause();
-      out.once('drain', () => res.resume());
+    for (const c of this.#chunks) ok = this.out.write(c) && ok;
+    this.#chunks = [];
+    this.#size = 0;
+    if (!ok && !this.#paused) {
+      this.#paused = true;
+      this.flow.pause();
+      this.out.once('drain', () => {
+        this.#paused = false;
+        this.flow.resume();
+      });
     }
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    if (this.#chunks.length === 0 || this.#gone() || this.#ended) return;
+    if (!this.#headSent) this.#sendHead();
+    this.#writeChunks();
   };
-  const flush = () => {
-    scheduled = false;
-    if (chunks.length === 0 || gone() || res.readableEnded) return;
-    if (!headSent) sendHead();
-    writeChunks();
-  };
-  if (o.flushHead) {
-    sendHead();
-    out.flushHeaders();
-  } else {
+
+  /** The answer's status and raw header list (`[name, value, …]`). */
+  head(status: number, raw: readonly string[]): void {
+    this.#status = status;
+    this.#raw = raw;
+    if (this.o.flushHead) {
+      this.#sendHead();
+      this.out.flushHeaders();
+      return;
+    }
     // Armed only if the answer is not over by the next turn (the usual answer is): no timer per request.
     setImmediate(() => {
-      if (headSent || gone() || res.readableEnded) return;
-      headTimer = setTimeout(() => {
-        if (!headSent && !gone()) {
-          sendHead();
-          out.flushHeaders();
+      if (this.#headSent || this.#gone() || this.#ended) return;
+      this.#headTimer = setTimeout(() => {
+        if (!this.#headSent && !this.#gone()) {
+          this.#sendHead();
+          this.out.flushHeaders();
         }
       }, HEAD_DEFER_MS);
     });
   }
-  res.on('data', (c: Buffer) => {
-    if (kept !== undefined) kept = kept.length + c.length <= o.keep! ? kept + c.toString('utf8') : undefined;
-    chunks.push(c);
-    size += c.length;
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
+
+  data(c: Buffer): void {
+    if (this.#kept !== undefined) this.#kept = this.#kept.length + c.length <= this.o.keep! ? this.#kept + c.toString('utf8') : undefined;
+    this.#chunks.push(c);
+    this.#size += c.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
     }
-  });
-  res.once('end', () => {
-    if (gone()) return;
-    if (!headSent) {
-      headSent = true;
-      clearTimeout(headTimer);
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      const bodyless = isBodyless(status);
-      out.writeHead(status, responseHeaders(res.rawHeaders, o.drop, bodyless ? undefined : body.length));
-      out.end(bodyless ? undefined : body);
+  }
+
+  /** The answer is complete. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#gone()) return;
+    if (!this.#headSent) {
+      this.#headSent = true;
+      clearTimeout(this.#headTimer);
+      const body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
+      const bodyless = isBodyless(this.#status);
+      this.out.writeHead(this.#status, responseHeaders(this.#raw, this.o.drop, bodyless ? undefined : body.length));
+      this.out.end(bodyless ? undefined : body);
       return;
     }
-    writeChunks();
-    out.end();
-  });
-  let broken = false;
+    this.#writeChunks();
+    this.out.end();
+  }
+
+  /** The answer broke off before its end (the other side died): see {@link RelayOptions.onBroken}. */
+  broken(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearTimeout(this.#headTimer);
+    if (this.#gone()) return;
+    const tail = this.o.onBroken?.(this.#kept);
+    if (tail === undefined) return void this.out.destroy();
+    if (!this.#headSent) this.#sendHead();
+    this.#writeChunks();
+    this.out.end(tail);
+  }
+}
+
+/** Relays a node:http answer to the client with a {@link ResponseWriter}. The caller ends `res` when the client goes away. */
+export function relayResponse(res: IncomingMessage, out: ServerResponse, o: RelayOptions): void {
+  const w = new ResponseWriter(out, o, { pause: () => res.pause(), resume: () => res.resume() });
+  w.head(res.statusCode ?? 502, res.rawHeaders);
+  res.on('data', (c: Buffer) => w.data(c));
+  res.once('end', () => w.end());
   const onBroken = () => {
-    if (broken || res.complete) return;
-    broken = true;
-    clearTimeout(headTimer);
-    if (gone()) return;
-    const tail = o.onBroken?.(kept);
-    if (tail === undefined) return void out.destroy();
-    if (!headSent) sendHead();
-    writeChunks();
-    out.end(tail);
+    if (!res.complete) w.broken();
   };
   res.on('error', onBroken);
   res.once('aborted', onBroken);

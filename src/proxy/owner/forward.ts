@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Dispatcher } from 'undici';
 import { HOP_BY_HOP_HEADERS } from '../http/util.js';
-import { rawHeader, relayResponse, requestHeaders, RESPONSE_HOP_BY_HOP, type HttpTarget } from '../http/relay.js';
+import { rawHeaderStrings, type DispatchHandler, type DispatchTarget } from '../http/dispatch.js';
+import { rawHeader, requestHeaders, ResponseWriter, RESPONSE_HOP_BY_HOP, type RelayFlow } from '../http/relay.js';
 import { FORWARDED_HEADER, MISDIRECTED_HEADER } from './forwarding-mac.js';
 import { unansweredErrors } from './unanswered.js';
 
@@ -17,7 +18,8 @@ export type ForwardOutcome = 'done' | 'down' | 'unreachable' | 'misdirected' | '
 /** How much of a relayed POST SSE stream is kept to tell, if it breaks, which requests got no response. */
 const KEPT_SSE_BYTES = 256 * 1024;
 
-const FORWARD_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'host', 'content-length', FORWARDED_HEADER]);
+/** `expect`: the body was read in full before the forward (undici refuses the header). */
+const FORWARD_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'host', 'content-length', 'expect', FORWARDED_HEADER]);
 
 /** The client's headers minus hop-by-hop ones, with the owner's `host`, the body length and the forwarding header. */
 export function forwardHeaders(headers: IncomingHttpHeaders, host: string, forwarded: string, contentLength: number | undefined): string[] {
@@ -26,14 +28,12 @@ export function forwardHeaders(headers: IncomingHttpHeaders, host: string, forwa
 }
 
 export interface ForwardAttempt {
-  target: HttpTarget;
+  target: DispatchTarget;
   req: IncomingMessage;
   res: ServerResponse;
   headers: string[];
   /** The POST body as received (absent for GET and DELETE). */
   body: Buffer | undefined;
-  /** Longest wait for a TCP connection to the owner, ms. */
-  connectTimeoutMs: number;
   /**
    * Calls `onGone` if the owner leaves the replica registry (hung or cut off without closing its
    * sockets) while its answer is awaited; returns the function that stops watching.
@@ -45,81 +45,118 @@ export interface ForwardAttempt {
   onBroken(): void;
 }
 
+/** Errors of a reused keep-alive connection that the owner closed or reset before any answer. */
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
 /**
- * Sends the client's request to the owner once over the shared relay and streams the answer back (SSE
- * included, unbuffered). `mayRetry`: a reset of a reused keep-alive connection before any answer
- * resolves `retry` (nothing reached the owner), so the caller tries once more on a fresh connection.
+ * Sends the client's request to the owner once over the shared relay (undici dispatch, one raw handler:
+ * no stream objects) and streams the answer back (SSE included, unbuffered). `mayRetry`: a reset of a
+ * reused keep-alive connection before any answer resolves `retry` (nothing reached the owner), so the
+ * caller tries once more. No TCP connection within the target's connect timeout: `unreachable`.
  */
 export function attemptForward(a: ForwardAttempt, mayRetry: boolean): Promise<ForwardOutcome> {
   return new Promise((resolve) => {
     let settled = false;
-    let connectTimer: NodeJS.Timeout | undefined;
+    let abort: ((err?: Error) => void) | undefined;
+    let stopReason: Error | undefined;
+    let writer: ResponseWriter | undefined;
+    let discard = false;
+    let paused = false;
+    let resumeUp: (() => void) | undefined;
+    const stop = (err: Error): void => {
+      stopReason ??= err;
+      abort?.(err);
+    };
     const settle = (r: ForwardOutcome): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(connectTimer);
       unwatch();
-      a.res.off('close', onClientGone);
       resolve(r);
     };
-    const out = a.target.send(a.req.method ?? 'GET', a.req.url ?? '/', a.headers, a.body);
     const onClientGone = (): void => {
-      if (!a.res.writableFinished) out.destroy();
+      if (!a.res.writableFinished) stop(Object.assign(new Error('the client went away'), { code: 'ECLIENTGONE' }));
       settle('done');
     };
     a.res.once('close', onClientGone);
-    out.on('socket', (socket: Socket) => {
-      if (!socket.connecting) return;
-      socket.setNoDelay(true); // a reused keep-alive socket keeps it
-      connectTimer = setTimeout(() => out.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), a.connectTimeoutMs);
-      socket.once('connect', () => clearTimeout(connectTimer));
-    });
     const unwatch = a.watchOwner(() => {
-      if (!settled) out.destroy(Object.assign(new Error('owner left the replica registry'), { code: 'EOWNERGONE' }));
+      if (!settled) stop(Object.assign(new Error('owner left the replica registry'), { code: 'EOWNERGONE' }));
     });
-    out.on('response', (up) => {
-      if (up.statusCode === 421 && rawHeader(up.rawHeaders, MISDIRECTED_HEADER) !== undefined) {
-        up.resume();
-        return settle('misdirected');
-      }
-      a.onAnswer();
-      settle('done');
-      relayOwnerAnswer(up, a);
-    });
-    out.on('error', (err: NodeJS.ErrnoException) => {
-      if (settled) return;
-      if (a.res.destroyed || a.res.writableEnded) return settle('done');
-      if (mayRetry && out.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) return settle('retry');
-      settle(err.code === 'ETIMEDOUT' ? 'unreachable' : 'down');
-    });
+    const handler: DispatchHandler = {
+      reusedSocket: false,
+      onConnect(abortFn) {
+        abort = abortFn;
+        if (stopReason) abortFn(stopReason);
+      },
+      onHeaders(status, rawBuffers, resume) {
+        if (status < 200) return true; // 1xx: the final answer follows
+        const raw = rawHeaderStrings(rawBuffers);
+        if (status === 421 && rawHeader(raw, MISDIRECTED_HEADER) !== undefined) {
+          discard = true;
+          settle('misdirected');
+          return true;
+        }
+        a.onAnswer();
+        settle('done');
+        resumeUp = resume;
+        writer = relayOwnerAnswer(status, raw, a, {
+          pause: () => void (paused = true),
+          resume: () => {
+            paused = false;
+            resumeUp?.();
+          },
+        });
+        if (!writer) {
+          discard = true;
+          stop(Object.assign(new Error('the client went away'), { code: 'ECLIENTGONE' }));
+        }
+        return true;
+      },
+      onData(chunk) {
+        if (!discard) writer?.data(chunk);
+        return !paused;
+      },
+      onComplete() {
+        a.res.off('close', onClientGone);
+        writer?.end();
+      },
+      onError(err: NodeJS.ErrnoException) {
+        a.res.off('close', onClientGone);
+        if (writer) return void writer.broken();
+        if (settled) return;
+        if (a.res.destroyed || a.res.writableEnded) return settle('done');
+        const code = (stopReason as NodeJS.ErrnoException | undefined)?.code ?? err.code ?? '';
+        if (mayRetry && handler.reusedSocket && RESET_CODES.has(code)) return settle('retry');
+        settle(code === 'UND_ERR_CONNECT_TIMEOUT' ? 'unreachable' : 'down');
+      },
+    };
+    a.target.dispatch((a.req.method ?? 'GET') as Dispatcher.HttpMethod, a.req.url ?? '/', a.headers, a.body, handler);
   });
 }
 
 /**
- * The owner's answer to the client. If it breaks off (the owner died mid-answer): a GET (standalone
- * stream) ends cleanly, so the client reconnects to whichever replica then serves the session; a POST
- * answered with SSE gets a JSON-RPC error (-32603) for each request whose response had not been
- * relayed, so the client does not wait for it; any other answer is cut.
+ * The owner's answer to the client, or `undefined` if the client is gone. If it breaks off (the owner
+ * died mid-answer): a GET (standalone stream) ends cleanly, so the client reconnects to whichever
+ * replica then serves the session; a POST answered with SSE gets a JSON-RPC error (-32603) for each
+ * request whose response had not been relayed, so the client does not wait for it; any other answer is cut.
  */
-function relayOwnerAnswer(up: IncomingMessage, a: ForwardAttempt): void {
+function relayOwnerAnswer(status: number, raw: string[], a: ForwardAttempt, flow: RelayFlow): ResponseWriter | undefined {
   const res = a.res;
-  if (res.destroyed || res.writableEnded) return void up.destroy();
-  const sse = (rawHeader(up.rawHeaders, 'content-type') ?? '').includes('text/event-stream');
+  if (res.destroyed || res.writableEnded) return undefined;
+  const sse = (rawHeader(raw, 'content-type') ?? '').includes('text/event-stream');
   const isGet = a.req.method === 'GET';
   const body = a.body;
-  res.once('close', () => {
-    if (!up.complete) up.destroy();
-  });
-  relayResponse(up, res, {
+  const writer = new ResponseWriter(res, {
     drop: RESPONSE_HOP_BY_HOP,
     // An SSE answer of known length is complete (the owner wrote it at once): its head goes with its
     // body, in one write. Only an open-ended stream's head is passed on at once, as the owner sent it.
-    flushHead: sse && rawHeader(up.rawHeaders, 'content-length') === undefined,
+    flushHead: sse && rawHeader(raw, 'content-length') === undefined,
     ...(sse && !isGet && body ? { keep: KEPT_SSE_BYTES } : {}),
     onBroken: (relayed) => {
       a.onBroken();
       if (isGet) return '';
       return relayed !== undefined && body ? unansweredErrors(body, relayed) : undefined;
     },
-  });
+  }, flow);
+  writer.head(status, raw);
+  return writer;
 }

@@ -15,7 +15,7 @@ import { parseSessionEvent, writeErrorAnswer, type MessageBus, type SessionEvent
 import type { ReplicaRegistry, ServerRequestRouter, SessionStreams } from '@mcp-migrate/runtime';
 import { sessionFingerprint, SESSION_ID_HEADER } from '@mcp-migrate/runtime';
 import type { SessionStore } from '@mcp-migrate/runtime';
-import { HttpTarget } from '../http/relay.js';
+import { DispatchTarget } from '../http/dispatch.js';
 import { headerValue } from '../http/util.js';
 import type { LocalSession, SessionManager } from '../sessions.js';
 import { attemptForward, forwardHeaders, type ForwardOutcome } from './forward.js';
@@ -88,7 +88,7 @@ export class OwnerRouting {
   readonly #o: OwnerRoutingOptions;
   readonly #mac: ForwardingMac;
   /** Keep-alive connections to each owner, by URL. */
-  readonly #targets = new Map<string, HttpTarget>();
+  readonly #targets = new Map<string, DispatchTarget>();
   /** Owners of sessions this replica forwarded, so the steady path neither loads the record nor touches the store. */
   readonly #owners = new OwnerCache();
   /** A request whose forward to its cached owner failed: {@link route} goes on from that result instead of trying the same owner again. */
@@ -581,7 +581,7 @@ export class OwnerRouting {
     let target = this.#targets.get(url);
     if (!target) {
       try {
-        target = new HttpTarget(new URL(url));
+        target = new DispatchTarget(new URL(url), this.#o.connectTimeoutMs ?? 2_000);
       } catch {
         this.#o.logger.warn({ owner }, 'owner routing: the registry holds an invalid URL for the owner');
         this.#count('owner_down');
@@ -595,7 +595,6 @@ export class OwnerRouting {
       res,
       body,
       headers: forwardHeaders(req.headers, target.host, this.#mac.header(sessionId, this.replicaId, owner), body?.length),
-      connectTimeoutMs: this.#o.connectTimeoutMs ?? 2_000,
       watchOwner: (onGone: () => void) => this.#watcher.watch(owner, onGone),
       onAnswer: () => this.#count('ok'),
       onBroken: () => this.#count('broken'),
