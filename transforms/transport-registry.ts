@@ -139,12 +139,21 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   ctx.importRuntime(sf, shape.kind === 'entry' ? 'SessionEntryRegistry' : 'SessionTransportRegistry');
   for (const r of opening.earlyExit?.returns ?? []) inner.push([r.getStart(), r.getEnd(), 'return undefined;']);
   insertOpener(ctx, sf, target, opening, inner, { fnName, params, asMethod, ts, created, plan });
-  const exit = opening.earlyExit ? ` if (!${opening.transportVar}) return${opening.earlyExit.value ? ` ${opening.earlyExit.value}` : ''};` : '';
-  ctx.replace(sf, opening.start, opening.end, `${opening.declaredHere ? 'const ' : ''}${opening.transportVar} = await ${asMethod ? 'this.' : ''}${fnName}(${callArgs.join(', ')});${exit}`);
+  const call = `await ${asMethod ? 'this.' : ''}${fnName}(${callArgs.join(', ')})`;
+  const tv = opening.transportVar;
+  const exit = opening.earlyExit ? `return${opening.earlyExit.value ? ` ${opening.earlyExit.value}` : ''};` : '';
+  // With a failure exit the opener may resolve `undefined`: checked before the handler's (typed) variable gets it.
+  const opened = uniqueName(sf, 'opened');
+  const callText = !opening.earlyExit
+    ? `${opening.declaredHere ? 'const ' : ''}${tv} = ${call};`
+    : opening.declaredHere
+      ? `const ${tv} = ${call};\n${indentOf(sf.getFullText(), opening.start)}if (!${tv}) ${exit}`
+      : `const ${opened} = ${call};\n${indentOf(sf.getFullText(), opening.start)}if (!${opened}) ${exit}\n${indentOf(sf.getFullText(), opening.start)}${tv} = ${opened};`;
+  ctx.replace(sf, opening.start, opening.end, callText);
   const guarded = insertGuards(ctx, sf, target, opening, plan);
   const what = shape.kind === 'entry' ? `a SessionEntryRegistry (its entries' \`${shape.property}\` are the transports)` : 'a SessionTransportRegistry';
   if (f !== gen) ctx.changed(f, `\`${target.name}\` is ${what}: handshakes are stored, sessions restored on any replica by replaying \`initialize\` through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded)`);
-  ctx.changed(gen, f === gen ? `\`${target.name}\` (reached through parameters) is ${what}: handshakes are stored, sessions restored on any replica through \`${fnName}\`, unknown ids get 404 (${guarded + (plan.inside ? 1 : 0)} handler(s) guarded); \`sessionIdGenerator\` re-issues the stored id` : `\`sessionIdGenerator\` re-issues the stored id when \`${target.name}\` restores a session`);
+  ctx.changed(gen, f === gen ? `\`${target.name}\` (reached through parameters) is ${what}: handshakes are stored, sessions restored on any replica through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded); \`sessionIdGenerator\` re-issues the stored id` : `\`sessionIdGenerator\` re-issues the stored id when \`${target.name}\` restores a session`);
   return undefined;
 }
 
@@ -198,7 +207,7 @@ interface OpenerPlan {
   /** Declared and registered in the handler's body: the code reads what the handler's caller passed in (destructured parameters, the registry itself). */
   inside: boolean;
   /** Handler `let`s without initializer that the code assigns before reading them, and the handler does not read afterwards: declared again in the opener. */
-  redeclared: string[];
+  redeclared: VariableDeclaration[];
   /** Handler locals passed to the opener, `undefined` on a restore: known falsy there ({@link knownFalsy}), or read only on a failure exit. */
   locals: VariableDeclaration[];
 }
@@ -232,7 +241,7 @@ function checkOpeningCode(opening: OpeningCode, asMethod: boolean): OpenerPlan |
         continue;
       }
       if (Node.isVariableDeclaration(d) && assignedBeforeRead(d, opening) && !readAfter(d, opening)) {
-        if (!plan.redeclared.includes(d.getName())) plan.redeclared.push(d.getName());
+        if (!plan.redeclared.includes(d)) plan.redeclared.push(d);
         continue;
       }
       return `the session-opening code uses \`${id.getText()}\`, a local of the request handler: move what it needs into the opening code, then extract it into a function registered with \`registry.opener(fn)\` (docs/apply.md)`;
@@ -442,7 +451,7 @@ function insertOpener(
     ? `/** The server's session-opening code (mcp-migrate apply): also run, with the stored id, to restore a session on another replica; registered on each call, as it reads what the caller passes in (the same on every call). */`
     : `/** The server's session-opening code (mcp-migrate apply): also run, with the stored id, to restore a session on another replica. */`;
   const head = o.asMethod ? `${o.ts ? 'private ' : ''}async ${o.fnName}(${o.params})` : `async function ${o.fnName}(${o.params})`;
-  const lets = o.plan.redeclared.map((n) => `${outerIndent}${unit}let ${n};\n`).join('');
+  const lets = o.plan.redeclared.map((d) => `${outerIndent}${unit}let ${d.getName()}${o.ts && d.getTypeNode() ? `: ${d.getTypeNode()!.getText()}` : ''};\n`).join('');
   const fn =
     `${outerIndent}${doc}\n` +
     `${outerIndent}${head} {\n` +
@@ -480,8 +489,8 @@ function answeredValue(handler: HandlerFn): string {
 
 /**
  * Why an opener made inside the handler would not see the same values on every call (`undefined`
- * when it does): each call of the handler in this file passes an object literal whose properties the
- * opener reads (other than the request and response) are variables never assigned after their
+ * when it does): each call of the handler in this file passes arguments (object literals' properties
+ * other than the request and response) that are literals or variables never assigned after their
  * declaration; a handler called from elsewhere, or passed on as a value, cannot be checked.
  */
 function callerVaries(handler: HandlerFn): string | undefined {
@@ -543,7 +552,7 @@ function insertGuards(ctx: TransformContext, sf: SourceFile, target: RegistryTar
     else ctx.insert(sf, hb.getStart() + 1, ` ${guard} `);
     if (!h.isAsync()) ctx.insert(sf, Node.isMethodDeclaration(h) ? h.getNameNode().getStart() : h.getStart(), 'async ');
   }
-  return guarded.size - (plan.inside ? 1 : 0);
+  return guarded.size;
 }
 
 /** A function whose first two parameters reach a transport's `handleRequest(req, res, …)`: a request handler. */

@@ -95,7 +95,9 @@ function followParameters(sf: SourceFile, sites: Expression[], out: Followed, de
     out.passed.add(site);
     if (!out.aliases.includes(param)) out.aliases.push(param);
     if (typeNode) out.types.push(typeNode);
-    const more = name.findReferencesAsNodes().filter((r) => r !== name && Node.isIdentifier(r) && r.getSourceFile() === sf) as Identifier[];
+    // The binding's own references (not the interface member it reads, nor other literals' properties of that name).
+    const own = name.getSymbol();
+    const more = name.findReferencesAsNodes().filter((r) => r !== name && Node.isIdentifier(r) && r.getSourceFile() === sf && r.getSymbol() === own) as Identifier[];
     sites.push(...more);
     followParameters(sf, more, out, depth + 1);
   }
@@ -123,9 +125,20 @@ function parameterReached(sf: SourceFile, site: Expression): { param: ParameterD
   if (!Node.isObjectBindingPattern(nameNode)) return undefined;
   const element = nameNode.getElements().find((e: BindingElement) => (e.getPropertyNameNode()?.getText() ?? e.getName()) === property);
   if (!element || !Node.isIdentifier(element.getNameNode()) || element.getInitializer()) return undefined;
-  const declared = param.getTypeNode();
-  const typeNode = declared && Node.isTypeLiteral(declared) ? declared.getProperty(property)?.getTypeNode() : undefined;
+  const typeNode = memberType(param.getTypeNode(), property, sf);
   return { param, name: element.getNameNode() as Identifier, typeNode };
+}
+
+/** The declared type of member `property` of a parameter's type: a type literal, or an interface or type alias of this file. */
+function memberType(declared: TypeNode | undefined, property: string, sf: SourceFile): TypeNode | undefined {
+  if (!declared) return undefined;
+  if (Node.isTypeLiteral(declared)) return declared.getProperty(property)?.getTypeNode();
+  if (!Node.isTypeReference(declared)) return undefined;
+  const d = declared.getTypeName().getSymbol()?.getDeclarations()[0];
+  if (!d || d.getSourceFile() !== sf) return undefined;
+  if (Node.isInterfaceDeclaration(d)) return d.getProperty(property)?.getTypeNode();
+  if (Node.isTypeAliasDeclaration(d)) return memberType(d.getTypeNode(), property, sf);
+  return undefined;
 }
 
 /** The function a call calls, where its callee is the name of a function declaration or of a variable holding a function. */
