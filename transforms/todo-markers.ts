@@ -3,8 +3,8 @@
  * gets a `/* @mcp-migrate-todo <rule>: … *\/` marker on its own line before the statement that holds the
  * state, with concrete guidance: per-session values that cannot be serialized, per-session closure
  * state, module-level connection state, legacy SSE transports; for rules without general guidance
- * (per-session timers among them) the finding's own message, which gives the exact reason. Never
- * inside a literal, never twice. Informational `server-initiated-request` notes get no marker (the
+ * (per-session timers among them) and for the project's own task stores and queues the finding's own
+ * message, which gives the exact reason. Never inside a literal, never twice. Informational `server-initiated-request` notes get no marker (the
  * runtime registry routes those requests across replicas).
  */
 import { defineTransform } from './define-transform.js';
@@ -39,8 +39,10 @@ export default defineTransform({
   run(ctx) {
     for (const f of ctx.findings) {
       if (f.finding.category === 'server-initiated-request') continue;
-      const guidance = GUIDANCE[f.finding.ruleId];
-      // Rules without general guidance (per-session timers among them) carry the exact reason in their message.
+      // Rules without general guidance (per-session timers among them), and the project's own task stores and
+      // queues (which methods and waiters keep them off the runtime's store), carry the exact reason in their message.
+      const exact = f.finding.ruleId === 'no-in-memory-task-store' && f.finding.fix === 'manual';
+      const guidance = exact ? undefined : GUIDANCE[f.finding.ruleId];
       ctx.todo(f, guidance ? `\`${f.finding.symbol}\`: ${guidance}` : f.finding.message);
     }
   },

@@ -1,4 +1,5 @@
 import { ts } from 'ts-morph';
+import { authProviderState, type AuthProviderState } from '../analyzer/auth-provider-state.js';
 import { containsNode, ProcessStateIndex, type ProcessStateWrite } from '../analyzer/process-state.js';
 import type { Fix } from '../analyzer/types.js';
 import { createRule } from './create-rule.js';
@@ -35,6 +36,17 @@ function advice(fix: Fix, file: boolean): string {
   return file
     ? 'No handshake replay rebuilds it: keep it in a shared store (or on storage every replica mounts), or run `mcp-migrate proxy --affinity owner` so the replica that created the session keeps serving it.'
     : 'No handshake replay rebuilds it: key it by session id in a shared store (`@mcp-migrate/runtime` session maps), pass it in tool arguments, or run `mcp-migrate proxy --affinity owner`; the codemods cannot decide which, so this needs a manual change.';
+}
+
+/** The finding for an OAuth provider (or clients store) that keeps what the SDK's auth routes write in this process. */
+function authMessage(a: AuthProviderState): string {
+  const fields = a.fields.map((f) => `\`${f.field}\` (written by \`${f.method}\`)`).join(', ');
+  return (
+    `The OAuth ${a.option === 'provider' ? 'provider' : 'clients store'} given to the SDK's \`${a.router}\`, a \`${a.className}\`, keeps ${fields} in this process's memory; ` +
+    "the SDK's auth routes (`/register`, `/authorize`, `/token`) write them on each request and the bearer check (`verifyAccessToken`, directly or through an introspection route) reads them. " +
+    'A client registered, or a token issued, by one replica is unknown to the others: behind a round-robin load balancer its requests that reach another replica are refused (401 invalid token), whatever happens to the MCP session. ' +
+    'No codemod moves it and no handshake replay rebuilds it: keep clients, codes and tokens in a store every replica reads (a provider on a shared store), or run one authorization server for all replicas and verify tokens against it (`ProxyOAuthServerProvider`, or introspection of that one server).'
+  );
 }
 
 /**
@@ -92,6 +104,11 @@ export default createRule({
         for (const [node, { symbol, writes }] of groups) {
           const fix: Fix = stdio && writes.every((w) => w.replayed) ? 'proxy' : 'manual';
           ctx.report({ node, symbol, fix, message: why(symbol, writes, stdio) + advice(fix, writes[0]!.kind === 'file') });
+        }
+        // OAuth clients, codes and tokens an in-memory provider keeps for the SDK's auth routes (src/analyzer/auth-provider-state.ts).
+        const analyzedFiles = ctx.flow.sourceFiles.filter((sf) => ctx.isAnalyzed(sf));
+        for (const a of authProviderState(analyzedFiles, ctx.checker)) {
+          ctx.report({ node: a.node, symbol: a.className, fix: 'manual', message: authMessage(a) });
         }
       },
     };

@@ -7,6 +7,8 @@ import { createRule, type RuleContext } from './create-rule.js';
 const TASK_STORE_MEMBERS = ['createTask', 'getTask', 'storeTaskResult', 'getTaskResult', 'updateTaskStatus', 'listTasks'];
 const TASK_QUEUE_MEMBERS = ['enqueue', 'dequeue', 'dequeueAll'];
 const COLLECTION = /^(new (Map|Set|WeakMap|Array)\b|\[|\{)/;
+/** Members of the SDK's in-memory classes that the runtime's Redis store and queue also provide (`cleanup`: both stop their timers). */
+const RUNTIME_EXTRAS = ['cleanup', 'getAllTasks'];
 
 type Role = 'store' | 'queue';
 
@@ -60,6 +62,79 @@ function holderOf(ctx: RuleContext, expr: ts.NewExpression): { node: ts.Node; na
   return { node: expr };
 }
 
+const memberName = (m: ts.ClassElement): string | undefined => (m.name && (ts.isIdentifier(m.name) || ts.isPrivateIdentifier(m.name)) ? m.name.text : undefined);
+
+/**
+ * Methods of the class beyond the SDK interface it provides that the program calls from outside the
+ * class (`store.waitForUpdate(id)`, by name: untyped JavaScript receivers). The runtime's Redis store
+ * and queue implement the SDK interface only, so replacing the class would drop them.
+ */
+function extraMethodsUsed(ctx: RuleContext, cls: ts.ClassLikeDeclaration, role: Role): string[] {
+  const own = new Set([...(role === 'store' ? TASK_STORE_MEMBERS : TASK_QUEUE_MEMBERS), ...RUNTIME_EXTRAS]);
+  const extra = new Set(cls.members.filter((m) => ts.isMethodDeclaration(m) && m.body).map(memberName).filter((n): n is string => !!n && !own.has(n)));
+  const used = new Set<string>();
+  const visit = (n: ts.Node): void => {
+    if (ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && extra.has(n.expression.name.text) && skipOuter(n.expression.expression).kind !== ts.SyntaxKind.ThisKeyword) {
+      used.add(n.expression.name.text);
+    }
+    ts.forEachChild(n, visit);
+  };
+  for (const sf of ctx.flow.sourceFiles) if (ctx.isAnalyzed(sf)) visit(sf);
+  return [...used];
+}
+
+/**
+ * Methods of the class that keep the resolve function of a promise they create (pass it to a call or
+ * store it) instead of calling it: in-process waiters, which only a write in this process wakes.
+ */
+function inProcessWaiters(cls: ts.ClassLikeDeclaration): string[] {
+  const out: string[] = [];
+  for (const m of cls.members) {
+    const name = memberName(m);
+    if (!ts.isMethodDeclaration(m) || !m.body || !name) continue;
+    let keeps = false;
+    const visit = (n: ts.Node): void => {
+      if (keeps) return;
+      const arg = ts.isNewExpression(n) && skipOuter(n.expression).getText() === 'Promise' ? n.arguments?.[0] : undefined;
+      const executor = arg && (ts.isArrowFunction(arg) || ts.isFunctionExpression(arg)) ? arg : undefined;
+      const resolve = executor?.parameters[0]?.name;
+      if (executor && resolve && ts.isIdentifier(resolve)) {
+        const kept = (k: ts.Node): boolean => (ts.isIdentifier(k) && k.text === resolve.text && isKept(k)) || ts.forEachChild(k, kept) === true;
+        if (kept(executor.body)) keeps = true;
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(m.body);
+    if (keeps) out.push(name);
+  }
+  return out;
+}
+
+/** `waiters.push(resolve)`, `map.set(id, resolve)`, `this.r = resolve`, `{ resolve }`: the function is kept, not called (nor handed to a timer). */
+function isKept(id: ts.Identifier): boolean {
+  const p = id.parent;
+  if (ts.isCallExpression(p) && p.arguments.includes(id)) return ts.isPropertyAccessExpression(p.expression) && STORE_CALLS.has(p.expression.name.text);
+  if (ts.isBinaryExpression(p)) return p.right === id && p.operatorToken.kind === ts.SyntaxKind.EqualsToken;
+  return ts.isShorthandPropertyAssignment(p) || (ts.isPropertyAssignment(p) && p.initializer === id);
+}
+const STORE_CALLS = new Set(['push', 'unshift', 'set', 'add']);
+
+const list = (names: string[]): string => names.map((n) => `\`${n}\``).join(', ');
+
+/** Why no codemod moves the project's own class onto the runtime's store or queue, as exactly as the code shows. */
+function whyManual(ctx: RuleContext, c: Candidate): string {
+  const reasons: string[] = [];
+  if (c.cls) {
+    const extra = extraMethodsUsed(ctx, c.cls, c.role);
+    const waiters = inProcessWaiters(c.cls);
+    if (extra.length) reasons.push(`the program calls ${list(extra)}, which the SDK's \`${c.role === 'store' ? 'TaskStore' : 'TaskMessageQueue'}\` interface (the one the runtime's Redis ${c.role} implements) does not have`);
+    if (waiters.length) reasons.push(`${list(waiters)} keeps the resolve function of a promise in this process (an in-process waiter), so a waiter on one replica is never woken by a write on another (a resolve function cannot be stored in Redis)`);
+  }
+  const because = reasons.length ? ` because ${reasons.join('; and ')}` : '';
+  return `\`${c.className}\` is the project's own in-memory implementation, which no codemod moves onto the runtime's Redis task store and queue${because}: rewrite it by hand on a shared store (the runtime's \`createTaskStore()\` / \`createTaskMessageQueue()\` from \`@mcp-migrate/runtime\`${wakeHint(reasons)}), or run \`mcp-migrate proxy --affinity owner\`.`;
+}
+const wakeHint = (reasons: string[]): string => (reasons.some((r) => r.includes('in-process waiter')) ? ', waking waiters through the store, e.g. Redis pub/sub or polling bounded by the request' : '');
+
 const WHAT: Record<Role, string> = {
   store: 'the tasks it creates (each bound to the session that created it), their status and their results',
   queue: 'the messages queued for each task (the elicitation and sampling requests delivered through `tasks/result`)',
@@ -75,6 +150,8 @@ interface Candidate {
   isSdkClass: boolean;
   className: string;
   holder: { node: ts.Node; name?: string };
+  /** The project's own class (not the SDK's). */
+  cls?: ts.ClassLikeDeclaration;
 }
 
 function candidate(ctx: RuleContext, expr: ts.NewExpression): Candidate | undefined {
@@ -90,7 +167,7 @@ function candidate(ctx: RuleContext, expr: ts.NewExpression): Candidate | undefi
     if (role && !(sdkName && IN_MEMORY_TASK_CLASSES.has(sdkName)) && !keepsDataInMemory(cls)) role = undefined;
   }
   if (!role) return undefined;
-  return { expr, role, isSdkClass, className: isSdkClass ? sdkName! : (cls?.name?.text ?? 'class'), holder: holderOf(ctx, expr) };
+  return { expr, role, isSdkClass, className: isSdkClass ? sdkName! : (cls?.name?.text ?? 'class'), holder: holderOf(ctx, expr), cls: isSdkClass ? undefined : cls };
 }
 
 /** The object literals (server options) the instance is put in, directly or through its variable. */
@@ -145,7 +222,7 @@ export default createRule({
           const what = queue ? `${WHAT.store}, and with \`${queue.holder.name ?? queue.className}\` (a \`${queue.className}\`) ${WHAT.queue},` : WHAT[c.role];
           const todo = c.isSdkClass
             ? "Run `mcp-migrate apply --store redis` to replace it with the runtime's Redis-backed task store and queue, shared by every replica and expiring with each task's TTL."
-            : `\`${c.className}\` is the project's own in-memory implementation, which no codemod rewrites: back it with a shared store (the runtime's Redis task store and queue from \`mcp-migrate/runtime\`), or run \`mcp-migrate proxy --affinity owner\`.`;
+            : whyManual(ctx, c);
           ctx.report({
             node: c.holder.node,
             symbol: name,

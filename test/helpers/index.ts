@@ -14,6 +14,7 @@ export * from './nginx.js';
 export * from './everything.js';
 export * from './scenario.js';
 export * from './proxy.js';
+export * from './proxy-cluster.js';
 export * from './migrated.js';
 export * from './sdk-examples.js';
 export * from './client-sessions.js';

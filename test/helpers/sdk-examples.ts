@@ -4,8 +4,8 @@
  * `package.json` depends on the SDK and whose `node_modules/@modelcontextprotocol/sdk` is a real copy
  * of the package (`package.json`, `dist/esm`; the other dependencies are links to this repository's),
  * so the examples' relative imports (`../../server/…`, `../shared/…`) resolve inside the copy and the
- * analyzer knows the SDK by where it is installed. `apply` rewrites the one example file it is given,
- * as a user whose server is that file would run it; the project's `package.json` gets the runtime.
+ * analyzer knows the SDK by where it is installed. `apply` rewrites the example file it is given (with
+ * the example's own modules where it has some, `modules`), as a user whose server is that code would run it; the project's `package.json` gets the runtime.
  * Nothing of the SDK is committed here.
  */
 import fs from 'node:fs';
@@ -25,12 +25,14 @@ export interface SdkExample {
   /** Ports its code listens on whatever the environment says (mapped to a free port per replica), or its port variable. */
   fixedPorts?: number[];
   portEnv?: string;
+  /** The example's own modules besides its file (names without `.js`), which `apply` is given too: they are the server's code. */
+  modules?: string[];
 }
 
 /** Every example that opens sessions over Streamable HTTP, with how it picks its port. */
 export const SDK_SESSION_EXAMPLES: readonly SdkExample[] = [
   { name: 'elicitationFormExample', portEnv: 'PORT' },
-  { name: 'elicitationUrlExample', portEnv: 'MCP_PORT' },
+  { name: 'elicitationUrlExample', portEnv: 'MCP_PORT', modules: ['demoInMemoryOAuthProvider'] },
   { name: 'jsonResponseStreamableHttp', fixedPorts: [3000] },
   { name: 'simpleStreamableHttp', portEnv: 'MCP_PORT' },
   { name: 'simpleTaskInteractive', portEnv: 'PORT' },
@@ -71,7 +73,7 @@ export function copySdk(prefix: string): ServerCopy {
 /** A temporary project (see {@link copySdk}) in which `apply --store redis` migrated one example file. */
 export async function migrateSdkExample(name: string): Promise<ServerCopy & { applyOutput: string; applyExitCode: number }> {
   const copy = copySdk(`apply-${name}`);
-  const run = await runApply(copy.dir, [exampleEntry(name)]);
+  const run = await runApply(copy.dir, [exampleEntry(name), ...(sdkExample(name).modules ?? []).map(exampleEntry)]);
   return { ...copy, applyOutput: run.output, applyExitCode: run.code };
 }
 

@@ -14,13 +14,14 @@
  *   server closes (`closeSSEStream`) resumed with `Last-Event-ID` on another replica.
  *
  * `elicitationUrlExample` is checked for its apply outcome only: it requires OAuth from a demo
- * authorization server that each process runs with its tokens in memory, so no replica accepts
- * another's token whatever apply does.
+ * authorization server that each process runs with its clients, codes and tokens in memory, so no
+ * replica accepts another's token whatever apply does; apply (given the example and its demo auth
+ * module) exits 1 and names that provider among what remains.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CallToolResultSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateTaskResultSchema, ElicitRequestSchema, GetTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   copySdk,
   SDK_ROOT,
@@ -38,7 +39,9 @@ import {
   type NginxInstance,
   type RedisInstance,
   type ServerCopy,
+  type SessionContext,
 } from '../helpers/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 
 type Session = Omit<ClientSessionsOptions, 'sessions' | 'concurrency'>;
 
@@ -54,14 +57,101 @@ interface ExampleCase {
   name: string;
   /** Rule ids apply must list as remaining (exit 1); empty: ready (exit 0). */
   remaining: string[];
+  /** What apply's list of what remains must say (the exact reason a finding is left to the user). */
+  remainingWhy?: RegExp[];
   session?: Session;
   /** What the migrated run must show in the nginx access log, beyond every session using several replicas. */
   acrossReplicas?: (report: ClientSessionsReport, upstreamOf: (tag: string) => string | undefined) => void;
+  /** What the direct run on one original must show, beyond every session passing. */
+  direct?: (report: ClientSessionsReport) => void;
 }
 
 const answerElicitation = (content: Record<string, unknown>) => (client: import('@modelcontextprotocol/sdk/client/index.js').Client) =>
   client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content }));
 const base = { timeoutMs: 60_000, expectGone: true } as const;
+
+/** One read of something a replica made (a resource its timer added, a task): the request's tag, the tag of the request that showed or made it. */
+interface ReplicaRead {
+  tag: string;
+  listedBy: string;
+  ok: boolean;
+  result: string;
+}
+const timerReads = new Map<number, ReplicaRead[]>();
+const taskReads = new Map<number, ReplicaRead[]>();
+
+/** Each read succeeded exactly when nginx sent it to the replica that made the thing read, and at least 3 reads went elsewhere. */
+function expectOnlyWhereMade(report: ClientSessionsReport, reads: Map<number, ReplicaRead[]>, upstreamOf: (tag: string) => string | undefined): void {
+  let elsewhere = 0;
+  for (const [i, o] of report.outcomes.entries()) {
+    for (const r of reads.get(i) ?? []) {
+      const same = upstreamOf(r.tag) === upstreamOf(r.listedBy);
+      expect(r.ok, `session ${o.sessionId}: read ${r.tag} on ${upstreamOf(r.tag)}, made on ${upstreamOf(r.listedBy)}: ${r.result}`).toBe(same);
+      if (!same) elsewhere++;
+    }
+  }
+  expect(elsewhere).toBeGreaterThanOrEqual(3);
+}
+
+/**
+ * Calls `confirm_delete` as a task (its execution then waits for an elicitation delivered through
+ * `tasks/result`, which is not asked for here), then `tasks/get` 3 times. A read either returns this
+ * task (working or waiting for input) or fails with "not found"; anything else fails the session.
+ */
+async function getOwnTask(client: Client, s: SessionContext): Promise<ReplicaRead[]> {
+  const created = await client.request({ method: 'tools/call', params: { name: 'confirm_delete', arguments: { filename: 'a.txt' }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
+  const listedBy = lastTag(s, 'tools/call:confirm_delete');
+  const { taskId } = created.task;
+  return await readThrice(s, 'tasks/get', listedBy, async () => {
+    const got = await client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema);
+    return { result: JSON.stringify(got), right: got.taskId === taskId && ['working', 'input_required'].includes(got.status) };
+  });
+}
+const lastTag = (s: SessionContext, rpc: string): string => [...s.requests].reverse().find((r) => r.rpc === rpc)?.tag ?? fail(`no ${rpc} sent`);
+
+/**
+ * Lists resources (each list is a request of its own, so round-robin moves between replicas) until one
+ * added by the per-session timer shows (bounded: 30 s), then reads it 3 times. A read either returns the
+ * content the timer gave it or fails with "not found"; any other content fails the session.
+ */
+async function readTimerResource(client: Client, s: SessionContext): Promise<ReplicaRead[]> {
+  let added: { uri: string; name: string } | undefined;
+  let listedBy = '';
+  const deadline = Date.now() + 30_000;
+  while (!added && Date.now() < deadline) {
+    const list = await client.listResources();
+    listedBy = lastTag(s, 'resources/list');
+    added = list.resources.find((r) => r.name !== 'example-resource');
+    if (!added) await new Promise((r) => setTimeout(r, 500));
+  }
+  if (!added) fail('no resource added by the timer within 30 s');
+  return await readThrice(s, 'resources/read', listedBy, async () => {
+    const result = JSON.stringify(await client.readResource({ uri: added!.uri }));
+    return { result, right: result.includes(`Content for ${added!.name}`) };
+  });
+}
+
+/**
+ * Sends a read 3 times (round-robin moves each to another replica). A read that answers must answer
+ * right (`right`), else the session fails; one that fails must fail with "not found".
+ */
+async function readThrice(s: SessionContext, rpc: string, listedBy: string, read: () => Promise<{ result: string; right: boolean }>): Promise<ReplicaRead[]> {
+  const reads: ReplicaRead[] = [];
+  for (let k = 0; k < 3; k++) {
+    let answer: { result: string; right: boolean };
+    try {
+      answer = await read();
+    } catch (e) {
+      const result = e instanceof Error ? e.message : String(e);
+      if (!/not found/i.test(result)) throw e;
+      reads.push({ tag: lastTag(s, rpc), listedBy, ok: false, result });
+      continue;
+    }
+    if (!answer.right) fail(`${rpc} answered wrong: ${answer.result}`);
+    reads.push({ tag: lastTag(s, rpc), listedBy, ok: true, result: answer.result });
+  }
+  return reads;
+}
 
 const CASES: ExampleCase[] = [
   {
@@ -172,28 +262,59 @@ const CASES: ExampleCase[] = [
       ...base,
       // It serves no DELETE.
       terminate: false,
-      steps: async (client, _i, s) => {
+      steps: async (client, i, s) => {
         s.step('resources/list and read');
         const list = await client.listResources();
         if (!list.resources.some((r) => r.name === 'example-resource')) fail(`resources: ${JSON.stringify(list.resources.map((r) => r.name))}`);
         const read = await client.readResource({ uri: 'https://mcp-example.com/dynamic/example-resource' });
         if (!JSON.stringify(read).includes('Initial content for example-resource')) fail(JSON.stringify(read));
+        s.step('a resource the per-session timer added (every 5 s), then read 3 times: its content, or "not found", never other content');
+        timerReads.set(i, await readTimerResource(client, s));
       },
     },
+    // Direct, one process holds the session's server: every read of what its timer added succeeds.
+    direct: (report) => {
+      for (const o of report.outcomes.keys()) expect(timerReads.get(o)?.every((r) => r.ok), JSON.stringify(timerReads.get(o))).toBe(true);
+    },
+    // Migrated, each replica that serves the session runs its own timer (the marked `setInterval`): a
+    // resource exists only on the replica whose timer added it; elsewhere reading it is an error.
+    acrossReplicas: (report, upstreamOf) => expectOnlyWhereMade(report, timerReads, upstreamOf),
   },
   {
     name: 'simpleTaskInteractive',
     remaining: ['no-in-memory-task-store'],
+    // Its task store and queue add methods the SDK interfaces (and so the runtime's Redis store and queue) lack,
+    // and keep promise resolve functions as in-process waiters: the list says so.
+    remainingWhy: [
+      /`taskStore` is a `TaskStoreWithNotifications`.*the program calls `waitForUpdate`, which the SDK's `TaskStore` interface .* does not have; and `waitForUpdate` keeps the resolve function of a promise in this process/,
+      /`messageQueue` is a `TaskMessageQueueWithResolvers`.*the program calls (`waitForMessage`, `enqueueWithResolver`|`enqueueWithResolver`, `waitForMessage`), which the SDK's `TaskMessageQueue` interface .* does not have; and `waitForMessage` keeps the resolve function/,
+    ],
     session: {
       ...base,
-      steps: async (client, _i, s) => {
+      steps: async (client, i, s) => {
         s.step('tools/list');
         const tools = await client.listTools();
         if (!tools.tools.some((t) => t.name === 'confirm_delete')) fail(JSON.stringify(tools.tools.map((t) => t.name)));
+        s.step('confirm_delete as a task, then tasks/get 3 times: the task, or "not found", never another answer');
+        taskReads.set(i, await getOwnTask(client, s));
       },
     },
+    // Direct, one process holds the task store: every tasks/get finds the task.
+    direct: (report) => {
+      for (const o of report.outcomes.keys()) expect(taskReads.get(o)?.every((r) => r.ok), JSON.stringify(taskReads.get(o))).toBe(true);
+    },
+    // Migrated, its own task store stays in each process (marked, exit 1): the task exists on the replica that
+    // created it; tasks/get elsewhere is an error, never a wrong success.
+    acrossReplicas: (report, upstreamOf) => expectOnlyWhereMade(report, taskReads, upstreamOf),
   },
-  { name: 'elicitationUrlExample', remaining: ['no-session-keyed-state'] },
+  {
+    name: 'elicitationUrlExample',
+    // Not run: it always starts a demo OAuth authorization server in its own process (on MCP_AUTH_PORT; two
+    // replicas on one port: the second exits) and verifies every bearer token by introspecting that server,
+    // whose provider keeps clients, codes and tokens in memory. No configuration shares or disables it.
+    remaining: ['no-session-keyed-state', 'no-per-session-timer'],
+    remainingWhy: [/demoInMemoryOAuthProvider\.js:\d+ +no-global-connection-state `DemoInMemoryAuthProvider`/],
+  },
 ];
 
 it('covers every example of the installed SDK that opens sessions over Streamable HTTP (a transport built with a session id generator)', () => {
@@ -250,6 +371,7 @@ describe.each(CASES)('SDK example $name', (c) => {
       expect(migrated!.applyExitCode, out).toBe(1);
       expect(out).toMatch(/Not ready for round-robin: \d+ finding/);
       for (const rule of c.remaining) expect(out).toMatch(new RegExp(`${c.name}\\.js:\\d+ +${rule} `));
+      for (const why of c.remainingWhy ?? []) expect(out).toMatch(why);
     }
     expect(out).toMatch(/\[transport-registry\]/);
   });
@@ -259,6 +381,7 @@ describe.each(CASES)('SDK example $name', (c) => {
     started.push(direct!.process);
     const alone = await runClientSessions(`http://${direct!.hostPort}/mcp`, { ...c.session!, sessions: SESSIONS, concurrency: 2 });
     expect(alone.errors).toEqual([]);
+    c.direct?.(alone);
     const nginx = await behindNginx(await startSdkExample(original!.dir, c.name, REPLICAS));
     // One session at a time: each session's second request deterministically reaches another replica.
     const rr = await runClientSessions(nginx.url, { ...c.session!, sessions: SESSIONS, concurrency: 1 });

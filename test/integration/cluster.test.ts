@@ -18,16 +18,15 @@ import {
   migrateEverything,
   startMigratedReplicas,
   type MigratedEverything,
-  EVERYTHING_STDIO_COMMAND,
   formatReport,
   runScenarios,
-  startEverythingHttp,
   startNginx,
-  startProxyReplica,
+  startProxyCluster,
   startRedisStore,
   stopAllProcesses,
   type ManagedProcess,
   type NginxInstance,
+  type ProxyReplica,
   type RedisStoreInstance,
   type RedisStoreKind,
   type ScenarioReport,
@@ -60,24 +59,16 @@ const PROXY_RUNS: [upstream: 'stdio' | 'http', mode: 'replay' | 'owner'][] = [
 
 describe.each(PROXY_RUNS)(`mcp-migrate proxy × 3 behind round-robin nginx, store on Redis (${STORE_KIND}) (%s upstream, %s mode)`, (kind, mode) => {
   let store: RedisStoreInstance;
-  let proxies: Awaited<ReturnType<typeof startProxyReplica>>[] = [];
+  let proxies: readonly ProxyReplica[] = [];
   let nginx: NginxInstance;
   let report: ScenarioReport;
 
   beforeAll(async () => {
     store = await startRedisStore(STORE_KIND, { name: `cluster-it-${kind}-${mode}` });
     const modeArgs = mode === 'replay' ? ['--affinity', 'replay'] : [];
-    proxies = await Promise.all(
-      Array.from({ length: REPLICAS }, async (_, i) => {
-        if (kind === 'stdio') {
-          return startProxyReplica({ store: store.url, command: EVERYTHING_STDIO_COMMAND, name: `cluster-proxy-stdio-${mode}-${i}`, extraArgs: ['--handshake-timeout', '30', ...modeArgs] });
-        }
-        const sidecar = await startEverythingHttp({ name: `cluster-sidecar-${mode}-${i}` });
-        return startProxyReplica({ store: store.url, upstream: sidecar.url, name: `cluster-proxy-http-${mode}-${i}`, extraArgs: modeArgs });
-      }),
-    );
-    nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort), path: '/mcp' });
-    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
+    const cluster = await startProxyCluster({ store: store.url, upstream: kind, name: `cluster-proxy-${kind}-${mode}`, replicas: REPLICAS, extraArgs: modeArgs });
+    ({ replicas: proxies, nginx } = cluster);
+    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10, requestTimeoutMs: cluster.requestTimeoutMs });
     console.log(`proxy on Redis ${STORE_KIND} (${kind} upstream, ${mode} mode): ${formatReport(report)}`);
   }, 300_000); // 50 sessions of stdio children on 3 replicas take over a minute on a loaded 2-core machine
 

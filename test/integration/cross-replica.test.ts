@@ -21,10 +21,8 @@ import {
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
-  EVERYTHING_STDIO_COMMAND,
   startEverythingHttp,
-  startNginx,
-  startProxyReplica,
+  startProxyCluster,
   startRedis,
   stopAllProcesses,
   type EverythingHttp,
@@ -121,14 +119,13 @@ const MODES = [
 describe.each(MODES)('server-to-client traffic across 3 replicas behind round-robin nginx (HTTP upstream: one server-everything), %s', (mode, modeArgs) => {
   let redis: RedisInstance;
   let everything: EverythingHttp;
-  let proxies: ProxyReplica[] = [];
+  let proxies: readonly ProxyReplica[] = [];
   let nginx: NginxInstance;
   const replicaOf = new Map<string, ProxyReplica>();
 
   beforeAll(async () => {
     [redis, everything] = await Promise.all([startRedis(), startEverythingHttp({ name: 'everything-shared' })]);
-    proxies = await Promise.all(Array.from({ length: REPLICAS }, (_, i) => startProxyReplica({ store: redis.url, upstream: everything.url, name: `proxy-xr-${i}`, extraArgs: [...modeArgs] })));
-    nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort), path: '/mcp' });
+    ({ replicas: proxies, nginx } = await startProxyCluster({ store: redis.url, upstream: { url: everything.url }, name: 'proxy-xr', replicas: REPLICAS, extraArgs: modeArgs }));
     for (const p of proxies) {
       const id = (await fetch(`http://${p.hostPort}/healthz`)).headers.get('x-mcp-migrate-replica');
       expect(id).toMatch(/^[0-9a-z]{10}$/);
@@ -328,17 +325,11 @@ describe.each(MODES)('server-to-client traffic across 3 replicas behind round-ro
 
 describe.each(MODES)('server-initiated requests across 3 replicas behind round-robin nginx (stdio upstream), %s', (mode, modeArgs) => {
   let redis: RedisInstance;
-  let proxies: ProxyReplica[] = [];
   let nginx: NginxInstance;
 
   beforeAll(async () => {
     redis = await startRedis();
-    proxies = await Promise.all(
-      Array.from({ length: REPLICAS }, (_, i) =>
-        startProxyReplica({ store: redis.url, command: EVERYTHING_STDIO_COMMAND, name: `proxy-xr-stdio-${i}`, extraArgs: ['--handshake-timeout', '30', ...modeArgs] }),
-      ),
-    );
-    nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort), path: '/mcp' });
+    ({ nginx } = await startProxyCluster({ store: redis.url, upstream: 'stdio', name: 'proxy-xr-stdio', replicas: REPLICAS, extraArgs: modeArgs }));
   });
 
   afterAll(async () => {

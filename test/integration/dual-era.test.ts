@@ -15,12 +15,10 @@ import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextpr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   startEverythingHttp,
-  startNginx,
-  startProxyReplica,
+  startProxyCluster,
   startRedis,
   stopAllProcesses,
   type NginxInstance,
-  type ProxyReplica,
   type RedisInstance,
 } from '../helpers/index.js';
 
@@ -29,16 +27,12 @@ const CLIENTS_PER_ERA = 6;
 const V = '2026-07-28';
 
 let redis: RedisInstance;
-let replicas: ProxyReplica[] = [];
 let nginx: NginxInstance;
 
 beforeAll(async () => {
   redis = await startRedis();
   const everything = await startEverythingHttp({ name: 'dual-era-everything' });
-  replicas = await Promise.all(
-    Array.from({ length: REPLICAS }, (_, i) => startProxyReplica({ store: redis.url, upstream: everything.url, name: `dual-era-proxy-${i}` })),
-  );
-  nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+  ({ nginx } = await startProxyCluster({ store: redis.url, upstream: { url: everything.url }, name: 'dual-era-proxy', replicas: REPLICAS }));
 });
 
 afterAll(async () => {

@@ -18,18 +18,17 @@ import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EVERYTHING_ENTRY,
-  EVERYTHING_STDIO_COMMAND,
   formatReport,
   getFreePort,
   REPO_ROOT,
   runScenarios,
   spawnManaged,
-  startEverythingHttp,
   startNginx,
-  startProxyReplica,
+  startProxyCluster,
   startRedis,
   stopAllProcesses,
   type NginxInstance,
+  type ProxyCluster,
   type ProxyReplica,
   type RedisInstance,
   type ScenarioReport,
@@ -192,7 +191,8 @@ describe.each([
   { kind: 'stdio' as const, legacySessions: 4, streamableSessions: 4 },
 ])('legacy HTTP+SSE clients through mcp-migrate proxy × 3 behind round-robin nginx ($kind upstream)', ({ kind, legacySessions, streamableSessions }) => {
   let redis: RedisInstance;
-  let proxies: ProxyReplica[] = [];
+  let cluster: ProxyCluster;
+  let proxies: readonly ProxyReplica[] = [];
   let nginx: NginxInstance;
   let base: string;
   let legacy: LegacyResult[];
@@ -200,21 +200,13 @@ describe.each([
 
   beforeAll(async () => {
     redis = await startRedis();
-    proxies = await Promise.all(
-      Array.from({ length: REPLICAS }, async (_, i) => {
-        if (kind === 'stdio') {
-          return startProxyReplica({ store: redis.url, command: EVERYTHING_STDIO_COMMAND, name: `legacy-stdio-${i}`, extraArgs: ['--handshake-timeout', '30'] });
-        }
-        const sidecar = await startEverythingHttp({ name: `legacy-sidecar-${i}` });
-        return startProxyReplica({ store: redis.url, upstream: sidecar.url, name: `legacy-http-${i}` });
-      }),
-    );
     // Every path goes through the balancer: /mcp, /sse and /message.
-    nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort), path: '/' });
+    cluster = await startProxyCluster({ store: redis.url, upstream: kind, name: `legacy-${kind}`, replicas: REPLICAS, path: '/' });
+    ({ replicas: proxies, nginx } = cluster);
     base = `http://127.0.0.1:${nginx.port}`;
     [legacy, streamable] = await Promise.all([
       runLegacySessions(base, legacySessions, 4),
-      runScenarios(`${base}/mcp`, { sessions: streamableSessions, concurrency: 4 }),
+      runScenarios(`${base}/mcp`, { sessions: streamableSessions, concurrency: 4, requestTimeoutMs: cluster.requestTimeoutMs }),
     ]);
     const posts = legacy.flatMap((r) => {
       const holder = r.exchanges.find((e) => e.method === 'GET')?.replica;
@@ -228,12 +220,12 @@ describe.each([
   });
 
   afterAll(async () => {
-    await nginx?.stop();
+    await cluster?.stop();
     await stopAllProcesses();
     await redis?.stop();
   });
 
-  const logs = () => proxies.map((p) => `--- ${p.process.name} ---\n${p.process.output().split('\n').filter((l) => /"level":[4-6]0/.test(l)).slice(-20).join('\n')}`).join('\n');
+  const logs = (): string => cluster.warnings();
 
   it('runs every legacy session and every Streamable HTTP session side by side without a failure', () => {
     expect(failures(legacy), `${failures(legacy)}\n${logs()}`).toBe('');

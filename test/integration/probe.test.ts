@@ -18,6 +18,7 @@ import {
   startEverythingHttp,
   startNginx,
   startProcessStateServer,
+  startProxyCluster,
   startProxyReplica,
   startRedis,
   stopAllProcesses,
@@ -85,15 +86,8 @@ describe('(b, d) 3 mcp-migrate proxy replicas (Redis) behind round-robin nginx',
   let mcpUrl: string;
   beforeAll(async () => {
     redis = await startRedis();
-    const proxies = await Promise.all(
-      Array.from({ length: REPLICAS }, async (_, i) => {
-        const sidecar = await startEverythingHttp({ name: `probe-sidecar-${i}` });
-        return startProxyReplica({ store: redis.url, upstream: sidecar.url, name: `probe-proxy-${i}` });
-      }),
-    );
     // Every path, so the legacy HTTP+SSE endpoints (/sse, /message) are balanced too.
-    nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort) });
-    mcpUrl = `${nginx.url}/mcp`;
+    ({ nginx, url: mcpUrl } = await startProxyCluster({ store: redis.url, upstream: 'http', name: 'probe-proxy', replicas: REPLICAS, path: '/' }));
   });
   afterAll(async () => {
     await nginx?.stop();

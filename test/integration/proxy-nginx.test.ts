@@ -9,16 +9,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  EVERYTHING_STDIO_COMMAND,
   formatReport,
   runScenarios,
-  startEverythingHttp,
-  startNginx,
-  startProxyReplica,
+  startProxyCluster,
   startRedis,
   stopAllProcesses,
   type AccessLogEntry,
   type NginxInstance,
+  type ProxyCluster,
   type ProxyReplica,
   type RedisInstance,
   type ScenarioReport,
@@ -31,44 +29,26 @@ type UpstreamKind = 'stdio' | 'http';
 
 describe.each<UpstreamKind>(['stdio', 'http'])('mcp-migrate proxy × 3 behind round-robin nginx (%s upstream)', (kind) => {
   let redis: RedisInstance;
-  let proxies: ProxyReplica[] = [];
+  let cluster: ProxyCluster;
+  let proxies: readonly ProxyReplica[] = [];
   let nginx: NginxInstance;
   let report: ScenarioReport;
 
   beforeAll(async () => {
     redis = await startRedis();
-    proxies = await Promise.all(
-      Array.from({ length: REPLICAS }, async (_, i) => {
-        if (kind === 'stdio') {
-          // Each replay spawns a Node process; on a loaded 2-core CI machine that can take seconds, so
-          // the handshake timeout is generous here (this test is about correctness; bench/proxy measures speed).
-          return startProxyReplica({
-            store: redis.url,
-            command: EVERYTHING_STDIO_COMMAND,
-            name: `proxy-stdio-${i}`,
-            extraArgs: ['--handshake-timeout', '30'],
-          });
-        }
-        const sidecar = await startEverythingHttp({ name: `sidecar-${i}` });
-        return startProxyReplica({ store: redis.url, upstream: sidecar.url, name: `proxy-http-${i}` });
-      }),
-    );
-    nginx = await startNginx({ upstreams: proxies.map((p) => p.hostPort), path: '/mcp' });
-    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
+    cluster = await startProxyCluster({ store: redis.url, upstream: kind, name: `proxy-${kind}`, replicas: REPLICAS });
+    ({ replicas: proxies, nginx } = cluster);
+    report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10, requestTimeoutMs: cluster.requestTimeoutMs });
     console.log(`proxy (${kind} upstream): ${formatReport(report)}`);
   });
 
   afterAll(async () => {
-    await nginx?.stop();
+    await cluster?.stop();
     await stopAllProcesses();
     await redis?.stop();
   });
 
-  /** Proxy log lines at level warn (40) or above, for failure messages. */
-  const warnings = (): string =>
-    proxies
-      .map((p) => `--- ${p.process.name} ---\n${p.process.output().split('\n').filter((l) => /"level":[4-6]0/.test(l)).slice(-20).join('\n')}`)
-      .join('\n');
+  const warnings = (): string => cluster.warnings();
 
   it(`runs ${SESSIONS} full sessions with zero failures`, () => {
     const logs = proxies.map((p) => `--- ${p.process.name} ---\n${p.process.output().slice(-2000)}`).join('\n');

@@ -79,6 +79,18 @@ describe('SDK example servers', () => {
     expect(r.verdict.kind).toBe('owner-routing');
   });
 
+  it("reports the demo OAuth server's clients, codes and tokens when its module is analyzed with elicitationUrlExample", async () => {
+    const r = await analyze({ paths: ['elicitationUrlExample.js', 'demoInMemoryOAuthProvider.js'].map((f) => path.join(examples, f)), cwd: process.cwd() });
+    const f = r.findings.find((x) => x.ruleId === 'no-global-connection-state' && x.file.endsWith('demoInMemoryOAuthProvider.js'));
+    // Reported at the `provider` option of `mcpAuthRouter({`.
+    const lines = readFileSync(path.join(examples, 'demoInMemoryOAuthProvider.js'), 'utf8').split('\n');
+    expect(lines[f!.line - 1]).toMatch(/^\s*provider,/);
+    expect(lines[f!.line - 2]).toMatch(/mcpAuthRouter\(\{/);
+    expect(f!.symbol).toBe('DemoInMemoryAuthProvider');
+    for (const field of ['`codes` (written by `authorize`)', '`tokens` (written by `exchangeAuthorizationCode`)', '`clientsStore.clients` (written by `registerClient`)']) expect(f!.message).toContain(field);
+    expect(f!.fix).toBe('manual');
+  });
+
   it('reports the task store of every example server that has one', async () => {
     // The SDK's in-memory task classes are defined in this module; an example that imports it keeps tasks in memory.
     const withTasks = readdirSync(examples).filter((f) => f.endsWith('.js') && readFileSync(path.join(examples, f), 'utf8').includes('experimental/tasks/stores/in-memory.js'));
