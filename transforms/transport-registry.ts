@@ -21,11 +21,12 @@
  * Anything else (SSE transports, web-standard transports, opening code that depends on other handler
  * locals, registries used in ways a Map cannot express) gets an `@mcp-migrate-todo` marker.
  */
-import { Node, SyntaxKind, type Expression, type NewExpression, type SourceFile, type Statement } from 'ts-morph';
+import { Node, SyntaxKind, type Expression, type Identifier, type NewExpression, type SourceFile, type Statement, type VariableDeclaration } from 'ts-morph';
 import { indentOf } from '../src/apply/edits.js';
 import { defineTransform, type LocatedFinding, type TransformContext } from './define-transform.js';
 import { findOpeningCode, isHandlerFn, type HandlerFn, type OpeningCode } from './support/opening-code.js';
-import { locateRegistry, type RegistryTarget } from './support/registry-target.js';
+import { locateRegistry, registryFromGenerator, type RegistryTarget } from './support/registry-target.js';
+import { answeredValue, callerVaries, handlesRequests, requestNames } from './support/request-handler.js';
 
 const NODE_TRANSPORTS = /^(StreamableHTTPServerTransport|NodeStreamableHTTPServerTransport)$/;
 const REGISTRY_CLASSES = /^(SessionTransportRegistry|SessionEntryRegistry)\b/;
@@ -43,6 +44,17 @@ export default defineTransform({
       const reason = rewriteRegistry(ctx, f, generators);
       if (reason) ctx.todo(f, reason);
     }
+    // A registry no finding names (reached only through parameters): found from the transport it feeds.
+    for (const g of generators) {
+      if (ctx.isHandled(g)) continue;
+      const decl = registryFromGenerator(g.node);
+      const init = decl && Node.isVariableDeclaration(decl) ? decl.getInitializer() : undefined;
+      if (!decl || (init && Node.isNewExpression(init) && REGISTRY_CLASSES.test(init.getExpression().getText()))) continue;
+      const named = ctx.findings.some((f) => f.finding.ruleId === 'no-session-transport-registry' && (Node.isIdentifier(f.node) ? f.node.getParent() : f.node) === decl);
+      if (named) continue;
+      const reason = rewriteRegistry(ctx, g, generators, { decl, gen: g });
+      if (reason) ctx.todo(g, reason);
+    }
     for (const g of generators) {
       if (ctx.isHandled(g)) continue;
       const prop = g.node;
@@ -55,9 +67,9 @@ export default defineTransform({
 });
 
 /** Rewrites one registry; returns the reason when it cannot. */
-function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: LocatedFinding[]): string | undefined {
+function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: LocatedFinding[], from?: { decl: Node; gen: LocatedFinding }): string | undefined {
   const sf = f.sourceFile;
-  const target = locateRegistry(f.node);
+  const target = locateRegistry(from?.decl ?? f.node);
   if (typeof target === 'string') return target;
   const init = target.init;
   if (Node.isNewExpression(init) && REGISTRY_CLASSES.test(init.getExpression().getText())) return undefined;
@@ -67,7 +79,7 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   const simple = target.name.split('.').at(-1)!;
 
   // The generator (and the transport construction) that feeds this registry.
-  const gen = generators.find((g) => g.sourceFile === sf && new RegExp(`\\b${simple}\\b`).test(g.node.getParentOrThrow().getText())) ?? generators.find((g) => g.sourceFile === sf);
+  const gen = from?.gen ?? generators.find((g) => g.sourceFile === sf && new RegExp(`\\b${simple}\\b`).test(g.node.getParentOrThrow().getText())) ?? generators.find((g) => g.sourceFile === sf);
   if (!gen) {
     return 'no sessionful Streamable HTTP transport feeds this registry (a legacy SSE transport, or one created elsewhere): SSE sessions cannot be restored by replay; move the server to Streamable HTTP, or run it behind `mcp-migrate proxy`';
   }
@@ -84,14 +96,21 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   const objectEdits: Array<[number, number, string]> = [];
   if (isObject) {
     for (const site of target.sites) {
-      const edit = objectAccess(site, ctx.isTypeScript(sf));
+      const edit = target.passed.has(site) ? null : objectAccess(site, ctx.isTypeScript(sf));
       if (edit === undefined) return `\`${target.name}\` is used as a plain object (${site.getParentOrThrow().getText().slice(0, 60)}): replace it by hand with a SessionTransportRegistry`;
       if (edit) objectEdits.push(edit);
     }
   }
   const asMethod = target.kind === 'field' && Node.isMethodDeclaration(opening.handler) && opening.handler.getParent() === target.classNode;
-  const problem = checkOpeningCode(opening, asMethod);
-  if (problem) return problem;
+  const plan = checkOpeningCode(opening, asMethod);
+  if (typeof plan === 'string') return plan;
+  // The registry reaches the handler as its own parameter: the opener closes over it, so it is made in the handler.
+  if (target.aliases.some((a) => a.getParent() === opening.handler)) plan.inside = true;
+  if (plan.inside && asMethod) return 'the session-opening code of a method reads what its caller passed in: extract it into a method registered with `registry.opener(…)` by hand (docs/apply.md)';
+  if (plan.inside) {
+    const unstable = callerVaries(opening.handler);
+    if (unstable) return unstable;
+  }
 
   // ---- edits
   const ts = ctx.isTypeScript(sf);
@@ -104,13 +123,14 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   const genAccess = accessAt(target, gen.node);
   const genProp = gen.node;
   if (Node.isPropertyAssignment(genProp)) {
+    // `stateless ? undefined : randomUUID` too: the wrapper keeps `undefined` (a stateless transport).
     const g = genProp.getInitializerOrThrow();
     edit(g.getStart(), g.getEnd(), `${genAccess}.sessionIdGenerator(${g.getText()})`);
   } else if (Node.isShorthandPropertyAssignment(genProp)) {
     edit(genProp.getStart(), genProp.getEnd(), `sessionIdGenerator: ${genAccess}.sessionIdGenerator(sessionIdGenerator)`);
   }
   const fnName = uniqueName(sf, 'openSession');
-  const { args, callArgs, params } = openerParams(opening, ctx.isTypeScript(sf));
+  const { args, callArgs, params } = openerParams(opening, plan, ctx.isTypeScript(sf));
   const registryText = newRegistry(target, shape, ts, isObject) + (asMethod ? `.opener((${args.join(', ')}) => this.${fnName}(${args.join(', ')}))` : '');
   ctx.replace(sf, init.getStart(), init.getEnd(), registryText);
   for (const t of target.typeNodes) {
@@ -118,12 +138,23 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
     if (type) ctx.replace(sf, t.getStart(), t.getEnd(), type);
   }
   ctx.importRuntime(sf, shape.kind === 'entry' ? 'SessionEntryRegistry' : 'SessionTransportRegistry');
-  insertOpener(ctx, sf, target, opening, inner, { fnName, params, asMethod, ts, created });
-  ctx.replace(sf, opening.start, opening.end, `${opening.declaredHere ? 'const ' : ''}${opening.transportVar} = await ${asMethod ? 'this.' : ''}${fnName}(${callArgs.join(', ')});`);
-  const guarded = insertGuards(ctx, sf, target, opening);
+  for (const r of opening.earlyExit?.returns ?? []) inner.push([r.getStart(), r.getEnd(), 'return undefined;']);
+  insertOpener(ctx, sf, target, opening, inner, { fnName, params, asMethod, ts, created, plan });
+  const call = `await ${asMethod ? 'this.' : ''}${fnName}(${callArgs.join(', ')})`;
+  const tv = opening.transportVar;
+  const exit = opening.earlyExit ? `return${opening.earlyExit.value ? ` ${opening.earlyExit.value}` : ''};` : '';
+  // With a failure exit the opener may resolve `undefined`: checked before the handler's (typed) variable gets it.
+  const opened = uniqueName(sf, 'opened');
+  const callText = !opening.earlyExit
+    ? `${opening.declaredHere ? 'const ' : ''}${tv} = ${call};`
+    : opening.declaredHere
+      ? `const ${tv} = ${call};\n${indentOf(sf.getFullText(), opening.start)}if (!${tv}) ${exit}`
+      : `const ${opened} = ${call};\n${indentOf(sf.getFullText(), opening.start)}if (!${opened}) ${exit}\n${indentOf(sf.getFullText(), opening.start)}${tv} = ${opened};`;
+  ctx.replace(sf, opening.start, opening.end, callText);
+  const guarded = insertGuards(ctx, sf, target, opening, plan);
   const what = shape.kind === 'entry' ? `a SessionEntryRegistry (its entries' \`${shape.property}\` are the transports)` : 'a SessionTransportRegistry';
-  ctx.changed(f, `\`${target.name}\` is ${what}: handshakes are stored, sessions restored on any replica by replaying \`initialize\` through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded)`);
-  ctx.changed(gen, `\`sessionIdGenerator\` re-issues the stored id when \`${target.name}\` restores a session`);
+  if (f !== gen) ctx.changed(f, `\`${target.name}\` is ${what}: handshakes are stored, sessions restored on any replica by replaying \`initialize\` through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded)`);
+  ctx.changed(gen, f === gen ? `\`${target.name}\` (reached through parameters) is ${what}: handshakes are stored, sessions restored on any replica through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded); \`sessionIdGenerator\` re-issues the stored id` : `\`sessionIdGenerator\` re-issues the stored id when \`${target.name}\` restores a session`);
   return undefined;
 }
 
@@ -154,6 +185,13 @@ function valueShape(target: RegistryTarget, transportVar: string): Shape | strin
   return `the values of \`${target.name}\` are neither the transport nor records holding it in one property (${values[0]!.getText().slice(0, 60)}): replace it by hand with \`new SessionEntryRegistry((entry) => entry.transport)\` (docs/apply.md)`;
 }
 
+/** What an identifier refers to; for a shorthand property (`{ server }`), the variable, not the property. */
+function declarationOf(id: Identifier): Node | undefined {
+  const p = id.getParent();
+  const symbol = p && Node.isShorthandPropertyAssignment(p) && p.getNameNode() === id ? p.getValueSymbol() : id.getSymbol();
+  return symbol?.getDeclarations()[0];
+}
+
 function initializerOf(id: import('ts-morph').Identifier): Node | undefined {
   const d = id.getSymbol()?.getDeclarations()[0];
   return d && Node.isVariableDeclaration(d) ? d.getInitializer() : undefined;
@@ -163,42 +201,121 @@ function stripNonNull(n: Node): Node {
   return Node.isNonNullExpression(n) ? n.getExpression() : n;
 }
 
-/** The opening code may use the handler's parameters, the transport variable and (as a method) `this`; nothing else of the handler. */
-function checkOpeningCode(opening: OpeningCode, asMethod: boolean): string | undefined {
+/** How the opener is made from the opening code ({@link checkOpeningCode}). */
+interface OpenerPlan {
+  /** The names the handler passes to `handleRequest` as the request and the response. */
+  request: [string, string];
+  /** Declared and registered in the handler's body: the code reads what the handler's caller passed in (destructured parameters, the registry itself). */
+  inside: boolean;
+  /** Handler `let`s without initializer that the code assigns before reading them, and the handler does not read afterwards: declared again in the opener. */
+  redeclared: VariableDeclaration[];
+  /** Handler locals passed to the opener, `undefined` on a restore: known falsy there ({@link knownFalsy}), or read only on a failure exit. */
+  locals: VariableDeclaration[];
+}
+
+/**
+ * The opening code may use the handler's request and response, the handler's other parameters (then
+ * the opener is made inside the handler), the transport variable, `this` as a method, and handler
+ * locals that a restore can do without (see {@link OpenerPlan}); nothing else of the handler.
+ */
+function checkOpeningCode(opening: OpeningCode, asMethod: boolean): OpenerPlan | string {
   const { handler, start, end, transportVar } = opening;
+  const request = requestNames(handler);
+  if (!request) return 'the request handler does not take `(req, res)`';
+  const plan: OpenerPlan = { request, inside: false, redeclared: [], locals: [] };
   const inside = (n: Node): boolean => n.getStart() >= start && n.getEnd() <= end;
   for (const s of opening.statements) {
     if (!asMethod && s.getDescendantsOfKind(SyntaxKind.ThisKeyword).some((t) => t.getFirstAncestor((a) => isHandlerFn(a) && !Node.isArrowFunction(a)) === handler)) {
       return 'the session-opening code uses `this`: extract it into a method registered with `registry.opener(…)` by hand (docs/apply.md)';
     }
     for (const id of s.getDescendantsOfKind(SyntaxKind.Identifier)) {
-      const d = id.getSymbol()?.getDeclarations()[0];
+      const d = declarationOf(id);
       if (!d || d.getSourceFile() !== s.getSourceFile() || !within(d, handler) || inside(d)) continue;
       if (Node.isParameterDeclaration(d) && d.getParent() === handler) continue;
+      if (Node.isBindingElement(d) && d.getFirstAncestorByKind(SyntaxKind.Parameter)?.getParent() === handler) {
+        if (!request.includes(id.getText())) plan.inside = true;
+        continue;
+      }
       if (id.getText() === transportVar) continue;
-      if (Node.isVariableDeclaration(d) && knownFalsy(d, opening)) continue;
+      if (Node.isVariableDeclaration(d) && (knownFalsy(d, opening) || readOnlyOnFailure(d, opening))) {
+        if (!plan.locals.includes(d)) plan.locals.push(d);
+        continue;
+      }
+      if (Node.isVariableDeclaration(d) && assignedBeforeRead(d, opening) && !readAfter(d, opening)) {
+        if (!plan.redeclared.includes(d)) plan.redeclared.push(d);
+        continue;
+      }
       return `the session-opening code uses \`${id.getText()}\`, a local of the request handler: move what it needs into the opening code, then extract it into a function registered with \`registry.opener(fn)\` (docs/apply.md)`;
     }
   }
   for (const id of handler.getDescendantsOfKind(SyntaxKind.Identifier)) {
     if (id.getStart() < end) continue;
-    const d = id.getSymbol()?.getDeclarations()[0];
+    const d = declarationOf(id);
     if (d && inside(d) && id.getText() !== transportVar) return `\`${id.getText()}\`, declared in the session-opening code, is used after it; extract the opening code by hand (docs/apply.md)`;
   }
-  if (handler.getParameters().length < 2) return 'the request handler does not take `(req, res)`';
-  return undefined;
+  plan.locals.sort((x, y) => x.getStart() - y.getStart());
+  return plan;
+}
+
+/** A handler local the opening code reads only in `catch` blocks that end in one of its failure exits: a restore passes `undefined`. */
+function readOnlyOnFailure(d: VariableDeclaration, opening: OpeningCode): boolean {
+  const exits = opening.earlyExit?.returns ?? [];
+  if (exits.length === 0 || !Node.isIdentifier(d.getNameNode())) return false;
+  const refs = (d.getNameNode() as Identifier).findReferencesAsNodes().filter((r) => r.getStart() >= opening.start && r.getEnd() <= opening.end);
+  return refs.every((r) => {
+    const c = r.getFirstAncestorByKind(SyntaxKind.CatchClause);
+    return !!c && exits.some((e) => within(e, c));
+  });
+}
+
+/** A `let x;` of the handler that the opening code assigns (`x = …`, outside nested functions) before any other use of it there. */
+function assignedBeforeRead(d: VariableDeclaration, opening: OpeningCode): boolean {
+  const list = d.getParent();
+  if (!Node.isVariableDeclarationList(list) || list.getDeclarationKind() === 'const' || d.getInitializer() || !Node.isIdentifier(d.getNameNode())) return false;
+  const nested = (r: Node): boolean => r.getFirstAncestor((a) => a === opening.handler || Node.isArrowFunction(a) || Node.isFunctionLikeDeclaration(a)) !== opening.handler;
+  const refs = (d.getNameNode() as Identifier).findReferencesAsNodes().filter((r) => r.getStart() >= opening.start && r.getEnd() <= opening.end && !nested(r));
+  const first = refs.sort((x, y) => x.getStart() - y.getStart())[0];
+  const assign = first?.getParent();
+  return !!assign && Node.isBinaryExpression(assign) && assign.getLeft() === first && assign.getOperatorToken().getKind() === SyntaxKind.EqualsToken;
+}
+
+/** Whether the handler can read `d` after the opening code: in the statements that follow it in its block and in each enclosing block. */
+function readAfter(d: VariableDeclaration, opening: OpeningCode): boolean {
+  const refs = (d.getNameNode() as Identifier).findReferencesAsNodes();
+  const readIn = (stmts: Node[]): boolean => stmts.some((st) => refs.some((r) => within(r, st)));
+  const first = opening.statements[0]!;
+  const block = first.getParentOrThrow() as import('ts-morph').Block;
+  if (readIn(block.getStatements().filter((st) => st.getStart() >= opening.end))) return true;
+  for (let cur: Node = block; cur !== opening.handler; cur = cur.getParentOrThrow()) {
+    const parent = cur.getParentOrThrow();
+    if (Node.isBlock(parent) && Node.isStatement(cur)) {
+      const after = parent.getStatements().slice(parent.getStatements().indexOf(cur as Statement) + 1);
+      if (readIn(after)) return true;
+    }
+  }
+  return false;
 }
 
 /**
  * Arguments the handler passes to the opener, and their declarations: its leading parameters up to
- * the last one the opening code uses (the registry passes the restoring request's, `(req, res)`),
- * then the handler's locals the opening code reads where they are known to be falsy ({@link knownFalsy}),
- * which a restore leaves `undefined` as in a creation without them.
+ * the last one the opening code uses (the registry passes the restoring request's, `(req, res)`; for
+ * a handler that destructures them, their names), then the locals of {@link OpenerPlan.locals}, which
+ * a restore leaves `undefined` as in a creation without them.
  */
-function openerParams(opening: OpeningCode, ts: boolean): { args: string[]; callArgs: string[]; params: string } {
+function openerParams(opening: OpeningCode, plan: OpenerPlan, ts: boolean): { args: string[]; callArgs: string[]; params: string } {
   const params = opening.handler.getParameters();
-  const uses = (d: Node): boolean => opening.statements.some((s) => s.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => id.getSymbol()?.getDeclarations()[0] === d));
-  const locals = opening.handler.getDescendantsOfKind(SyntaxKind.VariableDeclaration).filter((d) => d.getEnd() <= opening.start && uses(d) && knownFalsy(d, opening));
+  const uses = (d: Node): boolean => opening.statements.some((s) => s.getDescendantsOfKind(SyntaxKind.Identifier).some((id) => declarationOf(id) === d));
+  const locals = plan.locals;
+  const localParams = locals.map((d) => (ts ? `${d.getName()}?: ${d.getType().getText(d)}` : d.getName()));
+  if (!params.every((p) => Node.isIdentifier(p.getNameNode()))) {
+    // Destructured: the request and the response by name (typed from their bindings in TypeScript).
+    const bindings = params.flatMap((p) => p.getDescendantsOfKind(SyntaxKind.BindingElement));
+    const typed = (n: string): string => {
+      const b = bindings.find((x) => x.getName() === n);
+      return ts && b ? `${n}: ${b.getType().getText(b)}` : n;
+    };
+    return { args: [...plan.request], callArgs: [...plan.request, ...locals.map((d) => d.getName())], params: [...plan.request.map(typed), ...localParams].join(', ') };
+  }
   let used = 0;
   params.forEach((p, i) => {
     if (uses(p)) used = i + 1;
@@ -207,7 +324,6 @@ function openerParams(opening: OpeningCode, ts: boolean): { args: string[]; call
   const leading = params.slice(0, used);
   // Contextually typed handler parameters (`createServer(async (req, res) => …)`) get their type written out.
   const typed = (p: import('ts-morph').ParameterDeclaration): string => (ts && !p.getTypeNode() ? `${p.getText()}: ${p.getType().getText(p)}` : p.getText());
-  const localParams = locals.map((d) => (ts ? `${d.getName()}?: ${d.getType().getText(d)}` : d.getName()));
   return {
     args: leading.map((p) => p.getName()),
     callArgs: [...leading.map((p) => p.getName()), ...locals.map((d) => d.getName())],
@@ -286,13 +402,18 @@ function accessAt(target: RegistryTarget, at: Node): string {
   return site ? site.getText() : target.name;
 }
 
+/** The registry expression the handler's own code uses (its parameter, or the variable it sees). */
+function accessIn(target: RegistryTarget, handler: HandlerFn): string {
+  return (target.sites.find((s) => s.getFirstAncestor(isHandlerFn) === handler) ?? target.sites.find((s) => within(s, handler)))?.getText() ?? target.name;
+}
+
 function insertOpener(
   ctx: TransformContext,
   sf: SourceFile,
   target: RegistryTarget,
   opening: OpeningCode,
   inner: Array<[number, number, string]>,
-  o: { fnName: string; params: string; asMethod: boolean; ts: boolean; created: NewExpression },
+  o: { fnName: string; params: string; asMethod: boolean; ts: boolean; created: NewExpression; plan: OpenerPlan },
 ): void {
   const text = sf.getFullText();
   let moved = text.slice(opening.start, opening.end);
@@ -300,29 +421,45 @@ function insertOpener(
   const tv = opening.transportVar;
   const tvDecl = opening.declaredHere ? undefined : opening.handler.getDescendantsOfKind(SyntaxKind.VariableDeclaration).find((v) => v.getName() === tv);
   const declared = o.ts ? (tvDecl?.getTypeNode()?.getText() ?? o.created.getExpression().getText()) : undefined;
-  const outer: Node = o.asMethod ? opening.handler : topStatement(opening.handler);
+  const handlerBody = opening.handler.getBody();
+  const firstInHandler = handlerBody && Node.isBlock(handlerBody) ? handlerBody.getStatements()[0] : undefined;
+  if (o.plan.inside && !firstInHandler) throw new Error('the opening code is in the handler, which has statements');
+  const outer: Node = o.plan.inside ? firstInHandler! : o.asMethod ? opening.handler : topStatement(opening.handler);
   const outerIndent = indentOf(text, outer.getStart());
   const unit = indentUnit(text);
   const body = reindent(moved, indentOf(text, opening.start), outerIndent + unit);
-  const doc = `/** The server's session-opening code (mcp-migrate apply): also run, with the stored id, to restore a session on another replica. */`;
+  const doc = o.plan.inside
+    ? `/** The server's session-opening code (mcp-migrate apply): also run, with the stored id, to restore a session on another replica; registered on each call, as it reads what the caller passes in (the same on every call). */`
+    : `/** The server's session-opening code (mcp-migrate apply): also run, with the stored id, to restore a session on another replica. */`;
   const head = o.asMethod ? `${o.ts ? 'private ' : ''}async ${o.fnName}(${o.params})` : `async function ${o.fnName}(${o.params})`;
+  const lets = o.plan.redeclared.map((d) => `${outerIndent}${unit}let ${d.getName()}${o.ts && d.getTypeNode() ? `: ${d.getTypeNode()!.getText()}` : ''};\n`).join('');
   const fn =
     `${outerIndent}${doc}\n` +
     `${outerIndent}${head} {\n` +
     (opening.declaredHere ? '' : `${outerIndent}${unit}let ${tv}${declared ? `: ${declared}` : ''};\n`) +
+    lets +
     `${outerIndent}${unit}${body}\n` +
     `${outerIndent}${unit}return ${tv};\n` +
     `${outerIndent}}` +
-    (o.asMethod ? '' : `\n${outerIndent}${accessAt(target, opening.handler)}.opener(${o.fnName});`);
+    (o.asMethod ? '' : `\n${outerIndent}${o.plan.inside ? accessIn(target, opening.handler) : accessAt(target, opening.handler)}.opener(${o.fnName});`);
+  if (o.plan.inside) {
+    // First in the handler, then the guard: a restore needs the opener registered.
+    const [rq, rs] = o.plan.request;
+    const guard = `if (!(await ${accessIn(target, opening.handler)}.prepareNode(${rq}, ${rs}))) return${answeredValue(opening.handler)};`;
+    ctx.insert(sf, outer.getStart(), `${fn.slice(outerIndent.length)}\n${outerIndent}${guard}\n${outerIndent}`);
+    if (!opening.handler.isAsync()) ctx.insert(sf, Node.isMethodDeclaration(opening.handler) ? opening.handler.getNameNode().getStart() : opening.handler.getStart(), 'async ');
+  }
   // After the handler's statement; before it when that statement returns the handler (the registration must run).
-  if (Node.isReturnStatement(outer)) ctx.insert(sf, outer.getStart(), `${fn.slice(outerIndent.length)}\n${outerIndent}`);
+  else if (Node.isReturnStatement(outer)) ctx.insert(sf, outer.getStart(), `${fn.slice(outerIndent.length)}\n${outerIndent}`);
   else ctx.insert(sf, outer.getEnd(), `\n${o.asMethod ? '\n' : ''}${fn}`);
 }
 
 /** `if (!(await <registry>.prepareNode(req, res))) return;` first in every request handler that uses the registry. */
-function insertGuards(ctx: TransformContext, sf: SourceFile, target: RegistryTarget, opening: OpeningCode): number {
+function insertGuards(ctx: TransformContext, sf: SourceFile, target: RegistryTarget, opening: OpeningCode, plan: OpenerPlan): number {
   const text = sf.getFullText();
   const guarded = new Set<HandlerFn>();
+  // Guarded with the opener's registration (insertOpener).
+  if (plan.inside) guarded.add(opening.handler);
   for (const site of target.sites) {
     if (site.getStart() >= opening.start && site.getEnd() <= opening.end) continue;
     const h = site.getFirstAncestor((a): a is HandlerFn => isHandlerFn(a) && handlesRequests(a));
@@ -330,26 +467,15 @@ function insertGuards(ctx: TransformContext, sf: SourceFile, target: RegistryTar
     const hb = h.getBody();
     if (!hb || !Node.isBlock(hb)) continue;
     guarded.add(h);
-    const [rq, rs] = h.getParameters().map((p) => p.getName());
+    const [rq, rs] = requestNames(h)!;
     const access = target.sites.find((s) => s.getFirstAncestor(isHandlerFn) === h)?.getText() ?? site.getText();
-    const guard = `if (!(await ${access}.prepareNode(${rq}, ${rs}))) return;`;
+    const guard = `if (!(await ${access}.prepareNode(${rq}, ${rs}))) return${answeredValue(h)};`;
     const first = hb.getStatements()[0];
     if (first) ctx.insert(sf, first.getStart(), `${guard}\n${indentOf(text, first.getStart())}`);
     else ctx.insert(sf, hb.getStart() + 1, ` ${guard} `);
     if (!h.isAsync()) ctx.insert(sf, Node.isMethodDeclaration(h) ? h.getNameNode().getStart() : h.getStart(), 'async ');
   }
   return guarded.size;
-}
-
-/** A function whose first two parameters reach a transport's `handleRequest(req, res, …)`: a request handler. */
-function handlesRequests(fn: HandlerFn): boolean {
-  const [a, b] = fn.getParameters().map((p) => p.getName());
-  if (!a || !b) return false;
-  return fn.getDescendantsOfKind(SyntaxKind.CallExpression).some((c) => {
-    const callee = c.getExpression();
-    const args = c.getArguments().map((x) => x.getText());
-    return Node.isPropertyAccessExpression(callee) && callee.getName() === 'handleRequest' && args[0] === a && args[1] === b;
-  });
 }
 
 function within(n: Node, outer: Node): boolean {
@@ -378,6 +504,10 @@ function objectAccess(site: Expression, ts: boolean): [number, number, string] |
   if (Node.isBinaryExpression(p) && p.getRight() === site && p.getOperatorToken().getKind() === SyntaxKind.InKeyword) {
     return [p.getStart(), p.getEnd(), `${name}.has(${p.getLeft().getText()})`];
   }
+  // `Object.entries(registry)` (and `keys`, `values`): this replica's sessions, as before.
+  const callee = Node.isCallExpression(p) && p.getArguments().length === 1 ? p.getExpression().getText() : '';
+  const method = /^Object\.(entries|keys|values)$/.exec(callee)?.[1];
+  if (method) return [p.getStart(), p.getEnd(), `[...${name}.${method}()]`];
   return undefined;
 }
 

@@ -5,7 +5,7 @@
  * the copy that apply (the built CLI) migrated passes 10 of 10 sessions of the official SDK client
  * behind the same nginx with a real redis-server; where apply cannot migrate, it exits 1 and names
  * what remains. Servers: fastmcp (framework), supergateway (express on node:http, a child process per
- * session), @cyanheads/git-mcp-server (hono and @hono/mcp in one bundle, migrated), mcp-proxy (node:http bundle),
+ * session), @cyanheads/git-mcp-server (hono and @hono/mcp in one bundle, migrated), mcp-proxy (node:http bundle, migrated),
  * and, written here (not from npm), a hono app and a fastify server on the fastify-mcp plugin. docs/apply.md tabulates the results.
  */
 import { execFileSync } from 'node:child_process';
@@ -258,15 +258,36 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
     await expectOriginalBreaksBehindNginx((n, name) => startWithPortArgument(pair.original.dir, n, name, args), 'mcp-proxy', { steps }, nginxes);
   });
 
-  it('apply cannot migrate its session registry: it exits 1 and names what remains, which the analysis of the result still reports', async () => {
-    // The transport is created inside a helper, and its registry is reached through parameters: no transform rewrites it.
-    expect(pair.applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-stateful-session-id-generator/);
-    expect(pair.applied.output).toMatch(/no-sse-server-transport/);
-    expect(pair.applied.code, pair.applied.output).toBe(1);
-    const after = await analyze({ paths: [path.join(pair.migrated.dir, 'dist')], cwd: pair.migrated.dir });
-    expect(after.findings.map((f) => f.ruleId)).toContain('no-stateful-session-id-generator');
-    expect(after.verdict.kind).not.toBe('stateless');
+  let redis: RedisInstance;
+  beforeAll(async () => {
+    redis = h.redis = await startRedis();
   });
+
+  it('apply rewrites its Streamable HTTP registry, reached only through parameters (the transport created in the per-request helper that receives it), and exits 1 with what remains: the legacy SSE endpoint', async () => {
+    // No finding names the registry: apply finds it from the transport's `onsessioninitialized`, back through the destructured parameter to the variable every call passes.
+    expect(pair.applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+\[transport-registry\] `\w+` \(reached through parameters\) is a SessionEntryRegistry/);
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    // What remains (apply's list of the analysis of the result): the legacy SSE endpoint; no Streamable HTTP registry or generator.
+    expect(pair.applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-sse-server-transport/);
+    expect(pair.applied.output).not.toMatch(/\.mjs:\d+\s+(no-stateful-session-id-generator|no-session-transport-registry)/);
+    const after = await analyze({ paths: [path.join(pair.migrated.dir, 'dist')], cwd: pair.migrated.dir });
+    expect(after.findings.map((f) => f.ruleId)).toContain('no-sse-server-transport');
+    expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).dependencies).toHaveProperty('@mcp-migrate/runtime');
+  });
+
+  it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions: every session on 2 or more replicas, 404 on every replica after DELETE', async () => {
+    const replicas = await startWithPortArgument(pair.migrated.dir, REPLICAS, 'mcp-proxy-migrated', args, redis.url);
+    const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
+    nginxes.push(nginx);
+    const report = await runClientSessions(nginx.url, { steps, sessions: SESSIONS, concurrency: 1 });
+    expect(report.errors).toEqual([]);
+    expect(report.ok).toBe(SESSIONS);
+    const log = nginx.accessLog();
+    const bySession = replicasBySession(log);
+    expect(bySession.size).toBe(SESSIONS);
+    expect(Math.min(...[...bySession.values()].map((s) => s.size))).toBeGreaterThanOrEqual(2);
+    await expectDeletedEverywhere(replicas, log);
+  }, 300_000);
 });
 
 describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in front of a stdio server, one child process per session', () => {

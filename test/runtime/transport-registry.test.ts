@@ -412,3 +412,34 @@ describe('SessionTransportRegistry: GET streams served from the shared session s
     expect((await get(b.url, sid).response).status).toBe(404);
   });
 });
+
+describe('SessionTransportRegistry: what the generated code may hand it', () => {
+  it('sessionIdGenerator keeps undefined (a transport a server makes stateless at run time) and wraps a function', () => {
+    const registry = new SessionTransportRegistry({ log: () => undefined });
+    expect(registry.sessionIdGenerator(undefined)).toBeUndefined();
+    const wrapped = registry.sessionIdGenerator(() => 'fresh-id');
+    expect(wrapped?.()).toBe('fresh-id');
+  });
+
+  it('a restore whose opener resolves undefined (it failed and answered the request itself) ends there: the server\'s answer stands, nothing is restored', async () => {
+    const sh = shared();
+    const a = await replica('a', sh);
+    const b = await replica('b', sh);
+    const { client } = await sdkClient(balancer({ initialize: a, get: a, answer: a, other: a }).fetch, a.url);
+    const sessionId = (client as unknown as { transport: { sessionId: string } }).transport.sessionId;
+    expect(sessionId).toBeTruthy();
+    // Replica b's opener fails as a server's `catch` does: it answers 503 itself and resolves undefined.
+    b.registry.opener(async (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.writeHead(503).end('no upstream');
+      return undefined;
+    });
+    const res = await fetch(b.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe('no upstream');
+    expect(b.registry.has(sessionId)).toBe(false);
+  });
+});

@@ -9,9 +9,12 @@
  * backwards over the statements that declare only what the opening code uses (`const server =
  * getServer()`, `const eventStore = …`); it stops at a guard (a statement that can return from the
  * handler, such as a capacity check answering 503), which stays in the handler and runs for new
- * sessions only.
+ * sessions only. An early exit on failure inside the opening code (`catch (error) { answerError(res,
+ * error); return true; }` after the transport exists) is kept as {@link OpeningCode.earlyExit} when every
+ * such `return` is in a `catch` and gives the same literal: the extracted opener then resolves `undefined` there, and the handler
+ * returns that value when it does.
  */
-import { Node, SyntaxKind, type ArrowFunction, type FunctionDeclaration, type FunctionExpression, type MethodDeclaration, type NewExpression, type Statement } from 'ts-morph';
+import { Node, SyntaxKind, type ArrowFunction, type FunctionDeclaration, type FunctionExpression, type MethodDeclaration, type NewExpression, type ReturnStatement, type Statement } from 'ts-morph';
 
 export type HandlerFn = ArrowFunction | FunctionExpression | FunctionDeclaration | MethodDeclaration;
 
@@ -26,6 +29,8 @@ export interface OpeningCode {
   statements: Statement[];
   start: number;
   end: number;
+  /** Returns of the handler inside the opening code (after the server answered), all giving `value` (`''`: a bare `return`). */
+  earlyExit?: { returns: ReturnStatement[]; value: string };
 }
 
 export function isHandlerFn(n: Node): n is HandlerFn {
@@ -54,12 +59,16 @@ export function findOpeningCode(created: NewExpression): OpeningCode | string {
   let start = openIndex;
   while (start > 0 && declaresOnlyFor(statements[start - 1]!, statements, start - 1, end, handler)) start -= 1;
   const extracted = statements.slice(start, end);
-  for (const s of extracted) {
-    if (returnsFrom(s, handler)) {
-      return 'the session-opening code can return from the handler between the transport\'s creation and `handleRequest` (an early exit after the transport exists): a restore must run it to completion; move the check before the transport is created, or extract the opening code into a function registered with `registry.opener(fn)` by hand';
-    }
+  const returns = extracted.flatMap((s) => returnsOf(s, handler));
+  const values = new Set(returns.map((r) => r.getExpression()?.getText() ?? ''));
+  const literal = (v: string): boolean => v === '' || /^(true|false|null|undefined|void 0|-?\d+(\.\d+)?|"[^"\\]*"|'[^'\\]*')$/.test(v);
+  // Only a failure exit (in a `catch` of the opening code) can be kept: a decision the code takes on the request would be taken again on the restoring request.
+  const onFailure = (r: ReturnStatement): boolean => r.getFirstAncestor((a) => a === handler || Node.isCatchClause(a)) !== handler;
+  if (!returns.every(onFailure) || values.size > 1 || [...values].some((v) => !literal(v))) {
+    return 'the session-opening code can return from the handler between the transport\'s creation and `handleRequest` (an early exit after the transport exists): a restore must run it to completion; move the check before the transport is created, or extract the opening code into a function registered with `registry.opener(fn)` by hand';
   }
-  return { handler, transportVar, declaredHere: Node.isVariableStatement(openStmt), statements: extracted, start: extracted[0]!.getStart(), end: extracted.at(-1)!.getEnd() };
+  const earlyExit = returns.length > 0 ? { returns, value: [...values][0]! } : undefined;
+  return { handler, transportVar, declaredHere: Node.isVariableStatement(openStmt), statements: extracted, start: extracted[0]!.getStart(), end: extracted.at(-1)!.getEnd(), earlyExit };
 }
 
 function statementIn(n: Node): Statement | undefined {
@@ -112,7 +121,12 @@ function declaresOnlyFor(s: Statement, statements: Statement[], from: number, en
   return names.every((n) => n.findReferencesAsNodes().every((r) => r.getSourceFile() !== s.getSourceFile() || (r.getStart() >= lo && r.getEnd() <= hi)));
 }
 
-/** Whether `s` contains a `return` (or `throw`) of the handler itself, not of a nested function. */
+/** Whether `s` contains a `return` of the handler itself, not of a nested function. */
 function returnsFrom(s: Node, handler: HandlerFn): boolean {
-  return s.getDescendantsOfKind(SyntaxKind.ReturnStatement).some((r) => r.getFirstAncestor((a) => Node.isFunctionLikeDeclaration(a) || Node.isArrowFunction(a)) === handler);
+  return returnsOf(s, handler).length > 0;
+}
+
+/** The `return` statements of the handler itself in `s` (not those of nested functions). */
+function returnsOf(s: Node, handler: HandlerFn): ReturnStatement[] {
+  return s.getDescendantsOfKind(SyntaxKind.ReturnStatement).filter((r) => r.getFirstAncestor((a) => Node.isFunctionLikeDeclaration(a) || Node.isArrowFunction(a)) === handler);
 }

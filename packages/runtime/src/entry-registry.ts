@@ -95,7 +95,9 @@ export class SessionEntryRegistry<V, T extends RegistryTransport = RegistryTrans
   }
 
   /** See {@link SessionTransportRegistry.sessionIdGenerator}. */
-  sessionIdGenerator(generate: () => string): () => string {
+  sessionIdGenerator(generate: () => string): () => string;
+  sessionIdGenerator(generate: (() => string) | undefined): (() => string) | undefined;
+  sessionIdGenerator(generate: (() => string) | undefined): (() => string) | undefined {
     return this.transports.sessionIdGenerator(generate);
   }
 

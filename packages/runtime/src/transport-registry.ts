@@ -35,10 +35,12 @@ export interface RegistryTransport {
 /**
  * The server's own session-opening code, extracted by `mcp-migrate apply`: creates the transport
  * (with `sessionIdGenerator: registry.sessionIdGenerator(…)`), connects the MCP server to it and
- * resolves to it. Receives the request that needs the session (Node: `req, res`).
+ * resolves to it. Receives the request that needs the session (Node: `req, res`). Resolves
+ * `undefined` where the server's code failed to open the session and answered the request itself
+ * (an early exit in a `catch`): a restore then fails (`internal`, nothing written over that answer).
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type SessionOpener<T> = (...args: any[]) => Promise<T>;
+export type SessionOpener<T> = (...args: any[]) => Promise<T | undefined>;
 
 export interface SessionTransportRegistryOptions {
   /** `node`: `handleRequest(req, res, parsedBody)` (SDK v1 `StreamableHTTPServerTransport`, v2 `NodeStreamableHTTPServerTransport`); `web`: `handleRequest(Request, { parsedBody })`. Default `node`. */
@@ -170,9 +172,15 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
 
   // ------------------------------------------------------------------ wiring
 
-  /** Wraps the server's `sessionIdGenerator`: while a session is being restored it returns the stored id. */
-  sessionIdGenerator(generate: () => string): () => string {
-    return () => this.#restoring.getStore() ?? generate();
+  /**
+   * Wraps the server's `sessionIdGenerator`: while a session is being restored it returns the stored
+   * id. `undefined` (a server that picks stateless mode at run time: `stateless ? undefined : randomUUID`)
+   * stays `undefined`, so such a transport stays stateless.
+   */
+  sessionIdGenerator(generate: () => string): () => string;
+  sessionIdGenerator(generate: (() => string) | undefined): (() => string) | undefined;
+  sessionIdGenerator(generate: (() => string) | undefined): (() => string) | undefined {
+    return generate && (() => this.#restoring.getStore() ?? generate());
   }
 
   /** Registers the server's session-opening code (see {@link SessionOpener}). */
@@ -347,6 +355,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     const transport = viaEntry
       ? await this.#openThroughEntry(record, a, b)
       : await this.#restoring.run(sessionId, () => this.#opener!(...(this.kind === 'node' ? [a, b] : [a])));
+    if (!transport) throw new Error('the session-opening code resolved no transport: it failed and answered the request itself');
     this.#replaying.add(transport);
     try {
       // Through the entry point, the server itself has already handled the stored initialize.
