@@ -27,6 +27,7 @@ import { defineTransform, type LocatedFinding, type TransformContext } from './d
 import { findOpeningCode, isHandlerFn, type HandlerFn, type OpeningCode } from './support/opening-code.js';
 import { locateRegistry, registryFromGenerator, type RegistryTarget } from './support/registry-target.js';
 import { answeredValue, callerVaries, handlesRequests, requestNames } from './support/request-handler.js';
+import { uniqueName } from './support/unique-name.js';
 
 const NODE_TRANSPORTS = /^(StreamableHTTPServerTransport|NodeStreamableHTTPServerTransport)$/;
 const REGISTRY_CLASSES = /^(SessionTransportRegistry|SessionEntryRegistry)\b/;
@@ -144,18 +145,24 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   const tv = opening.transportVar;
   const exit = opening.earlyExit ? `return${opening.earlyExit.value ? ` ${opening.earlyExit.value}` : ''};` : '';
   // With a failure exit the opener may resolve `undefined`: checked before the handler's (typed) variable gets it.
-  const opened = uniqueName(sf, 'opened');
   const callText = !opening.earlyExit
     ? `${opening.declaredHere ? 'const ' : ''}${tv} = ${call};`
     : opening.declaredHere
       ? `const ${tv} = ${call};\n${indentOf(sf.getFullText(), opening.start)}if (!${tv}) ${exit}`
-      : `const ${opened} = ${call};\n${indentOf(sf.getFullText(), opening.start)}if (!${opened}) ${exit}\n${indentOf(sf.getFullText(), opening.start)}${tv} = ${opened};`;
+      : openedCheck(sf, opening.start, call, exit, tv);
   ctx.replace(sf, opening.start, opening.end, callText);
   const guarded = insertGuards(ctx, sf, target, opening, plan);
   const what = shape.kind === 'entry' ? `a SessionEntryRegistry (its entries' \`${shape.property}\` are the transports)` : 'a SessionTransportRegistry';
   if (f !== gen) ctx.changed(f, `\`${target.name}\` is ${what}: handshakes are stored, sessions restored on any replica by replaying \`initialize\` through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded)`);
   ctx.changed(gen, f === gen ? `\`${target.name}\` (reached through parameters) is ${what}: handshakes are stored, sessions restored on any replica through \`${fnName}\`, unknown ids get 404 (${guarded} handler${guarded === 1 ? '' : 's'} guarded); \`sessionIdGenerator\` re-issues the stored id` : `\`sessionIdGenerator\` re-issues the stored id when \`${target.name}\` restores a session`);
   return undefined;
+}
+
+/** `const opened = await openSession(…); if (!opened) return …; transport = opened;` for a handler variable declared earlier. */
+function openedCheck(sf: SourceFile, at: number, call: string, exit: string, transportVar: string): string {
+  const opened = uniqueName(sf, 'opened');
+  const indent = indentOf(sf.getFullText(), at);
+  return `const ${opened} = ${call};\n${indent}if (!${opened}) ${exit}\n${indent}${transportVar} = ${opened};`;
 }
 
 /** What the registry stores: the transport itself, or a record with the transport in one property. */
@@ -535,11 +542,4 @@ function reindent(code: string, from: string, to: string): string {
     .split('\n')
     .map((line, i) => (i === 0 ? line : line.startsWith(from) ? to + line.slice(from.length) : line))
     .join('\n');
-}
-
-function uniqueName(sf: SourceFile, base: string): string {
-  const taken = new Set(sf.getDescendantsOfKind(SyntaxKind.Identifier).map((i) => i.getText()));
-  let name = base;
-  for (let i = 2; taken.has(name); i += 1) name = `${base}${i}`;
-  return name;
 }

@@ -28,6 +28,7 @@ import { Node, SyntaxKind, type ArrowFunction, type FunctionExpression, type Ide
 import { bundleSegments, segmentAt } from '../src/analyzer/bundle.js';
 import { indentOf } from '../src/apply/edits.js';
 import { defineTransform, type LocatedFinding, type TransformContext } from './define-transform.js';
+import { uniqueName } from './support/unique-name.js';
 
 const WEB_TRANSPORT = 'WebStandardStreamableHTTPServerTransport';
 /**
@@ -302,11 +303,4 @@ function topStatement(n: Node): Node {
     if (!parent || Node.isSourceFile(parent) || Node.isBlock(parent) || Node.isModuleBlock(parent)) return cur;
     cur = parent;
   }
-}
-
-function uniqueName(sf: SourceFile, base: string): string {
-  const taken = new Set(sf.getDescendantsOfKind(SyntaxKind.Identifier).map((i) => i.getText()));
-  let n = base;
-  for (let i = 2; taken.has(n); i += 1) n = `${base}${i}`;
-  return n;
 }
