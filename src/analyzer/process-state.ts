@@ -30,6 +30,7 @@ import { enclosingHandler, handlerRegistration, isModuleLevel, isReplayedHandler
 import { sessionScope } from './session-scope.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 import { frameworkHandler, programImports } from './framework-handlers.js';
+import { FunctionValues } from './function-values.js';
 
 /** Where process state is held: a module-level variable or a static field (its declaration's name node). */
 export interface Holder {
@@ -127,6 +128,10 @@ export class ProcessStateIndex {
   /** Singletons of dependency-injection containers (`container.resolve(Store)`), which are holders too. */
   private readonly di: DiSingletons;
   #usesDi: boolean | undefined;
+  /** Functions held by variables, parameters and definition objects (handlers made by factories). */
+  private readonly values: FunctionValues;
+  /** Registrar arguments that are not function literals (`registerTool(name, cfg, handler)`): resolved in {@link writes}. */
+  private readonly registeredValues: Array<{ arg: ts.Expression; reg: Registration }> = [];
 
   constructor(
     private readonly flow: SessionFlow,
@@ -137,6 +142,13 @@ export class ProcessStateIndex {
       symbolAt: (n) => this.flow.symbolAt(n),
       importedFrom: (id, accept) => this.importedFrom(id, 0, accept),
       callsNamed: (name) => this.callsByName.get(name) ?? [],
+    });
+    this.values = new FunctionValues({
+      checker: this.flow.checker,
+      symbolAt: (n) => this.flow.symbolAt(n),
+      callees: (call) => this.flow.callees(call),
+      callSites: (fn) => [...new Set([...this.flow.callSitesOf(fn), ...(this.sites.get(fn) ?? [])])],
+      isProgramCode: (n) => this.isProgramCode(n),
     });
   }
 
@@ -166,7 +178,10 @@ export class ProcessStateIndex {
         if (framework) this.handlers.set(node, { registrar: framework.registrar });
       }
     }
-    else if (ts.isCallExpression(node)) {
+    else if (ts.isPropertyAssignment(node)) {
+      if (this.isProgramCode(node)) this.values.record(node);
+    } else if (ts.isCallExpression(node)) {
+      if (this.isProgramCode(node)) this.recordRegisteredValues(node);
       const name = calleeName(node);
       if (name) {
         const list = this.callsByName.get(name);
@@ -200,6 +215,30 @@ export class ProcessStateIndex {
     return false;
   }
 
+  /**
+   * `server.registerTool(name, cfg, handler)` with `const handler = createToolHandler({ logic })`: an
+   * argument of a registrar that is a variable or a call, not a function literal, may hold a handler made
+   * by a factory. Kept until every file is visited, since resolving it needs the program's call sites.
+   */
+  private recordRegisteredValues(call: ts.CallExpression): void {
+    // With two or more arguments the first is a name, a path or a schema.
+    const args = call.arguments.length >= 2 ? call.arguments.slice(1) : call.arguments;
+    for (const arg of args) {
+      const e = skipOuter(arg);
+      if (!ts.isIdentifier(e) && !ts.isCallExpression(e)) continue;
+      const reg = handlerRegistration(arg);
+      if (reg) this.registeredValues.push({ arg, reg });
+    }
+  }
+
+  /** The functions registered through values ({@link recordRegisteredValues}) become handlers too. */
+  private addFactoryMadeHandlers(): void {
+    for (const { arg, reg } of this.registeredValues) {
+      if (this.isClientRegistration(arg.parent)) continue;
+      for (const fn of this.values.of(arg)) if (!this.handlers.has(fn)) this.handlers.set(fn, reg);
+    }
+  }
+
   /** True when the server speaks MCP over stdio only: the process is the session. */
   get stdioOnly(): boolean {
     return this.transports.stdio && !this.transports.http;
@@ -220,6 +259,7 @@ export class ProcessStateIndex {
       queue.push(ctx);
     };
     this.writerNames = writerNames(this.programFunctions);
+    this.addFactoryMadeHandlers();
     for (const [fn, reg] of this.handlers) {
       enqueue({ fn, registrar: reg.registrar, replayed: isReplayedHandler(reg) });
     }
@@ -476,6 +516,16 @@ export class ProcessStateIndex {
       const inner = this.targetOf(receiver, ctx, depth + 1);
       if (inner && this.isCollection(receiver, inner.field ?? inner.holder)) return inner;
     }
+    // `const entries = this.entriesFor(tenant)`: what a method of the held object returns from its own
+    // fields (a get-or-create of a nested collection) is held too.
+    if (ts.isCallExpression(e) && ts.isPropertyAccessExpression(skipOuter(e.expression)) && ctx.thisHolder &&
+        skipOuter((skipOuter(e.expression) as ts.PropertyAccessExpression).expression).kind === ts.SyntaxKind.ThisKeyword) {
+      for (const fn of this.flow.callees(e)) {
+        if (!this.isProgramCode(fn)) continue;
+        const t = this.returnedTarget(fn, { ...ctx, fn }, depth, ctx.thisHolder);
+        if (t) return t;
+      }
+    }
     if (ts.isCallExpression(e) && e.arguments.length > 0 && this.usesDi()) {
       const cls = this.di.resolvedSingleton(e);
       return cls ? classHolder(cls) : undefined;
@@ -490,9 +540,9 @@ export class ProcessStateIndex {
     return undefined;
   }
 
-  private returnedTarget(fn: FunctionLike, ctx: Context, depth: number): Target | undefined {
+  private returnedTarget(fn: FunctionLike, ctx: Context, depth: number, thisHolder?: Holder): Target | undefined {
     for (const r of returnedExpressions(fn)) {
-      const t = this.targetOf(r, { ...ctx, fn, thisHolder: undefined }, depth + 1);
+      const t = this.targetOf(r, { ...ctx, fn, thisHolder }, depth + 1);
       if (t) return t;
     }
     return undefined;
@@ -562,7 +612,9 @@ export class ProcessStateIndex {
     const callees = this.flow.callees(call);
     this.calleeMemo.set(call, callees); // also the answer while resolving below (recursion through parameters)
     if (callees.length > 0) return callees;
-    const resolved = this.untypedCallees(call);
+    const untyped = this.untypedCallees(call);
+    // `logic(input, ctx)` through a parameter or a destructured option: the functions passed for it.
+    const resolved = untyped.length > 0 ? untyped : this.values.of(call.expression);
     this.calleeMemo.set(call, resolved);
     return resolved;
   }
@@ -597,8 +649,10 @@ export class ProcessStateIndex {
     // `state[args.key] = …`: an entry the session chose.
     const left = skipOuter(assign.left);
     if (ts.isElementAccessExpression(left) && this.isRequestData(left.argumentExpression, ctx, 0)) return true;
-    // The held value derived from itself: a toggle or an accumulation (`x = !x`, `x = [...x, y]`).
-    if (op === ts.SyntaxKind.EqualsToken && mentions(value, assign.left)) return true;
+    // The held value derived from itself: a toggle or an accumulation (`x = !x`, `x = [...x, y]`). A merge
+    // of what is not request data into an object (`config = { ...config, ...defaults }`) gives the same
+    // object however often it runs: not state.
+    if (op === ts.SyntaxKind.EqualsToken && mentions(value, assign.left) && !ts.isObjectLiteralExpression(value)) return true;
     return false;
   }
 
