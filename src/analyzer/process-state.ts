@@ -15,7 +15,8 @@
  * (the request, the tool arguments, `extra`), values derived from them, results of the SDK's calls to
  * the client (`listRoots()`, `getClientCapabilities()`), an object built by the request
  * (`this` in a constructor a handler runs), or the held value itself (a toggle `x = !x`). Not process
- * state: resets to `undefined`/`null`, numbers (counters, metrics, timestamps), lazily created or
+ * state: resets to `undefined`/`null`, numbers (counters, metrics, timestamps; a counter is state only when
+ * a condition on request data decides whether it counts and handler code reads it back), lazily created or
  * refreshed shared values built from process-level inputs (`if (!pool) pool = new Pool(env)`,
  * a token or rates fetched from a fixed URL), memoizing caches (the writing function reads the same key and returns
  * what it read), and external stores (their methods are not the program's).
@@ -69,7 +70,7 @@ interface Target {
 
 /** A place handler code writes (or, for files, reads) through a holder; judged once reachability is known. */
 interface Candidate {
-  kind: 'assign' | 'mutate' | 'file-write' | 'file-read';
+  kind: 'assign' | 'mutate' | 'count' | 'file-write' | 'file-read';
   target: Target;
   node: ts.Node;
   ctx: Context;
@@ -77,6 +78,8 @@ interface Candidate {
 
 const COLLECTION_TYPES = new Set(['Array', 'Map', 'Set', 'WeakMap', 'WeakSet']);
 const ADDERS = new Set(['push', 'unshift', 'set', 'add', 'splice', 'fill', 'copyWithin']);
+/** Mutators that add an entry (not the removals `splice` also does). */
+const GROWERS = new Set(['push', 'unshift', 'set', 'add']);
 /** Node's file-system writes and reads (`fs`, `fs/promises`, `node:` prefixed), by method. */
 const FS_WRITES = new Set(['writeFile', 'writeFileSync', 'appendFile', 'appendFileSync', 'rename', 'renameSync', 'copyFile', 'copyFileSync', 'createWriteStream']);
 const FS_READS = new Set(['readFile', 'readFileSync', 'createReadStream']);
@@ -276,7 +279,9 @@ export class ProcessStateIndex {
       for (const c of candidates) {
         if (judged.has(c)) continue;
         const kind = c.kind === 'file-write' ? (fileReads.some((r) => sameTarget(r.target, c.target)) ? 'file' : undefined)
-          : (c.kind === 'assign' && this.assignmentIsState(c.node as ts.BinaryExpression, c.ctx)) || (c.kind === 'mutate' && this.mutationIsState(c.node as ts.CallExpression, c.ctx)) ? 'memory' : undefined;
+          : (c.kind === 'assign' && this.assignmentIsState(c.node as ts.BinaryExpression, c.ctx, c.target)) ||
+            (c.kind === 'mutate' && this.mutationIsState(c.node as ts.CallExpression, c.ctx, c.target)) ||
+            (c.kind === 'count' && this.countIsState(c.node, c.ctx, c.target)) ? 'memory' : undefined;
         if (!kind) continue;
         judged.add(c);
         this.sessionHolders.add(this.flow.symbolAt(c.target.holder.node)!);
@@ -299,6 +304,9 @@ export class ProcessStateIndex {
         // Assigning a local rebinds the local (`digest = hash(body)` after `let digest = cache.get(body)`).
         const target = this.isLocalVariable(n.left) ? undefined : this.targetOf(n.left, ctx, 0);
         if (target) out.push({ kind: 'assign', target, node: n, ctx });
+      } else if (isIncrement(n)) {
+        const target = this.isLocalVariable(n.operand) ? undefined : this.targetOf(n.operand, ctx, 0);
+        if (target) out.push({ kind: 'count', target, node: n, ctx });
       } else if (ts.isCallExpression(n)) {
         this.visitCall(n, ctx, enqueue, out);
       } else if (ts.isNewExpression(n)) {
@@ -640,11 +648,15 @@ export class ProcessStateIndex {
 
   // ---------------------------------------------------------------- what a write writes
 
-  private assignmentIsState(assign: ts.BinaryExpression, ctx: Context): boolean {
+  private assignmentIsState(assign: ts.BinaryExpression, ctx: Context, target: Target): boolean {
     const op = assign.operatorToken.kind;
     const value = skipOuter(assign.right);
-    if (isNullish(value) || isLiteral(value)) return false;
-    if (this.isNumber(assign.left) || this.isNumber(value) || isArithmetic(value)) return false; // counters, metrics, timestamps
+    if (isNullish(value)) return false;
+    // Counters, metrics, timestamps; unless the session's data decides whether it counts (see countIsState).
+    const counts = op === ts.SyntaxKind.PlusEqualsToken || op === ts.SyntaxKind.MinusEqualsToken || isArithmetic(value);
+    if (counts && this.isNumber(assign.left)) return this.countIsState(assign, ctx, target);
+    if (isLiteral(value)) return false;
+    if (this.isNumber(assign.left) || this.isNumber(value) || isArithmetic(value)) return false;
     if (this.isRequestData(value, ctx, 0)) return true;
     // `state[args.key] = …`: an entry the session chose.
     const left = skipOuter(assign.left);
@@ -656,12 +668,62 @@ export class ProcessStateIndex {
     return false;
   }
 
-  private mutationIsState(call: ts.CallExpression, ctx: Context): boolean {
+  private mutationIsState(call: ts.CallExpression, ctx: Context, target: Target): boolean {
     if (this.isMemoized(call) || isRemovedWhenRequestEnds(call)) return false;
+    // `used.push(pick)` where `pick` was chosen by reading `used` (a rotation, a cursor): the collection's
+    // next content depends on its current content, so it carries from request to request.
+    if (GROWERS.has(calleeName(call) ?? '') && call.arguments.some((a) => this.derivesFromHolder(a, target, 0))) return true;
     // `pages.set(randomUUID(), page)`: an entry under an id the request minted is found only by a later
     // request that was given the id (a handle), so it outlives the request.
     if (calleeName(call) === 'set' && call.arguments.length >= 2 && this.isMintedId(call.arguments[0]!, 0)) return true;
     return call.arguments.some((a) => !this.isNumber(a) && !isArithmetic(skipOuter(a)) && this.isRequestData(a, ctx, 0));
+  }
+
+  /**
+   * A counter (`score.correct++`, `hits += 1`) is a metric unless the session's data decides whether it
+   * counts (it runs under a condition on request data: `if (answer === expected) score.correct++`) and
+   * handler code reads it back (`get_score` returns it): then a session's later request reads what its
+   * earlier ones did, on whichever replica counted them. An unconditional count of requests is a metric.
+   */
+  private countIsState(write: ts.Node, ctx: Context, target: Target): boolean {
+    return this.isGuardedByRequestData(write, ctx) && this.isReadBack(target);
+  }
+
+  /** Does `node` run only under a condition (an `if`, `?:`, `&&`/`||` operand) on request data, within `ctx.fn`? */
+  private isGuardedByRequestData(node: ts.Node, ctx: Context): boolean {
+    for (let child: ts.Node = node, parent = node.parent; parent && child !== ctx.fn; child = parent, parent = parent.parent) {
+      const condition = ts.isIfStatement(parent) && child !== parent.expression ? parent.expression
+        : ts.isConditionalExpression(parent) && child !== parent.condition ? parent.condition
+        : ts.isBinaryExpression(parent) && child === parent.right && (parent.operatorToken.kind === ts.SyntaxKind.AmpersandAmpersandToken || parent.operatorToken.kind === ts.SyntaxKind.BarBarToken) ? parent.left
+        : undefined;
+      if (condition && this.isRequestData(condition, ctx, 0)) return true;
+    }
+    return false;
+  }
+
+  /** Does a function handlers reach read the holder (or its written field) other than to update it? */
+  private isReadBack(target: Target): boolean {
+    const place = target.field ?? target.holder;
+    const symbol = this.flow.symbolAt(place.node);
+    if (!symbol) return false;
+    const text = place.node.getText();
+    for (const fn of this.reached.keys()) {
+      if (fn.body && containsNode(fn.body, (n) => (ts.isIdentifier(n) || ts.isPrivateIdentifier(n)) && n.text === text && this.flow.symbolAt(n) === symbol && !isUpdateOperand(n))) return true;
+    }
+    return false;
+  }
+
+  /** Is `expr` computed from the holder's (or its field's) current content, through locals and callbacks? */
+  private derivesFromHolder(expr: ts.Node, target: Target, depth: number): boolean {
+    if (depth > 3) return false;
+    const symbols = new Set([this.flow.symbolAt(target.holder.node), target.field && this.flow.symbolAt(target.field.node)].filter(Boolean));
+    return containsNode(expr, (n) => {
+      if (!ts.isIdentifier(n)) return false;
+      const symbol = this.flow.symbolAt(n);
+      if (symbols.has(symbol)) return true;
+      const decl = symbol?.valueDeclaration;
+      return !!decl && ts.isVariableDeclaration(decl) && !isModuleLevel(decl) && !!decl.initializer && this.derivesFromHolder(decl.initializer, target, depth + 1);
+    });
   }
 
   /** An id minted here: `crypto.randomUUID()` / `randomBytes(…)` (node:crypto, Web Crypto), directly or through a local. */
@@ -903,6 +965,7 @@ function writerNames(functions: readonly FunctionLike[]): Set<string> {
     };
     const scan = (n: ts.Node): void => {
       if (ts.isBinaryExpression(n) && isAssignment(n.operatorToken.kind) && free(n.left)) writes = true;
+      else if (isIncrement(n) && free(n.operand)) writes = true;
       else if (ts.isCallExpression(n)) {
         const c = skipOuter(n.expression);
         const m = ts.isPropertyAccessExpression(c) ? c.name.text : ts.isIdentifier(c) ? c.text : undefined;
@@ -990,6 +1053,20 @@ function isArithmetic(e: ts.Expression): boolean {
   const op = e.operatorToken.kind;
   const arithmetic = op === ts.SyntaxKind.PlusToken || op === ts.SyntaxKind.MinusToken || op === ts.SyntaxKind.AsteriskToken || op === ts.SyntaxKind.SlashToken;
   return arithmetic && (ts.isNumericLiteral(skipOuter(e.left)) || ts.isNumericLiteral(skipOuter(e.right)));
+}
+
+/** `x++`, `--x`. */
+function isIncrement(n: ts.Node): n is ts.PrefixUnaryExpression | ts.PostfixUnaryExpression {
+  return (ts.isPostfixUnaryExpression(n) || ts.isPrefixUnaryExpression(n)) && (n.operator === ts.SyntaxKind.PlusPlusToken || n.operator === ts.SyntaxKind.MinusMinusToken);
+}
+
+/** Is the name (or the property chain it starts or ends) the operand of `++`/`--` or the left side of an assignment? */
+function isUpdateOperand(n: ts.Node): boolean {
+  let top: ts.Node = n;
+  while (top.parent && ((ts.isPropertyAccessExpression(top.parent) && (top.parent.expression === top || top.parent.name === top)) || (ts.isElementAccessExpression(top.parent) && top.parent.expression === top))) top = top.parent;
+  const parent = top.parent;
+  if (parent && isIncrement(parent)) return true;
+  return !!parent && ts.isBinaryExpression(parent) && parent.left === top && isAssignment(parent.operatorToken.kind);
 }
 
 function isNullish(e: ts.Expression): boolean {
