@@ -13,7 +13,8 @@
  * - a variable: its initializer; a parameter: the arguments its function's call sites pass; a name
  *   destructured from a parameter (`({ logic }) => …`): that property of the object literals passed;
  * - `obj.prop` declared in an interface, type or class: the values object literals give `prop` where the
- *   checker's contextual type of the literal declares that same property;
+ *   checker's contextual type of the literal declares that same property (in untyped JavaScript, where
+ *   `prop` resolves to nothing, every object literal's `prop`);
  * - a call: the functions its callees return (`withAuth(scopes, fn)` returning an arrow);
  * - `a ?? b`, `a || b`, `c ? a : b`: both sides.
  */
@@ -69,12 +70,20 @@ export class FunctionValues {
     if (ts.isBinaryExpression(e) && (e.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken || e.operatorToken.kind === ts.SyntaxKind.BarBarToken)) {
       return [...this.of(e.left, depth + 1), ...this.of(e.right, depth + 1)];
     }
-    if (ts.isCallExpression(e)) {
-      return this.src.callees(e).filter((c) => this.src.isProgramCode(c)).flatMap((c) => returnedExpressions(c).flatMap((r) => this.of(r, depth + 1)));
-    }
+    if (ts.isCallExpression(e)) return this.calleesOf(e, depth).flatMap((c) => returnedExpressions(c).flatMap((r) => this.of(r, depth + 1)));
     if (ts.isIdentifier(e)) return this.ofSymbol(this.src.symbolAt(e), depth);
     if (ts.isPropertyAccessExpression(e)) return this.ofProperty(e, depth);
     return [];
+  }
+
+  /** The program's functions a call runs: the checker's callees, an immediately invoked function, or the functions its callee holds. */
+  calleesOf(call: ts.CallExpression, depth = 0): FunctionLike[] {
+    const own = this.src.callees(call).filter((c) => this.src.isProgramCode(c));
+    if (own.length > 0) return own;
+    const callee = skipOuter(call.expression);
+    const literal = functionOf(callee);
+    if (literal) return this.src.isProgramCode(literal) ? [literal] : [];
+    return this.of(callee, depth + 1);
   }
 
   private ofSymbol(symbol: ts.Symbol | undefined, depth: number): FunctionLike[] {
@@ -122,10 +131,12 @@ export class FunctionValues {
     const symbol = this.src.symbolAt(e.name);
     const decls = symbol?.declarations ?? [];
     const direct = this.ofSymbol(symbol, depth);
-    if (!decls.some((d) => ts.isPropertySignature(d) || (ts.isPropertyDeclaration(d) && !d.initializer))) return direct;
+    // Untyped JavaScript (`tool.logic` on a parameter with no type): the property's name is all there is.
+    const untyped = decls.length === 0;
+    if (!untyped && !decls.some((d) => ts.isPropertySignature(d) || (ts.isPropertyDeclaration(d) && !d.initializer))) return direct;
     const out = [...direct];
     for (const prop of this.literalProperties.get(e.name.text) ?? []) {
-      if (this.declaresSame(prop, decls)) out.push(...this.of(prop.initializer, depth + 1));
+      if (untyped || this.declaresSame(prop, decls)) out.push(...this.of(prop.initializer, depth + 1));
     }
     return out;
   }

@@ -591,6 +591,7 @@ export class ProcessStateIndex {
       if (decl.initializer && ts.isIdentifier(decl.name) && !isModuleLevel(decl)) return this.targetOf(decl.initializer, ctx, depth + 1);
       return undefined;
     }
+    if (ts.isBindingElement(decl) && ts.isObjectBindingPattern(decl.parent)) return this.destructuredTarget(decl, ctx, depth);
     if (ts.isParameter(decl) && ts.isIdentifier(decl.name)) {
       // A holder passed down: `registerTools(server, herokuRepl)` → `herokuRepl.run(…)` in the callee.
       const fn = decl.parent;
@@ -604,6 +605,59 @@ export class ProcessStateIndex {
       }
     }
     return undefined;
+  }
+
+  /**
+   * `const { storage } = deps`: the holder a destructured property holds, followed through object
+   * literals (`{ storage: container.resolve(Storage) }`), locals, parameters (what call sites pass) and
+   * the values calls return (`getDeps()`, a memoizing closure that returns the object it built).
+   */
+  private destructuredTarget(decl: ts.BindingElement, ctx: Context, depth: number): Target | undefined {
+    const key = propertyNameText(decl.propertyName ?? decl.name);
+    const source = decl.parent.parent;
+    if (!key) return undefined;
+    if (ts.isVariableDeclaration(source)) return source.initializer ? this.propertyTarget(source.initializer, key, ctx, depth + 1) : undefined;
+    if (ts.isParameter(source)) return this.parameterValues(source).map((arg) => this.propertyTarget(arg, key, ctx, depth + 1)).find(Boolean);
+    return undefined;
+  }
+
+  private propertyTarget(expr: ts.Expression, key: string, ctx: Context, depth: number): Target | undefined {
+    if (depth > MAX_DEPTH) return undefined;
+    const e = skipOuter(expr);
+    if (ts.isObjectLiteralExpression(e)) {
+      for (const p of e.properties) {
+        if (ts.isPropertyAssignment(p) && propertyNameText(p.name) === key) return this.targetOf(p.initializer, ctx, depth + 1);
+        if (ts.isShorthandPropertyAssignment(p) && p.name.text === key) return this.targetOf(p.name, ctx, depth + 1);
+      }
+      return undefined;
+    }
+    if (ts.isIdentifier(e)) {
+      const symbol = this.flow.symbolAt(e);
+      const decl = symbol?.valueDeclaration;
+      if (decl && ts.isVariableDeclaration(decl) && !isModuleLevel(decl)) {
+        const values = [...(decl.initializer ? [decl.initializer] : []), ...(this.flow.assignments.get(symbol!) ?? [])];
+        return values.map((v) => this.propertyTarget(v, key, ctx, depth + 1)).find(Boolean);
+      }
+      if (decl && ts.isParameter(decl)) return this.parameterValues(decl).map((arg) => this.propertyTarget(arg, key, ctx, depth + 1)).find(Boolean);
+    }
+    if (ts.isCallExpression(e)) {
+      for (const fn of this.values.calleesOf(e)) {
+        for (const r of returnedExpressions(fn)) {
+          const t = this.propertyTarget(r, key, { ...ctx, fn }, depth + 1);
+          if (t) return t;
+        }
+      }
+      return undefined;
+    }
+    return undefined;
+  }
+
+  /** What the call sites of a parameter's function pass for it. */
+  private parameterValues(param: ts.ParameterDeclaration): ts.Expression[] {
+    const fn = param.parent;
+    if (!isFunctionLike(fn) || this.handlers.has(fn)) return [];
+    const index = fn.parameters.indexOf(param);
+    return this.callSites(fn).flatMap((site) => (site.arguments[index] ? [site.arguments[index]!] : []));
   }
 
   /** Calls of `fn` in the program, found by name and confirmed by resolution. */
@@ -664,7 +718,8 @@ export class ProcessStateIndex {
     // The held value derived from itself: a toggle or an accumulation (`x = !x`, `x = [...x, y]`). A merge
     // of what is not request data into an object (`config = { ...config, ...defaults }`) gives the same
     // object however often it runs: not state.
-    if (op === ts.SyntaxKind.EqualsToken && mentions(value, assign.left) && !ts.isObjectLiteralExpression(value)) return true;
+    // A class or function expression that names itself (`McpError = class McpError …`) is a definition.
+    if (op === ts.SyntaxKind.EqualsToken && mentions(value, assign.left) && !ts.isObjectLiteralExpression(value) && !ts.isClassExpression(value) && !isFunctionLike(value)) return true;
     return false;
   }
 
