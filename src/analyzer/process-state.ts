@@ -361,7 +361,12 @@ export class ProcessStateIndex {
   }
 
   private createsUpstream(e: ts.Expression): boolean {
-    if (ts.isNewExpression(e)) return /ClientTransport$/.test(this.flow.sdk.sdkNameOfExpression(e.expression) ?? '');
+    if (ts.isNewExpression(e)) {
+      // An SDK client transport, by the SDK's declarations, or (not installed) by its import from the SDK.
+      if (/ClientTransport$/.test(this.flow.sdk.sdkNameOfExpression(e.expression) ?? '')) return true;
+      const cls = skipOuter(e.expression);
+      return ts.isIdentifier(cls) && /ClientTransport$/.test(cls.text) && this.isSdkObject(cls, 0);
+    }
     if (!ts.isCallExpression(e)) return false;
     const callee = skipOuter(e.expression);
     return ts.isIdentifier(callee) && CHILD_SPAWNERS.has(callee.text) && this.importedFrom(callee, 0, (spec) => CHILD_PROCESS_MODULE.test(spec));
@@ -395,6 +400,14 @@ export class ProcessStateIndex {
         if (upstream && this.isUpstreamHolder(upstream.holder)) {
           out.push({ kind: 'mutate', target: { holder: upstream.holder }, node: call, ctx });
           return;
+        }
+      }
+      // `client.connect(upstream)`: handler code starts the process's one upstream session (an SDK client's
+      // `connect` given the shared client transport, whatever its receiver), for whichever session asked first.
+      if (method === 'connect') {
+        for (const arg of call.arguments) {
+          const upstream = this.targetOf(arg, ctx, 0);
+          if (upstream && this.isUpstreamHolder(upstream.holder)) out.push({ kind: 'mutate', target: { holder: upstream.holder }, node: call, ctx });
         }
       }
       // Only calls that can reach a write are resolved: the checker's work is most of the cost on a large program.
@@ -749,6 +762,7 @@ export class ProcessStateIndex {
 
   private mutationIsState(call: ts.CallExpression, ctx: Context, target: Target): boolean {
     if (this.isMemoized(call) || isRemovedWhenRequestEnds(call)) return false;
+    if (calleeName(call) === 'connect' && this.isUpstreamHolder(target.holder)) return true;
     // `used.push(pick)` where `pick` was chosen by reading `used` (a rotation, a cursor): the collection's
     // next content depends on its current content, so it carries from request to request.
     if (GROWERS.has(calleeName(call) ?? '') && call.arguments.some((a) => this.derivesFromHolder(a, target, 0))) return true;
