@@ -32,7 +32,6 @@ import { sessionScope } from './session-scope.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 import { frameworkHandler, programImports } from './framework-handlers.js';
 import { FunctionValues } from './function-values.js';
-import { RequestScoped } from './request-scoped.js';
 
 /** Where process state is held: a module-level variable or a static field (its declaration's name node). */
 export interface Holder {
@@ -291,31 +290,8 @@ export class ProcessStateIndex {
       if (this.sessionHolders.size === before) break;
       this.requestMemo.clear();
     }
-    this.#writes = this.withoutRequestScoped(out);
-    return this.#writes;
-  }
-
-  /**
-   * Drops the module-level variables that the handler code writing them assigns before any read on every
-   * path (`src/analyzer/request-scoped.ts`): they hold the request in flight, not what an earlier one left.
-   */
-  private withoutRequestScoped(writes: ProcessStateWrite[]): ProcessStateWrite[] {
-    const byHolder = new Map<ts.Node, ProcessStateWrite[]>();
-    for (const w of writes) if (!w.field && w.kind === 'memory') byHolder.set(w.holder.node, [...(byHolder.get(w.holder.node) ?? []), w]);
-    const scoped = new RequestScoped({
-      symbolAt: (n) => this.flow.symbolAt(n),
-      callees: (call) => this.calleesOf(call).filter((fn) => this.isProgramCode(fn)),
-      callSites: (fn) => this.callSites(fn).filter((site) => { const caller = enclosingFunction(site); return !!caller && this.reached.has(caller); }),
-      isHandler: (fn) => this.handlers.has(fn),
-    });
-    const dropped = new Set<ts.Node>();
-    for (const [node, list] of byHolder) {
-      const decl = node.parent;
-      const symbol = this.flow.symbolAt(node);
-      if (!symbol || !decl || !ts.isVariableDeclaration(decl) || !isModuleLevel(decl)) continue;
-      if (list.every((w) => ts.isBinaryExpression(w.node)) && scoped.allWritesFirst(symbol, list.map((w) => w.node))) dropped.add(node);
-    }
-    return dropped.size === 0 ? writes : writes.filter((w) => !dropped.has(w.holder.node));
+    this.#writes = out;
+    return out;
   }
 
   // ---------------------------------------------------------------- walking handler code
