@@ -65,9 +65,29 @@ export class DiSingletons {
       // `@scoped(Lifecycle.ResolutionScoped)` is one instance per resolution.
       return id.text !== 'scoped' || (ts.isCallExpression(e) && !!e.arguments[0] && /ContainerScoped/.test(e.arguments[0].getText()));
     });
-    const result = decorated || (!!cls.name && this.registeredSingleton(cls.name) === cls);
+    const result = decorated || (!!cls.name && this.registeredSingleton(cls.name) === cls) || this.keptUnderAnyToken().has(cls);
     this.singletonMemo.set(cls, result);
     return result;
+  }
+
+  #keptUnderAnyToken: Set<ts.ClassLikeDeclaration> | undefined;
+
+  /**
+   * Classes a singleton registration keeps under some token (`register(StorageToken, { useClass: Storage },
+   * { lifecycle: Lifecycle.Singleton })`): an object of that class handed to code by injection is that one
+   * instance. Computed once.
+   */
+  private keptUnderAnyToken(): Set<ts.ClassLikeDeclaration> {
+    if (this.#keptUnderAnyToken) return this.#keptUnderAnyToken;
+    const out = new Set<ts.ClassLikeDeclaration>();
+    for (const name of DI_REGISTRATIONS) {
+      for (const call of this.deps.callsNamed(name)) {
+        const kept = this.keptClass(call, name, () => true);
+        if (kept) out.add(kept);
+      }
+    }
+    this.#keptUnderAnyToken = out;
+    return out;
   }
 
   /** The class kept for `token` by a singleton registration anywhere in the program. */

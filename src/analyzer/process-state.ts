@@ -15,7 +15,8 @@
  * (the request, the tool arguments, `extra`), values derived from them, results of the SDK's calls to
  * the client (`listRoots()`, `getClientCapabilities()`), an object built by the request
  * (`this` in a constructor a handler runs), or the held value itself (a toggle `x = !x`). Not process
- * state: resets to `undefined`/`null`, numbers (counters, metrics, timestamps), lazily created or
+ * state: resets to `undefined`/`null`, numbers (counters, metrics, timestamps; a counter is state only when
+ * a condition on request data decides whether it counts and handler code reads it back), lazily created or
  * refreshed shared values built from process-level inputs (`if (!pool) pool = new Pool(env)`,
  * a token or rates fetched from a fixed URL), memoizing caches (the writing function reads the same key and returns
  * what it read), and external stores (their methods are not the program's).
@@ -30,6 +31,7 @@ import { enclosingHandler, handlerRegistration, isModuleLevel, isReplayedHandler
 import { sessionScope } from './session-scope.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 import { frameworkHandler, programImports } from './framework-handlers.js';
+import { FunctionValues } from './function-values.js';
 
 /** Where process state is held: a module-level variable or a static field (its declaration's name node). */
 export interface Holder {
@@ -68,7 +70,7 @@ interface Target {
 
 /** A place handler code writes (or, for files, reads) through a holder; judged once reachability is known. */
 interface Candidate {
-  kind: 'assign' | 'mutate' | 'file-write' | 'file-read';
+  kind: 'assign' | 'mutate' | 'count' | 'file-write' | 'file-read';
   target: Target;
   node: ts.Node;
   ctx: Context;
@@ -76,6 +78,8 @@ interface Candidate {
 
 const COLLECTION_TYPES = new Set(['Array', 'Map', 'Set', 'WeakMap', 'WeakSet']);
 const ADDERS = new Set(['push', 'unshift', 'set', 'add', 'splice', 'fill', 'copyWithin']);
+/** Mutators that add an entry (not the removals `splice` also does). */
+const GROWERS = new Set(['push', 'unshift', 'set', 'add']);
 /** Node's file-system writes and reads (`fs`, `fs/promises`, `node:` prefixed), by method. */
 const FS_WRITES = new Set(['writeFile', 'writeFileSync', 'appendFile', 'appendFileSync', 'rename', 'renameSync', 'copyFile', 'copyFileSync', 'createWriteStream']);
 const FS_READS = new Set(['readFile', 'readFileSync', 'createReadStream']);
@@ -127,6 +131,10 @@ export class ProcessStateIndex {
   /** Singletons of dependency-injection containers (`container.resolve(Store)`), which are holders too. */
   private readonly di: DiSingletons;
   #usesDi: boolean | undefined;
+  /** Functions held by variables, parameters and definition objects (handlers made by factories). */
+  private readonly values: FunctionValues;
+  /** Registrar arguments that are not function literals (`registerTool(name, cfg, handler)`): resolved in {@link writes}. */
+  private readonly registeredValues: Array<{ arg: ts.Expression; reg: Registration }> = [];
 
   constructor(
     private readonly flow: SessionFlow,
@@ -137,6 +145,13 @@ export class ProcessStateIndex {
       symbolAt: (n) => this.flow.symbolAt(n),
       importedFrom: (id, accept) => this.importedFrom(id, 0, accept),
       callsNamed: (name) => this.callsByName.get(name) ?? [],
+    });
+    this.values = new FunctionValues({
+      checker: this.flow.checker,
+      symbolAt: (n) => this.flow.symbolAt(n),
+      callees: (call) => this.flow.callees(call),
+      callSites: (fn) => [...new Set([...this.flow.callSitesOf(fn), ...(this.sites.get(fn) ?? [])])],
+      isProgramCode: (n) => this.isProgramCode(n),
     });
   }
 
@@ -166,7 +181,10 @@ export class ProcessStateIndex {
         if (framework) this.handlers.set(node, { registrar: framework.registrar });
       }
     }
-    else if (ts.isCallExpression(node)) {
+    else if (ts.isPropertyAssignment(node)) {
+      if (this.isProgramCode(node)) this.values.record(node);
+    } else if (ts.isCallExpression(node)) {
+      if (this.isProgramCode(node)) this.recordRegisteredValues(node);
       const name = calleeName(node);
       if (name) {
         const list = this.callsByName.get(name);
@@ -200,6 +218,30 @@ export class ProcessStateIndex {
     return false;
   }
 
+  /**
+   * `server.registerTool(name, cfg, handler)` with `const handler = createToolHandler({ logic })`: an
+   * argument of a registrar that is a variable or a call, not a function literal, may hold a handler made
+   * by a factory. Kept until every file is visited, since resolving it needs the program's call sites.
+   */
+  private recordRegisteredValues(call: ts.CallExpression): void {
+    // With two or more arguments the first is a name, a path or a schema.
+    const args = call.arguments.length >= 2 ? call.arguments.slice(1) : call.arguments;
+    for (const arg of args) {
+      const e = skipOuter(arg);
+      if (!ts.isIdentifier(e) && !ts.isCallExpression(e)) continue;
+      const reg = handlerRegistration(arg);
+      if (reg) this.registeredValues.push({ arg, reg });
+    }
+  }
+
+  /** The functions registered through values ({@link recordRegisteredValues}) become handlers too. */
+  private addFactoryMadeHandlers(): void {
+    for (const { arg, reg } of this.registeredValues) {
+      if (this.isClientRegistration(arg.parent)) continue;
+      for (const fn of this.values.of(arg)) if (!this.handlers.has(fn)) this.handlers.set(fn, reg);
+    }
+  }
+
   /** True when the server speaks MCP over stdio only: the process is the session. */
   get stdioOnly(): boolean {
     return this.transports.stdio && !this.transports.http;
@@ -220,6 +262,7 @@ export class ProcessStateIndex {
       queue.push(ctx);
     };
     this.writerNames = writerNames(this.programFunctions);
+    this.addFactoryMadeHandlers();
     for (const [fn, reg] of this.handlers) {
       enqueue({ fn, registrar: reg.registrar, replayed: isReplayedHandler(reg) });
     }
@@ -236,7 +279,9 @@ export class ProcessStateIndex {
       for (const c of candidates) {
         if (judged.has(c)) continue;
         const kind = c.kind === 'file-write' ? (fileReads.some((r) => sameTarget(r.target, c.target)) ? 'file' : undefined)
-          : (c.kind === 'assign' && this.assignmentIsState(c.node as ts.BinaryExpression, c.ctx)) || (c.kind === 'mutate' && this.mutationIsState(c.node as ts.CallExpression, c.ctx)) ? 'memory' : undefined;
+          : (c.kind === 'assign' && this.assignmentIsState(c.node as ts.BinaryExpression, c.ctx, c.target)) ||
+            (c.kind === 'mutate' && this.mutationIsState(c.node as ts.CallExpression, c.ctx, c.target)) ||
+            (c.kind === 'count' && this.countIsState(c.node, c.ctx, c.target)) ? 'memory' : undefined;
         if (!kind) continue;
         judged.add(c);
         this.sessionHolders.add(this.flow.symbolAt(c.target.holder.node)!);
@@ -259,6 +304,9 @@ export class ProcessStateIndex {
         // Assigning a local rebinds the local (`digest = hash(body)` after `let digest = cache.get(body)`).
         const target = this.isLocalVariable(n.left) ? undefined : this.targetOf(n.left, ctx, 0);
         if (target) out.push({ kind: 'assign', target, node: n, ctx });
+      } else if (isIncrement(n)) {
+        const target = this.isLocalVariable(n.operand) ? undefined : this.targetOf(n.operand, ctx, 0);
+        if (target) out.push({ kind: 'count', target, node: n, ctx });
       } else if (ts.isCallExpression(n)) {
         this.visitCall(n, ctx, enqueue, out);
       } else if (ts.isNewExpression(n)) {
@@ -289,7 +337,12 @@ export class ProcessStateIndex {
   }
 
   private createsUpstream(e: ts.Expression): boolean {
-    if (ts.isNewExpression(e)) return /ClientTransport$/.test(this.flow.sdk.sdkNameOfExpression(e.expression) ?? '');
+    if (ts.isNewExpression(e)) {
+      // An SDK client transport, by the SDK's declarations, or (not installed) by its import from the SDK.
+      if (/ClientTransport$/.test(this.flow.sdk.sdkNameOfExpression(e.expression) ?? '')) return true;
+      const cls = skipOuter(e.expression);
+      return ts.isIdentifier(cls) && /ClientTransport$/.test(cls.text) && this.isSdkObject(cls, 0);
+    }
     if (!ts.isCallExpression(e)) return false;
     const callee = skipOuter(e.expression);
     return ts.isIdentifier(callee) && CHILD_SPAWNERS.has(callee.text) && this.importedFrom(callee, 0, (spec) => CHILD_PROCESS_MODULE.test(spec));
@@ -323,6 +376,14 @@ export class ProcessStateIndex {
         if (upstream && this.isUpstreamHolder(upstream.holder)) {
           out.push({ kind: 'mutate', target: { holder: upstream.holder }, node: call, ctx });
           return;
+        }
+      }
+      // `client.connect(upstream)`: handler code starts the process's one upstream session (an SDK client's
+      // `connect` given the shared client transport, whatever its receiver), for whichever session asked first.
+      if (method === 'connect') {
+        for (const arg of call.arguments) {
+          const upstream = this.targetOf(arg, ctx, 0);
+          if (upstream && this.isUpstreamHolder(upstream.holder)) out.push({ kind: 'mutate', target: { holder: upstream.holder }, node: call, ctx });
         }
       }
       // Only calls that can reach a write are resolved: the checker's work is most of the cost on a large program.
@@ -476,6 +537,16 @@ export class ProcessStateIndex {
       const inner = this.targetOf(receiver, ctx, depth + 1);
       if (inner && this.isCollection(receiver, inner.field ?? inner.holder)) return inner;
     }
+    // `const entries = this.entriesFor(tenant)`: what a method of the held object returns from its own
+    // fields (a get-or-create of a nested collection) is held too.
+    if (ts.isCallExpression(e) && ts.isPropertyAccessExpression(skipOuter(e.expression)) && ctx.thisHolder &&
+        skipOuter((skipOuter(e.expression) as ts.PropertyAccessExpression).expression).kind === ts.SyntaxKind.ThisKeyword) {
+      for (const fn of this.flow.callees(e)) {
+        if (!this.isProgramCode(fn)) continue;
+        const t = this.returnedTarget(fn, { ...ctx, fn }, depth, ctx.thisHolder);
+        if (t) return t;
+      }
+    }
     if (ts.isCallExpression(e) && e.arguments.length > 0 && this.usesDi()) {
       const cls = this.di.resolvedSingleton(e);
       return cls ? classHolder(cls) : undefined;
@@ -490,9 +561,9 @@ export class ProcessStateIndex {
     return undefined;
   }
 
-  private returnedTarget(fn: FunctionLike, ctx: Context, depth: number): Target | undefined {
+  private returnedTarget(fn: FunctionLike, ctx: Context, depth: number, thisHolder?: Holder): Target | undefined {
     for (const r of returnedExpressions(fn)) {
-      const t = this.targetOf(r, { ...ctx, fn, thisHolder: undefined }, depth + 1);
+      const t = this.targetOf(r, { ...ctx, fn, thisHolder }, depth + 1);
       if (t) return t;
     }
     return undefined;
@@ -533,6 +604,7 @@ export class ProcessStateIndex {
       if (decl.initializer && ts.isIdentifier(decl.name) && !isModuleLevel(decl)) return this.targetOf(decl.initializer, ctx, depth + 1);
       return undefined;
     }
+    if (ts.isBindingElement(decl) && ts.isObjectBindingPattern(decl.parent)) return this.destructuredTarget(decl, ctx, depth);
     if (ts.isParameter(decl) && ts.isIdentifier(decl.name)) {
       // A holder passed down: `registerTools(server, herokuRepl)` → `herokuRepl.run(…)` in the callee.
       const fn = decl.parent;
@@ -546,6 +618,59 @@ export class ProcessStateIndex {
       }
     }
     return undefined;
+  }
+
+  /**
+   * `const { storage } = deps`: the holder a destructured property holds, followed through object
+   * literals (`{ storage: container.resolve(Storage) }`), locals, parameters (what call sites pass) and
+   * the values calls return (`getDeps()`, a memoizing closure that returns the object it built).
+   */
+  private destructuredTarget(decl: ts.BindingElement, ctx: Context, depth: number): Target | undefined {
+    const key = propertyNameText(decl.propertyName ?? decl.name);
+    const source = decl.parent.parent;
+    if (!key) return undefined;
+    if (ts.isVariableDeclaration(source)) return source.initializer ? this.propertyTarget(source.initializer, key, ctx, depth + 1) : undefined;
+    if (ts.isParameter(source)) return this.parameterValues(source).map((arg) => this.propertyTarget(arg, key, ctx, depth + 1)).find(Boolean);
+    return undefined;
+  }
+
+  private propertyTarget(expr: ts.Expression, key: string, ctx: Context, depth: number): Target | undefined {
+    if (depth > MAX_DEPTH) return undefined;
+    const e = skipOuter(expr);
+    if (ts.isObjectLiteralExpression(e)) {
+      for (const p of e.properties) {
+        if (ts.isPropertyAssignment(p) && propertyNameText(p.name) === key) return this.targetOf(p.initializer, ctx, depth + 1);
+        if (ts.isShorthandPropertyAssignment(p) && p.name.text === key) return this.targetOf(p.name, ctx, depth + 1);
+      }
+      return undefined;
+    }
+    if (ts.isIdentifier(e)) {
+      const symbol = this.flow.symbolAt(e);
+      const decl = symbol?.valueDeclaration;
+      if (decl && ts.isVariableDeclaration(decl) && !isModuleLevel(decl)) {
+        const values = [...(decl.initializer ? [decl.initializer] : []), ...(this.flow.assignments.get(symbol!) ?? [])];
+        return values.map((v) => this.propertyTarget(v, key, ctx, depth + 1)).find(Boolean);
+      }
+      if (decl && ts.isParameter(decl)) return this.parameterValues(decl).map((arg) => this.propertyTarget(arg, key, ctx, depth + 1)).find(Boolean);
+    }
+    if (ts.isCallExpression(e)) {
+      for (const fn of this.values.calleesOf(e)) {
+        for (const r of returnedExpressions(fn)) {
+          const t = this.propertyTarget(r, key, { ...ctx, fn }, depth + 1);
+          if (t) return t;
+        }
+      }
+      return undefined;
+    }
+    return undefined;
+  }
+
+  /** What the call sites of a parameter's function pass for it. */
+  private parameterValues(param: ts.ParameterDeclaration): ts.Expression[] {
+    const fn = param.parent;
+    if (!isFunctionLike(fn) || this.handlers.has(fn)) return [];
+    const index = fn.parameters.indexOf(param);
+    return this.callSites(fn).flatMap((site) => (site.arguments[index] ? [site.arguments[index]!] : []));
   }
 
   /** Calls of `fn` in the program, found by name and confirmed by resolution. */
@@ -562,7 +687,9 @@ export class ProcessStateIndex {
     const callees = this.flow.callees(call);
     this.calleeMemo.set(call, callees); // also the answer while resolving below (recursion through parameters)
     if (callees.length > 0) return callees;
-    const resolved = this.untypedCallees(call);
+    const untyped = this.untypedCallees(call);
+    // `logic(input, ctx)` through a parameter or a destructured option: the functions passed for it.
+    const resolved = untyped.length > 0 ? untyped : this.values.of(call.expression);
     this.calleeMemo.set(call, resolved);
     return resolved;
   }
@@ -588,26 +715,84 @@ export class ProcessStateIndex {
 
   // ---------------------------------------------------------------- what a write writes
 
-  private assignmentIsState(assign: ts.BinaryExpression, ctx: Context): boolean {
+  private assignmentIsState(assign: ts.BinaryExpression, ctx: Context, target: Target): boolean {
     const op = assign.operatorToken.kind;
     const value = skipOuter(assign.right);
-    if (isNullish(value) || isLiteral(value)) return false;
-    if (this.isNumber(assign.left) || this.isNumber(value) || isArithmetic(value)) return false; // counters, metrics, timestamps
+    if (isNullish(value)) return false;
+    // Counters, metrics, timestamps; unless the session's data decides whether it counts (see countIsState).
+    const counts = op === ts.SyntaxKind.PlusEqualsToken || op === ts.SyntaxKind.MinusEqualsToken || isArithmetic(value);
+    if (counts && this.isNumber(assign.left)) return this.countIsState(assign, ctx, target);
+    if (isLiteral(value)) return false;
+    if (this.isNumber(assign.left) || this.isNumber(value) || isArithmetic(value)) return false;
     if (this.isRequestData(value, ctx, 0)) return true;
     // `state[args.key] = …`: an entry the session chose.
     const left = skipOuter(assign.left);
     if (ts.isElementAccessExpression(left) && this.isRequestData(left.argumentExpression, ctx, 0)) return true;
-    // The held value derived from itself: a toggle or an accumulation (`x = !x`, `x = [...x, y]`).
-    if (op === ts.SyntaxKind.EqualsToken && mentions(value, assign.left)) return true;
+    // The held value derived from itself: a toggle or an accumulation (`x = !x`, `x = [...x, y]`). A merge
+    // of what is not request data into an object (`config = { ...config, ...defaults }`) gives the same
+    // object however often it runs: not state.
+    // A class or function expression that names itself (`McpError = class McpError …`) is a definition.
+    if (op === ts.SyntaxKind.EqualsToken && mentions(value, assign.left) && !ts.isObjectLiteralExpression(value) && !ts.isClassExpression(value) && !isFunctionLike(value)) return true;
     return false;
   }
 
-  private mutationIsState(call: ts.CallExpression, ctx: Context): boolean {
+  private mutationIsState(call: ts.CallExpression, ctx: Context, target: Target): boolean {
     if (this.isMemoized(call) || isRemovedWhenRequestEnds(call)) return false;
+    if (calleeName(call) === 'connect' && this.isUpstreamHolder(target.holder)) return true;
+    // `used.push(pick)` where `pick` was chosen by reading `used` (a rotation, a cursor): the collection's
+    // next content depends on its current content, so it carries from request to request.
+    if (GROWERS.has(calleeName(call) ?? '') && call.arguments.some((a) => this.derivesFromHolder(a, target, 0))) return true;
     // `pages.set(randomUUID(), page)`: an entry under an id the request minted is found only by a later
     // request that was given the id (a handle), so it outlives the request.
     if (calleeName(call) === 'set' && call.arguments.length >= 2 && this.isMintedId(call.arguments[0]!, 0)) return true;
     return call.arguments.some((a) => !this.isNumber(a) && !isArithmetic(skipOuter(a)) && this.isRequestData(a, ctx, 0));
+  }
+
+  /**
+   * A counter (`score.correct++`, `hits += 1`) is a metric unless the session's data decides whether it
+   * counts (it runs under a condition on request data: `if (answer === expected) score.correct++`) and
+   * handler code reads it back (`get_score` returns it): then a session's later request reads what its
+   * earlier ones did, on whichever replica counted them. An unconditional count of requests is a metric.
+   */
+  private countIsState(write: ts.Node, ctx: Context, target: Target): boolean {
+    return this.isGuardedByRequestData(write, ctx) && this.isReadBack(target);
+  }
+
+  /** Does `node` run only under a condition (an `if`, `?:`, `&&`/`||` operand) on request data, within `ctx.fn`? */
+  private isGuardedByRequestData(node: ts.Node, ctx: Context): boolean {
+    for (let child: ts.Node = node, parent = node.parent; parent && child !== ctx.fn; child = parent, parent = parent.parent) {
+      const condition = ts.isIfStatement(parent) && child !== parent.expression ? parent.expression
+        : ts.isConditionalExpression(parent) && child !== parent.condition ? parent.condition
+        : ts.isBinaryExpression(parent) && child === parent.right && (parent.operatorToken.kind === ts.SyntaxKind.AmpersandAmpersandToken || parent.operatorToken.kind === ts.SyntaxKind.BarBarToken) ? parent.left
+        : undefined;
+      if (condition && this.isRequestData(condition, ctx, 0)) return true;
+    }
+    return false;
+  }
+
+  /** Does a function handlers reach read the holder (or its written field) other than to update it? */
+  private isReadBack(target: Target): boolean {
+    const place = target.field ?? target.holder;
+    const symbol = this.flow.symbolAt(place.node);
+    if (!symbol) return false;
+    const text = place.node.getText();
+    for (const fn of this.reached.keys()) {
+      if (fn.body && containsNode(fn.body, (n) => (ts.isIdentifier(n) || ts.isPrivateIdentifier(n)) && n.text === text && this.flow.symbolAt(n) === symbol && !isUpdateOperand(n))) return true;
+    }
+    return false;
+  }
+
+  /** Is `expr` computed from the holder's (or its field's) current content, through locals and callbacks? */
+  private derivesFromHolder(expr: ts.Node, target: Target, depth: number): boolean {
+    if (depth > 3) return false;
+    const symbols = new Set([this.flow.symbolAt(target.holder.node), target.field && this.flow.symbolAt(target.field.node)].filter(Boolean));
+    return containsNode(expr, (n) => {
+      if (!ts.isIdentifier(n)) return false;
+      const symbol = this.flow.symbolAt(n);
+      if (symbols.has(symbol)) return true;
+      const decl = symbol?.valueDeclaration;
+      return !!decl && ts.isVariableDeclaration(decl) && !isModuleLevel(decl) && !!decl.initializer && this.derivesFromHolder(decl.initializer, target, depth + 1);
+    });
   }
 
   /** An id minted here: `crypto.randomUUID()` / `randomBytes(…)` (node:crypto, Web Crypto), directly or through a local. */
@@ -849,6 +1034,7 @@ function writerNames(functions: readonly FunctionLike[]): Set<string> {
     };
     const scan = (n: ts.Node): void => {
       if (ts.isBinaryExpression(n) && isAssignment(n.operatorToken.kind) && free(n.left)) writes = true;
+      else if (isIncrement(n) && free(n.operand)) writes = true;
       else if (ts.isCallExpression(n)) {
         const c = skipOuter(n.expression);
         const m = ts.isPropertyAccessExpression(c) ? c.name.text : ts.isIdentifier(c) ? c.text : undefined;
@@ -936,6 +1122,20 @@ function isArithmetic(e: ts.Expression): boolean {
   const op = e.operatorToken.kind;
   const arithmetic = op === ts.SyntaxKind.PlusToken || op === ts.SyntaxKind.MinusToken || op === ts.SyntaxKind.AsteriskToken || op === ts.SyntaxKind.SlashToken;
   return arithmetic && (ts.isNumericLiteral(skipOuter(e.left)) || ts.isNumericLiteral(skipOuter(e.right)));
+}
+
+/** `x++`, `--x`. */
+function isIncrement(n: ts.Node): n is ts.PrefixUnaryExpression | ts.PostfixUnaryExpression {
+  return (ts.isPostfixUnaryExpression(n) || ts.isPrefixUnaryExpression(n)) && (n.operator === ts.SyntaxKind.PlusPlusToken || n.operator === ts.SyntaxKind.MinusMinusToken);
+}
+
+/** Is the name (or the property chain it starts or ends) the operand of `++`/`--` or the left side of an assignment? */
+function isUpdateOperand(n: ts.Node): boolean {
+  let top: ts.Node = n;
+  while (top.parent && ((ts.isPropertyAccessExpression(top.parent) && (top.parent.expression === top || top.parent.name === top)) || (ts.isElementAccessExpression(top.parent) && top.parent.expression === top))) top = top.parent;
+  const parent = top.parent;
+  if (parent && isIncrement(parent)) return true;
+  return !!parent && ts.isBinaryExpression(parent) && parent.left === top && isAssignment(parent.operatorToken.kind);
 }
 
 function isNullish(e: ts.Expression): boolean {

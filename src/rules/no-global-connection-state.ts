@@ -4,7 +4,7 @@ import { containsNode, ProcessStateIndex, type ProcessStateWrite } from '../anal
 import type { Fix } from '../analyzer/types.js';
 import { createRule } from './create-rule.js';
 
-/** Kinds whose visit feeds the process-state index: handler functions, calls (call sites, fs calls) and `new` (transports). */
+/** Kinds whose visit feeds the process-state index: handler functions, calls (call sites, fs calls), `new` (transports) and object-literal properties (functions held by definition objects). */
 const VISITED = [
   ts.SyntaxKind.ArrowFunction,
   ts.SyntaxKind.FunctionExpression,
@@ -14,6 +14,7 @@ const VISITED = [
   ts.SyntaxKind.CallExpression,
   ts.SyntaxKind.NewExpression,
   ts.SyntaxKind.BinaryExpression,
+  ts.SyntaxKind.PropertyAssignment,
 ] as const;
 
 const handlersOf = (writes: ProcessStateWrite[]): string => [...new Set(writes.map((w) => `\`${w.registrar}\``))].slice(0, 3).join(', ');
