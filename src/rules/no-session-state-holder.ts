@@ -1,0 +1,191 @@
+import { ts } from 'ts-morph';
+import { enclosingFunction, isFunctionLike, isInside, isModuleLevel, skipOuter } from '../analyzer/ast.js';
+import { sessionScope } from '../analyzer/session-scope.js';
+import { createRule, type RuleContext } from './create-rule.js';
+
+const TIMERS = new Set(['setInterval', 'setTimeout']);
+
+/** A place that keeps an object: a variable, or a class field (set at its declaration or by `this.f = …` in the constructor). */
+interface Holder {
+  /** The declaration's name node (where the finding goes). */
+  node: ts.Identifier | ts.PrivateIdentifier;
+  /** The expression whose value it keeps. */
+  value: ts.Expression;
+  /** For a field: its class (a holder field makes that class hold session state too). */
+  cls?: ts.ClassLikeDeclaration;
+  /** For a variable: its declaration (kept only when it outlives its function's call). */
+  variable?: ts.VariableDeclaration;
+}
+
+/** The class whose state makes it a holder's concern, and the field that keeps that state. */
+interface StateClass {
+  field: string;
+  /** The holder field through which it holds state, when it holds it through another object. */
+  via?: ts.ClassLikeDeclaration;
+}
+
+/** The class of a class field's declaration name (a property declaration or constructor parameter property). */
+function fieldClass(node: ts.Node): ts.ClassLikeDeclaration | undefined {
+  const decl = node.parent;
+  if (decl && ts.isPropertyDeclaration(decl) && ts.isClassLike(decl.parent)) return decl.parent;
+  if (decl && ts.isPropertyAccessExpression(decl)) return ts.findAncestor(decl, ts.isClassLike);
+  return undefined;
+}
+
+/** True when the class's own code starts a timer (a sweep or idle timeout over what it keeps). */
+function startsTimer(cls: ts.ClassLikeDeclaration): boolean {
+  let found = false;
+  const visit = (n: ts.Node): void => {
+    if (found) return;
+    if (ts.isCallExpression(n) && ts.isIdentifier(skipOuter(n.expression)) && TIMERS.has((skipOuter(n.expression) as ts.Identifier).text)) found = true;
+    else ts.forEachChild(n, visit);
+  };
+  visit(cls);
+  return found;
+}
+
+/**
+ * Classes whose instances keep per-session state that no codemod moves: a session-keyed container
+ * field (not a transport registry) that cannot be serialized or that the class's own timers sweep,
+ * and the non-replayed fields of objects made once per session that requests change.
+ */
+function stateClasses(ctx: RuleContext): Map<ts.ClassLikeDeclaration, StateClass> {
+  const out = new Map<ts.ClassLikeDeclaration, StateClass>();
+  for (const c of ctx.containers()) {
+    const cls = c.isRegistry ? undefined : fieldClass(c.node);
+    if (cls && !out.has(cls) && (!c.serializable || startsTimer(cls))) out.set(cls, { field: c.name });
+  }
+  const scope = sessionScope(ctx.flow);
+  for (const cls of scope.classes.keys()) {
+    const field = scope.sessionFields(cls).find((f) => !f.replayed);
+    if (field && !out.has(cls)) out.set(cls, { field: field.name });
+  }
+  return out;
+}
+
+/** The values an expression may evaluate to, through parentheses, `await`, conditionals and `??`/`||`. */
+function alternatives(e: ts.Expression): ts.Expression[] {
+  const x = skipOuter(e);
+  if (ts.isAwaitExpression(x)) return alternatives(x.expression);
+  if (ts.isConditionalExpression(x)) return [...alternatives(x.whenTrue), ...alternatives(x.whenFalse)];
+  if (ts.isBinaryExpression(x) && (x.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken || x.operatorToken.kind === ts.SyntaxKind.BarBarToken)) {
+    return [...alternatives(x.left), ...alternatives(x.right)];
+  }
+  return [x];
+}
+
+/** The project class of an object made or obtained here: `new C(…)`, or a call whose result is a `C` (`C.getInstance()`). */
+function madeClass(ctx: RuleContext, e: ts.Expression): ts.ClassLikeDeclaration | undefined {
+  if (!ts.isNewExpression(e) && !ts.isCallExpression(e)) return undefined;
+  const type = ctx.checker.getNonNullableType(ctx.checker.getTypeAtLocation(e));
+  const decl = type.getSymbol()?.declarations?.find((d): d is ts.ClassLikeDeclaration => ts.isClassLike(d));
+  return decl && ctx.isAnalyzed(decl.getSourceFile()) ? decl : undefined;
+}
+
+/** A variable outlives the request that runs its function when it is module-level or closures capture it. */
+function outlivesItsCall(ctx: RuleContext, decl: ts.VariableDeclaration): boolean {
+  if (isModuleLevel(decl) || !ts.isIdentifier(decl.name)) return isModuleLevel(decl);
+  const fn = enclosingFunction(decl);
+  if (!fn) return true;
+  const symbol = ctx.flow.symbolAt(decl.name);
+  let captured = false;
+  const visit = (n: ts.Node): void => {
+    if (captured) return;
+    if (ts.isIdentifier(n) && n !== decl.name && ctx.flow.symbolAt(n) === symbol) {
+      for (let p: ts.Node | undefined = n.parent; p && p !== fn; p = p.parent) if (isFunctionLike(p)) captured = true;
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(fn);
+  return captured;
+}
+
+/** `this.f = value` in a constructor: the field `f`'s declaration name, when the class declares it. */
+function constructorField(ctx: RuleContext, node: ts.BinaryExpression): Holder | undefined {
+  const left = node.left;
+  if (!ts.isPropertyAccessExpression(left) || left.expression.kind !== ts.SyntaxKind.ThisKeyword) return undefined;
+  const ctor = enclosingFunction(node);
+  if (!ctor || !ts.isConstructorDeclaration(ctor)) return undefined;
+  const decl = ctx.flow.symbolAt(left.name)?.valueDeclaration;
+  const name = decl && ts.isPropertyDeclaration(decl) ? decl.name : left.name;
+  if (!ts.isIdentifier(name) && !ts.isPrivateIdentifier(name)) return undefined;
+  return { node: name, value: node.right, cls: ctor.parent };
+}
+
+const describe = (cls: ts.ClassLikeDeclaration): string => cls.name?.text ?? 'class';
+
+/**
+ * Finds where the server keeps an object whose class holds per-session state that no codemod moves: the
+ * variable (module-level, or captured by the handlers of the function that makes it) or the class field
+ * (initialized, or set in the constructor) that holds the object made there (`new C(…)`, also behind a
+ * condition, or a call typed `C`). A class whose field holds such an object holds that state too, so its
+ * own holders are found the same way (a per-session `Context` whose constructor makes a `SessionManager`).
+ */
+export default createRule({
+  meta: {
+    id: 'no-session-state-holder',
+    category: 'session-keyed-state',
+    severity: 'warning',
+    description: 'A variable or field that keeps an object holding per-session state',
+    fix: 'manual',
+  },
+  create: (ctx) => {
+    const holders: Holder[] = [];
+    return {
+      [ts.SyntaxKind.VariableDeclaration](node: ts.Node) {
+        const decl = node as ts.VariableDeclaration;
+        if (decl.initializer && ts.isIdentifier(decl.name)) holders.push({ node: decl.name, value: decl.initializer, variable: decl });
+      },
+      [ts.SyntaxKind.PropertyDeclaration](node: ts.Node) {
+        const decl = node as ts.PropertyDeclaration;
+        if (decl.initializer && (ts.isIdentifier(decl.name) || ts.isPrivateIdentifier(decl.name)) && ts.isClassLike(decl.parent)) {
+          holders.push({ node: decl.name, value: decl.initializer, cls: decl.parent });
+        }
+      },
+      [ts.SyntaxKind.BinaryExpression](node: ts.Node) {
+        const b = node as ts.BinaryExpression;
+        if (b.operatorToken.kind !== ts.SyntaxKind.EqualsToken) return;
+        const h = constructorField(ctx, b);
+        if (h) holders.push(h);
+      },
+      end() {
+        const classes = stateClasses(ctx);
+        const containers = new Set(ctx.containers().map((c) => c.node));
+        const reported = new Set<ts.Node>();
+        const made = new Map<Holder, ts.ClassLikeDeclaration[]>();
+        for (const h of holders) {
+          const cs = alternatives(h.value).flatMap((v) => madeClass(ctx, v) ?? []).filter((cls) => !isInside(h.node, cls));
+          if (cs.length && !containers.has(h.node) && (!h.variable || outlivesItsCall(ctx, h.variable))) made.set(h, cs);
+        }
+        // A holder field makes its class hold state: repeat until no class is added (bounded by the holders).
+        for (let changed = true, round = 0; changed && round <= made.size; round++) {
+          changed = false;
+          for (const [h, cs] of made) {
+            if (reported.has(h.node)) continue;
+            const held = cs.find((cls) => classes.has(cls));
+            if (!held) continue;
+            reported.add(h.node);
+            if (h.cls && !classes.has(h.cls)) {
+              classes.set(h.cls, { field: h.node.text, via: held });
+              changed = true;
+            }
+            report(ctx, h, held, classes.get(held)!);
+          }
+        }
+      },
+    };
+  },
+});
+
+function report(ctx: RuleContext, h: Holder, held: ts.ClassLikeDeclaration, state: StateClass): void {
+  const name = h.cls ? `${describe(h.cls)}.${h.node.text}` : h.node.text;
+  const through = state.via ? `, through the \`${describe(state.via)}\` it keeps` : '';
+  ctx.report({
+    node: h.node,
+    symbol: name,
+    message:
+      `\`${name}\` keeps a \`${describe(held)}\`, whose \`${state.field}\` holds per-session state in this process's memory${through}. ` +
+      `Behind a round-robin load balancer each replica has its own \`${describe(held)}\`: a session's later requests reach replicas where that state is missing. ` +
+      `Keep the state in a shared store keyed by session id (then this object keeps nothing of its own), or run \`mcp-migrate proxy --affinity owner\`.`,
+  });
+}
