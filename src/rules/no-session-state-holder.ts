@@ -79,7 +79,9 @@ function madeClass(ctx: RuleContext, e: ts.Expression): ts.ClassLikeDeclaration 
   if (!ts.isNewExpression(e) && !ts.isCallExpression(e)) return undefined;
   const type = ctx.checker.getNonNullableType(ctx.checker.getTypeAtLocation(e));
   const decl = type.getSymbol()?.declarations?.find((d): d is ts.ClassLikeDeclaration => ts.isClassLike(d));
-  return decl && ctx.isAnalyzed(decl.getSourceFile()) ? decl : undefined;
+  if (!decl || !ctx.isAnalyzed(decl.getSourceFile())) return undefined;
+  // The SDK's own classes (analyzing its repository): a server or transport keeps the SDK's bookkeeping, which replay covers.
+  return decl.name && ctx.flow.sdk.sdkNameOf(ctx.flow.symbolAt(decl.name)) ? undefined : decl;
 }
 
 /** A variable outlives the request that runs its function when it is module-level or closures capture it. */
