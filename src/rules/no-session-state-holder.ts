@@ -1,5 +1,5 @@
 import { ts } from 'ts-morph';
-import { enclosingFunction, isFunctionLike, isInside, isModuleLevel, skipOuter } from '../analyzer/ast.js';
+import { enclosingFunction, functionName, isFunctionLike, isInside, isModuleLevel, returnedExpressions, skipOuter, type FunctionLike } from '../analyzer/ast.js';
 import { sessionScope } from '../analyzer/session-scope.js';
 import { createRule, type RuleContext } from './create-rule.js';
 
@@ -17,11 +17,17 @@ interface Holder {
   variable?: ts.VariableDeclaration;
 }
 
-/** The class whose state makes it a holder's concern, and the field that keeps that state. */
+/**
+ * What makes the objects a holder keeps: a class, or a factory function that returns an object whose
+ * functions close over the state it declares (`function createRegistry() { const map = new Map(); return { … } }`).
+ */
+type Maker = ts.ClassLikeDeclaration | FunctionLike;
+
+/** The state a maker's objects keep: the field (or closure variable) that keeps it. */
 interface StateClass {
   field: string;
   /** The holder field through which it holds state, when it holds it through another object. */
-  via?: ts.ClassLikeDeclaration;
+  via?: Maker;
 }
 
 /** The class of a class field's declaration name (a property declaration or constructor parameter property). */
@@ -32,8 +38,24 @@ function fieldClass(node: ts.Node): ts.ClassLikeDeclaration | undefined {
   return undefined;
 }
 
-/** True when the class's own code starts a timer (a sweep or idle timeout over what it keeps). */
-function startsTimer(cls: ts.ClassLikeDeclaration): boolean {
+/** A function that returns an object literal (directly or through a variable it declares). */
+function returnsObject(fn: FunctionLike): boolean {
+  return returnedExpressions(fn).some((e) => {
+    const x = skipOuter(e);
+    if (ts.isObjectLiteralExpression(x)) return true;
+    if (!ts.isIdentifier(x)) return false;
+    let init: ts.Expression | undefined;
+    const visit = (n: ts.Node): void => {
+      if (!init && ts.isVariableDeclaration(n) && ts.isIdentifier(n.name) && n.name.text === x.text && n.initializer) init = n.initializer;
+      else if (!init && !(n !== fn.body && isFunctionLike(n))) ts.forEachChild(n, visit);
+    };
+    if (fn.body) visit(fn.body);
+    return !!init && ts.isObjectLiteralExpression(skipOuter(init));
+  });
+}
+
+/** True when the class's (or factory's) own code starts a timer (a sweep or idle timeout over what it keeps). */
+function startsTimer(cls: ts.Node): boolean {
   let found = false;
   const visit = (n: ts.Node): void => {
     if (found) return;
@@ -49,11 +71,16 @@ function startsTimer(cls: ts.ClassLikeDeclaration): boolean {
  * field (not a transport registry) that cannot be serialized or that the class's own timers sweep,
  * and the non-replayed fields of objects made once per session that requests change.
  */
-function stateClasses(ctx: RuleContext): Map<ts.ClassLikeDeclaration, StateClass> {
-  const out = new Map<ts.ClassLikeDeclaration, StateClass>();
+function stateClasses(ctx: RuleContext): Map<Maker, StateClass> {
+  const out = new Map<Maker, StateClass>();
   for (const c of ctx.containers()) {
-    const cls = c.isRegistry ? undefined : fieldClass(c.node);
+    if (c.isRegistry) continue;
+    const cls = fieldClass(c.node);
     if (cls && !out.has(cls) && (!c.serializable || startsTimer(cls))) out.set(cls, { field: c.name });
+    // A closure variable of a factory that returns an object: the object's functions keep it.
+    const decl = c.node.parent;
+    const factory = decl && ts.isVariableDeclaration(decl) && !isModuleLevel(decl) ? enclosingFunction(decl) : undefined;
+    if (factory && !out.has(factory) && (!c.serializable || startsTimer(factory)) && returnsObject(factory)) out.set(factory, { field: c.name });
   }
   const scope = sessionScope(ctx.flow);
   for (const cls of scope.classes.keys()) {
@@ -74,9 +101,19 @@ function alternatives(e: ts.Expression): ts.Expression[] {
   return [x];
 }
 
+/**
+ * The makers of an object made or obtained here: the project class of `new C(…)` or of a call whose result
+ * is a `C` (`C.getInstance()`), and the project functions a call invokes (a factory returning an object).
+ */
+function makers(ctx: RuleContext, e: ts.Expression): Maker[] {
+  if (!ts.isNewExpression(e) && !ts.isCallExpression(e)) return [];
+  const cls = madeClass(ctx, e);
+  if (cls) return [cls];
+  return ts.isCallExpression(e) ? ctx.flow.callees(e).filter((fn) => !!fn.body && ctx.isAnalyzed(fn.getSourceFile())) : [];
+}
+
 /** The project class of an object made or obtained here: `new C(…)`, or a call whose result is a `C` (`C.getInstance()`). */
-function madeClass(ctx: RuleContext, e: ts.Expression): ts.ClassLikeDeclaration | undefined {
-  if (!ts.isNewExpression(e) && !ts.isCallExpression(e)) return undefined;
+function madeClass(ctx: RuleContext, e: ts.NewExpression | ts.CallExpression): ts.ClassLikeDeclaration | undefined {
   const type = ctx.checker.getNonNullableType(ctx.checker.getTypeAtLocation(e));
   const decl = type.getSymbol()?.declarations?.find((d): d is ts.ClassLikeDeclaration => ts.isClassLike(d));
   if (!decl || !ctx.isAnalyzed(decl.getSourceFile())) return undefined;
@@ -114,7 +151,8 @@ function constructorField(ctx: RuleContext, node: ts.BinaryExpression): Holder |
   return { node: name, value: node.right, cls: ctor.parent };
 }
 
-const describe = (cls: ts.ClassLikeDeclaration): string => cls.name?.text ?? 'class';
+const describe = (maker: Maker): string =>
+  ts.isClassLike(maker) ? (maker.name?.text ?? 'class') : `${functionName(maker) ?? 'factory'}()'s object`;
 
 /**
  * Finds where the server keeps an object whose class holds per-session state that no codemod moves: the
@@ -154,9 +192,9 @@ export default createRule({
         const classes = stateClasses(ctx);
         const containers = new Set(ctx.containers().map((c) => c.node));
         const reported = new Set<ts.Node>();
-        const made = new Map<Holder, ts.ClassLikeDeclaration[]>();
+        const made = new Map<Holder, Maker[]>();
         for (const h of holders) {
-          const cs = alternatives(h.value).flatMap((v) => madeClass(ctx, v) ?? []).filter((cls) => !isInside(h.node, cls));
+          const cs = alternatives(h.value).flatMap((v) => makers(ctx, v)).filter((m) => (ts.isClassLike(m) || classes.has(m)) && !isInside(h.node, m));
           if (cs.length && !containers.has(h.node) && (!h.variable || outlivesItsCall(ctx, h.variable))) made.set(h, cs);
         }
         // A holder field makes its class hold state: repeat until no class is added (bounded by the holders).
@@ -179,7 +217,7 @@ export default createRule({
   },
 });
 
-function report(ctx: RuleContext, h: Holder, held: ts.ClassLikeDeclaration, state: StateClass): void {
+function report(ctx: RuleContext, h: Holder, held: Maker, state: StateClass): void {
   const name = h.cls ? `${describe(h.cls)}.${h.node.text}` : h.node.text;
   const through = state.via ? `, through the \`${describe(state.via)}\` it keeps` : '';
   ctx.report({
