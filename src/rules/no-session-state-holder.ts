@@ -1,6 +1,6 @@
 import { ts } from 'ts-morph';
 import { enclosingFunction, functionName, isFunctionLike, isInside, isModuleLevel, returnedExpressions, skipOuter, type FunctionLike } from '../analyzer/ast.js';
-import { sessionScope } from '../analyzer/session-scope.js';
+import { isRetained, runsPerRequest, sessionScope } from '../analyzer/session-scope.js';
 import { createRule, type RuleContext } from './create-rule.js';
 
 const TIMERS = new Set(['setInterval', 'setTimeout']);
@@ -121,22 +121,15 @@ function madeClass(ctx: RuleContext, e: ts.NewExpression | ts.CallExpression): t
   return decl.name && ctx.flow.sdk.sdkNameOf(ctx.flow.symbolAt(decl.name)) ? undefined : decl;
 }
 
-/** A variable outlives the request that runs its function when it is module-level or closures capture it. */
+/**
+ * A variable outlives the call of its function when it is module-level, or when it escapes that call
+ * (captured by a closure, passed on, stored in an object, returned) from a function that is not a request
+ * handler (a handler's locals live one request, whatever they are handed to).
+ */
 function outlivesItsCall(ctx: RuleContext, decl: ts.VariableDeclaration): boolean {
-  if (isModuleLevel(decl) || !ts.isIdentifier(decl.name)) return isModuleLevel(decl);
+  if (isModuleLevel(decl)) return true;
   const fn = enclosingFunction(decl);
-  if (!fn) return true;
-  const symbol = ctx.flow.symbolAt(decl.name);
-  let captured = false;
-  const visit = (n: ts.Node): void => {
-    if (captured) return;
-    if (ts.isIdentifier(n) && n !== decl.name && ctx.flow.symbolAt(n) === symbol) {
-      for (let p: ts.Node | undefined = n.parent; p && p !== fn; p = p.parent) if (isFunctionLike(p)) captured = true;
-    }
-    ts.forEachChild(n, visit);
-  };
-  visit(fn);
-  return captured;
+  return !!decl.initializer && (!fn || !runsPerRequest(fn)) && isRetained(ctx.flow, decl.initializer);
 }
 
 /** `this.f = value` in a constructor: the field `f`'s declaration name, when the class declares it. */
