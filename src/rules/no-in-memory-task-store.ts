@@ -98,9 +98,10 @@ function candidate(ctx: RuleContext, expr: ts.NewExpression): Candidate | undefi
   }
   if (!role) return undefined;
   const className = isSdkClass ? sdkName! : (cls?.name?.text ?? 'class');
-  // The project's own implementation keeps its tasks in its collection field: that field is the state,
-  // reported once however many instances are made (a wrapper made inside another store is no second finding).
-  const holder = field ? { node: field, name: `${className}.${field.text}` } : holderOf(ctx, expr);
+  // An instance of the project's own implementation with no holder of its own (assigned to a variable
+  // declared elsewhere, as a wrapper chosen by a condition): its collection field is where its tasks are.
+  const kept = holderOf(ctx, expr);
+  const holder = field && !kept.name ? { node: field, name: `${className}.${field.text}` } : kept;
   return { expr, role, isSdkClass, className, holder };
 }
 
