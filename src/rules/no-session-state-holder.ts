@@ -102,23 +102,32 @@ function alternatives(e: ts.Expression): ts.Expression[] {
 }
 
 /**
- * The makers of an object made or obtained here: the project class of `new C(…)` or of a call whose result
- * is a `C` (`C.getInstance()`), and the project functions a call invokes (a factory returning an object).
+ * The makers of an object made or obtained here: the project class of `new C(…)`, the class of a static
+ * method's result (`C.getInstance()`, typed `C`), and the project functions a call invokes (a factory
+ * returning an object). Only static-method calls ask the checker for a type, which keeps it idle elsewhere.
  */
 function makers(ctx: RuleContext, e: ts.Expression): Maker[] {
-  if (!ts.isNewExpression(e) && !ts.isCallExpression(e)) return [];
-  const cls = madeClass(ctx, e);
-  if (cls) return [cls];
-  return ts.isCallExpression(e) ? ctx.flow.callees(e).filter((fn) => !!fn.body && ctx.isAnalyzed(fn.getSourceFile())) : [];
+  if (ts.isNewExpression(e)) {
+    const callee = skipOuter(e.expression);
+    const cls = ctx.flow.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee)?.declarations?.find((d): d is ts.ClassLikeDeclaration => ts.isClassLike(d));
+    return cls && isProjectClass(ctx, cls) ? [cls] : [];
+  }
+  if (!ts.isCallExpression(e)) return [];
+  const out: Maker[] = [];
+  for (const fn of ctx.flow.callees(e)) {
+    if (!fn.body || !ctx.isAnalyzed(fn.getSourceFile())) continue;
+    if (ts.isMethodDeclaration(fn) && fn.modifiers?.some((m) => m.kind === ts.SyntaxKind.StaticKeyword)) {
+      const type = ctx.checker.getNonNullableType(ctx.checker.getTypeAtLocation(e));
+      const cls = type.getSymbol()?.declarations?.find((d): d is ts.ClassLikeDeclaration => ts.isClassLike(d));
+      if (cls && isProjectClass(ctx, cls)) out.push(cls);
+    } else out.push(fn);
+  }
+  return out;
 }
 
-/** The project class of an object made or obtained here: `new C(…)`, or a call whose result is a `C` (`C.getInstance()`). */
-function madeClass(ctx: RuleContext, e: ts.NewExpression | ts.CallExpression): ts.ClassLikeDeclaration | undefined {
-  const type = ctx.checker.getNonNullableType(ctx.checker.getTypeAtLocation(e));
-  const decl = type.getSymbol()?.declarations?.find((d): d is ts.ClassLikeDeclaration => ts.isClassLike(d));
-  if (!decl || !ctx.isAnalyzed(decl.getSourceFile())) return undefined;
-  // The SDK's own classes (analyzing its repository): a server or transport keeps the SDK's bookkeeping, which replay covers.
-  return decl.name && ctx.flow.sdk.sdkNameOf(ctx.flow.symbolAt(decl.name)) ? undefined : decl;
+/** A class of the analyzed program, not one of the SDK's own (analyzing its repository: a server or transport keeps the SDK's bookkeeping, which replay covers). */
+function isProjectClass(ctx: RuleContext, cls: ts.ClassLikeDeclaration): boolean {
+  return ctx.isAnalyzed(cls.getSourceFile()) && !(cls.name && ctx.flow.sdk.sdkNameOf(ctx.flow.symbolAt(cls.name)));
 }
 
 /**
