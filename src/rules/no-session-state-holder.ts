@@ -1,6 +1,6 @@
 import { ts } from 'ts-morph';
 import { enclosingFunction, functionName, isFunctionLike, isInside, isModuleLevel, returnedExpressions, skipOuter, type FunctionLike } from '../analyzer/ast.js';
-import { isRetained, runsPerRequest, sessionScope } from '../analyzer/session-scope.js';
+import { sessionScope } from '../analyzer/session-scope.js';
 import { createRule, type RuleContext } from './create-rule.js';
 
 const TIMERS = new Set(['setInterval', 'setTimeout']);
@@ -131,14 +131,25 @@ function isProjectClass(ctx: RuleContext, cls: ts.ClassLikeDeclaration): boolean
 }
 
 /**
- * A variable outlives the call of its function when it is module-level, or when it escapes that call
- * (captured by a closure, passed on, stored in an object, returned) from a function that is not a request
- * handler (a handler's locals live one request, whatever they are handed to).
+ * A variable outlives the call of its function when it is module-level or closures capture it (the
+ * handlers and callbacks the function registers). A value it only passes on or returns is kept by the
+ * callee or the caller, which is where that holder is found.
  */
 function outlivesItsCall(ctx: RuleContext, decl: ts.VariableDeclaration): boolean {
-  if (isModuleLevel(decl)) return true;
+  if (isModuleLevel(decl) || !ts.isIdentifier(decl.name)) return isModuleLevel(decl);
   const fn = enclosingFunction(decl);
-  return !!decl.initializer && (!fn || !runsPerRequest(fn)) && isRetained(ctx.flow, decl.initializer);
+  if (!fn) return true;
+  const symbol = ctx.flow.symbolAt(decl.name);
+  let captured = false;
+  const visit = (n: ts.Node): void => {
+    if (captured) return;
+    if (ts.isIdentifier(n) && n !== decl.name && n.text === (decl.name as ts.Identifier).text && ctx.flow.symbolAt(n) === symbol) {
+      for (let p: ts.Node | undefined = n.parent; p && p !== fn; p = p.parent) if (isFunctionLike(p)) captured = true;
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(fn);
+  return captured;
 }
 
 /** `this.f = value` in a constructor: the field `f`'s declaration name, when the class declares it. */
