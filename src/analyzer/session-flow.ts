@@ -205,6 +205,7 @@ export class SessionFlow {
     for (const decl of symbol?.declarations ?? []) {
       if (isFunctionLike(decl)) out.push(decl);
       else if (ts.isParameter(decl)) out.push(...this.functionsPassedFor(decl));
+      else if (ts.isBindingElement(decl)) out.push(...this.functionsPassedAsOption(decl, 0));
       else if ((ts.isVariableDeclaration(decl) || ts.isPropertyAssignment(decl) || ts.isPropertyDeclaration(decl)) && decl.initializer) {
         const init = skipOuter(decl.initializer);
         if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) out.push(init);
@@ -430,6 +431,51 @@ export class SessionFlow {
       if (decls.some((d) => d === owner || (ts.isVariableDeclaration(d) && d.initializer && skipOuter(d.initializer) === owner))) out.push(fn);
     }
     return out;
+  }
+
+  /**
+   * `async ({ createServer }) => { … createServer(req) … }`: calling an option destructured from a
+   * parameter calls the functions the call sites pass for that property (`f({ createServer })`,
+   * `f({ createServer: async () => … })`), following a shorthand value through variables and through
+   * the same option of the caller (a factory handed down two levels), up to three levels.
+   */
+  private functionsPassedAsOption(element: ts.BindingElement, depth: number): FunctionLike[] {
+    const pattern = element.parent;
+    const param = pattern.parent;
+    const key = element.propertyName ? propertyNameText(element.propertyName) : ts.isIdentifier(element.name) ? element.name.text : undefined;
+    if (depth > 2 || !key || !ts.isObjectBindingPattern(pattern) || !ts.isParameter(param) || !isFunctionLike(param.parent)) return [];
+    const owner = param.parent;
+    const index = owner.parameters.indexOf(param);
+    const name = functionName(owner);
+    if (!name || index < 0) return [];
+    const out: FunctionLike[] = [];
+    for (const site of this.callsByName.get(name) ?? []) {
+      const arg = site.arguments?.[index] && skipOuter(site.arguments[index]!);
+      if (!arg || !ts.isObjectLiteralExpression(arg)) continue;
+      const callee = skipOuter(site.expression);
+      const decls = this.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee)?.declarations ?? [];
+      if (!decls.some((d) => d === owner || (ts.isVariableDeclaration(d) && d.initializer && skipOuter(d.initializer) === owner))) continue;
+      for (const prop of arg.properties) {
+        if (!prop.name || propertyNameText(prop.name) !== key) continue;
+        if (ts.isMethodDeclaration(prop)) out.push(prop);
+        else if (ts.isPropertyAssignment(prop) || ts.isShorthandPropertyAssignment(prop)) out.push(...this.functionsOfValue(ts.isPropertyAssignment(prop) ? prop.initializer : prop.name, depth + 1));
+      }
+    }
+    return out;
+  }
+
+  /** The functions a value passed as an option stands for: a function expression, or a variable or option holding one. */
+  private functionsOfValue(value: ts.Expression, depth: number): FunctionLike[] {
+    const fn = functionOf(value);
+    if (fn) return [fn];
+    const e = skipOuter(value);
+    if (!ts.isIdentifier(e)) return [];
+    const decl = (ts.isShorthandPropertyAssignment(e.parent) ? this.checker.getShorthandAssignmentValueSymbol(e.parent) : this.symbolAt(e))?.valueDeclaration;
+    if (!decl) return [];
+    if (ts.isFunctionDeclaration(decl)) return [decl];
+    if (ts.isVariableDeclaration(decl) && decl.initializer) return functionOf(decl.initializer) ? [functionOf(decl.initializer)!] : [];
+    if (ts.isBindingElement(decl)) return this.functionsPassedAsOption(decl, depth);
+    return [];
   }
 
   // ---------------------------------------------------------------- collection

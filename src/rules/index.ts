@@ -11,6 +11,7 @@ import noSessionKeyedState from './no-session-keyed-state.js';
 import noPerSessionClosureState from './no-per-session-closure-state.js';
 import noPerSessionTimer from './no-per-session-timer.js';
 import noInMemoryTaskStore from './no-in-memory-task-store.js';
+import noSessionStateHolder from './no-session-state-holder.js';
 import noStatefulSessionIdGenerator from './no-stateful-session-id-generator.js';
 import noSseServerTransport from './no-sse-server-transport.js';
 import noInMemoryEventStore from './no-in-memory-event-store.js';
@@ -27,6 +28,7 @@ export const rules: readonly Rule[] = [
   noPerSessionClosureState,
   noPerSessionTimer,
   noInMemoryTaskStore,
+  noSessionStateHolder,
   // stateful-transport
   noStatefulSessionIdGenerator,
   noSseServerTransport,

@@ -12,20 +12,24 @@ const RUNTIME_EXTRAS = ['cleanup', 'getAllTasks'];
 
 type Role = 'store' | 'queue';
 
-/** A class that keeps its data in process memory: a field initialized (or set in the constructor) to a collection. */
-function keepsDataInMemory(cls: ts.ClassLikeDeclaration): boolean {
-  let found = false;
+/**
+ * Where a class keeps its data in process memory: the name of the first field initialized (or set in the
+ * constructor) to a collection, or undefined when it keeps none.
+ */
+function memoryField(cls: ts.ClassLikeDeclaration): ts.Identifier | ts.PrivateIdentifier | undefined {
+  let found: ts.Identifier | ts.PrivateIdentifier | undefined;
   const visit = (n: ts.Node): void => {
     if (found) return;
-    if (ts.isPropertyDeclaration(n) && n.initializer && COLLECTION.test(skipOuter(n.initializer).getText())) found = true;
-    else if (
+    if (ts.isPropertyDeclaration(n) && n.initializer && COLLECTION.test(skipOuter(n.initializer).getText()) && !ts.isComputedPropertyName(n.name)) {
+      if (ts.isIdentifier(n.name) || ts.isPrivateIdentifier(n.name)) found = n.name;
+    } else if (
       ts.isBinaryExpression(n) &&
       n.operatorToken.kind === ts.SyntaxKind.EqualsToken &&
       ts.isPropertyAccessExpression(n.left) &&
       n.left.expression.kind === ts.SyntaxKind.ThisKeyword &&
       COLLECTION.test(skipOuter(n.right).getText())
     ) {
-      found = true;
+      found = n.left.name;
     } else ts.forEachChild(n, visit);
   };
   cls.members.forEach(visit);
@@ -161,13 +165,21 @@ function candidate(ctx: RuleContext, expr: ts.NewExpression): Candidate | undefi
   const sdkName = ctx.flow.sdk.sdkNameOfExpression(expr.expression);
   const isSdkClass = !!sdkName && IN_MEMORY_TASK_CLASSES.has(sdkName) && (!cls || !ctx.isAnalyzed(cls.getSourceFile()));
   let role: Role | undefined;
+  let field: ts.Identifier | ts.PrivateIdentifier | undefined;
   if (isSdkClass) role = sdkName === 'InMemoryTaskStore' ? 'store' : 'queue';
   else if (cls && ctx.isAnalyzed(cls.getSourceFile())) {
     role = roleOf(cls, sdkName);
-    if (role && !(sdkName && IN_MEMORY_TASK_CLASSES.has(sdkName)) && !keepsDataInMemory(cls)) role = undefined;
+    const derived = !!sdkName && IN_MEMORY_TASK_CLASSES.has(sdkName);
+    field = derived ? undefined : memoryField(cls);
+    if (role && !derived && !field) role = undefined;
   }
   if (!role) return undefined;
-  return { expr, role, isSdkClass, className: isSdkClass ? sdkName! : (cls?.name?.text ?? 'class'), holder: holderOf(ctx, expr), cls: isSdkClass ? undefined : cls };
+  const className = isSdkClass ? sdkName! : (cls?.name?.text ?? 'class');
+  // An instance of the project's own implementation with no holder of its own (assigned to a variable
+  // declared elsewhere, as a wrapper chosen by a condition): its collection field is where its tasks are.
+  const kept = holderOf(ctx, expr);
+  const holder = field && !kept.name ? { node: field, name: `${className}.${field.text}` } : kept;
+  return { expr, role, isSdkClass, className, holder, cls: isSdkClass ? undefined : cls };
 }
 
 /** The object literals (server options) the instance is put in, directly or through its variable. */
@@ -215,8 +227,10 @@ export default createRule({
           const store = found.find((c) => c.role === 'store' && optionLiterals(ctx, c).some((l) => literals.includes(l)));
           if (store && store.isSdkClass === queue.isSdkClass) paired.set(queue, store);
         }
+        const reported = new Set<ts.Node>();
         for (const c of found) {
-          if (paired.has(c)) continue;
+          if (paired.has(c) || reported.has(c.holder.node)) continue;
+          reported.add(c.holder.node);
           const queue = [...paired].find(([, store]) => store === c)?.[0];
           const name = c.holder.name ?? c.className;
           const what = queue ? `${WHAT.store}, and with \`${queue.holder.name ?? queue.className}\` (a \`${queue.className}\`) ${WHAT.queue},` : WHAT[c.role];
