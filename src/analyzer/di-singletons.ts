@@ -3,8 +3,9 @@
  * object for the whole process when the container is told to keep it, so what request handlers write in
  * it is process state, like a module-level instance.
  *
- * Known containers, by the package their container object or decorator is imported from (their own
- * declarations need not be installed):
+ * Known containers, by the package their container object or decorator is imported from, or, in a
+ * bundle, loaded from (esbuild's `__toESM(require_tsyringe())` of the package's bundled CommonJS module);
+ * their own declarations need not be installed:
  * - tsyringe: `container.resolve(T)`; singleton when the class is decorated `@singleton()` or
  *   `@scoped(Lifecycle.ContainerScoped)`, or registered by `registerSingleton(T, C)`,
  *   `register(T, { useClass: C }, { lifecycle: Lifecycle.Singleton | ContainerScoped })`,
@@ -51,6 +52,22 @@ export class DiSingletons {
     const direct = this.classOf(token);
     if (direct && this.isSingleton(direct)) return direct;
     return this.registeredSingleton(token);
+  }
+
+  #callsBundledContainer: boolean | undefined;
+
+  /**
+   * Does the program resolve from or register with a container it does not import (one loaded from a
+   * bundled CommonJS module)? Computed once; {@link importsDiPackage} answers for imports.
+   */
+  callsBundledContainer(): boolean {
+    this.#callsBundledContainer ??= ['resolve', ...DI_REGISTRATIONS].some((name) =>
+      this.deps.callsNamed(name).some((call) => {
+        const callee = skipOuter(call.expression);
+        return ts.isPropertyAccessExpression(callee) && this.isContainer(callee.expression);
+      }),
+    );
+    return this.#callsBundledContainer;
   }
 
   /** A class whose instances the container keeps one of (decorator or registration). */

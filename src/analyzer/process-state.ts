@@ -26,6 +26,7 @@
  * `fs.rename`, …) and also reads back. It is on this replica's disk only.
  */
 import { ts } from 'ts-morph';
+import type { Dependency } from './bundle.js';
 import { DiSingletons, importsDiPackage } from './di-singletons.js';
 import { enclosingHandler, handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
 import { sessionScope } from './session-scope.js';
@@ -140,6 +141,8 @@ export class ProcessStateIndex {
     private readonly flow: SessionFlow,
     /** The analyzed program's own code (not declaration files, not bundled third-party modules). */
     private readonly isProgramCode: (node: ts.Node) => boolean,
+    /** The package whose bundled module holds a node (see `bundle.ts`); absent outside bundles. */
+    private readonly dependencyAt: (node: ts.Node) => Dependency | undefined = () => undefined,
   ) {
     this.di = new DiSingletons({
       symbolAt: (n) => this.flow.symbolAt(n),
@@ -585,7 +588,7 @@ export class ProcessStateIndex {
 
   /** Does the program import a dependency-injection container package? Computed once. */
   private usesDi(): boolean {
-    this.#usesDi ??= [...new Set(this.programFunctions.map((f) => f.getSourceFile()))].some(importsDiPackage);
+    this.#usesDi ??= [...new Set(this.programFunctions.map((f) => f.getSourceFile()))].some(importsDiPackage) || this.di.callsBundledContainer();
     return this.#usesDi;
   }
 
@@ -992,6 +995,8 @@ export class ProcessStateIndex {
         const init = skipOuter(decl.initializer);
         const made = ts.isNewExpression(init) ? skipOuter(init.expression) : undefined;
         if (made && ts.isIdentifier(made)) return this.importedFrom(made, depth + 1, accept);
+        const bundled = requiredPackage(init, (n) => this.flow.symbolAt(n), this.dependencyAt);
+        if (bundled) return accept(bundled);
       }
       if (ts.isParameter(decl) && decl.type && ts.isTypeReferenceNode(decl.type) && ts.isIdentifier(decl.type.typeName)) {
         return this.importedFrom(decl.type.typeName, depth + 1, accept);
@@ -999,6 +1004,27 @@ export class ProcessStateIndex {
     }
     return false;
   }
+}
+
+/**
+ * The package a bundled CommonJS module comes from, for the bundler's interop call that loads it:
+ * esbuild's `__toESM(require_tsyringe())` or `require_tsyringe()`, where `require_tsyringe = __commonJS(…)`
+ * is written inside the module's segment of the bundle (`// node_modules/tsyringe/dist/cjs/index.js`).
+ * Known by where the wrapper is declared, never by its name.
+ */
+function requiredPackage(init: ts.Expression, symbolAt: (n: ts.Node) => ts.Symbol | undefined, dependencyAt: (n: ts.Node) => Dependency | undefined): string | undefined {
+  if (!ts.isCallExpression(init)) return undefined;
+  const first = init.arguments[0] && skipOuter(init.arguments[0]);
+  for (const call of [init, first]) {
+    if (!call || !ts.isCallExpression(call) || call.arguments.length > 0) continue;
+    const callee = skipOuter(call.expression);
+    const decl = ts.isIdentifier(callee) ? symbolAt(callee)?.valueDeclaration : undefined;
+    if (decl && ts.isVariableDeclaration(decl) && decl.initializer && ts.isCallExpression(skipOuter(decl.initializer))) {
+      const dependency = dependencyAt(decl);
+      if (dependency) return dependency.name;
+    }
+  }
+  return undefined;
 }
 
 type Registration = NonNullable<ReturnType<typeof handlerRegistration>>;

@@ -65,7 +65,7 @@ export default createRule({
     fix: 'manual',
   },
   create: (ctx) => {
-    const index = new ProcessStateIndex(ctx.flow, (node) => ctx.isAnalyzed(node.getSourceFile()) && !ctx.dependencyAt(node));
+    const index = new ProcessStateIndex(ctx.flow, (node) => ctx.isAnalyzed(node.getSourceFile()) && !ctx.dependencyAt(node), ctx.dependencyAt);
     const visit = (node: ts.Node): void => index.visit(node);
     const visitors: Record<number, (node: ts.Node) => void> = {};
     for (const kind of VISITED) visitors[kind] = visit;
