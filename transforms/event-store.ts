@@ -42,6 +42,9 @@ function rewrite(ctx: TransformContext, f: LocatedFinding): string | undefined {
     return undefined;
   }
   const cls = node.getParent();
+  if (Node.isClassExpression(node)) {
+    return `\`${f.finding.symbol}\` is a class expression (as bundlers emit classes), which this codemod does not remove: pass \`createEventStore()\` from @mcp-migrate/runtime as the transport's \`eventStore\` where it is created, then delete the class`;
+  }
   if (!cls || !Node.isClassDeclaration(cls) || !Node.isIdentifier(node)) {
     return 'an in-memory event store that is not a class: pass `createEventStore()` from @mcp-migrate/runtime as the transport\'s `eventStore` instead';
   }

@@ -103,3 +103,15 @@ export function isInside(node: ts.Node, container: ts.Node): boolean {
   for (let n: ts.Node | undefined = node; n; n = n.parent) if (n === container) return true;
   return false;
 }
+
+/**
+ * The name a class goes by: its own (`class C`), else that of the variable or property a class expression
+ * is assigned to (`var C = class { … }`, the form bundlers emit), else `'class'`.
+ */
+export function classNameOf(cls: ts.ClassLikeDeclaration): string {
+  if (cls.name) return cls.name.text;
+  const p = cls.parent;
+  if ((ts.isVariableDeclaration(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p)) && p.initializer === cls) return propertyNameText(p.name) ?? 'class';
+  return 'class';
+}
+

@@ -15,7 +15,7 @@
  * memory (the SDK's `ProxyOAuthServerProvider`, a store client) is not reported.
  */
 import { ts } from 'ts-morph';
-import { skipOuter } from './ast.js';
+import { skipOuter, classNameOf } from './ast.js';
 import { isSdkFile } from './sdk-types.js';
 
 /** The SDK's auth router factories and single handlers, whose options carry a `provider` or a `clientsStore`. */
@@ -49,7 +49,7 @@ export function authProviderState(files: readonly ts.SourceFile[], checker: ts.T
           if (!(ts.isPropertyAssignment(p) || ts.isShorthandPropertyAssignment(p)) || !ts.isIdentifier(p.name) || !OPTION_KEYS.has(p.name.text)) continue;
           const cls = classOfValue(ts.isPropertyAssignment(p) ? p.initializer : p.name, checker);
           const fields = cls ? writtenCollections(cls, checker, 0) : [];
-          if (cls && fields.length) out.push({ node: p, option: p.name.text as AuthProviderState['option'], className: cls.name?.text ?? 'class', fields, router });
+          if (cls && fields.length) out.push({ node: p, option: p.name.text as AuthProviderState['option'], className: classNameOf(cls), fields, router });
         }
       }
     }

@@ -2,6 +2,7 @@ import { ts } from 'ts-morph';
 import { isModuleLevel } from '../analyzer/handlers.js';
 import { calleeName } from '../analyzer/session-flow.js';
 import { createRule } from './create-rule.js';
+import { classNameOf } from '../analyzer/ast.js';
 
 const EVENT_STORE_METHODS = ['storeEvent', 'replayEventsAfter'];
 const IN_MEMORY_INIT = /^new (Map|Set|Array)\b|^\[|^\{/;
@@ -63,7 +64,7 @@ export default createRule({
   create: (ctx) => {
     const check = (cls: ts.ClassLikeDeclaration): void => {
       if (!isInMemoryEventStoreClass(ctx.flow, cls)) return;
-      const name = cls.name?.text ?? 'class';
+      const name = classNameOf(cls);
       ctx.report({ node: cls.name ?? cls, symbol: name, message: `\`${name}\` ${MESSAGE}` });
     };
     return {

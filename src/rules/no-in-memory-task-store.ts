@@ -1,5 +1,5 @@
 import { ts } from 'ts-morph';
-import { skipOuter } from '../analyzer/ast.js';
+import { skipOuter, classNameOf } from '../analyzer/ast.js';
 import { IN_MEMORY_TASK_CLASSES } from '../analyzer/sdk-types.js';
 import { createRule, type RuleContext } from './create-rule.js';
 
@@ -174,7 +174,7 @@ function candidate(ctx: RuleContext, expr: ts.NewExpression): Candidate | undefi
     if (role && !derived && !field) role = undefined;
   }
   if (!role) return undefined;
-  const className = isSdkClass ? sdkName! : (cls?.name?.text ?? 'class');
+  const className = isSdkClass ? sdkName! : (cls ? classNameOf(cls) : 'class');
   // An instance of the project's own implementation with no holder of its own (assigned to a variable
   // declared elsewhere, as a wrapper chosen by a condition): its collection field is where its tasks are.
   const kept = holderOf(ctx, expr);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ts } from 'ts-morph';
-import { enclosingFunction, functionName, isFunctionLike, isInside, skipOuter, type FunctionLike } from '../analyzer/ast.js';
+import { enclosingFunction, functionName, isFunctionLike, isInside, skipOuter, type FunctionLike, classNameOf } from '../analyzer/ast.js';
 import { handlerRegistration, isReplayedHandler } from '../analyzer/handlers.js';
 import { isUndefinedValue, sessionScope, type SessionField, type SessionScope } from '../analyzer/session-scope.js';
 import { createRule, type RuleContext } from './create-rule.js';
@@ -253,7 +253,7 @@ function reportCapturedSessionIds(ctx: RuleContext, factory: FunctionLike): void
 }
 
 function reportField(ctx: RuleContext, field: SessionField, site: ts.NewExpression): void {
-  const cls = field.cls.name?.text ?? 'class';
+  const cls = classNameOf(field.cls);
   const creator = enclosingFunction(site);
   const by = creator && functionName(creator) ? ` by \`${functionName(creator)}()\`` : '';
   ctx.report({

@@ -1,5 +1,5 @@
 import { ts } from 'ts-morph';
-import { calleeName, enclosingFunction, functionOf, isFunctionLike, returnedExpressions, skipOuter, type FunctionLike } from '../analyzer/ast.js';
+import { calleeName, enclosingFunction, functionOf, isFunctionLike, returnedExpressions, skipOuter, type FunctionLike, classNameOf } from '../analyzer/ast.js';
 import type { SessionContainer } from '../analyzer/containers.js';
 import { handlerRegistration, isReplayedHandler } from '../analyzer/handlers.js';
 import { runsPerRequest, sessionScope, type SessionScope } from '../analyzer/session-scope.js';
@@ -88,7 +88,7 @@ function closureReason(ctx: RuleContext, scope: SessionScope, call: ts.CallExpre
   if (!target) return undefined;
   if (ts.isPropertyAccessExpression(target) && target.expression.kind === ts.SyntaxKind.ThisKeyword) {
     const cls = ts.findAncestor(call, ts.isClassLike);
-    if (cls && scope.classes.has(cls)) return { kind: 'closure', where: `${cls.name?.text ?? 'class'}.${target.name.text}` };
+    if (cls && scope.classes.has(cls)) return { kind: 'closure', where: `${classNameOf(cls)}.${target.name.text}` };
     return undefined;
   }
   if (!ts.isIdentifier(target)) return undefined;

@@ -1,4 +1,5 @@
 import { createRule } from './create-rule.js';
+import { classNameOf } from '../analyzer/ast.js';
 
 const KIND_TEXT = { map: 'Map', set: 'Set', weakmap: 'WeakMap', object: 'object', array: 'array', cache: 'in-memory cache', store: 'store' } as const;
 
@@ -16,7 +17,7 @@ export default createRule({
       for (const c of ctx.containers()) {
         if (c.isRegistry) continue;
         const what = c.objectClass
-          ? `a ${KIND_TEXT[c.kind]} of the \`${c.objectClass.name?.text ?? 'class'}\` objects created once per session`
+          ? `a ${KIND_TEXT[c.kind]} of the \`${classNameOf(c.objectClass)}\` objects created once per session`
           : c.idSet
             ? `a ${c.kind === 'set' ? 'Set' : `${KIND_TEXT[c.kind]} of sets`} of session ids`
             : c.entriesCarrySession

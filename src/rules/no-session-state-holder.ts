@@ -1,5 +1,5 @@
 import { ts } from 'ts-morph';
-import { enclosingFunction, functionName, isFunctionLike, isInside, isModuleLevel, returnedExpressions, skipOuter, type FunctionLike } from '../analyzer/ast.js';
+import { enclosingFunction, functionName, isFunctionLike, isInside, isModuleLevel, returnedExpressions, skipOuter, type FunctionLike, classNameOf } from '../analyzer/ast.js';
 import { sessionScope } from '../analyzer/session-scope.js';
 import { createRule, type RuleContext } from './create-rule.js';
 
@@ -165,7 +165,7 @@ function constructorField(ctx: RuleContext, node: ts.BinaryExpression): Holder |
 }
 
 const describe = (maker: Maker): string =>
-  ts.isClassLike(maker) ? (maker.name?.text ?? 'class') : `${functionName(maker) ?? 'factory'}()'s object`;
+  ts.isClassLike(maker) ? classNameOf(maker) : `${functionName(maker) ?? 'factory'}()'s object`;
 
 /**
  * Finds where the server keeps an object whose class holds per-session state that no codemod moves: the

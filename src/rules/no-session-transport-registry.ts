@@ -2,6 +2,7 @@ import path from 'node:path';
 import { ts } from 'ts-morph';
 import { connectionRegistry } from '../analyzer/connection-registry.js';
 import { createRule } from './create-rule.js';
+import { classNameOf } from '../analyzer/ast.js';
 
 const WHY =
   'Behind a round-robin load balancer the next request of a session lands on a replica whose registry has never seen it, and the client gets 400/404 and must re-initialize. ';
@@ -39,7 +40,7 @@ export default createRule({
       for (const c of ctx.containers()) {
         if (!c.isRegistry) continue;
         if (c.reason === 'holder' && c.store) {
-          const store = c.store.name?.text ?? 'class';
+          const store = classNameOf(c.store);
           const sf = c.store.getSourceFile();
           const at = `${path.basename(sf.fileName)}:${sf.getLineAndCharacterOfPosition(c.store.getStart(sf)).line + 1}`;
           ctx.report({
