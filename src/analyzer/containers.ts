@@ -259,18 +259,7 @@ export class SessionContainerIndex {
     if (isModuleLevel(decl)) return true;
     const fn = enclosingFunction(decl);
     if (!fn) return true; // a block at module level
-    if (!ts.isIdentifier(decl.name)) return false;
-    const symbol = this.flow.symbolAt(decl.name);
-    let captured = false;
-    const visit = (n: ts.Node): void => {
-      if (captured) return;
-      if (ts.isIdentifier(n) && n !== decl.name && n.text === (decl.name as ts.Identifier).text && this.flow.symbolAt(n) === symbol) {
-        for (let p: ts.Node | undefined = n.parent; p && p !== fn; p = p.parent) if (isFunctionLike(p)) captured = true;
-      }
-      ts.forEachChild(n, visit);
-    };
-    visit(fn);
-    return captured;
+    return ts.isIdentifier(decl.name) && this.flow.isCapturedByClosure(decl.name, fn);
   }
 
   /**

@@ -181,6 +181,24 @@ export class SessionFlow {
     return symbol !== undefined && this.tainted.has(symbol);
   }
 
+  /**
+   * Whether a function nested in `fn` refers to the local `name` declares (a closure keeps it, so it
+   * outlives `fn`'s call). `name` is the declaration's identifier, inside `fn`.
+   */
+  isCapturedByClosure(name: ts.Identifier, fn: ts.Node): boolean {
+    const symbol = this.symbolAt(name);
+    let captured = false;
+    const visit = (n: ts.Node): void => {
+      if (captured) return;
+      if (ts.isIdentifier(n) && n !== name && n.text === name.text && this.symbolAt(n) === symbol) {
+        for (let p: ts.Node | undefined = n.parent; p && p !== fn; p = p.parent) if (isFunctionLike(p)) captured = true;
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(fn);
+    return captured;
+  }
+
   /** The symbol at a node, following import aliases to the declaration. */
   symbolAt(node: ts.Node): ts.Symbol | undefined {
     if (this.symbolCache.has(node)) return this.symbolCache.get(node);

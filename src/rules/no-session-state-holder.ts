@@ -138,18 +138,7 @@ function isProjectClass(ctx: RuleContext, cls: ts.ClassLikeDeclaration): boolean
 function outlivesItsCall(ctx: RuleContext, decl: ts.VariableDeclaration): boolean {
   if (isModuleLevel(decl) || !ts.isIdentifier(decl.name)) return isModuleLevel(decl);
   const fn = enclosingFunction(decl);
-  if (!fn) return true;
-  const symbol = ctx.flow.symbolAt(decl.name);
-  let captured = false;
-  const visit = (n: ts.Node): void => {
-    if (captured) return;
-    if (ts.isIdentifier(n) && n !== decl.name && n.text === (decl.name as ts.Identifier).text && ctx.flow.symbolAt(n) === symbol) {
-      for (let p: ts.Node | undefined = n.parent; p && p !== fn; p = p.parent) if (isFunctionLike(p)) captured = true;
-    }
-    ts.forEachChild(n, visit);
-  };
-  visit(fn);
-  return captured;
+  return !fn || ctx.flow.isCapturedByClosure(decl.name, fn);
 }
 
 /** `this.f = value` in a constructor: the field `f`'s declaration name, when the class declares it. */
