@@ -15,19 +15,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import {
-  REPO_ROOT,
-  getFreePort,
-  openGetStream,
-  readSseResponse,
-  spawnManaged,
-  startNginx,
-  startRedis,
-  stopAllProcesses,
-  type ManagedProcess,
-  type NginxInstance,
-  type RedisInstance,
-} from '../helpers/index.js';
+import { REPO_ROOT, getFreePort, openGetStream, readSseResponse, spawnManaged, startNginx, startRedis, stopAllProcesses } from '../helpers/index.js';
+import type { ManagedProcess, NginxInstance, RedisInstance } from '../helpers/index.js';
 
 const SERVER = path.join(REPO_ROOT, 'test', 'helpers', 'servers', 'per-session-state.mjs');
 const REPLICAS = 3;

@@ -60,7 +60,7 @@ async function parseBody(req) {
   req.body = chunks.length > 0 ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
 }
 
-async function openSession(req, res) {
+async function openSession() {
   const created = new StreamableHTTPServerTransport({
     sessionIdGenerator: transports.sessionIdGenerator(() => randomUUID()),
     onsessioninitialized: (id) => void transports.set(id, created),
@@ -89,7 +89,7 @@ const httpServer = http.createServer(async (req, res) => {
     if (!transport) {
       if (sessionId !== undefined) return jsonError(res, 404, -32001, 'Session not found');
       if (req.method !== 'POST' || !isInitializeRequest(req.body)) return jsonError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
-      transport = await openSession(req, res);
+      transport = await openSession();
     }
     await transport.handleRequest(req, res, req.body);
   } catch (err) {
