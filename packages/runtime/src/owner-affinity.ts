@@ -123,11 +123,15 @@ export class OwnerAffinity {
       return misdirected('this replica does not own the session');
     }
     let owner = this.#owners.get(sessionId);
+    let misdirectedBy: string | undefined;
     for (let round = 0; round < MAX_OWNER_ROUNDS; round++) {
       if (owner === undefined || round > 0) {
         const record = await stores.sessions.load(sessionId);
         if (!record) return { action: 'serve' }; // the registry's path answers 404
         owner = record.owner;
+        // 421 from the owner's address while the record still names it: another process listens there now.
+        if (misdirectedBy !== undefined && owner === misdirectedBy) registry.markDown(owner);
+        misdirectedBy = undefined;
       }
       const step = ownerStep(owner, this.replicaId);
       if (step === 'serve') {
@@ -155,6 +159,7 @@ export class OwnerAffinity {
       }
       this.#owners.delete(sessionId);
       if (verdict === 'unsure') return { action: 'error', kind: 'ownerUnreachable' };
+      if (verdict === 'misdirected') misdirectedBy = o;
       if (verdict === 'lost') {
         registry.markDown(o);
         const lost = await this.#lost(sessionId, o);
