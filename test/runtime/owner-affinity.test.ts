@@ -143,6 +143,23 @@ describe('forwardToOwner (node:http)', () => {
     expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: last\n\n');
   });
 
+  it('retries once on a fresh connection when the owner reset a reused keep-alive one before answering', async () => {
+    const served = new WeakMap<object, number>();
+    const owner = await serve((req, res) => {
+      const n = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, n);
+      if (n > 1) return void req.socket.destroy(); // the owner closed its idle connection as the forward arrived
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    const f = await front(owner, false);
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(f.url, { method: 'POST', body: '{}' });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ ok: true });
+    }
+    expect(f.results).toEqual(['done', 'done']);
+  });
+
   it('does not relay the 421 of a replica that is not the owner; a refused connection is down', async () => {
     const owner = await serve((_req, res) => res.writeHead(421, { [MISDIRECTED_HEADER]: '1' }).end('no'));
     const f = await front(owner, false);

@@ -723,7 +723,7 @@ type Recordable = { kind: 'initialize' } | { kind: 'change'; change: NonNullable
 /**
  * What the server's code already read of a request's body, to forward it: `parsed` (a body the caller
  * passes as `prepareNode`'s third argument, e.g. Fastify's `request.body`), else `req.body` (Express's
- * body parsers), once the request stream has been read; `undefined` while it is unread (it is piped).
+ * body parsers), once the request stream has been read; `undefined` while it is unread (`forwardToOwner` reads it).
  */
 function consumedBody(req: http.IncomingMessage, parsed: unknown): unknown {
   if (!req.readableEnded) return undefined;
