@@ -65,7 +65,7 @@ describe('owner decisions (shared by the proxy and the runtime)', () => {
 
 describe('affinity settings from the environment', () => {
   it('MCP_MIGRATE_AFFINITY overrides the option; policy, URL and secrets are read', () => {
-    expect(ownerAffinityFromEnv(undefined, {}).mode).toBe('replay');
+    expect(ownerAffinityFromEnv(undefined, { MCP_MIGRATE_ON_OWNER_LOSS: 'ignored in replay mode' })).toEqual({ mode: 'replay', options: {} });
     expect(ownerAffinityFromEnv('owner', {}).mode).toBe('owner');
     expect(ownerAffinityFromEnv('owner', { MCP_MIGRATE_AFFINITY: 'replay' }).mode).toBe('replay');
     const { options } = ownerAffinityFromEnv('owner', { MCP_MIGRATE_ON_OWNER_LOSS: 'replay', MCP_MIGRATE_ADVERTISE_URL: 'http://10.0.0.7:3000', MCP_MIGRATE_SESSION_SECRET: 'a,b' });

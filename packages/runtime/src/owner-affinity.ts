@@ -231,6 +231,7 @@ export async function forwardSecrets(stores: RuntimeStores, explicit?: readonly 
 export function ownerAffinityFromEnv(mode: AffinityMode | undefined, env: NodeJS.ProcessEnv = process.env): { mode: AffinityMode; options: Omit<OwnerAffinityOptions, 'log'> } {
   const raw = env.MCP_MIGRATE_AFFINITY ?? mode ?? 'replay';
   if (raw !== 'replay' && raw !== 'owner') throw new RangeError(`MCP_MIGRATE_AFFINITY must be replay or owner, got "${raw}"`);
+  if (raw === 'replay') return { mode: raw, options: {} };
   const options: Omit<OwnerAffinityOptions, 'log'> = { onOwnerLoss: parseOwnerLossPolicy(env.MCP_MIGRATE_ON_OWNER_LOSS ?? 'end', 'MCP_MIGRATE_ON_OWNER_LOSS') };
   if (env.MCP_MIGRATE_ADVERTISE_URL) options.advertiseUrl = env.MCP_MIGRATE_ADVERTISE_URL;
   if (env.MCP_MIGRATE_SESSION_SECRET) options.secrets = env.MCP_MIGRATE_SESSION_SECRET.split(',');
