@@ -182,7 +182,7 @@ describe('OwnerAffinity, a session whose owner is gone', () => {
     const affinity = new OwnerAffinity({ stores: async () => stores, ended: async (id) => void ended.push(id) }, { onOwnerLoss: policy, log: () => undefined });
     await stores.sessions.create({ id: 'sid-1', principal: '', protocolVersion: '2025-06-18', initializeParams: {}, owner: 'gone-replica' });
     const url = await serve(async (req, res) => {
-      const r = await affinity.route('sid-1', false, req, res, undefined);
+      const r = await affinity.route('sid-1', false, req, res, () => undefined);
       res.writeHead(200).end(JSON.stringify(r));
     });
     const res = await fetch(url, { method: 'POST', headers: { 'mcp-session-id': 'sid-1' }, body: '{}' });

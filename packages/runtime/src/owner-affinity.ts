@@ -103,10 +103,11 @@ export class OwnerAffinity {
 
   /**
    * Routes a request that carries session id `sessionId` (see {@link AffinityRoute}). `local`: this
-   * replica holds the session's transport. `body`: what the server's code already read of the request
-   * (`undefined`: the stream is unread). Rejects only with the store's errors.
+   * replica holds the session's transport. `body()`: what the server's code already read of the request
+   * (`undefined`: the stream is unread), asked only when the request is forwarded. Rejects with the
+   * store's errors, and with what `body()` throws.
    */
-  async route(sessionId: string, local: boolean, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<AffinityRoute> {
+  async route(sessionId: string, local: boolean, req: IncomingMessage, res: ServerResponse, body: () => unknown): Promise<AffinityRoute> {
     const { mac, registry, url: self } = await this.start(req);
     const from = forwardedBy(req.headers[FORWARDED_HEADER], mac, sessionId, this.replicaId);
     if (from === undefined) return misdirected('forwarding header not valid for this replica');
@@ -150,7 +151,7 @@ export class OwnerAffinity {
       let result: 'done' | 'down' | 'unreachable' | 'misdirected' = 'down';
       if (target !== undefined && target !== self) {
         const forwarded = mac.header(sessionId, this.replicaId, o);
-        result = await forwardToOwner({ url: target, forwarded, req, res, body, agent: this.#agent, connectTimeoutMs: this.#o.connectTimeoutMs ?? 2_000 });
+        result = await forwardToOwner({ url: target, forwarded, req, res, body: body(), agent: this.#agent, connectTimeoutMs: this.#o.connectTimeoutMs ?? 2_000 });
       }
       const verdict = await ownerVerdict(result, async () => (await registry.lookup(o, { fresh: true })) !== undefined);
       if (verdict === 'done') {
