@@ -6,7 +6,9 @@
  * behind the same nginx with a real redis-server; where apply cannot migrate, it exits 1 and names
  * what remains. Servers: fastmcp (framework), supergateway (express on node:http, a child process per
  * session), @cyanheads/git-mcp-server (hono and @hono/mcp in one bundle, migrated), mcp-proxy (node:http bundle, migrated),
- * and, written here (not from npm), a hono app and a fastify server on the fastify-mcp plugin. docs/apply.md tabulates the results.
+ * and, written here (not from npm), a hono app and a fastify server on the fastify-mcp plugin; and two that apply honestly
+ * cannot migrate (exit 1, tested): @notionhq/notion-mcp-server (a minified express bundle whose opening code reads a
+ * per-request token) and @playwright/mcp (its server lives in a dependency). docs/apply.md tabulates the results.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
