@@ -27,9 +27,9 @@ import { defineTransform, type LocatedFinding, type TransformContext } from './d
 import { findOpeningCode, isHandlerFn, type HandlerFn, type OpeningCode } from './support/opening-code.js';
 import { locateRegistry, registryFromGenerator, type RegistryTarget } from './support/registry-target.js';
 import { answeredValue, callerVaries, handlesRequests, requestNames } from './support/request-handler.js';
+import { notNodeTransport } from './support/transport-kind.js';
 import { uniqueName } from './support/unique-name.js';
 
-const NODE_TRANSPORTS = /^(StreamableHTTPServerTransport|NodeStreamableHTTPServerTransport)$/;
 const REGISTRY_CLASSES = /^(SessionTransportRegistry|SessionEntryRegistry)\b/;
 
 type Shape = { kind: 'transport' } | { kind: 'entry'; property: string };
@@ -86,11 +86,9 @@ function rewriteRegistry(ctx: TransformContext, f: LocatedFinding, generators: L
   }
   const created = gen.node.getParentOrThrow().getParent();
   if (!created || !Node.isNewExpression(created)) return 'the transport options are not passed to `new <Transport>(…)` directly: create the transport through the registry by hand (docs/apply.md)';
-  const ctor = created.getExpression().getText().split('.').at(-1)!;
-  if (!NODE_TRANSPORTS.test(ctor)) {
-    return `\`${ctor}\` is not a Node Streamable HTTP transport apply can rewrite (web-standard transports: call \`registry.prepareRequest(request)\` by hand, see docs/apply.md)`;
-  }
   const opening = findOpeningCode(created);
+  const kind = notNodeTransport(created, typeof opening === 'string' ? undefined : opening);
+  if (kind) return kind;
   if (typeof opening === 'string') return opening;
   const shape = valueShape(target, opening.transportVar);
   if (typeof shape === 'string') return shape;

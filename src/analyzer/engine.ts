@@ -13,6 +13,7 @@ import { loadProject, rel } from './project.js';
 import { SessionFlow } from './session-flow.js';
 import { sessionScope } from './session-scope.js';
 import { CATEGORIES, SEVERITIES, type AnalysisResult, type AnalyzeOptions, type Category, type Finding, type Severity } from './types.js';
+import { servesMcp } from './serves-mcp.js';
 import { decideVerdict } from './verdict.js';
 
 export interface EngineOptions extends AnalyzeOptions {
@@ -143,7 +144,7 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
   return {
     root,
     summary: { files: files.length, findings: findings.length, byCategory, bySeverity, durationMs: Math.round(performance.now() - started) },
-    verdict: decideVerdict(findings),
+    verdict: decideVerdict(findings, servesMcp(files)),
     findings,
     warnings,
     files: files.map((f) => rel(root, f.fileName)),

@@ -1,3 +1,4 @@
+import type { McpServing } from './serves-mcp.js';
 import type { Finding, Verdict } from './types.js';
 
 /**
@@ -11,6 +12,10 @@ import type { Finding, Verdict } from './types.js';
  * - `owner-routing`: hidden per-session state (timers, closures, task stores, module state written by
  *   handlers) that no replay rebuilds; run the proxy with owner affinity, or fix the `manual` findings.
  *
+ * Finding nothing gives `stateless` only when the analyzed files serve MCP themselves
+ * (`serves-mcp.ts`); code that hands the server to a dependency it did not read gets `owner-routing`,
+ * with no deciding finding and a summary naming what it imports.
+ *
  * Every finding of state a request writes counts, with its fix as the rules judged it: `stateless` and
  * `proxy-replay` are only given when nothing left is `manual` (and `rewritable` only when `apply` rewrites
  * every finding). Findings inside a bundled copy of the MCP SDK (`dependency` `@modelcontextprotocol/*`)
@@ -18,9 +23,17 @@ import type { Finding, Verdict } from './types.js';
  * `logging/setLevel` levels it keeps per session), which the application's use of the SDK decides and
  * which is reported where the application does it. A bundled framework's session state counts.
  */
-export function decideVerdict(findings: readonly Finding[]): Verdict {
+export function decideVerdict(findings: readonly Finding[], serving: McpServing = { serves: true, imports: [] }): Verdict {
   const deciding = findings.map((f, i) => ({ f, i })).filter(({ f }) => decidesVerdict(f));
   const pick = (pred: (f: Finding) => boolean) => deciding.filter(({ f }) => pred(f)).map(({ i }) => i);
+  if (deciding.length === 0 && !serving.serves) {
+    const from = serving.imports.length > 0 ? ` (it imports ${serving.imports.map((m) => `\`${m}\``).join(', ')})` : '';
+    return {
+      kind: 'owner-routing',
+      summary: `Not shown stateless: the analyzed files hold no MCP server code (no MCP SDK or modelled framework, no MCP method handled), so the server is built in a dependency the analysis did not read${from}; analyze that code, or run the server behind \`mcp-migrate proxy\` (owner affinity).`,
+      decidingFindings: [],
+    };
+  }
   if (deciding.length === 0) {
     return {
       kind: 'stateless',

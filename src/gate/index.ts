@@ -84,7 +84,7 @@ export function applyGate(input: AnalysisResult, options: GateOptions): GateOutc
   const result: AnalysisResult = {
     ...input,
     summary: { ...input.summary, findings: findings.length, byCategory, bySeverity },
-    verdict: gatedVerdict(suppressed.findings, findings),
+    verdict: gatedVerdict(suppressed.findings, findings, input.verdict),
     findings,
     warnings,
     gate: { suppressed: suppressed.suppressed, baselined: base?.baselined ?? 0, staleBaselineEntries: stale },
@@ -100,9 +100,12 @@ export function applyGate(input: AnalysisResult, options: GateOptions): GateOutc
 /**
  * The verdict is about the whole server, so it is decided over every finding that is not suppressed,
  * baselined ones included (a baseline hides known findings from the gate; it does not make the server
- * stateless). Its deciding findings are those among the reported ones.
+ * stateless). Its deciding findings are those among the reported ones. With no finding at all it is the
+ * engine's (`src/analyzer/verdict.ts`: code that holds no MCP server is not called stateless).
  */
-function gatedVerdict(all: readonly Finding[], reported: readonly Finding[]): Verdict {
+function gatedVerdict(all: readonly Finding[], reported: readonly Finding[], engine: Verdict): Verdict {
+  // With no finding left, the engine's verdict stands: it rests on no finding (code that serves no MCP itself is not `stateless`).
+  if (all.length === 0 && engine.decidingFindings.length === 0) return engine;
   const sorted = [...all].sort(compareFindings);
   const verdict = decideVerdict(sorted);
   const index = new Map(reported.map((f, i) => [f, i]));

@@ -6,7 +6,9 @@
  * behind the same nginx with a real redis-server; where apply cannot migrate, it exits 1 and names
  * what remains. Servers: fastmcp (framework), supergateway (express on node:http, a child process per
  * session), @cyanheads/git-mcp-server (hono and @hono/mcp in one bundle, migrated), mcp-proxy (node:http bundle, migrated),
- * and, written here (not from npm), a hono app and a fastify server on the fastify-mcp plugin. docs/apply.md tabulates the results.
+ * and, written here (not from npm), a hono app and a fastify server on the fastify-mcp plugin; and two that apply honestly
+ * cannot migrate (exit 1, tested): @notionhq/notion-mcp-server (a minified express bundle whose opening code reads a
+ * per-request token) and @playwright/mcp (its server lives in a dependency). docs/apply.md tabulates the results.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -453,5 +455,58 @@ describe('the fastify-mcp 3.0.0 plugin in its stateful mode (framework: the sess
     expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8'))).not.toHaveProperty('dependencies');
     const strip = (s: string) => s.replace(/[ \t]*\/\* @mcp-migrate-todo [^\n]*\*\/\n/g, '');
     expect(strip(fs.readFileSync(path.join(pair.migrated.dir, 'server.mjs'), 'utf8'))).toBe(fs.readFileSync(path.join(SERVERS, 'fastify-mcp-sessions.mjs'), 'utf8'));
+  });
+});
+
+describe('@notionhq/notion-mcp-server 2.5.2 (express, shipped as one minified bundle: the SDK inside, no module comments or source map)', () => {
+  const NOTION = path.join(REPO_ROOT, 'node_modules', '@notionhq', 'notion-mcp-server');
+  const TOKEN = 'field-trial-token';
+  const args = (port: number) => ['bin/cli.mjs', '--transport', 'http', '--port', String(port), '--auth-token', TOKEN];
+  // No Notion API is reachable here: the tools come from the OpenAPI file it ships (scripts/), listed per session.
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 2; i++) expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    await client.ping();
+  };
+  const opts = { steps, headers: { authorization: `Bearer ${TOKEN}` } };
+  const h = held();
+  const pair = originalAndMigrated(h, 'stacks-notion', (p) => copyServer(p, NOTION, ['bin', 'scripts', 'package.json']), ['bin'], 600_000);
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    await expectOriginalBreaksBehindNginx((n, name) => startWithPortArgument(pair.original.dir, n, name, args), 'notion', opts, h.nginxes);
+  }, 300_000);
+
+  it('apply takes its bundled transport class for the Node transport it is and reaches the opening code, then exits 1: the opening code reads the per-request Notion token of its token-passthrough mode, which a restore cannot know', () => {
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    // The minified class (`new vd({ sessionIdGenerator, … })`) is no longer refused by its name, and the comma sequence that creates it is found.
+    expect(pair.applied.output).not.toMatch(/is not a Node Streamable HTTP transport/);
+    expect(pair.applied.output).not.toMatch(/is not assigned to a variable/);
+    expect(pair.applied.output).toMatch(/cli\.mjs:\d+\s+no-session-transport-registry `\w+`: the session-opening code uses `\w+`, a local of the request handler/);
+    expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).dependencies).not.toHaveProperty('@mcp-migrate/runtime');
+  });
+});
+
+describe('@playwright/mcp 0.0.86 (its --port mode: the server, a browser context per session, lives in playwright-core\'s bundle in node_modules)', () => {
+  const PLAYWRIGHT_MCP = path.join(REPO_ROOT, 'node_modules', '@playwright', 'mcp');
+  const args = (port: number) => ['cli.js', '--port', String(port), '--host', '127.0.0.1', '--headless'];
+  // Listing tools launches no browser.
+  const steps = async (client: Client): Promise<void> => {
+    for (let i = 0; i < 2; i++) expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    await client.ping();
+  };
+  const h = held();
+  const pair = originalAndMigrated(h, 'stacks-playwright', (p) => copyServer(p, PLAYWRIGHT_MCP, ['cli.js', 'index.js', 'package.json']), ['.'], 300_000);
+
+  it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
+    await expectOriginalBreaksBehindNginx((n, name) => startWithPortArgument(pair.original.dir, n, name, args), 'playwright', { steps }, h.nginxes);
+  }, 300_000);
+
+  it('analyze does not call it stateless (its files hold no MCP code), and apply changes nothing and exits 1 saying so', async () => {
+    const result = await analyze({ paths: [pair.original.dir], cwd: pair.original.dir });
+    expect(result.findings).toEqual([]);
+    expect(result.verdict.kind).toBe('owner-routing');
+    expect(result.verdict.summary).toMatch(/no MCP server code.*`playwright-core\/lib\/coreBundle`/);
+    expect(pair.applied.code, pair.applied.output).toBe(1);
+    expect(pair.applied.output).toMatch(/changed 0 files/);
+    expect(pair.applied.output).toMatch(/Nothing rewritten, and not ready for round-robin: Not shown stateless/);
   });
 });

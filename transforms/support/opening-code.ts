@@ -41,12 +41,13 @@ export function isHandlerFn(n: Node): n is HandlerFn {
 export function findOpeningCode(created: NewExpression): OpeningCode | string {
   const openStmt = statementIn(created);
   const block = openStmt?.getParent();
-  if (!openStmt || !block || !Node.isBlock(block)) return 'the transport is not created in a block of statements apply can extract; extract the session-opening code into a function and register it with `registry.opener(fn)` (docs/apply.md)';
+  if (!openStmt || !block || !(Node.isBlock(block) || Node.isIfStatement(block))) return 'the transport is not created in a block of statements apply can extract; extract the session-opening code into a function and register it with `registry.opener(fn)` (docs/apply.md)';
   const handler = block.getFirstAncestor(isHandlerFn);
   if (!handler) return 'the transport is not created inside a request handler';
   const transportVar = transportVariable(openStmt);
   if (!transportVar) return 'the new transport is not assigned to a variable (`transport = new …` or `const transport = new …`)';
-  const statements = block.getStatements();
+  // A branch without braces (`else if (!id) t = new T(…), …;`, as minifiers write) is a block of one statement.
+  const statements = Node.isBlock(block) ? block.getStatements() : [openStmt];
   const openIndex = statements.indexOf(openStmt);
   const handles = (s: Node, v: string): boolean => new RegExp(`\\b${v}\\.handleRequest\\(`).test(s.getText());
   let end = statements.findIndex((s, i) => i > openIndex && handles(s, transportVar));
@@ -71,10 +72,17 @@ export function findOpeningCode(created: NewExpression): OpeningCode | string {
   return { handler, transportVar, declaredHere: Node.isVariableStatement(openStmt), statements: extracted, start: extracted[0]!.getStart(), end: extracted.at(-1)!.getEnd(), earlyExit };
 }
 
+/** The statement holding `n` that is one of a block's statements, or the whole branch of an `if` without braces. */
 function statementIn(n: Node): Statement | undefined {
   let cur: Node | undefined = n;
-  while (cur && !(Node.isStatement(cur) && Node.isBlock(cur.getParent() ?? cur))) cur = cur.getParent();
+  while (cur && !(Node.isStatement(cur) && (Node.isBlock(cur.getParent() ?? cur) || isBranch(cur)))) cur = cur.getParent();
   return cur as Statement | undefined;
+}
+
+/** `s` is the `then` or `else` statement of its `if` (not a block). */
+function isBranch(s: Node): boolean {
+  const parent = s.getParent();
+  return !Node.isBlock(s) && parent !== undefined && Node.isIfStatement(parent) && (parent.getThenStatement() === s || parent.getElseStatement() === s);
 }
 
 function transportVariable(stmt: Statement): string | undefined {
@@ -83,7 +91,9 @@ function transportVariable(stmt: Statement): string | undefined {
     return d && Node.isNewExpression(d.getInitializer() ?? stmt) ? d.getName() : undefined;
   }
   if (Node.isExpressionStatement(stmt)) {
-    const e = stmt.getExpression();
+    let e = stmt.getExpression();
+    // `t = new T(…), t.onclose = …, await server.connect(t)`: the first of a comma sequence.
+    while (Node.isBinaryExpression(e) && e.getOperatorToken().getKind() === SyntaxKind.CommaToken) e = e.getLeft();
     if (Node.isBinaryExpression(e) && e.getOperatorToken().getKind() === SyntaxKind.EqualsToken && Node.isIdentifier(e.getLeft())) return e.getLeft().getText();
   }
   return undefined;

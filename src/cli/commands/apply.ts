@@ -71,7 +71,7 @@ export const applyCommand: CommandModule<object, ApplyArgs> = {
       if (argv.diff) out(renderDiff(result));
       if (!argv['dry-run']) await writeApply(result);
       out(renderSummary(result, argv.store, argv['dry-run']));
-      if (result.remaining.length > 0 && !argv['allow-partial']) process.exitCode = ExitCode.Findings;
+      if ((result.remaining.length > 0 || notShownStateless(result)) && !argv['allow-partial']) process.exitCode = ExitCode.Findings;
     } catch (e) {
       if (e instanceof UsageError) {
         err(`mcp-migrate apply: ${e.message}\n`);
@@ -98,6 +98,14 @@ export function renderDiff(result: ApplyResult): string {
     .join('');
 }
 
+/**
+ * The analysis found nothing, yet did not call the server stateless: its code holds no MCP server (it is
+ * built in a dependency the analysis did not read; `src/analyzer/serves-mcp.ts`). apply exits 1.
+ */
+function notShownStateless(result: ApplyResult): boolean {
+  return result.remaining.length === 0 && result.analysis.verdict.kind !== 'stateless' && result.analysis.verdict.decidingFindings.length === 0;
+}
+
 export function renderSummary(result: ApplyResult, store: StoreKind, dryRun: boolean): string {
   const lines: string[] = [];
   const verb = dryRun ? 'would change' : 'changed';
@@ -114,6 +122,8 @@ export function renderSummary(result: ApplyResult, store: StoreKind, dryRun: boo
     lines.push('', 'Fix these by hand and run apply again, or run the server behind `mcp-migrate proxy` (docs/proxy.md).');
   } else if (result.analysis.findings.some((f) => f.category !== 'server-initiated-request')) {
     lines.push('', `Ready for any number of replicas behind a round-robin load balancer: the analysis of the migrated code finds nothing that breaks it${proxy.length ? ` (its ${proxy.length} server-initiated request${proxy.length === 1 ? '' : 's'} are routed across replicas by the runtime)` : ''}.`);
+  } else if (notShownStateless(result)) {
+    lines.push('', `Nothing rewritten, and not ready for round-robin: ${result.analysis.verdict.summary}`);
   } else {
     lines.push('', 'Nothing to rewrite: no per-session state is held in process; any replica can serve any request.');
   }
