@@ -39,6 +39,14 @@ describe.concurrent('mcp-migrate analyze', { timeout: 180_000 }, () => {
       expect(run.code).toBe(code);
     });
 
+    it('fails when nothing is found but the analyzed code holds no MCP server (not shown stateless), unless --fail-on none', async (t) => {
+      const dir = await makeProject(t, { 'src/cli.ts': `import { run } from 'some-server-lib';\nvoid run(process.argv);\n` });
+      const [byDefault, none] = await Promise.all([runCli(['analyze'], { cwd: dir }), runCli(['analyze', '--fail-on', 'none'], { cwd: dir })]);
+      expect(byDefault.stdout).toMatch(/no MCP server code/);
+      expect(byDefault.code).toBe(1);
+      expect(none.code).toBe(0);
+    });
+
     it('fails on errors by default', async (t) => {
       const [warning, error] = await Promise.all([makeProject(t, PROJECTS.warning), makeProject(t, PROJECTS.error)]);
       const [onWarning, onError] = await Promise.all([runCli(['analyze'], { cwd: warning }), runCli(['analyze'], { cwd: error })]);

@@ -231,7 +231,16 @@ export async function runAnalyze(args: AnalyzeArgs): Promise<ExitCode> {
     return reportError(err);
   }
 
-  return reachesThreshold(result, failOn) || failedOnSuppressions ? ExitCode.Findings : ExitCode.Ok;
+  return reachesThreshold(result, failOn) || failedOnSuppressions || notShownStateless(result, failOn) ? ExitCode.Findings : ExitCode.Ok;
+}
+
+/**
+ * A verdict other than `stateless` with no finding behind it (the analyzed files hold no MCP server code,
+ * `src/analyzer/serves-mcp.ts`) fails the run unless `--fail-on none`: exit 0 would promise a server the
+ * analysis never saw.
+ */
+function notShownStateless(result: { verdict: { kind: string; decidingFindings: readonly number[] } }, failOn: FailOn): boolean {
+  return failOn !== 'none' && result.verdict.kind !== 'stateless' && result.verdict.decidingFindings.length === 0;
 }
 
 async function readBaseline(file: string, cwd: string): Promise<Baseline> {
