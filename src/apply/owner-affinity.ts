@@ -1,0 +1,81 @@
+/**
+ * Which findings of the migrated code owner affinity makes correct (docs/apply.md "Owner affinity").
+ *
+ * With `{ affinity: 'owner' }` every request of a session is served by the replica that opened it
+ * (the others forward it), so everything of one session runs in one process, as on a single instance.
+ * That makes exactly the state whose lifetime is one session and that only that session's requests
+ * reach correct. It does not make process state shared across sessions correct: each replica keeps its
+ * own copy, and a session reads the copy of its owner, not what another session wrote elsewhere.
+ *
+ * Decided from the rule that reported the finding (what the rule proved about the state's lifetime)
+ * and, where the rule's proof stops at "keyed by session id", from the data flow of the migrated text:
+ * - `no-per-session-timer`: a timer started once per session by per-session code (session scope,
+ *   `src/analyzer/session-scope.ts`) and kept per session;
+ * - `no-per-session-closure-state`: state captured per session by the handlers of a per-session
+ *   function or a field of an object made once per session;
+ * - `no-session-keyed-state`: a container keyed by session id whose values cannot be serialized, when
+ *   every use of it is a keyed access (`get`/`set`/`has`/`delete` with a key): no iteration, `size`,
+ *   `clear` or hand-off, so no session reaches another session's entries.
+ * Everything else stays (module-level state written by requests, the project's own task stores and
+ * queues, holders of objects several sessions share, legacy SSE, frameworks): a task store at module
+ * level whose reads take a client-supplied task id without the session (`getTask(taskId)`) is not
+ * provably bound to one session, so its tasks' per-session ownership is not proved.
+ */
+import { Node } from 'ts-morph';
+import type { LocatedFinding } from '../../transforms/define-transform.js';
+
+/** Keyed accesses of a `Map`/`Set`/`WeakMap` (by one key): each reaches one session's entry. */
+const KEYED = new Set(['get', 'set', 'has', 'delete', 'add']);
+
+/**
+ * What stays in process under owner affinity, in a phrase (for the summary), or `undefined` when owner
+ * affinity does not make the finding correct.
+ */
+export function ownerResolvable(lf: LocatedFinding): string | undefined {
+  switch (lf.finding.ruleId) {
+    case 'no-per-session-timer':
+      return 'a timer started once per session, running on the replica that opened it';
+    case 'no-per-session-closure-state':
+      return 'state captured once per session by its handlers, in the process that opened it';
+    case 'no-session-keyed-state':
+      return onlyKeyedAccess(lf.node) ? 'live per-session values in a container the analysis ties to sessions, each reached only through its own key' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Whether every reference to the container the finding names is `x.get(k)`, `x.set(k, v)`, `x.has(k)`,
+ * `x.delete(k)` or `x.add(k)` (also through `this.x`). False when the declaration is not found, or for
+ * any other use (iteration, `size`, `clear()`, passing it on, reassignment).
+ */
+export function onlyKeyedAccess(node: Node): boolean {
+  const name = declarationName(node);
+  if (!name || !Node.isReferenceFindable(name)) return false;
+  const refs = name.findReferencesAsNodes().filter((r) => r !== name);
+  if (refs.length === 0) return false;
+  return refs.every((ref) => {
+    let use: Node = ref;
+    const p = use.getParent();
+    if (p && Node.isPropertyAccessExpression(p) && p.getNameNode() === ref) use = p;
+    if (isConstructorInitialization(use)) return true;
+    const access = use.getParent();
+    if (!access || !Node.isPropertyAccessExpression(access) || access.getExpression() !== use) return false;
+    const call = access.getParent();
+    return KEYED.has(access.getName()) && !!call && Node.isCallExpression(call) && call.getExpression() === access && call.getArguments().length >= 1;
+  });
+}
+
+/** `this.x = new Map()` in a constructor: the field's initialization, in JavaScript. */
+function isConstructorInitialization(use: Node): boolean {
+  const b = use.getParent();
+  return !!b && Node.isBinaryExpression(b) && b.getLeft() === use && b.getOperatorToken().getText() === '=' && Node.isNewExpression(b.getRight()) && Node.isConstructorDeclaration(b.getParent()?.getParent()?.getParent());
+}
+
+/** The name node of the variable or field a finding's node declares or is. */
+function declarationName(node: Node): Node | undefined {
+  const decl = Node.isIdentifier(node) || Node.isPrivateIdentifier(node) ? node.getParent() : node;
+  if (decl && (Node.isVariableDeclaration(decl) || Node.isPropertyDeclaration(decl))) return decl.getNameNode();
+  if (decl && Node.isPropertyAccessExpression(decl)) return decl.getNameNode(); // `this.x = new Map()` in a JavaScript constructor
+  return undefined;
+}
