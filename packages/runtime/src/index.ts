@@ -135,3 +135,20 @@ export {
 } from './task-stores.js';
 export { setSessionInbox, sessionInbox } from './session-inbox.js';
 export { replayInitializeRequest, replaySessionRequest, type WebEntry } from './web-entry.js';
+export { ForwardingMac, FORWARDED_HEADER, MISDIRECTED_HEADER } from './forwarding-mac.js';
+export {
+  ownerStep,
+  ownerVerdict,
+  lossStep,
+  forwardedBy,
+  parseOwnerLossPolicy,
+  checkAdvertiseUrl,
+  OWNER_LOST_DETAIL,
+  MAX_OWNER_ROUNDS,
+  HOP_BY_HOP_HEADERS,
+  FORWARD_DROP_HEADERS,
+  type OwnerLossPolicy,
+  type OwnerVerdict,
+} from './owner-policy.js';
+export { forwardToOwner, type NodeForward, type NodeForwardResult } from './node-forward.js';
+export { OwnerAffinity, ownerAffinityFromEnv, forwardSecrets, type OwnerAffinityOptions, type AffinityMode } from './owner-affinity.js';

@@ -17,6 +17,7 @@ import { applyChange, sessionChangeOf, type SessionRecord } from './session-reco
 import { SessionStoreUnavailableError } from './session-store.js';
 import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
 import { replayInitializeRequest, replaySessionRequest, type WebEntry } from './web-entry.js';
+import { OwnerAffinity, ownerAffinityFromEnv } from './owner-affinity.js';
 
 /** What the registry needs of a Streamable HTTP server transport (SDK v1 and v2, Node or web-standard). */
 export interface RegistryTransport {
@@ -53,6 +54,15 @@ export interface SessionTransportRegistryOptions {
   keepAliveMs?: number;
   /** `retry:` of the priming event on standalone GET streams of 2025-11-25+ sessions, ms. Default 1,000. */
   sseRetryMs?: number;
+  /**
+   * `replay` (default): any replica serves any session, restoring it by handshake replay, which is right
+   * only when the handshake rebuilds all per-session state. `owner`: the replica that created a session
+   * serves it and other replicas forward its HTTP requests there (docs/runtime.md "Owner affinity"), for
+   * servers that keep per-session state in process (timers, closures, waiters). `kind: 'node'` only.
+   * `MCP_MIGRATE_AFFINITY` overrides it; `MCP_MIGRATE_ON_OWNER_LOSS`, `MCP_MIGRATE_ADVERTISE_URL` and
+   * `MCP_MIGRATE_SESSION_SECRET` tune it. @throws RangeError (constructor) for invalid values.
+   */
+  affinity?: 'replay' | 'owner';
 }
 
 type Replay = { transport: RegistryTransport; sessionId: string; message: JsonRpcRequest | JsonRpcNotification; auth?: unknown };
@@ -98,6 +108,8 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   #entry: WebEntry | undefined;
   #loopback: Promise<{ port: number; token: string }> | undefined;
   readonly #jobs = new Map<string, Replay>();
+  /** Owner affinity (`affinity: 'owner'`, node kind), else `undefined` (replay). */
+  readonly #affinity: OwnerAffinity | undefined;
 
   constructor(options: SessionTransportRegistryOptions = {}) {
     this.kind = options.kind ?? 'node';
@@ -105,6 +117,27 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     this.#log = options.log ?? ((m) => process.stderr.write(`mcp-migrate/runtime: ${m}\n`));
     this.#keepAliveMs = options.keepAliveMs ?? 15_000;
     this.#sseRetryMs = options.sseRetryMs ?? 1_000;
+    const affinity = ownerAffinityFromEnv(options.affinity);
+    if (affinity.mode === 'owner' && this.kind === 'web') {
+      this.#log('owner affinity needs a Node server (kind node): a web-standard runtime (a Worker) cannot be addressed per instance, so sessions are restored by handshake replay');
+    } else if (affinity.mode === 'owner') {
+      this.#affinity = new OwnerAffinity({ stores: () => this.#s(), ended: (id) => this.#ended(id) }, { ...affinity.options, log: this.#log });
+    }
+  }
+
+  /** `owner` when this registry routes sessions to their owner replica, else `replay`. */
+  get affinity(): 'replay' | 'owner' {
+    return this.#affinity ? 'owner' : 'replay';
+  }
+
+  /** This replica's id in session records' `owner` (owner affinity), else `undefined`. */
+  get replicaId(): string | undefined {
+    return this.#affinity?.replicaId;
+  }
+
+  /** Owner affinity: deregisters this replica (its sessions' owner-loss policy applies at once) and closes forwarding connections. */
+  async close(): Promise<void> {
+    await this.#affinity?.close();
   }
 
   async #s(): Promise<RuntimeStores> {
@@ -210,6 +243,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   async prepareNode(req: http.IncomingMessage, res: http.ServerResponse, ...rest: unknown[]): Promise<boolean> {
     const raw = req.headers[SESSION_ID_HEADER];
     const sessionId = Array.isArray(raw) ? raw[0] : raw;
+    if (this.#affinity && !(await this.#routeToOwner(sessionId, req, res, rest[0]))) return false;
     if (!sessionId) return true;
     if (req.method === 'GET') {
       const lastEventId = header(req.headers[LAST_EVENT_ID_HEADER]);
@@ -231,6 +265,34 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     if (outcome === 'ok') return true;
     writeErrorAnswer(res, outcome);
     return false;
+  }
+
+  /**
+   * Owner affinity: a request without a session id registers this replica first (so the session it may
+   * create has an owner others can reach); one with a session id is served here or forwarded to the
+   * session's owner (see `owner-affinity.ts`). Resolves false once the request was answered.
+   */
+  async #routeToOwner(sessionId: string | undefined, req: http.IncomingMessage, res: http.ServerResponse, parsed: unknown): Promise<boolean> {
+    try {
+      if (!sessionId) {
+        await this.#affinity!.start(req);
+        return true;
+      }
+      const routed = await this.#affinity!.route(sessionId, this.#local.has(sessionId), req, res, consumedBody(req, parsed));
+      if (routed.action === 'serve') return true;
+      if (routed.action === 'error') writeErrorAnswer(res, routed.kind, { detail: routed.detail, ...(routed.headers ? { headers: routed.headers } : {}) });
+    } catch (err) {
+      writeErrorAnswer(res, this.#failed(err));
+    }
+    return false;
+  }
+
+  /** A session ended by the owner-loss policy: its streams and pending requests go, and every replica hears of it. */
+  async #ended(sessionId: string): Promise<void> {
+    const s = await this.#s();
+    await s.streams.delete(sessionId).catch((err: unknown) => this.#log(`could not delete the session streams: ${(err as Error).message}`));
+    s.router.forget(sessionId);
+    await this.#publish({ type: 'terminated', sessionId, origin: this.#origin });
   }
 
   /** Web-standard variant of {@link prepareNode}: resolves `undefined` to go on, or the `Response` to return. */
@@ -500,7 +562,10 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
           if (record.kind === 'initialize') {
             created = true;
             const requested = String(message.params?.protocolVersion ?? '');
+            const owner = this.#affinity?.started ? { owner: this.#affinity.replicaId } : {};
+            if (this.#affinity && !this.#affinity.started) this.#log('owner affinity: a session was created before prepareNode(req, res) registered this replica; it has no owner and is restored by replay where it lands');
             const stored = await s.sessions.create({
+              ...owner,
               id: sessionId,
               principal: '',
               protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : SUPPORTED_PROTOCOL_VERSIONS[0]!,
@@ -603,6 +668,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     const local = this.#local.get(event.sessionId);
     const restoring = this.#pending.has(event.sessionId);
     if (event.type === 'terminated') {
+      this.#affinity?.forget(event.sessionId);
       // Deleted on another replica: close the transport now rather than on the session's next request here.
       if (!local) return;
       void local
@@ -653,6 +719,16 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
 }
 
 type Recordable = { kind: 'initialize' } | { kind: 'change'; change: NonNullable<ReturnType<typeof sessionChangeOf>> };
+
+/**
+ * What the server's code already read of a request's body, to forward it: `parsed` (a body the caller
+ * passes as `prepareNode`'s third argument, e.g. Fastify's `request.body`), else `req.body` (Express's
+ * body parsers), once the request stream has been read; `undefined` while it is unread (it is piped).
+ */
+function consumedBody(req: http.IncomingMessage, parsed: unknown): unknown {
+  if (!req.readableEnded) return undefined;
+  return parsed ?? (req as { body?: unknown }).body ?? Buffer.alloc(0);
+}
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

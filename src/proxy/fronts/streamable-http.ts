@@ -15,7 +15,7 @@ import {
   type JsonRpcRequest,
 } from '@mcp-migrate/runtime';
 import { answerFailure } from '../errors.js';
-import { FORWARDED_HEADER } from '../owner/forwarding-mac.js';
+import { FORWARDED_HEADER } from '@mcp-migrate/runtime';
 import { runExchange } from '../exchange.js';
 import { clientGoneSignal, headerValue } from '../http/util.js';
 import type { LocalSession } from '../sessions.js';

@@ -1,17 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) plus those the proxy always rewrites. Lower-case. */
-export const HOP_BY_HOP_HEADERS: readonly string[] = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-];
+import { HOP_BY_HOP_HEADERS } from '@mcp-migrate/runtime';
+
+export { HOP_BY_HOP_HEADERS };
 const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
 
 /**

@@ -1,5 +1,8 @@
 import { networkInterfaces } from 'node:os';
 import type { AddressInfo } from 'node:net';
+import { checkAdvertiseUrl } from '@mcp-migrate/runtime';
+
+export { checkAdvertiseUrl };
 
 /**
  * The base URL other replicas forward to: `advertiseUrl` (checked: `http(s)://HOST[:PORT]`, no path);
@@ -34,18 +37,4 @@ export function soleExternalAddress(interfaces = networkInterfaces()): string {
 
 function hostOf(address: string, family: string | undefined): string {
   return family === 'IPv6' || address.includes(':') ? `[${address}]` : address;
-}
-
-/** Validates an advertised URL and returns it without a trailing slash. @throws Error */
-export function checkAdvertiseUrl(value: string): string {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    throw new Error(`--advertise-url must be an http(s)://HOST:PORT URL, got "${value}"`);
-  }
-  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
-    throw new Error(`--advertise-url must be http(s)://HOST:PORT without path, query or credentials, got "${value}"`);
-  }
-  return `${u.protocol}//${u.host}`;
 }

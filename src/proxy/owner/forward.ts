@@ -1,9 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { HOP_BY_HOP_HEADERS } from '../http/util.js';
+import { FORWARD_DROP_HEADERS, FORWARDED_HEADER, MISDIRECTED_HEADER } from '@mcp-migrate/runtime';
 import { rawHeaderStrings, type DispatchHandler, type DispatchTarget } from '../http/dispatch.js';
 import { rawHeader, requestHeaders, ResponseWriter, RESPONSE_HOP_BY_HOP, type RelayFlow } from '../http/relay.js';
-import { FORWARDED_HEADER, MISDIRECTED_HEADER } from './forwarding-mac.js';
 import { unansweredErrors } from './unanswered.js';
 
 /**
@@ -18,13 +17,10 @@ export type ForwardOutcome = 'done' | 'down' | 'unreachable' | 'misdirected' | '
 /** How much of a relayed POST SSE stream is kept to tell, if it breaks, which requests got no response. */
 const KEPT_SSE_BYTES = 256 * 1024;
 
-/** `expect`: the body was read in full before the forward (undici refuses the header). */
-const FORWARD_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'host', 'content-length', 'expect', FORWARDED_HEADER]);
-
 /** The client's headers minus hop-by-hop ones, with the owner's `host`, the body length and the forwarding header. */
 export function forwardHeaders(headers: IncomingHttpHeaders, host: string, forwarded: string, contentLength: number | undefined): string[] {
   const extra = contentLength !== undefined ? ['content-length', String(contentLength), FORWARDED_HEADER, forwarded] : [FORWARDED_HEADER, forwarded];
-  return requestHeaders(headers, host, FORWARD_DROP, extra);
+  return requestHeaders(headers, host, FORWARD_DROP_HEADERS, extra);
 }
 
 export interface ForwardAttempt {

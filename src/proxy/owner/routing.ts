@@ -19,24 +19,19 @@ import { DispatchTarget } from '../http/dispatch.js';
 import { headerValue } from '../http/util.js';
 import type { LocalSession, SessionManager } from '../sessions.js';
 import { attemptForward, forwardHeaders, type ForwardOutcome } from './forward.js';
-import { FORWARDED_HEADER, ForwardingMac, MISDIRECTED_HEADER } from './forwarding-mac.js';
+import { FORWARDED_HEADER, ForwardingMac, forwardedBy, lossStep, MAX_OWNER_ROUNDS, MISDIRECTED_HEADER, ownerStep, ownerVerdict, OWNER_LOST_DETAIL, type OwnerLossPolicy, type OwnerVerdict } from '@mcp-migrate/runtime';
 import { handOverAll, type HandoverCount } from './handover.js';
 import { OwnerCache } from './owner-cache.js';
 import { OwnerWatcher } from './owner-watcher.js';
 
-export { FORWARDED_HEADER, ForwardingMac, MISDIRECTED_HEADER } from './forwarding-mac.js';
+export { FORWARDED_HEADER, ForwardingMac, MISDIRECTED_HEADER, OWNER_LOST_DETAIL, type OwnerLossPolicy } from '@mcp-migrate/runtime';
 export { unansweredErrors } from './unanswered.js';
 
-/** Rounds of forward / claim / reload before giving up with 503 (ownership changing under our feet). */
-const MAX_ROUNDS = 3;
 /** Polling of a local upstream session that must be closed once idle, and the longest wait, ms. */
 const RELEASE_POLL_MS = 250;
 const RELEASE_MAX_WAIT_MS = 60_000;
 /** Replicas tried when a draining replica passes a new or handed-over session on. */
 const HAND_OFF_TRIES = 3;
-
-/** What happens to a session whose owner is gone: `end` it (404), or `replay` (claimed, served by handshake replay). */
-export type OwnerLossPolicy = 'end' | 'replay';
 
 export interface OwnerRoutingOptions {
   /** This replica's id (`SessionManager.replicaId`): the value of `owner` in records it owns. */
@@ -71,11 +66,6 @@ type ForwardResult = Exclude<ForwardOutcome, 'retry'>;
 /** `outcome` label values of `mcp_migrate_owner_forwards_total`. */
 const FORWARD_COUNTS = ['ok', 'owner_down', 'owner_unregistered', 'owner_unreachable', 'misdirected', 'broken'] as const;
 type ForwardCount = (typeof FORWARD_COUNTS)[number];
-/** What reaching a session's owner came to: answered there, it moved, it is gone, or it does not answer but is registered. */
-type OwnerVerdict = 'done' | 'misdirected' | 'lost' | 'unsure';
-
-/** Why a request for a session whose owner is gone got 404 (the error's detail). */
-export const OWNER_LOST_DETAIL = 'the replica that held this session is gone, and its state with it; initialize a new session';
 
 /**
  * Routes requests of sessions owned by other replicas (see the module comment). One per proxy;
@@ -250,24 +240,25 @@ export class OwnerRouting {
     try {
       if (forwarded !== undefined) return await this.#acceptForwarded(session, res, forwarded);
       let s = session;
-      for (let round = 0; round < MAX_ROUNDS; round++) {
+      for (let round = 0; round < MAX_OWNER_ROUNDS; round++) {
         const owner = s.record.owner;
         let misdirected = false;
-        if (owner === this.replicaId) {
+        const step = ownerStep(owner, this.replicaId);
+        if (step === 'serve') {
           if (this.#serve(s, res)) return s;
           // Handed over meanwhile: the reload below says to whom.
-        } else if (owner === undefined) {
+        } else if (step === 'claim') {
           // Never owned, or handed over on a graceful shutdown: the replica that serves it next claims it.
           if (this.#draining && (await this.#handOff(s.id, req, res, body))) return undefined;
           if ((await this.#claim(s, undefined)) && this.#serve(s, res)) return s;
         } else {
-          const verdict = await this.#toOwner(s, owner, req, res, body);
+          const verdict = await this.#toOwner(s, owner!, req, res, body);
           if (verdict === 'done') return undefined;
           if (verdict === 'unsure') return void writeErrorAnswer(res, 'ownerUnreachable');
           misdirected = verdict === 'misdirected';
           if (verdict === 'lost') {
-            if (this.#o.onOwnerLoss === 'end') {
-              if (await this.#endLost(s, owner)) return void writeErrorAnswer(res, 'sessionNotFound', { detail: OWNER_LOST_DETAIL });
+            if (lossStep(this.#o.onOwnerLoss) === 'end') {
+              if (await this.#endLost(s, owner!)) return void writeErrorAnswer(res, 'sessionNotFound', { detail: OWNER_LOST_DETAIL });
             } else if ((await this.#claim(s, owner)) && this.#serve(s, res)) return s;
           }
         }
@@ -303,10 +294,9 @@ export class OwnerRouting {
    * (no header, or one this replica verifies); false once answered 421.
    */
   acceptNew(req: IncomingMessage, res: ServerResponse, sessionId = ''): boolean {
-    const header = req.headers[FORWARDED_HEADER];
-    if (header === undefined) return true;
-    const value = Array.isArray(header) ? header.join(',') : header;
-    if (this.#mac.verify(value, sessionId, this.replicaId) !== undefined) {
+    const from = forwardedBy(req.headers[FORWARDED_HEADER], this.#mac, sessionId, this.replicaId);
+    if (from === null) return true;
+    if (from !== undefined) {
       this.#received.labels('served').inc();
       return true;
     }
@@ -320,10 +310,9 @@ export class OwnerRouting {
    * record (the owner hears of it over the bus). Resolves true if the request was answered.
    */
   async routeDelete(sessionId: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const forwarded = req.headers[FORWARDED_HEADER];
-    if (forwarded !== undefined) {
-      const value = Array.isArray(forwarded) ? forwarded.join(',') : forwarded;
-      if (this.#mac.verify(value, sessionId, this.replicaId) !== undefined) {
+    const from = forwardedBy(req.headers[FORWARDED_HEADER], this.#mac, sessionId, this.replicaId);
+    if (from !== null) {
+      if (from !== undefined) {
         this.#received.labels('served').inc();
         return false;
       }
@@ -423,10 +412,9 @@ export class OwnerRouting {
       this.#owners.set(s.id, owner);
       return 'done';
     }
-    if (result === 'misdirected') return 'misdirected';
-    if (result === 'unreachable' && (await this.registry.lookup(owner, { fresh: true })) !== undefined) return 'unsure';
-    this.registry.markDown(owner);
-    return 'lost';
+    const verdict = await ownerVerdict(result, async () => (await this.registry.lookup(owner, { fresh: true })) !== undefined);
+    if (verdict === 'lost') this.registry.markDown(owner);
+    return verdict;
   }
 
   /** Passes a request on to a replica that takes new sessions (this one drains). True once answered there. */
@@ -454,8 +442,7 @@ export class OwnerRouting {
    * claims it now (never owned, or handed over); else 421, and the sender reloads and routes again.
    */
   async #acceptForwarded(session: LocalSession, res: ServerResponse, header: string | string[]): Promise<LocalSession | undefined> {
-    const value = Array.isArray(header) ? header.join(',') : header;
-    if (this.#mac.verify(value, session.id, this.replicaId) === undefined) {
+    if (forwardedBy(header, this.#mac, session.id, this.replicaId) === undefined) {
       this.#misdirected(res, 'forwarding header not valid for this replica');
       return undefined;
     }

@@ -1,0 +1,233 @@
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorKind } from './error-answers.js';
+import { FORWARDED_HEADER, ForwardingMac, MISDIRECTED_HEADER } from './forwarding-mac.js';
+import type { RuntimeStores } from './from-env.js';
+import { forwardToOwner } from './node-forward.js';
+import { checkAdvertiseUrl, forwardedBy, lossStep, MAX_OWNER_ROUNDS, OWNER_LOST_DETAIL, ownerStep, ownerVerdict, parseOwnerLossPolicy, type OwnerLossPolicy } from './owner-policy.js';
+import { MemoryReplicaRegistry, RedisReplicaRegistry, type ReplicaRegistry } from './replica-registry.js';
+import { newReplicaId } from './server-requests.js';
+
+/** `replay`: any replica serves any session, restoring it by handshake replay; `owner`: the replica that created a session serves it. */
+export type AffinityMode = 'replay' | 'owner';
+
+export interface OwnerAffinityOptions {
+  /** `MCP_MIGRATE_ON_OWNER_LOSS`; default `end`. */
+  onOwnerLoss?: OwnerLossPolicy;
+  /** `MCP_MIGRATE_ADVERTISE_URL`: where other replicas reach this one; default from the first request's socket. */
+  advertiseUrl?: string;
+  /** `MCP_MIGRATE_SESSION_SECRET` (comma-separated; the first signs forwarding headers). Default: one shared random secret in the store. */
+  secrets?: readonly string[];
+  /** Longest wait for a TCP connection to the owner, ms. Default 2,000. */
+  connectTimeoutMs?: number;
+  /** Replica registry heartbeat period, ms. Default 1,000 (a killed owner is gone within 3 s). */
+  heartbeatIntervalMs?: number;
+  log: (message: string) => void;
+}
+
+/**
+ * What {@link OwnerAffinity.route} decided: `serve` the request here (the session is local, claimed
+ * here, or unknown: the registry's usual path answers or restores it), or it was `answered`
+ * (forwarded to the owner, or an error written: 404 for an ended session, 421, 503).
+ */
+export type AffinityRoute = { action: 'serve' } | { action: 'answered' } | { action: 'error'; kind: ErrorKind; detail?: string; headers?: Record<string, string> };
+
+/** What the registry does for {@link OwnerAffinity} (store access and the session's cleanup when it ends). */
+export interface AffinityHost {
+  stores(): Promise<RuntimeStores>;
+  /** Deletes the session's streams and pending requests and tells every replica it is terminated. */
+  ended(sessionId: string): Promise<void>;
+}
+
+/** Owners of sessions this replica forwarded (steady path: no record load), bounded. */
+const OWNER_CACHE_SIZE = 10_000;
+/** Redis key (after the key prefix) of the shared forwarding secret, when no `MCP_MIGRATE_SESSION_SECRET` is given. */
+export const FORWARD_SECRET_KEY = 'owner:forward-secret';
+
+/**
+ * Owner affinity for a migrated server (`SessionTransportRegistry` with `affinity: 'owner'`; docs/runtime.md
+ * "Owner affinity"): the replica whose registry records a new session owns it (the record's `owner`),
+ * registers itself with heartbeats in the replica registry, and serves the session; a request landing on
+ * another replica is forwarded there over node:http (one hop), with a signed `x-mcp-migrate-forwarded`
+ * header so the owner serves it and never forwards it again. The decisions are the proxy's
+ * (`owner-policy.ts`).
+ */
+export class OwnerAffinity {
+  readonly replicaId = newReplicaId();
+  readonly onOwnerLoss: OwnerLossPolicy;
+  readonly #o: OwnerAffinityOptions;
+  readonly #host: AffinityHost;
+  readonly #agent = new http.Agent({ keepAlive: true });
+  readonly #owners = new Map<string, string>();
+  #started: Promise<{ mac: ForwardingMac; registry: ReplicaRegistry; url: string }> | undefined;
+
+  constructor(host: AffinityHost, options: OwnerAffinityOptions) {
+    this.#host = host;
+    this.#o = options;
+    this.onOwnerLoss = options.onOwnerLoss ?? 'end';
+  }
+
+  /** Whether {@link start} completed (sessions created before it are recorded without an owner). */
+  started = false;
+
+  /**
+   * Registers this replica (once; later calls wait for the first): its URL from `MCP_MIGRATE_ADVERTISE_URL`,
+   * else `http://<req.socket.localAddress>:<localPort>` (what a pod, container or loopback replica is
+   * reached at), and the forwarding secret. Rejects with the store's error (the caller answers 503).
+   */
+  start(req: IncomingMessage): Promise<{ mac: ForwardingMac; registry: ReplicaRegistry; url: string }> {
+    this.#started ??= (async () => {
+      const stores = await this.#host.stores();
+      const url = this.#o.advertiseUrl !== undefined ? checkAdvertiseUrl(this.#o.advertiseUrl, 'MCP_MIGRATE_ADVERTISE_URL') : socketUrl(req);
+      const mac = new ForwardingMac(await forwardSecrets(stores, this.#o.secrets));
+      const onError = (err: Error): void => this.#o.log(`replica registry: ${err.message}`);
+      const heartbeat = this.#o.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: this.#o.heartbeatIntervalMs } : {};
+      const registry: ReplicaRegistry = stores.redis
+        ? new RedisReplicaRegistry({ client: stores.redis, keyPrefix: stores.keyPrefix, onError, ...heartbeat })
+        : new MemoryReplicaRegistry({ onError, ...heartbeat });
+      await registry.register({ replicaId: this.replicaId, url });
+      this.started = true;
+      return { mac, registry, url };
+    })();
+    this.#started.catch(() => (this.#started = undefined));
+    return this.#started;
+  }
+
+  /** Stops heartbeats and deregisters (other replicas apply the owner-loss policy to this one's sessions at once). */
+  async close(): Promise<void> {
+    const started = await this.#started?.catch(() => undefined);
+    await started?.registry.deregister();
+    this.#agent.destroy();
+  }
+
+  /**
+   * Routes a request that carries session id `sessionId` (see {@link AffinityRoute}). `local`: this
+   * replica holds the session's transport. `body`: what the server's code already read of the request
+   * (`undefined`: the stream is unread). Rejects only with the store's errors.
+   */
+  async route(sessionId: string, local: boolean, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<AffinityRoute> {
+    const { mac, registry, url: self } = await this.start(req);
+    const from = forwardedBy(req.headers[FORWARDED_HEADER], mac, sessionId, this.replicaId);
+    if (from === undefined) return misdirected('forwarding header not valid for this replica');
+    if (local) return { action: 'serve' };
+    const stores = await this.#host.stores();
+    if (from !== null) {
+      // Forwarded to us, but we hold no transport: ours if the record still names us (our transport was closed), else the sender's view is stale.
+      const record = await stores.sessions.load(sessionId);
+      if (!record) return { action: 'serve' };
+      if (record.owner === this.replicaId) {
+        const lost = await this.#lost(sessionId, this.replicaId);
+        if (lost !== 'again') return lost;
+      }
+      return misdirected('this replica does not own the session');
+    }
+    let owner = this.#owners.get(sessionId);
+    for (let round = 0; round < MAX_OWNER_ROUNDS; round++) {
+      if (owner === undefined || round > 0) {
+        const record = await stores.sessions.load(sessionId);
+        if (!record) return { action: 'serve' }; // the registry's path answers 404
+        owner = record.owner;
+      }
+      const step = ownerStep(owner, this.replicaId);
+      if (step === 'serve') {
+        // Ours, but no transport here any more (closed by the server): its state is gone as if we were.
+        const lost = await this.#lost(sessionId, this.replicaId);
+        if (lost !== 'again') return lost;
+        continue;
+      }
+      if (step === 'claim') {
+        if ((await stores.sessions.claimOwner(sessionId, undefined, this.replicaId)).claimed) return { action: 'serve' };
+        continue;
+      }
+      const o = owner!;
+      let target = await registry.lookup(o);
+      if (target === undefined) target = await registry.lookup(o, { fresh: true });
+      let result: 'done' | 'down' | 'unreachable' | 'misdirected' = 'down';
+      if (target !== undefined && target !== self) {
+        const forwarded = mac.header(sessionId, this.replicaId, o);
+        result = await forwardToOwner({ url: target, forwarded, req, res, body, agent: this.#agent, connectTimeoutMs: this.#o.connectTimeoutMs ?? 2_000 });
+      }
+      const verdict = await ownerVerdict(result, async () => (await registry.lookup(o, { fresh: true })) !== undefined);
+      if (verdict === 'done') {
+        this.#remember(sessionId, o);
+        return { action: 'answered' };
+      }
+      this.#owners.delete(sessionId);
+      if (verdict === 'unsure') return { action: 'error', kind: 'ownerUnreachable' };
+      if (verdict === 'lost') {
+        registry.markDown(o);
+        const lost = await this.#lost(sessionId, o);
+        if (lost !== 'again') return lost;
+      }
+    }
+    return { action: 'error', kind: 'ownerChanging' };
+  }
+
+  /**
+   * The owner `owner` of `sessionId` is gone, and the state it held: `end` deletes the record if it still
+   * names that owner and answers 404 (the client initializes again); `replay` claims the session for this
+   * replica, which restores it by handshake replay. `again`: another replica changed the owner
+   * meanwhile (claimed or ended it first): route again from a fresh record.
+   */
+  async #lost(sessionId: string, owner: string): Promise<AffinityRoute | 'again'> {
+    const stores = await this.#host.stores();
+    if (lossStep(this.onOwnerLoss) === 'end') {
+      if (!(await stores.sessions.deleteIfOwner(sessionId, owner))) return 'again';
+      this.#o.log(`ended session ${sessionId.slice(0, 8)}…: its owner replica ${owner} is gone, and the state it held (MCP_MIGRATE_ON_OWNER_LOSS=end)`);
+      await this.#host.ended(sessionId);
+      return { action: 'error', kind: 'sessionNotFound', detail: OWNER_LOST_DETAIL };
+    }
+    if (owner === this.replicaId) return { action: 'serve' };
+    return (await stores.sessions.claimOwner(sessionId, owner, this.replicaId)).claimed ? { action: 'serve' } : 'again';
+  }
+
+  #remember(sessionId: string, owner: string): void {
+    if (this.#owners.size >= OWNER_CACHE_SIZE && !this.#owners.has(sessionId)) this.#owners.delete(this.#owners.keys().next().value!);
+    this.#owners.set(sessionId, owner);
+  }
+
+  /** Forgets a session's cached owner (it was terminated). */
+  forget(sessionId: string): void {
+    this.#owners.delete(sessionId);
+  }
+}
+
+function misdirected(why: string): AffinityRoute {
+  return { action: 'error', kind: 'misdirected', detail: why, headers: { [MISDIRECTED_HEADER]: '1' } };
+}
+
+/** `http://<local address>:<local port>` of the socket a request arrived on (IPv4-mapped IPv6 as IPv4). */
+export function socketUrl(req: IncomingMessage): string {
+  let address = req.socket.localAddress ?? '127.0.0.1';
+  if (address.startsWith('::ffff:') && address.includes('.')) address = address.slice(7);
+  const host = address.includes(':') ? `[${address}]` : address;
+  return `http://${host}:${req.socket.localPort}`;
+}
+
+/**
+ * The secrets forwarding headers are signed with: `explicit` if given (every replica must be given the
+ * same); else one random secret stored once in the store (`SET <prefix>owner:forward-secret <random> NX`,
+ * then `GET`, so every replica reads the first one written; no TTL); in-process for the `memory` store.
+ */
+export async function forwardSecrets(stores: RuntimeStores, explicit?: readonly string[]): Promise<string[]> {
+  const given = (explicit ?? []).filter((s) => s.length > 0);
+  if (given.length > 0) return [...given];
+  const fresh = randomBytes(32).toString('base64url');
+  if (!stores.redis) return [fresh];
+  const key = `${stores.keyPrefix}${FORWARD_SECRET_KEY}`;
+  await stores.redis.set(key, fresh, 'NX');
+  const stored = await stores.redis.get(key);
+  if (!stored) throw new Error('the shared forwarding secret could not be read back from the store');
+  return [stored];
+}
+
+/** The affinity settings from the environment (`MCP_MIGRATE_AFFINITY`, `MCP_MIGRATE_ON_OWNER_LOSS`, `MCP_MIGRATE_ADVERTISE_URL`, `MCP_MIGRATE_SESSION_SECRET`), over `mode`. @throws RangeError for invalid values. */
+export function ownerAffinityFromEnv(mode: AffinityMode | undefined, env: NodeJS.ProcessEnv = process.env): { mode: AffinityMode; options: Omit<OwnerAffinityOptions, 'log'> } {
+  const raw = env.MCP_MIGRATE_AFFINITY ?? mode ?? 'replay';
+  if (raw !== 'replay' && raw !== 'owner') throw new RangeError(`MCP_MIGRATE_AFFINITY must be replay or owner, got "${raw}"`);
+  const options: Omit<OwnerAffinityOptions, 'log'> = { onOwnerLoss: parseOwnerLossPolicy(env.MCP_MIGRATE_ON_OWNER_LOSS ?? 'end', 'MCP_MIGRATE_ON_OWNER_LOSS') };
+  if (env.MCP_MIGRATE_ADVERTISE_URL) options.advertiseUrl = env.MCP_MIGRATE_ADVERTISE_URL;
+  if (env.MCP_MIGRATE_SESSION_SECRET) options.secrets = env.MCP_MIGRATE_SESSION_SECRET.split(',');
+  return { mode: raw, options };
+}
