@@ -10,19 +10,29 @@
  * Decided from the rule that reported the finding (what the rule proved about the state's lifetime)
  * and, where the rule's proof stops at "keyed by session id", from the data flow of the migrated text:
  * - `no-per-session-timer`: a timer started once per session by per-session code (session scope,
- *   `src/analyzer/session-scope.ts`) and kept per session;
+ *   `src/analyzer/session-scope.ts`) and kept per session (not the rule's module-level sweep of
+ *   per-session state: that runs in every process over whatever copy it holds);
  * - `no-per-session-closure-state`: state captured per session by the handlers of a per-session
  *   function or a field of an object made once per session;
  * - `no-session-keyed-state`: a container keyed by session id whose values cannot be serialized, when
  *   every use of it is a keyed access (`get`/`set`/`has`/`delete` with a key): no iteration, `size`,
- *   `clear` or hand-off, so no session reaches another session's entries.
+ *   `clear` or hand-off, so no session reaches another session's entries; and every use runs for a
+ *   session's own requests: in MCP handlers and session hooks, in functions they call, or in an HTTP
+ *   route the registry guards (`prepareNode`, which forwards the session's requests to its owner). A use
+ *   in another HTTP route (a browser callback completing an elicitation by its id, a status page) or at
+ *   module level reaches the container on whichever replica the load balancer picked: not owned.
  * Everything else stays (module-level state written by requests, the project's own task stores and
  * queues, holders of objects several sessions share, legacy SSE, frameworks): a task store at module
  * level whose reads take a client-supplied task id without the session (`getTask(taskId)`) is not
  * provably bound to one session, so its tasks' per-session ownership is not proved.
  */
-import { Node } from 'ts-morph';
+import { Node, ts } from 'ts-morph';
+import { enclosingFunction } from '../analyzer/ast.js';
+import { handlerRegistration } from '../analyzer/handlers.js';
 import type { LocatedFinding } from '../../transforms/define-transform.js';
+
+/** HTTP routers' registrars (`handlers.ts`): a route's requests carry no session the registry forwards unless the route is guarded. */
+const HTTP_REGISTRARS = new Set(['get', 'post', 'put', 'patch', 'delete', 'all', 'use', 'route', 'handle', 'createServer', 'on']);
 
 /** Keyed accesses of a `Map`/`Set`/`WeakMap` (by one key): each reaches one session's entry. */
 const KEYED = new Set(['get', 'set', 'has', 'delete', 'add']);
@@ -34,7 +44,9 @@ const KEYED = new Set(['get', 'set', 'has', 'delete', 'add']);
 export function ownerResolvable(lf: LocatedFinding): string | undefined {
   switch (lf.finding.ruleId) {
     case 'no-per-session-timer':
-      return 'a timer started once per session, running on the replica that opened it';
+      // Started in a function (per-session code); a module-level timer is the rule's other case, a sweep of
+      // per-session state every replica holds a copy of, which stays wherever that state is not owned.
+      return enclosingFunction(lf.node.compilerNode) ? 'a timer started once per session, running on the replica that opened it' : undefined;
     case 'no-per-session-closure-state':
       return 'state captured once per session by its handlers, in the process that opened it';
     case 'no-session-keyed-state':
@@ -62,8 +74,35 @@ export function onlyKeyedAccess(node: Node): boolean {
     const access = use.getParent();
     if (!access || !Node.isPropertyAccessExpression(access) || access.getExpression() !== use) return false;
     const call = access.getParent();
-    return KEYED.has(access.getName()) && !!call && Node.isCallExpression(call) && call.getExpression() === access && call.getArguments().length >= 1;
+    const keyed = KEYED.has(access.getName()) && !!call && Node.isCallExpression(call) && call.getExpression() === access && call.getArguments().length >= 1;
+    return keyed && reachedBySessionRequests(use.compilerNode);
   });
+}
+
+/**
+ * Whether code at `node` runs only for a session's own requests on its owner: inside some function (not
+ * module-level code), and every enclosing HTTP route handler calls `prepareNode` (the registry's guard,
+ * which forwards a session's request to its owner before the handler's code runs).
+ */
+export function reachedBySessionRequests(node: ts.Node): boolean {
+  let fn = enclosingFunction(node);
+  if (!fn) return false;
+  for (; fn; fn = enclosingFunction(fn)) {
+    const reg = handlerRegistration(fn);
+    if (reg && HTTP_REGISTRARS.has(reg.registrar) && !callsPrepareNode(fn)) return false;
+  }
+  return true;
+}
+
+function callsPrepareNode(fn: ts.Node): boolean {
+  let found = false;
+  const visit = (n: ts.Node): void => {
+    if (found) return;
+    if (ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.name.text === 'prepareNode') found = true;
+    else ts.forEachChild(n, visit);
+  };
+  visit(fn);
+  return found;
 }
 
 /** `this.x = new Map()` in a constructor: the field's initialization, in JavaScript. */

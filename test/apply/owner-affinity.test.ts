@@ -49,6 +49,15 @@ describe('onlyKeyedAccess', () => {
     expect(onlyKeyedAccess(declName('export class C {\n  constructor() { this.m = new Map(); }\n  a(id) { this.m.get(id).push(1); }\n}', 'm', 'c.js'))).toBe(true);
   });
 
+  it('holds in MCP handlers and in routes the registry guards; fails in another HTTP route or at module level', () => {
+    const head = "const m = new Map();\nconst reg = { prepareNode: async (_q: unknown, _s: unknown) => true };\nconst app = { get(_p: string, _f: Function) {}, post(_p: string, _f: Function) {} };\nconst server = { registerTool(_n: string, _f: Function) {} };\n";
+    const tool = "server.registerTool('t', (_a: unknown, extra: { sessionId: string }) => m.get(extra.sessionId));\n";
+    expect(onlyKeyedAccess(declName(head + tool, 'm'))).toBe(true);
+    expect(onlyKeyedAccess(declName(head + tool + "app.post('/mcp', async (req: any, res: any) => { if (!(await reg.prepareNode(req, res))) return; m.delete(req.headers['mcp-session-id']); });", 'm'))).toBe(true);
+    expect(onlyKeyedAccess(declName(head + tool + "app.get('/done', (req: any) => { m.get(req.query.id)?.resolve(); });", 'm'))).toBe(false);
+    expect(onlyKeyedAccess(declName(head + tool + "m.set('boot', 1);", 'm'))).toBe(false);
+  });
+
   it('fails on iteration, size, clear, a hand-off or a key-less call', () => {
     for (const use of ['for (const v of m.values()) v;', 'm.size;', 'm.clear();', 'f(m);', 'm.forEach(() => {});', '[...m];']) {
       expect(onlyKeyedAccess(declName(`const m = new Map();\nm.set('a', 1);\nexport function f(x?: unknown) { return x; }\n${use}`, 'm')), use).toBe(false);
