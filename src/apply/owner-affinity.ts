@@ -75,23 +75,56 @@ export function onlyKeyedAccess(node: Node): boolean {
     if (!access || !Node.isPropertyAccessExpression(access) || access.getExpression() !== use) return false;
     const call = access.getParent();
     const keyed = KEYED.has(access.getName()) && !!call && Node.isCallExpression(call) && call.getExpression() === access && call.getArguments().length >= 1;
-    return keyed && reachedBySessionRequests(use.compilerNode);
+    return keyed && reachedBySessionRequests(use);
   });
 }
 
+/** How many callers deep {@link reachedBySessionRequests} follows a helper before it gives up (not owned). */
+const MAX_CALLER_DEPTH = 4;
+
 /**
- * Whether code at `node` runs only for a session's own requests on its owner: inside some function (not
- * module-level code), and every enclosing HTTP route handler calls `prepareNode` (the registry's guard,
- * which forwards a session's request to its owner before the handler's code runs).
+ * Whether code at `node` runs only for a session's own requests on its owner. Its innermost registered
+ * handler (`handlers.ts`) decides: an MCP request handler or a session hook runs for its session; an HTTP
+ * route only when it calls `prepareNode` (the registry's guard, which forwards a session's request to its
+ * owner first). Code in no registered handler is followed to its callers (functions, methods, the
+ * registry's `opener`), up to {@link MAX_CALLER_DEPTH} deep; module-level code, an anonymous callback
+ * handed elsewhere, or a function used in any other way is not proved to run for one session.
  */
-export function reachedBySessionRequests(node: ts.Node): boolean {
-  let fn = enclosingFunction(node);
-  if (!fn) return false;
-  for (; fn; fn = enclosingFunction(fn)) {
-    const reg = handlerRegistration(fn);
-    if (reg && HTTP_REGISTRARS.has(reg.registrar) && !callsPrepareNode(fn)) return false;
+export function reachedBySessionRequests(node: Node, depth = 0, seen = new Set<Node>()): boolean {
+  let outermost: Node | undefined;
+  for (let fn = enclosingFn(node); fn; fn = enclosingFn(fn)) {
+    const reg = handlerRegistration(fn.compilerNode);
+    if (reg) return !HTTP_REGISTRARS.has(reg.registrar) || callsPrepareNode(fn.compilerNode);
+    outermost = fn;
   }
-  return true;
+  if (!outermost || depth >= MAX_CALLER_DEPTH) return false;
+  if (seen.has(outermost)) return true; // a cycle: its other callers are checked where it was entered
+  seen.add(outermost);
+  const name = functionNameNode(outermost);
+  if (!name || !Node.isReferenceFindable(name)) return false;
+  const refs = name.findReferencesAsNodes().filter((r) => r !== name);
+  if (refs.length === 0) return false;
+  return refs.every((ref) => {
+    const use = Node.isPropertyAccessExpression(ref.getParent()) && (ref.getParent() as import('ts-morph').PropertyAccessExpression).getNameNode() === ref ? ref.getParentOrThrow() : ref;
+    const parent = use.getParent();
+    if (parent && Node.isCallExpression(parent) && parent.getExpression() === use) return reachedBySessionRequests(parent, depth + 1, seen);
+    // Handed to a registrar (`server.registerTool('t', fn)`, `app.post('/mcp', fn)`), or to the registry's `opener` (run for one session's restore).
+    const reg = handlerRegistration(use.compilerNode);
+    if (reg) return !HTTP_REGISTRARS.has(reg.registrar) || callsPrepareNode(outermost.compilerNode);
+    return !!parent && Node.isCallExpression(parent) && Node.isPropertyAccessExpression(parent.getExpression()) && (parent.getExpression() as import('ts-morph').PropertyAccessExpression).getName() === 'opener';
+  });
+}
+
+function enclosingFn(node: Node): Node | undefined {
+  return node.getFirstAncestor((a) => Node.isFunctionDeclaration(a) || Node.isFunctionExpression(a) || Node.isArrowFunction(a) || Node.isMethodDeclaration(a) || Node.isConstructorDeclaration(a) || Node.isGetAccessorDeclaration(a) || Node.isSetAccessorDeclaration(a));
+}
+
+/** The name a function is called by: its own, or the variable or property it initializes. */
+function functionNameNode(fn: Node): Node | undefined {
+  if (Node.isFunctionDeclaration(fn) || Node.isMethodDeclaration(fn)) return fn.getNameNode();
+  const p = fn.getParent();
+  if (p && (Node.isVariableDeclaration(p) || Node.isPropertyAssignment(p) || Node.isPropertyDeclaration(p)) && p.getInitializer() === fn) return p.getNameNode();
+  return undefined;
 }
 
 function callsPrepareNode(fn: ts.Node): boolean {

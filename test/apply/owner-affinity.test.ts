@@ -46,7 +46,12 @@ describe('onlyKeyedAccess', () => {
 
   it('holds when every use is get/set/has/delete with a key, through this.x too and its constructor initialization in JavaScript', () => {
     expect(onlyKeyedAccess(declName('const m = new Map();\nexport function a(id: string) { m.set(id, setInterval(() => {}, 1)); clearInterval(m.get(id)); m.delete(id); return m.has(id); }', 'm'))).toBe(true);
-    expect(onlyKeyedAccess(declName('export class C {\n  constructor() { this.m = new Map(); }\n  a(id) { this.m.get(id).push(1); }\n}', 'm', 'c.js'))).toBe(true);
+    const cls = 'class C {\n  constructor() { this.m = new Map(); }\n  a(id) { this.m.get(id).push(1); }\n}\nconst c = new C();\nconst server = { registerTool(_n, _f) {} };\n';
+    expect(onlyKeyedAccess(declName(`${cls}server.registerTool('t', (_a, extra) => c.a(extra.sessionId));`, 'm', 'c.js'))).toBe(true);
+    // The same method, also called from a route nothing forwards to the session's owner.
+    expect(onlyKeyedAccess(declName(`${cls}server.registerTool('t', (_a, extra) => c.a(extra.sessionId));\nconst app = { get(_p, _f) {} };\napp.get('/x', (req) => c.a(req.query.id));`, 'm', 'c.js'))).toBe(false);
+    // Never called: not proved to run for a session.
+    expect(onlyKeyedAccess(declName(cls, 'm', 'c.js'))).toBe(false);
   });
 
   it('holds in MCP handlers and in routes the registry guards; fails in another HTTP route or at module level', () => {
