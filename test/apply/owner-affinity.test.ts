@@ -45,7 +45,8 @@ describe('onlyKeyedAccess', () => {
     file(text, fileName).getDescendantsOfKind(SyntaxKind.Identifier).find((i) => i.getText() === name)!;
 
   it('holds when every use is get/set/has/delete with a key, through this.x too and its constructor initialization in JavaScript', () => {
-    expect(onlyKeyedAccess(declName('const m = new Map();\nexport function a(id: string) { m.set(id, setInterval(() => {}, 1)); clearInterval(m.get(id)); m.delete(id); return m.has(id); }', 'm'))).toBe(true);
+    const fn = 'const m = new Map();\nexport function a(id: string) { m.set(id, setInterval(() => {}, 1)); clearInterval(m.get(id)); m.delete(id); return m.has(id); }\n';
+    expect(onlyKeyedAccess(declName(`${fn}const server = { registerTool(_n: string, _f: Function) {} };\nserver.registerTool('t', (_a: unknown, extra: { sessionId: string }) => a(extra.sessionId));`, 'm'))).toBe(true);
     const cls = 'class C {\n  constructor() { this.m = new Map(); }\n  a(id) { this.m.get(id).push(1); }\n}\nconst c = new C();\nconst server = { registerTool(_n, _f) {} };\n';
     expect(onlyKeyedAccess(declName(`${cls}server.registerTool('t', (_a, extra) => c.a(extra.sessionId));`, 'm', 'c.js'))).toBe(true);
     // The same method, also called from a route nothing forwards to the session's owner.
