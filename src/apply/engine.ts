@@ -28,6 +28,7 @@ import ownerAffinity from '../../transforms/owner-affinity.js';
 import type { Transform } from '../../transforms/define-transform.js';
 import { packageJsonChange } from './package-json.js';
 import { lineOf, offsetOf, runPass, type PassResult } from './pass.js';
+import { RUNTIME_MODULE } from './todo.js';
 
 export type StoreKind = 'redis' | 'memory';
 
@@ -128,7 +129,9 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   // 3. Owner affinity for what stays in process per session (with the registry rewrite), 4. markers for what
   // remains and has none yet.
   const unmarked = new Set(breaking.filter((f) => check.outcomes.get(f)?.outcome !== 'todo'));
-  const owner = selected.some((t) => t.id === 'transport-registry') ? [ownerAffinity] : [];
+  // Only where a runtime registry was written and some finding may be owned: the step parses every file once more.
+  const candidate = breaking.some((f) => ownerAffinity.fixes.includes(f.ruleId)) && [...rewritten.values()].some((t) => t.includes(RUNTIME_MODULE));
+  const owner = candidate && selected.some((t) => t.id === 'transport-registry') ? [ownerAffinity] : [];
   const marking = markers.map((m): Transform => ({ ...m, run: (ctx) => m.run({ ...ctx, findings: ctx.findings.filter((lf) => unmarked.has(lf.finding)) }) }));
   const last = runPass(root, rewritten, breaking, [...owner, ...marking]);
   const final = last.texts;

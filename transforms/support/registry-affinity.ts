@@ -7,7 +7,7 @@
  *
  * Recognized by the import they come from, not by the variable they are kept in.
  */
-import { Node, SyntaxKind, type NewExpression, type ObjectLiteralExpression, type SourceFile } from 'ts-morph';
+import { Node, SyntaxKind, ts, type NewExpression, type ObjectLiteralExpression, type SourceFile } from 'ts-morph';
 import { RUNTIME_MODULE } from '../../src/apply/todo.js';
 
 /** Runtime registry classes and the index of their options argument. */
@@ -36,18 +36,24 @@ export function runtimeRegistries(sf: SourceFile): RuntimeRegistry[] {
     }
   }
   if (local.size === 0) return [];
+  // Walks the compiler's tree and wraps only the `new`s found: wrapping every node of a bundle costs seconds.
+  const found: Array<[ts.NewExpression, number]> = [];
+  const visit = (c: ts.Node): void => {
+    if (ts.isNewExpression(c) && ts.isIdentifier(c.expression) && local.has(c.expression.text)) found.push([c, local.get(c.expression.text)!]);
+    ts.forEachChild(c, visit);
+  };
+  visit(sf.compilerNode);
   const out: RuntimeRegistry[] = [];
-  sf.forEachDescendant((n) => {
-    if (!Node.isNewExpression(n)) return;
-    const index = local.get(n.getExpression().getText());
-    if (index === undefined) return;
+  for (const [c, index] of found) {
+    const n = sf.getDescendantAtStartWithWidth(c.getStart(sf.compilerNode), c.getWidth(sf.compilerNode));
+    if (!n || !Node.isNewExpression(n)) continue;
     const options = n.getArguments()[index];
     if (options && !Node.isObjectLiteralExpression(options)) {
       out.push({ node: n, optionsIndex: index, kind: 'node', owner: false, opaque: true });
-      return;
+      continue;
     }
     out.push({ node: n, optionsIndex: index, kind: stringProperty(options, 'kind') === 'web' ? 'web' : 'node', owner: stringProperty(options, 'affinity') === 'owner', opaque: false });
-  });
+  }
   return out;
 }
 
