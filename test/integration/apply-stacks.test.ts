@@ -274,7 +274,7 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
     // Its per-transport cleanup flag and the session's logging level, captured per session, stay in process: the registry serves each session on its owner.
     const resolved = pair.applied.output.slice(pair.applied.output.indexOf('Resolved by owner affinity'), pair.applied.output.indexOf('Not ready for round-robin'));
     expect(resolved).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-per-session-closure-state `isCleaningUp`/);
-    expect(fs.readdirSync(path.join(pair.migrated.dir, 'dist')).filter((f) => f.endsWith('.mjs')).some((f) => /new SessionEntryRegistry\(.*, \{ affinity: 'owner' \}\)/.test(fs.readFileSync(path.join(pair.migrated.dir, 'dist', f), 'utf8')))).toBe(true);
+    expect(fs.readdirSync(path.join(pair.migrated.dir, 'dist')).filter((f) => f.endsWith('.mjs')).some((f) => /new SessionEntryRegistry\(.*, \{ affinity: ["']owner["'] \}\)/.test(fs.readFileSync(path.join(pair.migrated.dir, 'dist', f), 'utf8')))).toBe(true);
     const after = await analyze({ paths: [path.join(pair.migrated.dir, 'dist')], cwd: pair.migrated.dir });
     expect(after.findings.map((f) => f.ruleId)).toContain('no-sse-server-transport');
     expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).dependencies).toHaveProperty('@mcp-migrate/runtime');
