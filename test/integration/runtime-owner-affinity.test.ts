@@ -9,7 +9,7 @@
  *   - DELETE, then 404 on every replica;
  *   - kill -9 of the owner of some sessions: their next request gets 404 (MCP_MIGRATE_ON_OWNER_LOSS=end),
  *     the other sessions keep their own value; with `replay` they are restored (never another session's value).
- * On replay affinity (the runtime without owner routing), the reads that land on another replica lose the value.
+ * A forged forwarding header gets 421. On the runtime before owner affinity (replay only), 5 of the 6 tests fail (all but DELETE).
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,6 +145,20 @@ describe('owner affinity, MCP_MIGRATE_ON_OWNER_LOSS=end (default)', () => {
     while (mine().length < 2 && Date.now() < deadline && !stream.ended) await new Promise((r) => setTimeout(r, 50));
     get.abort();
     expect(mine().length, JSON.stringify(stream.messages().slice(0, 5))).toBeGreaterThanOrEqual(2);
+    await s!.client.close();
+  });
+
+  it('a client cannot forge the forwarding header: 421 on a non-owner replica, and the session keeps its state', { timeout: 60_000 }, async () => {
+    const [s] = await openSessions(c, 'forge');
+    const other = c.replicas.find((r) => r.name !== s!.owner)!;
+    const forged = await fetch(other.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': s!.sid, 'mcp-protocol-version': '2025-06-18', 'x-mcp-migrate-forwarded': `${s!.owner};AAAAAAAAAAAAAAAAAAAAAA` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'recall', arguments: {} } }),
+    });
+    expect(forged.status).toBe(421);
+    expect(forged.headers.get('x-mcp-migrate-misdirected')).toBe('1');
+    expect((await rawRecall(other.url, s!.sid)).recall).toMatchObject({ replica: s!.owner, value: s!.value });
     await s!.client.close();
   });
 

@@ -65,7 +65,7 @@ describe('owner decisions (shared by the proxy and the runtime)', () => {
 
 describe('affinity settings from the environment', () => {
   it('MCP_MIGRATE_AFFINITY overrides the option; policy, URL and secrets are read', () => {
-    expect(ownerAffinityFromEnv(undefined, {}).mode).toBe('replay');
+    expect(ownerAffinityFromEnv(undefined, { MCP_MIGRATE_ON_OWNER_LOSS: 'ignored in replay mode' })).toEqual({ mode: 'replay', options: {} });
     expect(ownerAffinityFromEnv('owner', {}).mode).toBe('owner');
     expect(ownerAffinityFromEnv('owner', { MCP_MIGRATE_AFFINITY: 'replay' }).mode).toBe('replay');
     const { options } = ownerAffinityFromEnv('owner', { MCP_MIGRATE_ON_OWNER_LOSS: 'replay', MCP_MIGRATE_ADVERTISE_URL: 'http://10.0.0.7:3000', MCP_MIGRATE_SESSION_SECRET: 'a,b' });
@@ -143,6 +143,23 @@ describe('forwardToOwner (node:http)', () => {
     expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: last\n\n');
   });
 
+  it('retries once on a fresh connection when the owner reset a reused keep-alive one before answering', async () => {
+    const served = new WeakMap<object, number>();
+    const owner = await serve((req, res) => {
+      const n = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, n);
+      if (n > 1) return void req.socket.destroy(); // the owner closed its idle connection as the forward arrived
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    const f = await front(owner, false);
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(f.url, { method: 'POST', body: '{}' });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ ok: true });
+    }
+    expect(f.results).toEqual(['done', 'done']);
+  });
+
   it('does not relay the 421 of a replica that is not the owner; a refused connection is down', async () => {
     const owner = await serve((_req, res) => res.writeHead(421, { [MISDIRECTED_HEADER]: '1' }).end('no'));
     const f = await front(owner, false);
@@ -165,7 +182,7 @@ describe('OwnerAffinity, a session whose owner is gone', () => {
     const affinity = new OwnerAffinity({ stores: async () => stores, ended: async (id) => void ended.push(id) }, { onOwnerLoss: policy, log: () => undefined });
     await stores.sessions.create({ id: 'sid-1', principal: '', protocolVersion: '2025-06-18', initializeParams: {}, owner: 'gone-replica' });
     const url = await serve(async (req, res) => {
-      const r = await affinity.route('sid-1', false, req, res, undefined);
+      const r = await affinity.route('sid-1', false, req, res, () => undefined);
       res.writeHead(200).end(JSON.stringify(r));
     });
     const res = await fetch(url, { method: 'POST', headers: { 'mcp-session-id': 'sid-1' }, body: '{}' });

@@ -117,6 +117,11 @@ export class SessionEntryRegistry<V, T extends RegistryTransport = RegistryTrans
     return this.transports.prepareRequest(request, ...rest);
   }
 
+  /** See {@link SessionTransportRegistry.close} (owner affinity: deregisters this replica). */
+  close(): Promise<void> {
+    return this.transports.close();
+  }
+
   /** Makes `sessionId` local if the store knows it; resolves to the server's entry for it. */
   async restore(sessionId: string, ...openArgs: unknown[]): Promise<V | undefined> {
     return (await this.transports.restore(sessionId, ...openArgs)) ? this.get(sessionId) : undefined;

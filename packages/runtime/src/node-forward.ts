@@ -21,7 +21,7 @@ export interface NodeForward {
   /**
    * The request body when the server's code already read it (`req.body` of express.json(), or a parsed
    * body it passes on): sent as is (`Buffer`, string) or as JSON. `undefined`: the request stream is
-   * still unread and is piped to the owner.
+   * still unread and is read here.
    */
   body: unknown;
   /** Keep-alive connections to owners. */
@@ -32,35 +32,53 @@ export interface NodeForward {
 
 const RESPONSE_DROP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
 
+/** Errors of a reused keep-alive connection that the owner closed or reset before any answer (nothing reached it). */
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
+
 /**
  * Forwards the client's HTTP request to the session's owner over node:http and streams the owner's
- * answer back unbuffered (a GET SSE stream stays open as long as both sides do). Never rejects. A 421
+ * answer back unbuffered (a GET SSE stream stays open as long as both sides do). Never rejects. An
+ * unread request body is read first (MCP bodies are JSON-RPC messages), so that a reused keep-alive
+ * connection the owner closed before answering is retried once on a fresh one, as the proxy does. A 421
  * carrying {@link MISDIRECTED_HEADER} is not relayed: the caller reloads the record and routes again.
  * Once the owner's status line was relayed, a broken answer ends the client's response (a GET stream
  * ends, the client reconnects; spec §Resumability and Redelivery).
  */
-export function forwardToOwner(f: NodeForward): Promise<NodeForwardResult> {
-  return new Promise((resolve) => {
-    let target: URL;
+export async function forwardToOwner(f: NodeForward): Promise<NodeForwardResult> {
+  let target: URL;
+  try {
+    target = new URL(f.url);
+  } catch {
+    return 'down';
+  }
+  let payload = encodeBody(f.body);
+  if (payload === undefined && !f.req.readableEnded) {
+    const chunks: Buffer[] = [];
     try {
-      target = new URL(f.url);
+      for await (const chunk of f.req) chunks.push(chunk as Buffer);
     } catch {
-      return resolve('down');
+      return 'done'; // the client went away mid-body
     }
-    const payload = encodeBody(f.body);
-    const headers: OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(f.req.headers)) if (value !== undefined && !FORWARD_DROP_HEADERS.has(name)) headers[name] = value;
-    headers[FORWARDED_HEADER] = f.forwarded;
-    if (payload !== undefined) headers['content-length'] = String(payload.length);
-    else if (f.req.headers['content-length'] !== undefined) headers['content-length'] = f.req.headers['content-length'];
-    else if (f.req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
+    payload = Buffer.concat(chunks);
+  }
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(f.req.headers)) if (value !== undefined && !FORWARD_DROP_HEADERS.has(name)) headers[name] = value;
+  headers[FORWARDED_HEADER] = f.forwarded;
+  if (payload !== undefined && (payload.length > 0 || f.req.headers['content-length'] !== undefined || f.req.headers['transfer-encoding'] !== undefined)) headers['content-length'] = String(payload.length);
+  const result = await attempt(f, target, headers, payload, f.agent);
+  return result === 'retry' ? await attempt(f, target, headers, payload, false).then((r) => (r === 'retry' ? 'down' : r)) : result;
+}
+
+/** One request to the owner; `retry`: a reused keep-alive connection was reset before any answer. */
+function attempt(f: NodeForward, target: URL, headers: OutgoingHttpHeaders, payload: Buffer | undefined, agent: http.Agent | false): Promise<NodeForwardResult | 'retry'> {
+  return new Promise((resolve) => {
     let settled = false;
-    const settle = (r: NodeForwardResult): void => {
+    const settle = (r: NodeForwardResult | 'retry'): void => {
       if (settled) return;
       settled = true;
       resolve(r);
     };
-    const out = http.request({ host: target.hostname.replace(/^\[|\]$/g, ''), port: target.port || 80, method: f.req.method, path: f.req.url ?? '/', headers, agent: f.agent });
+    const out = http.request({ host: target.hostname.replace(/^\[|\]$/g, ''), port: target.port || 80, method: f.req.method, path: f.req.url ?? '/', headers, agent });
     const timer = setTimeout(() => {
       out.destroy(Object.assign(new Error('connect timeout'), { code: 'ECONNECTTIMEOUT' }));
     }, f.connectTimeoutMs);
@@ -90,11 +108,10 @@ export function forwardToOwner(f: NodeForward): Promise<NodeForwardResult> {
         if (!f.res.writableEnded) f.res.destroy();
         return;
       }
+      if (out.reusedSocket && RESET_CODES.has(err.code ?? '') && !f.res.destroyed) return settle('retry');
       settle(err.code === 'ECONNECTTIMEOUT' ? 'unreachable' : 'down');
     });
-    if (payload !== undefined) out.end(payload);
-    else if (f.req.readableEnded) out.end();
-    else f.req.pipe(out);
+    out.end(payload);
   });
 }
 

@@ -103,10 +103,11 @@ export class OwnerAffinity {
 
   /**
    * Routes a request that carries session id `sessionId` (see {@link AffinityRoute}). `local`: this
-   * replica holds the session's transport. `body`: what the server's code already read of the request
-   * (`undefined`: the stream is unread). Rejects only with the store's errors.
+   * replica holds the session's transport. `body()`: what the server's code already read of the request
+   * (`undefined`: the stream is unread), asked only when the request is forwarded. Rejects with the
+   * store's errors, and with what `body()` throws.
    */
-  async route(sessionId: string, local: boolean, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<AffinityRoute> {
+  async route(sessionId: string, local: boolean, req: IncomingMessage, res: ServerResponse, body: () => unknown): Promise<AffinityRoute> {
     const { mac, registry, url: self } = await this.start(req);
     const from = forwardedBy(req.headers[FORWARDED_HEADER], mac, sessionId, this.replicaId);
     if (from === undefined) return misdirected('forwarding header not valid for this replica');
@@ -123,11 +124,15 @@ export class OwnerAffinity {
       return misdirected('this replica does not own the session');
     }
     let owner = this.#owners.get(sessionId);
+    let misdirectedBy: string | undefined;
     for (let round = 0; round < MAX_OWNER_ROUNDS; round++) {
       if (owner === undefined || round > 0) {
         const record = await stores.sessions.load(sessionId);
         if (!record) return { action: 'serve' }; // the registry's path answers 404
         owner = record.owner;
+        // 421 from the owner's address while the record still names it: another process listens there now.
+        if (misdirectedBy !== undefined && owner === misdirectedBy) registry.markDown(owner);
+        misdirectedBy = undefined;
       }
       const step = ownerStep(owner, this.replicaId);
       if (step === 'serve') {
@@ -146,7 +151,7 @@ export class OwnerAffinity {
       let result: 'done' | 'down' | 'unreachable' | 'misdirected' = 'down';
       if (target !== undefined && target !== self) {
         const forwarded = mac.header(sessionId, this.replicaId, o);
-        result = await forwardToOwner({ url: target, forwarded, req, res, body, agent: this.#agent, connectTimeoutMs: this.#o.connectTimeoutMs ?? 2_000 });
+        result = await forwardToOwner({ url: target, forwarded, req, res, body: body(), agent: this.#agent, connectTimeoutMs: this.#o.connectTimeoutMs ?? 2_000 });
       }
       const verdict = await ownerVerdict(result, async () => (await registry.lookup(o, { fresh: true })) !== undefined);
       if (verdict === 'done') {
@@ -155,6 +160,7 @@ export class OwnerAffinity {
       }
       this.#owners.delete(sessionId);
       if (verdict === 'unsure') return { action: 'error', kind: 'ownerUnreachable' };
+      if (verdict === 'misdirected') misdirectedBy = o;
       if (verdict === 'lost') {
         registry.markDown(o);
         const lost = await this.#lost(sessionId, o);
@@ -226,6 +232,7 @@ export async function forwardSecrets(stores: RuntimeStores, explicit?: readonly 
 export function ownerAffinityFromEnv(mode: AffinityMode | undefined, env: NodeJS.ProcessEnv = process.env): { mode: AffinityMode; options: Omit<OwnerAffinityOptions, 'log'> } {
   const raw = env.MCP_MIGRATE_AFFINITY ?? mode ?? 'replay';
   if (raw !== 'replay' && raw !== 'owner') throw new RangeError(`MCP_MIGRATE_AFFINITY must be replay or owner, got "${raw}"`);
+  if (raw === 'replay') return { mode: raw, options: {} };
   const options: Omit<OwnerAffinityOptions, 'log'> = { onOwnerLoss: parseOwnerLossPolicy(env.MCP_MIGRATE_ON_OWNER_LOSS ?? 'end', 'MCP_MIGRATE_ON_OWNER_LOSS') };
   if (env.MCP_MIGRATE_ADVERTISE_URL) options.advertiseUrl = env.MCP_MIGRATE_ADVERTISE_URL;
   if (env.MCP_MIGRATE_SESSION_SECRET) options.secrets = env.MCP_MIGRATE_SESSION_SECRET.split(',');

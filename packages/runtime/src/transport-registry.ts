@@ -278,7 +278,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         await this.#affinity!.start(req);
         return true;
       }
-      const routed = await this.#affinity!.route(sessionId, this.#local.has(sessionId), req, res, consumedBody(req, parsed));
+      const routed = await this.#affinity!.route(sessionId, this.#local.has(sessionId), req, res, () => consumedBody(req, parsed));
       if (routed.action === 'serve') return true;
       if (routed.action === 'error') writeErrorAnswer(res, routed.kind, { detail: routed.detail, ...(routed.headers ? { headers: routed.headers } : {}) });
     } catch (err) {
@@ -723,11 +723,15 @@ type Recordable = { kind: 'initialize' } | { kind: 'change'; change: NonNullable
 /**
  * What the server's code already read of a request's body, to forward it: `parsed` (a body the caller
  * passes as `prepareNode`'s third argument, e.g. Fastify's `request.body`), else `req.body` (Express's
- * body parsers), once the request stream has been read; `undefined` while it is unread (it is piped).
+ * body parsers), once the request stream has been read; `undefined` while it is unread (`forwardToOwner`
+ * reads it). @throws Error when the stream was read and neither holds the body (forwarding an empty POST
+ * would be a wrong request: the client gets 500 and the log says what to pass).
  */
 function consumedBody(req: http.IncomingMessage, parsed: unknown): unknown {
   if (!req.readableEnded) return undefined;
-  return parsed ?? (req as { body?: unknown }).body ?? Buffer.alloc(0);
+  const body = parsed ?? (req as { body?: unknown }).body;
+  if (body !== undefined || req.method === 'GET' || req.method === 'DELETE' || req.method === 'HEAD') return body ?? Buffer.alloc(0);
+  throw new Error("owner affinity: the server's code read this request's body before prepareNode, and neither req.body nor prepareNode's third argument holds it; call prepareNode(req, res, parsedBody) to forward it to the session's owner");
 }
 
 function header(value: string | string[] | undefined): string | undefined {
