@@ -51,7 +51,8 @@ describe('apply --store redis on server-everything, 3 replicas behind round-robi
     nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     report = await runScenarios(nginx.url, { sessions: SESSIONS, concurrency: 10 });
     console.log(`migrated server-everything: ${formatReport(report)}`);
-  });
+    // apply analyzes and rewrites the package twice: past the default 120 s hook timeout at load 20.
+  }, 600_000);
 
   afterAll(async () => {
     await nginx?.stop();
