@@ -20,7 +20,7 @@ export interface TransformContext {
   /** The analyzed root (absolute). */
   root: string;
   project: Project;
-  /** Findings this transform is asked to fix (`fix: transform:<id>`, or every one for `todo-markers`). */
+  /** Findings this transform is asked to fix (`fix: transform:<id>`, or every one for a transform that `receives: 'all'`). */
   findings: LocatedFinding[];
   /** Every finding of the analysis, located (for transforms that look at related findings). */
   allFindings: LocatedFinding[];
@@ -35,6 +35,8 @@ export interface TransformContext {
   todo(f: LocatedFinding, reason: string): void;
   /** A finding this transform looked at and left as it is (already migrated): no marker, no change. */
   skip(f: LocatedFinding): void;
+  /** The finding stays in process and is made correct by owner affinity (`what`: what stays, for the summary). */
+  owned(f: LocatedFinding, what: string): void;
   /** True once a finding was rewritten, marked or skipped by some transform. */
   isHandled(f: LocatedFinding): boolean;
   /** Whether the file is an ES module in TypeScript (type annotations allowed). */
@@ -47,6 +49,8 @@ export interface Transform {
   title: string;
   /** Rule ids whose findings this transform fixes. */
   fixes: readonly string[];
+  /** `all`: gets every finding no earlier transform of the pass handled, not only those whose `fix` names it. */
+  receives?: 'all';
   run(ctx: TransformContext): void;
 }
 

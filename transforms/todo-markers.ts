@@ -36,6 +36,7 @@ export default defineTransform({
   id: 'todo-markers',
   title: 'Markers for what no transform can rewrite',
   fixes: [...Object.keys(GUIDANCE), 'no-per-session-timer'],
+  receives: 'all',
   run(ctx) {
     for (const f of ctx.findings) {
       if (f.finding.category === 'server-initiated-request') continue;

@@ -8,7 +8,11 @@
  *    transforms, on that text: a finding a transform recognizes as already migrated (`skip`) is
  *    resolved; every other finding that breaks round-robin (any category but the informational
  *    `server-initiated-request`) **remains**.
- * 3. `todo-markers` marks what remains and has no marker yet.
+ * 3. When the registry was rewritten (Node kind) and some of what remains is state owner affinity
+ *    makes correct (per-session timers, closures, session-keyed live values: `owner-affinity.ts`),
+ *    `transforms/owner-affinity.ts` gives the registry `{ affinity: 'owner' }` and those findings are
+ *    **resolved by owner affinity** (listed apart, with an informational `@mcp-migrate-owner` marker).
+ * 4. `todo-markers` marks what still remains and has no marker yet.
  *
  * The result says what was rewritten, what remains (file:line in the migrated text, and why) and
  * whether the server is ready for any number of replicas behind a round-robin load balancer.
@@ -20,9 +24,11 @@ import { analyze } from '../analyzer/engine.js';
 import { decidesVerdict } from '../analyzer/verdict.js';
 import { UsageError, type AnalysisResult, type Finding } from '../analyzer/types.js';
 import { transforms as allTransforms } from '../../transforms/index.js';
+import ownerAffinity from '../../transforms/owner-affinity.js';
 import type { Transform } from '../../transforms/define-transform.js';
 import { packageJsonChange } from './package-json.js';
 import { lineOf, offsetOf, runPass, type PassResult } from './pass.js';
+import { RUNTIME_MODULE } from './todo.js';
 
 export type StoreKind = 'redis' | 'memory';
 
@@ -64,6 +70,17 @@ export interface RemainingFinding {
   why: string;
 }
 
+/** A finding of the migrated code left in process that owner affinity makes correct. */
+export interface OwnedFinding {
+  file: string;
+  /** 1-based line in the migrated text. */
+  line: number;
+  ruleId: string;
+  symbol: string;
+  /** What stays in the process that opened the session. */
+  stays: string;
+}
+
 export interface ApplyResult {
   root: string;
   /** The analysis of the original text. */
@@ -74,6 +91,13 @@ export interface ApplyResult {
   notes: ApplyNote[];
   /** What still breaks behind a round-robin load balancer; empty means ready for any number of replicas. */
   remaining: RemainingFinding[];
+  /**
+   * `owner` when the migrated registry serves each session on the replica that opened it (`{ affinity:
+   * 'owner' }`), because `owned` is not empty; `replay` otherwise (sessions restored on any replica).
+   */
+  affinity: 'owner' | 'replay';
+  /** Findings resolved by owner affinity: correct only while the session's replica runs (then 404, the client re-initializes). */
+  owned: OwnedFinding[];
   /** package.json with `@mcp-migrate/runtime` added (only when rewritten code imports it). */
   packageJson?: FileChange;
 }
@@ -101,11 +125,18 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   const changedFiles = [...rewritten].filter(([f, t]) => original.get(f) !== t);
   const after = changedFiles.length === 0 ? analysis : await analyze({ paths: options.paths, cwd: options.cwd, texts: new Map(changedFiles) });
   const check = runPass(root, rewritten, after.findings, rewriting);
-  const remainingFindings = after.findings.filter((f) => decidesVerdict(f) && check.outcomes.get(f)?.outcome !== 'skipped');
-  // 3. Mark what remains and has no marker yet.
-  const unmarked = remainingFindings.filter((f) => check.outcomes.get(f)?.outcome !== 'todo');
-  const last = runPass(root, rewritten, unmarked, markers);
+  const breaking = after.findings.filter((f) => decidesVerdict(f) && check.outcomes.get(f)?.outcome !== 'skipped');
+  // 3. Owner affinity for what stays in process per session (with the registry rewrite), 4. markers for what
+  // remains and has none yet.
+  const unmarked = new Set(breaking.filter((f) => check.outcomes.get(f)?.outcome !== 'todo'));
+  // Only where a runtime registry was written and some finding may be owned: the step parses every file once more.
+  const candidate = breaking.some((f) => ownerAffinity.fixes.includes(f.ruleId)) && [...rewritten.values()].some((t) => t.includes(RUNTIME_MODULE));
+  const owner = candidate && selected.some((t) => t.id === 'transport-registry') ? [ownerAffinity] : [];
+  const marking = markers.map((m): Transform => ({ ...m, run: (ctx) => m.run({ ...ctx, findings: ctx.findings.filter((lf) => unmarked.has(lf.finding)) }) }));
+  const last = runPass(root, rewritten, breaking, [...owner, ...marking]);
   const final = last.texts;
+  const isOwned = (f: Finding): boolean => last.outcomes.get(f)?.outcome === 'owner';
+  const remainingFindings = breaking.filter((f) => !isOwned(f));
 
   const changes: FileChange[] = [];
   for (const [file, text] of final) {
@@ -126,7 +157,12 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
       return { file: f.file, line: lineAfter(f), ruleId: f.ruleId, symbol: f.symbol, why: why.startsWith(prefix) ? why.slice(prefix.length) : why };
     })
     .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
-  return { root, analysis, after, changes, notes, remaining, packageJson: packageJsonChange(root, changes) };
+  const owned = breaking
+    .filter(isOwned)
+    .map((f): OwnedFinding => ({ file: f.file, line: lineAfter(f), ruleId: f.ruleId, symbol: f.symbol, stays: last.outcomes.get(f)?.message ?? '' }))
+    .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+  const affinity = owned.length > 0 ? 'owner' : 'replay';
+  return { root, analysis, after, changes, notes, remaining, affinity, owned, packageJson: packageJsonChange(root, changes) };
 }
 
 /** Writes the planned changes. */

@@ -15,7 +15,8 @@ import { applyEdits, indentOf, mapPosition, type Edit } from './edits.js';
 import { RUNTIME_MODULE, hasTodo, todoAnchor, todoComment } from './todo.js';
 
 /** What a transform did with a finding. */
-export type Outcome = 'changed' | 'todo' | 'skipped';
+/** `owner`: left in process, made correct by the registry's owner affinity (`transforms/owner-affinity.ts`). */
+export type Outcome = 'changed' | 'todo' | 'skipped' | 'owner';
 
 export interface PassNote {
   /** The finding, as the analysis of the pass's input reported it. */
@@ -54,7 +55,7 @@ const COMPILER_OPTIONS: ts.CompilerOptions = {
 
 /**
  * Runs `transforms` in order on `texts`. `findings` are positioned in `texts` (the analysis of exactly
- * these texts); `todo-markers` gets every finding no earlier transform of the pass handled, the others
+ * these texts); a transform with `receives: 'all'` (`todo-markers`, `owner-affinity`) gets every finding no earlier transform of the pass handled, the others
  * the findings whose `fix` names them.
  */
 export function runPass(root: string, input: ReadonlyMap<string, string>, findings: readonly Finding[], transforms: readonly Transform[]): PassResult {
@@ -91,7 +92,7 @@ export function runPass(root: string, input: ReadonlyMap<string, string>, findin
       located.set(lf, t);
       all.push(lf);
     }
-    const mine = all.filter((lf) => !outcomes.has(lf.finding) && (transform.id === 'todo-markers' || lf.finding.fix === `transform:${transform.id}`));
+    const mine = all.filter((lf) => !outcomes.has(lf.finding) && (transform.receives === 'all' || lf.finding.fix === `transform:${transform.id}`));
     const edits = new Map<string, Edit[]>();
     const imports = new Map<string, Set<string>>();
     const add = (sf: SourceFile, e: Edit): void => {
@@ -101,7 +102,7 @@ export function runPass(root: string, input: ReadonlyMap<string, string>, findin
     };
     const note = (lf: LocatedFinding, outcome: Outcome, message?: string): void => {
       outcomes.set(lf.finding, { outcome, transform: transform.id, message });
-      if (outcome !== 'skipped') notes.push({ finding: lf.finding, transform: transform.id, kind: outcome, message: message ?? '' });
+      if (outcome === 'changed' || outcome === 'todo') notes.push({ finding: lf.finding, transform: transform.id, kind: outcome, message: message ?? '' });
     };
     const ctx: TransformContext = {
       root,
@@ -124,6 +125,7 @@ export function runPass(root: string, input: ReadonlyMap<string, string>, findin
         note(lf, 'todo', reason);
       },
       skip: (lf) => note(lf, 'skipped'),
+      owned: (lf, what) => note(lf, 'owner', what),
       isHandled: (lf) => outcomes.has(lf.finding),
       isTypeScript: (sf) => /\.[cm]?tsx?$/.test(sf.getFilePath()),
     };

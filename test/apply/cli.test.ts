@@ -17,6 +17,10 @@ const SERVER = fixture('transport-registry/sdk-v1-node-http/input.ts');
 /** A migratable registry, and module state about "the" client that no transform rewrites. */
 const PARTLY = fixture('transport-registry/record-registry-capacity-guard/input.js');
 const GLOBAL_STATE = fixture('todo-markers/global-connection-state/input.js');
+/** A registry and a per-session timer (owner affinity makes it correct). */
+const TIMER = fixture('transport-registry/per-session-timer-owner/input.ts');
+/** A per-session timer, and a session-keyed map a route iterates (no session owns that read). */
+const ITERATED = fixture('transport-registry/session-keyed-iterated-remains/input.js');
 const PKG = '{\n  "name": "demo",\n  "type": "module"\n}\n';
 const git = (cwd: string, ...args: string[]) => promisify(execFile)('git', ['-C', cwd, ...args]);
 
@@ -75,6 +79,33 @@ describe('mcp-migrate apply', () => {
     expect(partial.code).toBe(0);
     expect(partial.stdout).toMatch(/changed 0 files/);
     expect(partial.stdout).toMatch(/Not ready for round-robin/);
+  });
+
+  it('resolves per-session state by owner affinity: the registry gets { affinity: \'owner\' }, exit 0 when nothing else remains', async (t) => {
+    const dir = await makeProject(t, { 'server.ts': TIMER, 'package.json': PKG });
+    const r = await runCli(['apply', '.', '--force'], { cwd: dir });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const written = readFileSync(join(dir, 'server.ts'), 'utf8');
+    expect(written).toContain("new SessionTransportRegistry<StreamableHTTPServerTransport>({ affinity: 'owner' })");
+    expect(written).not.toContain('@mcp-migrate-todo');
+    const timerLine = written.split('\n').findIndex((l) => l.includes('setInterval(')) + 1;
+    expect(r.stdout).toMatch(/Resolved by owner affinity: .*1 finding of per-session state/);
+    expect(r.stdout).toMatch(new RegExp(`server\\.ts:${timerLine} +no-per-session-timer \`ticker\``));
+    expect(r.stdout).toMatch(/sessions end with 404/);
+    expect(r.stdout).toMatch(/Ready for any number of replicas .* once each session is served by its owner replica/);
+    const json = JSON.parse((await runCli(['apply', '.', '--dry-run', '--json'], { cwd: dir })).stdout) as { ready: boolean; affinity: string; owned: Array<{ ruleId: string; line: number }>; remaining: unknown[] };
+    expect(json).toMatchObject({ ready: true, affinity: 'owner', remaining: [], owned: [{ ruleId: 'no-per-session-timer', line: timerLine }] });
+  });
+
+  it('keeps exit 1 for state owner affinity does not make correct (a session-keyed map a route iterates), with the JSON saying which is which', async (t) => {
+    const dir = await makeProject(t, { 'server.js': ITERATED, 'package.json': PKG });
+    const r = await runCli(['apply', '.', '--dry-run', '--json'], { cwd: dir });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    const json = JSON.parse(r.stdout) as { ready: boolean; affinity: string; owned: Array<{ ruleId: string; symbol: string }>; remaining: Array<{ ruleId: string; symbol: string }> };
+    expect(json.ready).toBe(false);
+    expect(json.affinity).toBe('owner');
+    expect(json.owned.map((o) => o.ruleId)).toEqual(['no-per-session-timer']);
+    expect(json.remaining.map((o) => [o.ruleId, o.symbol])).toEqual([['no-session-keyed-state', 'heartbeats']]);
   });
 
   it('adds no dependency when nothing rewritten imports the runtime (markers only)', async (t) => {

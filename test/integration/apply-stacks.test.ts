@@ -254,7 +254,8 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
   };
   const h = held();
   const nginxes = h.nginxes;
-  const pair = originalAndMigrated(h, 'stacks-mcp-proxy', MCP_PROXY, ['dist']);
+  // The analysis of its bundle takes about 2 minutes of CPU on a loaded machine (load 20).
+  const pair = originalAndMigrated(h, 'stacks-mcp-proxy', MCP_PROXY, ['dist'], 600_000);
 
   it('the original passes direct and fails behind round-robin nginx over 3 replicas', async () => {
     await expectOriginalBreaksBehindNginx((n, name) => startWithPortArgument(pair.original.dir, n, name, args), 'mcp-proxy', { steps }, nginxes);
@@ -265,13 +266,17 @@ describe('mcp-proxy 6.7.19 (node:http, shipped as one bundle): Streamable HTTP i
     redis = h.redis = await startRedis();
   });
 
-  it('apply rewrites its Streamable HTTP registry, reached only through parameters (the transport created in the per-request helper that receives it), and exits 1 with what remains: the legacy SSE endpoint', async () => {
+  it('apply rewrites its Streamable HTTP registry, reached only through parameters (the transport created in the per-request helper that receives it), and exits 1 with what remains: the legacy SSE endpoint; its per-session closures are resolved by owner affinity', async () => {
     // No finding names the registry: apply finds it from the transport's `onsessioninitialized`, back through the destructured parameter to the variable every call passes.
     expect(pair.applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+\[transport-registry\] `\w+` \(reached through parameters\) is a SessionEntryRegistry/);
     expect(pair.applied.code, pair.applied.output).toBe(1);
     // What remains (apply's list of the analysis of the result): the legacy SSE endpoint; no Streamable HTTP registry or generator.
     expect(pair.applied.output).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-sse-server-transport/);
     expect(pair.applied.output).not.toMatch(/\.mjs:\d+\s+(no-stateful-session-id-generator|no-session-transport-registry)/);
+    // Its per-transport cleanup flag and the session's logging level, captured per session, stay in process: the registry serves each session on its owner.
+    const resolved = pair.applied.output.slice(pair.applied.output.indexOf('Resolved by owner affinity'), pair.applied.output.indexOf('Not ready for round-robin'));
+    expect(resolved).toMatch(/startStdioServer-[\w-]+\.mjs:\d+\s+no-per-session-closure-state `isCleaningUp`/);
+    expect(fs.readdirSync(path.join(pair.migrated.dir, 'dist')).filter((f) => f.endsWith('.mjs')).some((f) => /new SessionEntryRegistry\(.*, \{ affinity: ["']owner["'] \}\)/.test(fs.readFileSync(path.join(pair.migrated.dir, 'dist', f), 'utf8')))).toBe(true);
     const after = await analyze({ paths: [path.join(pair.migrated.dir, 'dist')], cwd: pair.migrated.dir });
     expect(after.findings.map((f) => f.ruleId)).toContain('no-sse-server-transport');
     expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).dependencies).toHaveProperty('@mcp-migrate/runtime');
@@ -320,19 +325,28 @@ describe('supergateway 4.0.0 (express on node:http): stateful Streamable HTTP in
     // A child process per session (per replica, once migrated): slow on a loaded machine, so a wider bound.
   }, 300_000);
 
-  it('apply rewrites its Streamable HTTP registry (the header id the opening code logs is passed in, undefined on a restore), and exits 1 with what remains: the legacy SSE gateway, the idle-timeout timers and the per-child closures', () => {
+  it('apply rewrites its Streamable HTTP registry (the header id the opening code logs is passed in, undefined on a restore), and exits 1 with what remains (the legacy SSE gateway, the idle counter\'s holder); the per-child closures and idle timers are resolved by owner affinity', () => {
     expect(pair.applied.output).toMatch(/stdioToStatefulStreamableHttp\.js:\d+\s+\[transport-registry\] `transports` is a SessionTransportRegistry/);
     const code = fs.readFileSync(path.join(pair.migrated.dir, 'dist', 'gateways', 'stdioToStatefulStreamableHttp.js'), 'utf8');
     expect(code).toContain('transport = await openSession(req, res, sessionId);');
     expect(code).toContain('transports.opener(openSession);');
     expect(pair.applied.output).toMatch(/stdioToSse\.js:\d+\s+no-sse-server-transport/);
-    expect(pair.applied.output).toMatch(/sessionAccessCounter\.js:\d+\s+no-per-session-timer/);
+    // Per-session state that stays in process (the child's pipes, the idle timer) is resolved by owner affinity; the counter's holder and the SSE gateway remain.
+    const resolved = pair.applied.output.slice(pair.applied.output.indexOf('Resolved by owner affinity'), pair.applied.output.indexOf('Not ready for round-robin'));
+    expect(resolved).toMatch(/sessionAccessCounter\.js:\d+\s+no-per-session-timer/);
+    expect(resolved).toMatch(/stdioToStatefulStreamableHttp\.js:\d+\s+no-per-session-closure-state `pendingRequests`/);
+    expect(code).toContain("new SessionTransportRegistry({ affinity: 'owner' })");
+    expect(pair.applied.output.slice(pair.applied.output.indexOf('Not ready for round-robin'))).toMatch(/stdioToStatefulStreamableHttp\.js:\d+\s+no-session-state-holder `sessionCounter`/);
     expect(pair.applied.code, pair.applied.output).toBe(1);
     expect(JSON.parse(fs.readFileSync(path.join(pair.migrated.dir, 'package.json'), 'utf8')).dependencies).toHaveProperty('@mcp-migrate/runtime');
   });
 
-  it('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions (without --sessionTimeout): each session\'s child is re-spawned by replay on every replica, and elicitation answers reach the replica that asked', async () => {
-    const replicas = await startWithPortArgument(pair.migrated.dir, REPLICAS, 'supergateway-migrated', args, redis.url);
+  it.each([
+    ['without --sessionTimeout', [] as string[]],
+    // Its idle counter keeps a count and a timer per session: on the owner, which takes every request of the session.
+    ['with --sessionTimeout 60000', ['--sessionTimeout', '60000']],
+  ])('3 migrated replicas behind round-robin nginx with Redis pass 10 of 10 sessions (%s): each session\'s child runs on its owner replica, the others forward to it, and elicitation answers reach it', async (_name, extra) => {
+    const replicas = await startWithPortArgument(pair.migrated.dir, REPLICAS, 'supergateway-migrated', (port) => [...args(port), ...extra], redis.url);
     const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp' });
     nginxes.push(nginx);
     const report = await runClientSessions(nginx.url, { ...opts, sessions: SESSIONS, concurrency: 1 });

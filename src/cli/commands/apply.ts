@@ -28,6 +28,7 @@ export interface ApplyArgs {
   list: boolean;
   force: boolean;
   'allow-partial': boolean;
+  json: boolean;
 }
 
 export const applyCommand: CommandModule<object, ApplyArgs> = {
@@ -42,7 +43,8 @@ export const applyCommand: CommandModule<object, ApplyArgs> = {
       .option('transforms', { describe: 'Only these transforms (comma-separated ids; see --list)', type: 'string', array: true, coerce: (v: string[]) => v.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean) })
       .option('list', { describe: 'List the transforms, in the order they run, and exit', type: 'boolean', default: false })
       .option('force', { describe: 'Run even when the git tree has uncommitted changes', type: 'boolean', default: false })
-      .option('allow-partial', { describe: 'Exit 0 even when findings that break round-robin remain after rewriting', type: 'boolean', default: false }) as unknown as Argv<ApplyArgs>,
+      .option('allow-partial', { describe: 'Exit 0 even when findings that break round-robin remain after rewriting', type: 'boolean', default: false })
+      .option('json', { describe: 'Print the outcome as JSON (changes, remaining, owner affinity) instead of the summary', type: 'boolean', default: false }) as unknown as Argv<ApplyArgs>,
   handler: async (argv) => {
     const out = (s: string): boolean => process.stdout.write(s);
     const err = (s: string): boolean => process.stderr.write(s);
@@ -70,7 +72,7 @@ export const applyCommand: CommandModule<object, ApplyArgs> = {
       const result = await planApply({ paths: argv.paths, cwd: process.cwd(), store: argv.store, transforms: argv.transforms });
       if (argv.diff) out(renderDiff(result));
       if (!argv['dry-run']) await writeApply(result);
-      out(renderSummary(result, argv.store, argv['dry-run']));
+      out(argv.json ? renderJson(result, argv['dry-run']) : renderSummary(result, argv.store, argv['dry-run']));
       if ((result.remaining.length > 0 || notShownStateless(result)) && !argv['allow-partial']) process.exitCode = ExitCode.Findings;
     } catch (e) {
       if (e instanceof UsageError) {
@@ -106,6 +108,32 @@ function notShownStateless(result: ApplyResult): boolean {
   return result.remaining.length === 0 && result.analysis.verdict.kind !== 'stateless' && result.analysis.verdict.decidingFindings.length === 0;
 }
 
+/**
+ * The outcome as JSON: `{ root, dryRun, ready, affinity, changed: [{ file }], packageJson, rewritten:
+ * [{ file, line, transform, ruleId, symbol, message }], remaining: [RemainingFinding], owned:
+ * [OwnedFinding] }` (`ready`: nothing remains; lines as in the summary).
+ */
+export function renderJson(result: ApplyResult, dryRun: boolean): string {
+  const rewritten = result.notes.filter((n) => n.kind === 'changed').map(({ file, line, transform, ruleId, symbol, message }) => ({ file, line, transform, ruleId, symbol, message }));
+  return (
+    JSON.stringify(
+      {
+        root: result.root,
+        dryRun,
+        ready: result.remaining.length === 0 && !notShownStateless(result),
+        affinity: result.affinity,
+        changed: result.changes.map((c) => ({ file: c.file })),
+        packageJson: result.packageJson?.file ?? null,
+        rewritten,
+        remaining: result.remaining,
+        owned: result.owned,
+      },
+      null,
+      2,
+    ) + '\n'
+  );
+}
+
 export function renderSummary(result: ApplyResult, store: StoreKind, dryRun: boolean): string {
   const lines: string[] = [];
   const verb = dryRun ? 'would change' : 'changed';
@@ -116,12 +144,18 @@ export function renderSummary(result: ApplyResult, store: StoreKind, dryRun: boo
     for (const n of changed) lines.push(`  ${n.file}:${n.line}  [${n.transform}] ${n.message}`);
   }
   const proxy = result.after.findings.filter((f) => f.ruleId === 'server-initiated-request');
+  if (result.owned.length > 0) {
+    lines.push('', `Resolved by owner affinity: the registry serves each session on the replica that opened it (\`{ affinity: 'owner' }\`; other replicas forward its requests there), so ${result.owned.length} finding${result.owned.length === 1 ? '' : 's'} of per-session state stay in that process, as on one instance (marked @mcp-migrate-owner):`);
+    for (const o of result.owned) lines.push(`  ${o.file}:${o.line}  ${o.ruleId} \`${o.symbol}\`: ${o.stays}`);
+    lines.push('  When that replica stops, its sessions end with 404 and their clients re-initialize (MCP_MIGRATE_ON_OWNER_LOSS=replay restores them on another replica by replay instead, without this state).');
+  }
   if (result.remaining.length > 0) {
     lines.push('', `Not ready for round-robin: ${result.remaining.length} finding${result.remaining.length === 1 ? '' : 's'} of the migrated code still break${result.remaining.length === 1 ? 's' : ''} behind a round-robin load balancer (marked @mcp-migrate-todo; grep -rn "@mcp-migrate-todo"):`);
     for (const r of result.remaining) lines.push(`  ${r.file}:${r.line}  ${r.ruleId} \`${r.symbol}\`: ${r.why}`);
     lines.push('', 'Fix these by hand and run apply again, or run the server behind `mcp-migrate proxy` (docs/proxy.md).');
   } else if (result.analysis.findings.some((f) => f.category !== 'server-initiated-request')) {
-    lines.push('', `Ready for any number of replicas behind a round-robin load balancer: the analysis of the migrated code finds nothing that breaks it${proxy.length ? ` (its ${proxy.length} server-initiated request${proxy.length === 1 ? '' : 's'} are routed across replicas by the runtime)` : ''}.`);
+    const how = result.owned.length > 0 ? ' once each session is served by its owner replica' : '';
+    lines.push('', `Ready for any number of replicas behind a round-robin load balancer: the analysis of the migrated code finds nothing else that breaks it${how}${proxy.length ? ` (its ${proxy.length} server-initiated request${proxy.length === 1 ? '' : 's'} are routed across replicas by the runtime)` : ''}.`);
   } else if (notShownStateless(result)) {
     lines.push('', `Nothing rewritten, and not ready for round-robin: ${result.analysis.verdict.summary}`);
   } else {
