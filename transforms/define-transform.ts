@@ -51,6 +51,11 @@ export interface Transform {
   fixes: readonly string[];
   /** `all`: gets every finding no earlier transform of the pass handled, not only those whose `fix` names it. */
   receives?: 'all';
+  /**
+   * `rewrite` (default): runs on the analysis of the original code. `migrated`: runs on the analysis of
+   * the rewritten code, on what still breaks round-robin (`owner-affinity`, `todo-markers`).
+   */
+  stage?: 'rewrite' | 'migrated';
   run(ctx: TransformContext): void;
 }
 

@@ -9,6 +9,7 @@ import transportRegistry from './transport-registry.js';
 import webTransportRegistry from './web-transport-registry.js';
 import sessionKeyedMap from './session-keyed-map.js';
 import frameworkSessions from './framework-sessions.js';
+import ownerAffinity from './owner-affinity.js';
 import todoMarkers from './todo-markers.js';
 
 export const transforms: readonly Transform[] = [
@@ -26,6 +27,9 @@ export const transforms: readonly Transform[] = [
   sessionKeyedMap,
   // A configuration change of a framework that keeps the sessions itself; independent of the others.
   frameworkSessions,
+  // On the analysis of the rewritten code (stage `migrated`): owner affinity for the per-session state
+  // that stays in process, where a Node registry was written; before todo-markers, which marks the rest.
+  ownerAffinity,
   // Last: only what no transform above rewrote gets a marker, so it must see every other result.
   todoMarkers,
 ];

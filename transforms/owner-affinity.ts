@@ -25,6 +25,7 @@ export default defineTransform({
   title: 'Owner affinity for state that stays in process per session',
   fixes: ['no-per-session-timer', 'no-per-session-closure-state', 'no-session-keyed-state'],
   receives: 'all',
+  stage: 'migrated',
   run(ctx) {
     const registries = ctx.project.getSourceFiles().flatMap((sf) => runtimeRegistries(sf).map((reg) => ({ sf, reg })));
     const node = registries.filter(({ reg }) => reg.kind === 'node' && !reg.opaque);

@@ -37,6 +37,7 @@ export default defineTransform({
   title: 'Markers for what no transform can rewrite',
   fixes: [...Object.keys(GUIDANCE), 'no-per-session-timer'],
   receives: 'all',
+  stage: 'migrated',
   run(ctx) {
     for (const f of ctx.findings) {
       if (f.finding.category === 'server-initiated-request') continue;

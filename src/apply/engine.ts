@@ -2,13 +2,14 @@
  * `mcp-migrate apply`: plans the migration of the analyzed files and returns every change without
  * writing anything ({@link writeApply} writes). Analysis always finishes before code changes:
  *
- * 1. The analyzer runs on the original text; the rewriting transforms of `transforms/index.ts` run, in
- *    order, on its findings (`pass.ts`).
+ * 1. The analyzer runs on the original text; the rewriting transforms of `transforms/index.ts` (stage
+ *    `rewrite`) run, in order, on its findings (`pass.ts`).
  * 2. The analyzer runs again, on the rewritten text. Each of its findings is offered to the same
  *    transforms, on that text: a finding a transform recognizes as already migrated (`skip`) is
  *    resolved; every other finding that breaks round-robin (any category but the informational
  *    `server-initiated-request`) **remains**.
- * 3. When the registry was rewritten (Node kind) and some of what remains is state owner affinity
+ * 3. When the code has a runtime registry (rewritten now, or by an earlier run; with `transport-registry` or
+ *    `owner-affinity` selected) and some of what remains is state owner affinity
  *    makes correct (per-session timers, closures, session-keyed live values: `owner-affinity.ts`),
  *    `transforms/owner-affinity.ts` gives the registry `{ affinity: 'owner' }` and those findings are
  *    **resolved by owner affinity** (listed apart, with an informational `@mcp-migrate-owner` marker).
@@ -105,8 +106,8 @@ export interface ApplyResult {
 /** Plans the migration; writes nothing. @throws UsageError for unknown transform ids or paths. */
 export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   const selected = selectTransforms(options.transforms);
-  const rewriting = selected.filter((t) => t.id !== 'todo-markers');
-  const markers = selected.filter((t) => t.id === 'todo-markers');
+  const rewriting = selected.filter((t) => (t.stage ?? 'rewrite') === 'rewrite');
+  const markers = selected.filter((t) => t.stage === 'migrated' && t.id !== ownerAffinity.id);
   const analysis = await analyze({ paths: options.paths, cwd: options.cwd });
   const root = analysis.root;
   // The analyzed files' texts, read as the compiler read them (a UTF-8 BOM dropped), so the findings'
@@ -131,7 +132,7 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   const unmarked = new Set(breaking.filter((f) => check.outcomes.get(f)?.outcome !== 'todo'));
   // Only where a runtime registry was written and some finding may be owned: the step parses every file once more.
   const candidate = breaking.some((f) => ownerAffinity.fixes.includes(f.ruleId)) && [...rewritten.values()].some((t) => t.includes(RUNTIME_MODULE));
-  const owner = candidate && selected.some((t) => t.id === 'transport-registry') ? [ownerAffinity] : [];
+  const owner = candidate && selected.some((t) => t.id === 'transport-registry' || t.id === ownerAffinity.id) ? [ownerAffinity] : [];
   const marking = markers.map((m): Transform => ({ ...m, run: (ctx) => m.run({ ...ctx, findings: ctx.findings.filter((lf) => unmarked.has(lf.finding)) }) }));
   const last = runPass(root, rewritten, breaking, [...owner, ...marking]);
   const final = last.texts;
