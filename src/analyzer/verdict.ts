@@ -45,7 +45,7 @@ export function decideVerdict(findings: readonly Finding[], serving: McpServing 
   if (manual.length > 0) {
     return {
       kind: 'owner-routing',
-      summary: `Needs owner routing: ${manual.length} finding(s) hold hidden per-session state that handshake replay cannot rebuild; run \`mcp-migrate proxy --affinity owner\` or rewrite them by hand.`,
+      summary: `Needs owner routing: ${manual.length} finding(s) hold hidden per-session state that handshake replay cannot rebuild; run \`mcp-migrate proxy\` (owner routing, its default), or \`mcp-migrate apply\` (its registry then serves each session on the replica that opened it where that state belongs to one session), or rewrite them by hand.`,
       decidingFindings: manual,
     };
   }
