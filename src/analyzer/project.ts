@@ -14,9 +14,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ts } from 'ts-morph';
-import { analyzerHost } from './compiler-host.js';
+import { analyzerHost, moduleResolver } from './compiler-host.js';
+import { denoImportMaps } from './deno-imports.js';
 import { UsageError, type AnalysisWarning } from './types.js';
-import { nestedProjectFiles, workspaceResolver } from './workspaces.js';
+import { nestedProjectFiles, workspaceFallback } from './workspaces.js';
 
 const SOURCE_EXTENSIONS = new Set(['.ts', '.tsx', '.mts', '.cts', '.js', '.jsx', '.mjs', '.cjs']);
 const SKIPPED_DIRS = new Set(['node_modules', '.git', 'coverage', '.next', '.turbo', '.cache']);
@@ -160,8 +161,8 @@ export function loadProject(paths: string[], cwd: string, fileFilter?: (absolute
   if (sorted.length === 0) {
     throw new UsageError(`no source files (${[...SOURCE_EXTENSIONS].join(' ')}) found under ${absolute.map((p) => path.relative(cwd, p) || '.').join(', ')}`);
   }
-  // Workspace packages imported by name resolve to their sources (see workspaces.ts).
-  const host = analyzerHost(options, texts, workspaceResolver(root));
+  // Deno import maps (deno-imports.ts), then workspace packages imported by name resolve to their sources (workspaces.ts).
+  const host = analyzerHost(options, texts, moduleResolver(root, { remap: denoImportMaps(), fallback: workspaceFallback(root) }));
   const program = ts.createProgram({ rootNames: [...new Set([...configFiles, ...sorted])], options, host });
   const checker = program.getTypeChecker();
   const files: ts.SourceFile[] = [];
