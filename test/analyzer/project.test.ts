@@ -78,6 +78,17 @@ export function handle(req: { headers: Record<string, string | undefined> }) {
     expect(await found({ 'main.ts': main('$/lib/track.ts'), 'src/lib/track.ts': lib })).toEqual([]);
   });
 
+  it('analyzes the entry points a tsconfig leaves out that import its files (examples), not the rest', async () => {
+    const root = tree({
+      'tsconfig.json': JSON.stringify({ compilerOptions: { strict: true }, include: ['src/**/*.ts'] }),
+      'src/index.ts': 'export function track(sessions: Map<string, unknown>, sid: string) {\n  sessions.set(sid, {});\n}\n',
+      'examples/server.ts': `import { track } from '../src';\nconst sessions = new Map();\nexport function handle(req: { headers: Record<string, string | undefined> }) {\n  const sid = req.headers['mcp-session-id'];\n  if (sid) track(sessions, sid);\n}\n`,
+      'scripts/unrelated.ts': registry,
+    });
+    const result = await analyze({ paths: [root], cwd: root });
+    expect(result.findings.map((f) => `${f.file}:${f.line} ${f.symbol}`)).toEqual(['examples/server.ts:2 sessions']);
+  });
+
   it('rejects a missing path and a tree without sources with a UsageError', async () => {
     const root = tree({ 'README.md': '# nothing here' });
     await expect(analyze({ paths: [path.join(root, 'nope')], cwd: root })).rejects.toBeInstanceOf(UsageError);
