@@ -4,8 +4,10 @@
  *
  * Same layout and rules as `../shared/corpus/materialize.sh`, so `../shared/corpus/score.py` reads both sets:
  * - mirrors: `<mirrorDir>/<owner>+<name>/repo` (a bare clone holding the pinned commit);
- * - trees: `<dest>/<owner>+<name>@<first 10 hex of commit>/`, source files only (`.ts/.js` family,
- *   `package.json`, `tsconfig*.json`); blobs a mirror lacks (its largest files) are skipped;
+ * - trees: `<dest>/<owner>+<name>@<first 10 hex of commit>/`, source files only (`.ts/.js` family) and the
+ *   configuration that decides module resolution (`package.json`, `tsconfig*.json`, Deno's `deno.json(c)` and
+ *   `import_map.json`); a tree written before a configuration file was copied gets it added; blobs a mirror
+ *   lacks (its largest files) are skipped;
  * - line hash: first 12 hex of SHA-1 of the line with white space folded (`" ".join(line.split())`).
  *
  * No third-party source is stored in this repository: the trees exist only under `dest`.
@@ -15,7 +17,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-const SOURCE_FILE = /(\.(m|c)?[jt]sx?|package\.json|tsconfig[^/]*\.json)$/;
+const SOURCE_FILE = /(\.(m|c)?[jt]sx?|package\.json|tsconfig[^/]*\.json|deno\.jsonc?|import_map\.json)$/;
+/** Configuration files that decide module resolution (a subset of SOURCE_FILE): added to trees written before they were copied. */
+const CONFIG_FILE = /(^|\/)(package\.json|tsconfig[^/]*\.json|deno\.jsonc?|import_map\.json)$/;
 
 /** Reads every `*.json` in `labelsDir` (each a JSON list of corpus entries) and concatenates them, sorted by file name. */
 export function loadLabels(labelsDir) {
@@ -105,6 +109,19 @@ async function writeTree(git, commit, out) {
   renameSync(partial, out);
 }
 
+/** Adds to an existing tree the configuration files of `commit` it lacks (trees written by an older materializer). */
+async function addMissingConfig(git, commit, out) {
+  const missing = sourceBlobs(git, commit).filter(([, path]) => CONFIG_FILE.test(path) && !existsSync(join(out, path)));
+  if (missing.length === 0) return;
+  const blobs = await readBlobs(git, [...new Set(missing.map(([sha]) => sha))]);
+  for (const [sha, path] of missing) {
+    const data = blobs.get(sha);
+    if (!data) continue;
+    mkdirSync(dirname(join(out, path)), { recursive: true });
+    writeFileSync(join(out, path), data);
+  }
+}
+
 /** Returns the labelled lines of `entry` whose text no longer matches `line_sha1` (or are out of range). */
 export function badLines(entry, text) {
   // materialize.sh reads files in Python text mode: universal newlines turn \r\n and \r into \n.
@@ -132,7 +149,10 @@ export async function materialize(entries, mirrorDir, dest) {
       continue;
     }
     const out = join(dest, treeName(e.repo, e.commit));
-    if (!trees.has(out) && !existsSync(out)) await writeTree(git, e.commit, out);
+    if (!trees.has(out)) {
+      if (existsSync(out)) await addMissingConfig(git, e.commit, out);
+      else await writeTree(git, e.commit, out);
+    }
     trees.add(out);
     const file = join(out, e.path);
     if (!existsSync(file)) {

@@ -115,3 +115,44 @@ export function classNameOf(cls: ts.ClassLikeDeclaration): string {
   return 'class';
 }
 
+
+/**
+ * The variable a lazy initialization assigns, when `value` is one: `x ??= value`, `x ||= value`,
+ * `x = x ?? value`, or `x = value` in the branch of `if (!x)` / `if (x == null)` / `if (x === undefined)`.
+ * Such a value is made once for whoever holds `x`, not once per call.
+ */
+export function lazyInitTarget(value: ts.Expression): ts.Identifier | undefined {
+  let n: ts.Node = value;
+  while (n.parent && (ts.isParenthesizedExpression(n.parent) || ts.isAsExpression(n.parent) || ts.isAwaitExpression(n.parent) || ts.isNonNullExpression(n.parent))) n = n.parent;
+  const assign = n.parent;
+  if (!assign || !ts.isBinaryExpression(assign) || assign.right !== n) return undefined;
+  const op = assign.operatorToken.kind;
+  if (op === ts.SyntaxKind.QuestionQuestionToken || op === ts.SyntaxKind.BarBarToken) {
+    // `x = x ?? value`
+    const outer = assign.parent;
+    const same = !!outer && ts.isBinaryExpression(outer) && outer.right === assign && outer.operatorToken.kind === ts.SyntaxKind.EqualsToken && skipOuter(assign.left).getText() === skipOuter(outer.left).getText();
+    const target = same ? skipOuter((outer as ts.BinaryExpression).left) : undefined;
+    return target && ts.isIdentifier(target) ? target : undefined;
+  }
+  const target = skipOuter(assign.left);
+  if (!ts.isIdentifier(target)) return undefined;
+  if (op === ts.SyntaxKind.QuestionQuestionEqualsToken || op === ts.SyntaxKind.BarBarEqualsToken) return target;
+  if (op !== ts.SyntaxKind.EqualsToken) return undefined;
+  for (let a: ts.Node | undefined = assign.parent; a && !isFunctionLike(a); a = a.parent) {
+    if (ts.isIfStatement(a) && isInside(assign, a.thenStatement) && testsUnset(a.expression, target.text)) return target;
+  }
+  return undefined;
+}
+
+/** `!x`, `x == null`, `x === null`, `x === undefined` (and `!x || …`). */
+function testsUnset(cond: ts.Expression, name: string): boolean {
+  const e = skipOuter(cond);
+  if (ts.isPrefixUnaryExpression(e) && e.operator === ts.SyntaxKind.ExclamationToken) return skipOuter(e.operand).getText() === name;
+  if (ts.isBinaryExpression(e)) {
+    if (e.operatorToken.kind === ts.SyntaxKind.BarBarToken) return testsUnset(e.left, name) || testsUnset(e.right, name);
+    const eq = [ts.SyntaxKind.EqualsEqualsToken, ts.SyntaxKind.EqualsEqualsEqualsToken].includes(e.operatorToken.kind);
+    const unset = (x: ts.Expression): boolean => x.kind === ts.SyntaxKind.NullKeyword || isUndefinedLiteral(x);
+    return eq && ((skipOuter(e.left).getText() === name && unset(e.right)) || (skipOuter(e.right).getText() === name && unset(e.left)));
+  }
+  return false;
+}

@@ -18,8 +18,16 @@ import path from 'node:path';
 import { getLibFiles, libFolderInMemoryPath } from '@ts-morph/common';
 import { ts } from 'ts-morph';
 
-/** A module resolver for the host (see workspaces.ts `workspaceResolver`). */
+/** A module resolver for the host (see {@link moduleResolver}). */
 export type ResolverFactory = (host: ts.ModuleResolutionHost, options: () => ts.CompilerOptions) => Pick<ts.CompilerHost, 'resolveModuleNames'>;
+
+/** Resolution beyond the compiler's own (see {@link moduleResolver}). */
+export interface ResolverSteps {
+  /** Tried first: the specifier to resolve instead (an import map's target), or `undefined` to keep it. */
+  remap?: (name: string, containingFile: string) => string | undefined;
+  /** Tried last, for a specifier the compiler cannot resolve: a source file, or `undefined`. */
+  fallback?: (name: string) => string | undefined;
+}
 
 interface SharedFile {
   stamp: string;
@@ -81,4 +89,45 @@ export function analyzerHost(options: ts.CompilerOptions, texts?: ReadonlyMap<st
   };
   if (resolver) host.resolveModuleNames = resolver(host, () => options).resolveModuleNames;
   return host;
+}
+
+/**
+ * Resolves like the compiler, with `steps`: a specifier `remap` maps (a Deno import map, see
+ * deno-imports.ts) is resolved as its target when that target resolves; one the compiler cannot resolve
+ * goes to `fallback` (workspace packages, see workspaces.ts). `undefined` when there is no step.
+ */
+export function moduleResolver(root: string, steps: ResolverSteps): ResolverFactory | undefined {
+  const { remap, fallback } = steps;
+  if (!remap && !fallback) return undefined;
+  return (host, options) => {
+    const cache = ts.createModuleResolutionCache(root, (f) => f, options());
+    const resolve = (name: string, file: string) => ts.resolveModuleName(name, file, options(), host, cache).resolvedModule;
+    return {
+      resolveModuleNames: (names, containingFile) =>
+        names.map((name) => {
+          const mapped = remap?.(name, containingFile);
+          const target = mapped !== undefined && mapped !== name ? resolve(mapped, containingFile) : undefined;
+          // The checker asserts that a module resolved "using a TS extension" is named with one; the written specifier decides.
+          const viaMap = target && { ...target, resolvedUsingTsExtension: !!target.resolvedUsingTsExtension && /\.[cm]?tsx?$/.test(name) };
+          const resolved = viaMap ?? resolve(name, containingFile);
+          if (resolved) return resolved;
+          const file = fallback?.(name);
+          return file ? { resolvedFileName: file, extension: extensionOf(file), isExternalLibraryImport: false } : undefined;
+        }),
+    };
+  };
+}
+
+const EXTENSIONS: Record<string, ts.Extension> = {
+  '.tsx': ts.Extension.Tsx,
+  '.mts': ts.Extension.Mts,
+  '.cts': ts.Extension.Cts,
+  '.js': ts.Extension.Js,
+  '.jsx': ts.Extension.Jsx,
+  '.mjs': ts.Extension.Mjs,
+  '.cjs': ts.Extension.Cjs,
+};
+
+function extensionOf(file: string): ts.Extension {
+  return EXTENSIONS[path.extname(file)] ?? ts.Extension.Ts;
 }

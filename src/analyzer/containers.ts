@@ -48,6 +48,11 @@ export interface SessionContainer {
   objectClass?: ts.ClassLikeDeclaration;
   /** Keyed by something else (a task or approval id), but every entry carries the session id of its session. */
   entriesCarrySession?: boolean;
+  /**
+   * Keyed by a function object made once per session instead of an id (a per-session notifier, see
+   * SessionScope `sessionHandles`): the key names its session but cannot go into a shared store.
+   */
+  handleKey?: ts.Expression;
 }
 
 const KEY_METHODS = new Set(['set', 'get', 'has', 'delete', 'add', 'peek']);
@@ -119,6 +124,7 @@ export class SessionContainerIndex {
       if (first && KEY_METHODS.has(method) && this.flow.isSessionId(first)) {
         const found = this.resolve(receiver);
         for (const c of found) this.byKey.add(c.node);
+        if (this.isFunctionValue(first)) for (const c of found) c.handleKey ??= first;
         if (method === 'add') for (const c of found) this.nestedIds.add(c.node);
         return;
       }
@@ -180,7 +186,7 @@ export class SessionContainerIndex {
       c.isRegistry =
         c.reason === 'type' ||
         (!c.idSet && c.reason !== 'objects' && !(this.byValueOnly.has(c.node) && !this.byKey.has(c.node)) && ([c.node, ...c.aliases].some((n) => this.declaredTypeHoldsRegistry(n)) || c.values.some((v) => this.holdsRegistryValue(v, 0))));
-      c.serializable = !c.isRegistry && c.values.every((v) => this.isSerializable(v));
+      c.serializable = !c.isRegistry && !c.handleKey && c.values.every((v) => this.isSerializable(v));
       if (this.byValueOnly.has(c.node) && !this.byKey.has(c.node)) c.entriesCarrySession = true;
     }
     this.collectHolders();
@@ -431,6 +437,15 @@ export class SessionContainerIndex {
   }
 
   // ---------------------------------------------------------------- predicates
+
+  /** A key whose value is a function (a per-session callback standing for its session), by its type. */
+  private isFunctionValue(key: ts.Expression): boolean {
+    try {
+      return this.flow.checker.getTypeAtLocation(key).getCallSignatures().length > 0;
+    } catch {
+      return false;
+    }
+  }
 
   private carriesSessionId(value: ts.Expression): boolean {
     const e = skipOuter(value);

@@ -59,6 +59,8 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
   const flow = new SessionFlow(checker, files, bundles.size > 0 ? skip : undefined);
   // Ids minted once per session (a per-session scope id) stand for the session in the data flow.
   flow.addSources(sessionScope(flow).sessionIds);
+  // So do the function objects per-session code makes and passes on (a per-session notifier used as a key).
+  flow.addSourceSymbols(sessionScope(flow).sessionHandles);
   const index = new SessionContainerIndex(flow);
   let containers: SessionContainer[] | undefined;
 

@@ -4,19 +4,22 @@
  *
  * - A path that is (or contains, at its top) a `tsconfig.json` is loaded through it, so path
  *   aliases and project references resolve as the server's own build sees them; JavaScript files
- *   under the same paths are added as well when the tsconfig leaves them out.
+ *   under the same paths are added as well when the tsconfig leaves them out, and so are files it
+ *   leaves out that import its files by a relative path (examples and scripts that run the server).
+ * - Deno import maps (`deno.json`) resolve module specifiers as Deno does (deno-imports.ts).
  * - Otherwise every `.ts/.tsx/.mts/.cts/.js/.jsx/.mjs/.cjs` file under the paths is added, with
  *   `allowJs` so types flow from `node_modules` declarations into JavaScript callbacks.
  * - `node_modules` is skipped unless a path points inside it; declaration files (`.d.ts`), test
  *   files (`*.test.*`, `*.spec.*`, `__tests__/`) and build output beside sources are not analyzed.
  * - A file with syntax errors is skipped with a warning; the rest is analyzed.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ts } from 'ts-morph';
-import { analyzerHost } from './compiler-host.js';
+import { analyzerHost, moduleResolver } from './compiler-host.js';
+import { denoImportMaps } from './deno-imports.js';
 import { UsageError, type AnalysisWarning } from './types.js';
-import { nestedProjectFiles, workspaceResolver } from './workspaces.js';
+import { nestedProjectFiles, workspaceFallback } from './workspaces.js';
 
 const SOURCE_EXTENSIONS = new Set(['.ts', '.tsx', '.mts', '.cts', '.js', '.jsx', '.mjs', '.cjs']);
 const SKIPPED_DIRS = new Set(['node_modules', '.git', 'coverage', '.next', '.turbo', '.cache']);
@@ -127,6 +130,34 @@ function referencedFiles(tsconfig: string, seen: Set<string>): string[] {
   return out;
 }
 
+const RELATIVE_IMPORT = /(?:\bfrom|\bimport|\brequire)\s*\(?\s*['"](\.{1,2}\/[^'"]*)['"]/g;
+
+/**
+ * Source files under `dir` outside `wanted` that import one of `wanted` by a relative path (examples and
+ * scripts a tsconfig's `include` leaves out but that build the project's server). Read as text: no program.
+ */
+function entriesOutside(dir: string, wanted: ReadonlySet<string>): string[] {
+  const stems = new Set<string>();
+  for (const f of wanted) {
+    const stem = f.replace(/\.[cm]?[jt]sx?$/, '');
+    stems.add(stem);
+    if (path.basename(stem) === 'index') stems.add(path.dirname(stem));
+  }
+  return listSourceFiles(dir).filter((f) => {
+    if (wanted.has(f)) return false;
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      return false;
+    }
+    for (const m of text.matchAll(RELATIVE_IMPORT)) {
+      if (stems.has(path.resolve(path.dirname(f), m[1]!).replace(/\.[cm]?[jt]sx?$/, '').replace(/[\\/]$/, ''))) return true;
+    }
+    return false;
+  });
+}
+
 /**
  * Loads the program for `paths` (with `texts`, where given, in place of the files' contents on disk).
  * @throws UsageError when a path does not exist or no source file is found.
@@ -153,6 +184,8 @@ export function loadProject(paths: string[], cwd: string, fileFilter?: (absolute
     }
     // Sources the tsconfig leaves out (plain JavaScript beside it) are still analyzed.
     if (wanted.size === 0) for (const f of listSourceFiles(path.dirname(tsconfig))) wanted.add(f);
+    // So are the entry points it leaves out that run the project's code (`examples/server.ts` importing `../src`).
+    else for (const f of entriesOutside(path.dirname(tsconfig), wanted)) wanted.add(f);
   } else {
     for (const p of absolute) for (const f of listSourceFiles(p)) wanted.add(f);
   }
@@ -160,8 +193,8 @@ export function loadProject(paths: string[], cwd: string, fileFilter?: (absolute
   if (sorted.length === 0) {
     throw new UsageError(`no source files (${[...SOURCE_EXTENSIONS].join(' ')}) found under ${absolute.map((p) => path.relative(cwd, p) || '.').join(', ')}`);
   }
-  // Workspace packages imported by name resolve to their sources (see workspaces.ts).
-  const host = analyzerHost(options, texts, workspaceResolver(root));
+  // Deno import maps (deno-imports.ts), then workspace packages imported by name resolve to their sources (workspaces.ts).
+  const host = analyzerHost(options, texts, moduleResolver(root, { remap: denoImportMaps(), fallback: workspaceFallback(root) }));
   const program = ts.createProgram({ rootNames: [...new Set([...configFiles, ...sorted])], options, host });
   const checker = program.getTypeChecker();
   const files: ts.SourceFile[] = [];

@@ -97,6 +97,8 @@ export class SessionFlow {
   readonly statefulGenerators: Array<ts.PropertyAssignment | ts.ShorthandPropertyAssignment> = [];
   /** `new SSEServerTransport(…)` sites (the legacy 2024-11-05 HTTP+SSE transport). */
   readonly sseTransports: ts.NewExpression[] = [];
+  /** `new McpServer(…)` / `new Server(…)` by name (SessionScope checks they are the SDK's). */
+  readonly serverConstructions: ts.NewExpression[] = [];
   /** Which types are the SDK's session-bound objects (transports, servers, task stores). */
   readonly sdk: SdkTypes;
   private solved = false;
@@ -190,13 +192,19 @@ export class SessionFlow {
     let captured = false;
     const visit = (n: ts.Node): void => {
       if (captured) return;
-      if (ts.isIdentifier(n) && n !== name && n.text === name.text && this.symbolAt(n) === symbol) {
+      if (ts.isIdentifier(n) && n !== name && n.text === name.text && this.refersTo(n, symbol)) {
         for (let p: ts.Node | undefined = n.parent; p && p !== fn; p = p.parent) if (isFunctionLike(p)) captured = true;
       }
       ts.forEachChild(n, visit);
     };
     visit(fn);
     return captured;
+  }
+
+  /** An identifier refers to `symbol`, also as a shorthand property (`{ registry }` passes the variable `registry`). */
+  private refersTo(id: ts.Identifier, symbol: ts.Symbol | undefined): boolean {
+    if (ts.isShorthandPropertyAssignment(id.parent) && id.parent.name === id) return this.checker.getShorthandAssignmentValueSymbol(id.parent) === symbol;
+    return this.symbolAt(id) === symbol;
   }
 
   /** The symbol at a node, following import aliases to the declaration. */
@@ -303,6 +311,65 @@ export class SessionFlow {
           if (this.structurallyImplements(cls, target!)) out.push(...memberBodies(cls, text));
         } catch {
           /* no type information */
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * For the data flow only: a call of an interface member (`tracker.subscribe(notify, uri)`) also runs the
+   * functions that the project's factories declared to return that interface put in the object they return.
+   */
+  private objectMemberCallees(call: ts.CallExpression | ts.NewExpression): FunctionLike[] {
+    const callee = skipOuter(call.expression);
+    if (!ts.isCallExpression(call) || !ts.isPropertyAccessExpression(callee)) return [];
+    const out: FunctionLike[] = [];
+    for (const decl of this.symbolAt(callee.name)?.declarations ?? []) {
+      const owner = decl.parent;
+      if (!(ts.isMethodSignature(decl) || ts.isPropertySignature(decl)) || !owner || !ts.isInterfaceDeclaration(owner) || owner.getSourceFile().isDeclarationFile) continue;
+      const iface = this.symbolAt(owner.name);
+      if (iface) out.push(...this.objectImplementations(iface, callee.name.text));
+    }
+    return out;
+  }
+
+  #typedFactories: Map<string, FunctionLike[]> | undefined;
+
+  /**
+   * The functions stored as `member` in the object literals returned by project functions whose declared
+   * return type is the interface `iface` (also `Promise<iface>`): the object's member is that function.
+   */
+  private objectImplementations(iface: ts.Symbol, member: string): FunctionLike[] {
+    if (!this.#typedFactories) {
+      const index = new Map<string, FunctionLike[]>();
+      const visit = (n: ts.Node): void => {
+        if (isFunctionLike(n) && n.type) for (const name of returnTypeNames(n.type)) addTo(index, name, n);
+        ts.forEachChild(n, visit);
+      };
+      for (const sf of this.files) visit(sf);
+      this.#typedFactories = index;
+    }
+    const out: FunctionLike[] = [];
+    for (const fn of this.#typedFactories.get(iface.name) ?? []) {
+      if (!fn.type || !returnTypeRefs(fn.type).some((r) => this.symbolAt(ts.isIdentifier(r.typeName) ? r.typeName : r.typeName.right) === iface)) continue;
+      for (const e of returnedExpressions(fn)) {
+        const literal = skipOuter(e);
+        if (!ts.isObjectLiteralExpression(literal)) continue;
+        for (const p of literal.properties) {
+          if (!p.name || propertyNameText(p.name) !== member) continue;
+          if (ts.isMethodDeclaration(p) && p.body) out.push(p);
+          const value = ts.isPropertyAssignment(p) ? skipOuter(p.initializer) : ts.isShorthandPropertyAssignment(p) ? p.name : undefined;
+          if (!value) continue;
+          if (ts.isArrowFunction(value) || ts.isFunctionExpression(value)) out.push(value);
+          else if (ts.isIdentifier(value)) {
+            const decl = (ts.isShorthandPropertyAssignment(p) ? this.checker.getShorthandAssignmentValueSymbol(p) : this.symbolAt(value))?.valueDeclaration;
+            if (decl && isFunctionLike(decl)) out.push(decl);
+            else if (decl && ts.isVariableDeclaration(decl) && decl.initializer) {
+              const init = skipOuter(decl.initializer);
+              if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) out.push(init);
+            }
+          }
         }
       }
     }
@@ -543,7 +610,11 @@ export class SessionFlow {
             const term = this.term(arg);
             if (term !== null) this.callEdges.push({ call, index, term });
           });
-          if (ts.isNewExpression(call) && this.constructedClassName(call) === 'SSEServerTransport') this.sseTransports.push(call);
+          if (ts.isNewExpression(call)) {
+            const made = this.constructedClassName(call);
+            if (made === 'SSEServerTransport') this.sseTransports.push(call);
+            else if (SERVER_CLASS_NAMES.has(made ?? '') || SERVER_CLASS_NAMES.has(calleeName(call) ?? '')) this.serverConstructions.push(call);
+          }
           if (ts.isCallExpression(call)) collectHandlerReferences(call, (n) => this.symbolAt(n));
           break;
         }
@@ -899,7 +970,7 @@ export class SessionFlow {
       for (const edge of this.callEdges) {
         if (doneCalls.has(edge) || !this.evaluate(edge.term)) continue;
         doneCalls.add(edge);
-        for (const fn of this.callees(edge.call)) {
+        for (const fn of [...this.callees(edge.call), ...this.objectMemberCallees(edge.call)]) {
           const param = fn.parameters[edge.index];
           if (param && ts.isIdentifier(param.name) && !param.dotDotDotToken) {
             const symbol = this.symbolAt(param.name);
@@ -926,6 +997,19 @@ export class SessionFlow {
     if (added) this.solve();
   }
 
+  /**
+   * Adds variables and functions whose values stand for a session (a function object made once per session,
+   * see SessionScope `sessionHandles`) and extends the fixpoint from them.
+   */
+  addSourceSymbols(names: Iterable<ts.Identifier>): void {
+    let added = false;
+    for (const name of names) {
+      const symbol = this.symbolAt(name);
+      if (symbol) added = this.taint(symbol) || added;
+    }
+    if (added) this.solve();
+  }
+
   /** Whether the fixpoint has been computed (always true after construction). */
   get isSolved(): boolean {
     return this.solved;
@@ -935,6 +1019,21 @@ export class SessionFlow {
   get sourceFiles(): readonly ts.SourceFile[] {
     return this.files;
   }
+}
+
+/** The SDK's server classes (sdk-types.ts `SERVERS`), matched by declared name while walking. */
+const SERVER_CLASS_NAMES = new Set(['McpServer', 'Server']);
+
+/** The type references a declared return type names: `T`, and `T` inside `Promise<T>`. */
+function returnTypeRefs(type: ts.TypeNode): ts.TypeReferenceNode[] {
+  if (!ts.isTypeReferenceNode(type)) return [];
+  const name = ts.isIdentifier(type.typeName) ? type.typeName.text : type.typeName.right.text;
+  if (name === 'Promise' && type.typeArguments?.length === 1) return returnTypeRefs(type.typeArguments[0]!);
+  return [type];
+}
+
+function returnTypeNames(type: ts.TypeNode): string[] {
+  return returnTypeRefs(type).map((r) => (ts.isIdentifier(r.typeName) ? r.typeName.text : r.typeName.right.text));
 }
 
 function addTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {

@@ -19,7 +19,7 @@
  */
 import path from 'node:path';
 import { ts } from 'ts-morph';
-import { calleeName, enclosingFunction, isFunctionLike, isInside, propertyNameText, returnedExpressions, skipOuter, type FunctionLike } from './ast.js';
+import { calleeName, enclosingFunction, isFunctionLike, isInside, lazyInitTarget, propertyNameText, returnedExpressions, skipOuter, type FunctionLike } from './ast.js';
 import { handlerRegistration, isReplayedHandler } from './handlers.js';
 import { isSdkFile, packageNameOf } from './sdk-types.js';
 import type { SessionFlow } from './session-flow.js';
@@ -52,13 +52,22 @@ export class SessionScope {
   readonly classes = new Map<ts.ClassLikeDeclaration, ts.NewExpression[]>();
   /** Fresh random ids minted by per-session code (`scope: randomUUID()`): each stands for its session. */
   readonly sessionIds: ts.CallExpression[] = [];
+  /**
+   * Named functions declared in per-session code (`function notify(uri) { server.sendResourceUpdated(…) }`
+   * inside a per-session server factory): each session has its own function object, so one passed on as a
+   * value identifies its session as an id would (`subscriptions.subscribe(notify, uri)` keys by it).
+   */
+  readonly sessionHandles = new Set<ts.Identifier>();
   private readonly projectFiles: Set<ts.SourceFile>;
   private readonly fieldCache = new Map<ts.ClassLikeDeclaration, SessionField[]>();
   #externalWrites: Map<string, ts.Node[]> | undefined;
 
   constructor(private readonly flow: SessionFlow) {
     this.projectFiles = new Set(flow.sourceFiles);
-    if (flow.isStateful) this.compute();
+    if (flow.isStateful) {
+      this.compute();
+      this.collectServerHandles();
+    }
   }
 
   /**
@@ -125,10 +134,13 @@ export class SessionScope {
     while (queue.length > 0 && this.functions.size < MAX_FUNCTIONS) {
       const root = queue.pop()!;
       const visit = (n: ts.Node): void => {
+        if (n !== root && isFunctionLike(n)) this.noteHandle(n);
         if (n !== root && isFunctionLike(n) && !runsOnceHere(n)) return;
         // Kept beyond the call (an option, a field, an argument): it labels what the session owns.
         // A helper that returns the id (`getRandomUUID()`) is not the session's id: its per-session call site is.
         if (ts.isCallExpression(n) && this.mintsId(n) && isRetained(this.flow, n) && !isReturned(n)) this.sessionIds.push(n);
+        // A value made lazily for a longer-lived holder (`if (!store) store = createStore()`) is made once, not per session.
+        if ((ts.isCallExpression(n) || ts.isNewExpression(n)) && this.isLazyForOuterHolder(n, root)) return;
         if (ts.isCallExpression(n) || ts.isNewExpression(n)) {
           for (const fn of this.flow.callees(n)) {
             if (!fn.body || this.functions.has(fn) || !this.projectFiles.has(fn.getSourceFile()) || this.isSdkMember(fn) || foreignSdk(fn)) continue;
@@ -150,6 +162,40 @@ export class SessionScope {
       };
       visit(root);
     }
+  }
+
+  /**
+   * Named functions a server factory declares that use the server it makes (`function notify(uri) {
+   * server.sendResourceUpdated({ uri }) }`): the SDK binds a server to one transport, so in a sessionful
+   * server each such function object belongs to one session.
+   */
+  private collectServerHandles(): void {
+    for (const made of this.flow.serverConstructions) {
+      const factory = enclosingFunction(made);
+      const holder = made.parent;
+      if (!factory || !factory.body || !ts.isVariableDeclaration(holder) || !ts.isIdentifier(holder.name) || this.flow.sdk.kindOfValue(made) !== 'server') continue;
+      const server = this.flow.symbolAt(holder.name);
+      const visit = (n: ts.Node): void => {
+        if (isFunctionLike(n) && n !== factory && usesSymbol(this.flow, n, server)) this.noteHandle(n);
+        ts.forEachChild(n, visit);
+      };
+      visit(factory.body);
+    }
+  }
+
+  /** A function declared by name in per-session code and used as a value somewhere (passed, stored): a session handle. */
+  private noteHandle(fn: FunctionLike): void {
+    let name: ts.Identifier | undefined;
+    if (ts.isFunctionDeclaration(fn)) name = fn.name;
+    else if ((ts.isArrowFunction(fn) || ts.isFunctionExpression(fn)) && ts.isVariableDeclaration(fn.parent) && fn.parent.initializer === fn && ts.isIdentifier(fn.parent.name)) name = fn.parent.name;
+    if (name && !ts.isSourceFile(fn.parent) && !this.sessionHandles.has(name)) this.sessionHandles.add(name);
+  }
+
+  /** `value` lazily initializes a variable declared outside per-session code (a closure or module variable that outlives the session). */
+  private isLazyForOuterHolder(value: ts.Expression, root: ts.Node): boolean {
+    const target = lazyInitTarget(value);
+    const decl = target && this.flow.symbolAt(target)?.valueDeclaration;
+    return !!decl && !isInside(decl, root) && !this.isPerSessionCode(decl);
   }
 
   /** A call that returns a fresh random id: a random-id API, or a project function that returns one. */
@@ -466,3 +512,15 @@ function variableEscapes(flow: SessionFlow, name: ts.Identifier): boolean {
   return escapes;
 }
 
+/** `fn`'s body refers to `symbol`. */
+function usesSymbol(flow: SessionFlow, fn: FunctionLike, symbol: ts.Symbol | undefined): boolean {
+  if (!symbol || !fn.body) return false;
+  let found = false;
+  const visit = (n: ts.Node): void => {
+    if (found) return;
+    if (ts.isIdentifier(n) && n.text === symbol.name && flow.symbolAt(n) === symbol) found = true;
+    else ts.forEachChild(n, visit);
+  };
+  visit(fn.body);
+  return found;
+}

@@ -7,14 +7,13 @@
  *   returns the source files of those nested projects, so `analyze .` sees every package.
  * - Packages import each other by package name (`import { SessionStore } from '@acme/core'`), which
  *   resolves through `node_modules` symlinks that a checkout without `npm install` does not have, and
- *   to build output (`dist/index.d.ts`) that does not exist before a build. {@link workspaceResolver}
+ *   to build output (`dist/index.d.ts`) that does not exist before a build. {@link workspaceFallback}
  *   resolves such a specifier to the package's own source, the way TypeScript project references map
  *   an output file back to its input: `outDir` → `rootDir`, `.d.ts`/`.js` → `.ts`.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ts } from 'ts-morph';
-import type { ResolverFactory } from './compiler-host.js';
 
 const SKIPPED_DIRS = new Set(['node_modules', '.git', 'coverage', '.next', '.turbo', '.cache', 'dist', 'build', 'out', 'lib']);
 /** How deep below the root nested projects and packages are looked for (`packages/scope/name` is 3). */
@@ -144,41 +143,19 @@ function resolveIn(packages: Map<string, WorkspacePackage>, spec: string): strin
 }
 
 /**
- * A module resolver (for compiler-host.ts) that resolves like the compiler and, for a specifier the compiler cannot
- * resolve, falls back to the workspace packages under `root`. `undefined` when there are none.
+ * A fallback for specifiers the compiler cannot resolve (see compiler-host.ts `moduleResolver`): a
+ * package name of a workspace package under `root` → that package's source file. `undefined` when
+ * there are no packages.
  */
-export function workspaceResolver(root: string): ResolverFactory | undefined {
+export function workspaceFallback(root: string): ((name: string) => string | undefined) | undefined {
   const packages = new Map<string, WorkspacePackage>();
   for (const dir of dirsWith(root, 'package.json')) {
     const pkg = readPackage(dir);
     if (pkg && !packages.has(pkg.name)) packages.set(pkg.name, pkg);
   }
   if (packages.size === 0) return undefined;
-  return (host, options) => {
-    const cache = ts.createModuleResolutionCache(root, (f) => f, options());
-    return {
-      resolveModuleNames: (names, containingFile) =>
-        names.map((name) => {
-          const resolved = ts.resolveModuleName(name, containingFile, options(), host, cache).resolvedModule;
-          if (resolved) return resolved;
-          const file = !name.startsWith('.') && !path.isAbsolute(name) ? resolveIn(packages, name) : undefined;
-          if (!file || !statSync(file).isFile()) return undefined;
-          return { resolvedFileName: file, extension: extensionOf(file), isExternalLibraryImport: false };
-        }),
-    };
+  return (name) => {
+    const file = !name.startsWith('.') && !path.isAbsolute(name) ? resolveIn(packages, name) : undefined;
+    return file && statSync(file).isFile() ? file : undefined;
   };
-}
-
-const EXTENSIONS: Record<string, ts.Extension> = {
-  '.tsx': ts.Extension.Tsx,
-  '.mts': ts.Extension.Mts,
-  '.cts': ts.Extension.Cts,
-  '.js': ts.Extension.Js,
-  '.jsx': ts.Extension.Jsx,
-  '.mjs': ts.Extension.Mjs,
-  '.cjs': ts.Extension.Cjs,
-};
-
-function extensionOf(file: string): ts.Extension {
-  return EXTENSIONS[path.extname(file)] ?? ts.Extension.Ts;
 }

@@ -1,7 +1,8 @@
+import path from 'node:path';
 import { ts } from 'ts-morph';
 import { isModuleLevel } from '../analyzer/handlers.js';
 import { calleeName } from '../analyzer/session-flow.js';
-import { createRule } from './create-rule.js';
+import { createRule, type RuleContext } from './create-rule.js';
 import { classNameOf } from '../analyzer/ast.js';
 
 const EVENT_STORE_METHODS = ['storeEvent', 'replayEventsAfter'];
@@ -52,6 +53,21 @@ const MESSAGE =
   'Behind a round-robin load balancer a client reconnecting with `Last-Event-ID` reaches another replica, which has none of the events, so the missed messages are lost (and a restart loses all of them). ' +
   'Run `mcp-migrate apply --store redis` to use the runtime\'s Redis event store, namespaced per session and stream.';
 
+/**
+ * Where the program makes the class's stores (`new C()` sites, file:line), for the class's one finding: the
+ * event-store transform rewrites every one of them with the class, so they are named here rather than
+ * reported again (a second finding with the same fix would hand the transform the same rewrite twice).
+ */
+function madeAt(ctx: RuleContext, cls: ts.ClassLikeDeclaration): string {
+  const sites = ctx.flow.instantiationsOf(cls).filter((site) => ctx.isAnalyzed(site.getSourceFile()));
+  if (sites.length === 0) return '';
+  const where = sites.slice(0, 5).map((site) => {
+    const sf = site.getSourceFile();
+    return `${path.basename(sf.fileName)}:${sf.getLineAndCharacterOfPosition(site.getStart(sf)).line + 1}`;
+  });
+  return ` (made by \`new\` at ${where.join(', ')}${sites.length > 5 ? ', …' : ''})`;
+}
+
 /** Finds in-memory event stores (SDK `EventStore` implementations) used for resumable SSE streams. */
 export default createRule({
   meta: {
@@ -65,7 +81,7 @@ export default createRule({
     const check = (cls: ts.ClassLikeDeclaration): void => {
       if (!isInMemoryEventStoreClass(ctx.flow, cls)) return;
       const name = classNameOf(cls);
-      ctx.report({ node: cls.name ?? cls, symbol: name, message: `\`${name}\` ${MESSAGE}` });
+      ctx.report({ node: cls.name ?? cls, symbol: name, message: `\`${name}\`${madeAt(ctx, cls)} ${MESSAGE}` });
     };
     return {
       [ts.SyntaxKind.ClassDeclaration]: (node: ts.Node) => check(node as ts.ClassDeclaration),

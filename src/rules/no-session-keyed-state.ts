@@ -22,8 +22,12 @@ export default createRule({
             ? `a ${c.kind === 'set' ? 'Set' : `${KIND_TEXT[c.kind]} of sets`} of session ids`
             : c.entriesCarrySession
               ? `a ${KIND_TEXT[c.kind]} whose entries each belong to one session (they carry its session id)`
-              : `a ${KIND_TEXT[c.kind]} keyed by session id`;
-        const todo = c.serializable
+              : c.handleKey
+                ? `a ${KIND_TEXT[c.kind]} keyed by a function that each session's code makes for itself (\`${c.handleKey.getText()}\`), so each entry belongs to one session`
+                : `a ${KIND_TEXT[c.kind]} keyed by session id`;
+        const todo = c.handleKey
+          ? 'A function cannot be a key in a shared store, so no codemod can move it: key the data by session id in a shared store and keep the function on the replica that serves the session, or run `mcp-migrate proxy --affinity owner`.'
+          : c.serializable
           ? 'Run `mcp-migrate apply --store redis` to move it to a store-backed session map (shared by every replica, expiring with the session).'
           : 'Its values cannot be serialized (timers, functions, sockets or class instances), so no codemod can move it: keep the data in a shared store and re-create the live objects on the replica that serves the session, or run `mcp-migrate proxy --affinity owner`.';
         ctx.report({

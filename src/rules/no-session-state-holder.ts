@@ -135,10 +135,32 @@ function isProjectClass(ctx: RuleContext, cls: ts.ClassLikeDeclaration): boolean
  * handlers and callbacks the function registers). A value it only passes on or returns is kept by the
  * callee or the caller, which is where that holder is found.
  */
-function outlivesItsCall(ctx: RuleContext, decl: ts.VariableDeclaration): boolean {
+function outlivesItsCall(ctx: RuleContext, decl: ts.VariableDeclaration, depth = 0): boolean {
   if (isModuleLevel(decl) || !ts.isIdentifier(decl.name)) return isModuleLevel(decl);
   const fn = enclosingFunction(decl);
-  return !fn || ctx.flow.isCapturedByClosure(decl.name, fn);
+  if (!fn || ctx.flow.isCapturedByClosure(decl.name, fn)) return true;
+  // Put in an object literal that a variable keeps (`const deps = { registry }`, then closures capture `deps`).
+  return depth < 2 && literalHolders(ctx, decl.name, fn).some((v) => outlivesItsCall(ctx, v, depth + 1));
+}
+
+/** Variables of `fn` initialized with an object literal that has `name` as a property value (`{ name }`, `{ key: name }`). */
+function literalHolders(ctx: RuleContext, name: ts.Identifier, fn: FunctionLike): ts.VariableDeclaration[] {
+  const symbol = ctx.flow.symbolAt(name);
+  const out: ts.VariableDeclaration[] = [];
+  const visit = (n: ts.Node): void => {
+    if (ts.isVariableDeclaration(n) && n.initializer && ts.isObjectLiteralExpression(skipOuter(n.initializer))) {
+      const literal = skipOuter(n.initializer) as ts.ObjectLiteralExpression;
+      const has = literal.properties.some((p) =>
+        ts.isShorthandPropertyAssignment(p)
+          ? ctx.checker.getShorthandAssignmentValueSymbol(p) === symbol
+          : ts.isPropertyAssignment(p) && ts.isIdentifier(skipOuter(p.initializer)) && ctx.flow.symbolAt(skipOuter(p.initializer)) === symbol,
+      );
+      if (has) out.push(n);
+    }
+    if (!isFunctionLike(n) || n === fn) ts.forEachChild(n, visit);
+  };
+  visit(fn);
+  return out;
 }
 
 /** `this.f = value` in a constructor: the field `f`'s declaration name, when the class declares it. */
