@@ -30,6 +30,7 @@ import type { Dependency } from './bundle.js';
 import { DiSingletons, importsDiPackage } from './di-singletons.js';
 import { enclosingHandler, handlerRegistration, isHandshakeHandler, isModuleLevel, isReplayedHandler } from './handlers.js';
 import { sessionScope } from './session-scope.js';
+import { addCallersByName } from './ast.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 import { frameworkHandler, programImports } from './framework-handlers.js';
 import { FunctionValues } from './function-values.js';
@@ -1119,19 +1120,7 @@ function writerNames(functions: readonly FunctionLike[]): Set<string> {
     calls.set(name, called);
     if (writes) writers.add(name);
   }
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const [name, called] of calls) {
-      if (writers.has(name)) continue;
-      for (const c of called) {
-        if (writers.has(c)) {
-          writers.add(name);
-          changed = true;
-          break;
-        }
-      }
-    }
-  }
+  addCallersByName(calls, writers);
   return writers;
 }
 

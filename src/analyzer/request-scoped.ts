@@ -21,7 +21,7 @@
  * taken to read its own value.
  */
 import { ts } from 'ts-morph';
-import { calleeName, functionName, isFunctionLike, skipOuter, type FunctionLike } from './ast.js';
+import { addCallersByName, calleeName, functionName, isFunctionLike, skipOuter, type FunctionLike } from './ast.js';
 
 const MAX_DEPTH = 8;
 
@@ -401,18 +401,6 @@ function readerNames(functions: readonly FunctionLike[], name: string): Set<stri
       }
     }
   }
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const [owner, called] of calls) {
-      if (readers.has(owner)) continue;
-      for (const c of called) {
-        if (readers.has(c)) {
-          readers.add(owner);
-          changed = true;
-          break;
-        }
-      }
-    }
-  }
+  addCallersByName(calls, readers);
   return readers;
 }
