@@ -69,7 +69,8 @@ export class RequestScoped {
   /**
    * Is every read of the variable inside a function that handler code reaches (through calls that may
    * reach it by name, followed in any state), or in module-level start-up code? A read in a function no
-   * handler reaches (an exported `shouldLog` the walk never sees called) may be anyone's, so no.
+   * handler reaches (an exported `shouldLog` the walk never sees called) may be anyone's, so no; nor
+   * when nothing in the program reads it at all (`lastCaller = extra.sessionId`, read elsewhere).
    */
   readsAllSeen(handlers: readonly FunctionLike[]): boolean {
     const reached = new Set<FunctionLike>();
@@ -85,13 +86,16 @@ export class RequestScoped {
       };
       visit(fn.body);
     }
+    let reads = 0;
     for (const fn of this.deps.functions) {
       if (!fn.body || !this.readsDirectly(fn)) continue;
       let seen = false;
       for (let f: ts.Node | undefined = fn; f && !seen; f = f.parent) if (isFunctionLike(f) && reached.has(f)) seen = true;
       if (!seen) return false;
+      reads++;
     }
-    return true;
+    // A variable handler code writes and nothing in the program reads is read by code the analysis does not see.
+    return reads > 0;
   }
 
   /** Does the function's own code (not nested functions) read the variable (name it other than as the target of `=`)? */
