@@ -156,3 +156,23 @@ function testsUnset(cond: ts.Expression, name: string): boolean {
   }
   return false;
 }
+
+/**
+ * Adds to `found` every function name whose calls (`calls`: function name → names it calls) reach, by
+ * name and transitively, a name already in `found`; a fixpoint over a syntactic call graph.
+ */
+export function addCallersByName(calls: ReadonlyMap<string, ReadonlySet<string>>, found: Set<string>): void {
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [name, called] of calls) {
+      if (found.has(name)) continue;
+      for (const c of called) {
+        if (found.has(c)) {
+          found.add(name);
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
+}

@@ -90,4 +90,12 @@ export function isReplayedHandler(reg: { registrar: string; schema?: string }): 
   return reg.schema !== undefined && REPLAYED_SCHEMAS.has(reg.schema);
 }
 
+/**
+ * True for the `initialize` request's handler: a session's first request (MCP lifecycle: the client
+ * sends nothing else before it), so in a process that serves one session it runs before any other.
+ */
+export function isHandshakeHandler(reg: { registrar: string; schema?: string }): boolean {
+  return reg.schema === 'InitializeRequestSchema';
+}
+
 export { isFunctionLike, isInside, isModuleLevel };

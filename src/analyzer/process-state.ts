@@ -28,11 +28,13 @@
 import { ts } from 'ts-morph';
 import type { Dependency } from './bundle.js';
 import { DiSingletons, importsDiPackage } from './di-singletons.js';
-import { enclosingHandler, handlerRegistration, isModuleLevel, isReplayedHandler } from './handlers.js';
+import { enclosingHandler, handlerRegistration, isHandshakeHandler, isModuleLevel, isReplayedHandler } from './handlers.js';
 import { sessionScope } from './session-scope.js';
+import { addCallersByName } from './ast.js';
 import { calleeName, enclosingFunction, functionName, isFunctionLike, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, type SessionFlow } from './session-flow.js';
 import { frameworkHandler, programImports } from './framework-handlers.js';
 import { FunctionValues } from './function-values.js';
+import { RequestScoped } from './request-scoped.js';
 
 /** Where process state is held: a module-level variable or a static field (its declaration's name node). */
 export interface Holder {
@@ -293,8 +295,35 @@ export class ProcessStateIndex {
       if (this.sessionHolders.size === before) break;
       this.requestMemo.clear();
     }
-    this.#writes = out;
-    return out;
+    this.#writes = this.withoutRequestScoped(out);
+    return this.#writes;
+  }
+
+  /**
+   * Drops the module-level variables that every handler reading them writes first, on every path before
+   * the read (`src/analyzer/request-scoped.ts`): each request reads only the value it wrote. A variable
+   * some handler reads without writing first (a level `logging/setLevel` sets and tools read) stays. In
+   * a stdio-only server the `initialize` handler is the process's first request, so its reads see only
+   * what start-up wrote.
+   */
+  private withoutRequestScoped(writes: ProcessStateWrite[]): ProcessStateWrite[] {
+    const byHolder = new Map<ts.Node, ProcessStateWrite[]>();
+    for (const w of writes) byHolder.set(w.holder.node, [...(byHolder.get(w.holder.node) ?? []), w]);
+    const dropped = new Set<ts.Node>();
+    for (const [node, list] of byHolder) {
+      const decl = node.parent;
+      const symbol = this.flow.symbolAt(node);
+      if (!symbol || !decl || !ts.isVariableDeclaration(decl) || !isModuleLevel(decl) || !ts.isIdentifier(decl.name)) continue;
+      if (!list.every((w) => !w.field && w.kind === 'memory' && ts.isBinaryExpression(w.node) && w.node.operatorToken.kind === ts.SyntaxKind.EqualsToken)) continue;
+      const scoped = new RequestScoped({
+        symbolAt: (n) => this.flow.symbolAt(n),
+        callees: (call) => (ts.isCallExpression(call) ? this.calleesOf(call) : this.flow.callees(call)).filter((fn) => this.isProgramCode(fn)),
+        functions: this.programFunctions,
+      }, symbol, decl.name.text);
+      const readers = [...this.handlers].filter(([fn, reg]) => !(this.stdioOnly && isHandshakeHandler(reg)) && scoped.readsBeforeWrite(fn));
+      if (readers.length === 0 && scoped.readsAllSeen([...this.handlers.keys()])) dropped.add(node);
+    }
+    return dropped.size === 0 ? writes : writes.filter((w) => !dropped.has(w.holder.node));
   }
 
   // ---------------------------------------------------------------- walking handler code
@@ -904,6 +933,19 @@ export class ProcessStateIndex {
     return found;
   }
 
+  /**
+   * Is the function handler code: reached by the walk, or nested in a function that is (a listener that
+   * handler code registers, `page.on('console', (msg) => logs.push(msg.text()))`, is walked with the
+   * code that registers it, and runs for what that code set up).
+   */
+  private isReached(fn: FunctionLike): boolean {
+    for (let f: FunctionLike | undefined = fn; f; f = enclosingFunction(f)) {
+      if (this.reached.has(f)) return true;
+      if (this.handlers.has(f)) return false; // a handler of its own is reached on its own
+    }
+    return false;
+  }
+
   private identifierIsRequestData(id: ts.Identifier, ctx: Context, depth: number): boolean {
     const symbol = ts.isShorthandPropertyAssignment(id.parent) && id.parent.name === id ? this.flow.checker.getShorthandAssignmentValueSymbol(id.parent) : this.flow.symbolAt(id);
     let decl: ts.Node | undefined = symbol?.valueDeclaration;
@@ -928,7 +970,7 @@ export class ProcessStateIndex {
       return this.callSites(fn).some((site) => {
         const arg = site.arguments[index];
         const caller = enclosingFunction(site);
-        return !!arg && !!caller && this.reached.has(caller) && this.isRequestData(arg, { ...ctx, fn: caller }, depth + 1);
+        return !!arg && !!caller && this.isReached(caller) && this.isRequestData(arg, { ...ctx, fn: caller }, depth + 1);
       });
     }
     if (ts.isVariableDeclaration(decl) && isModuleLevel(decl)) return this.sessionHolders.has(symbol);
@@ -1078,19 +1120,7 @@ function writerNames(functions: readonly FunctionLike[]): Set<string> {
     calls.set(name, called);
     if (writes) writers.add(name);
   }
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const [name, called] of calls) {
-      if (writers.has(name)) continue;
-      for (const c of called) {
-        if (writers.has(c)) {
-          writers.add(name);
-          changed = true;
-          break;
-        }
-      }
-    }
-  }
+  addCallersByName(calls, writers);
   return writers;
 }
 
