@@ -40,8 +40,9 @@ export interface AuthProviderState {
 /** Every provider (or clients store) passed to an SDK auth router in `files` whose class keeps what its methods write in memory. */
 export function authProviderState(files: readonly ts.SourceFile[], checker: ts.TypeChecker): AuthProviderState[] {
   const out: AuthProviderState[] = [];
+  let names: ReadonlySet<string> = AUTH_ROUTERS;
   const visit = (n: ts.Node): void => {
-    if (ts.isCallExpression(n)) {
+    if (ts.isCallExpression(n) && mayCallRouter(n, names)) {
       const router = sdkAuthRouter(n, checker);
       const options = router ? n.arguments[0] && skipOuter(n.arguments[0]) : undefined;
       if (router && options && ts.isObjectLiteralExpression(options)) {
@@ -55,8 +56,39 @@ export function authProviderState(files: readonly ts.SourceFile[], checker: ts.T
     }
     ts.forEachChild(n, visit);
   };
-  for (const sf of files) visit(sf);
+  for (const sf of files) {
+    names = routerNamesIn(sf, checker);
+    visit(sf);
+  }
   return out;
+}
+
+/**
+ * The names a call in `sf` can reach an SDK auth router by: the routers' own names (a namespace or
+ * `require` member, a bundled copy) and the local names of imports of them under another name
+ * (`import { mcpAuthRouter as authRouter }`, resolved through the import). Only calls by these names are
+ * resolved with the checker, which is what keeps this pass cheap on large trees.
+ */
+function routerNamesIn(sf: ts.SourceFile, checker: ts.TypeChecker): ReadonlySet<string> {
+  const names = new Set(AUTH_ROUTERS);
+  for (const st of sf.statements) {
+    const bindings = ts.isImportDeclaration(st) ? st.importClause?.namedBindings : undefined;
+    if (!bindings || !ts.isNamedImports(bindings)) continue;
+    for (const spec of bindings.elements) {
+      if (!spec.propertyName) continue;
+      const symbol = checker.getSymbolAtLocation(spec.name);
+      const target = symbol && symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+      if (target && AUTH_ROUTERS.has(target.getName())) names.add(spec.name.text);
+    }
+  }
+  return names;
+}
+
+/** Whether `call`'s callee is named by one of `names` (`f(…)` or `x.f(…)`). */
+function mayCallRouter(call: ts.CallExpression, names: ReadonlySet<string>): boolean {
+  const callee = skipOuter(call.expression);
+  const id = ts.isPropertyAccessExpression(callee) ? callee.name : callee;
+  return ts.isIdentifier(id) && names.has(id.text);
 }
 
 /** The SDK auth router `call` invokes (resolved through imports to a declaration in an SDK file), by its exported name. */

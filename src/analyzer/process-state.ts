@@ -320,8 +320,9 @@ export class ProcessStateIndex {
         callees: (call) => (ts.isCallExpression(call) ? this.calleesOf(call) : this.flow.callees(call)).filter((fn) => this.isProgramCode(fn)),
         functions: this.programFunctions,
       }, symbol, decl.name.text);
-      const readers = [...this.handlers].filter(([fn, reg]) => !(this.stdioOnly && isHandshakeHandler(reg)) && scoped.readsBeforeWrite(fn));
-      if (readers.length === 0 && scoped.readsAllSeen([...this.handlers.keys()])) dropped.add(node);
+      // One handler that reads it before writing it keeps it: stop at the first.
+      const read = [...this.handlers].some(([fn, reg]) => !(this.stdioOnly && isHandshakeHandler(reg)) && scoped.readsBeforeWrite(fn));
+      if (!read && scoped.readsAllSeen([...this.handlers.keys()])) dropped.add(node);
     }
     return dropped.size === 0 ? writes : writes.filter((w) => !dropped.has(w.holder.node));
   }

@@ -79,6 +79,7 @@ export class RequestScoped {
       const fn = queue.pop()!;
       if (reached.has(fn) || !fn.body) continue;
       reached.add(fn);
+      if (!mentionsAny(fn.body, this.readers)) continue;
       const visit = (n: ts.Node): void => {
         if ((ts.isCallExpression(n) || ts.isNewExpression(n)) && this.readers.has(calleeName(n) ?? '')) queue.push(...this.deps.callees(n));
         else if (ts.isIdentifier(n) && this.readers.has(n.text) && !ts.isPropertyAccessExpression(n.parent)) queue.push(...this.functionsNamed(n));
@@ -100,6 +101,7 @@ export class RequestScoped {
 
   /** Does the function's own code (not nested functions) read the variable (name it other than as the target of `=`)? */
   private readsDirectly(fn: FunctionLike): boolean {
+    if (!fn.body || !mentionsAny(fn.body, [this.name])) return false;
     let found = false;
     const visit = (n: ts.Node): void => {
       if (found || (n !== fn && isFunctionLike(n))) return;
@@ -376,16 +378,28 @@ function join(a: boolean | null, b: boolean | null): boolean | null {
  * name. A syntactic over-approximation, so that only such calls are resolved.
  */
 function readerNames(functions: readonly FunctionLike[], name: string): Set<string> {
-  const calls = new Map<string, Set<string>>();
+  const calls = namesUsed(functions);
   const readers = new Set<string>();
+  for (const [owner, used] of calls) if (used.has(name)) readers.add(owner);
+  addCallersByName(calls, readers);
+  return readers;
+}
+
+const namesUsedCache = new WeakMap<readonly FunctionLike[], Map<string, Set<string>>>();
+
+/**
+ * Every identifier each named function's body (and each module-level alias `const f = g` / `= x.g`)
+ * names, by owner name; computed once per program (the same for every variable asked about).
+ */
+function namesUsed(functions: readonly FunctionLike[]): Map<string, Set<string>> {
+  const cached = namesUsedCache.get(functions);
+  if (cached) return cached;
+  const calls = new Map<string, Set<string>>();
   const add = (owner: string, n: ts.Node): void => {
-    const called = calls.get(owner) ?? new Set<string>();
-    calls.set(owner, called);
+    const used = calls.get(owner) ?? new Set<string>();
+    calls.set(owner, used);
     const visit = (x: ts.Node): void => {
-      if (ts.isIdentifier(x)) {
-        if (x.text === name) readers.add(owner);
-        else called.add(x.text);
-      }
+      if (ts.isIdentifier(x)) used.add(x.text);
       ts.forEachChild(x, visit);
     };
     visit(n);
@@ -405,6 +419,13 @@ function readerNames(functions: readonly FunctionLike[], name: string): Set<stri
       }
     }
   }
-  addCallersByName(calls, readers);
-  return readers;
+  namesUsedCache.set(functions, calls);
+  return calls;
+}
+
+/** Whether the source text of `node` contains one of `names`: a cheap test before walking its tree. */
+function mentionsAny(node: ts.Node, names: Iterable<string>): boolean {
+  const text = node.getSourceFile().text.slice(node.pos, node.end);
+  for (const name of names) if (text.includes(name)) return true;
+  return false;
 }
