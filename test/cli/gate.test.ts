@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JsonReport } from '../../src/reporters/index.js';
-import { ERROR_SERVER, makeProject, runCli, WARNING_SERVER } from './helpers.js';
+import { ERROR_SERVER, makeProject, runCli, STATELESS_SERVER, WARNING_SERVER } from './helpers.js';
 
 const BASELINE = 'mcp-migrate-baseline.json';
 
@@ -70,8 +70,8 @@ describe.concurrent('CI gate', { timeout: 180_000 }, () => {
   it('counts fixed findings still in the baseline without failing', async (t) => {
     const dir = await makeProject(t, { 'src/server.ts': ERROR_SERVER });
     expect((await runCli(['analyze', '--write-baseline', BASELINE], { cwd: dir })).code).toBe(0);
-    // Make the server stateless: drop the registry (and with it the generator's session).
-    await writeFile(join(dir, 'src/server.ts'), 'export const nothing = 1;\n');
+    // Make the server stateless: a server without the registry (and with it the generator's session).
+    await writeFile(join(dir, 'src/server.ts'), STATELESS_SERVER);
     const run = await runCli(['analyze', '--baseline', BASELINE, '--format', 'markdown'], { cwd: dir });
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('mcp-migrate: warning: 2 baseline entries no longer occur; rewrite the baseline (--write-baseline FILE)');

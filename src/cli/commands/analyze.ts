@@ -145,6 +145,7 @@ export async function runAnalyze(args: AnalyzeArgs): Promise<ExitCode> {
   let result: AnalysisResult;
   let failedOnSuppressions = false;
   let failOn: FailOn;
+  let notShown = false;
   let metas: readonly RuleMeta[] = [];
   try {
     // Loaded on demand: the analyzer pulls in the TypeScript compiler, which `proxy` never needs.
@@ -172,6 +173,7 @@ export async function runAnalyze(args: AnalyzeArgs): Promise<ExitCode> {
       ...(filter ? { fileFilter: filter } : {}),
     });
     progress.clear();
+    notShown = notShownStateless(analyzed, failOn);
     const gateOptions = {
       config,
       knownRules: ruleMetas.map((m) => m.id),
@@ -231,16 +233,16 @@ export async function runAnalyze(args: AnalyzeArgs): Promise<ExitCode> {
     return reportError(err);
   }
 
-  return reachesThreshold(result, failOn) || failedOnSuppressions || notShownStateless(result, failOn) ? ExitCode.Findings : ExitCode.Ok;
+  return reachesThreshold(result, failOn) || failedOnSuppressions || notShown ? ExitCode.Findings : ExitCode.Ok;
 }
 
 /**
- * A verdict other than `stateless` with no finding behind it (the analyzed files hold no MCP server code,
- * `src/analyzer/serves-mcp.ts`) fails the run unless `--fail-on none`: exit 0 would promise a server the
+ * An analysis (before baseline and suppressions) with no finding yet a verdict other than `stateless` (the
+ * analyzed files hold no MCP server code, `src/analyzer/serves-mcp.ts`) fails the run unless `--fail-on none`: exit 0 would promise a server the
  * analysis never saw.
  */
-function notShownStateless(result: { verdict: { kind: string; decidingFindings: readonly number[] } }, failOn: FailOn): boolean {
-  return failOn !== 'none' && result.verdict.kind !== 'stateless' && result.verdict.decidingFindings.length === 0;
+function notShownStateless(analyzed: { findings: readonly unknown[]; verdict: { kind: string } }, failOn: FailOn): boolean {
+  return failOn !== 'none' && analyzed.findings.length === 0 && analyzed.verdict.kind !== 'stateless';
 }
 
 async function readBaseline(file: string, cwd: string): Promise<Baseline> {
