@@ -15,7 +15,7 @@
  * memory (the SDK's `ProxyOAuthServerProvider`, a store client) is not reported.
  */
 import { ts } from 'ts-morph';
-import { skipOuter, classNameOf } from './ast.js';
+import { calleeName, skipOuter, classNameOf } from './ast.js';
 import { isSdkFile } from './sdk-types.js';
 
 /** The SDK's auth router factories and single handlers, whose options carry a `provider` or a `clientsStore`. */
@@ -42,7 +42,7 @@ export function authProviderState(files: readonly ts.SourceFile[], checker: ts.T
   const out: AuthProviderState[] = [];
   let names: ReadonlySet<string> = AUTH_ROUTERS;
   const visit = (n: ts.Node): void => {
-    if (ts.isCallExpression(n) && mayCallRouter(n, names)) {
+    if (ts.isCallExpression(n) && names.has(calleeName(n) ?? '')) {
       const router = sdkAuthRouter(n, checker);
       const options = router ? n.arguments[0] && skipOuter(n.arguments[0]) : undefined;
       if (router && options && ts.isObjectLiteralExpression(options)) {
@@ -82,13 +82,6 @@ function routerNamesIn(sf: ts.SourceFile, checker: ts.TypeChecker): ReadonlySet<
     }
   }
   return names;
-}
-
-/** Whether `call`'s callee is named by one of `names` (`f(…)` or `x.f(…)`). */
-function mayCallRouter(call: ts.CallExpression, names: ReadonlySet<string>): boolean {
-  const callee = skipOuter(call.expression);
-  const id = ts.isPropertyAccessExpression(callee) ? callee.name : callee;
-  return ts.isIdentifier(id) && names.has(id.text);
 }
 
 /** The SDK auth router `call` invokes (resolved through imports to a declaration in an SDK file), by its exported name. */

@@ -65,6 +65,15 @@ export function decideVerdict(findings: readonly Finding[], serving: McpServing 
 }
 
 /**
+ * The verdict is not `stateless`, yet no finding decides it: the analyzed files hold no MCP server code
+ * (`serves-mcp.ts`), so the server is built in code the analysis did not read. `analyze` and `apply`
+ * exit 1 on it: exit 0 would promise a server the analysis never saw.
+ */
+export function notShownStateless(verdict: Verdict): boolean {
+  return verdict.kind !== 'stateless' && verdict.decidingFindings.length === 0;
+}
+
+/**
  * Whether a finding is state that breaks round-robin and so decides the verdict (and `apply`'s "still
  * breaks" list): every finding but the informational server-initiated-request notes and the SDK's own
  * bookkeeping inside a bundled copy of it (see {@link decideVerdict}).

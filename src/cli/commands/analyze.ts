@@ -14,6 +14,7 @@ import type { UnusedSuppressions } from '../../gate/config.js';
 import { SEVERITIES, UsageError, type AnalysisResult, type Severity } from '../../analyzer/types.js';
 import { REPORTER_DESCRIPTIONS, REPORTER_NAMES, reporters, type ReporterName } from '../../reporters/index.js';
 import type { RuleMeta } from '../../analyzer/types.js';
+import { notShownStateless } from '../../analyzer/verdict.js';
 import { VERSION } from '../../version.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -173,7 +174,8 @@ export async function runAnalyze(args: AnalyzeArgs): Promise<ExitCode> {
       ...(filter ? { fileFilter: filter } : {}),
     });
     progress.clear();
-    notShown = notShownStateless(analyzed, failOn);
+    // Judged before baseline and suppressions, which renumber the verdict's deciding findings.
+    notShown = failOn !== 'none' && notShownStateless(analyzed.verdict);
     const gateOptions = {
       config,
       knownRules: ruleMetas.map((m) => m.id),
@@ -234,15 +236,6 @@ export async function runAnalyze(args: AnalyzeArgs): Promise<ExitCode> {
   }
 
   return reachesThreshold(result, failOn) || failedOnSuppressions || notShown ? ExitCode.Findings : ExitCode.Ok;
-}
-
-/**
- * An analysis (before baseline and suppressions) with no finding yet a verdict other than `stateless` (the
- * analyzed files hold no MCP server code, `src/analyzer/serves-mcp.ts`) fails the run unless `--fail-on none`: exit 0 would promise a server the
- * analysis never saw.
- */
-function notShownStateless(analyzed: { findings: readonly unknown[]; verdict: { kind: string } }, failOn: FailOn): boolean {
-  return failOn !== 'none' && analyzed.findings.length === 0 && analyzed.verdict.kind !== 'stateless';
 }
 
 async function readBaseline(file: string, cwd: string): Promise<Baseline> {

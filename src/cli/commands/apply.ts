@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { createTwoFilesPatch } from 'diff';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../analyzer/types.js';
+import { notShownStateless } from '../../analyzer/verdict.js';
 import type { ApplyResult, StoreKind } from '../../apply/engine.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -73,7 +74,7 @@ export const applyCommand: CommandModule<object, ApplyArgs> = {
       if (argv.diff) out(renderDiff(result));
       if (!argv['dry-run']) await writeApply(result);
       out(argv.json ? renderJson(result, argv['dry-run']) : renderSummary(result, argv.store, argv['dry-run']));
-      if ((result.remaining.length > 0 || notShownStateless(result)) && !argv['allow-partial']) process.exitCode = ExitCode.Findings;
+      if ((result.remaining.length > 0 || notShown(result)) && !argv['allow-partial']) process.exitCode = ExitCode.Findings;
     } catch (e) {
       if (e instanceof UsageError) {
         err(`mcp-migrate apply: ${e.message}\n`);
@@ -100,12 +101,9 @@ export function renderDiff(result: ApplyResult): string {
     .join('');
 }
 
-/**
- * The analysis found nothing, yet did not call the server stateless: its code holds no MCP server (it is
- * built in a dependency the analysis did not read; `src/analyzer/serves-mcp.ts`). apply exits 1.
- */
-function notShownStateless(result: ApplyResult): boolean {
-  return result.remaining.length === 0 && result.analysis.verdict.kind !== 'stateless' && result.analysis.verdict.decidingFindings.length === 0;
+/** Nothing remains, yet the analysis did not show the server stateless ({@link notShownStateless}): exit 1. */
+function notShown(result: ApplyResult): boolean {
+  return result.remaining.length === 0 && notShownStateless(result.analysis.verdict);
 }
 
 /**
@@ -120,7 +118,7 @@ export function renderJson(result: ApplyResult, dryRun: boolean): string {
       {
         root: result.root,
         dryRun,
-        ready: result.remaining.length === 0 && !notShownStateless(result),
+        ready: result.remaining.length === 0 && !notShown(result),
         affinity: result.affinity,
         changed: result.changes.map((c) => ({ file: c.file })),
         packageJson: result.packageJson?.file ?? null,
@@ -156,7 +154,7 @@ export function renderSummary(result: ApplyResult, store: StoreKind, dryRun: boo
   } else if (result.analysis.findings.some((f) => f.category !== 'server-initiated-request')) {
     const how = result.owned.length > 0 ? ' once each session is served by its owner replica' : '';
     lines.push('', `Ready for any number of replicas behind a round-robin load balancer: the analysis of the migrated code finds nothing else that breaks it${how}${proxy.length ? ` (its ${proxy.length} server-initiated request${proxy.length === 1 ? '' : 's'} are routed across replicas by the runtime)` : ''}.`);
-  } else if (notShownStateless(result)) {
+  } else if (notShown(result)) {
     lines.push('', `Nothing rewritten, and not ready for round-robin: ${result.analysis.verdict.summary}`);
   } else {
     lines.push('', 'Nothing to rewrite: no per-session state is held in process; any replica can serve any request.');
