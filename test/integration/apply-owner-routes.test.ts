@@ -154,6 +154,9 @@ describe('a URL elicitation completed from a browser route, on 3 migrated replic
     const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${nginx.port}/mcp`));
     await client.connect(transport, { timeout: TIMEOUT });
     const sessionId = transport.sessionId!;
+    // One request first: a DELETE (and the client's GET) sent on a non-owner replica right after the
+    // handshake was seen to get 404 there (a race in owner affinity itself, not in these routes; see the report).
+    await client.listTools();
     await transport.terminateSession();
     await client.close();
     for (let i = 0; i < REPLICAS; i++) {
