@@ -46,6 +46,11 @@ export interface SessionContainer {
   store?: ts.ClassLikeDeclaration;
   /** For `objects`: the per-session class whose instances it collects. */
   objectClass?: ts.ClassLikeDeclaration;
+  /**
+   * For `objects`: it collects the sessionful transports or MCP servers that per-session code makes (`this.servers.push(server)`
+   * in a factory the session-opening block calls), one entry per session but not keyed by its id: a registry no codemod rewrites.
+   */
+  sdkObjects?: boolean;
   /** Keyed by something else (a task or approval id), but every entry carries the session id of its session. */
   entriesCarrySession?: boolean;
   /**
@@ -185,6 +190,7 @@ export class SessionContainerIndex {
       c.idSet = this.nestedIds.has(c.node) || (c.kind === 'set' && c.values.length > 0 && c.values.every((v) => this.flow.isSessionId(v)));
       c.isRegistry =
         c.reason === 'type' ||
+        !!c.sdkObjects ||
         (!c.idSet && c.reason !== 'objects' && !(this.byValueOnly.has(c.node) && !this.byKey.has(c.node)) && ([c.node, ...c.aliases].some((n) => this.declaredTypeHoldsRegistry(n)) || c.values.some((v) => this.holdsRegistryValue(v, 0))));
       c.serializable = !c.isRegistry && !c.handleKey && c.values.every((v) => this.isSerializable(v));
       if (this.byValueOnly.has(c.node) && !this.byKey.has(c.node)) c.entriesCarrySession = true;
@@ -193,17 +199,25 @@ export class SessionContainerIndex {
     return [...this.byNode.values()];
   }
 
-  /** Long-lived collections that per-session objects are added to (`Context.all.add(this)`, `this.#sessions.push(session)`). */
+  /**
+   * Long-lived collections that per-session objects are added to (`Context.all.add(this)`, `this.#sessions.push(session)`),
+   * and those per-session code adds its sessionful transports or MCP servers to (`this.servers.push(server)`).
+   */
   private collectSessionObjectLists(): void {
     const scope = sessionScope(this.flow);
-    if (scope.classes.size === 0) return;
+    if (scope.classes.size === 0 && scope.regions.length === 0) return;
     for (const w of this.writes) {
       const cls = this.sessionObjectClass(w.value, scope);
-      if (!cls) continue;
+      const perSession = !cls && scope.isPerSessionCode(w.value);
+      if (!cls && !perSession) continue;
       for (const c of this.lookup(w.receiver)) {
         const decl = c.node.parent;
         if (this.byNode.has(c.node) || !decl || !(ts.isVariableDeclaration(decl) || ts.isPropertyDeclaration(decl) || ts.isParameter(decl)) || !this.isLongLived(decl)) continue;
-        this.byNode.set(c.node, { ...c, reason: 'objects', objectClass: cls });
+        // What per-session code adds is a transport or server (by its type, or the collection's declared one, which
+        // names the SDK's import when the SDK is not installed); a collection declared in per-session code lives as long as its session.
+        const sdkObjects = perSession && !scope.isPerSessionCode(decl) && (this.holdsRegistryValue(w.value, 0) || this.declaredTypeHoldsRegistry(c.node));
+        if (!cls && !sdkObjects) continue;
+        this.byNode.set(c.node, cls ? { ...c, reason: 'objects', objectClass: cls } : { ...c, reason: 'objects', sdkObjects: true });
       }
     }
   }
@@ -655,7 +669,8 @@ export class SessionContainerIndex {
   }
 }
 
-function collectionOfExpression(init: ts.Expression): ContainerKind | undefined {
+/** The collection an initializer makes (`new Map()`, `{}`, `[]`, `Object.create(…)`), if any. */
+export function collectionOfExpression(init: ts.Expression): ContainerKind | undefined {
   const e = skipOuter(init);
   if (ts.isNewExpression(e)) return COLLECTION_CLASSES[calleeName(e) ?? ''];
   if (ts.isObjectLiteralExpression(e)) return 'object';
@@ -664,7 +679,8 @@ function collectionOfExpression(init: ts.Expression): ContainerKind | undefined 
   return undefined;
 }
 
-function collectionOfTypeNode(type: ts.TypeNode): ContainerKind | undefined {
+/** The collection a declared type names (`Map<…>`, `T[]`, an index signature, `Record<…>`), if any. */
+export function collectionOfTypeNode(type: ts.TypeNode): ContainerKind | undefined {
   if (ts.isArrayTypeNode(type)) return 'array';
   if (ts.isTypeLiteralNode(type) && type.members.some(ts.isIndexSignatureDeclaration)) return 'object';
   if (ts.isMappedTypeNode(type)) return 'object';

@@ -1,5 +1,6 @@
 import { ts } from 'ts-morph';
 import { authProviderState, type AuthProviderState } from '../analyzer/auth-provider-state.js';
+import { HandleTableIndex, tableSweeps, type HandleTable } from '../analyzer/handle-tables.js';
 import { containsNode, ProcessStateIndex, type ProcessStateWrite } from '../analyzer/process-state.js';
 import type { Fix } from '../analyzer/types.js';
 import { createRule } from './create-rule.js';
@@ -50,6 +51,24 @@ function authMessage(a: AuthProviderState): string {
   );
 }
 
+/** The finding for a handle table (`src/analyzer/handle-tables.ts`). */
+function tableMessage(t: HandleTable): string {
+  const minter = t.minter.name && ts.isIdentifier(t.minter.name) ? `\`${t.minter.name.text}\`` : 'a function';
+  return (
+    `\`${t.name}\` keeps entries under ids this process mints and hands out (${minter} makes the id and returns it to its caller): whoever holds such an id names the entry in a later call, and only this process has it. ` +
+    'Behind a round-robin load balancer that call reaches a replica that has never seen the id and answers as if it did not exist, whatever happens to the MCP session, and a restart loses every entry. ' +
+    'Keep the entries (or what rebuilds them) in a store every replica reads, keyed by the id, or keep each caller on the replica that minted its ids and say so in the deployment; no codemod moves them.'
+  );
+}
+
+function sweepMessage(t: HandleTable, call: ts.CallExpression): string {
+  const api = ts.isIdentifier(call.expression) ? call.expression.text : 'timer';
+  return (
+    `This \`${api}\` expires the entries of \`${t.name}\`, which holds what callers reach by ids this process minted: each replica sweeps only its own copy. ` +
+    'When the entries move to a shared store, expire them there (a TTL per entry) instead; no codemod rewrites a timer.'
+  );
+}
+
 /**
  * Finds module-level, static or singleton state that request, tool, resource, prompt or notification
  * handlers write with what a session sent (see `src/analyzer/process-state.ts` for the data flow): one
@@ -66,7 +85,11 @@ export default createRule({
   },
   create: (ctx) => {
     const index = new ProcessStateIndex(ctx.flow, (node) => ctx.isAnalyzed(node.getSourceFile()) && !ctx.dependencyAt(node), ctx.dependencyAt);
-    const visit = (node: ts.Node): void => index.visit(node);
+    const tables = new HandleTableIndex(ctx.flow);
+    const visit = (node: ts.Node): void => {
+      index.visit(node);
+      tables.visit(node);
+    };
     const visitors: Record<number, (node: ts.Node) => void> = {};
     for (const kind of VISITED) visitors[kind] = visit;
     return {
@@ -105,6 +128,12 @@ export default createRule({
         for (const [node, { symbol, writes }] of groups) {
           const fix: Fix = stdio && writes.every((w) => w.replayed) ? 'proxy' : 'manual';
           ctx.report({ node, symbol, fix, message: why(symbol, writes, stdio) + advice(fix, writes[0]!.kind === 'file') });
+        }
+        // Entries reached by ids this process mints and hands out, whoever writes them (src/analyzer/handle-tables.ts).
+        for (const t of tables.tables((n) => ctx.isAnalyzed(n.getSourceFile()) && !ctx.dependencyAt(n))) {
+          if (sessionKeyed.has(t.node) || groups.has(t.node)) continue;
+          ctx.report({ node: t.node, symbol: t.name, fix: 'manual', message: tableMessage(t) });
+          for (const call of tableSweeps(ctx.flow, t)) ctx.report({ node: call, symbol: (call.expression as ts.Identifier).text, fix: 'manual', message: sweepMessage(t, call) });
         }
         // OAuth clients, codes and tokens an in-memory provider keeps for the SDK's auth routes (src/analyzer/auth-provider-state.ts).
         const analyzedFiles = ctx.flow.sourceFiles.filter((sf) => ctx.isAnalyzed(sf));

@@ -54,6 +54,18 @@ export default createRule({
           });
           continue;
         }
+        if (c.sdkObjects) {
+          ctx.report({
+            node: c.node,
+            symbol: c.name,
+            fix: 'manual',
+            message:
+              `\`${c.name}\` collects the transport (or MCP server) that per-session code makes for each session, in this process's memory: one entry per session, not keyed by its id. ` +
+              "Behind a round-robin load balancer each replica's collection holds only the sessions it opened or rebuilt, so whatever walks it (a broadcast, a shutdown, a lookup) misses the others, and entries stay when their session moves away. " +
+              'No codemod rewrites it: keep what must reach every session in a shared store (or the runtime registry, which knows every session), and remove each entry when its session closes.',
+          });
+          continue;
+        }
         const via = c.aliases.length > 0 ? ` (passed to ${c.aliases.map((a) => `\`${a.getText()}\``).join(', ')})` : '';
         const what = c.reason === 'type' ? 'is declared to hold sessionful transports (or servers)' : "keeps each session's transport (or server)";
         ctx.report({
