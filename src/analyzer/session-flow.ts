@@ -415,7 +415,7 @@ export class SessionFlow {
   #classes: ts.ClassLikeDeclaration[] | undefined;
 
   /** Every class declaration and expression of the program's files (collected once). */
-  private projectClasses(): ts.ClassLikeDeclaration[] {
+  projectClasses(): ts.ClassLikeDeclaration[] {
     if (!this.#classes) {
       const out: ts.ClassLikeDeclaration[] = [];
       const visit = (node: ts.Node): void => {

@@ -29,6 +29,11 @@ const SESSION_HOOKS = new Set(['oninitialized', 'onclose', 'onerror', 'onsession
 const MUTATORS = new Set(['set', 'add', 'push', 'delete', 'clear', 'splice', 'unshift', 'pop', 'shift', 'sort', 'reverse', 'fill']);
 /** APIs that mint a random id (`node:crypto`, Web Crypto, `uuid`, `nanoid`, `ulid`, `cuid2`). */
 const RANDOM_ID_APIS = new Set(['randomUUID', 'v4', 'uuidv4', 'nanoid', 'ulid', 'createId', 'cuid']);
+
+function callsRandomIdApi(call: ts.CallExpression): boolean {
+  const name = calleeName(call);
+  return !!name && RANDOM_ID_APIS.has(name);
+}
 /** Bounds on the per-session call graph (functions visited). */
 const MAX_FUNCTIONS = 2000;
 
@@ -60,6 +65,7 @@ export class SessionScope {
   readonly sessionHandles = new Set<ts.Identifier>();
   private readonly projectFiles: Set<ts.SourceFile>;
   private readonly fieldCache = new Map<ts.ClassLikeDeclaration, SessionField[]>();
+  private readonly randomIdMemo = new Map<FunctionLike, boolean>();
   #externalWrites: Map<string, ts.Node[]> | undefined;
 
   constructor(private readonly flow: SessionFlow) {
@@ -199,13 +205,18 @@ export class SessionScope {
   }
 
   /** A call that returns a fresh random id: a random-id API, or a project function that returns one. */
-  private mintsId(call: ts.CallExpression, depth = 0): boolean {
-    const name = calleeName(call);
-    if (name && RANDOM_ID_APIS.has(name)) return true;
-    if (depth > 0) return false;
-    return this.flow.callees(call).some((fn) =>
-      this.projectFiles.has(fn.getSourceFile()) && returnedExpressions(fn).some((e) => ts.isCallExpression(skipOuter(e)) && this.mintsId(skipOuter(e) as ts.CallExpression, depth + 1)),
-    );
+  private mintsId(call: ts.CallExpression): boolean {
+    return callsRandomIdApi(call) || this.flow.callees(call).some((fn) => this.projectFiles.has(fn.getSourceFile()) && this.returnsRandomId(fn));
+  }
+
+  /** A function that returns the result of a random-id API (cached: a helper is called from many places). */
+  private returnsRandomId(fn: FunctionLike): boolean {
+    let v = this.randomIdMemo.get(fn);
+    if (v === undefined) {
+      v = returnedExpressions(fn).some((e) => ts.isCallExpression(skipOuter(e)) && callsRandomIdApi(skipOuter(e) as ts.CallExpression));
+      this.randomIdMemo.set(fn, v);
+    }
+    return v;
   }
 
   /** The fields of a per-session class that are written after construction (cached). */

@@ -5,14 +5,16 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { commands } from './commands/index.js';
+import { commandsFor } from './commands/index.js';
 import { ExitCode } from './exit-codes.js';
 import { VERSION } from '../version.js';
 
-await yargs(hideBin(process.argv))
+const args = hideBin(process.argv);
+
+await yargs(args)
   .scriptName('mcp-migrate')
   .usage('$0 <command> [options]\n\nRun stateful MCP servers behind any round-robin load balancer.')
-  .command(commands)
+  .command(await commandsFor(args))
   .demandCommand(1, 'Name a command: analyze, apply, proxy or probe.')
   .strict()
   .recommendCommands()

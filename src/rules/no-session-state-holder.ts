@@ -1,5 +1,5 @@
 import { ts } from 'ts-morph';
-import { enclosingFunction, functionName, isFunctionLike, isInside, isModuleLevel, returnedExpressions, skipOuter, type FunctionLike, classNameOf } from '../analyzer/ast.js';
+import { enclosingFunction, functionName, isFunctionLike, isInside, isModuleLevel, propertyNameText, returnedExpressions, skipOuter, type FunctionLike, classNameOf } from '../analyzer/ast.js';
 import { sessionScope } from '../analyzer/session-scope.js';
 import { createRule, type RuleContext } from './create-rule.js';
 
@@ -106,13 +106,13 @@ function alternatives(e: ts.Expression): ts.Expression[] {
  * method's result (`C.getInstance()`, typed `C`), and the project functions a call invokes (a factory
  * returning an object). Only static-method calls ask the checker for a type, which keeps it idle elsewhere.
  */
-function makers(ctx: RuleContext, e: ts.Expression): Maker[] {
+function makers(ctx: RuleContext, e: ts.Expression, callMakers: CallMakers): Maker[] {
   if (ts.isNewExpression(e)) {
     const callee = skipOuter(e.expression);
     const cls = ctx.flow.symbolAt(ts.isPropertyAccessExpression(callee) ? callee.name : callee)?.declarations?.find((d): d is ts.ClassLikeDeclaration => ts.isClassLike(d));
     return cls && isProjectClass(ctx, cls) ? [cls] : [];
   }
-  if (!ts.isCallExpression(e)) return [];
+  if (!ts.isCallExpression(e) || !mayMake(e, callMakers)) return [];
   const out: Maker[] = [];
   for (const fn of ctx.flow.callees(e)) {
     if (!fn.body || !ctx.isAnalyzed(fn.getSourceFile())) continue;
@@ -123,6 +123,39 @@ function makers(ctx: RuleContext, e: ts.Expression): Maker[] {
     } else out.push(fn);
   }
   return out;
+}
+
+/**
+ * What a call's result can be made by, as far as `makers` keeps it: a factory among the state classes
+ * (`factories`), or a project class's static method, which is only ever called by its own name on a
+ * property access (`C.getInstance()`): the names of those methods (`'any'` when one is computed).
+ */
+interface CallMakers {
+  factories: boolean;
+  statics: Set<string> | 'any';
+}
+
+function callMakers(ctx: RuleContext, classes: Map<Maker, StateClass>): CallMakers {
+  let statics: Set<string> | 'any' = new Set<string>();
+  for (const cls of ctx.flow.projectClasses()) {
+    for (const m of cls.members) {
+      if (!ts.isMethodDeclaration(m) || !m.body || !m.modifiers?.some((x) => x.kind === ts.SyntaxKind.StaticKeyword)) continue;
+      const name = propertyNameText(m.name);
+      if (name === undefined) statics = 'any';
+      else if (statics !== 'any') statics.add(name);
+    }
+  }
+  return { factories: [...classes.keys()].some((m) => !ts.isClassLike(m)), statics };
+}
+
+/**
+ * Whether a call may yield a maker `makers` keeps, decided without the checker: resolving the callee of
+ * every initializer's call (`result.items.map(…)`) type-checks most of the program's expressions.
+ */
+function mayMake(call: ts.CallExpression, { factories, statics }: CallMakers): boolean {
+  if (factories || statics === 'any') return true;
+  const callee = skipOuter(call.expression);
+  return ts.isPropertyAccessExpression(callee) && statics.has(callee.name.text);
 }
 
 /** A class of the analyzed program, not one of the SDK's own (analyzing its repository: a server or transport keeps the SDK's bookkeeping, which replay covers). */
@@ -217,8 +250,9 @@ export default createRule({
         const containers = new Set(ctx.containers().map((c) => c.node));
         const reported = new Set<ts.Node>();
         const made = new Map<Holder, Maker[]>();
+        const byCall = callMakers(ctx, classes);
         for (const h of holders) {
-          const cs = alternatives(h.value).flatMap((v) => makers(ctx, v)).filter((m) => (ts.isClassLike(m) || classes.has(m)) && !isInside(h.node, m));
+          const cs = alternatives(h.value).flatMap((v) => makers(ctx, v, byCall)).filter((m) => (ts.isClassLike(m) || classes.has(m)) && !isInside(h.node, m));
           if (cs.length && !containers.has(h.node) && (!h.variable || outlivesItsCall(ctx, h.variable))) made.set(h, cs);
         }
         // A holder field makes its class hold state: repeat until no class is added (bounded by the holders).
