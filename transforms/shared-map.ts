@@ -17,13 +17,13 @@
  * entries). Otherwise the finding gets an `@mcp-migrate-todo` marker saying which of these fails, where.
  */
 import path from 'node:path';
-import { Node, TypeFlags, type CallExpression, type NewExpression, type Type } from 'ts-morph';
+import { Node, TypeFlags, type CallExpression, type NewExpression } from 'ts-morph';
+import { notPlainData } from '../src/analyzer/plain-data.js';
 import { defineTransform, type LocatedFinding, type TransformContext } from './define-transform.js';
 import { containersAt, isEmptyNewMap, madeMoreThanOnce, type Container } from './support/process-containers.js';
-import { awaitCall, readValueChanged, where, writtenValueChangedAfter } from './support/store-access.js';
+import { awaitCall, behaviourCalledOnRead, readValueChanged, where, writtenValueChangedAfter } from './support/store-access.js';
 
 const METHODS = new Set(['get', 'set', 'has', 'delete']);
-const ROUND_TRIPPED_CLASSES = new Set(['Date', 'URL']);
 
 export default defineTransform({
   id: 'shared-map',
@@ -97,42 +97,13 @@ function useProblem(access: Node): string | undefined {
   if (keyType && !keyType.isAny() && !keyType.isUnknown() && !(keyType.getFlags() & TypeFlags.StringLike)) return `keyed by a \`${keyType.getText(call)}\` (${where(call)}): a store key is a string`;
   if (method === 'set' && Node.isPropertyAccessExpression(call.getParent())) return `\`set\` is chained (${where(call)}): write each entry in its own statement`;
   if (method === 'get' && readValueChanged(call)) return `a value read from it is changed in place (${where(call)}): the store hands out copies, so the change would be lost; \`set\` it back after each change, then move the map to \`createSharedMap(name)\``;
+  const behaviour = method === 'get' ? behaviourCalledOnRead(call) : undefined;
+  if (behaviour) return `a value read from it is called or has a method plain data lacks called (\`${behaviour}\`, ${where(call)}): it holds objects with behaviour, which a shared store cannot keep (plain data only)`;
   if (method === 'set') {
     const value = call.getArguments()[1];
-    const problem = value && notPlainData(value.getType(), call, new Set(), 0);
+    const problem = value && notPlainData(value.getType().compilerType, value.getProject().getTypeChecker().compilerObject);
     if (problem) return `it stores ${problem} (${where(call)}), which a shared store cannot give back (plain data only: JSON values, undefined, Date, URL)`;
     if (writtenValueChangedAfter(call, 1)) return `a value is changed in place after it is stored (${where(call)}): the store keeps a copy, so the change would be lost`;
-  }
-  return undefined;
-}
-
-/** What in `t` is not plain data (a function, a class instance other than Date/URL, a bigint, a symbol), or `undefined`. */
-function notPlainData(t: Type, at: Node, seen: Set<Type>, depth: number): string | undefined {
-  if (t.isAny() || t.isUnknown() || seen.has(t) || depth > 8) return undefined;
-  const flags = t.getFlags();
-  if (flags & (TypeFlags.BigIntLike | TypeFlags.ESSymbolLike)) return `a ${t.getText(at)}`;
-  if (flags & (TypeFlags.StringLike | TypeFlags.NumberLike | TypeFlags.BooleanLike | TypeFlags.Null | TypeFlags.Undefined | TypeFlags.Void | TypeFlags.EnumLike | TypeFlags.Never)) return undefined;
-  seen.add(t);
-  const parts = t.isUnion() ? t.getUnionTypes() : t.isIntersection() ? t.getIntersectionTypes() : undefined;
-  if (parts) return first(parts.map((u) => () => notPlainData(u, at, seen, depth + 1)));
-  if (t.isArray()) return notPlainData(t.getArrayElementTypeOrThrow(), at, seen, depth + 1);
-  if (t.isTuple()) return first(t.getTupleElements().map((e) => () => notPlainData(e, at, seen, depth + 1)));
-  const symbol = t.getSymbol();
-  if (symbol && ROUND_TRIPPED_CLASSES.has(symbol.getName())) return undefined;
-  if (t.getCallSignatures().length > 0) return 'a function';
-  if (symbol?.getDeclarations().some((d) => Node.isClassDeclaration(d)) || (symbol && /^(Map|Set|WeakMap|WeakSet|Promise|RegExp)$/.test(symbol.getName()))) return `an instance of \`${symbol.getName()}\``;
-  for (const p of t.getProperties()) {
-    const pt = p.getTypeAtLocation(at);
-    const inner = notPlainData(pt, at, seen, depth + 1);
-    if (inner) return `${inner} (in \`.${p.getName()}\`)`;
-  }
-  return undefined;
-}
-
-function first(checks: Array<() => string | undefined>): string | undefined {
-  for (const c of checks) {
-    const r = c();
-    if (r) return r;
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 import { ts } from 'ts-morph';
 import { authProviderState, type AuthProviderState } from '../analyzer/auth-provider-state.js';
 import { containsNode, ProcessStateIndex, type ProcessStateWrite } from '../analyzer/process-state.js';
+import { notPlainData } from '../analyzer/plain-data.js';
 import type { Fix } from '../analyzer/types.js';
 import { createRule } from './create-rule.js';
 
@@ -25,6 +26,27 @@ function initializedToMap(name: ts.Node): boolean {
   const p = name.parent;
   const init = p && (ts.isVariableDeclaration(p) || ts.isPropertyDeclaration(p)) ? p.initializer : p && ts.isPropertyAccessExpression(p) && ts.isBinaryExpression(p.parent) && p.parent.left === p ? p.parent.right : undefined;
   return !!init && ts.isNewExpression(init) && ts.isIdentifier(init.expression) && init.expression.text === 'Map';
+}
+
+/**
+ * Whether `w` writes the map declared at `map` itself (`map.set(key, value)`, `this.map.delete(key)`; not
+ * a map read from it) with a value that is plain data by type (`plain-data.ts`), and the map's declared value type, if
+ * any, is plain data too.
+ */
+function writesPlainData(map: ts.Node, w: ProcessStateWrite, checker: ts.TypeChecker): boolean {
+  const call = w.node;
+  if (w.kind !== 'memory' || !ts.isCallExpression(call) || !ts.isPropertyAccessExpression(call.expression)) return false;
+  const receiver = call.expression.expression;
+  const named = ts.isPropertyAccessExpression(receiver) ? receiver.name : receiver;
+  const decl = checker.getSymbolAtLocation(named)?.valueDeclaration;
+  if (!decl || ((decl as ts.NamedDeclaration).name !== map && decl !== map.parent)) return false;
+  const mapType = checker.getTypeAtLocation(receiver);
+  const declaredValue = mapType.getSymbol()?.getName() === 'Map' ? checker.getTypeArguments(mapType as ts.TypeReference)[1] : undefined;
+  if (declaredValue && notPlainData(declaredValue, checker) !== undefined) return false;
+  const method = call.expression.name.text;
+  if (method === 'delete') return true;
+  const value = call.arguments[1];
+  return method === 'set' && !!value && notPlainData(checker.getTypeAtLocation(value), checker) === undefined;
 }
 
 const handlersOf = (writes: ProcessStateWrite[]): string => [...new Set(writes.map((w) => `\`${w.registrar}\``))].slice(0, 3).join(', ');
@@ -116,7 +138,7 @@ export default createRule({
           if (w.field) add(w.field.node, w.field.name, w);
         }
         for (const [node, { symbol, writes }] of groups) {
-          const fix: Fix = stdio && writes.every((w) => w.replayed) ? 'proxy' : writes[0]!.kind === 'memory' && initializedToMap(node) ? SHARED_MAP : 'manual';
+          const fix: Fix = stdio && writes.every((w) => w.replayed) ? 'proxy' : initializedToMap(node) && writes.every((w) => writesPlainData(node, w, ctx.checker)) ? SHARED_MAP : 'manual';
           ctx.report({ node, symbol, fix, message: why(symbol, writes, stdio) + advice(fix, writes[0]!.kind === 'file') });
         }
         // OAuth clients, codes and tokens an in-memory provider keeps for the SDK's auth routes (src/analyzer/auth-provider-state.ts).

@@ -45,6 +45,35 @@ export function readValueChanged(call: CallExpression): boolean {
   return name.findReferencesAsNodes().some((r) => r !== name && changedInPlace(r));
 }
 
+/** Methods plain data has (arrays, strings, numbers, Date, URL, every object): calling another one shows an object with behaviour. */
+const PLAIN_METHODS = new Set(
+  [Object.prototype, Array.prototype, String.prototype, Number.prototype, Boolean.prototype, Date.prototype, URL.prototype].flatMap((p) => Object.getOwnPropertyNames(p)),
+);
+
+/** The call (`entry.remove()`, `resolver(value)`) of a method plain data does not have, or of the value itself, on what `call` (a `get`) reads, if any: the value has behaviour. */
+export function behaviourCalledOnRead(call: CallExpression): string | undefined {
+  const called = (expr: Node): string | undefined => {
+    let top: Node = expr;
+    for (let p = top.getParent(); p && (Node.isNonNullExpression(p) || Node.isParenthesizedExpression(p) || Node.isAwaitExpression(p)); p = top.getParent()) top = p;
+    const member = top.getParent();
+    if (member && Node.isCallExpression(member) && member.getExpression() === top) return member.getText().slice(0, 60);
+    const outer = member?.getParent();
+    if (!member || !Node.isPropertyAccessExpression(member) || member.getExpression() !== top || !outer || !Node.isCallExpression(outer) || outer.getExpression() !== member) return undefined;
+    return PLAIN_METHODS.has(member.getName()) ? undefined : outer.getText().slice(0, 60);
+  };
+  const direct = called(call);
+  if (direct) return direct;
+  const p = call.getParent();
+  const holder = p && Node.isAwaitExpression(p) ? p.getParent() : p;
+  if (!holder || !Node.isVariableDeclaration(holder) || !Node.isIdentifier(holder.getNameNode())) return undefined;
+  const name = holder.getNameNode() as Identifier;
+  for (const r of name.findReferencesAsNodes()) {
+    const m = r !== name ? called(r) : undefined;
+    if (m) return m;
+  }
+  return undefined;
+}
+
 /** Whether the variable passed as `call`'s value argument (`m.set(k, v)`) is changed in place after the call, where the container would not see it. */
 export function writtenValueChangedAfter(call: CallExpression, valueIndex: number): boolean {
   const arg = call.getArguments()[valueIndex];
