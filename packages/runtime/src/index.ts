@@ -90,6 +90,7 @@ export {
   detailOf,
   unsupportedVersionDetail,
   writeErrorAnswer,
+  writeErrorPage,
   errorAnswerResponse,
   type ErrorAnswer,
   type ErrorKind,
@@ -154,3 +155,4 @@ export {
 } from './owner-policy.js';
 export { forwardToOwner, type NodeForward, type NodeForwardResult } from './node-forward.js';
 export { OwnerAffinity, ownerAffinityFromEnv, forwardSecrets, type OwnerAffinityOptions, type AffinityMode } from './owner-affinity.js';
+export { routeToOwner, locateSession, readAndGiveBack, MAX_ROUTE_BODY_BYTES, BodyTooLargeError, type SessionLocator, type OwnerRouteHost } from './owner-route.js';
