@@ -8,6 +8,7 @@ import taskStore from './task-store.js';
 import transportRegistry from './transport-registry.js';
 import webTransportRegistry from './web-transport-registry.js';
 import sessionKeyedMap from './session-keyed-map.js';
+import sharedMap from './shared-map.js';
 import frameworkSessions from './framework-sessions.js';
 import ownerAffinity from './owner-affinity.js';
 import todoMarkers from './todo-markers.js';
@@ -25,6 +26,9 @@ export const transforms: readonly Transform[] = [
   transportRegistry,
   // Independent of the registry; after it so its summary lines follow the registry's.
   sessionKeyedMap,
+  // Process-level maps that requests write (module variables, once-per-process objects, in-memory OAuth
+  // providers); independent of the registry, like session-keyed-map.
+  sharedMap,
   // A configuration change of a framework that keeps the sessions itself; independent of the others.
   frameworkSessions,
   // On the analysis of the rewritten code (stage `migrated`): owner affinity for the per-session state

@@ -14,12 +14,12 @@
  */
 import { Node, SyntaxKind, type CallExpression, type Identifier, type VariableDeclaration } from 'ts-morph';
 import { defineTransform, type LocatedFinding, type TransformContext } from './define-transform.js';
+import { awaitCall, readValueChanged } from './support/store-access.js';
 
 const MAP_METHODS = new Set(['get', 'set', 'has', 'delete']);
 const SET_METHODS = new Set(['has', 'add', 'delete']);
 /** Calls that await the callback they are given (MCP SDK registrations, HTTP routes). */
 const AWAITING_REGISTRATIONS = /^(tool|registerTool|prompt|registerPrompt|resource|registerResource|setRequestHandler|setNotificationHandler|get|post|put|patch|delete|all|use|route|handle)$/;
-const MUTATORS = /^(push|pop|shift|unshift|splice|sort|reverse|add|set|delete|clear|fill)$/;
 
 type FunctionLike = Node & { isAsync?: () => boolean };
 
@@ -60,7 +60,7 @@ function rewrite(ctx: TransformContext, f: LocatedFinding): string | undefined {
     }
     const method = access.getName();
     if (!methods.has(method)) return `\`${name}.${method}(…)\` (line ${ref.getStartLineNumber()}) has no store-backed equivalent (iteration, size and clear would need every replica's data)`;
-    if (method === 'get' && mutatedInPlace(call)) {
+    if (method === 'get' && readValueChanged(call)) {
       return `the value of \`${name}.get(…)\` is changed in place (line ${call.getStartLineNumber()}): with a shared store, write it back with \`set\` after each change, then move \`${name}\` to \`createSessionMap(name)\``;
     }
     calls.push(call);
@@ -89,35 +89,10 @@ function rewrite(ctx: TransformContext, f: LocatedFinding): string | undefined {
     ctx.importRuntime(sf, kind === 'map' ? 'SessionMap' : 'SessionSet');
   }
   ctx.importRuntime(sf, fnName);
-  for (const call of calls) {
-    const parent = call.getParent();
-    const needsParens = !!parent && (Node.isPropertyAccessExpression(parent) || Node.isElementAccessExpression(parent) || Node.isCallExpression(parent) && parent.getExpression() === call || Node.isNonNullExpression(parent));
-    if (parent && Node.isAwaitExpression(parent)) continue;
-    ctx.replace(sf, call.getStart(), call.getEnd(), needsParens ? `(await ${call.getText()})` : `await ${call.getText()}`);
-  }
+  for (const call of calls) awaitCall(ctx, sf, call);
   for (const fn of makeAsync) ctx.insert(sf, asyncPosition(fn), 'async ');
   ctx.changed(f, `\`${name}\` is a store-backed ${kind === 'map' ? 'SessionMap' : 'SessionSet'} (${calls.length} access${calls.length === 1 ? '' : 'es'} awaited${makeAsync.size ? `, ${makeAsync.size} function${makeAsync.size === 1 ? '' : 's'} made async` : ''})`);
   return undefined;
-}
-
-/** `x.get(k).push(…)`, `x.get(k).a = …`, or `const v = x.get(k); v.push(…)`. */
-function mutatedInPlace(call: CallExpression): boolean {
-  const p = call.getParent();
-  if (p && (Node.isPropertyAccessExpression(p) || Node.isElementAccessExpression(p))) {
-    const gp = p.getParent();
-    if (gp && Node.isCallExpression(gp) && Node.isPropertyAccessExpression(p) && MUTATORS.test(p.getName())) return true;
-    if (gp && Node.isBinaryExpression(gp) && gp.getLeft() === p) return true;
-  }
-  if (p && Node.isVariableDeclaration(p) && Node.isIdentifier(p.getNameNode())) {
-    for (const r of (p.getNameNode() as Identifier).findReferencesAsNodes()) {
-      const rp = r.getParent();
-      if (!rp || !(Node.isPropertyAccessExpression(rp) || Node.isElementAccessExpression(rp)) || rp.getExpression() !== r) continue;
-      const gp = rp.getParent();
-      if (gp && Node.isCallExpression(gp) && Node.isPropertyAccessExpression(rp) && MUTATORS.test(rp.getName())) return true;
-      if (gp && Node.isBinaryExpression(gp) && gp.getLeft() === rp) return true;
-    }
-  }
-  return false;
 }
 
 function safeToMakeAsync(fn: Node): boolean {

@@ -2,6 +2,7 @@ import { ts } from 'ts-morph';
 import { authProviderState, type AuthProviderState } from '../analyzer/auth-provider-state.js';
 import { HandleTableIndex, tableSweeps, type HandleTable } from '../analyzer/handle-tables.js';
 import { containsNode, ProcessStateIndex, type ProcessStateWrite } from '../analyzer/process-state.js';
+import { notPlainData } from '../analyzer/plain-data.js';
 import type { Fix } from '../analyzer/types.js';
 import { createRule } from './create-rule.js';
 
@@ -18,6 +19,37 @@ const VISITED = [
   ts.SyntaxKind.PropertyAssignment,
 ] as const;
 
+/** The codemod for keyed process-level maps (`transforms/shared-map.ts`). */
+const SHARED_MAP: Fix = 'transform:shared-map';
+
+/** Whether the holder or field declared at `name` starts as `new Map(…)` (`const m = new Map()`, `m = new Map()`, `this.m = new Map()`). */
+function initializedToMap(name: ts.Node): boolean {
+  const p = name.parent;
+  const init = p && (ts.isVariableDeclaration(p) || ts.isPropertyDeclaration(p)) ? p.initializer : p && ts.isPropertyAccessExpression(p) && ts.isBinaryExpression(p.parent) && p.parent.left === p ? p.parent.right : undefined;
+  return !!init && ts.isNewExpression(init) && ts.isIdentifier(init.expression) && init.expression.text === 'Map';
+}
+
+/**
+ * Whether `w` writes the map declared at `map` itself (`map.set(key, value)`, `this.map.delete(key)`; not
+ * a map read from it) with a value that is plain data by type (`plain-data.ts`), and the map's declared value type, if
+ * any, is plain data too.
+ */
+function writesPlainData(map: ts.Node, w: ProcessStateWrite, checker: ts.TypeChecker): boolean {
+  const call = w.node;
+  if (w.kind !== 'memory' || !ts.isCallExpression(call) || !ts.isPropertyAccessExpression(call.expression)) return false;
+  const receiver = call.expression.expression;
+  const named = ts.isPropertyAccessExpression(receiver) ? receiver.name : receiver;
+  const decl = checker.getSymbolAtLocation(named)?.valueDeclaration;
+  if (!decl || ((decl as ts.NamedDeclaration).name !== map && decl !== map.parent)) return false;
+  const mapType = checker.getTypeAtLocation(receiver);
+  const declaredValue = mapType.getSymbol()?.getName() === 'Map' ? checker.getTypeArguments(mapType as ts.TypeReference)[1] : undefined;
+  if (declaredValue && notPlainData(declaredValue, checker) !== undefined) return false;
+  const method = call.expression.name.text;
+  if (method === 'delete') return true;
+  const value = call.arguments[1];
+  return method === 'set' && !!value && notPlainData(checker.getTypeAtLocation(value), checker) === undefined;
+}
+
 const handlersOf = (writes: ProcessStateWrite[]): string => [...new Set(writes.map((w) => `\`${w.registrar}\``))].slice(0, 3).join(', ');
 
 function why(symbol: string, writes: ProcessStateWrite[], stdio: boolean): string {
@@ -32,6 +64,9 @@ function why(symbol: string, writes: ProcessStateWrite[], stdio: boolean): strin
 }
 
 function advice(fix: Fix, file: boolean): string {
+  if (fix === SHARED_MAP) {
+    return 'No handshake replay rebuilds it. It is a keyed `Map`: `mcp-migrate apply` moves it to a store-backed `SharedMap` every replica reads when every use is an awaited-able `get`/`set`/`has`/`delete` of plain data (otherwise it says why not); or key it by session id in `createSessionMap(name)`, or run `mcp-migrate proxy --affinity owner`.';
+  }
   if (fix === 'proxy') {
     return 'It is only written while handling `initialize`, `logging/setLevel` or `resources/subscribe`, which `mcp-migrate proxy` replays on every replica, so the proxy rebuilds it.';
   }
@@ -47,7 +82,7 @@ function authMessage(a: AuthProviderState): string {
     `The OAuth ${a.option === 'provider' ? 'provider' : 'clients store'} given to the SDK's \`${a.router}\`, a \`${a.className}\`, keeps ${fields} in this process's memory; ` +
     "the SDK's auth routes (`/register`, `/authorize`, `/token`) write them on each request and the bearer check (`verifyAccessToken`, directly or through an introspection route) reads them. " +
     'A client registered, or a token issued, by one replica is unknown to the others: behind a round-robin load balancer its requests that reach another replica are refused (401 invalid token), whatever happens to the MCP session. ' +
-    'No codemod moves it and no handshake replay rebuilds it: keep clients, codes and tokens in a store every replica reads (a provider on a shared store), or run one authorization server for all replicas and verify tokens against it (`ProxyOAuthServerProvider`, or introspection of that one server).'
+    'No handshake replay rebuilds it: keep clients, codes and tokens in a store every replica reads (`mcp-migrate apply` moves `Map` fields used only through awaited `get`/`set`/`has`/`delete` of plain data to a store-backed `SharedMap`, and says why where it cannot), or run one authorization server for all replicas and verify tokens against it (`ProxyOAuthServerProvider`, or introspection of that one server).'
   );
 }
 
@@ -126,7 +161,7 @@ export default createRule({
           if (w.field) add(w.field.node, w.field.name, w);
         }
         for (const [node, { symbol, writes }] of groups) {
-          const fix: Fix = stdio && writes.every((w) => w.replayed) ? 'proxy' : 'manual';
+          const fix: Fix = stdio && writes.every((w) => w.replayed) ? 'proxy' : initializedToMap(node) && writes.every((w) => writesPlainData(node, w, ctx.checker)) ? SHARED_MAP : 'manual';
           ctx.report({ node, symbol, fix, message: why(symbol, writes, stdio) + advice(fix, writes[0]!.kind === 'file') });
         }
         // Entries reached by ids this process mints and hands out, whoever writes them (src/analyzer/handle-tables.ts).
@@ -138,7 +173,7 @@ export default createRule({
         // OAuth clients, codes and tokens an in-memory provider keeps for the SDK's auth routes (src/analyzer/auth-provider-state.ts).
         const analyzedFiles = ctx.flow.sourceFiles.filter((sf) => ctx.isAnalyzed(sf));
         for (const a of authProviderState(analyzedFiles, ctx.checker)) {
-          ctx.report({ node: a.node, symbol: a.className, fix: 'manual', message: authMessage(a) });
+          ctx.report({ node: a.node, symbol: a.className, fix: SHARED_MAP, message: authMessage(a) });
         }
       },
     };

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createEventStore,
   createSessionMap,
+  createSharedMap,
   MemoryKeyValueStore,
   RedisKeyValueStore,
   sessionKey,
@@ -104,6 +105,21 @@ describe.each(REDIS_STORE_KINDS)('on Redis (%s)', (kind) => {
       expect(await theirs.get(sid)).toEqual({ n: 1 });
       expect(await theirs.delete(sid)).toBe(true);
       expect(await mine.has(sid)).toBe(false);
+
+      // A process-level SharedMap: an entry written on one replica (URL and Date kept), no TTL unless given.
+      const tokens = createSharedMap<string, { resource: URL; at: Date }>('test#Provider.tokens', { stores });
+      const seen = createSharedMap<string, { resource: URL; at: Date }>('test#Provider.tokens', { stores: other });
+      const token = unique('token');
+      await tokens.set(token, { resource: new URL('http://localhost:3000/mcp'), at: new Date(5) });
+      const read = await seen.get(token);
+      expect(read?.resource).toBeInstanceOf(URL);
+      expect(read?.resource.href).toBe('http://localhost:3000/mcp');
+      expect(read?.at.getTime()).toBe(5);
+      expect(await redis.command('PTTL', `kvt:shared:test#Provider.tokens:${token}`)).toBe(-1);
+      await createSharedMap('test#short', { stores: other, ttlMs: 60_000 }).set(token, 1);
+      expect(Number(await redis.command('PTTL', `kvt:shared:test#short:${token}`))).toBeGreaterThan(50_000);
+      expect(await seen.delete(token)).toBe(true);
+      expect(await tokens.delete(token)).toBe(false);
 
       const events = createEventStore({ stores });
       const ids = [];

@@ -103,6 +103,8 @@ export * from './protocol.js';
 export { storesFromEnv, storesFromUrl, defaultStores, setDefaultStores, STORE_ENV, type RuntimeStores, type StoresFromUrlOptions } from './from-env.js';
 export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store.js';
 export { SessionMap, SessionSet, createSessionMap, createSessionSet } from './session-map.js';
+export { SharedMap, createSharedMap, type SharedMapOptions } from './shared-map.js';
+export { UnstorableValueError, encodeValue, decodeValue } from './value-codec.js';
 export { StoreEventStore } from './store-event-store.js';
 export { SessionStreamsEventStore, createEventStore, postStreamName } from './session-event-store.js';
 export { runInSession, currentSession } from './session-context.js';

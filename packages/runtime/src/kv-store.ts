@@ -9,7 +9,7 @@ import { SessionStoreUnavailableError } from './session-store.js';
 export interface KeyValueStore {
   /** The value at `key`, or `undefined`. */
   get(key: string): Promise<string | undefined>;
-  /** Sets `key` to `value`, expiring after `ttlMs`. */
+  /** Sets `key` to `value`, expiring after `ttlMs` milliseconds (`Infinity`: never expires). */
   set(key: string, value: string, ttlMs: number): Promise<void>;
   /** Whether `key` exists. */
   exists(key: string): Promise<boolean>;
@@ -97,7 +97,7 @@ export class RedisKeyValueStore implements KeyValueStore {
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.#run(() => this.#client.set(key, value, 'PX', ttlMs));
+    await this.#run(() => (Number.isFinite(ttlMs) ? this.#client.set(key, value, 'PX', ttlMs) : this.#client.set(key, value)));
   }
 
   async exists(key: string): Promise<boolean> {

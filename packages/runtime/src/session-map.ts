@@ -1,17 +1,20 @@
 import { defaultStores, type RuntimeStores } from './from-env.js';
+import { decodeValue, encodeValue } from './value-codec.js';
 
 /**
  * Store-backed replacements for the in-process `Map`s and `Set`s an MCP server keys by session id
  * (`mcp-migrate apply`'s `session-keyed-map` transform). Every replica sees the same entries; each
- * entry is one key `<prefix>map:<name>:<key>` (or `set:`) holding JSON, with the session TTL
- * refreshed on every write, so entries of sessions that ended expire on their own.
+ * entry is one key `<prefix>map:<name>:<key>` (or `set:`) holding the value's text (`value-codec.ts`:
+ * JSON plus tagged `undefined`, `Date`, `URL`), with the session TTL refreshed on every write, so entries
+ * of sessions that ended expire on their own. Process-level maps (not keyed by session) are
+ * `SharedMap`s (`shared-map.ts`), on the same base.
  *
  * The API is the asynchronous subset of `Map`/`Set` that works on a shared store: `get`, `set`,
  * `has`, `delete` (`add` for sets). Iteration, `size` and `clear` would need a scan of every
  * replica's data and are deliberately absent; the transform leaves code that needs them with an
  * `@mcp-migrate-todo` marker.
  */
-abstract class StoreBacked {
+export abstract class StoreBacked {
   readonly #name: string;
   readonly #stores: (() => RuntimeStores) | RuntimeStores;
 
@@ -26,22 +29,35 @@ abstract class StoreBacked {
     return s;
   }
 
-  protected key(s: RuntimeStores, kind: 'map' | 'set', key: unknown): string {
+  protected key(s: RuntimeStores, kind: 'map' | 'set' | 'shared', key: unknown): string {
     return `${s.keyPrefix}${kind}:${this.#name}:${String(key)}`;
+  }
+
+  /** The value at `key` (`undefined` when absent), decoded. */
+  protected async read(s: RuntimeStores, key: string): Promise<unknown> {
+    const raw = await s.kv.get(key);
+    return raw === undefined ? undefined : decodeValue(raw);
+  }
+
+  /** Writes `value` at `key`, expiring after `ttlMs` (`Infinity`: never). @throws UnstorableValueError for a value that does not round-trip. */
+  protected async write(s: RuntimeStores, key: string, value: unknown, ttlMs: number): Promise<void> {
+    await s.kv.set(key, encodeValue(value), ttlMs);
   }
 }
 
-/** A `Map` whose entries live in the store. Values must survive `JSON.stringify`/`JSON.parse`. */
+/**
+ * A `Map` whose entries live in the store. Values are plain data (`value-codec.ts`); `set` throws
+ * `UnstorableValueError` for one that would not read back unchanged.
+ */
 export class SessionMap<K = string, V = unknown> extends StoreBacked {
   async get(key: K): Promise<V | undefined> {
     const s = await this.stores();
-    const raw = await s.kv.get(this.key(s, 'map', key));
-    return raw === undefined ? undefined : (JSON.parse(raw) as V);
+    return (await this.read(s, this.key(s, 'map', key))) as V | undefined;
   }
 
   async set(key: K, value: V): Promise<this> {
     const s = await this.stores();
-    await s.kv.set(this.key(s, 'map', key), JSON.stringify(value ?? null), s.ttlMs);
+    await this.write(s, this.key(s, 'map', key), value, s.ttlMs);
     return this;
   }
 
