@@ -2,6 +2,7 @@ import type http from 'node:http';
 import net from 'node:net';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { endSseStream } from '@mcp-migrate/runtime';
 
 /** On shutdown, how long idle keep-alive connections stay open for one last request, ms. */
 const KEEP_ALIVE_DRAIN_MS = 1_000;
@@ -97,7 +98,7 @@ export class Lifecycle {
       // a POST). `http.Server.close` would close idle connections at once.
       net.Server.prototype.close.call(this.server);
       // Standalone GET streams never end by themselves: tell clients to reconnect (elsewhere) soon.
-      for (const res of this.#streams) endStream(res);
+      for (const res of this.#streams) endSseStream(res);
       steps.endStreams();
       await this.#drain(Math.max(deadline - Date.now(), KEEP_ALIVE_DRAIN_MS));
       const cut = this.#inFlight;
@@ -131,15 +132,4 @@ export class Lifecycle {
 
 function openConnections(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
-}
-
-/** Ends a standalone SSE stream with a `retry:` line so the client reconnects after 1 s. */
-function endStream(res: ServerResponse): void {
-  if (res.writableEnded || res.destroyed) return;
-  if (!res.headersSent) {
-    res.destroy();
-    return;
-  }
-  // Destroyed once flushed: a relayed stream may still try to write to it.
-  res.end('retry: 1000\n\n', () => res.destroy());
 }

@@ -152,3 +152,4 @@ export {
 } from './owner-policy.js';
 export { forwardToOwner, type NodeForward, type NodeForwardResult } from './node-forward.js';
 export { OwnerAffinity, ownerAffinityFromEnv, forwardSecrets, type OwnerAffinityOptions, type AffinityMode } from './owner-affinity.js';
+export { handOverAll, handOffCandidates, endSseStream, HANDOVER_POLL_MS, HAND_OFF_TRIES, SHUTDOWN_RETRY_MS, type HandoverLoop } from './handover.js';
