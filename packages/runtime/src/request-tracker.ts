@@ -1,17 +1,52 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import net from 'node:net';
 import { endSseStream } from './handover.js';
+
+/** On shutdown, how long open keep-alive connections stay for one last request (answered with `Connection: close`), ms. */
+export const KEEP_ALIVE_DRAIN_MS = 1_000;
 
 /**
  * What a replica is answering, for a graceful shutdown (`SessionTransportRegistry.drain`): requests in
  * flight (counted from the moment the registry sees them until their response closes), by session, and
  * open GET SSE streams, which never end by themselves and are ended with a `retry:` line instead of
- * waited for.
+ * waited for; and the listening servers the requests came through, closed last.
  */
 export class RequestTracker {
   #inFlight = 0;
+  readonly #servers = new Set<net.Server>();
+  #closing = false;
   readonly #bySession = new Map<string, number>();
   readonly #streams = new Set<ServerResponse>();
   #onIdle: (() => void) | undefined;
+
+  /**
+   * Notes the server `req` came through (`socket.server`, set by node:net on accepted sockets); once
+   * {@link closing}, the response carries `Connection: close`, so no load balancer reuses the connection.
+   */
+  seen(req: IncomingMessage, res: ServerResponse): void {
+    const server = (req.socket as { server?: unknown }).server;
+    if (server instanceof net.Server) this.#servers.add(server);
+    if (this.#closing && !res.headersSent) res.setHeader('connection', 'close');
+  }
+
+  /** From now on responses carry `Connection: close` ({@link seen}). */
+  closing(): void {
+    this.#closing = true;
+  }
+
+  /**
+   * Stops the listening servers from accepting connections (a load balancer's next connection is refused,
+   * and it tries another replica), and keeps open keep-alive connections up to {@link KEEP_ALIVE_DRAIN_MS}
+   * for a request already on its way (closing an idle one at once races with a request a balancer is just
+   * sending on it, which it then sees reset: nginx answers 502 and does not retry a POST). Then closes
+   * the idle ones. `http.Server.close` would close idle connections at once.
+   */
+  async closeListeners(): Promise<void> {
+    for (const server of this.#servers) if (server.listening) net.Server.prototype.close.call(server);
+    const until = Date.now() + KEEP_ALIVE_DRAIN_MS;
+    while (Date.now() < until && (this.#inFlight > 0 || (await openConnections(this.#servers)) > 0)) await new Promise((r) => setTimeout(r, 25));
+    for (const server of this.#servers) (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+  }
 
   /** Counts a request (of session `sessionId`, if it has one) until `res` closes. Synchronous: call it before any `await`. */
   begin(res: ServerResponse, sessionId: string | undefined): void {
@@ -61,4 +96,10 @@ export class RequestTracker {
     }
     return this.#inFlight;
   }
+}
+
+async function openConnections(servers: Iterable<net.Server>): Promise<number> {
+  let n = 0;
+  for (const server of servers) n += await new Promise<number>((resolve) => server.getConnections((err, count) => resolve(err ? 0 : count)));
+  return n;
 }

@@ -170,19 +170,23 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
    * client initializes again), `replay` releases it (the next replica claims it and replays the
    * handshake). Every mode: GET SSE streams this replica serves are ended with `retry:` (the client
    * reconnects elsewhere with `Last-Event-ID`; the session streams are in the store), requests in
-   * flight get what is left of `timeoutMs`, then the replica deregisters and closes its forwarding
-   * connections. Resolves when done; idempotent (later calls wait for the first). Never rejects.
+   * flight get what is left of `timeoutMs` (responses carry `Connection: close` meanwhile), then the
+   * HTTP servers the registry saw requests on stop listening (open keep-alive connections get up to
+   * 1 s for a last request), and the replica deregisters and closes its forwarding connections. Resolves when done; idempotent (later calls wait for the first). Never rejects.
    */
   drain(options: { timeoutMs?: number } = {}): Promise<void> {
     this.#draining ??= (async () => {
       const deadline = Date.now() + (options.timeoutMs ?? this.#shutdown.timeoutMs);
       this.#signals?.();
+      this.#tracker.closing();
       const affinity = this.#affinity;
       if (affinity) await affinity.drain();
       this.#tracker.endStreams();
       if (affinity) {
         await handOverAll<string>({ owned: () => affinity.owned(), due: (id) => !this.#tracker.busy(id), handOver: (id) => affinity.giveUp(id) }, deadline);
       }
+      await this.#tracker.settled(deadline);
+      await this.#tracker.closeListeners();
       const cut = await this.#tracker.settled(deadline);
       if (cut > 0) this.#log(`drain: the shutdown timeout ends ${cut} request(s) still in flight`);
       this.#tracker.endStreams();
@@ -308,6 +312,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   async prepareNode(req: http.IncomingMessage, res: http.ServerResponse, ...rest: unknown[]): Promise<boolean> {
     const raw = req.headers[SESSION_ID_HEADER];
     const sessionId = Array.isArray(raw) ? raw[0] : raw;
+    this.#tracker.seen(req, res);
     if (req.method === 'GET') this.#tracker.stream(res);
     else this.#tracker.begin(res, sessionId);
     let touched = false;
