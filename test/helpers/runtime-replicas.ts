@@ -5,11 +5,13 @@
  * the replica (and process id) that ran it.
  */
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startNginx, type NginxInstance } from './nginx.js';
 import { getFreePort } from './ports.js';
-import { spawnManaged, type ManagedProcess } from './processes.js';
+import { spawnManaged, stopAllProcesses, type ManagedProcess } from './processes.js';
+import { startRedis, type RedisInstance } from './redis.js';
 import { REPO_ROOT } from './everything.js';
 
 export const PER_SESSION_STATE_SERVER = path.join(REPO_ROOT, 'test', 'helpers', 'servers', 'per-session-state.mjs');
@@ -32,6 +34,19 @@ export interface Recall {
   pid: number;
   value: string;
   ticks: number;
+}
+
+/** One Redis for a test file: started before its tests, stopped after them with every child process. Call at the top level; the getter is valid inside tests. */
+export function redisForFile(): () => RedisInstance {
+  let redis: RedisInstance | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, 60_000);
+  afterAll(async () => {
+    await redis?.stop();
+    await stopAllProcesses();
+  });
+  return () => redis!;
 }
 
 /** `count` replicas named `<prefix><i>` on one Redis (key prefix `<prefix>:`), behind nginx with passive health checks. */

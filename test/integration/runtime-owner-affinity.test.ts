@@ -12,22 +12,15 @@
  * A forged forwarding header gets 421. On the runtime before owner affinity (replay only), 5 of the 6 tests fail (all but DELETE).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CALL_TIMEOUT_MS as TIMEOUT, callTool as call, connectClient as connect, openGetStream, rawCall as rawRecall, readSseResponse, startRedis, startRuntimeCluster, stopAllProcesses, stopRuntimeCluster as stopCluster } from '../helpers/index.js';
-import type { Recall, RedisInstance, RuntimeCluster as Cluster } from '../helpers/index.js';
+import { redisForFile, CALL_TIMEOUT_MS as TIMEOUT, callTool as call, connectClient as connect, openGetStream, rawCall as rawRecall, readSseResponse, startRuntimeCluster, stopRuntimeCluster as stopCluster } from '../helpers/index.js';
+import type { Recall, RuntimeCluster as Cluster } from '../helpers/index.js';
 
 const SESSIONS = 10;
 const READS = 4;
 
-let redis: RedisInstance;
-beforeAll(async () => {
-  redis = await startRedis();
-}, 60_000);
-afterAll(async () => {
-  await redis?.stop();
-  await stopAllProcesses();
-});
+const redis = redisForFile();
 
-const startCluster = (prefix: string, env: Record<string, string>): Promise<Cluster> => startRuntimeCluster(redis.url, prefix, env);
+const startCluster = (prefix: string, env: Record<string, string>): Promise<Cluster> => startRuntimeCluster(redis().url, prefix, env);
 
 /** Opens SESSIONS sessions through nginx; each remembers its own tag and reads it back READS times. */
 async function openSessions(c: Cluster, tag: string) {

@@ -13,8 +13,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { callTool, connectClient, rawCall, startRedis, startRuntimeCluster, stopAllProcesses, stopRuntimeCluster } from '../helpers/index.js';
-import type { Recall, RedisInstance, RuntimeCluster, RuntimeReplica } from '../helpers/index.js';
+import { redisForFile, callTool, connectClient, rawCall, startRuntimeCluster, stopRuntimeCluster } from '../helpers/index.js';
+import type { Recall, RuntimeCluster, RuntimeReplica } from '../helpers/index.js';
 
 const SESSIONS = 10;
 /** MCP_MIGRATE_SHUTDOWN_TIMEOUT of the replicas, s. */
@@ -26,14 +26,7 @@ const SLOW_MS = 1_500;
 /** Slack for a loaded machine on top of the drain time, ms. */
 const SLACK_MS = 3_000;
 
-let redis: RedisInstance;
-beforeAll(async () => {
-  redis = await startRedis();
-}, 60_000);
-afterAll(async () => {
-  await redis?.stop();
-  await stopAllProcesses();
-});
+const redis = redisForFile();
 
 /** One call of the run: what it came to and how long it took. */
 interface Outcome {
@@ -148,7 +141,7 @@ function expectCommon(r: Awaited<ReturnType<typeof sigtermRun>>): void {
 describe('graceful hand-over on SIGTERM, MCP_MIGRATE_ON_OWNER_LOSS=end', () => {
   let c: RuntimeCluster;
   beforeAll(async () => {
-    c = await startRuntimeCluster(redis.url, 'hend', { MCP_MIGRATE_SHUTDOWN_TIMEOUT: String(DRAIN_S) });
+    c = await startRuntimeCluster(redis().url, 'hend', { MCP_MIGRATE_SHUTDOWN_TIMEOUT: String(DRAIN_S) });
   }, 60_000);
   afterAll(async () => await stopRuntimeCluster(c));
 
@@ -168,7 +161,7 @@ describe('graceful hand-over on SIGTERM, MCP_MIGRATE_ON_OWNER_LOSS=end', () => {
 describe('graceful hand-over on SIGTERM, MCP_MIGRATE_ON_OWNER_LOSS=replay', () => {
   let c: RuntimeCluster;
   beforeAll(async () => {
-    c = await startRuntimeCluster(redis.url, 'hrep', { MCP_MIGRATE_SHUTDOWN_TIMEOUT: String(DRAIN_S), MCP_MIGRATE_ON_OWNER_LOSS: 'replay' });
+    c = await startRuntimeCluster(redis().url, 'hrep', { MCP_MIGRATE_SHUTDOWN_TIMEOUT: String(DRAIN_S), MCP_MIGRATE_ON_OWNER_LOSS: 'replay' });
   }, 60_000);
   afterAll(async () => await stopRuntimeCluster(c));
 
@@ -192,7 +185,7 @@ describe('graceful hand-over on SIGTERM, MCP_MIGRATE_ON_OWNER_LOSS=replay', () =
 describe('no double serving after a false owner death (SIGSTOP, takeover, SIGCONT), MCP_MIGRATE_ON_OWNER_LOSS=replay', () => {
   let c: RuntimeCluster;
   beforeAll(async () => {
-    c = await startRuntimeCluster(redis.url, 'fence', { MCP_MIGRATE_ON_OWNER_LOSS: 'replay' });
+    c = await startRuntimeCluster(redis().url, 'fence', { MCP_MIGRATE_ON_OWNER_LOSS: 'replay' });
   }, 60_000);
   afterAll(async () => await stopRuntimeCluster(c));
 

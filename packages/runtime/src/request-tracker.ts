@@ -62,6 +62,19 @@ export class RequestTracker {
     });
   }
 
+  /** Counts work that outlives its HTTP request (a detached exchange) as in flight until it settles. */
+  beginWork(work: Promise<unknown>): void {
+    this.#inFlight++;
+    void work.finally(() => {
+      if (--this.#inFlight === 0) this.#onIdle?.();
+    });
+  }
+
+  /** Open GET SSE streams. */
+  get streams(): number {
+    return this.#streams.size;
+  }
+
   /** Holds a GET SSE stream until `res` closes. */
   stream(res: ServerResponse): void {
     this.#streams.add(res);
