@@ -5,7 +5,8 @@
  *   - SIGTERM of an owner during a 10-session run (graceful hand-over, `MCP_MIGRATE_SHUTDOWN_TIMEOUT=3`):
  *     a request in flight on it finishes; a GET SSE stream it serves ends with `retry:`; it exits within
  *     the drain time; with `end` every session it owned gets 404 and initializes again on another
- *     replica, with `replay` they go on on another replica; no other error, no call longer than the drain.
+ *     replica, with `replay` they go on on another replica; no other error (but at most one nginx 502 for
+ *     the keep-alive race at the listener's close, see LB_RESETS_ALLOWED), no call longer than the drain.
  *   - SIGSTOP of an owner until another replica took its sessions over (`replay`), then SIGCONT: the old
  *     owner never serves them again with its old state (per request: which process ran the tool, and
  *     which generation's value it read), neither a request queued while it was stopped nor later ones.
@@ -25,6 +26,14 @@ const RUN_AFTER_MS = (DRAIN_S + 3) * 1000;
 const SLOW_MS = 1_500;
 /** Slack for a loaded machine on top of the drain time, ms. */
 const SLACK_MS = 3_000;
+/**
+ * nginx's 502 for a POST it had sent on an idle keep-alive connection to the stopping replica just as
+ * that connection was closed (its error log: "recv() failed (104: Connection reset by peer)"): the one
+ * race HTTP/1.1 leaves at a server's shutdown (no server-initiated close of an idle connection is safe),
+ * the proxy's too (docs/reliability.md). No replica answers it. Allowed once per run, and counted.
+ */
+const LB_RESETS_ALLOWED = 1;
+const lbReset = (o: Outcome): boolean => o.failed === 502 && /Bad Gateway/.test(o.error ?? '');
 
 const redis = redisForFile();
 
@@ -115,11 +124,15 @@ async function sigtermRun(c: RuntimeCluster) {
   await victim.process.exited;
   const exitMs = Date.now() - t0;
   await Promise.all(runs);
-  return { sessions, victim, victimPid, mine, slow: await Promise.all(slow), stream: { status: stream.status, ...(await streamText) }, exitMs };
+  const nginxErrors = c.nginx.errorLog().split('\n').filter((l) => /\[(error|warn)\]/.test(l)).slice(-5).join('\n');
+  return { sessions, victim, victimPid, mine, slow: await Promise.all(slow), stream: { status: stream.status, ...(await streamText) }, exitMs, nginxErrors };
 }
 
 function expectCommon(r: Awaited<ReturnType<typeof sigtermRun>>): void {
   expect(r.mine.length, 'the victim owns sessions').toBeGreaterThan(0);
+  const resets = r.sessions.flatMap((s) => s.outcomes.filter(lbReset));
+  expect(resets.length, `load-balancer resets at the shutdown; nginx: ${r.nginxErrors}`).toBeLessThanOrEqual(LB_RESETS_ALLOWED);
+  if (resets.length > 0) expect(r.nginxErrors).toMatch(/Connection reset by peer/);
   expect(r.exitMs, 'the owner exits within the drain time').toBeLessThan(DRAIN_S * 1000 + SLACK_MS);
   for (const o of r.slow) {
     expect(o.failed, `a request in flight on the owner at SIGTERM finishes: ${o.error}`).toBeUndefined();
@@ -130,7 +143,7 @@ function expectCommon(r: Awaited<ReturnType<typeof sigtermRun>>): void {
   for (const s of r.sessions) {
     for (const o of s.outcomes) {
       expect(o.ms, `no call hangs beyond the drain time (${o.error ?? ''})`).toBeLessThan(DRAIN_S * 1000 + SLACK_MS);
-      if (o.failed !== undefined) expect([o.failed, o.error], 'no 5xx or other failure').toEqual([404, o.error]);
+      if (o.failed !== undefined && !lbReset(o)) expect([o.failed, o.error], `no 5xx or other failure; nginx: ${r.nginxErrors}`).toEqual([404, o.error]);
     }
     const last = s.outcomes.at(-1)!;
     expect(last.ok, `the session ends the run working (${last.error ?? ''})`).toBeDefined();
@@ -152,7 +165,7 @@ describe('graceful hand-over on SIGTERM, MCP_MIGRATE_ON_OWNER_LOSS=end', () => {
       // Never a wrong value: each read is the value the session held (a new session starts from its own).
       for (const o of s.outcomes) if (o.ok) expect(o.ok.value, `session ${s.value}`).toBe(o.expected);
       if (r.mine.includes(s)) expect(s.reinitialized, 'a session of the stopped owner got 404 and initialized again').toBe(1);
-      else expect(s.outcomes.every((o) => o.ok), 'sessions of other owners never fail').toBe(true);
+      else expect(s.outcomes.every((o) => o.ok || lbReset(o)), 'sessions of other owners never fail').toBe(true);
     }
     await Promise.all(r.sessions.map((s) => s.client.close().catch(() => undefined)));
   });
@@ -170,9 +183,9 @@ describe('graceful hand-over on SIGTERM, MCP_MIGRATE_ON_OWNER_LOSS=replay', () =
     expectCommon(r);
     const values = new Set(r.sessions.map((s) => s.value));
     for (const s of r.sessions) {
-      expect(s.outcomes.filter((o) => !o.ok).map((o) => o.error), 'no call fails').toEqual([]);
+      expect(s.outcomes.filter((o) => !o.ok && !lbReset(o)).map((o) => o.error), 'no call fails').toEqual([]);
       expect(s.reinitialized).toBe(0);
-      for (const o of s.outcomes) {
+      for (const o of s.outcomes.filter((x) => x.ok)) {
         // Replayed elsewhere: the handshake's state only (nothing remembered), never another session's value.
         if (r.mine.includes(s) && o.ok!.pid !== r.victimPid) expect(o.ok!.value === s.value || !values.has(o.ok!.value), o.ok!.value).toBe(true);
         else expect(o.ok!.value).toBe(s.value);

@@ -36,14 +36,17 @@ export class RequestTracker {
 
   /**
    * Stops the listening servers from accepting connections (a load balancer's next connection is refused,
-   * and it tries another replica), and keeps open keep-alive connections up to {@link KEEP_ALIVE_DRAIN_MS}
-   * for a request already on its way (closing an idle one at once races with a request a balancer is just
-   * sending on it, which it then sees reset: nginx answers 502 and does not retry a POST). Then closes
-   * the idle ones. `http.Server.close` would close idle connections at once.
+   * and it tries another replica), and keeps open keep-alive connections until none is left, until
+   * `deadline` (ms since the epoch) but at least {@link KEEP_ALIVE_DRAIN_MS}: closing an idle one races
+   * with a request a balancer is just sending on it, which it then sees reset (nginx answers 502 and does
+   * not retry a POST). A balancer uses up its idle connections to this replica first, each answered with
+   * `Connection: close`, and takes the replica out of rotation at its first refused connection, after
+   * which it sends nothing on the ones left. Then closes the idle ones. `http.Server.close` would close
+   * idle connections at once.
    */
-  async closeListeners(): Promise<void> {
+  async closeListeners(deadline: number): Promise<void> {
     for (const server of this.#servers) if (server.listening) net.Server.prototype.close.call(server);
-    const until = Date.now() + KEEP_ALIVE_DRAIN_MS;
+    const until = Math.max(deadline, Date.now() + KEEP_ALIVE_DRAIN_MS);
     while (Date.now() < until && (this.#inFlight > 0 || (await openConnections(this.#servers)) > 0)) await new Promise((r) => setTimeout(r, 25));
     for (const server of this.#servers) (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
   }

@@ -171,8 +171,9 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
    * handshake). Every mode: GET SSE streams this replica serves are ended with `retry:` (the client
    * reconnects elsewhere with `Last-Event-ID`; the session streams are in the store), requests in
    * flight get what is left of `timeoutMs` (responses carry `Connection: close` meanwhile), then the
-   * HTTP servers the registry saw requests on stop listening (open keep-alive connections get up to
-   * 1 s for a last request), and the replica deregisters and closes its forwarding connections. Resolves when done; idempotent (later calls wait for the first). Never rejects.
+   * HTTP servers the registry saw requests on stop listening (open keep-alive connections stay until
+   * they are used up or the timeout ends, 1 s at least), and the replica deregisters and closes its
+   * forwarding connections. Resolves when done; idempotent (later calls wait for the first). Never rejects.
    */
   drain(options: { timeoutMs?: number } = {}): Promise<void> {
     this.#draining ??= (async () => {
@@ -186,7 +187,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         await handOverAll<string>({ owned: () => affinity.owned(), due: (id) => !this.#tracker.busy(id), handOver: (id) => affinity.giveUp(id) }, deadline);
       }
       await this.#tracker.settled(deadline);
-      await this.#tracker.closeListeners();
+      await this.#tracker.closeListeners(deadline);
       const cut = await this.#tracker.settled(deadline);
       if (cut > 0) this.#log(`drain: the shutdown timeout ends ${cut} request(s) still in flight`);
       this.#tracker.endStreams();
