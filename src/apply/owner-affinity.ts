@@ -30,6 +30,7 @@ import { Node, ts } from 'ts-morph';
 import { enclosingFunction } from '../analyzer/ast.js';
 import { handlerRegistration } from '../analyzer/handlers.js';
 import type { LocatedFinding } from '../../transforms/define-transform.js';
+import { isOwnerRouted, sessionRouteOf, type SessionRoute } from './session-routes.js';
 
 /** HTTP routers' registrars (`handlers.ts`): a route's requests carry no session the registry forwards unless the route is guarded. */
 const HTTP_REGISTRARS = new Set(['get', 'post', 'put', 'patch', 'delete', 'all', 'use', 'route', 'handle', 'createServer', 'on']);
@@ -41,7 +42,7 @@ const KEYED = new Set(['get', 'set', 'has', 'delete', 'add']);
  * What stays in process under owner affinity, in a phrase (for the summary), or `undefined` when owner
  * affinity does not make the finding correct.
  */
-export function ownerResolvable(lf: LocatedFinding): string | undefined {
+export function ownerResolvable(lf: LocatedFinding, routes: SessionRoute[] = []): string | undefined {
   switch (lf.finding.ruleId) {
     case 'no-per-session-timer':
       // Started in a function (per-session code); a module-level timer is the rule's other case, a sweep of
@@ -50,7 +51,7 @@ export function ownerResolvable(lf: LocatedFinding): string | undefined {
     case 'no-per-session-closure-state':
       return 'state captured once per session by its handlers, in the process that opened it';
     case 'no-session-keyed-state':
-      return onlyKeyedAccess(lf.node) ? 'live per-session values in a container the analysis ties to sessions, each reached only through its own key' : undefined;
+      return onlyKeyedAccess(lf.node, routes) ? 'live per-session values in a container the analysis ties to sessions, each reached only through its own key' : undefined;
     default:
       return undefined;
   }
@@ -61,7 +62,7 @@ export function ownerResolvable(lf: LocatedFinding): string | undefined {
  * `x.delete(k)` or `x.add(k)` (also through `this.x`). False when the declaration is not found, or for
  * any other use (iteration, `size`, `clear()`, passing it on, reassignment).
  */
-export function onlyKeyedAccess(node: Node): boolean {
+export function onlyKeyedAccess(node: Node, routes: SessionRoute[] = []): boolean {
   const name = declarationName(node);
   if (!name || !Node.isReferenceFindable(name)) return false;
   const refs = name.findReferencesAsNodes().filter((r) => r !== name);
@@ -75,7 +76,7 @@ export function onlyKeyedAccess(node: Node): boolean {
     if (!access || !Node.isPropertyAccessExpression(access) || access.getExpression() !== use) return false;
     const call = access.getParent();
     const keyed = KEYED.has(access.getName()) && !!call && Node.isCallExpression(call) && call.getExpression() === access && call.getArguments().length >= 1;
-    return keyed && reachedBySessionRequests(use);
+    return keyed && reachedBySessionRequests(use, 0, new Set(), routes);
   });
 }
 
@@ -90,11 +91,11 @@ const MAX_CALLER_DEPTH = 4;
  * registry's `opener`), up to {@link MAX_CALLER_DEPTH} deep; module-level code, an anonymous callback
  * handed elsewhere, or a function used in any other way is not proved to run for one session.
  */
-export function reachedBySessionRequests(node: Node, depth = 0, seen = new Set<Node>()): boolean {
+export function reachedBySessionRequests(node: Node, depth = 0, seen = new Set<Node>(), routes: SessionRoute[] = []): boolean {
   let outermost: Node | undefined;
   for (let fn = enclosingFn(node); fn; fn = enclosingFn(fn)) {
     const reg = handlerRegistration(fn.compilerNode);
-    if (reg) return !HTTP_REGISTRARS.has(reg.registrar) || callsPrepareNode(fn.compilerNode);
+    if (reg) return !HTTP_REGISTRARS.has(reg.registrar) || routedToOwner(fn, routes);
     outermost = fn;
   }
   if (!outermost || depth >= MAX_CALLER_DEPTH) return false;
@@ -107,10 +108,10 @@ export function reachedBySessionRequests(node: Node, depth = 0, seen = new Set<N
   return refs.every((ref) => {
     const use = Node.isPropertyAccessExpression(ref.getParent()) && (ref.getParent() as import('ts-morph').PropertyAccessExpression).getNameNode() === ref ? ref.getParentOrThrow() : ref;
     const parent = use.getParent();
-    if (parent && Node.isCallExpression(parent) && parent.getExpression() === use) return reachedBySessionRequests(parent, depth + 1, seen);
+    if (parent && Node.isCallExpression(parent) && parent.getExpression() === use) return reachedBySessionRequests(parent, depth + 1, seen, routes);
     // Handed to a registrar (`server.registerTool('t', fn)`, `app.post('/mcp', fn)`), or to the registry's `opener` (run for one session's restore).
     const reg = handlerRegistration(use.compilerNode);
-    if (reg) return !HTTP_REGISTRARS.has(reg.registrar) || callsPrepareNode(outermost.compilerNode);
+    if (reg) return !HTTP_REGISTRARS.has(reg.registrar) || routedToOwner(outermost, routes);
     return !!parent && Node.isCallExpression(parent) && Node.isPropertyAccessExpression(parent.getExpression()) && (parent.getExpression() as import('ts-morph').PropertyAccessExpression).getName() === 'opener';
   });
 }
@@ -125,6 +126,18 @@ function functionNameNode(fn: Node): Node | undefined {
   const p = fn.getParent();
   if (p && (Node.isVariableDeclaration(p) || Node.isPropertyAssignment(p) || Node.isPropertyDeclaration(p)) && p.getInitializer() === fn) return p.getNameNode();
   return undefined;
+}
+
+/**
+ * Whether an HTTP route's requests run on the session's owner: it calls `prepareNode` (an MCP route), it
+ * goes through `registry.ownerRoute(…)` already, or it acts for a session by data flow
+ * (`session-routes.ts`: then it is added to `routes`, for the transform to route it).
+ */
+function routedToOwner(fn: Node, routes: SessionRoute[]): boolean {
+  if (callsPrepareNode(fn.compilerNode) || isOwnerRouted(fn)) return true;
+  const route = sessionRouteOf(fn);
+  if (route && !routes.some((r) => r.call === route.call)) routes.push(route);
+  return route !== undefined;
 }
 
 function callsPrepareNode(fn: ts.Node): boolean {

@@ -7,6 +7,7 @@ import { Project, SyntaxKind } from 'ts-morph';
 import { describe, expect, it } from 'vitest';
 import { applyEdits } from '../../src/apply/edits.js';
 import { onlyKeyedAccess } from '../../src/apply/owner-affinity.js';
+import { sessionRouteOf } from '../../src/apply/session-routes.js';
 import { ownerAffinityEdit, runtimeQuote, runtimeRegistries } from '../../transforms/support/registry-affinity.js';
 
 const file = (text: string, name = 'server.ts') => new Project({ useInMemoryFileSystem: true, compilerOptions: { allowJs: true } }).createSourceFile(name, text);
@@ -68,5 +69,43 @@ describe('onlyKeyedAccess', () => {
     for (const use of ['for (const v of m.values()) v;', 'm.size;', 'm.clear();', 'f(m);', 'm.forEach(() => {});', '[...m];']) {
       expect(onlyKeyedAccess(declName(`const m = new Map();\nm.set('a', 1);\nexport function f(x?: unknown) { return x; }\n${use}`, 'm')), use).toBe(false);
     }
+  });
+});
+
+describe('sessionRouteOf (routes that act for one session, by data flow)', () => {
+  const head = "import { SessionTransportRegistry } from '@mcp-migrate/runtime';\nconst reg = new SessionTransportRegistry();\nconst app = { get(..._a: unknown[]) {}, post(..._a: unknown[]) {} };\nconst server = { setRequestHandler(_s: unknown, _f: Function) {} };\n";
+  /** The locator of the route registered by the first call whose path is `path` and method `method`. */
+  const locatorOf = (text: string, method: string, path: string): string | undefined => {
+    const sf = file(head + text);
+    const call = sf.getDescendantsOfKind(SyntaxKind.CallExpression).find((c) => c.getExpression().getText() === `app.${method}` && c.getArguments()[0]?.getText() === `'${path}'`)!;
+    return sessionRouteOf(call.getArguments().at(-1)!)?.locator;
+  };
+  const tool = (url: string) => `server.setRequestHandler(S, async (_r: unknown, extra: { sessionId: string }) => { const sid = extra.sessionId; return \`${url}\`; });\n`;
+
+  it('a GET route on the path of a URL that carries extra.sessionId in its query, reading that parameter', () => {
+    expect(locatorOf(tool('${base}/done?session=${sid}&x=1') + "app.get('/done', (req: any) => req.query.session);", 'get', '/done')).toBe("{ query: 'session' }");
+    expect(locatorOf(tool('http://localhost:3000/done?session=${sid}') + "app.get('/done', (req: any) => { const { session } = req.query; return session; });", 'get', '/done')).toBe("{ query: 'session' }");
+  });
+
+  it('a POST route reading the field that the GET page fills from that parameter and posts back', () => {
+    const page = "app.get('/done', (req: any, res: any) => { const s = req.query.session; res.send(`<form method=\"POST\" action=\"/done\"><input type=\"hidden\" name=\"sid\" value=\"${s}\"></form>`); });\n";
+    expect(locatorOf(tool('${base}/done?session=${sid}') + page + "app.post('/done', (req: any) => req.body.sid);", 'post', '/done')).toBe("{ body: 'sid' }");
+    // The POST reads another field: not proved.
+    expect(locatorOf(tool('${base}/done?session=${sid}') + page + "app.post('/done', (req: any) => req.body.other);", 'post', '/done')).toBeUndefined();
+  });
+
+  it('follows the session id through a function parameter every call passes it to, and the Mcp-Session-Id header', () => {
+    const send = "function ask(id: string) { return `${base}/form?s=${id}`; }\nserver.setRequestHandler(S, async (_r: unknown, extra: { sessionId: string }) => ask(extra.sessionId));\napp.get('/mcp', (req: any) => ask(req.headers['mcp-session-id']));\n";
+    expect(locatorOf(send + "app.get('/form', (req: any) => req.query.s);", 'get', '/form')).toBe("{ query: 's' }");
+    expect(locatorOf(send + "ask('fixed');\napp.get('/form', (req: any) => req.query.s);", 'get', '/form')).toBeUndefined();
+  });
+
+  it('not a route on another path, a session id in the path, a tool argument, or a file without a runtime registry', () => {
+    expect(locatorOf(tool('${base}/done?session=${sid}') + "app.get('/other', (req: any) => req.query.session);", 'get', '/other')).toBeUndefined();
+    expect(locatorOf(tool('${base}/done/${sid}') + "app.get('/done', (req: any) => req.query.session);", 'get', '/done')).toBeUndefined();
+    expect(locatorOf("server.setRequestHandler(S, async (r: { sessionId: string }, _extra: unknown) => `${base}/done?session=${r.sessionId}`);\napp.get('/done', (req: any) => req.query.session);", 'get', '/done')).toBeUndefined();
+    const sf = file("const app = { get(..._a: unknown[]) {} };\nconst server = { setRequestHandler(_s: unknown, _f: Function) {} };\n" + tool('${base}/done?session=${sid}') + "app.get('/done', (req: any) => req.query.session);");
+    const call = sf.getDescendantsOfKind(SyntaxKind.CallExpression).find((c) => c.getExpression().getText() === 'app.get')!;
+    expect(sessionRouteOf(call.getArguments().at(-1)!)).toBeUndefined();
   });
 });

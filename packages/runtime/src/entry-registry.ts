@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import { SessionTransportRegistry, type RegistryTransport, type SessionOpener, type SessionTransportRegistryOptions } from './transport-registry.js';
+import type { SessionLocator } from './owner-route.js';
 
 /**
  * A drop-in for a sessionful server's `Map<sessionId, entry>` whose values are the server's own
@@ -115,6 +116,16 @@ export class SessionEntryRegistry<V, T extends RegistryTransport = RegistryTrans
   /** See {@link SessionTransportRegistry.prepareRequest}. */
   prepareRequest(request: Request, ...rest: unknown[]): Promise<Response | undefined> {
     return this.transports.prepareRequest(request, ...rest);
+  }
+
+  /** See {@link SessionTransportRegistry.ownerRoute}. */
+  ownerRoute(locate: SessionLocator): ReturnType<SessionTransportRegistry['ownerRoute']> {
+    return this.transports.ownerRoute(locate);
+  }
+
+  /** See {@link SessionTransportRegistry.routeNode}. */
+  routeNode(req: http.IncomingMessage, res: http.ServerResponse, locate: SessionLocator): Promise<boolean> {
+    return this.transports.routeNode(req, res, locate);
   }
 
   /** See {@link SessionTransportRegistry.drain} (graceful shutdown: in-flight requests finish, owned sessions are handed over). */

@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { ErrorCode, errorResponse, type JsonRpcErrorResponse, type JsonRpcId } from './jsonrpc.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
 import { SessionStoreUnavailableError } from './session-store.js';
@@ -108,6 +108,26 @@ export function writeErrorAnswer(
   const text = JSON.stringify(body);
   res.writeHead(a.status, { ...a.headers, ...options.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * {@link writeErrorAnswer} for a server's own HTTP routes, which browsers open (a URL-mode elicitation's
+ * page, the form it posts): the same status, message and headers, as a short HTML page when the
+ * request's `Accept` names `text/html`, else as the JSON-RPC JSON.
+ */
+export function writeErrorPage(req: IncomingMessage, res: ServerResponse, kind: ErrorKind, detail?: string, headers?: OutgoingHttpHeaders): void {
+  if (!String(req.headers.accept ?? '').includes('text/html') || res.headersSent) {
+    writeErrorAnswer(res, kind, { detail, ...(headers ? { headers } : {}) });
+    return;
+  }
+  const a: ErrorAnswer = ERROR_ANSWERS[kind];
+  const text = `<!DOCTYPE html>\n<html><head><title>${a.status} ${escapeHtml(a.message)}</title></head><body><h1>${escapeHtml(a.message)}</h1>${detail ? `<p>${escapeHtml(detail)}</p>` : ''}</body></html>\n`;
+  res.writeHead(a.status, { ...a.headers, ...headers, 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** Web-standard variant of {@link writeErrorAnswer}: the answer as a `Response`. */

@@ -90,6 +90,7 @@ export {
   detailOf,
   unsupportedVersionDetail,
   writeErrorAnswer,
+  writeErrorPage,
   errorAnswerResponse,
   type ErrorAnswer,
   type ErrorKind,
@@ -155,3 +156,4 @@ export { OwnerAffinity, ownerAffinityFromEnv, forwardSecrets, type OwnerAffinity
 export { handOverAll, handOffCandidates, endSseStream, HANDOVER_POLL_MS, HAND_OFF_TRIES, SHUTDOWN_RETRY_MS, type HandoverLoop } from './handover.js';
 export { RequestTracker, KEEP_ALIVE_DRAIN_MS } from './request-tracker.js';
 export { shutdownFromEnv, drainOnSignals, DEFAULT_SHUTDOWN_TIMEOUT_S, type ShutdownSettings } from './shutdown.js';
+export { routeToOwner, locateSession, readAndGiveBack, MAX_ROUTE_BODY_BYTES, BodyTooLargeError, type SessionLocator, type OwnerRouteHost } from './owner-route.js';

@@ -21,6 +21,7 @@ import { OwnerAffinity, ownerAffinityFromEnv, type AffinityEvent } from './owner
 import { handOverAll } from './handover.js';
 import { RequestTracker } from './request-tracker.js';
 import { drainOnSignals, shutdownFromEnv, type ShutdownSettings } from './shutdown.js';
+import { routeToOwner, type SessionLocator } from './owner-route.js';
 
 /** What the registry needs of a Streamable HTTP server transport (SDK v1 and v2, Node or web-standard). */
 export interface RegistryTransport {
@@ -343,6 +344,26 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     if (outcome === 'ok') return true;
     writeErrorAnswer(res, outcome);
     return false;
+  }
+
+  /**
+   * Express-style middleware (`(req, res, next)`) for a server's own HTTP route that acts for a session
+   * but is not an MCP request: the page and the form of a URL-mode elicitation, which complete it with
+   * `notifications/elicitation/complete` (spec: Elicitation, URL mode). With owner affinity, the route
+   * runs on the replica that holds the session: `locate` says where the request carries the session id
+   * ({@link SessionLocator}); the request is served here, forwarded to the owner, or answered 404 when no
+   * replica holds the session (see `routeToOwner`). Put it before body parsers: a body read for the id
+   * is forwarded byte for byte and given back to the stream. Without owner affinity it only calls `next()`.
+   */
+  ownerRoute(locate: SessionLocator): (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => void {
+    return (req, res, next) => {
+      this.routeNode(req, res, locate).then((serve) => serve && next(), next);
+    };
+  }
+
+  /** {@link ownerRoute} for a plain node:http handler: resolves `true` when the route's code should run here, `false` once answered. */
+  routeNode(req: http.IncomingMessage, res: http.ServerResponse, locate: SessionLocator): Promise<boolean> {
+    return routeToOwner({ affinity: this.#affinity, isLocal: (id) => this.#local.has(id), failed: (err) => this.#failed(err) }, req, res, locate);
   }
 
   /**
