@@ -4,6 +4,11 @@
 //
 //   node bench/runtime/owner-affinity.mjs           # full run
 //   node bench/runtime/owner-affinity.mjs --quick   # a tenth of the counts
+//   node bench/runtime/owner-affinity.mjs --baseline DIR   # also `owner` and `forwarded` on another build
+//
+// --baseline DIR: DIR/node_modules resolves @mcp-migrate/runtime to a runtime built from another commit
+// (and the other packages as this tree does); the server file is copied into DIR and run from there, so
+// the two builds are measured in the same run, interleaved (targets `owner@base`, `forwarded@base`).
 //
 // Needs: `npm run build` (packages/runtime/dist), redis-server on PATH. Loopback only.
 // The migrated server is test/helpers/servers/per-session-state.mjs (SDK StreamableHTTPServerTransport,
@@ -13,6 +18,7 @@
 //   direct      one replica (affinity replay, the same Redis): the session is local, no owner logic
 //   owner       two replicas A and B with affinity owner; session opened on A; the request reaches A
 //   forwarded   the same session; the request reaches B, which forwards it to A (node:http) and relays the answer
+import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,15 +26,17 @@ import { cpuMs, freePort, initializeBody, percentile, post, ROOT, runLoad, runMa
 
 const SERVER = path.join(ROOT, 'test', 'helpers', 'servers', 'per-session-state.mjs');
 const quick = process.argv.includes('--quick');
+const baselineAt = process.argv.indexOf('--baseline');
+const baseline = baselineAt > 0 ? path.resolve(process.argv[baselineAt + 1] ?? '') : undefined;
 const scale = quick ? 0.1 : 1;
 const ROUNDS = 5;
 const N = { warmup: Math.round(300 * scale), latency: Math.round(1000 * scale), throughput: Math.round(1000 * scale) };
 const CONCURRENCY = 16;
 const log = (...a) => console.error('[bench]', ...a);
 
-async function replica(name, redisUrl, env) {
+async function replica(name, redisUrl, env, server = SERVER) {
   const port = await freePort();
-  const proc = start(name, process.execPath, [SERVER], { env: { PORT: String(port), REPLICA: name, MCP_MIGRATE_STORE: redisUrl, ...env } });
+  const proc = start(name, process.execPath, [server], { env: { PORT: String(port), REPLICA: name, MCP_MIGRATE_STORE: redisUrl, ...env } });
   await waitForPort(port, 20_000, proc);
   return { url: `http://127.0.0.1:${port}/mcp`, proc };
 }
@@ -65,6 +73,15 @@ async function main() {
     { name: 'owner', url: a.url, sid: owned, value: 'owned', by: 'A', procs: [a, b] },
     { name: 'forwarded', url: b.url, sid: owned, value: 'owned', by: 'A', procs: [a, b] },
   ];
+  if (baseline) {
+    const server = path.join(baseline, path.basename(SERVER));
+    fs.copyFileSync(SERVER, server);
+    const a0 = await replica('A0', redis.url, { AFFINITY: 'owner', MCP_MIGRATE_KEY_PREFIX: 'bench-base:' }, server);
+    const b0 = await replica('B0', redis.url, { AFFINITY: 'owner', MCP_MIGRATE_KEY_PREFIX: 'bench-base:' }, server);
+    const sid = await openSession(a0.url, agent, 'base');
+    targets.push({ name: 'owner@base', url: a0.url, sid, value: 'base', by: 'A0', procs: [a0, b0] });
+    targets.push({ name: 'forwarded@base', url: b0.url, sid, value: 'base', by: 'A0', procs: [a0, b0] });
+  }
   for (const t of targets) {
     Object.assign(t, { lat: [], rps: [], cpu: 0, requests: 0 });
     log(`warm-up ${t.name}`);
@@ -98,8 +115,8 @@ async function main() {
   lines.push(`Runtime owner affinity, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} at the end.`);
   lines.push(`${ROUNDS} rounds × ${N.latency} sequential calls (latency) and ${N.throughput} calls at concurrency ${CONCURRENCY} (throughput) per target, interleaved.`);
   lines.push('');
-  lines.push('| | `direct` | `owner` | `forwarded` |');
-  lines.push('|---|---:|---:|---:|');
+  lines.push(`| | ${targets.map((t) => `\`${t.name}\``).join(' | ')} |`);
+  lines.push(`|---|${targets.map(() => '---:').join('|')}|`);
   const row = (label, fn) => lines.push(`| ${label} | ${targets.map(fn).join(' | ')} |`);
   row('tools/call p50 (ms)', (t) => f(t.p50));
   row('tools/call p99 (ms)', (t) => f(t.p99));
@@ -115,6 +132,10 @@ async function main() {
   ratio('forwarded', 'owner');
   ratio('forwarded', 'direct');
   ratio('owner', 'direct');
+  if (baseline) {
+    ratio('owner', 'owner@base');
+    ratio('forwarded', 'forwarded@base');
+  }
   lines.push('');
   lines.push(`Added by the forward, p50: ${f(by.forwarded.p50 - by.owner.p50)} ms vs the owner-served request, ${f(by.forwarded.p50 - by.direct.p50)} ms vs direct.`);
   console.log(lines.join('\n'));

@@ -2,9 +2,8 @@ import type http from 'node:http';
 import net from 'node:net';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { KEEP_ALIVE_DRAIN_MS, RequestTracker } from '@mcp-migrate/runtime';
 
-/** On shutdown, how long idle keep-alive connections stay open for one last request, ms. */
-const KEEP_ALIVE_DRAIN_MS = 1_000;
 
 /** What a shutdown runs, in order, around the drain (see {@link Lifecycle.shutdown}). */
 export interface ShutdownSteps {
@@ -29,11 +28,8 @@ export interface ShutdownSteps {
 export class Lifecycle {
   /** Set by {@link shutdown}: `/readyz` answers 503 and responses carry `Connection: close`. */
   #draining = false;
-  /** Requests being answered, except standalone GET SSE streams. */
-  #inFlight = 0;
-  #onIdle: (() => void) | undefined;
-  /** Open standalone GET SSE streams, ended with a `retry:` line on shutdown. */
-  readonly #streams = new Set<ServerResponse>();
+  /** Requests being answered, and open standalone GET SSE streams (ended with a `retry:` line on shutdown). */
+  readonly #tracker = new RequestTracker();
   #shuttingDown: Promise<number> | undefined;
 
   constructor(
@@ -55,24 +51,15 @@ export class Lifecycle {
    * (`stream`) is ended by shutdown, anything else is waited for.
    */
   track(res: ServerResponse, stream: boolean, onClose?: () => void): void {
-    if (stream) this.#streams.add(res);
-    else this.#inFlight++;
+    if (onClose) res.once('close', onClose);
+    if (stream) this.#tracker.stream(res);
+    else this.#tracker.begin(res, undefined);
     if (this.#draining) res.setHeader('connection', 'close');
-    res.once('close', () => {
-      onClose?.();
-      if (stream) this.#streams.delete(res);
-      else this.#done();
-    });
   }
 
   /** Counts work that outlives its HTTP request (a detached exchange) as in flight. */
   trackWork(work: Promise<unknown>): void {
-    this.#inFlight++;
-    void work.finally(() => this.#done());
-  }
-
-  #done(): void {
-    if (--this.#inFlight === 0) this.#onIdle?.();
+    this.#tracker.beginWork(work);
   }
 
   /**
@@ -85,11 +72,11 @@ export class Lifecycle {
     this.#shuttingDown ??= (async () => {
       const deadline = Date.now() + timeoutMs;
       this.#draining = true;
-      this.logger.info({ inFlight: this.#inFlight, streams: this.#streams.size, timeoutMs }, 'draining');
+      this.logger.info({ inFlight: this.#tracker.inFlight, streams: this.#tracker.streams, timeoutMs }, 'draining');
       if (unreadyGraceMs > 0) await new Promise((r) => setTimeout(r, unreadyGraceMs));
       if (steps.handOver) {
         await steps.handOver(deadline);
-        this.logger.info({ inFlight: this.#inFlight }, 'sessions handed over');
+        this.logger.info({ inFlight: this.#tracker.inFlight }, 'sessions handed over');
       }
       // Stop accepting connections but keep open keep-alive connections for their next request (answered
       // with `Connection: close`) for up to KEEP_ALIVE_DRAIN_MS: closing an idle one now races with a
@@ -97,10 +84,10 @@ export class Lifecycle {
       // a POST). `http.Server.close` would close idle connections at once.
       net.Server.prototype.close.call(this.server);
       // Standalone GET streams never end by themselves: tell clients to reconnect (elsewhere) soon.
-      for (const res of this.#streams) endStream(res);
+      this.#tracker.endStreams();
       steps.endStreams();
       await this.#drain(Math.max(deadline - Date.now(), KEEP_ALIVE_DRAIN_MS));
-      const cut = this.#inFlight;
+      const cut = this.#tracker.inFlight;
       if (cut > 0) this.logger.warn({ inFlight: cut }, 'shutdown timeout: ending requests still in flight');
       await steps.close();
       return cut;
@@ -113,14 +100,8 @@ export class Lifecycle {
     const stopAt = Date.now() + timeoutMs;
     const keepAliveUntil = Date.now() + Math.min(KEEP_ALIVE_DRAIN_MS, timeoutMs);
     while (Date.now() < stopAt) {
-      if (this.#inFlight > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await new Promise<void>((resolve) => {
-          this.#onIdle = resolve;
-          timer = setTimeout(resolve, stopAt - Date.now());
-        });
-        clearTimeout(timer);
-        this.#onIdle = undefined;
+      if (this.#tracker.inFlight > 0) {
+        await this.#tracker.settled(stopAt);
         continue;
       }
       if (Date.now() >= keepAliveUntil || (await openConnections(this.server)) === 0) break;
@@ -131,15 +112,4 @@ export class Lifecycle {
 
 function openConnections(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
-}
-
-/** Ends a standalone SSE stream with a `retry:` line so the client reconnects after 1 s. */
-function endStream(res: ServerResponse): void {
-  if (res.writableEnded || res.destroyed) return;
-  if (!res.headersSent) {
-    res.destroy();
-    return;
-  }
-  // Destroyed once flushed: a relayed stream may still try to write to it.
-  res.end('retry: 1000\n\n', () => res.destroy());
 }

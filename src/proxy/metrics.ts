@@ -161,6 +161,7 @@ export class ProxyMetrics {
       create: (record: NewSessionRecord): Promise<SessionRecord> => timed('create', store.create(record)),
       load: (id: string) => timed('load', store.load(id)),
       touch: (id: string) => timed('touch', store.touch(id)),
+      touchOwned: (id: string, owner: string, epoch: number) => timed('touch', store.touchOwned(id, owner, epoch)),
       update: (id: string, change: SessionChange) => timed('update', store.update(id, change)),
       claimOwner: (id: string, expected: string | undefined, next: string) => timed('claim', store.claimOwner(id, expected, next)),
       releaseOwner: (id: string, current: string, handover?: string) => timed('release', store.releaseOwner(id, current, handover)),

@@ -22,3 +22,4 @@ export * from './process-state-server.js';
 export * from './redis-parts.js';
 export * from './replica-clients.js';
 export * from './stuck-listener.js';
+export * from './runtime-replicas.js';

@@ -11,92 +11,16 @@
  *     the other sessions keep their own value; with `replay` they are restored (never another session's value).
  * A forged forwarding header gets 421. On the runtime before owner affinity (replay only), 5 of the 6 tests fail (all but DELETE).
  */
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { REPO_ROOT, getFreePort, openGetStream, readSseResponse, spawnManaged, startNginx, startRedis, stopAllProcesses } from '../helpers/index.js';
-import type { ManagedProcess, NginxInstance, RedisInstance } from '../helpers/index.js';
+import { redisForFile, CALL_TIMEOUT_MS as TIMEOUT, callTool as call, connectClient as connect, openGetStream, rawCall as rawRecall, readSseResponse, startRuntimeCluster, stopRuntimeCluster as stopCluster } from '../helpers/index.js';
+import type { Recall, RuntimeCluster as Cluster } from '../helpers/index.js';
 
-const SERVER = path.join(REPO_ROOT, 'test', 'helpers', 'servers', 'per-session-state.mjs');
-const REPLICAS = 3;
 const SESSIONS = 10;
 const READS = 4;
-const TIMEOUT = 40_000;
 
-interface Replica {
-  name: string;
-  hostPort: string;
-  url: string;
-  process: ManagedProcess;
-}
-interface Cluster {
-  replicas: Replica[];
-  nginx: NginxInstance;
-}
-interface Recall {
-  replica: string;
-  value: string;
-  ticks: number;
-}
+const redis = redisForFile();
 
-let redis: RedisInstance;
-beforeAll(async () => {
-  redis = await startRedis();
-}, 60_000);
-afterAll(async () => {
-  await redis?.stop();
-  await stopAllProcesses();
-});
-
-async function startCluster(prefix: string, env: Record<string, string>): Promise<Cluster> {
-  const replicas = await Promise.all(
-    Array.from({ length: REPLICAS }, async (_, i) => {
-      const port = await getFreePort();
-      const name = `${prefix}${i}`;
-      const proc = spawnManaged(process.execPath, [SERVER], {
-        name,
-        cwd: REPO_ROOT,
-        env: { PORT: String(port), REPLICA: name, MCP_MIGRATE_STORE: redis.url, MCP_MIGRATE_KEY_PREFIX: `${prefix}:`, ...env },
-      });
-      await proc.waitForPort(port, 20_000);
-      return { name, hostPort: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}/mcp`, process: proc };
-    }),
-  );
-  // Passive health checks: once a replica is killed, nginx sends its share to the others (as a production balancer would).
-  const nginx = await startNginx({ upstreams: replicas.map((r) => r.hostPort), path: '/mcp', failover: true });
-  return { replicas, nginx };
-}
-
-async function stopCluster(c: Cluster | undefined): Promise<void> {
-  await c?.nginx.stop();
-  await Promise.all((c?.replicas ?? []).map((r) => r.process.stop()));
-}
-
-async function connect(url: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const transport = new StreamableHTTPClientTransport(new URL(url));
-  const client = new Client({ name: 'owner-affinity-test', version: '1.0.0' });
-  await client.connect(transport, { timeout: TIMEOUT });
-  return { client, transport };
-}
-
-async function call(client: Client, name: string, args: Record<string, unknown> = {}): Promise<Recall> {
-  const r = (await client.callTool({ name, arguments: args }, undefined, { timeout: TIMEOUT })) as { content: { text: string }[] };
-  return JSON.parse(r.content[0]!.text) as Recall;
-}
-
-/** A raw POST of `tools/call recall` with session id `sid` to `url`: the status and the parsed result, if any. */
-async function rawRecall(url: string, sid: string): Promise<{ status: number; recall?: Recall; body: string }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/call', params: { name: 'recall', arguments: {} } }),
-  });
-  const body = await res.text();
-  const data = /^data: (.*)$/m.exec(body)?.[1] ?? (body.startsWith('{') ? body : undefined);
-  const text = data ? (JSON.parse(data) as { result?: { content?: { text: string }[] } }).result?.content?.[0]?.text : undefined;
-  return { status: res.status, ...(text ? { recall: JSON.parse(text) as Recall } : {}), body };
-}
+const startCluster = (prefix: string, env: Record<string, string>): Promise<Cluster> => startRuntimeCluster(redis().url, prefix, env);
 
 /** Opens SESSIONS sessions through nginx; each remembers its own tag and reads it back READS times. */
 async function openSessions(c: Cluster, tag: string) {

@@ -110,6 +110,7 @@ function storeThatFails(down: () => boolean): SessionStore {
     create: guard((r) => inner.create(r)),
     load: guard((id) => inner.load(id)),
     touch: guard((id) => inner.touch(id)),
+    touchOwned: guard((id, o, e) => inner.touchOwned(id, o, e)),
     update: guard((id, c) => inner.update(id, c)),
     claimOwner: guard((id, e, n) => inner.claimOwner(id, e, n)),
     releaseOwner: guard((id, c, h) => inner.releaseOwner(id, c, h)),

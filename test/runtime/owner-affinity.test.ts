@@ -179,7 +179,7 @@ describe('OwnerAffinity, a session whose owner is gone', () => {
   async function routeOnce(policy: 'end' | 'replay'): Promise<{ status: number; body: string; owner: string | undefined; exists: boolean; self: string }> {
     stores = storesFromUrl('memory', { keyPrefix: 't:', ttlMs: 60_000 });
     const ended: string[] = [];
-    const affinity = new OwnerAffinity({ stores: async () => stores, ended: async (id) => void ended.push(id) }, { onOwnerLoss: policy, log: () => undefined });
+    const affinity = new OwnerAffinity({ stores: async () => stores, ended: async (id) => void ended.push(id), has: () => false, drop: async () => undefined, announce: async () => undefined }, { onOwnerLoss: policy, log: () => undefined });
     await stores.sessions.create({ id: 'sid-1', principal: '', protocolVersion: '2025-06-18', initializeParams: {}, owner: 'gone-replica' });
     const url = await serve(async (req, res) => {
       const r = await affinity.route('sid-1', false, req, res, () => undefined);

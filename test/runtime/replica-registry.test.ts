@@ -168,8 +168,20 @@ describe.each(REDIS_STORE_KINDS)('on Redis (%s)', (kind) => {
     await s.claimOwner(id, 'b', 'c');
     const stats = await store.commandStats();
     const counted = Object.fromEntries([...stats.entries()].filter(([cmd]) => cmd !== 'info' && cmd !== 'config|resetstat' && !cmd.startsWith('cluster')).map(([k, v]) => [k, v.calls]));
-    expect(counted).toEqual({ evalsha: 1, exists: 1, hget: 2, hset: 1, hdel: 1, pexpire: 1 });
+    expect(counted).toEqual({ evalsha: 1, exists: 1, hget: 2, hset: 1, hdel: 1, hincrby: 1, pexpire: 1 });
     expect(await store.command('HGET', `${s.keyPrefix}{${id}}:session`, 'owner')).toBe('c');
+  });
+
+  it("touchOwned (the owner's fencing check before it serves) is one EVALSHA on the record key, in place of touch's PEXPIRE", async () => {
+    const s = new RedisSessionStore({ client: await newClient(store.url), ownsClient: false, keyPrefix: `${uniq('cost')}:` });
+    const id = uniq('s');
+    await s.create(input(id, 'a'));
+    await s.touchOwned(id, 'a', 0); // loads the script once
+    await store.resetStats();
+    expect(await s.touchOwned(id, 'a', 0)).toBe('ok');
+    const stats = await store.commandStats();
+    const counted = Object.fromEntries([...stats.entries()].filter(([cmd]) => cmd !== 'info' && cmd !== 'config|resetstat' && !cmd.startsWith('cluster')).map(([k, v]) => [k, v.calls]));
+    expect(counted).toEqual({ evalsha: 1, hmget: 1, pexpire: 1 });
   });
 });
 
@@ -258,7 +270,7 @@ function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionSt
       expect(await store.claimOwner(id, 'someone-else', 'r2')).toEqual(NOT_CLAIMED);
       expect(await store.claimOwner(id, undefined, 'r2')).toEqual(NOT_CLAIMED);
       expect((await store.load(id))?.owner).toBe('dead');
-      expect(await store.claimOwner(id, 'dead', 'r2')).toEqual(CLAIMED);
+      expect(await store.claimOwner(id, 'dead', 'r2')).toMatchObject(CLAIMED);
       expect((await store.load(id))?.owner).toBe('r2');
       expect(await store.claimOwner(id, 'dead', 'r3')).toEqual(NOT_CLAIMED); // r2 was first
       expect((await store.load(id))?.owner).toBe('r2');
@@ -268,7 +280,7 @@ function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionSt
       const store = await make();
       const id = uniq('s');
       await store.create(input(id));
-      expect(await store.claimOwner(id, undefined, 'r1')).toEqual(CLAIMED);
+      expect(await store.claimOwner(id, undefined, 'r1')).toMatchObject(CLAIMED);
       expect((await store.load(id))?.owner).toBe('r1');
     });
 
@@ -283,19 +295,19 @@ function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionSt
       expect(released).not.toHaveProperty('owner');
       expect(released?.handover).toBe('{"upstreamSessionId":"u-1"}');
       expect(await store.claimOwner(id, 'r1', 'r2')).toEqual(NOT_CLAIMED); // r1 let go of it
-      expect(await store.claimOwner(id, undefined, 'r2')).toEqual({ claimed: true, handover: '{"upstreamSessionId":"u-1"}' });
+      expect(await store.claimOwner(id, undefined, 'r2')).toMatchObject({ claimed: true, handover: '{"upstreamSessionId":"u-1"}' });
       expect(await store.load(id)).not.toHaveProperty('handover');
-      expect(await store.claimOwner(id, 'r2', 'r3')).toEqual(CLAIMED); // handed over once only
+      expect(await store.claimOwner(id, 'r2', 'r3')).toMatchObject(CLAIMED); // handed over once only
       // Released without anything to hand over: the next owner replays.
       expect(await store.releaseOwner(id, 'r3')).toBe(true);
-      expect(await store.claimOwner(id, undefined, 'r4')).toEqual(CLAIMED);
+      expect(await store.claimOwner(id, undefined, 'r4')).toMatchObject(CLAIMED);
     });
 
     it('deleteIfOwner ends a session only while the given owner holds it', async () => {
       const store = await make();
       const id = uniq('s');
       await store.create(input(id, 'dead'));
-      expect(await store.claimOwner(id, 'dead', 'alive')).toEqual(CLAIMED);
+      expect(await store.claimOwner(id, 'dead', 'alive')).toMatchObject(CLAIMED);
       expect(await store.deleteIfOwner(id, 'dead')).toBe(false); // claimed meanwhile: not ended
       expect((await store.load(id))?.owner).toBe('alive');
       expect(await store.deleteIfOwner(id, 'alive')).toBe(true);
@@ -305,6 +317,26 @@ function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionSt
       await store.create(input(unowned));
       expect(await store.deleteIfOwner(unowned, 'alive')).toBe(false);
       expect(await store.load(unowned)).toBeDefined();
+    });
+
+    it('fences the owner by generation: touchOwned is ok only for the current owner and epoch (a claim back by an earlier owner is another generation)', async () => {
+      const store = await make();
+      const id = uniq('s');
+      await store.create(input(id, 'a'));
+      expect(await store.touchOwned(id, 'a', 0)).toBe('ok'); // the creator holds generation 0
+      const b = await store.claimOwner(id, 'a', 'b'); // a looked dead, b took over
+      expect(b).toEqual({ claimed: true, epoch: 1 });
+      expect(await store.touchOwned(id, 'a', 0)).toBe('moved'); // a, alive after all, must not serve
+      expect(await store.touchOwned(id, 'b', 1)).toBe('ok');
+      const a2 = await store.claimOwner(id, 'b', 'a'); // and back to a: a new generation
+      expect(a2).toEqual({ claimed: true, epoch: 2 });
+      expect(await store.touchOwned(id, 'a', 0)).toBe('moved'); // a's state of generation 0 is stale
+      expect(await store.touchOwned(id, 'a', 2)).toBe('ok');
+      expect(await store.releaseOwner(id, 'a')).toBe(true);
+      expect(await store.touchOwned(id, 'a', 2)).toBe('moved'); // released: nobody's until claimed
+      await store.delete(id);
+      expect(await store.touchOwned(id, 'a', 2)).toBe('gone');
+      expect(await store.touchOwned(uniq('never'), 'a', 0)).toBe('gone');
     });
 
     it('lets exactly one of many concurrent claimers win', async () => {
@@ -326,7 +358,7 @@ function claimContract(name: string, make: (ttlMs?: number) => Promise<SessionSt
       const live = uniq('s');
       await store.create(input(live, 'dead'));
       await sleep(250);
-      expect(await store.claimOwner(live, 'dead', 'r1')).toEqual(CLAIMED);
+      expect(await store.claimOwner(live, 'dead', 'r1')).toMatchObject(CLAIMED);
       await sleep(250); // 500 ms after creation, 250 ms after the claim
       expect(await store.touch(live)).toBe(true);
     });

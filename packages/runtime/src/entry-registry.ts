@@ -128,7 +128,12 @@ export class SessionEntryRegistry<V, T extends RegistryTransport = RegistryTrans
     return this.transports.routeNode(req, res, locate);
   }
 
-  /** See {@link SessionTransportRegistry.close} (owner affinity: deregisters this replica). */
+  /** See {@link SessionTransportRegistry.drain} (graceful shutdown: in-flight requests finish, owned sessions are handed over). */
+  drain(options: { timeoutMs?: number } = {}): Promise<void> {
+    return this.transports.drain(options);
+  }
+
+  /** See {@link SessionTransportRegistry.close}: {@link drain}. */
   close(): Promise<void> {
     return this.transports.close();
   }

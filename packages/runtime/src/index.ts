@@ -155,4 +155,7 @@ export {
 } from './owner-policy.js';
 export { forwardToOwner, type NodeForward, type NodeForwardResult } from './node-forward.js';
 export { OwnerAffinity, ownerAffinityFromEnv, forwardSecrets, type OwnerAffinityOptions, type AffinityMode } from './owner-affinity.js';
+export { handOverAll, handOffCandidates, endSseStream, HANDOVER_POLL_MS, HAND_OFF_TRIES, SHUTDOWN_RETRY_MS, type HandoverLoop } from './handover.js';
+export { RequestTracker, KEEP_ALIVE_DRAIN_MS } from './request-tracker.js';
+export { shutdownFromEnv, drainOnSignals, DEFAULT_SHUTDOWN_TIMEOUT_S, type ShutdownSettings } from './shutdown.js';
 export { routeToOwner, locateSession, readAndGiveBack, MAX_ROUTE_BODY_BYTES, BodyTooLargeError, type SessionLocator, type OwnerRouteHost } from './owner-route.js';

@@ -13,6 +13,8 @@ export interface MemorySessionStoreOptions {
 interface Entry {
   record: SessionRecord;
   expiresAt: number;
+  /** Owner generation: incremented by each claimOwner (absent = 0). */
+  epoch?: number;
 }
 
 /**
@@ -74,8 +76,18 @@ export class MemorySessionStore implements SessionStore {
     const handover = entry.record.handover;
     entry.record.owner = next;
     delete entry.record.handover;
+    const epoch = (entry.epoch ?? 0) + 1;
+    entry.epoch = epoch;
     this.#refresh(entry);
-    return handover === undefined ? { claimed: true } : { claimed: true, handover };
+    return handover === undefined ? { claimed: true, epoch } : { claimed: true, handover, epoch };
+  }
+
+  async touchOwned(id: string, owner: string, epoch: number): Promise<'ok' | 'moved' | 'gone'> {
+    const entry = this.#live(id);
+    if (!entry) return 'gone';
+    if (entry.record.owner !== owner || (entry.epoch ?? 0) !== epoch) return 'moved';
+    this.#refresh(entry);
+    return 'ok';
   }
 
   async releaseOwner(id: string, current: string, handover?: string): Promise<boolean> {

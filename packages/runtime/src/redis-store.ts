@@ -16,8 +16,8 @@ return redis.call('HINCRBY', KEYS[1], 'revision', 1)
 
 /**
  * Owner affinity: sets the `owner` field to ARGV[2] only if it is ARGV[1] now ('' = no owner), clears
- * `handover`, and refreshes the TTL. -1: no record; 0: another owner; {1, handover or ''}: claimed. One
- * key (Cluster-safe), atomic.
+ * `handover`, increments the owner generation `epoch`, and refreshes the TTL. -1: no record; 0: another
+ * owner; {1, handover or '', epoch}: claimed. One key (Cluster-safe), atomic.
  */
 const CLAIM_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
@@ -28,8 +28,24 @@ local handover = redis.call('HGET', KEYS[1], 'handover')
 if handover == false then handover = '' end
 redis.call('HSET', KEYS[1], 'owner', ARGV[2])
 redis.call('HDEL', KEYS[1], 'handover')
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {1, handover}
+return {1, handover, epoch}
+`;
+
+/**
+ * Owner affinity, the fencing check before an owner serves: refreshes the TTL only if `owner` is
+ * ARGV[1] and `epoch` (absent = 0) is ARGV[2]. -1: no record; 0: another owner or generation; 1: ok.
+ */
+const TOUCH_OWNED_LUA = `
+local v = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
+if v[1] == false then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+  return 0
+end
+if v[1] ~= ARGV[1] or (tonumber(v[2]) or 0) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
 `;
 
 /**
@@ -51,7 +67,8 @@ return redis.call('DEL', KEYS[1])
 
 interface ScriptedClient {
   mcpmUpdate(key: string, ttlMs: number, op: 'set' | 'del', field: string, value: string): Promise<number>;
-  mcpmClaim(key: string, expected: string, next: string, ttlMs: number): Promise<number | [number, string]>;
+  mcpmClaim(key: string, expected: string, next: string, ttlMs: number): Promise<number | [number, string, number]>;
+  mcpmTouchOwned(key: string, owner: string, epoch: number, ttlMs: number): Promise<number>;
   mcpmRelease(key: string, current: string, handover: string): Promise<number>;
   mcpmDeleteIfOwner(key: string, owner: string): Promise<number>;
 }
@@ -103,6 +120,7 @@ export class RedisSessionStore implements SessionStore {
     c.defineCommand('mcpmClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
     c.defineCommand('mcpmRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
     c.defineCommand('mcpmDeleteIfOwner', { numberOfKeys: 1, lua: DELETE_IF_OWNER_LUA });
+    c.defineCommand('mcpmTouchOwned', { numberOfKeys: 1, lua: TOUCH_OWNED_LUA });
     this.#scripts = c as unknown as ScriptedClient;
   }
 
@@ -205,7 +223,13 @@ export class RedisSessionStore implements SessionStore {
     const result = await this.#run(() => this.#scripts.mcpmClaim(this.recordKey(id), expected ?? '', next, this.ttlMs));
     if (!Array.isArray(result)) return { claimed: false };
     const handover = String(result[1] ?? '');
-    return handover === '' ? { claimed: true } : { claimed: true, handover };
+    const epoch = Number(result[2]);
+    return handover === '' ? { claimed: true, epoch } : { claimed: true, handover, epoch };
+  }
+
+  async touchOwned(id: string, owner: string, epoch: number): Promise<'ok' | 'moved' | 'gone'> {
+    const r = await this.#run(() => this.#scripts.mcpmTouchOwned(this.recordKey(id), owner, epoch, this.ttlMs));
+    return r === 1 ? 'ok' : r === 0 ? 'moved' : 'gone';
   }
 
   async releaseOwner(id: string, current: string, handover?: string): Promise<boolean> {

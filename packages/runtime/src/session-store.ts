@@ -17,13 +17,22 @@ export interface SessionStore {
    * deleted (possibly by another replica) or expired. Must be exactly one store command.
    */
   touch(id: string): Promise<boolean>;
+  /**
+   * Owner affinity, the fencing check of every request an owner serves: refreshes the TTL only if the
+   * record's `owner` is `owner` and its owner generation is `epoch` now (0 for the replica that created
+   * the session, else what its {@link claimOwner} returned). `ok`: still this replica's, refreshed;
+   * `moved`: another replica claimed it (or this replica claimed it again later: another generation),
+   * so what this replica holds of the session is stale and must not serve; `gone`: no record. Exactly
+   * one store command (Redis: one `EVALSHA` on the record key), in place of {@link touch}.
+   */
+  touchOwned(id: string, owner: string, epoch: number): Promise<'ok' | 'moved' | 'gone'>;
   /** Records a change of replayable state; resolves to the new revision, or `undefined` if the record is gone. */
   update(id: string, change: SessionChange): Promise<number | undefined>;
   /**
    * Owner affinity: atomically sets the record's `owner` to `next` if it is `expected` now
-   * (`undefined` = no owner), clears its `handover` and refreshes the TTL. Resolves to
-   * `{ claimed: true, handover }` (what the previous owner handed over, if it released the session
-   * gracefully) if it did; `{ claimed: false }` if the owner was something else (another replica
+   * (`undefined` = no owner), clears its `handover`, increments its owner generation and refreshes the
+   * TTL. Resolves to `{ claimed: true, handover, epoch }` (what the previous owner handed over, if it
+   * released the session gracefully; the new generation, ≥ 1, for {@link touchOwned}) if it did; `{ claimed: false }` if the owner was something else (another replica
    * claimed first) or the record is gone. One round trip (Redis: one `EVALSHA` on one key).
    */
   claimOwner(id: string, expected: string | undefined, next: string): Promise<OwnerClaim>;
@@ -50,7 +59,7 @@ export interface SessionStore {
 }
 
 /** What {@link SessionStore.claimOwner} came to. */
-export type OwnerClaim = { claimed: false } | { claimed: true; handover?: string };
+export type OwnerClaim = { claimed: false } | { claimed: true; handover?: string; epoch: number };
 
 /**
  * The store could not be reached or did not answer in time (Redis down, connection lost, command

@@ -17,7 +17,10 @@ import { applyChange, sessionChangeOf, type SessionRecord } from './session-reco
 import { SessionStoreUnavailableError } from './session-store.js';
 import { serveSessionStream, sessionStreamResponse, type SessionStreamRequest } from './standalone-stream.js';
 import { replayInitializeRequest, replaySessionRequest, type WebEntry } from './web-entry.js';
-import { OwnerAffinity, ownerAffinityFromEnv } from './owner-affinity.js';
+import { OwnerAffinity, ownerAffinityFromEnv, type AffinityEvent } from './owner-affinity.js';
+import { handOverAll } from './handover.js';
+import { RequestTracker } from './request-tracker.js';
+import { drainOnSignals, shutdownFromEnv, type ShutdownSettings } from './shutdown.js';
 import { routeToOwner, type SessionLocator } from './owner-route.js';
 
 /** What the registry needs of a Streamable HTTP server transport (SDK v1 and v2, Node or web-standard). */
@@ -64,6 +67,16 @@ export interface SessionTransportRegistryOptions {
    * `MCP_MIGRATE_SESSION_SECRET` tune it. @throws RangeError (constructor) for invalid values.
    */
   affinity?: 'replay' | 'owner';
+  /**
+   * Longest {@link SessionTransportRegistry.drain}, ms (in-flight requests, then sessions are let go of
+   * regardless). Default: `MCP_MIGRATE_SHUTDOWN_TIMEOUT` seconds, else 10 s.
+   */
+  shutdownTimeoutMs?: number;
+  /**
+   * Owner affinity: whether SIGTERM and SIGINT drain this replica before it exits (installed on the
+   * first request). Default: `MCP_MIGRATE_SHUTDOWN_SIGNALS` (`on`/`off`), else on.
+   */
+  drainOnSignals?: boolean;
 }
 
 type Replay = { transport: RegistryTransport; sessionId: string; message: JsonRpcRequest | JsonRpcNotification; auth?: unknown };
@@ -111,6 +124,10 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   readonly #jobs = new Map<string, Replay>();
   /** Owner affinity (`affinity: 'owner'`, node kind), else `undefined` (replay). */
   readonly #affinity: OwnerAffinity | undefined;
+  readonly #tracker = new RequestTracker();
+  readonly #shutdown: ShutdownSettings;
+  #signals: (() => void) | undefined;
+  #draining: Promise<void> | undefined;
 
   constructor(options: SessionTransportRegistryOptions = {}) {
     this.kind = options.kind ?? 'node';
@@ -119,10 +136,19 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     this.#keepAliveMs = options.keepAliveMs ?? 15_000;
     this.#sseRetryMs = options.sseRetryMs ?? 1_000;
     const affinity = ownerAffinityFromEnv(options.affinity);
+    const shutdown = shutdownFromEnv();
+    this.#shutdown = { timeoutMs: options.shutdownTimeoutMs ?? shutdown.timeoutMs, signals: options.drainOnSignals ?? shutdown.signals };
     if (affinity.mode === 'owner' && this.kind === 'web') {
       this.#log('owner affinity needs a Node server (kind node): a web-standard runtime (a Worker) cannot be addressed per instance, so sessions are restored by handshake replay');
     } else if (affinity.mode === 'owner') {
-      this.#affinity = new OwnerAffinity({ stores: () => this.#s(), ended: (id) => this.#ended(id) }, { ...affinity.options, log: this.#log });
+      const host = {
+        stores: () => this.#s(),
+        ended: (id: string) => this.#ended(id),
+        has: (id: string) => this.#local.has(id),
+        drop: (id: string) => this.#drop(id),
+        announce: (event: AffinityEvent) => this.#publish({ ...event, origin: this.#origin }),
+      };
+      this.#affinity = new OwnerAffinity(host, { ...affinity.options, log: this.#log });
     }
   }
 
@@ -136,9 +162,52 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     return this.#affinity?.replicaId;
   }
 
-  /** Owner affinity: deregisters this replica (its sessions' owner-loss policy applies at once) and closes forwarding connections. */
+  /**
+   * Graceful shutdown (docs/runtime.md "Graceful hand-over"); SIGTERM/SIGINT run it with owner affinity.
+   * Owner affinity: this replica takes no new sessions (new ones that reach it are passed on to a
+   * replica that takes them), and lets go of each session it owns as soon as no request of it is in
+   * flight here, all of them at `timeoutMs` at the latest (default {@link SessionTransportRegistryOptions.shutdownTimeoutMs}):
+   * `MCP_MIGRATE_ON_OWNER_LOSS=end` ends the session (404 on its next request, wherever it lands: the
+   * client initializes again), `replay` releases it (the next replica claims it and replays the
+   * handshake). Every mode: GET SSE streams this replica serves are ended with `retry:` (the client
+   * reconnects elsewhere with `Last-Event-ID`; the session streams are in the store), requests in
+   * flight get what is left of `timeoutMs` (responses carry `Connection: close` meanwhile), then the
+   * HTTP servers the registry saw requests on stop listening (open keep-alive connections stay until
+   * they are used up or the timeout ends, 1 s at least), and the replica deregisters and closes its
+   * forwarding connections. Resolves when done; idempotent (later calls wait for the first). Never rejects.
+   */
+  drain(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#draining ??= (async () => {
+      const deadline = Date.now() + (options.timeoutMs ?? this.#shutdown.timeoutMs);
+      this.#signals?.();
+      this.#tracker.closing();
+      const affinity = this.#affinity;
+      if (affinity) await affinity.drain();
+      this.#tracker.endStreams();
+      if (affinity) {
+        await handOverAll<string>({ owned: () => affinity.owned(), due: (id) => !this.#tracker.busy(id), handOver: (id) => affinity.giveUp(id) }, deadline);
+      }
+      await this.#tracker.settled(deadline);
+      await this.#tracker.closeListeners(deadline);
+      const cut = await this.#tracker.settled(deadline);
+      if (cut > 0) this.#log(`drain: the shutdown timeout ends ${cut} request(s) still in flight`);
+      this.#tracker.endStreams();
+      await affinity?.close();
+    })().catch((err: unknown) => this.#log(`drain failed: ${(err as Error).message}`));
+    return this.#draining;
+  }
+
+  /** {@link drain}, for code that closes its registry on shutdown. */
   async close(): Promise<void> {
-    await this.#affinity?.close();
+    await this.drain();
+  }
+
+  /** Closes this replica's transport of a session (the server's own close handlers run) and forgets it. */
+  async #drop(sessionId: string): Promise<void> {
+    const local = this.#local.get(sessionId);
+    if (!local) return;
+    await local.close().catch(() => undefined);
+    if (this.#local.get(sessionId) === local) this.delete(sessionId);
   }
 
   async #s(): Promise<RuntimeStores> {
@@ -176,6 +245,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   /** Forgets this replica's transport (the session stays in the store: only a client's DELETE ends it everywhere). */
   delete(sessionId: string): boolean {
     this.#state.delete(sessionId);
+    this.#affinity?.dropped(sessionId);
     return this.#local.delete(sessionId);
   }
 
@@ -244,7 +314,15 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   async prepareNode(req: http.IncomingMessage, res: http.ServerResponse, ...rest: unknown[]): Promise<boolean> {
     const raw = req.headers[SESSION_ID_HEADER];
     const sessionId = Array.isArray(raw) ? raw[0] : raw;
-    if (this.#affinity && !(await this.#routeToOwner(sessionId, req, res, rest[0]))) return false;
+    this.#tracker.seen(req, res);
+    if (req.method === 'GET') this.#tracker.stream(res);
+    else this.#tracker.begin(res, sessionId);
+    let touched = false;
+    if (this.#affinity) {
+      const routed = await this.#routeToOwner(sessionId, req, res, rest[0]);
+      if (!routed) return false;
+      touched = routed === 'touched';
+    }
     if (!sessionId) return true;
     if (req.method === 'GET') {
       const lastEventId = header(req.headers[LAST_EVENT_ID_HEADER]);
@@ -262,7 +340,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
         return false;
       }
     }
-    const outcome = await this.#prepare(sessionId, req.method ?? 'POST', (req as { auth?: unknown }).auth, [req, res, ...rest]);
+    const outcome = await this.#prepare(sessionId, req.method ?? 'POST', (req as { auth?: unknown }).auth, [req, res, ...rest], touched);
     if (outcome === 'ok') return true;
     writeErrorAnswer(res, outcome);
     return false;
@@ -291,16 +369,21 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   /**
    * Owner affinity: a request without a session id registers this replica first (so the session it may
    * create has an owner others can reach); one with a session id is served here or forwarded to the
-   * session's owner (see `owner-affinity.ts`). Resolves false once the request was answered.
+   * session's owner (see `owner-affinity.ts`); on a draining replica a new one is passed on to a
+   * replica that takes new sessions. Resolves false once the request was answered, `touched` when it
+   * is served here and the fencing check refreshed the record already. Installs the signal handler of
+   * {@link drain} on the first request.
    */
-  async #routeToOwner(sessionId: string | undefined, req: http.IncomingMessage, res: http.ServerResponse, parsed: unknown): Promise<boolean> {
+  async #routeToOwner(sessionId: string | undefined, req: http.IncomingMessage, res: http.ServerResponse, parsed: unknown): Promise<boolean | 'touched'> {
+    if (this.#shutdown.signals && !this.#signals && !this.#draining) this.#signals = drainOnSignals(() => this.drain(), this.#log);
+    const body = () => consumedBody(req, parsed);
     try {
       if (!sessionId) {
         await this.#affinity!.start(req);
-        return true;
+        return !(await this.#affinity!.handOffNew(req, res, body));
       }
-      const routed = await this.#affinity!.route(sessionId, this.#local.has(sessionId), req, res, () => consumedBody(req, parsed));
-      if (routed.action === 'serve') return true;
+      const routed = await this.#affinity!.route(sessionId, this.#local.has(sessionId), req, res, body);
+      if (routed.action === 'serve') return routed.touched ? 'touched' : true;
       if (routed.action === 'error') writeErrorAnswer(res, routed.kind, { detail: routed.detail, ...(routed.headers ? { headers: routed.headers } : {}) });
     } catch (err) {
       writeErrorAnswer(res, this.#failed(err));
@@ -348,13 +431,14 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
     return await pending;
   }
 
-  async #prepare(sessionId: string, method: string, auth: unknown, openArgs: unknown[]): Promise<'ok' | ErrorKind> {
+  async #prepare(sessionId: string, method: string, auth: unknown, openArgs: unknown[], touched = false): Promise<'ok' | ErrorKind> {
     try {
       const s = await this.#s();
       const local = this.#local.get(sessionId);
       if (local) {
-        // One command per steady-state request: is the session still alive (not DELETEd on another replica)?
-        if (!(await s.sessions.touch(sessionId))) {
+        // One command per steady-state request: is the session still alive (not DELETEd on another
+        // replica)? With owner affinity the fencing check (`touchOwned`) was that command.
+        if (!touched && !(await s.sessions.touch(sessionId))) {
           // Closed while still registered, so the server's own onclose cleanup (which usually
           // checks the map) runs; then forgotten.
           await local.close().catch(() => undefined);
@@ -584,6 +668,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
             created = true;
             const requested = String(message.params?.protocolVersion ?? '');
             const owner = this.#affinity?.started ? { owner: this.#affinity.replicaId } : {};
+            if (this.#affinity?.started) this.#affinity.created(sessionId);
             if (this.#affinity && !this.#affinity.started) this.#log('owner affinity: a session was created before prepareNode(req, res) registered this replica; it has no owner and is restored by replay where it lands');
             const stored = await s.sessions.create({
               ...owner,
@@ -686,6 +771,7 @@ export class SessionTransportRegistry<T extends RegistryTransport = RegistryTran
   #onEvent(raw: string): void {
     const event = parseSessionEvent(raw);
     if (!event || event.origin === this.#origin) return;
+    this.#affinity?.onEvent(event);
     const local = this.#local.get(event.sessionId);
     const restoring = this.#pending.has(event.sessionId);
     if (event.type === 'terminated') {

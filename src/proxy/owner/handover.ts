@@ -1,10 +1,7 @@
 import type { Logger } from 'pino';
-import { sessionFingerprint, type SessionEvent, type SessionStore } from '@mcp-migrate/runtime';
+import { handOverAll as handOverEach, sessionFingerprint, type SessionEvent, type SessionStore } from '@mcp-migrate/runtime';
 import type { LocalSession, SessionManager } from '../sessions.js';
 import type { OwnerLossPolicy } from './routing.js';
-
-/** How often a draining replica looks for sessions that became idle, ms. */
-const IDLE_POLL_MS = 50;
 
 /** `outcome` label values of `mcp_migrate_owner_handovers_total`. */
 export type HandoverCount = 'handed_over' | 'released' | 'ended';
@@ -37,15 +34,14 @@ export interface HandoverContext {
  * Resolves when none is left. Never rejects.
  */
 export async function handOverAll(ctx: HandoverContext, deadline: number): Promise<void> {
-  for (;;) {
-    const owned = [...ctx.sessions.all()].filter((s) => s.record.owner === ctx.replicaId && !s.releasing);
-    if (owned.length === 0) return;
-    const late = Date.now() >= deadline;
-    const due = late ? owned : owned.filter((s) => isIdle(s) && (movable(s) || ctx.onOwnerLoss === 'replay'));
-    await Promise.all(due.map((s) => handOver(ctx, s)));
-    if (late) return;
-    await new Promise((r) => setTimeout(r, Math.min(IDLE_POLL_MS, Math.max(0, deadline - Date.now()))));
-  }
+  await handOverEach<LocalSession>(
+    {
+      owned: () => [...ctx.sessions.all()].filter((s) => s.record.owner === ctx.replicaId && !s.releasing),
+      due: (s) => isIdle(s) && (movable(s) || ctx.onOwnerLoss === 'replay'),
+      handOver: (s) => handOver(ctx, s),
+    },
+    deadline,
+  );
 }
 
 /** No request of the session in flight here, and its upstream session neither busy nor being opened or re-synced. */

@@ -21,6 +21,7 @@ import type { LocalSession, SessionManager } from '../sessions.js';
 import { attemptForward, forwardHeaders, type ForwardOutcome } from './forward.js';
 import { FORWARDED_HEADER, ForwardingMac, forwardedBy, lossStep, MAX_OWNER_ROUNDS, MISDIRECTED_HEADER, ownerStep, ownerVerdict, OWNER_LOST_DETAIL, type OwnerLossPolicy, type OwnerVerdict } from '@mcp-migrate/runtime';
 import { handOverAll, type HandoverCount } from './handover.js';
+import { handOffCandidates } from '@mcp-migrate/runtime';
 import { OwnerCache } from './owner-cache.js';
 import { OwnerWatcher } from './owner-watcher.js';
 
@@ -30,8 +31,6 @@ export { unansweredErrors } from './unanswered.js';
 /** Polling of a local upstream session that must be closed once idle, and the longest wait, ms. */
 const RELEASE_POLL_MS = 250;
 const RELEASE_MAX_WAIT_MS = 60_000;
-/** Replicas tried when a draining replica passes a new or handed-over session on. */
-const HAND_OFF_TRIES = 3;
 
 export interface OwnerRoutingOptions {
   /** This replica's id (`SessionManager.replicaId`): the value of `owner` in records it owns. */
@@ -419,14 +418,7 @@ export class OwnerRouting {
 
   /** Passes a request on to a replica that takes new sessions (this one drains). True once answered there. */
   async #handOff(sessionId: string, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): Promise<boolean> {
-    let ids: string[];
-    try {
-      ids = [...(await this.registry.accepting())];
-    } catch {
-      return false;
-    }
-    for (let i = 0; i < HAND_OFF_TRIES && ids.length > 0; i++) {
-      const id = ids.splice(Math.floor(Math.random() * ids.length), 1)[0]!;
+    for (const id of await handOffCandidates(this.registry)) {
       const url = await this.registry.lookup(id).catch(() => undefined);
       if (url === undefined || url === this.#selfUrl) continue;
       const result = await this.#forward(url, id, sessionId, req, res, body);

@@ -3,7 +3,8 @@
 //   - a closure: `remember {value}` keeps a value in the session's own closure, `recall` returns it;
 //   - a per-session timer: every TICK_MS it counts a tick and, once `watch` was called, sends the
 //     session a `notifications/message` naming the replica and the tick on the standalone (GET) stream.
-// Each tool result names the replica that ran it (REPLICA), so a test sees who served the session.
+// Each tool result names the replica that ran it (REPLICA) and its process id, so a test sees who
+// served the session; `slow {ms}` answers like `recall` after `ms` milliseconds (a request in flight).
 // Sessions live in `SessionTransportRegistry` (affinity from AFFINITY, default owner; the env vars of
 // docs/runtime.md "Owner affinity" apply). The body is parsed before `prepareNode`, as express.json()
 // does (`req.body`), so a forward sends the parsed body.
@@ -24,6 +25,7 @@ const TOOLS = [
   { name: 'remember', description: 'Keep a value in this session', inputSchema: { type: 'object', properties: { value: { type: 'string' } }, required: ['value'] } },
   { name: 'recall', description: 'The value this session kept, the replica and the ticks', inputSchema: { type: 'object', properties: {} } },
   { name: 'watch', description: 'Send a notification on every tick', inputSchema: { type: 'object', properties: {} } },
+  { name: 'slow', description: 'recall, after ms milliseconds', inputSchema: { type: 'object', properties: { ms: { type: 'number' } } } },
 ];
 
 /** One MCP server per session, with the session's own closure state and timer. */
@@ -43,8 +45,9 @@ function createServer() {
     const { name, arguments: args = {} } = request.params;
     if (name === 'remember') value = String(args.value);
     else if (name === 'watch') watching = true;
+    else if (name === 'slow') await new Promise((r) => setTimeout(r, Number(args.ms ?? 1000)));
     else if (name !== 'recall') return { isError: true, content: [{ type: 'text', text: `unknown tool: ${name}` }] };
-    return { content: [{ type: 'text', text: JSON.stringify({ replica: REPLICA, value, ticks }) }] };
+    return { content: [{ type: 'text', text: JSON.stringify({ replica: REPLICA, pid: process.pid, value, ticks }) }] };
   });
   return server;
 }
