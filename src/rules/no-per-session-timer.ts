@@ -207,7 +207,7 @@ function reportHandle(ctx: RuleContext, call: ts.CallExpression, timer: FindingR
     symbol: name,
     message:
       `\`${name}\` keeps the handle of the \`${api}\` reported where it starts (line ${timer.line}): the same timer, running in this process only. ` +
-      'Behind a round-robin load balancer whoever stops or resets it through this handle reaches only this replica\'s timer. Move it with the timer: it is fixed with the timer\'s finding (whose fix it carries).',
+      'Behind a round-robin load balancer whoever stops or resets it through this handle reaches only this replica\'s timer. Move it with the timer: it is fixed with the timer\'s finding, whose fix it carries (an expiry kept in a shared store, or `mcp-migrate proxy` with owner routing).',
     coveredBy: timer,
   });
 }
