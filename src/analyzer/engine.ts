@@ -12,7 +12,8 @@ import { SessionContainerIndex, type SessionContainer } from './containers.js';
 import { loadProject, rel } from './project.js';
 import { SessionFlow } from './session-flow.js';
 import { sessionScope } from './session-scope.js';
-import { CATEGORIES, SEVERITIES, type AnalysisResult, type AnalyzeOptions, type Category, type Finding, type Severity } from './types.js';
+import { CATEGORIES, SEVERITIES, type AnalysisResult, type AnalyzeOptions, type Category, type Finding, type FindingRef, type Severity } from './types.js';
+import { findingRef, refKey } from './cover.js';
 import { servesMcp } from './serves-mcp.js';
 import { decideVerdict } from './verdict.js';
 
@@ -65,7 +66,10 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
   let containers: SessionContainer[] | undefined;
 
   const findings: Finding[] = [];
-  const seen = new Set<string>();
+  const seen = new Map<string, Finding>();
+  // Findings by rule, file and start, so a covered finding can find its cover (reported before it).
+  const byRef = new Map<string, Finding>();
+  const coverAt = (r: FindingRef): Finding | undefined => byRef.get(refKey(r));
   const active = options.rules ?? allRules;
   const dispatch = new Map<ts.SyntaxKind, Array<(node: ts.Node) => void>>();
   const ends: Array<() => void> = [];
@@ -80,18 +84,19 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
       },
       isAnalyzed: isProjectFile,
       dependencyAt,
-      report: ({ node, symbol, message, fix, severity }) => {
+      report: ({ node, symbol, message, fix, severity, coveredBy }) => {
         const sf = node.getSourceFile();
-        if (!analyzed.has(sf)) return;
+        if (!analyzed.has(sf)) return undefined;
         const start = node.getStart(sf);
         const key = `${rule.meta.id}\0${sf.fileName}\0${start}`;
-        if (seen.has(key)) return;
-        seen.add(key);
+        const known = seen.get(key);
+        if (known) return findingRef(known);
         const s = sf.getLineAndCharacterOfPosition(start);
         const e = sf.getLineAndCharacterOfPosition(node.getEnd());
         const dependency = dependencyAt(node);
-        const chosen = fix ?? rule.meta.fix;
-        findings.push({
+        const cover = coveredBy && coverAt(coveredBy);
+        const chosen = cover?.fix ?? fix ?? rule.meta.fix;
+        const finding: Finding = {
           ruleId: rule.meta.id,
           category: rule.meta.category,
           severity: severity ?? rule.meta.severity,
@@ -105,7 +110,12 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
           // Vendored code is never rewritten: what a codemod would fix there needs a manual change or the proxy.
           fix: dependency && chosen.startsWith('transform:') ? 'manual' : chosen,
           ...(dependency ? { dependency } : {}),
-        });
+          ...(cover ? { coveredBy: cover.coveredBy ?? findingRef(cover) } : {}),
+        };
+        seen.set(key, finding);
+        byRef.set(refKey(finding), finding);
+        findings.push(finding);
+        return findingRef(finding);
       },
     };
     const visitors = rule.create(ctx);

@@ -50,6 +50,24 @@ export interface Finding {
    * `proxy` or `manual`.
    */
   dependency?: { name: string; version?: string };
+  /**
+   * Set when this finding is the same piece of state as another finding of the same analysis, its cover
+   * (a `new` of an event-store class reported at its class, the variable keeping the handle of a timer
+   * reported where it starts, the holder of the object whose closure keeps a reported registry): fixing
+   * the cover fixes this one. Its `fix` is the cover's; `apply` hands it to no transform and it remains
+   * exactly while its cover remains; the verdict counts the cover for both.
+   */
+  coveredBy?: FindingRef;
+}
+
+/** Points at one finding of the same analysis: rule id and start position identify it, `symbol` names it. */
+export interface FindingRef {
+  ruleId: string;
+  /** Relative to the analyzed root, POSIX separators. */
+  file: string;
+  line: number;
+  column: number;
+  symbol: string;
 }
 
 /** The whole-server verdict, from the most to the least migratable. */

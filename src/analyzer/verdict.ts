@@ -1,4 +1,5 @@
 import type { McpServing } from './serves-mcp.js';
+import { coverLookup } from './cover.js';
 import type { Finding, Verdict } from './types.js';
 
 /**
@@ -22,9 +23,15 @@ import type { Finding, Verdict } from './types.js';
  * do not count: they are the SDK's own per-session bookkeeping (its transports' stream maps, the
  * `logging/setLevel` levels it keeps per session), which the application's use of the SDK decides and
  * which is reported where the application does it. A bundled framework's session state counts.
+ *
+ * A covered finding (`coveredBy`: the same piece of state as another finding) is decided by its cover,
+ * whose fix it carries, and is not counted a second time.
  */
 export function decideVerdict(findings: readonly Finding[], serving: McpServing = { serves: true, imports: [] }): Verdict {
-  const deciding = findings.map((f, i) => ({ f, i })).filter(({ f }) => decidesVerdict(f));
+  // A covered finding is its cover's state: the cover decides for both, with its fix. One whose cover is
+  // not among `findings` (baselined or suppressed) decides on its own, with the fix it took from the cover.
+  const cover = coverLookup(findings);
+  const deciding = findings.map((f, i) => ({ f, i })).filter(({ f }) => decidesVerdict(f) && !cover(f));
   const pick = (pred: (f: Finding) => boolean) => deciding.filter(({ f }) => pred(f)).map(({ i }) => i);
   if (deciding.length === 0 && !serving.serves) {
     const from = serving.imports.length > 0 ? ` (it imports ${serving.imports.map((m) => `\`${m}\``).join(', ')})` : '';

@@ -15,6 +15,9 @@
  *    **resolved by owner affinity** (listed apart, with an informational `@mcp-migrate-owner` marker).
  * 4. `todo-markers` marks what still remains and has no marker yet.
  *
+ * A covered finding (`coveredBy`, the same state as another finding) is handed to no transform in any
+ * step: it is resolved, owned or remaining exactly as its cover is.
+ *
  * The result says what was rewritten, what remains (file:line in the migrated text, and why) and
  * whether the server is ready for any number of replicas behind a round-robin load balancer.
  */
@@ -22,6 +25,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ts } from 'ts-morph';
 import { analyze } from '../analyzer/engine.js';
+import { coverLookup, describeCover } from '../analyzer/cover.js';
 import { decidesVerdict } from '../analyzer/verdict.js';
 import { UsageError, type AnalysisResult, type Finding } from '../analyzer/types.js';
 import { transforms as allTransforms } from '../../transforms/index.js';
@@ -126,7 +130,10 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   const changedFiles = [...rewritten].filter(([f, t]) => original.get(f) !== t);
   const after = changedFiles.length === 0 ? analysis : await analyze({ paths: options.paths, cwd: options.cwd, texts: new Map(changedFiles) });
   const check = runPass(root, rewritten, after.findings, rewriting);
-  const breaking = after.findings.filter((f) => decidesVerdict(f) && check.outcomes.get(f)?.outcome !== 'skipped');
+  // A covered finding goes to no transform: it stands or falls with its cover (itself when the cover is gone).
+  const cover = coverLookup(after.findings);
+  const through = (f: Finding): Finding => cover(f) ?? f;
+  const breaking = after.findings.filter((f) => decidesVerdict(f) && check.outcomes.get(through(f))?.outcome !== 'skipped');
   // 3. Owner affinity for what stays in process per session (with the registry rewrite), 4. markers for what
   // remains and has none yet.
   const unmarked = new Set(breaking.filter((f) => check.outcomes.get(f)?.outcome !== 'todo'));
@@ -136,7 +143,7 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   const marking = markers.map((m): Transform => ({ ...m, run: (ctx) => m.run({ ...ctx, findings: ctx.findings.filter((lf) => unmarked.has(lf.finding)) }) }));
   const last = runPass(root, rewritten, breaking, [...owner, ...marking]);
   const final = last.texts;
-  const isOwned = (f: Finding): boolean => last.outcomes.get(f)?.outcome === 'owner';
+  const isOwned = (f: Finding): boolean => last.outcomes.get(through(f))?.outcome === 'owner';
   const remainingFindings = breaking.filter((f) => !isOwned(f));
 
   const changes: FileChange[] = [];
@@ -152,15 +159,17 @@ export async function planApply(options: ApplyOptions): Promise<ApplyResult> {
   ].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
   const remaining = remainingFindings
     .map((f): RemainingFinding => {
-      const o = check.outcomes.get(f) ?? last.outcomes.get(f);
-      const why = o?.outcome === 'todo' && o.message ? o.message : f.message;
+      const o = check.outcomes.get(through(f)) ?? last.outcomes.get(through(f));
+      const own = o?.outcome === 'todo' && o.message ? o.message : f.message;
       const prefix = `\`${f.symbol}\`: `;
-      return { file: f.file, line: lineAfter(f), ruleId: f.ruleId, symbol: f.symbol, why: why.startsWith(prefix) ? why.slice(prefix.length) : why };
+      const bare = own.startsWith(prefix) ? own.slice(prefix.length) : own;
+      const why = f.coveredBy ? `the same state as ${describeCover(f.coveredBy)}, which remains: ${bare}` : bare;
+      return { file: f.file, line: lineAfter(f), ruleId: f.ruleId, symbol: f.symbol, why };
     })
     .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
   const owned = breaking
     .filter(isOwned)
-    .map((f): OwnedFinding => ({ file: f.file, line: lineAfter(f), ruleId: f.ruleId, symbol: f.symbol, stays: last.outcomes.get(f)?.message ?? '' }))
+    .map((f): OwnedFinding => ({ file: f.file, line: lineAfter(f), ruleId: f.ruleId, symbol: f.symbol, stays: last.outcomes.get(through(f))?.message ?? '' }))
     .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
   const affinity = owned.length > 0 ? 'owner' : 'replay';
   return { root, analysis, after, changes, notes, remaining, affinity, owned, packageJson: packageJsonChange(root, changes) };

@@ -56,7 +56,8 @@ const COMPILER_OPTIONS: ts.CompilerOptions = {
 /**
  * Runs `transforms` in order on `texts`. `findings` are positioned in `texts` (the analysis of exactly
  * these texts); a transform with `receives: 'all'` (`todo-markers`, `owner-affinity`) gets every finding no earlier transform of the pass handled, the others
- * the findings whose `fix` names them.
+ * the findings whose `fix` names them. A covered finding (`coveredBy`) goes to no transform: `engine.ts`
+ * gives it its cover's outcome.
  */
 export function runPass(root: string, input: ReadonlyMap<string, string>, findings: readonly Finding[], transforms: readonly Transform[]): PassResult {
   const texts = new Map(input);
@@ -64,6 +65,7 @@ export function runPass(root: string, input: ReadonlyMap<string, string>, findin
   const tracked: Tracked[] = [];
   for (const f of findings) {
     if (f.dependency) continue; // bundled third-party code: never rewritten, never marked
+    if (f.coveredBy) continue; // the same state as its cover, whose rewrite (or marker) is this finding's too
     const file = path.resolve(root, f.file);
     const text = texts.get(file);
     if (text === undefined) continue;

@@ -18,6 +18,7 @@ import { analyzeSync } from '../analyzer/engine.js';
 import { listSourceFiles } from '../analyzer/project.js';
 import type { Finding, RuleMeta } from '../analyzer/types.js';
 import { applySuppressions } from '../gate/suppressions.js';
+import { coverNote } from '../reporters/describe.js';
 import { ruleMetas } from '../rules/index.js';
 import { TOOL_NAME, VERSION } from '../version.js';
 
@@ -82,7 +83,7 @@ function eslintRule(meta: RuleMeta): ESLintRule.RuleModule {
             if (f.ruleId !== meta.id) continue;
             context.report({
               loc: { start: { line: f.line, column: f.column - 1 }, end: { line: f.endLine, column: f.endColumn - 1 } },
-              message: f.message,
+              message: f.coveredBy ? `${f.message} ${coverNote(f.coveredBy)}` : f.message,
             });
           }
         },

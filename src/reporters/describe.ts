@@ -2,7 +2,8 @@
  * Human wording shared by the reporters: how a fix is carried out and what a verdict means. Kept in one
  * place so that the terminal report, the SARIF help texts and the docs say the same thing.
  */
-import type { Finding, Fix, Severity, VerdictKind } from '../analyzer/types.js';
+import { describeCover } from '../analyzer/cover.js';
+import type { Finding, FindingRef, Fix, Severity, VerdictKind } from '../analyzer/types.js';
 import { SEVERITIES } from '../analyzer/types.js';
 
 /** The kind of a {@link Fix} without its transform id: `transform`, `proxy` or `manual`. */
@@ -64,6 +65,11 @@ export function plural(n: number, word: string): string {
 /** `express@4.21.2`, or the bare name when the bundle does not say which version it holds. */
 export function describeDependency(dependency: NonNullable<Finding['dependency']>): string {
   return dependency.version ? `${dependency.name}@${dependency.version}` : dependency.name;
+}
+
+/** The sentence every reporter adds to a covered finding: which finding it is part of, and that its fix is that one's. */
+export function coverNote(ref: FindingRef): string {
+  return `Covered by ${describeCover(ref)}: the same state, fixed with it (\`mcp-migrate apply\` rewrites or marks that finding, not this one).`;
 }
 
 /** The sentence every reporter adds to a finding inside a bundled third-party package. */

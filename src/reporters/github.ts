@@ -9,7 +9,7 @@
  * percent-encoded; in property values, also `:` and `,`.
  */
 import type { Finding, Severity } from '../analyzer/types.js';
-import { compareFindings, dependencyNote, describeFix, plural, VERDICT_LABELS } from './describe.js';
+import { compareFindings, coverNote, dependencyNote, describeFix, plural, VERDICT_LABELS } from './describe.js';
 import type { Reporter } from './types.js';
 
 const COMMAND: Record<Severity, string> = { error: 'error', warning: 'warning', note: 'notice' };
@@ -59,6 +59,6 @@ function annotation(f: Finding): string {
       ['endColumn', f.endColumn],
       ['title', `mcp-migrate ${f.ruleId}`],
     ],
-    `${f.message}${f.dependency ? `\n${dependencyNote(f.dependency)}` : ''}\nFix: ${describeFix(f.fix)}`,
+    `${f.message}${f.dependency ? `\n${dependencyNote(f.dependency)}` : ''}${f.coveredBy ? `\n${coverNote(f.coveredBy)}` : ''}\nFix: ${describeFix(f.fix)}`,
   );
 }

@@ -4,6 +4,7 @@
  * or retyped). Adding a field is compatible.
  */
 import type { AnalysisSummary, AnalysisWarning, Finding, Verdict } from '../analyzer/types.js';
+import { findingRef } from '../analyzer/cover.js';
 import { TOOL_NAME } from '../version.js';
 import { compareFindings } from './describe.js';
 import type { Reporter } from './types.js';
@@ -79,5 +80,6 @@ function pickFinding(f: Finding): Finding {
     message: f.message,
     fix: f.fix,
     ...(f.dependency ? { dependency: f.dependency.version ? { name: f.dependency.name, version: f.dependency.version } : { name: f.dependency.name } } : {}),
+    ...(f.coveredBy ? { coveredBy: findingRef(f.coveredBy) } : {}),
   };
 }

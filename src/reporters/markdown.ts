@@ -5,7 +5,7 @@
  * at {@link MAX_ROWS} rows so the comment stays under GitHub's size limit.
  */
 import { SEVERITIES, type Finding, type Severity } from '../analyzer/types.js';
-import { compareFindings, dependencyNote, describeFix, plural, VERDICT_LABELS } from './describe.js';
+import { compareFindings, coverNote, dependencyNote, describeFix, plural, VERDICT_LABELS } from './describe.js';
 import type { Reporter } from './types.js';
 
 /** Findings listed in the table; the rest are counted below it. */
@@ -81,6 +81,6 @@ export const markdown: Reporter = (result, ctx) => {
 
 function row(f: Finding, docsUrl: string | undefined): string {
   const rule = docsUrl ? `[${code(f.ruleId)}](${docsUrl})` : code(f.ruleId);
-  const message = f.dependency ? `${f.message} ${dependencyNote(f.dependency)}` : f.message;
+  const message = [f.message, f.dependency && dependencyNote(f.dependency), f.coveredBy && coverNote(f.coveredBy)].filter(Boolean).join(' ');
   return `| ${ICON[f.severity]} ${f.severity} | ${rule} | ${code(`${f.file}:${f.line}:${f.column}`)} | ${code(f.symbol)} | ${cell(message)} | ${cell(describeFix(f.fix))} |`;
 }

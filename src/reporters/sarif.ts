@@ -8,13 +8,15 @@
  * - `partialFingerprints` hash the rule id, file and symbol, never the line, so a finding keeps its
  *   identity when code above it moves;
  * - results are sorted (file, line, column, rule id), so the same input always gives the same bytes;
+ * - a covered finding (`coveredBy`) has its cover as `relatedLocations[0]` and in `properties.coveredBy`;
  * - analysis warnings become `invocations[0].toolExecutionNotifications`.
  */
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { SarifBuilder, SarifResultBuilder, SarifRuleBuilder, SarifRunBuilder } from 'node-sarif-builder';
-import type { Artifact, Notification, Result } from 'sarif';
-import type { Finding, RuleMeta } from '../analyzer/types.js';
+import type { Artifact, Location, Notification, Result } from 'sarif';
+import { findingRef } from '../analyzer/cover.js';
+import type { Finding, FindingRef, RuleMeta } from '../analyzer/types.js';
 import { TOOL_NAME } from '../version.js';
 import { compareFindings, compareStrings, describeFix, parseFix } from './describe.js';
 import type { Reporter } from './types.js';
@@ -84,7 +86,10 @@ export const sarif: Reporter = (result, ctx) => {
         ...(transform === undefined ? {} : { transform }),
         // The bundled third-party package the result is in (`name`, and `version` when the bundle says it).
         ...(f.dependency ? { dependency: f.dependency.version ? { name: f.dependency.name, version: f.dependency.version } : { name: f.dependency.name } } : {}),
+        // The finding this one is the same state as (rule id, file, 1-based line and column, symbol).
+        ...(f.coveredBy ? { coveredBy: findingRef(f.coveredBy) } : {}),
       },
+      ...(f.coveredBy ? { relatedLocations: [coverLocation(f.coveredBy)] } : {}),
     }).initSimple({
       level: f.severity satisfies Result.level,
       messageText: f.message,
@@ -102,6 +107,18 @@ export const sarif: Reporter = (result, ctx) => {
   log.addRun(run);
   return log.buildSarifJsonString({ indent: true });
 };
+
+/** A covered result's `relatedLocations` entry: where its cover is, and why it is related. */
+function coverLocation(ref: FindingRef): Location {
+  return {
+    id: 1,
+    physicalLocation: {
+      artifactLocation: { uri: encodePath(ref.file), uriBaseId: SRCROOT },
+      region: { startLine: Math.max(1, ref.line), startColumn: Math.max(1, ref.column) },
+    },
+    message: { text: `Covered by \`${ref.symbol}\` (${ref.ruleId}): the same state, fixed with it.` },
+  };
+}
 
 /**
  * Every rule from the metadata, plus a minimal descriptor for any rule id a finding carries that the

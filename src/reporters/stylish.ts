@@ -1,9 +1,10 @@
 /**
  * `stylish`: the default, human-readable terminal report. Findings are grouped by file, one line each
- * (`line:col  severity  message  ruleId`) followed by how to fix it; then a summary and, last, the
+ * (`line:col  severity  message  ruleId`) followed by the finding that covers it (if any) and how to fix it; then a summary and, last, the
  * whole-server verdict, which is the line a reader acts on.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
+import { describeCover } from '../analyzer/cover.js';
 import { CATEGORIES, SEVERITIES, type Finding, type Severity } from '../analyzer/types.js';
 import { compareFindings, describeDependency, describeFix, plural, VERDICT_LABELS } from './describe.js';
 import type { Reporter } from './types.js';
@@ -36,6 +37,7 @@ export const stylish: Reporter = (result, ctx) => {
           `${oneLine(f.message)}  ${c.dim(f.ruleId)}`,
       );
       if (f.dependency) lines.push(`${indent}${c.dim('dependency:')} ${c.magenta(describeDependency(f.dependency))} ${c.dim('(bundled third-party code; apply leaves it unchanged)')}`);
+      if (f.coveredBy) lines.push(`${indent}${c.dim('covered by:')} ${describeCover(f.coveredBy)} ${c.dim('(the same state, fixed with it)')}`);
       lines.push(`${indent}${c.dim('fix:')} ${c.cyan(describeFix(f.fix))}`);
     }
     lines.push('');

@@ -10,7 +10,7 @@ import type { ts } from 'ts-morph';
 import type { Dependency } from '../analyzer/bundle.js';
 import type { SessionContainer } from '../analyzer/containers.js';
 import type { SessionFlow } from '../analyzer/session-flow.js';
-import type { Fix, RuleMeta, Severity } from '../analyzer/types.js';
+import type { FindingRef, Fix, RuleMeta, Severity } from '../analyzer/types.js';
 
 export const DOCS_BASE_URL = 'https://github.com/mcp-migrate/mcp-migrate/blob/main/docs/rules/';
 
@@ -24,6 +24,12 @@ export interface Report {
   /** Narrows the rule's default fix. */
   fix?: Fix;
   severity?: Severity;
+  /**
+   * The finding this one is the same piece of state as (what an earlier `report` returned): the new
+   * finding takes its fix and points at it (`Finding.coveredBy`). A cover that is itself covered is
+   * followed to its own cover.
+   */
+  coveredBy?: FindingRef;
 }
 
 export interface RuleContext {
@@ -35,7 +41,11 @@ export interface RuleContext {
   isAnalyzed(file: ts.SourceFile): boolean;
   /** The third-party package a node's code was bundled from, when it is inside a bundle (see `src/analyzer/bundle.ts`). */
   dependencyAt(node: ts.Node): Dependency | undefined;
-  report(report: Report): void;
+  /**
+   * Records a finding; returns a reference to it (to the finding already recorded for the same rule and
+   * node, when there is one), or `undefined` when the node is outside the analyzed files.
+   */
+  report(report: Report): FindingRef | undefined;
 }
 
 export type Visitors = Partial<Record<ts.SyntaxKind, (node: ts.Node) => void>> & { end?: () => void };

@@ -3,7 +3,9 @@ import { ts } from 'ts-morph';
 import { isModuleLevel } from '../analyzer/handlers.js';
 import { calleeName } from '../analyzer/session-flow.js';
 import { createRule, type RuleContext } from './create-rule.js';
-import { classNameOf } from '../analyzer/ast.js';
+import { classNameOf, propertyNameText } from '../analyzer/ast.js';
+import { holderOf, onSameLine, returnedFrom } from '../analyzer/holders.js';
+import type { FindingRef } from '../analyzer/types.js';
 
 const EVENT_STORE_METHODS = ['storeEvent', 'replayEventsAfter'];
 const IN_MEMORY_INIT = /^new (Map|Set|Array)\b|^\[|^\{/;
@@ -54,18 +56,77 @@ const MESSAGE =
   'Run `mcp-migrate apply --store redis` to use the runtime\'s Redis event store, namespaced per session and stream.';
 
 /**
- * Where the program makes the class's stores (`new C()` sites, file:line), for the class's one finding: the
- * event-store transform rewrites every one of them with the class, so they are named here rather than
- * reported again (a second finding with the same fix would hand the transform the same rewrite twice).
+ * Where the program makes the class's stores (`new C()` sites, file:line), for the class's finding: the
+ * event-store transform rewrites every one of them with the class. Each site is also reported, covered by
+ * the class's finding (see {@link reportCovered}), so `apply` never hands the rewrite over twice.
  */
 function madeAt(ctx: RuleContext, cls: ts.ClassLikeDeclaration): string {
   const sites = ctx.flow.instantiationsOf(cls).filter((site) => ctx.isAnalyzed(site.getSourceFile()));
   if (sites.length === 0) return '';
-  const where = sites.slice(0, 5).map((site) => {
-    const sf = site.getSourceFile();
-    return `${path.basename(sf.fileName)}:${sf.getLineAndCharacterOfPosition(site.getStart(sf)).line + 1}`;
-  });
+  const where = sites.slice(0, 5).map(at);
   return ` (made by \`new\` at ${where.join(', ')}${sites.length > 5 ? ', …' : ''})`;
+}
+
+/** `file:line` of a node (base name), as messages name places. */
+function at(node: ts.Node): string {
+  const sf = node.getSourceFile();
+  return `${path.basename(sf.fileName)}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}`;
+}
+
+/**
+ * The parts of one in-memory event store class that are its state too, each reported covered by the class's
+ * finding: the fields holding the events, every `new C()` in the analyzed files, and where such a store is
+ * kept: the variable, field or option (`eventStore: makeStore()`) its value goes to, directly or as the
+ * result of the function that makes it.
+ */
+function reportCovered(ctx: RuleContext, cls: ts.ClassLikeDeclaration, cover: FindingRef): void {
+  const name = classNameOf(cls);
+  const same = `the in-memory event store \`${name}\` reported at its class (${at(cls.name ?? cls)}), the same events in this process's memory. ` +
+    'Behind a round-robin load balancer a client resuming a stream with `Last-Event-ID` reaches another replica, which has none of them. ' +
+    'It is fixed with that finding: `mcp-migrate apply --store redis` rewrites the class and every `new` of it together.';
+  for (const field of eventFields(cls)) {
+    ctx.report({ node: field, symbol: `${name}.${field.text}`, message: `\`${name}.${field.text}\` holds the events of ${same}`, coveredBy: cover });
+  }
+  // `reported`: the value is itself a finding (a `new` site), so a holder on its line adds nothing.
+  const kept = (value: ts.Expression, what: string, reported: boolean): void => {
+    const holder = holderOf(ctx.flow, value);
+    if (holder && !(reported && onSameLine(holder, value)) && !ofStatelessTransport(ctx, holder)) ctx.report({ node: holder, symbol: holder.getText(), message: `\`${holder.getText()}\` keeps ${what}, ${same}`, coveredBy: cover });
+  };
+  for (const site of ctx.flow.instantiationsOf(cls)) {
+    if (!ctx.isAnalyzed(site.getSourceFile())) continue;
+    ctx.report({ node: site, symbol: `new ${name}`, message: `\`new ${name}()\` makes a store of ${same}`, coveredBy: cover });
+    kept(site, `the store \`new ${name}()\` makes (${at(site)})`, true);
+    const maker = returnedFrom(site);
+    if (!maker) continue;
+    for (const call of ctx.flow.callSitesOf(maker)) {
+      if (ctx.isAnalyzed(call.getSourceFile())) kept(call, `the store the call at ${at(call)} returns (\`new ${name}()\`, ${at(site)})`, false);
+    }
+  }
+}
+
+/** The names of the fields that hold a class's events: initialized with a collection, in the field or by `this.x = new Map()` in the constructor. */
+function eventFields(cls: ts.ClassLikeDeclaration): Array<ts.Identifier | ts.PrivateIdentifier> {
+  const out: Array<ts.Identifier | ts.PrivateIdentifier> = [];
+  for (const m of cls.members) {
+    if (ts.isPropertyDeclaration(m) && m.initializer && IN_MEMORY_INIT.test(m.initializer.getText()) && (ts.isIdentifier(m.name) || ts.isPrivateIdentifier(m.name))) out.push(m.name);
+    if (!ts.isConstructorDeclaration(m) || !m.body) continue;
+    for (const s of m.body.statements) {
+      const e = ts.isExpressionStatement(s) ? s.expression : undefined;
+      if (e && ts.isBinaryExpression(e) && e.operatorToken.kind === ts.SyntaxKind.EqualsToken && ts.isPropertyAccessExpression(e.left) && e.left.expression.kind === ts.SyntaxKind.ThisKeyword && IN_MEMORY_INIT.test(e.right.getText())) out.push(e.left.name);
+    }
+  }
+  return out;
+}
+
+/**
+ * An option of a stateless transport (`{ eventStore: …, sessionIdGenerator: undefined }`): the store it gets
+ * lives as long as that transport, one request, and holds no session's events.
+ */
+function ofStatelessTransport(ctx: RuleContext, holder: ts.Node): boolean {
+  const literal = ts.isPropertyAssignment(holder.parent) ? holder.parent.parent : undefined;
+  if (!literal || !ts.isObjectLiteralExpression(literal)) return false;
+  const generator = literal.properties.find((p) => p.name && propertyNameText(p.name) === 'sessionIdGenerator');
+  return !!generator && !(ctx.flow.statefulGenerators as readonly ts.Node[]).includes(generator);
 }
 
 /** Finds in-memory event stores (SDK `EventStore` implementations) used for resumable SSE streams. */
@@ -81,7 +142,8 @@ export default createRule({
     const check = (cls: ts.ClassLikeDeclaration): void => {
       if (!isInMemoryEventStoreClass(ctx.flow, cls)) return;
       const name = classNameOf(cls);
-      ctx.report({ node: cls.name ?? cls, symbol: name, message: `\`${name}\`${madeAt(ctx, cls)} ${MESSAGE}` });
+      const cover = ctx.report({ node: cls.name ?? cls, symbol: name, message: `\`${name}\`${madeAt(ctx, cls)} ${MESSAGE}` });
+      if (cover) reportCovered(ctx, cls, cover);
     };
     return {
       [ts.SyntaxKind.ClassDeclaration]: (node: ts.Node) => check(node as ts.ClassDeclaration),

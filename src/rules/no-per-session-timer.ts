@@ -3,6 +3,8 @@ import { calleeName, enclosingFunction, functionOf, isFunctionLike, returnedExpr
 import type { SessionContainer } from '../analyzer/containers.js';
 import { handlerRegistration, isReplayedHandler } from '../analyzer/handlers.js';
 import { runsPerRequest, sessionScope, type SessionScope } from '../analyzer/session-scope.js';
+import { holderOf, onSameLine } from '../analyzer/holders.js';
+import type { FindingRef } from '../analyzer/types.js';
 import { createRule, type RuleContext } from './create-rule.js';
 
 /** Node.js and web timer APIs that return a handle (not `timers/promises`, whose `setTimeout` is awaited). */
@@ -189,6 +191,27 @@ function fieldAnchor(ctx: RuleContext, scope: SessionScope, call: ts.CallExpress
   return decl.name;
 }
 
+/**
+ * The variable or field that keeps the handle of a timer reported where it starts (`this.cleanupInterval =
+ * setInterval(…)` declared elsewhere), reported covered by the timer's finding: the handle is how the
+ * program stops or resets that timer, the same state.
+ */
+function reportHandle(ctx: RuleContext, call: ts.CallExpression, timer: FindingRef): void {
+  const holder = holderOf(ctx.flow, call);
+  if (!holder || onSameLine(holder, call)) return;
+  const cls = ts.isPropertyDeclaration(holder.parent) && ts.isClassLike(holder.parent.parent) ? holder.parent.parent : undefined;
+  const name = cls ? `${classNameOf(cls)}.${holder.getText()}` : holder.getText();
+  const api = calleeName(call) ?? 'timer';
+  ctx.report({
+    node: holder,
+    symbol: name,
+    message:
+      `\`${name}\` keeps the handle of the \`${api}\` reported where it starts (line ${timer.line}): the same timer, running in this process only. ` +
+      'Behind a round-robin load balancer whoever stops or resets it through this handle reaches only this replica\'s timer. Move it with the timer: it is fixed with the timer\'s finding, whose fix it carries (an expiry kept in a shared store, or `mcp-migrate proxy` with owner routing).',
+    coveredBy: timer,
+  });
+}
+
 const REPLAY =
   'It is started when the session opens (or by a request that handshake replay re-sends), so `mcp-migrate proxy` starts it again on the replica that serves the session; move what it does to a store-backed expiry if it must run exactly once.';
 
@@ -278,13 +301,17 @@ export default createRule({
           const reason = closureReason(ctx, scope, call) ?? sweepReason(ctx, scope, call, byDecl);
           if (reason) reasons.set(call, reason);
         }
+        const atCall: Array<[ts.CallExpression, FindingRef]> = [];
         for (const [call, reason] of reasons) {
           // A sweep's state is the session map it walks, reported on its own: the finding is where the sweep starts.
           const anchor = reason.kind === 'sweep' ? undefined : fieldAnchor(ctx, scope, call);
           if (anchor === null) continue; // the per-session object's field is reported as such
           const replayed = reason.kind !== 'sweep' && startedByReplay(scope, call);
-          ctx.report({ node: anchor ?? call, ...message(call, reason, replayed), fix: replayed ? 'proxy' : 'manual' });
+          const ref = ctx.report({ node: anchor ?? call, ...message(call, reason, replayed), fix: replayed ? 'proxy' : 'manual' });
+          if (ref && !anchor) atCall.push([call, ref]);
         }
+        // After every timer's own finding, so a holder that is itself a timer's anchor keeps that finding.
+        for (const [call, ref] of atCall) reportHandle(ctx, call, ref);
       },
     };
   },

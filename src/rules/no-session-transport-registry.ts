@@ -1,11 +1,85 @@
 import path from 'node:path';
 import { ts } from 'ts-morph';
 import { connectionRegistry } from '../analyzer/connection-registry.js';
-import { createRule } from './create-rule.js';
-import { classNameOf } from '../analyzer/ast.js';
+import { createRule, type RuleContext } from './create-rule.js';
+import { classNameOf, enclosingFunction, functionName, functionOf, returnedExpressions, skipOuter, type FunctionLike } from '../analyzer/ast.js';
+import type { SessionContainer } from '../analyzer/containers.js';
+import { holderOf } from '../analyzer/holders.js';
+import type { FindingRef } from '../analyzer/types.js';
 
 const WHY =
   'Behind a round-robin load balancer the next request of a session lands on a replica whose registry has never seen it, and the client gets 400/404 and must re-initialize. ';
+
+/**
+ * A registry kept in a factory's closure and reached through the object the factory returns (`const
+ * transports = new Map(); … return { get: (id) => transports.get(id), acquire }`): the variables and fields
+ * that keep that object (`const manager = createTransportManager()`) are reported, covered by the
+ * registry's finding. Only when a function the object exposes looks the registry up by key: an object
+ * that merely closes the registry's transports (a server handle's `close`) is not its registry.
+ */
+function reportManagerHolders(ctx: RuleContext, c: SessionContainer, registry: FindingRef): void {
+  const symbol = ctx.flow.symbolAt(c.node);
+  const decl = symbol?.valueDeclaration;
+  if (!symbol || !decl || !ts.isVariableDeclaration(decl)) return;
+  const factory = enclosingFunction(decl);
+  if (!factory || !returnedExpressions(factory).some((e) => exposedFunctions(ctx, e).some((fn) => looksUp(ctx, fn, symbol)))) return;
+  for (const call of ctx.flow.callSitesOf(factory)) {
+    const holder = ctx.isAnalyzed(call.getSourceFile()) ? holderOf(ctx.flow, call) : undefined;
+    if (!holder) continue;
+    const name = holder.getText();
+    ctx.report({
+      node: holder,
+      symbol: name,
+      message:
+        `\`${name}\` holds the object \`${functionName(factory) ?? 'the factory'}()\` returns, whose closure keeps the session registry \`${c.name}\` (line ${registry.line} of ${registry.file}): the same transports, looked up by \`Mcp-Session-Id\` in this process. ` +
+        WHY +
+        'It is fixed with the registry\'s finding (`mcp-migrate apply --store redis` rewrites the registry, and this object then reaches the runtime registry).',
+      coveredBy: registry,
+    });
+  }
+}
+
+/** The functions an object the factory returns exposes: its methods and function-valued properties, shorthand ones included. */
+function exposedFunctions(ctx: RuleContext, returned: ts.Expression): FunctionLike[] {
+  const e = skipOuter(returned);
+  const fn = functionOf(e);
+  if (fn) return [fn];
+  if (!ts.isObjectLiteralExpression(e)) return [];
+  const local = (id: ts.Identifier): FunctionLike | undefined => {
+    const d = ctx.flow.symbolAt(id)?.valueDeclaration;
+    if (d && ts.isFunctionDeclaration(d)) return d;
+    return d && ts.isVariableDeclaration(d) && d.initializer ? functionOf(d.initializer) : undefined;
+  };
+  return e.properties.flatMap((p): FunctionLike[] => {
+    if (ts.isMethodDeclaration(p)) return [p];
+    if (ts.isPropertyAssignment(p)) {
+      const v = skipOuter(p.initializer);
+      const f = functionOf(v) ?? (ts.isIdentifier(v) ? local(v) : undefined);
+      return f ? [f] : [];
+    }
+    if (ts.isShorthandPropertyAssignment(p)) {
+      const d = ctx.checker.getShorthandAssignmentValueSymbol(p)?.valueDeclaration;
+      const f = d && (ts.isFunctionDeclaration(d) ? d : ts.isVariableDeclaration(d) && d.initializer ? functionOf(d.initializer) : undefined);
+      return f ? [f] : [];
+    }
+    return [];
+  });
+}
+
+/** `fn` reads or writes the registry by key: `registry.get(id)`, `registry.set(id, t)`, `registry[id]`. */
+function looksUp(ctx: RuleContext, fn: FunctionLike, registry: ts.Symbol): boolean {
+  let found = false;
+  const visit = (n: ts.Node): void => {
+    if (found) return;
+    if (ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && KEYED.has(n.expression.name.text) && n.arguments.length > 0 && ctx.flow.symbolAt(n.expression.expression) === registry) found = true;
+    else if (ts.isElementAccessExpression(n) && ctx.flow.symbolAt(n.expression) === registry) found = true;
+    else ts.forEachChild(n, visit);
+  };
+  if (fn.body) visit(fn.body);
+  return found;
+}
+
+const KEYED = new Set(['get', 'set', 'has', 'delete']);
 
 /**
  * Finds in-process registries of transports or MCP server instances keyed by session id: however the
@@ -68,7 +142,7 @@ export default createRule({
         }
         const via = c.aliases.length > 0 ? ` (passed to ${c.aliases.map((a) => `\`${a.getText()}\``).join(', ')})` : '';
         const what = c.reason === 'type' ? 'is declared to hold sessionful transports (or servers)' : "keeps each session's transport (or server)";
-        ctx.report({
+        const ref = ctx.report({
           node: c.node,
           symbol: c.name,
           message:
@@ -76,6 +150,7 @@ export default createRule({
             WHY +
             'Run `mcp-migrate apply --store redis` to replace it with the runtime registry, which stores each handshake and rebuilds the transport on any replica, or put the server behind `mcp-migrate proxy`.',
         });
+        if (ref) reportManagerHolders(ctx, c, ref);
       }
     },
   }),

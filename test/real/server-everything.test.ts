@@ -27,6 +27,8 @@ describe('server-everything (shipped JavaScript)', async () => {
       // same finding), the roots-sync timer variable and the timer set in oninitialized (both replayed)
       'server/index.js:26 no-in-memory-task-store taskStore transform:task-store',
       'server/index.js:28 no-per-session-closure-state initializeTimeout proxy',
+      // the same variable as the handle of the timer started at :78, covered by that finding
+      'server/index.js:28 no-per-session-timer initializeTimeout proxy',
       'server/index.js:78 no-per-session-timer initializeTimeout proxy',
       // the per-session map of logging timers, and the interval the logging tool starts
       'server/logging.js:2 no-session-keyed-state logsUpdateIntervals manual',
@@ -45,7 +47,10 @@ describe('server-everything (shipped JavaScript)', async () => {
       'transports/sse.js:28 no-sse-server-transport SSEServerTransport proxy',
       // Streamable HTTP: the in-memory event store, the transport registry, the session id generator
       'transports/streamableHttp.js:7 no-in-memory-event-store InMemoryEventStore transform:event-store',
+      // its events field and its \`new\`, covered by the class's finding (one rewrite)
+      'transports/streamableHttp.js:8 no-in-memory-event-store InMemoryEventStore.events transform:event-store',
       'transports/streamableHttp.js:39 no-session-transport-registry transports transform:transport-registry',
+      'transports/streamableHttp.js:54 no-in-memory-event-store new InMemoryEventStore transform:event-store',
       'transports/streamableHttp.js:56 no-stateful-session-id-generator sessionIdGenerator transform:transport-registry',
     ]);
   });

@@ -15,5 +15,5 @@ it('names a class expression by the variable it is assigned to (the form bundler
 it('names where the program makes the store in the class finding, which the event-store transform rewrites with the class', async () => {
   const ruleCase = ruleCases('no-in-memory-event-store').find((c) => c.name.startsWith('invalid-class-expression'))!;
   const findings = await runRule(noInMemoryEventStore, ruleCase);
-  expect(findings.find((f) => f.symbol === 'ArrayEventStore')!.message).toContain('(made by `new` at invalid-class-expression.mjs:27)');
+  expect(findings.find((f) => f.symbol === 'ArrayEventStore')!.message).toContain('(made by `new` at invalid-class-expression.mjs:29)');
 });
