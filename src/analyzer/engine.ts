@@ -144,6 +144,7 @@ export function analyzeSync(options: EngineOptions): AnalysisResult {
   containers = index.finish();
   for (const end of ends) end();
 
+  dropCoveredDuplicates(findings);
   findings.sort(
     (a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column || a.ruleId.localeCompare(b.ruleId),
   );
@@ -174,4 +175,17 @@ function holdsSessionSource(segment: BundleSegment, text: string): boolean {
     sourceMemo.set(segment, v);
   }
   return v;
+}
+
+/**
+ * One piece of state, one finding: a covered finding (`coveredBy`) at the very node another rule already
+ * reports on its own says nothing new (server-everything's `initializeTimeout`: per-session closure state,
+ * and the handle of the timer reported where it starts), so it is removed in place. No finding points at
+ * a covered one (covers collapse to the first finding of a chain), so nothing is left dangling.
+ */
+function dropCoveredDuplicates(findings: Finding[]): void {
+  const at = (f: Finding): string => `${f.file}\0${f.line}\0${f.column}`;
+  const own = new Set(findings.filter((f) => !f.coveredBy).map(at));
+  const kept = findings.filter((f) => !f.coveredBy || !own.has(at(f)));
+  findings.splice(0, findings.length, ...kept);
 }

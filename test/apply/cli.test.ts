@@ -28,7 +28,7 @@ describe('mcp-migrate apply', () => {
   it('--list shows the transforms in the order they run', async () => {
     const r = await runCli(['apply', '--list'], { cwd: process.cwd() });
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0])).toEqual(['event-store', 'task-store', 'web-transport-registry', 'transport-registry', 'session-keyed-map', 'framework-sessions', 'owner-affinity', 'todo-markers']);
+    expect(r.stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0])).toEqual(['event-store', 'task-store', 'web-transport-registry', 'transport-registry', 'session-keyed-map', 'shared-map', 'framework-sessions', 'owner-affinity', 'todo-markers']);
   });
 
   it('--dry-run --diff prints a unified diff and writes nothing', async (t) => {

@@ -27,8 +27,6 @@ describe('server-everything (shipped JavaScript)', async () => {
       // same finding), the roots-sync timer variable and the timer set in oninitialized (both replayed)
       'server/index.js:26 no-in-memory-task-store taskStore transform:task-store',
       'server/index.js:28 no-per-session-closure-state initializeTimeout proxy',
-      // the same variable as the handle of the timer started at :78, covered by that finding
-      'server/index.js:28 no-per-session-timer initializeTimeout proxy',
       'server/index.js:78 no-per-session-timer initializeTimeout proxy',
       // the per-session map of logging timers, and the interval the logging tool starts
       'server/logging.js:2 no-session-keyed-state logsUpdateIntervals manual',
