@@ -10,7 +10,9 @@
  * 2. puts the registry's `ownerRoute(locator)` middleware first in each HTTP route that reaches such
  *    state for one session, found by data flow (`src/apply/session-routes.ts`: the route's path is that of
  *    a URL an MCP handler gives out with the session id in its query, and it reads that parameter or the
- *    form field its page posts back): the route then runs on the session's owner too;
+ *    form field its page posts back): the route then runs on the session's owner too (a route registered
+ *    above the registry's declaration gets `(req, res, next) => registry.ownerRoute(…)(req, res, next)`,
+ *    which reaches the registry per request, after module evaluation initialized it);
  * 3. marks each such finding with the informational `@mcp-migrate-owner <rule>:` comment (replacing an
  *    `@mcp-migrate-todo` for the same rule an earlier transform left), and reports it as `owned`.
  *
@@ -49,8 +51,11 @@ export default defineTransform({
     }
     for (const r of routes) {
       // Before the route's first handler (and its body parsers): the middleware reads the raw body.
+      // A route registered above the registry's declaration runs before it is initialized: reach it per request.
       const first = r.call.getArguments()[1];
-      if (first) ctx.insert(r.call.getSourceFile(), first.getStart(), `${r.registry}.${OWNER_ROUTE_METHOD}(${r.locator}), `);
+      const early = node.some(({ sf, reg }) => sf === r.call.getSourceFile() && reg.node.getStart() > r.call.getStart());
+      const mw = `${r.registry}.${OWNER_ROUTE_METHOD}(${r.locator})`;
+      if (first) ctx.insert(r.call.getSourceFile(), first.getStart(), early ? `(req, res, next) => ${mw}(req, res, next), ` : `${mw}, `);
     }
     for (const { lf, what } of owned) {
       const anchor = todoAnchor(lf.node);

@@ -39,11 +39,16 @@ interface SessionUrl {
   param: string;
 }
 
-/** Whether the route whose handler is `fn` already goes through `registry.ownerRoute(…)` (an earlier run). */
+/** Whether the route whose handler is `fn` already goes through `registry.ownerRoute(…)` or `(req, res, next) => registry.ownerRoute(…)(req, res, next)` (an earlier run). */
 export function isOwnerRouted(fn: Node): boolean {
   const call = fn.getParent();
   if (!call || !Node.isCallExpression(call)) return false;
-  return call.getArguments().some((a) => Node.isCallExpression(a) && Node.isPropertyAccessExpression(a.getExpression()) && a.getExpression().getText().endsWith(`.${OWNER_ROUTE_METHOD}`));
+  return call.getArguments().some((a) => isOwnerRouteCall(a) || (Node.isArrowFunction(a) && Node.isCallExpression(a.getBody()) && isOwnerRouteCall((a.getBody() as CallExpression).getExpression())));
+}
+
+/** `registry.ownerRoute(…)`. */
+function isOwnerRouteCall(n: Node): boolean {
+  return Node.isCallExpression(n) && Node.isPropertyAccessExpression(n.getExpression()) && n.getExpression().getText().endsWith(`.${OWNER_ROUTE_METHOD}`);
 }
 
 /** The {@link SessionRoute} of the route whose handler is `fn`, or undefined when no session id is proved to reach it. */

@@ -72,6 +72,48 @@ describe('onlyKeyedAccess', () => {
   });
 });
 
+describe('onlyKeyedAccess: sweeps, element access, shutdown hooks', () => {
+  const declName = (text: string, name: string) => file(text).getDescendantsOfKind(SyntaxKind.Identifier).find((i) => i.getText() === name)!;
+  const head = "const server = { registerTool(_n: string, _f: Function) {} };\n";
+  const tool = (body: string) => `server.registerTool('t', (_a: unknown, extra: { sessionId: string }) => { const id = extra.sessionId; ${body} });\n`;
+
+  it('accepts a sweep that iterates the map and deletes by the key it iterated', () => {
+    const map = `${head}const m = new Map();\n${tool('m.set(id, { at: Date.now(), done: () => {} });')}`;
+    expect(onlyKeyedAccess(declName(`${map}function sweep() { for (const [k, v] of m.entries()) if (v.at < 0) m.delete(k); }\nsetInterval(sweep, 1000);`, 'm'))).toBe(true);
+    expect(onlyKeyedAccess(declName(`${map}setInterval(() => { for (const [k, v] of m) if (v.at < 0) m.delete(k); }, 1000);`, 'm'))).toBe(true);
+    expect(onlyKeyedAccess(declName(`${map}setInterval(() => { for (const k of m.keys()) m.delete(k); }, 1000);`, 'm'))).toBe(true);
+  });
+
+  it('refuses the same loop where a request runs it (a purge route reaches only the replica it landed on) or a function also called elsewhere', () => {
+    const map = `${head}const m = new Map();\n${tool('m.set(id, { at: Date.now() });')}`;
+    expect(onlyKeyedAccess(declName(`${map}const app = { post(_p: string, _f: Function) {} };\napp.post('/purge', () => { for (const [k] of m) m.delete(k); });`, 'm'))).toBe(false);
+    expect(onlyKeyedAccess(declName(`${map}function sweep() { for (const [k] of m) m.delete(k); }\nsetInterval(sweep, 1000);\nsweep();`, 'm'))).toBe(false);
+  });
+
+  it('refuses a sweep that deletes another key, reads another entry, or hands the values on', () => {
+    const map = `${head}const m = new Map();\n${tool('m.set(id, { at: Date.now() });')}let other = '';\n`;
+    for (const loop of ['for (const [k] of m) m.delete(other);', 'for (const [k] of m) m.get(other);', 'for (const [k, v] of m.entries()) { m.delete(k); } m.clear();', 'for (const v of m.values()) v;', 'const all = [...m.entries()];']) {
+      expect(onlyKeyedAccess(declName(`${map}setInterval(() => { ${loop} }, 1000);`, 'm')), loop).toBe(false);
+    }
+  });
+
+  it('counts element access with a computed key on a plain object as keyed, not a literal key or Object.keys', () => {
+    const obj = `${head}const o: Record<string, { send: () => void }> = {};\n${tool('o[id] = { send: () => {} }; o[id].send(); delete o[id];')}`;
+    expect(onlyKeyedAccess(declName(obj, 'o'))).toBe(true);
+    for (const use of ["o['boot'] = { send: () => {} };", 'o[0];', 'Object.keys(o);', 'o[String(Date.now())] = { send: () => {} };']) {
+      expect(onlyKeyedAccess(declName(`${obj}${use}`, 'o')), use).toBe(false);
+    }
+  });
+
+  it('accepts keyed uses in a process shutdown hook; not in another process event or a non-process emitter', () => {
+    const obj = `${head}const o: Record<string, number> = {};\n${tool('o[id] = 1;')}const ids: string[] = [];\n`;
+    expect(onlyKeyedAccess(declName(`${obj}process.on('SIGINT', async () => { for (const id of ids) delete o[id]; process.exit(0); });`, 'o'))).toBe(true);
+    expect(onlyKeyedAccess(declName(`${obj}process.once('SIGTERM', () => { for (const id of ids) delete o[id]; });`, 'o'))).toBe(true);
+    expect(onlyKeyedAccess(declName(`${obj}process.on('message', (id: string) => { delete o[id]; });`, 'o'))).toBe(false);
+    expect(onlyKeyedAccess(declName(`${obj}const bus = { on(_e: string, _f: Function) {} };\nbus.on('SIGINT', (id: string) => { delete o[id]; });`, 'o'))).toBe(false);
+  });
+});
+
 describe('sessionRouteOf (routes that act for one session, by data flow)', () => {
   const head = "import { SessionTransportRegistry } from '@mcp-migrate/runtime';\nconst reg = new SessionTransportRegistry();\nconst app = { get(..._a: unknown[]) {}, post(..._a: unknown[]) {} };\nconst server = { setRequestHandler(_s: unknown, _f: Function) {} };\n";
   /** The locator of the route registered by the first call whose path is `path` and method `method`. */

@@ -17,10 +17,10 @@
  *   ("Resolved by owner affinity"): the replica that opened a session serves it, the others forward its
  *   requests, so that state is read back from requests that land on other replicas.
  *
- * `elicitationUrlExample` is checked for its apply outcome only: it requires OAuth from a demo
- * authorization server that each process runs with its clients, codes and tokens in memory, so no
- * replica accepts another's token whatever apply does; apply (given the example and its demo auth
- * module) exits 1 and names that provider among what remains.
+ * `elicitationUrlExample` is checked for its apply outcome only (it requires OAuth from the demo
+ * authorization server each process runs): apply, given the example and its demo auth module, moves
+ * that provider's maps to the store (`shared-map`), keeps the elicitation state on each session's owner
+ * and routes the browser confirmation routes there, and exits 0.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -68,6 +68,8 @@ interface ExampleCase {
   rewritten?: RegExp[];
   /** Rule ids apply must list as resolved by owner affinity (the registry then says `affinity: 'owner'`). */
   owned?: string[];
+  /** Routes of the migrated file that must go through the registry's `ownerRoute` (browser routes acting for one session). */
+  ownerRoutes?: RegExp[];
   session?: Session;
   /** What the migrated run must show in the nginx access log, beyond every session using several replicas. */
   acrossReplicas?: (report: ClientSessionsReport, upstreamOf: (tag: string) => string | undefined) => void;
@@ -333,11 +335,19 @@ const CASES: ExampleCase[] = [
   },
   {
     name: 'elicitationUrlExample',
-    // Not run: it always starts a demo OAuth authorization server in its own process (on MCP_AUTH_PORT; two
-    // replicas on one port: the second exits) and verifies every bearer token by introspecting that server.
-    // That server's provider keeps clients, codes and tokens in Maps, which shared-map moves to the store
-    // (3 replicas of it behind nginx: apply-oauth-provider.test.ts); what remains is per-session state.
-    remaining: ['no-session-keyed-state', 'no-per-session-timer'],
+    // Not run here: it always starts a demo OAuth authorization server in its own process (on MCP_AUTH_PORT)
+    // and verifies every bearer token by introspecting it. That server's provider keeps clients, codes and
+    // tokens in Maps, which shared-map moves to the store (3 replicas of it behind nginx:
+    // apply-oauth-provider.test.ts). The elicitation maps, their module-level sweep, element access on
+    // `sessionsNeedingElicitation` and its SIGINT hook are per-session state owner affinity keeps on the
+    // session's owner; the browser routes that complete an elicitation go to that owner (`ownerRoute`),
+    // reached per request because they are registered above the registry's declaration.
+    remaining: [],
+    owned: ['no-session-keyed-state', 'no-per-session-timer'],
+    ownerRoutes: [
+      /app\.post\('\/confirm-payment', \(req, res, next\) => sessions\.ownerRoute\(\{ body: 'session' \}\)\(req, res, next\), express\.urlencoded\(\)/,
+      /app\.post\('\/api-key-form', \(req, res, next\) => sessions\.ownerRoute\(\{ body: 'session' \}\)\(req, res, next\), express\.urlencoded\(\)/,
+    ],
     rewritten: [/demoInMemoryOAuthProvider\.js:\d+ +\[shared-map\] `DemoInMemoryAuthProvider\.clientsStore\.clients`, `DemoInMemoryAuthProvider\.codes`, `DemoInMemoryAuthProvider\.tokens`/],
   },
 ];
@@ -407,6 +417,7 @@ describe.each(CASES)('SDK example $name', (c) => {
     } else {
       expect(out).not.toMatch(/Resolved by owner affinity/);
     }
+    for (const route of c.ownerRoutes ?? []) expect(fs.readFileSync(path.join(migrated!.dir, exampleEntry(c.name)), 'utf8')).toMatch(route);
     expect(out).toMatch(/\[transport-registry\]/);
   });
 
