@@ -43,6 +43,8 @@ export interface OAuthFlowResult {
   ok: boolean;
   client?: OAuthClientInformationFull;
   accessToken?: string;
+  /** The cookies `/authorize` set (`Set-Cookie` name=value pairs joined as a `Cookie` header), as a browser would send them on; `''` when none. */
+  cookie?: string;
 }
 
 /** Runs discovery, registration, authorization, token exchange and introspection against `issuer` (the authorization server's base URL). */
@@ -71,24 +73,26 @@ export async function runOAuthFlow(issuer: URL, options: OAuthFlowOptions = {}):
   if (!client) return result();
   const code = await step('authorize', () => authorize(issuer, metadata, client, redirectUrl, options), (c) => `code for ${c.verifier.length}-character verifier`);
   if (!code) return result({ client });
+  const cookie = code.cookie;
   const tokens = await step(
     'token',
     () => exchangeAuthorization(issuer, { metadata, clientInformation: client, authorizationCode: code.code, codeVerifier: code.verifier, redirectUri: redirectUrl, resource: options.resource }),
     (t) => `${t.token_type} token`,
   );
-  if (!tokens || options.introspection === false) return result({ client, accessToken: tokens?.access_token });
+  if (!tokens || options.introspection === false) return result({ client, accessToken: tokens?.access_token, cookie });
   await step('introspect', () => introspect(options.introspection || new URL('/introspect', issuer), tokens.access_token), (r) => `active, client ${r.client_id}`);
-  return result({ client, accessToken: tokens.access_token });
+  return result({ client, accessToken: tokens.access_token, cookie });
 }
 
-/** `GET /authorize` as a browser sends it; the code from the redirect's `Location`. @throws an error with `status` when there is no code. */
-async function authorize(issuer: URL, metadata: AuthorizationServerMetadata, client: OAuthClientInformationFull, redirectUrl: string, options: OAuthFlowOptions): Promise<{ code: string; verifier: string }> {
+/** `GET /authorize` as a browser sends it; the code from the redirect's `Location`, and the cookies it set. @throws an error with `status` when there is no code. */
+async function authorize(issuer: URL, metadata: AuthorizationServerMetadata, client: OAuthClientInformationFull, redirectUrl: string, options: OAuthFlowOptions): Promise<{ code: string; verifier: string; cookie: string }> {
   const { authorizationUrl, codeVerifier } = await startAuthorization(issuer, { metadata, clientInformation: client, redirectUrl, scope: options.scope, resource: options.resource });
   const res = await fetch(authorizationUrl, { redirect: 'manual' });
   const location = res.headers.get('location');
   const code = location ? new URL(location, authorizationUrl).searchParams.get('code') : null;
   if (res.status !== 302 || !code) throw Object.assign(new Error(`/authorize answered ${res.status}${location ? ` to ${location}` : ''}: ${await res.text()}`), { status: res.status });
-  return { code, verifier: codeVerifier };
+  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ');
+  return { code, verifier: codeVerifier, cookie };
 }
 
 /** RFC 7662 introspection. @throws an error with `status` unless the token is active. */

@@ -17,10 +17,11 @@
  *   ("Resolved by owner affinity"): the replica that opened a session serves it, the others forward its
  *   requests, so that state is read back from requests that land on other replicas.
  *
- * `elicitationUrlExample` is checked for its apply outcome only (it requires OAuth from the demo
+ * `elicitationUrlExample` is checked here for its apply outcome only (it requires OAuth from the demo
  * authorization server each process runs): apply, given the example and its demo auth module, moves
  * that provider's maps to the store (`shared-map`), keeps the elicitation state on each session's owner
- * and routes the browser confirmation routes there, and exits 0.
+ * and routes the browser confirmation routes there, and exits 0. Its end-to-end run (OAuth, then
+ * `payment-confirm` confirmed across replicas) is `elicitation-url-example.test.ts`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
