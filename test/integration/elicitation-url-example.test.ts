@@ -51,12 +51,12 @@ let auth: NginxInstance;
 const cleanups: Array<() => void | Promise<void>> = [];
 
 /** `count` replicas of the example in `dir` behind one nginx for the MCP port and one for the auth port (a store when `storeUrl`). */
-async function cluster(dir: string, name: string, storeUrl?: string): Promise<{ mcp: NginxInstance; auth: NginxInstance }> {
+async function cluster(dir: string, name: string, storeUrl?: string, count = REPLICAS): Promise<{ mcp: NginxInstance; auth: NginxInstance }> {
   const [mcpPort, authPort] = [await getFreePort(), await getFreePort()];
   const ownAuthPorts: number[] = [];
-  for (let i = 0; i < REPLICAS; i++) ownAuthPorts.push(await getFreePort());
+  for (let i = 0; i < count; i++) ownAuthPorts.push(await getFreePort());
   const authUpstreams = ownAuthPorts.map((p) => `127.0.0.1:${p}`);
-  const replicas = await startServerReplicas(dir, REPLICAS, name, {
+  const replicas = await startServerReplicas(dir, count, name, {
     args: ['--import', LISTEN_PORT_PRELOAD, exampleEntry(NAME)],
     storeUrl,
     env: (own) => ({ MCP_PORT: String(mcpPort), MCP_AUTH_PORT: String(authPort), TEST_LISTEN_PORTS: `${mcpPort}=${own},${authPort}=${ownAuthPorts.pop()!}` }),
@@ -90,8 +90,13 @@ interface Confirmation {
   notified: boolean;
 }
 
+/** The migrated cluster of this file. */
+function current(): { mcp: NginxInstance; auth: NginxInstance } {
+  return { mcp, auth };
+}
+
 /** One session: OAuth, connect, `payment-confirm`, the form posted back, the completion notification. */
-async function confirmOne(i: number): Promise<Confirmation> {
+async function confirmOne(i: number, { mcp, auth }: { mcp: NginxInstance; auth: NginxInstance } = current()): Promise<Confirmation> {
   const mcpUrl = new URL(`http://localhost:${mcp.port}/mcp`);
   const flow = await runOAuthFlow(new URL(`http://localhost:${auth.port}`), { resource: mcpUrl, scope: 'mcp:tools' });
   if (!flow.ok) throw new Error(`OAuth flow failed: ${JSON.stringify(flow.steps)}`);
@@ -149,6 +154,16 @@ describe('elicitationUrlExample migrated by apply, 3 replicas behind nginx round
     // The tokens the replicas introspected are in Redis (the provider's maps are SharedMaps).
     const tokens = (await redis.command('KEYS', 'mcpm:shared:*DemoInMemoryAuthProvider.tokens:*')) as string[];
     expect(tokens.length).toBeGreaterThanOrEqual(SESSIONS);
+  }, 240_000);
+
+  it('original, one replica (direct): 10/10 sessions get their completion, so what fails behind round-robin is the replicas, not the flow', async () => {
+    const original = copySdk(`${NAME}-direct`);
+    cleanups.push(original.remove);
+    const direct = await cluster(original.dir, `${NAME}-direct`, undefined, 1);
+    const results: Confirmation[] = [];
+    for (let i = 0; i < SESSIONS; i++) results.push(await confirmOne(i, direct));
+    for (const r of results) expect(r.page).toContain('Payment Confirmed');
+    expect(results.filter((r) => r.notified)).toHaveLength(SESSIONS);
   }, 240_000);
 
   it('original, the same cluster: no session gets a token (/authorize on a replica that never saw the registration)', async () => {
