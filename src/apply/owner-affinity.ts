@@ -34,7 +34,7 @@ import { Node, ts } from 'ts-morph';
 import { enclosingFunction } from '../analyzer/ast.js';
 import { handlerRegistration } from '../analyzer/handlers.js';
 import type { LocatedFinding } from '../../transforms/define-transform.js';
-import { isOwnerRouted, sessionRouteOf, type SessionRoute } from './session-routes.js';
+import { functionNameNode, isOwnerRouted, sessionRouteOf, type SessionRoute } from './session-routes.js';
 
 /** HTTP routers' registrars (`handlers.ts`): a route's requests carry no session the registry forwards unless the route is guarded. */
 const HTTP_REGISTRARS = new Set(['get', 'post', 'put', 'patch', 'delete', 'all', 'use', 'route', 'handle', 'createServer', 'on']);
@@ -272,14 +272,6 @@ function processShutdownHook(fn: Node): boolean {
 
 function enclosingFn(node: Node): Node | undefined {
   return node.getFirstAncestor((a) => Node.isFunctionDeclaration(a) || Node.isFunctionExpression(a) || Node.isArrowFunction(a) || Node.isMethodDeclaration(a) || Node.isConstructorDeclaration(a) || Node.isGetAccessorDeclaration(a) || Node.isSetAccessorDeclaration(a));
-}
-
-/** The name a function is called by: its own, or the variable or property it initializes. */
-function functionNameNode(fn: Node): Node | undefined {
-  if (Node.isFunctionDeclaration(fn) || Node.isMethodDeclaration(fn)) return fn.getNameNode();
-  const p = fn.getParent();
-  if (p && (Node.isVariableDeclaration(p) || Node.isPropertyAssignment(p) || Node.isPropertyDeclaration(p)) && p.getInitializer() === fn) return p.getNameNode();
-  return undefined;
 }
 
 /**

@@ -157,7 +157,7 @@ function declaredSessionId(d: Node, depth: number): boolean {
   if (Node.isParameterDeclaration(d)) {
     const fn = d.getParent();
     const index = fn && 'getParameters' in fn ? (fn as unknown as { getParameters(): Node[] }).getParameters().indexOf(d) : -1;
-    const name = fn && functionName(fn);
+    const name = fn && functionNameNode(fn);
     if (index < 0 || !name || !Node.isReferenceFindable(name)) return false;
     const calls = name.findReferencesAsNodes().filter((r) => r !== name).map((r) => r.getParent());
     return calls.length > 0 && calls.every((c) => !!c && Node.isCallExpression(c) && !!c.getArguments()[index] && isSessionId(c.getArguments()[index]!, depth + 1));
@@ -181,10 +181,12 @@ function isMcpHandlerParameter(e: Node | undefined): boolean {
   });
 }
 
-function functionName(fn: Node): Node | undefined {
-  if (Node.isFunctionDeclaration(fn)) return fn.getNameNode();
+/** The name a function is called by: its own, or the variable or property it initializes. */
+export function functionNameNode(fn: Node): Node | undefined {
+  if (Node.isFunctionDeclaration(fn) || Node.isMethodDeclaration(fn)) return fn.getNameNode();
   const p = fn.getParent();
-  return p && Node.isVariableDeclaration(p) && p.getInitializer() === fn ? p.getNameNode() : undefined;
+  if (p && (Node.isVariableDeclaration(p) || Node.isPropertyAssignment(p) || Node.isPropertyDeclaration(p)) && p.getInitializer() === fn) return p.getNameNode();
+  return undefined;
 }
 
 /** Whether the handler reads `req.<part>.<name>` (`req.query.session`, `req.body['session']`, `const { session } = req.body`). */
